@@ -1,0 +1,107 @@
+"""Who is asking, and which part of the org tree (HQ → branch → store) they may see.
+
+The gateway authenticates the user and passes this context to services in gRPC metadata; every
+service reads it from `current_auth()` and scopes its queries with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from servicekit.errors import Forbidden, NotFound, Unauthenticated
+
+ROLES = (
+    "hq_admin",
+    "hq_analyst",
+    "branch_manager",
+    "warehouse_keeper",
+    "clerk",
+    "technician",
+    "followup_agent",
+)
+
+_USER = "x-auth-user"
+_ROLE = "x-auth-role"
+_BRANCH = "x-auth-branch"
+_STORE = "x-auth-store"
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    user_id: str
+    role: str
+    branch_id: str | None = None  # None: HQ
+    store_id: str | None = None  # None: HQ or branch level
+
+    @property
+    def level(self) -> str:
+        if self.store_id:
+            return "store"
+        return "branch" if self.branch_id else "hq"
+
+    def covers(self, branch_id: str, store_id: str | None = None) -> bool:
+        """Whether data of this branch (and store) lies within the caller's unit or below it."""
+        if self.branch_id and self.branch_id != branch_id:
+            return False
+        return not (self.store_id and self.store_id != store_id)
+
+    def narrow(self, branch_id: str | None, store_id: str | None) -> tuple[str | None, str | None]:
+        """The (branch, store) filter for a query: the caller's own unit unless they asked for a
+        unit below it. Asking for a unit outside their scope is NotFound, never another's data."""
+        branch = branch_id or self.branch_id
+        store = store_id or self.store_id
+        if self.branch_id and branch != self.branch_id:
+            raise NotFound("no such branch in your scope")
+        if self.store_id and store != self.store_id:
+            raise NotFound("no such store in your scope")
+        return branch, store
+
+    def to_metadata(self) -> list[tuple[str, str]]:
+        pairs = [(_USER, self.user_id), (_ROLE, self.role)]
+        if self.branch_id:
+            pairs.append((_BRANCH, self.branch_id))
+        if self.store_id:
+            pairs.append((_STORE, self.store_id))
+        return pairs
+
+    @classmethod
+    def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]]) -> AuthContext | None:
+        values = {k: v for k, v in metadata if isinstance(v, str)}
+        if _USER not in values or _ROLE not in values:
+            return None
+        return cls(
+            user_id=values[_USER],
+            role=values[_ROLE],
+            branch_id=values.get(_BRANCH) or None,
+            store_id=values.get(_STORE) or None,
+        )
+
+
+_current: ContextVar[AuthContext | None] = ContextVar("auth_context", default=None)
+
+
+def current_auth() -> AuthContext:
+    """The caller's context; RPCs without one are refused."""
+    context = _current.get()
+    if context is None:
+        raise Unauthenticated("no auth context on the call")
+    return context
+
+
+def maybe_auth() -> AuthContext | None:
+    return _current.get()
+
+
+def set_auth(context: AuthContext | None) -> object:
+    return _current.set(context)
+
+
+def reset_auth(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def require_role(context: AuthContext, allowed: Sequence[str]) -> None:
+    if context.role not in allowed:
+        raise Forbidden(f"role {context.role} may not do this")

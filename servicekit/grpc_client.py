@@ -1,0 +1,75 @@
+"""gRPC clients: a channel whose interceptor carries the caller's auth context and trace
+context in metadata and sets a default deadline, and `call` that turns a failed RPC back into
+the domain error the service raised."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from servicekit.auth import maybe_auth
+from servicekit.errors import ERROR_METADATA_KEY, DomainError, error_from_grpc
+from servicekit.telemetry import inject_headers
+
+Response = TypeVar("Response")
+DEFAULT_DEADLINE_SECONDS = 5.0
+
+
+class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        metadata = list(client_call_details.metadata or [])
+        auth = maybe_auth()
+        if auth is not None:
+            metadata.extend(auth.to_metadata())
+        metadata.extend(inject_headers().items())
+        details = grpc.aio.ClientCallDetails(
+            method=client_call_details.method,
+            timeout=client_call_details.timeout or self.default_timeout,
+            metadata=grpc.aio.Metadata(*metadata),
+            credentials=client_call_details.credentials,
+            wait_for_ready=client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
+def open_channel(address: str, timeout: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        address,
+        interceptors=[ContextClientInterceptor(timeout)],
+        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)],
+    )
+
+
+def _domain_error_bytes(error: grpc.aio.AioRpcError) -> bytes | None:
+    for key, value in error.trailing_metadata() or ():
+        if key == ERROR_METADATA_KEY and isinstance(value, bytes):
+            return value
+    return None
+
+
+async def call(method: Callable[..., Awaitable[Response]], request: Any) -> Response:
+    """Invoke an RPC; a failure comes back as the DomainError the service raised."""
+    try:
+        return await method(request)
+    except grpc.aio.AioRpcError as error:
+        raise error_from_grpc(error.code(), error.details(), _domain_error_bytes(error)) from None
+
+
+async def is_serving(channel: grpc.aio.Channel, deadline: float = 1.0) -> bool:
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=deadline)
+    except (grpc.aio.AioRpcError, DomainError):
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,95 @@
+"""The gRPC server side every service shares: an interceptor that takes the auth and trace
+context from metadata, maps domain errors to status codes (field errors travel in trailing
+metadata) and records metrics; and the standard health checking service."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.trace import SpanKind
+
+from servicekit import metrics
+from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.errors import ERROR_METADATA_KEY, DomainError, InternalError
+from servicekit.telemetry import extract_context, tracer
+
+log = logging.getLogger(__name__)
+
+
+class ContextInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method: str = handler_call_details.method
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+        inner = handler.unary_unary
+        service = self.service
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            token = set_auth(AuthContext.from_metadata(metadata))
+            try:
+                with tracer(__name__).start_as_current_span(
+                    method, context=extract_context(metadata), kind=SpanKind.SERVER
+                ):
+                    try:
+                        return await inner(request, context)
+                    except DomainError as error:
+                        code = error.grpc_code
+                        await abort_with(context, error)
+                    except Exception:
+                        # Internal details stay in the log; the caller learns only that it failed.
+                        log.exception("unhandled error in %s", method)
+                        code = grpc.StatusCode.INTERNAL
+                        await abort_with(context, InternalError("internal error"))
+            finally:
+                reset_auth(token)
+                name = method.rsplit("/", 1)[-1]
+                metrics.GRPC_SERVER_HANDLED.labels(service, name, code.name).inc()
+                metrics.GRPC_SERVER_DURATION.labels(service, name).observe(
+                    time.perf_counter() - started
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    await context.abort(
+        error.grpc_code, error.message, trailing_metadata=((ERROR_METADATA_KEY, error.to_json()),)
+    )
+
+
+def new_server(service: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    server = grpc.aio.server(
+        interceptors=[ContextInterceptor(service)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        ],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, health_servicer
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,0 +1,157 @@
+"""Idempotent consumers (收件箱): durable JetStream pull consumers with explicit ack. The message
+id goes into the inbox table in the same transaction as the handler's writes, so a redelivered
+message is acked and skipped. A message that cannot be decoded, or that keeps failing, is
+terminated and counted as poison rather than retried forever."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, select
+
+from servicekit import metrics
+from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
+from servicekit.telemetry import extract_context, tracer
+from servicekit.timeutil import utc_now
+from servicekit.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(64), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+Handler = Callable[[UnitOfWork, Any], Awaitable[None]]
+
+
+@dataclass
+class EventConsumer:
+    """One durable consumer: `handlers` maps an event's protobuf full name to its message class
+    and a handler that writes through the given unit of work (committed by the consumer)."""
+
+    service: str
+    name: str
+    stream: str
+    subjects: list[str]
+    handlers: dict[str, tuple[type[Message], Handler]]
+    new_uow: Callable[[], UnitOfWork]
+    inbox: Table
+    max_deliver: int = 5
+    ack_wait_seconds: float = 30.0
+    batch_size: int = 64
+    _stopping: bool = field(default=False, init=False)
+
+    async def run(self, js: JetStreamContext) -> None:
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait_seconds,
+            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
+            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
+            max_ack_pending=1000,
+        )
+        await js.add_consumer(self.stream, config)
+        subscription = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        while not self._stopping:
+            try:
+                messages = await subscription.fetch(self.batch_size, timeout=1.0)
+            except (NatsTimeout, TimeoutError):
+                continue
+            except Exception:
+                log.exception("fetch failed on %s", self.name)
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                await self.handle(message)
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _count(self, outcome: str) -> None:
+        metrics.INBOX_HANDLED.labels(self.service, self.name, outcome).inc()
+
+    async def handle(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        event_id = headers.get(MSG_ID_HEADER)
+        entry = self.handlers.get(headers.get(EVENT_TYPE_HEADER, ""))
+        if entry is None:
+            self._count("ignored")
+            await msg.ack()
+            return
+        message_class, handler = entry
+        try:
+            if not event_id:
+                raise DecodeError("no message id")
+            event = message_class.FromString(msg.data)
+        except DecodeError:
+            log.error("poison message on %s: undecodable %s", self.name, msg.subject)
+            self._count("poison")
+            await msg.term()
+            return
+        with tracer(__name__).start_as_current_span(
+            f"consume {self.name}", context=extract_context(headers), kind=SpanKind.CONSUMER
+        ):
+            try:
+                duplicate = await self._apply(event_id, event, handler)
+            except Exception:
+                await self._failed(msg)
+                return
+        await msg.ack()
+        self._count("duplicate" if duplicate else "handled")
+        occurred = getattr(getattr(event, "meta", None), "occurred_at", None)
+        if occurred is not None and not duplicate:
+            lag = (utc_now() - occurred.ToDatetime(tzinfo=UTC)).total_seconds()
+            metrics.EVENT_LAG.labels(self.service, self.name).observe(max(lag, 0.0))
+
+    async def _apply(self, event_id: str, event: Message, handler: Handler) -> bool:
+        async with self.new_uow() as uow:
+            seen = await uow.session.scalar(
+                select(self.inbox.c.event_id).where(
+                    self.inbox.c.consumer == self.name, self.inbox.c.event_id == event_id
+                )
+            )
+            if seen is not None:
+                return True
+            await uow.session.execute(
+                self.inbox.insert().values(
+                    consumer=self.name, event_id=event_id, handled_at=utc_now()
+                )
+            )
+            await handler(uow, event)
+            await uow.commit()
+        return False
+
+    async def _failed(self, msg: Msg) -> None:
+        delivered = msg.metadata.num_delivered or 1
+        if delivered >= self.max_deliver:
+            log.exception("poison message on %s after %d deliveries", self.name, delivered)
+            self._count("poison")
+            await msg.term()
+        else:
+            log.exception("handler failed on %s (delivery %d); will retry", self.name, delivered)
+            self._count("retried")
+            await msg.nak(delay=min(0.5 * 2**delivered, 30.0))

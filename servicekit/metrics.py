@@ -1,0 +1,48 @@
+"""Prometheus metrics every service exposes. Names follow promtool's rules: a unit suffix,
+`_total` on counters, a single `aftersales_` namespace."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+GRPC_SERVER_HANDLED = Counter(
+    "aftersales_grpc_server_handled_total",
+    "gRPC calls handled, by method and status code",
+    ["service", "method", "code"],
+)
+GRPC_SERVER_DURATION = Histogram(
+    "aftersales_grpc_server_handling_seconds",
+    "Time to handle a gRPC call",
+    ["service", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+OUTBOX_PUBLISHED = Counter(
+    "aftersales_outbox_published_total", "Outbox events published to JetStream", ["service"]
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "aftersales_outbox_publish_failures_total",
+    "Outbox relay rounds that failed to publish (retried)",
+    ["service"],
+)
+OUTBOX_PENDING = Gauge(
+    "aftersales_outbox_pending_events", "Outbox events committed but not yet published", ["service"]
+)
+INBOX_HANDLED = Counter(
+    "aftersales_inbox_messages_total",
+    "Messages taken by a consumer, by outcome (handled, duplicate, ignored, retried, poison)",
+    ["service", "consumer", "outcome"],
+)
+EVENT_LAG = Histogram(
+    "aftersales_event_lag_seconds",
+    "From an event occurring to a consumer having handled it",
+    ["service", "consumer"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Expose /metrics on its own port (a daemon thread of prometheus_client)."""
+    if port:
+        start_http_server(port, addr=host)

@@ -1,0 +1,84 @@
+"""Alembic, driven from code: each service keeps `migrations/` (env.py + versions/) and the
+runtime upgrades it to head at start; `make migrate` does the same without serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+
+from servicekit.db import Database
+
+
+def _config(migrations_dir: Path, connection: Connection, schema: str | None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    return config
+
+
+async def upgrade(db: Database, migrations_dir: Path) -> None:
+    await db.prepare()
+
+    def run(connection: Connection) -> None:
+        command.upgrade(_config(migrations_dir, connection, db.schema), "head")
+
+    async with db.engine.connect() as conn:
+        await conn.run_sync(run)
+        await conn.commit()
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py."""
+    config = context.config
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run through servicekit.migrations.upgrade")
+    schema = config.attributes.get("schema")
+    options: dict[str, Any] = {
+        "connection": connection,
+        "target_metadata": target_metadata,
+        "render_as_batch": connection.dialect.name == "sqlite",
+    }
+    if schema:
+        options["version_table_schema"] = schema
+    context.configure(**options)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def create_messaging_tables(op: Any) -> None:
+    """The outbox and inbox tables, as every service's first migration creates them. Written out
+    here (not derived from the current models) so that this migration never changes."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("event_id", sa.String(36), nullable=False),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("event_type", sa.String(128), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
+    )
+    op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    )

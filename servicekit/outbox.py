@@ -1,0 +1,203 @@
+"""Transactional outbox (发件箱): a handler records events in the same transaction as its state
+change; the relay publishes committed rows to JetStream with `Nats-Msg-Id` = event id, so a
+republish after a crash is dropped by the stream's duplicate window. Nothing is published
+before its transaction commits, and nothing committed stays unpublished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit import metrics
+from servicekit.auth import maybe_auth
+from servicekit.db import BigId, Database
+from servicekit.telemetry import inject_headers
+from servicekit.timeutil import to_timestamp, utc_now
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE_HEADER = "Event-Type"
+MSG_ID_HEADER = "Nats-Msg-Id"
+PUBLISHED_RETENTION = timedelta(days=1)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("subject", String(255), nullable=False),
+        Column("event_type", String(128), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("ix_outbox_published_at", "published_at"),
+    )
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def fill_meta(meta: Message, branch_id: str, store_id: str | None) -> str:
+    """Fill an event's EventMeta (id, time, org path, actor) and return the event id."""
+    event_id = new_event_id()
+    meta.event_id = event_id  # type: ignore[attr-defined]
+    meta.occurred_at.CopyFrom(to_timestamp(utc_now()))  # type: ignore[attr-defined]
+    meta.branch_id = branch_id  # type: ignore[attr-defined]
+    meta.store_id = store_id or ""  # type: ignore[attr-defined]
+    auth = maybe_auth()
+    meta.actor_user_id = auth.user_id if auth else ""  # type: ignore[attr-defined]
+    return event_id
+
+
+async def record(session: AsyncSession, table: Table, subject: str, event: Message) -> None:
+    """Add an event to the outbox inside the caller's transaction."""
+    event_id = event.meta.event_id  # type: ignore[attr-defined]
+    await session.execute(
+        table.insert().values(
+            event_id=event_id,
+            subject=subject,
+            event_type=event.DESCRIPTOR.full_name,
+            payload=event.SerializeToString(),
+            headers=json.dumps(inject_headers()),
+            created_at=utc_now(),
+        )
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        db: Database,
+        table: Table,
+        js: JetStreamContext,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        publish_delay: float = 0.0,
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.table = table
+        self.js = js
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.publish_delay = publish_delay
+        self.wake = asyncio.Event()
+        self._stopping = False
+        self._last_prune = utc_now()
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                published = await self.publish_pending()
+                backoff = 0.2
+            except Exception:
+                metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+                log.exception("outbox relay round failed; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self.batch_size:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+        self.wake.clear()
+        if utc_now() - self._last_prune > timedelta(minutes=10):
+            await self.prune()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def publish_pending(self) -> int:
+        table = self.table
+        async with self.db.session() as session:
+            query = (
+                select(
+                    table.c.seq,
+                    table.c.event_id,
+                    table.c.subject,
+                    table.c.event_type,
+                    table.c.payload,
+                    table.c.headers,
+                    table.c.created_at,
+                )
+                .where(table.c.published_at.is_(None))
+                .order_by(table.c.seq)
+                .limit(self.batch_size)
+            )
+            if not self.db.is_sqlite:
+                # Several replicas may relay at once; each row goes to one of them.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                await session.rollback()
+                metrics.OUTBOX_PENDING.labels(self.service).set(0)
+                return 0
+            if self.publish_delay:
+                await asyncio.sleep(self.publish_delay)
+            for row in rows:
+                headers = json.loads(row.headers)
+                headers[MSG_ID_HEADER] = row.event_id
+                headers[EVENT_TYPE_HEADER] = row.event_type
+                await self.js.publish(row.subject, row.payload, headers=headers)
+            await session.execute(
+                update(table)
+                .where(table.c.seq.in_([row.seq for row in rows]))
+                .values(published_at=utc_now())
+            )
+            await session.commit()
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self.db.session() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(self.table)
+                .where(self.table.c.published_at.is_(None))
+            )
+            await session.rollback()
+        return int(count or 0)
+
+    async def prune(self) -> None:
+        self._last_prune = utc_now()
+        async with self.db.session() as session:
+            await session.execute(
+                delete(self.table).where(
+                    self.table.c.published_at < utc_now() - PUBLISHED_RETENTION
+                )
+            )
+            await session.commit()

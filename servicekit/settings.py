@@ -1,0 +1,68 @@
+"""Settings from environment variables, with working local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(".data")
+
+# Local defaults keep clear of the standard ports of servers that may already run here.
+DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
+DEFAULT_GRPC_PORTS = {"orders": 50151, "inventory": 50152, "customers": 50153, "reporting": 50154}
+DEFAULT_METRICS_PORTS = {"orders": 9151, "inventory": 9152, "customers": 9153, "reporting": 9154}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_database_url(service: str) -> str:
+    data_dir = Path(os.environ.get("DATA_DIR", DEFAULT_DATA_DIR))
+    return f"sqlite+aiosqlite:///{data_dir / f'{service}.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    database_url: str
+    db_schema: str | None
+    nats_url: str
+    grpc_host: str
+    grpc_port: int
+    metrics_port: int
+    log_level: str
+    demo_data: bool
+    otlp_endpoint: str | None
+    shutdown_grace_seconds: float
+    # Fault injection for the crash tests: hold outbox rows this long before publishing.
+    outbox_publish_delay_seconds: float
+
+    @classmethod
+    def from_env(cls, service: str) -> Settings:
+        upper = service.upper()
+        return cls(
+            service=service,
+            database_url=os.environ.get("DATABASE_URL") or default_database_url(service),
+            db_schema=os.environ.get("DB_SCHEMA") or None,
+            nats_url=os.environ.get("NATS_URL", DEFAULT_NATS_URL),
+            grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
+            grpc_port=int(os.environ.get("GRPC_PORT", DEFAULT_GRPC_PORTS.get(service, 0))),
+            metrics_port=int(os.environ.get("METRICS_PORT", DEFAULT_METRICS_PORTS.get(service, 0))),
+            log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            demo_data=env_flag("DEMO_DATA"),
+            otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            shutdown_grace_seconds=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")),
+            outbox_publish_delay_seconds=float(
+                os.environ.get(f"{upper}_OUTBOX_PUBLISH_DELAY_SECONDS", "0")
+            ),
+        )
+
+
+def service_address(service: str) -> str:
+    """Where a client finds a service's gRPC port: `<SERVICE>_ADDR`, else the local default."""
+    return os.environ.get(f"{service.upper()}_ADDR", f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}")

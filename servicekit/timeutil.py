@@ -1,0 +1,46 @@
+"""Times are stored in UTC and shown in Asia/Shanghai; business days are Shanghai days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def shanghai_day(moment: datetime) -> date:
+    return as_utc(moment).astimezone(SHANGHAI).date()
+
+
+def shanghai_day_start_utc(day: date) -> datetime:
+    return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
+
+
+def shanghai_day_end_utc(day: date) -> datetime:
+    """The first instant after `day` ends, for half-open ranges."""
+    return shanghai_day_start_utc(day + timedelta(days=1))
+
+
+def to_timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(as_utc(moment))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def parse_day(text: str) -> date:
+    return date.fromisoformat(text)

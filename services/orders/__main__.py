@@ -1,0 +1,4 @@
+from servicekit.runtime import main
+from services.orders.service import SPEC
+
+main(SPEC)

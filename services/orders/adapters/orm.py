@@ -1,0 +1,113 @@
+"""The orders database: base data (brands, models, store authorisations), work orders and
+their timelines, plus the shared outbox and inbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from servicekit.db import BigId, new_metadata
+from servicekit.inbox import inbox_table
+from servicekit.outbox import outbox_table
+
+metadata = new_metadata()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+brands = Table(
+    "brands",
+    metadata,
+    Column("code", String(30), primary_key=True),
+    Column("name", String(100), nullable=False),
+    # The manufacturer's warranty periods (三包 defaults unless it says otherwise).
+    Column("return_days", Integer, nullable=False, default=7),
+    Column("swap_days", Integer, nullable=False, default=15),
+    Column("main_unit_months", Integer, nullable=False, default=12),
+    Column("battery_months", Integer, nullable=False, default=12),
+    Column("charger_months", Integer, nullable=False, default=12),
+    Column("earphone_months", Integer, nullable=False, default=3),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("brand_code", String(30), ForeignKey("brands.code"), primary_key=True),
+    Column("code", String(60), primary_key=True),
+    Column("name", String(100), nullable=False),
+)
+
+store_authorisations = Table(
+    "store_authorisations",
+    metadata,
+    Column("store_id", String(30), primary_key=True),
+    Column("brand_code", String(30), ForeignKey("brands.code"), primary_key=True),
+)
+"""厂商授权: which brands a store may repair under warranty."""
+
+repair_orders = Table(
+    "repair_orders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("request_id", String(255), nullable=True, unique=True),
+    Column("status", String(30), nullable=False),
+    Column("service_type", String(20), nullable=False),
+    Column("branch_id", String(30), nullable=False),
+    Column("store_id", String(30), nullable=False),
+    Column("customer_name", String(50), nullable=False),
+    Column("customer_phone", String(20), nullable=False),
+    Column("imei", String(20), nullable=False),
+    Column("brand", String(30), nullable=False),
+    Column("model", String(60), nullable=False),
+    Column("colour", String(30), nullable=False),
+    Column("purchase_date", Date, nullable=True),
+    Column("fault_description", Text, nullable=False),
+    Column("symptom_code", String(30), nullable=False),
+    Column("accessories", Text, nullable=False),
+    Column("appearance", Text, nullable=False),
+    Column("promised_date", Date, nullable=True),
+    Column("warranty_status", String(20), nullable=False),
+    Column("warranty_entitlements", String(60), nullable=False),
+    Column("warranty_reason", Text, nullable=False),
+    Column("warranty_expires_on", Date, nullable=True),
+    Column("send_on_required", Boolean, nullable=False),
+    Column("brand_authorised", Boolean, nullable=False),
+    Column("repeat_repair", Boolean, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_repair_orders_scope_received", "branch_id", "store_id", "received_at"),
+    Index("ix_repair_orders_received", "received_at", "id"),
+    Index("ix_repair_orders_imei", "imei"),
+    Index("ix_repair_orders_customer_phone", "customer_phone"),
+)
+
+order_timeline = Table(
+    "order_timeline",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", String(36), ForeignKey("repair_orders.id"), nullable=False, index=True),
+    Column("status", String(30), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("store_id", String(30), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+order_number_counters = Table(
+    "order_number_counters",
+    metadata,
+    Column("store_id", String(30), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)

@@ -1,0 +1,256 @@
+"""Reading and writing work orders and base data. SQL lives here; rules live in domain/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.timeutil import as_utc
+from services.orders.adapters.orm import (
+    brands,
+    models,
+    order_number_counters,
+    order_timeline,
+    repair_orders,
+    store_authorisations,
+)
+from services.orders.domain.order import Intake, RepairOrder, TimelineEntry
+from services.orders.domain.warranty import WarrantyDecision, WarrantyPolicy
+
+
+@dataclass(frozen=True)
+class BrandInfo:
+    policy: WarrantyPolicy
+    model_codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    branch_id: str | None = None
+    store_id: str | None = None
+    status: str | None = None
+    service_type: str | None = None
+    imei: str | None = None
+    phone: str | None = None
+    received_from: datetime | None = None  # inclusive, UTC
+    received_before: datetime | None = None  # exclusive, UTC
+
+
+async def brand_info(session: AsyncSession, brand: str) -> BrandInfo | None:
+    row = (await session.execute(select(brands).where(brands.c.code == brand))).first()
+    if row is None:
+        return None
+    codes = await session.scalars(select(models.c.code).where(models.c.brand_code == brand))
+    policy = WarrantyPolicy(
+        return_days=row.return_days,
+        swap_days=row.swap_days,
+        main_unit_months=row.main_unit_months,
+        battery_months=row.battery_months,
+        charger_months=row.charger_months,
+        earphone_months=row.earphone_months,
+    )
+    return BrandInfo(policy, frozenset(codes))
+
+
+async def is_authorised(session: AsyncSession, store_id: str, brand: str) -> bool:
+    found = await session.scalar(
+        select(store_authorisations.c.brand_code).where(
+            store_authorisations.c.store_id == store_id,
+            store_authorisations.c.brand_code == brand,
+        )
+    )
+    return found is not None
+
+
+async def last_closed_at(session: AsyncSession, imei: str) -> datetime | None:
+    closed = await session.scalar(
+        select(func.max(repair_orders.c.closed_at)).where(repair_orders.c.imei == imei)
+    )
+    return as_utc(closed) if closed else None
+
+
+async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
+    """Take the store's next running number for the day, atomically on both databases."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(order_number_counters)
+        .values(store_id=store_id, day=day, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["store_id", "day"],
+            set_={"last_number": order_number_counters.c.last_number + 1},
+        )
+        .returning(order_number_counters.c.last_number)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def add(session: AsyncSession, order: RepairOrder) -> None:
+    intake, warranty = order.intake, order.warranty
+    await session.execute(
+        repair_orders.insert().values(
+            id=order.id,
+            number=order.number,
+            request_id=order.request_id,
+            status=order.status,
+            service_type=intake.service_type,
+            branch_id=order.branch_id,
+            store_id=order.store_id,
+            customer_name=intake.customer_name,
+            customer_phone=intake.customer_phone,
+            imei=intake.imei,
+            brand=intake.brand,
+            model=intake.model,
+            colour=intake.colour,
+            purchase_date=intake.purchase_date,
+            fault_description=intake.fault_description,
+            symptom_code=intake.symptom_code,
+            accessories=intake.accessories,
+            appearance=intake.appearance,
+            promised_date=intake.promised_date,
+            warranty_status=warranty.status,
+            warranty_entitlements=",".join(warranty.entitlements),
+            warranty_reason=warranty.reason,
+            warranty_expires_on=warranty.expires_on,
+            send_on_required=warranty.send_on_required,
+            brand_authorised=order.brand_authorised,
+            repeat_repair=order.repeat_repair,
+            received_at=order.received_at,
+            created_by=order.created_by,
+        )
+    )
+    if order.timeline:
+        await session.execute(
+            order_timeline.insert(),
+            [
+                {
+                    "order_id": order.id,
+                    "status": e.status,
+                    "at": e.at,
+                    "user_id": e.user_id,
+                    "store_id": e.store_id,
+                    "note": e.note,
+                }
+                for e in order.timeline
+            ],
+        )
+
+
+def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
+    m = row._mapping
+    intake = Intake(
+        customer_name=m["customer_name"],
+        customer_phone=m["customer_phone"],
+        imei=m["imei"],
+        brand=m["brand"],
+        model=m["model"],
+        colour=m["colour"],
+        purchase_date=m["purchase_date"],
+        fault_description=m["fault_description"],
+        symptom_code=m["symptom_code"],
+        service_type=m["service_type"],
+        accessories=m["accessories"],
+        appearance=m["appearance"],
+        promised_date=m["promised_date"],
+    )
+    entitlements = m["warranty_entitlements"]
+    warranty = WarrantyDecision(
+        status=m["warranty_status"],
+        entitlements=tuple(entitlements.split(",")) if entitlements else (),
+        reason=m["warranty_reason"],
+        expires_on=m["warranty_expires_on"],
+        send_on_required=m["send_on_required"],
+    )
+    return RepairOrder(
+        id=m["id"],
+        number=m["number"],
+        status=m["status"],
+        branch_id=m["branch_id"],
+        store_id=m["store_id"],
+        intake=intake,
+        warranty=warranty,
+        brand_authorised=m["brand_authorised"],
+        repeat_repair=m["repeat_repair"],
+        received_at=as_utc(m["received_at"]),
+        created_by=m["created_by"],
+        request_id=m["request_id"],
+    )
+
+
+async def _with_timeline(session: AsyncSession, order: RepairOrder) -> RepairOrder:
+    rows = await session.execute(
+        select(order_timeline)
+        .where(order_timeline.c.order_id == order.id)
+        .order_by(order_timeline.c.seq)
+    )
+    order.timeline = [
+        TimelineEntry(r.status, as_utc(r.at), r.user_id, r.store_id, r.note) for r in rows
+    ]
+    return order
+
+
+async def get(session: AsyncSession, order_id: str) -> RepairOrder | None:
+    row = (
+        await session.execute(select(repair_orders).where(repair_orders.c.id == order_id))
+    ).first()
+    return await _with_timeline(session, _order_from_row(row)) if row else None
+
+
+async def find_by_request_id(session: AsyncSession, request_id: str) -> RepairOrder | None:
+    row = (
+        await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
+    ).first()
+    return await _with_timeline(session, _order_from_row(row)) if row else None
+
+
+async def list_page(
+    session: AsyncSession, where: OrderFilter, limit: int, after: tuple[datetime, str] | None
+) -> list[RepairOrder]:
+    """Newest first, keyset-paged on (received_at, id) so deep pages stay cheap."""
+    c = repair_orders.c
+    conditions = []
+    for column, value in (
+        (c.branch_id, where.branch_id),
+        (c.store_id, where.store_id),
+        (c.status, where.status),
+        (c.service_type, where.service_type),
+        (c.imei, where.imei),
+        (c.customer_phone, where.phone),
+    ):
+        if value:
+            conditions.append(column == value)
+    if where.received_from:
+        conditions.append(c.received_at >= where.received_from)
+    if where.received_before:
+        conditions.append(c.received_at < where.received_before)
+    if after:
+        at, last_id = after
+        conditions.append(or_(c.received_at < at, and_(c.received_at == at, c.id < last_id)))
+    rows = await session.execute(
+        select(repair_orders)
+        .where(*conditions)
+        .order_by(c.received_at.desc(), c.id.desc())
+        .limit(limit)
+    )
+    return [_order_from_row(row) for row in rows]
+
+
+async def list_brands(session: AsyncSession) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    brand_rows = (
+        await session.execute(select(brands.c.code, brands.c.name).order_by(brands.c.code))
+    ).all()
+    model_rows = (
+        await session.execute(
+            select(models.c.brand_code, models.c.code, models.c.name).order_by(
+                models.c.brand_code, models.c.name
+            )
+        )
+    ).all()
+    by_brand: dict[str, list[tuple[str, str]]] = {}
+    for brand_code, code, name in model_rows:
+        by_brand.setdefault(brand_code, []).append((code, name))
+    return [(code, name, by_brand.get(code, [])) for code, name in brand_rows]

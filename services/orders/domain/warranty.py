@@ -1,0 +1,71 @@
+"""Warranty (三包) at intake, by the national mobile-phone three-guarantees rules, with each
+manufacturer's own periods. The technician's finding may later override this guess (for
+example physical or liquid damage, 人为损坏)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+IN_WARRANTY = "in_warranty"
+OUT_OF_WARRANTY = "out_of_warranty"
+
+
+@dataclass(frozen=True)
+class WarrantyPolicy:
+    return_days: int = 7  # 7日包退: a listed performance fault entitles return, swap or repair
+    swap_days: int = 15  # 15日包换: swap or repair
+    main_unit_months: int = 12  # 整机保修
+    battery_months: int = 12
+    charger_months: int = 12
+    earphone_months: int = 3
+
+
+@dataclass(frozen=True)
+class WarrantyDecision:
+    status: str
+    entitlements: tuple[str, ...]
+    reason: str
+    expires_on: date | None
+    send_on_required: bool
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(f"cannot add {months} months to {day}")
+
+
+def decide_warranty(
+    purchase_date: date | None,
+    intake_day: date,
+    policy: WarrantyPolicy,
+    brand_authorised: bool,
+) -> WarrantyDecision:
+    if purchase_date is None:
+        return WarrantyDecision(
+            OUT_OF_WARRANTY, (), "no purchase date or proof of purchase", None, False
+        )
+    expires_on = add_months(purchase_date, policy.main_unit_months)
+    age_days = (intake_day - purchase_date).days + 1  # the day of sale is day 1
+    if intake_day >= expires_on:
+        return WarrantyDecision(
+            OUT_OF_WARRANTY, (), f"main unit warranty ended on {expires_on}", None, False
+        )
+    if age_days <= policy.return_days:
+        entitlements: tuple[str, ...] = ("return", "swap", "repair")
+        reason = f"day {age_days} after sale: return, swap or repair (包退)"
+    elif age_days <= policy.swap_days:
+        entitlements = ("swap", "repair")
+        reason = f"day {age_days} after sale: swap or repair (包换)"
+    else:
+        entitlements = ("repair",)
+        reason = f"main unit under warranty until {expires_on} (保修)"
+    if not brand_authorised:
+        reason += "; this store is not authorised for the brand: send on to an authorised store"
+    return WarrantyDecision(IN_WARRANTY, entitlements, reason, expires_on, not brand_authorised)

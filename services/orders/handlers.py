@@ -1,0 +1,180 @@
+"""Use cases of the orders service: plain async functions over a unit of work."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from servicekit import bus
+from servicekit.auth import AuthContext, require_role
+from servicekit.errors import FieldError, InvalidInput, NotFound, invalid
+from servicekit.timeutil import (
+    parse_day,
+    shanghai_day,
+    shanghai_day_end_utc,
+    shanghai_day_start_utc,
+    utc_now,
+)
+from servicekit.uow import UnitOfWork
+from services.orders import events
+from services.orders.adapters import repository
+from services.orders.domain.intake import IntakeForm, validate_intake
+from services.orders.domain.order import (
+    REPEAT_REPAIR_DAYS,
+    SERVICE_TYPES,
+    STATUSES,
+    RepairOrder,
+    TimelineEntry,
+    order_number,
+)
+from services.orders.domain.warranty import decide_warranty
+
+INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
+MAX_PAGE_SIZE = 100
+
+NewUow = Callable[[], UnitOfWork]
+
+
+async def create_repair_order(
+    new_uow: NewUow,
+    auth: AuthContext,
+    form: IntakeForm,
+    branch_id: str,
+    store_id: str,
+    request_id: str | None,
+) -> RepairOrder:
+    """Intake (受理): check the form, decide warranty and authorisation, number the order, store
+    it and announce it, all in one transaction. A retried request returns the first order."""
+    require_role(auth, INTAKE_ROLES)
+    if not branch_id or not store_id:
+        raise invalid("store_id", "is required")
+    if not auth.covers(branch_id, store_id):
+        raise NotFound("no such store in your scope")
+    async with new_uow() as uow:
+        session = uow.session
+        if request_id and (earlier := await repository.find_by_request_id(session, request_id)):
+            return earlier
+        now = utc_now()
+        today = shanghai_day(now)
+        info = await repository.brand_info(session, form.brand)
+        intake = validate_intake(form, today, info.model_codes if info else None)
+        assert info is not None  # validate_intake refuses unknown brands
+        authorised = await repository.is_authorised(session, store_id, intake.brand)
+        last_closed = await repository.last_closed_at(session, intake.imei)
+        number = order_number(
+            store_id, today, await repository.next_number(session, store_id, today)
+        )
+        order = RepairOrder(
+            id=str(uuid.uuid4()),
+            number=number,
+            status="received",
+            branch_id=branch_id,
+            store_id=store_id,
+            intake=intake,
+            warranty=decide_warranty(intake.purchase_date, today, info.policy, authorised),
+            brand_authorised=authorised,
+            repeat_repair=bool(
+                last_closed and now - last_closed <= timedelta(days=REPEAT_REPAIR_DAYS)
+            ),
+            received_at=now,
+            created_by=auth.user_id,
+            request_id=request_id,
+            timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in")],
+        )
+        await repository.add(session, order)
+        event = events.order_received(order)
+        await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
+        try:
+            await uow.commit()
+        except IntegrityError:
+            # A concurrent retry with the same request id committed first: answer with its order.
+            if request_id:
+                await uow.session.rollback()
+                if earlier := await repository.find_by_request_id(uow.session, request_id):
+                    return earlier
+            raise
+    return order
+
+
+async def get_repair_order(new_uow: NewUow, auth: AuthContext, order_id: str) -> RepairOrder:
+    async with new_uow() as uow:
+        order = await repository.get(uow.session, order_id)
+    # Another unit's order is indistinguishable from one that does not exist.
+    if order is None or not auth.covers(order.branch_id, order.store_id):
+        raise NotFound(f"no repair order {order_id}")
+    return order
+
+
+def encode_page_token(order: RepairOrder) -> str:
+    raw = json.dumps([order.received_at.isoformat(), order.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        at, order_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(at), str(order_id)
+    except (ValueError, TypeError) as error:
+        raise invalid("cursor", "is not a cursor this service issued") from error
+
+
+def order_filter(
+    auth: AuthContext,
+    branch_id: str,
+    store_id: str,
+    status: str,
+    service_type: str,
+    imei: str,
+    phone: str,
+    received_from: str,
+    received_to: str,
+) -> repository.OrderFilter:
+    branch, store = auth.narrow(branch_id or None, store_id or None)
+    errors: list[FieldError] = []
+    if status and status not in STATUSES:
+        errors.append(FieldError("status", f"must be one of {', '.join(STATUSES)}"))
+    if service_type and service_type not in SERVICE_TYPES:
+        errors.append(FieldError("service_type", f"must be one of {', '.join(SERVICE_TYPES)}"))
+    bounds = {}
+    for field, text in (("received_from", received_from), ("received_to", received_to)):
+        if text:
+            try:
+                bounds[field] = parse_day(text)
+            except ValueError:
+                errors.append(FieldError(field, "must be a date as YYYY-MM-DD"))
+    if errors:
+        raise InvalidInput("the filters have errors", errors)
+    return repository.OrderFilter(
+        branch_id=branch,
+        store_id=store,
+        status=status or None,
+        service_type=service_type or None,
+        imei=imei or None,
+        phone=phone or None,
+        received_from=shanghai_day_start_utc(bounds["received_from"])
+        if "received_from" in bounds
+        else None,
+        received_before=shanghai_day_end_utc(bounds["received_to"])
+        if "received_to" in bounds
+        else None,
+    )
+
+
+async def list_repair_orders(
+    new_uow: NewUow,
+    where: repository.OrderFilter,
+    page_size: int,
+    page_token: str,
+) -> tuple[list[RepairOrder], str]:
+    size = min(max(page_size or 20, 1), MAX_PAGE_SIZE)
+    after = decode_page_token(page_token) if page_token else None
+    async with new_uow() as uow:
+        page = await repository.list_page(uow.session, where, size + 1, after)
+    if len(page) > size:
+        return page[:size], encode_page_token(page[size - 1])
+    return page, ""
