@@ -105,10 +105,9 @@ async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
     return nc, js
 
 
-async def serve(spec: ServiceSpec) -> None:
-    settings = Settings.from_env(spec.name)
-    configure_logging(spec.name, settings.log_level)
-    configure_tracing(spec.name, settings.otlp_endpoint)
+async def open_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    """Database migrated to head, bus connected with its streams, outbox relay ready (not yet
+    running). The service process and the integration tests start a service the same way."""
     db = Database(settings.database_url, settings.db_schema)
     await migrations.upgrade(db, spec.migrations_dir)
     nc, js = await connect_bus(settings)
@@ -122,6 +121,21 @@ async def serve(spec: ServiceSpec) -> None:
     runtime = Runtime(settings, db, spec.metadata, nc, js, relay)
     if settings.demo_data and spec.seed_demo is not None:
         await spec.seed_demo(runtime)
+    return runtime
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    with contextlib.suppress(Exception):
+        await runtime.nc.drain()
+    await runtime.db.dispose()
+
+
+async def serve(spec: ServiceSpec) -> None:
+    settings = Settings.from_env(spec.name)
+    configure_logging(spec.name, settings.log_level)
+    configure_tracing(spec.name, settings.otlp_endpoint)
+    runtime = await open_runtime(spec, settings)
+    relay, js = runtime.relay, runtime.js
 
     server, health = new_server(spec.name)
     spec.register(server, runtime)
@@ -155,9 +169,7 @@ async def serve(spec: ServiceSpec) -> None:
     relay.stop()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
-    with contextlib.suppress(Exception):
-        await nc.drain()
-    await db.dispose()
+    await close_runtime(runtime)
     shutdown_tracing()
     log.info("%s stopped", spec.name)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aftersales.events.v1 import events_pb2
-
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import to_timestamp
 from services.orders.domain.order import RepairOrder

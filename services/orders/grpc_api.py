@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import current_auth
 from servicekit.timeutil import to_timestamp
 from services.orders import handlers

