@@ -1,0 +1,59 @@
+# The verbs people type. Everything installs itself into .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICES := orders inventory customers reporting gateway
+
+.PHONY: install run test test-fast proto proto-check lint format migrate migration bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start NATS, the four services and the gateway with demo data; Ctrl-C stops them all.
+run: install
+	$(PY) -m devtools.run
+
+## The whole suite: unit, integration (real NATS and database) and end-to-end (real processes).
+## TEST_DATABASE_URL=postgresql://... runs the database parts against PostgreSQL.
+test: install
+	$(PY) -m pytest -q
+
+## Unit and integration tests only, without starting the whole system.
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e"
+
+proto: install
+	$(PY) scripts/gen_protos.py
+
+proto-check: install
+	$(PY) scripts/gen_protos.py --check
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy servicekit services devtools scripts tests
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Apply every service's migrations without serving (DATABASE_URL/DB_SCHEMA as for a run).
+migrate: install
+	for service in $(SERVICES); do DB_SCHEMA=$${DB_SCHEMA_PREFIX}$$service $(PY) -m services.$$service migrate || exit 1; done
+
+## A new migration from model changes: make migration SERVICE=orders MSG="add closed_at"
+migration: install
+	$(PY) scripts/new_migration.py $(SERVICE) "$(MSG)"
+
+## Throughput and latency through the gateway, against the no-op baseline.
+bench: install
+	$(PY) -m tests.bench.run_bench
+
+clean:
+	rm -rf .data bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,204 @@
+"""The whole system as local processes: a NATS server (unless NATS_URL names one), the four
+services and the gateway, each a separate process with its own database. `make run`, the
+end-to-end tests and the benchmark all start it through this one class."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from servicekit.grpc_client import is_serving, open_channel
+from servicekit.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
+from servicekit.testing import NatsServer, free_port
+
+SERVICES = ("orders", "inventory", "customers", "reporting")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SystemConfig:
+    data_dir: Path
+    gateway_port: int = 8080
+    grpc_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_GRPC_PORTS))
+    metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    nats_port: int = 14222
+    nats_url: str | None = None  # an existing NATS server; None starts our own
+    database_url: str | None = None  # PostgreSQL for all (a schema each); None: SQLite files
+    schema_prefix: str = ""
+    demo_data: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for every process
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **changes: object) -> SystemConfig:
+        """Every port picked free: for tests and benchmarks beside anything else running."""
+        config = cls(
+            data_dir=data_dir,
+            gateway_port=free_port(),
+            grpc_ports={name: free_port() for name in SERVICES},
+            metrics_ports={name: free_port() for name in SERVICES},
+            nats_port=free_port(),
+        )
+        for key, value in changes.items():
+            setattr(config, key, value)
+        return config
+
+    @classmethod
+    def for_tests(cls, data_dir: Path, **changes: object) -> SystemConfig:
+        """Free ports; PostgreSQL in fresh schemas when TEST_DATABASE_URL is set."""
+        config = cls.on_free_ports(data_dir, **changes)
+        if os.environ.get("TEST_DATABASE_URL"):
+            config.database_url = os.environ["TEST_DATABASE_URL"]
+            config.schema_prefix = f"e{uuid.uuid4().hex[:8]}_"
+        return config
+
+
+class LocalSystem:
+    def __init__(self, config: SystemConfig) -> None:
+        self.config = config
+        self.nats: NatsServer | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.jwt_secret = secrets.token_urlsafe(32)
+        self.log_dir = config.data_dir / "logs"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.gateway_port}"
+
+    @property
+    def nats_url(self) -> str:
+        if self.config.nats_url:
+            return self.config.nats_url
+        assert self.nats is not None
+        return self.nats.url
+
+    def schemas(self) -> list[str]:
+        return [f"{self.config.schema_prefix}{name}" for name in (*SERVICES, "gateway")]
+
+    def _env(self, name: str) -> dict[str, str]:
+        config = self.config
+        env = {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "DATA_DIR": str(config.data_dir),
+            "DEMO_DATA": "1" if config.demo_data else "0",
+            "PYTHONUNBUFFERED": "1",
+            **{f"{s.upper()}_ADDR": f"127.0.0.1:{config.grpc_ports[s]}" for s in SERVICES},
+        }
+        if config.database_url:
+            env["DATABASE_URL"] = config.database_url
+            env["DB_SCHEMA"] = f"{config.schema_prefix}{name}"
+        else:
+            env.pop("DATABASE_URL", None)
+            env.pop("DB_SCHEMA", None)
+        if name == "gateway":
+            env["GATEWAY_PORT"] = str(config.gateway_port)
+            env["JWT_SECRET"] = self.jwt_secret
+        else:
+            env["GRPC_PORT"] = str(config.grpc_ports[name])
+            env["METRICS_PORT"] = str(config.metrics_ports[name])
+        env.update(config.env)
+        env.update(config.service_env.get(name, {}))
+        return env
+
+    def spawn(self, name: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        # A session of its own: Ctrl-C reaches the launcher only, which stops the rest in order.
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=self._env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    async def start(self, timeout: float = 60.0) -> None:
+        if not self.config.nats_url:
+            self.nats = NatsServer(self.config.data_dir / "nats", self.config.nats_port).start()
+        for name in SERVICES:
+            self.spawn(name)
+        await asyncio.gather(*(self.wait_serving(name, timeout) for name in SERVICES))
+        self.spawn("gateway")
+        await self.wait_gateway_ready(timeout)
+
+    async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
+        channel = open_channel(f"127.0.0.1:{self.config.grpc_ports[name]}")
+        deadline = time.monotonic() + timeout
+        try:
+            while not await is_serving(channel):
+                self._check_alive(name)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} did not become ready; see {self.log_dir}")
+                await asyncio.sleep(0.1)
+        finally:
+            await channel.close()
+
+    async def wait_gateway_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=2) as client:
+            while True:
+                self._check_alive("gateway")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"gateway did not become ready; see {self.log_dir}")
+                await asyncio.sleep(0.1)
+
+    def _check_alive(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is not None:
+            tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the crash case, no chance to clean up."""
+        process = self.processes[name]
+        process.kill()
+        process.wait()
+
+    def terminate(self, name: str, timeout: float = 20.0) -> int:
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    async def restart(self, name: str, env: dict[str, str] | None = None) -> None:
+        if env is not None:
+            self.config.service_env[name] = env
+        self.spawn(name)
+        if name == "gateway":
+            await self.wait_gateway_ready()
+        else:
+            await self.wait_serving(name)
+
+    def dead(self) -> list[str]:
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
+    def stop(self) -> None:
+        for name in ("gateway", *reversed(SERVICES)):
+            if name in self.processes:
+                self.terminate(name)
+        if self.nats:
+            self.nats.stop()
+
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}

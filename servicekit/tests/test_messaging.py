@@ -1,0 +1,177 @@
+"""The outbox and inbox against a real database and a real NATS JetStream server: nothing
+committed is lost, nothing is published twice, nothing is handled twice, poison is terminated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from aftersales.events.v1 import events_pb2
+from servicekit import bus
+from servicekit.db import Database, new_metadata
+from servicekit.inbox import EventConsumer, inbox_table
+from servicekit.metrics import INBOX_HANDLED
+from servicekit.outbox import OutboxRelay, fill_meta, outbox_table
+from servicekit.testing import DatabaseTarget, NatsServer, eventually
+from servicekit.uow import UnitOfWork
+
+metadata = new_metadata()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+
+@pytest.fixture
+async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
+    database = Database(db_target.url, db_target.schema)
+    await database.prepare()
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
+    nc = await bus.connect(nats_server.url, "test")
+    context = nc.jetstream()
+    await bus.ensure_streams(context)
+    yield context
+    await nc.close()
+
+
+def new_event(store: str) -> events_pb2.OrderReceived:
+    event = events_pb2.OrderReceived(order_id=str(uuid.uuid4()), number="n")
+    fill_meta(event.meta, "T", store)
+    return event
+
+
+async def stream_count(js: bus.JetStreamContext, subject: str) -> int:
+    sub = await js.pull_subscribe(subject, stream="ORDERS")
+    total = 0
+    try:
+        while True:
+            msgs = await sub.fetch(100, timeout=0.5)
+            total += len(msgs)
+            for m in msgs:
+                await m.ack()
+    except TimeoutError:
+        return total
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    relay = OutboxRelay("t", db, outbox, js)
+    store = uuid.uuid4().hex[:8]
+    async with UnitOfWork(db, outbox, relay.notify) as uow:
+        await uow.emit(f"orders.v1.T.{store}.order_received", new_event(store))
+        # Leaving without commit: the state change and its event both vanish.
+    assert await relay.publish_pending() == 0
+    assert await stream_count(js, f"orders.v1.T.{store}.>") == 0
+
+
+async def test_republishing_after_a_crash_is_deduplicated_by_the_stream(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    relay = OutboxRelay("t", db, outbox, js)
+    store = uuid.uuid4().hex[:8]
+    async with UnitOfWork(db, outbox, relay.notify) as uow:
+        await uow.emit(f"orders.v1.T.{store}.order_received", new_event(store))
+        await uow.commit()
+    assert relay.wake.is_set()
+    assert await relay.publish_pending() == 1
+    # A relay that published but crashed before marking the row publishes it again.
+    async with db.session() as session:
+        await session.execute(outbox.update().values(published_at=None))
+        await session.commit()
+    assert await relay.publish_pending() == 1
+    assert await relay.pending() == 0
+    assert await stream_count(js, f"orders.v1.T.{store}.>") == 1
+
+
+async def test_consumer_handles_each_event_once_and_terminates_poison(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    handled: list[str] = []
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        handled.append(event.order_id)
+
+    name = f"test-{store}"
+    consumer = EventConsumer(
+        service="t",
+        name=name,
+        stream="ORDERS",
+        subjects=[subject],
+        handlers={
+            events_pb2.OrderReceived.DESCRIPTOR.full_name: (events_pb2.OrderReceived, on_received)
+        },
+        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
+        inbox=inbox,
+    )
+    event = new_event(store)
+    headers = {
+        "Nats-Msg-Id": event.meta.event_id,
+        "Event-Type": events_pb2.OrderReceived.DESCRIPTOR.full_name,
+    }
+    await js.publish(subject, event.SerializeToString(), headers=headers)
+    # Published again under the same id (a relay retry): the stream drops it.
+    await js.publish(
+        subject, event.SerializeToString(), headers={**headers, "Nats-Msg-Id": event.meta.event_id}
+    )
+    poison_before = INBOX_HANDLED.labels("t", name, "poison")._value.get()
+    await js.publish(
+        subject,
+        b"\xff\xff not a protobuf",
+        headers={"Nats-Msg-Id": str(uuid.uuid4()), "Event-Type": headers["Event-Type"]},
+    )
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        await eventually(
+            lambda: asyncio.sleep(
+                0, INBOX_HANDLED.labels("t", name, "poison")._value.get() > poison_before
+            )
+        )
+        await eventually(lambda: asyncio.sleep(0, len(handled) >= 1))
+    finally:
+        consumer.stop()
+        await task
+    assert handled == [event.order_id]
+    async with db.session() as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(inbox).where(inbox.c.consumer == name)
+            )
+            == 1
+        )
+    info = await js.consumer_info("ORDERS", name)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_inbox_skips_a_redelivered_event(db: Database) -> None:
+    handled: list[str] = []
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        handled.append(event.order_id)
+
+    consumer = EventConsumer(
+        service="t",
+        name="redelivery",
+        stream="ORDERS",
+        subjects=["orders.v1.>"],
+        handlers={},
+        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
+        inbox=inbox,
+    )
+    event = new_event("S")
+    assert await consumer._apply(event.meta.event_id, event, on_received) is False
+    assert await consumer._apply(event.meta.event_id, event, on_received) is True
+    assert handled == [event.order_id]
