@@ -132,7 +132,7 @@ def service_settings(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], within: float = 10.0, interval: float = 0.05
+    check: Callable[[], Awaitable[T | None]], within: float = 10.0, interval: float = 0.05
 ) -> T:
     """Poll an async check until it returns something truthy; fail after `within` seconds."""
     deadline = time.monotonic() + within
