@@ -44,6 +44,11 @@ def inbox_table(metadata: MetaData) -> Table:
 Handler = Callable[[UnitOfWork, Any], Awaitable[None]]
 
 
+class UnprocessableEvent(Exception):
+    """A handler's word that this event can never be handled (it breaks a rule, not a
+    dependency): the message is terminated and counted as poison at once, not retried."""
+
+
 @dataclass
 class EventConsumer:
     """One durable consumer: `handlers` maps an event's protobuf full name to its message class
@@ -117,6 +122,11 @@ class EventConsumer:
         ):
             try:
                 duplicate = await self._apply(event_id, event, handler)
+            except UnprocessableEvent as error:
+                log.error("poison message on %s: %s", self.name, error)
+                self._count("poison")
+                await msg.term()
+                return
             except Exception:
                 await self._failed(msg)
                 return

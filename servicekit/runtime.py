@@ -19,6 +19,7 @@ from pathlib import Path
 
 import grpc
 import uvloop
+from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
@@ -26,7 +27,7 @@ from sqlalchemy import MetaData, Table
 from servicekit import bus, migrations
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, new_server
-from servicekit.inbox import EventConsumer
+from servicekit.inbox import EventConsumer, Handler
 from servicekit.logs import configure_logging
 from servicekit.metrics import serve_metrics
 from servicekit.outbox import OutboxRelay
@@ -64,7 +65,7 @@ class Runtime:
         name: str,
         stream: str,
         subjects: list[str],
-        handlers: dict[str, tuple[type, Callable[[UnitOfWork, object], Awaitable[None]]]],
+        handlers: dict[str, tuple[type[Message], Handler]],
     ) -> EventConsumer:
         return EventConsumer(
             service=self.settings.service,

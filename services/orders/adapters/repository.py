@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Row, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import upsert
 from servicekit.timeutil import as_utc
 from services.orders.adapters.orm import (
     brands,
@@ -75,10 +75,8 @@ async def last_closed_at(session: AsyncSession, imei: str) -> datetime | None:
 
 async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
     """Take the store's next running number for the day, atomically on both databases."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(order_number_counters)
+        upsert(session, order_number_counters)
         .values(store_id=store_id, day=day, last_number=1)
         .on_conflict_do_update(
             index_elements=["store_id", "day"],

@@ -1,0 +1,4 @@
+from servicekit.runtime import main
+from services.inventory.service import SPEC
+
+main(SPEC)

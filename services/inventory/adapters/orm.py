@@ -1,0 +1,138 @@
+"""The inventory database: the parts catalog, warehouses, stock levels and the stock ledger,
+plus the shared outbox and inbox.
+
+On-hand is kept twice on purpose: `stock_levels` answers "how many here now" in one row, and
+`stock_movements` (the ledger) says why. Both change in the same transaction, so the ledger
+summed per (warehouse, part) always equals on-hand.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    text,
+)
+
+from servicekit.db import BigId, new_metadata
+from servicekit.inbox import inbox_table
+from servicekit.outbox import outbox_table
+from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
+from services.inventory.domain.warehouse import WAREHOUSE_KINDS
+
+metadata = new_metadata()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+parts = Table(
+    "parts",
+    metadata,
+    Column("part_number", String(40), primary_key=True),
+    Column("brand", String(30), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("category", String(30), nullable=False),
+    Column("serialised", Boolean, nullable=False),
+    Column("standard_cost_fen", BigInteger, nullable=False),
+    Column("retail_price_fen", BigInteger, nullable=False),
+    Column("superseded_by", String(40), ForeignKey("parts.part_number"), nullable=True),
+    CheckConstraint("standard_cost_fen >= 0", name="standard_cost_not_negative"),
+    CheckConstraint("retail_price_fen >= 0", name="retail_price_not_negative"),
+    Index("ix_parts_brand_category", "brand", "category"),
+)
+"""料号: the catalog HQ keeps."""
+
+part_models = Table(
+    "part_models",
+    metadata,
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("model_code", String(60), primary_key=True),
+    Index("ix_part_models_model_code", "model_code"),
+)
+"""Which phone models a part fits."""
+
+warehouses = Table(
+    "warehouses",
+    metadata,
+    Column("id", String(30), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("branch_id", String(30), nullable=False),
+    Column("store_id", String(30), nullable=True, unique=True),
+    CheckConstraint(f"kind IN ({_sql_list(WAREHOUSE_KINDS)})", name="kind"),
+    # A store warehouse belongs to a store; a branch's central one to no store.
+    CheckConstraint(
+        "(kind = 'store' AND store_id IS NOT NULL)"
+        " OR (kind = 'branch_central' AND store_id IS NULL)",
+        name="store_matches_kind",
+    ),
+    Index("ix_warehouses_branch_store", "branch_id", "store_id"),
+    Index(
+        "uq_warehouses_one_central_per_branch",
+        "branch_id",
+        unique=True,
+        sqlite_where=text("kind = 'branch_central'"),
+        postgresql_where=text("kind = 'branch_central'"),
+    ),
+)
+"""库房: one per store, one central per branch."""
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("on_hand", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("average_cost_fen", BigInteger, nullable=False),
+    # The last line of defence for "stock is never negative": a bug upstream fails the
+    # transaction instead of storing an impossible level.
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+    CheckConstraint("average_cost_fen >= 0", name="average_cost_not_negative"),
+    Index("ix_stock_levels_part_number", "part_number"),
+)
+"""On-hand, reserved and moving-average cost of one part in one warehouse."""
+
+stock_movements = Table(
+    "stock_movements",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    # Serialised parts (mainboards, swap units) move one serial a line.
+    Column("serial_number", String(60), nullable=True),
+    Column("reference", String(100), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    CheckConstraint(f"kind IN ({_sql_list(MOVEMENT_KINDS)})", name="kind"),
+    CheckConstraint(
+        f"(kind IN ({_sql_list(INBOUND_KINDS)}) AND quantity > 0)"
+        f" OR (kind IN ({_sql_list(OUTBOUND_KINDS)}) AND quantity < 0)"
+        " OR (kind = 'adjustment' AND quantity <> 0)",
+        name="quantity_sign_matches_kind",
+    ),
+    CheckConstraint("serial_number IS NULL OR quantity IN (1, -1)", name="one_unit_per_serial"),
+    CheckConstraint("unit_cost_fen >= 0", name="unit_cost_not_negative"),
+    Index("ix_stock_movements_warehouse_part", "warehouse_id", "part_number", "id"),
+    Index("ix_stock_movements_occurred_at", "occurred_at"),
+    Index("ix_stock_movements_reference", "reference"),
+    Index("ix_stock_movements_serial_number", "serial_number"),
+)
+"""库存台账: every movement, signed (+ in, - out), with the unit cost it was valued at."""

@@ -1,0 +1,110 @@
+"""Demo data for inventory: the parts catalog, a warehouse per store and a central one per
+branch, and opening stock. Idempotent: once the catalog exists, nothing is added.
+
+Opening stock is booked as ledger receipts through `handlers.post_movements`, the path every
+real receipt takes, so on-hand equals the ledger from the first row. Quantities come from a
+checksum of (warehouse, part): the same on every run and machine, no randomness.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from sqlalchemy import select
+
+from servicekit.demo import demo_data
+from servicekit.runtime import Runtime
+from services.inventory import handlers
+from services.inventory.adapters import repository
+from services.inventory.adapters.orm import parts
+from services.inventory.domain.catalog import Part
+from services.inventory.domain.warehouse import (
+    Warehouse,
+    central_warehouse_id,
+    store_warehouse_id,
+)
+
+OPENING_REFERENCE = "demo:opening-stock"
+DEMO_USER = "system:demo"
+STORE_OPENING = (2, 6)
+CENTRAL_OPENING = (10, 20)
+
+
+def demo_parts(data: dict[str, Any]) -> list[Part]:
+    return [
+        Part(
+            part_number=p["part_number"],
+            brand=p["brand"],
+            description=p["description"],
+            category=p["category"],
+            serialised=p["serialised"],
+            standard_cost_fen=p["standard_cost_fen"],
+            retail_price_fen=p["retail_price_fen"],
+            compatible_models=tuple(p["compatible_models"]),
+            superseded_by=p.get("superseded_by"),
+        )
+        for p in data["parts"]
+    ]
+
+
+def demo_warehouses(data: dict[str, Any]) -> list[Warehouse]:
+    org = data["org"]
+    centrals = [
+        Warehouse(
+            central_warehouse_id(b["id"]), f"{b['name']} 中心库", "branch_central", b["id"], None
+        )
+        for b in org["branches"]
+    ]
+    stores = [
+        Warehouse(
+            store_warehouse_id(s["id"]), f"{s['name']} 库房", "store", s["branch_id"], s["id"]
+        )
+        for s in org["stores"]
+    ]
+    return centrals + stores
+
+
+def opening_quantity(warehouse_id: str, part_number: str, low: int, high: int) -> int:
+    """A quantity in [low, high] that only depends on the names (crc32, unlike hash(), is not
+    salted per process)."""
+    return low + zlib.crc32(f"{warehouse_id}/{part_number}".encode()) % (high - low + 1)
+
+
+def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
+    """Receipts at standard cost: each store holds 2..6 of every non-serialised part of the
+    brands it is authorised for, each branch central 10..20 of every non-serialised part."""
+    stocked = [p for p in demo_parts(data) if not p.serialised]
+    authorised = {store: set(brands) for store, brands in data["store_authorisations"].items()}
+    lines = []
+    for warehouse in demo_warehouses(data):
+        if warehouse.store_id is None:
+            low, high = CENTRAL_OPENING
+            chosen = stocked
+        else:
+            low, high = STORE_OPENING
+            brands = authorised.get(warehouse.store_id, set())
+            chosen = [p for p in stocked if p.brand in brands]
+        lines += [
+            handlers.MovementLine(
+                warehouse_id=warehouse.id,
+                part_number=p.part_number,
+                kind="receipt",
+                quantity=opening_quantity(warehouse.id, p.part_number, low, high),
+                unit_cost_fen=p.standard_cost_fen,
+            )
+            for p in chosen
+        ]
+    return lines
+
+
+async def seed(runtime: Runtime) -> None:
+    data = demo_data()
+    async with runtime.uow() as uow:
+        session = uow.session
+        if await session.scalar(select(parts.c.part_number).limit(1)) is not None:
+            return
+        await repository.add_parts(session, demo_parts(data))
+        await repository.add_warehouses(session, demo_warehouses(data))
+        await handlers.post_movements(session, opening_stock(data), OPENING_REFERENCE, DEMO_USER)
+        await uow.commit()

@@ -1,0 +1,133 @@
+"""Stock in a warehouse (库存) and the ledger that moves it: what each kind of movement does to
+on-hand and to the moving-average cost, and the rule that stock never goes negative.
+
+Quantities are whole units; money is integer fen, never floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from servicekit.errors import Conflict, invalid
+
+INBOUND_KINDS = ("receipt", "return", "transfer_in")
+"""入库, 退料 (back from an order), 调拨入: bring stock in at a stated unit cost."""
+
+OUTBOUND_KINDS = ("issue", "transfer_out", "scrap", "return_to_manufacturer")
+"""领料 (to an order), 调拨出, 报废, 返厂: take stock out at the warehouse's average cost."""
+
+MOVEMENT_KINDS = (*INBOUND_KINDS, *OUTBOUND_KINDS, "adjustment")
+"""An adjustment (盘盈/盘亏, from a stocktake) goes either way."""
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """One part in one warehouse. `reserved` is on-hand promised to orders; what is left is
+    available."""
+
+    warehouse_id: str
+    part_number: str
+    on_hand: int = 0
+    reserved: int = 0
+    average_cost_fen: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One line of the stock ledger (库存台账). `quantity` is signed: + in, - out; the unit cost
+    is what the line is valued at, so the ledger alone values every warehouse."""
+
+    warehouse_id: str
+    part_number: str
+    kind: str
+    quantity: int
+    unit_cost_fen: int
+    reference: str  # the business document behind it: order, transfer, receipt note
+    occurred_at: datetime
+    user_id: str
+
+
+def moving_average_cost(
+    on_hand: int, average_cost_fen: int, quantity: int, unit_cost_fen: int
+) -> int:
+    """The average cost after `quantity` units come in at `unit_cost_fen` (移动加权平均).
+
+    Rounded down to the whole fen: (on_hand*avg + quantity*cost) // (on_hand + quantity). The
+    fraction of a fen per unit that rounding drops is not carried forward; it is at most one
+    fen a unit and never makes the cost negative.
+    """
+    return (on_hand * average_cost_fen + quantity * unit_cost_fen) // (on_hand + quantity)
+
+
+def receive(level: StockLevel, quantity: int, unit_cost_fen: int) -> StockLevel:
+    """Stock comes in: on-hand rises and the average cost moves towards the unit cost."""
+    if quantity <= 0:
+        raise invalid("quantity", "must be positive")
+    if unit_cost_fen < 0:
+        raise invalid("unit_cost_fen", "must not be negative")
+    return replace(
+        level,
+        on_hand=level.on_hand + quantity,
+        average_cost_fen=moving_average_cost(
+            level.on_hand, level.average_cost_fen, quantity, unit_cost_fen
+        ),
+    )
+
+
+def withdraw(level: StockLevel, quantity: int) -> StockLevel:
+    """Stock goes out at the average cost, which stays as it is. Only available stock can go:
+    on-hand never drops below zero, nor below what is reserved for orders."""
+    if quantity <= 0:
+        raise invalid("quantity", "must be positive")
+    if quantity > level.available:
+        raise Conflict(
+            f"not enough of part {level.part_number} in warehouse {level.warehouse_id}: "
+            f"{level.available} available, {quantity} wanted"
+        )
+    return replace(level, on_hand=level.on_hand - quantity)
+
+
+def book(
+    level: StockLevel,
+    kind: str,
+    quantity: int,
+    unit_cost_fen: int | None,
+    reference: str,
+    occurred_at: datetime,
+    user_id: str,
+) -> tuple[StockLevel, Movement]:
+    """Post one movement to a level: the level after it and the ledger line that records it.
+
+    Stock coming in is valued at `unit_cost_fen` (required); stock going out is valued at the
+    warehouse's average cost, so a transfer carries the sender's cost to the receiver.
+    """
+    if kind not in MOVEMENT_KINDS:
+        raise invalid("kind", f"must be one of {', '.join(MOVEMENT_KINDS)}")
+    if (kind in INBOUND_KINDS and quantity < 0) or (kind in OUTBOUND_KINDS and quantity > 0):
+        raise invalid("quantity", f"has the wrong sign for a {kind}")
+    if quantity == 0:
+        raise invalid("quantity", "must not be zero")
+    if quantity > 0:
+        if unit_cost_fen is None:
+            raise invalid("unit_cost_fen", f"is required for a {kind}")
+        after = receive(level, quantity, unit_cost_fen)
+        cost = unit_cost_fen
+    else:
+        after = withdraw(level, -quantity)
+        cost = level.average_cost_fen
+    movement = Movement(
+        warehouse_id=level.warehouse_id,
+        part_number=level.part_number,
+        kind=kind,
+        quantity=quantity,
+        unit_cost_fen=cost,
+        reference=reference,
+        occurred_at=occurred_at,
+        user_id=user_id,
+    )
+    return after, movement

@@ -1,0 +1,113 @@
+"""The inventory gRPC service in-process, as the gateway calls it: the auth context travels in
+metadata, and failures come back as the domain errors the service raised."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.errors import InvalidInput, NotFound, Unauthenticated
+from servicekit.grpc_client import call, open_channel
+from servicekit.grpc_server import new_server
+from servicekit.runtime import close_runtime, open_runtime
+from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from services.inventory.service import SPEC
+
+KEEPER = AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001")
+
+
+@pytest.fixture
+async def stub(
+    db_target: DatabaseTarget, nats_server: NatsServer
+) -> AsyncIterator[inventory_pb2_grpc.InventoryServiceStub]:
+    settings = service_settings("inventory", db_target, nats_server.url, demo_data=True)
+    runtime = await open_runtime(SPEC, settings)
+    server, _ = new_server("inventory")
+    SPEC.register(server, runtime)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    yield inventory_pb2_grpc.InventoryServiceStub(channel)
+    await channel.close()
+    await server.stop(None)
+    await close_runtime(runtime)
+
+
+@pytest.fixture
+def as_keeper() -> Iterator[None]:
+    token = set_auth(KEEPER)
+    yield
+    reset_auth(token)
+
+
+@pytest.mark.service("inventory")
+async def test_calls_without_an_auth_context_are_refused(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    with pytest.raises(Unauthenticated):
+        await call(stub.ListParts, inventory_pb2.ListPartsRequest())
+
+
+@pytest.mark.service("inventory")
+@pytest.mark.usefixtures("as_keeper")
+async def test_a_store_keeper_reads_their_own_warehouse(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    reply = await call(stub.ListWarehouses, inventory_pb2.ListWarehousesRequest())
+    assert [(w.id, w.kind, w.branch_id, w.store_id) for w in reply.warehouses] == [
+        ("WH-SH-001", "store", "SH", "SH-001")
+    ]
+    stock = await call(stub.GetStock, inventory_pb2.GetStockRequest(warehouse_id="WH-SH-001"))
+    assert stock.warehouse.id == "WH-SH-001"
+    assert stock.levels
+    for level in stock.levels:
+        assert level.available == level.on_hand - level.reserved
+        assert level.average_cost_fen > 0 and level.description
+    one = await call(
+        stub.GetStock,
+        inventory_pb2.GetStockRequest(warehouse_id="WH-SH-001", part_number="HW-BAT-P60"),
+    )
+    assert [level.part_number for level in one.levels] == ["HW-BAT-P60"]
+
+
+@pytest.mark.service("inventory")
+@pytest.mark.usefixtures("as_keeper")
+async def test_errors_come_back_as_domain_errors(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    for warehouse_id in ("WH-SH-002", "WH-SH", "WH-NOWHERE"):
+        with pytest.raises(NotFound):
+            await call(stub.GetStock, inventory_pb2.GetStockRequest(warehouse_id=warehouse_id))
+    with pytest.raises(InvalidInput) as caught:
+        await call(stub.ListParts, inventory_pb2.ListPartsRequest(category="toaster"))
+    assert [e.field for e in caught.value.errors] == ["category"]
+    with pytest.raises(InvalidInput) as caught:
+        await call(stub.GetStock, inventory_pb2.GetStockRequest())
+    assert [e.field for e in caught.value.errors] == ["warehouse_id"]
+
+
+@pytest.mark.service("inventory")
+@pytest.mark.usefixtures("as_keeper")
+async def test_parts_page_through_the_catalog(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    seen: list[str] = []
+    token = ""
+    while True:
+        reply = await call(
+            stub.ListParts,
+            inventory_pb2.ListPartsRequest(brand="huawei", page_size=6, page_token=token),
+        )
+        seen += [p.part_number for p in reply.parts]
+        token = reply.next_page_token
+        if not token:
+            break
+    assert seen == sorted(set(seen)) and all(p.startswith("HW-") for p in seen)
+    assert len(seen) > 6
+    first = await call(stub.ListParts, inventory_pb2.ListPartsRequest(model="p60", page_size=1))
+    part = first.parts[0]
+    assert list(part.compatible_models) == ["p60"]
+    assert part.standard_cost_fen > 0 and part.retail_price_fen > part.standard_cost_fen

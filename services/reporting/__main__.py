@@ -1,0 +1,4 @@
+from servicekit.runtime import main
+from services.reporting.service import SPEC
+
+main(SPEC)

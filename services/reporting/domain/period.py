@@ -1,0 +1,57 @@
+"""The period a report covers (统计期间): whole Asia/Shanghai business days, both ends
+inclusive, as the caller names them (YYYY-MM-DD) or, left empty, the last 30 days."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from servicekit.errors import FieldError, InvalidInput, invalid
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366 * 5
+"""Five years of history are kept online; a longer period is a mistake, not a report."""
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def _parse_day(text: str, field: str, errors: list[FieldError]) -> date | None:
+    if not text:
+        return None
+    # date.fromisoformat alone would also take 20261127 or 2026-W48-5.
+    if _DAY.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    errors.append(FieldError(field, "must be a date as YYYY-MM-DD"))
+    return None
+
+
+def report_period(date_from: str, date_to: str, today: date) -> Period:
+    """The period asked for: an empty `date_to` is today, an empty `date_from` the 30 days up to
+    `date_to`. Every malformed date is reported at once."""
+    errors: list[FieldError] = []
+    first = _parse_day(date_from, "date_from", errors)
+    last = _parse_day(date_to, "date_to", errors)
+    if errors:
+        raise InvalidInput("the report period has errors", errors)
+    last = last or today
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise invalid("date_to", "is before date_from (an empty date_to is today)")
+    period = Period(first, last)
+    if period.days > MAX_DAYS:
+        raise invalid("date_from", f"the period may cover at most {MAX_DAYS} days")
+    return period

@@ -1,0 +1,106 @@
+"""GetKpis over real gRPC, in process: the auth context travels in metadata, the answer is the
+caller's scope, and bad input or a unit outside the scope come back as domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+
+from aftersales.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.errors import InvalidInput, NotFound, Unauthenticated
+from servicekit.grpc_client import call, open_channel
+from servicekit.grpc_server import new_server
+from servicekit.runtime import Runtime
+from servicekit.timeutil import shanghai_day, utc_now
+from services.reporting import handlers
+from services.reporting.service import SPEC
+from services.reporting.tests.factories import order_received
+
+HQ = AuthContext("u-analyst", "hq_analyst")
+SH_MANAGER = AuthContext("u-sh", "branch_manager", "SH")
+ZJ_MANAGER = AuthContext("u-zj", "branch_manager", "ZJ")
+
+
+@pytest.fixture
+async def stub(runtime: Runtime) -> AsyncIterator[reporting_pb2_grpc.ReportingServiceStub]:
+    server, _health = new_server("reporting")
+    SPEC.register(server, runtime)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    yield reporting_pb2_grpc.ReportingServiceStub(channel)
+    await channel.close()
+    await server.stop(None)
+
+
+@contextmanager
+def signed_in(auth: AuthContext) -> Iterator[None]:
+    token = set_auth(auth)
+    try:
+        yield
+    finally:
+        reset_auth(token)
+
+
+async def received_today(runtime: Runtime, branch_id: str, store_id: str) -> None:
+    """An order taken in just now, handled as the consumer would (no bus needed here)."""
+    async with runtime.uow() as uow:
+        await handlers.order_received(uow, order_received(branch_id, store_id, utc_now()))
+        await uow.commit()
+
+
+@pytest.mark.service("reporting")
+async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
+    runtime: Runtime, stub: reporting_pb2_grpc.ReportingServiceStub
+) -> None:
+    for branch, store in [("SH", "SH-002"), ("SH", "SH-001"), ("SH", "SH-001"), ("ZJ", "ZJ-001")]:
+        await received_today(runtime, branch, store)
+    today = shanghai_day(utc_now())
+
+    with signed_in(SH_MANAGER):
+        sh = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
+    assert (sh.branch_id, sh.store_id, sh.orders_received) == ("SH", "", 3)
+    assert (sh.date_from, sh.date_to) == (
+        (today - timedelta(days=29)).isoformat(),
+        today.isoformat(),
+    )
+    assert [(s.branch_id, s.store_id, s.orders_received) for s in sh.by_store] == [
+        ("SH", "SH-001", 2),
+        ("SH", "SH-002", 1),
+    ]
+
+    with signed_in(HQ):
+        hq = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
+        store = await call(stub.GetKpis, reporting_pb2.GetKpisRequest(store_id="ZJ-001"))
+    assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 3)
+    assert (store.store_id, store.orders_received) == ("ZJ-001", 1)
+
+
+@pytest.mark.service("reporting")
+async def test_bad_periods_and_foreign_units_come_back_as_domain_errors(
+    stub: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    with signed_in(ZJ_MANAGER):
+        with pytest.raises(InvalidInput) as bad_dates:
+            await call(
+                stub.GetKpis, reporting_pb2.GetKpisRequest(date_from="2026-02-30", date_to="x")
+            )
+        with pytest.raises(InvalidInput) as reversed_period:
+            await call(
+                stub.GetKpis,
+                reporting_pb2.GetKpisRequest(date_from="2026-11-27", date_to="2026-11-01"),
+            )
+        with pytest.raises(NotFound):
+            await call(stub.GetKpis, reporting_pb2.GetKpisRequest(branch_id="SH"))
+    assert [e.field for e in bad_dates.value.errors] == ["date_from", "date_to"]
+    assert [e.field for e in reversed_period.value.errors] == ["date_to"]
+
+
+@pytest.mark.service("reporting")
+async def test_kpis_need_a_caller(stub: reporting_pb2_grpc.ReportingServiceStub) -> None:
+    with pytest.raises(Unauthenticated):
+        await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
