@@ -13,14 +13,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 from sqlalchemy import text
 
 from servicekit.db import Database, async_url
+from servicekit.grpc_client import open_channel
+from servicekit.grpc_server import new_server
+from servicekit.runtime import Runtime, ServiceSpec
 from servicekit.settings import Settings
 
 T = TypeVar("T")
@@ -114,6 +118,22 @@ async def drop_schema(target: DatabaseTarget) -> None:
     async with db.engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{target.schema}" CASCADE'))
     await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def serving(spec: ServiceSpec, runtime: Runtime) -> AsyncIterator[grpc.aio.Channel]:
+    """The service's gRPC API in this process on a free port, and a client channel to it that
+    carries the auth context like the gateway's does."""
+    server, _health = new_server(spec.name)
+    spec.register(server, runtime)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        yield channel
+    finally:
+        await channel.close()
+        await server.stop(None)
 
 
 def service_settings(

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from aftersales.events.v1 import events_pb2
-from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.inbox import EventConsumer
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
 from servicekit.runtime import Runtime
@@ -83,12 +82,3 @@ async def consuming(runtime: Runtime, consumer: EventConsumer) -> AsyncIterator[
     finally:
         consumer.stop()
         await asyncio.wait_for(task, 10)
-
-
-@contextlib.contextmanager
-def signed_in(auth: AuthContext) -> Iterator[None]:
-    token = set_auth(auth)
-    try:
-        yield
-    finally:
-        reset_auth(token)

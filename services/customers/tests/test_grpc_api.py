@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from aftersales.customers.v1 import customers_pb2, customers_pb2_grpc
-from servicekit.auth import AuthContext
+from servicekit.auth import AuthContext, acting_as
 from servicekit.errors import FieldError, InvalidInput, NotFound, Unauthenticated
-from servicekit.grpc_client import call, open_channel
-from servicekit.grpc_server import new_server
+from servicekit.grpc_client import call
 from servicekit.runtime import Runtime
+from servicekit.testing import serving
 from servicekit.timeutil import from_timestamp
 from services.customers import handlers
-from services.customers.service import register
-from services.customers.tests.support import IMEI, PHONE, Lane, order_received, signed_in
+from services.customers.service import SPEC
+from services.customers.tests.support import IMEI, PHONE, Lane, order_received
 
 pytestmark = pytest.mark.service("customers")
 
@@ -26,14 +26,8 @@ ELSEWHERE = AuthContext("u-tech", "technician", "ZJ", "ZJ-002")
 
 @pytest.fixture
 async def stub(runtime: Runtime) -> AsyncIterator[customers_pb2_grpc.CustomersServiceStub]:
-    server, _health = new_server("customers")
-    register(server, runtime)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
-    yield customers_pb2_grpc.CustomersServiceStub(channel)
-    await channel.close()
-    await server.stop(None)
+    async with serving(SPEC, runtime) as channel:
+        yield customers_pb2_grpc.CustomersServiceStub(channel)
 
 
 async def test_a_customer_is_found_by_phone_and_by_imei(
@@ -44,7 +38,7 @@ async def test_a_customer_is_found_by_phone_and_by_imei(
         await handlers.record_order_received(uow, event)
         await uow.commit()
 
-    with signed_in(ELSEWHERE):
+    with acting_as(ELSEWHERE):
         by_phone = await call(stub.FindCustomer, customers_pb2.FindCustomerRequest(phone=PHONE))
         by_imei = await call(stub.FindCustomer, customers_pb2.FindCustomerRequest(imei=IMEI))
 
@@ -58,7 +52,7 @@ async def test_a_customer_is_found_by_phone_and_by_imei(
 async def test_an_unknown_customer_is_not_found(
     runtime: Runtime, stub: customers_pb2_grpc.CustomersServiceStub
 ) -> None:
-    with signed_in(ELSEWHERE):
+    with acting_as(ELSEWHERE):
         for request in (
             customers_pb2.FindCustomerRequest(phone=PHONE),
             customers_pb2.FindCustomerRequest(imei=IMEI),
@@ -84,7 +78,7 @@ async def test_a_bad_key_is_refused_naming_the_field(
     field: str,
     reason: str,
 ) -> None:
-    with signed_in(ELSEWHERE), pytest.raises(InvalidInput) as caught:
+    with acting_as(ELSEWHERE), pytest.raises(InvalidInput) as caught:
         await call(stub.FindCustomer, request_)
     [error] = caught.value.errors
     assert isinstance(error, FieldError)

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.auth import AuthContext, acting_as
 from servicekit.errors import InvalidInput, NotFound, Unauthenticated
-from servicekit.grpc_client import call, open_channel
-from servicekit.grpc_server import new_server
+from servicekit.grpc_client import call
 from servicekit.runtime import close_runtime, open_runtime
-from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from servicekit.testing import DatabaseTarget, NatsServer, service_settings, serving
 from services.inventory.service import SPEC
 
 KEEPER = AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001")
@@ -25,22 +24,15 @@ async def stub(
 ) -> AsyncIterator[inventory_pb2_grpc.InventoryServiceStub]:
     settings = service_settings("inventory", db_target, nats_server.url, demo_data=True)
     runtime = await open_runtime(SPEC, settings)
-    server, _ = new_server("inventory")
-    SPEC.register(server, runtime)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
-    yield inventory_pb2_grpc.InventoryServiceStub(channel)
-    await channel.close()
-    await server.stop(None)
+    async with serving(SPEC, runtime) as channel:
+        yield inventory_pb2_grpc.InventoryServiceStub(channel)
     await close_runtime(runtime)
 
 
 @pytest.fixture
 def as_keeper() -> Iterator[None]:
-    token = set_auth(KEEPER)
-    yield
-    reset_auth(token)
+    with acting_as(KEEPER):
+        yield
 
 
 @pytest.mark.service("inventory")

@@ -3,18 +3,17 @@ caller's scope, and bad input or a unit outside the scope come back as domain er
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from aftersales.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.auth import AuthContext, acting_as
 from servicekit.errors import InvalidInput, NotFound, Unauthenticated
-from servicekit.grpc_client import call, open_channel
-from servicekit.grpc_server import new_server
+from servicekit.grpc_client import call
 from servicekit.runtime import Runtime
+from servicekit.testing import serving
 from servicekit.timeutil import shanghai_day, utc_now
 from services.reporting import handlers
 from services.reporting.service import SPEC
@@ -27,23 +26,8 @@ ZJ_MANAGER = AuthContext("u-zj", "branch_manager", "ZJ")
 
 @pytest.fixture
 async def stub(runtime: Runtime) -> AsyncIterator[reporting_pb2_grpc.ReportingServiceStub]:
-    server, _health = new_server("reporting")
-    SPEC.register(server, runtime)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
-    yield reporting_pb2_grpc.ReportingServiceStub(channel)
-    await channel.close()
-    await server.stop(None)
-
-
-@contextmanager
-def signed_in(auth: AuthContext) -> Iterator[None]:
-    token = set_auth(auth)
-    try:
-        yield
-    finally:
-        reset_auth(token)
+    async with serving(SPEC, runtime) as channel:
+        yield reporting_pb2_grpc.ReportingServiceStub(channel)
 
 
 async def received_today(runtime: Runtime, branch_id: str, store_id: str) -> None:
@@ -61,7 +45,7 @@ async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
         await received_today(runtime, branch, store)
     today = shanghai_day(utc_now())
 
-    with signed_in(SH_MANAGER):
+    with acting_as(SH_MANAGER):
         sh = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
     assert (sh.branch_id, sh.store_id, sh.orders_received) == ("SH", "", 3)
     assert (sh.date_from, sh.date_to) == (
@@ -73,7 +57,7 @@ async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
         ("SH", "SH-002", 1),
     ]
 
-    with signed_in(HQ):
+    with acting_as(HQ):
         hq = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
         store = await call(stub.GetKpis, reporting_pb2.GetKpisRequest(store_id="ZJ-001"))
     assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 3)
@@ -84,7 +68,7 @@ async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
 async def test_bad_periods_and_foreign_units_come_back_as_domain_errors(
     stub: reporting_pb2_grpc.ReportingServiceStub,
 ) -> None:
-    with signed_in(ZJ_MANAGER):
+    with acting_as(ZJ_MANAGER):
         with pytest.raises(InvalidInput) as bad_dates:
             await call(
                 stub.GetKpis, reporting_pb2.GetKpisRequest(date_from="2026-02-30", date_to="x")

@@ -1,0 +1,62 @@
+"""`python -m services.gateway` migrates and serves; `python -m services.gateway migrate` only
+migrates."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+import uvloop
+
+from servicekit import migrations
+from servicekit.db import Database
+from servicekit.logs import configure_logging
+from servicekit.telemetry import configure_tracing, shutdown_tracing
+from services.gateway.app import MIGRATIONS_DIR, create_app
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger("services.gateway")
+
+
+async def migrate(settings: GatewaySettings) -> None:
+    db = Database(settings.database_url, settings.db_schema)
+    try:
+        await migrations.upgrade(db, MIGRATIONS_DIR)
+    finally:
+        await db.dispose()
+    log.info("gateway migrated")
+
+
+def serve(settings: GatewaySettings) -> None:
+    configure_tracing("gateway", settings.otlp_endpoint)
+    try:
+        # The lifespan migrates before the port takes requests.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            lifespan="on",
+            access_log=False,
+            log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        shutdown_tracing()
+
+
+def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    settings = GatewaySettings.from_env()
+    configure_logging("gateway", settings.log_level)
+    if command == "migrate":
+        uvloop.run(migrate(settings))
+    elif command == "serve":
+        serve(settings)
+    else:
+        raise SystemExit("usage: python -m services.gateway [serve|migrate]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The FastAPI application: routers, problem details, the per-request layer, and a lifespan that
+migrates the database, loads the org tree and opens the gRPC channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from servicekit import migrations
+from servicekit.db import Database
+from services.gateway import problems
+from services.gateway.clients import ServiceClients
+from services.gateway.demo import load_demo_data
+from services.gateway.deps import Gateway
+from services.gateway.idempotency import IdempotencyStore
+from services.gateway.middleware import RequestMiddleware
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.routers import (
+    auth,
+    brands,
+    customers,
+    inventory,
+    repair_orders,
+    reports,
+    system,
+)
+from services.gateway.scope import OrgTree
+from services.gateway.security import TokenCodec
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PRUNE_EVERY_SECONDS = 3600.0
+
+DESCRIPTION = """\
+The public REST API of the after-sales platform of a chain of phone-repair stores.
+
+Sign in at `POST /api/v1/auth/token` (OAuth2 password flow) and send the token as
+`Authorization: Bearer`. Every answer is scoped to the caller's org unit and those below it.
+Errors are RFC 9457 problem details (`application/problem+json`) naming the fields at fault.
+POST requests accept an `Idempotency-Key` header: a retry with the same key and body replays the
+first answer instead of acting twice.
+"""
+
+
+async def start(settings: GatewaySettings) -> Gateway:
+    """Migrate, load demo data when asked, read the org tree, open the channels."""
+    if settings.jwt_secret_generated:
+        log.warning("JWT_SECRET is not set: using a random secret, tokens die with this process")
+    db = Database(settings.database_url, settings.db_schema)
+    await migrations.upgrade(db, MIGRATIONS_DIR)
+    if settings.demo_data:
+        await load_demo_data(db)
+    tree = await OrgTree.load(db)
+    limiter = (
+        RateLimiter(settings.rate_limit_per_second) if settings.rate_limit_per_second > 0 else None
+    )
+    return Gateway(
+        settings=settings,
+        db=db,
+        tree=tree,
+        clients=ServiceClients(settings.service_addresses),
+        tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
+        limiter=limiter,
+        idempotency=IdempotencyStore(db),
+    )
+
+
+async def prune_forever(store: IdempotencyStore) -> None:
+    while True:
+        try:
+            pruned = await store.prune()
+            if pruned:
+                log.info("pruned %d idempotency keys", pruned)
+        except Exception:
+            log.exception("pruning idempotency keys failed; trying again later")
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = await start(settings)
+        app.state.gateway = gw
+        pruner = asyncio.create_task(prune_forever(gw.idempotency), name="prune-idempotency")
+        log.info("gateway ready", extra={"fields": {"services": settings.service_addresses}})
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await gw.clients.close()
+            await gw.db.dispose()
+
+    app = FastAPI(
+        title="After-sales gateway",
+        description=DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(RequestMiddleware)
+    for module in (auth, repair_orders, brands, customers, inventory, reports, system):
+        app.include_router(module.router)
+    return app

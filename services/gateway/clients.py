@@ -1,0 +1,34 @@
+"""gRPC stubs of the four services, over channels that carry the auth and trace context."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import grpc
+
+from aftersales.customers.v1 import customers_pb2_grpc
+from aftersales.inventory.v1 import inventory_pb2_grpc
+from aftersales.orders.v1 import orders_pb2_grpc
+from aftersales.reporting.v1 import reporting_pb2_grpc
+from servicekit.grpc_client import is_serving, open_channel
+
+
+class ServiceClients:
+    def __init__(self, addresses: Mapping[str, str]) -> None:
+        self.channels: dict[str, grpc.aio.Channel] = {
+            name: open_channel(address) for name, address in addresses.items()
+        }
+        self.orders = orders_pb2_grpc.OrdersServiceStub(self.channels["orders"])
+        self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channels["inventory"])
+        self.customers = customers_pb2_grpc.CustomersServiceStub(self.channels["customers"])
+        self.reporting = reporting_pb2_grpc.ReportingServiceStub(self.channels["reporting"])
+
+    async def down(self) -> list[str]:
+        """The services whose health check does not answer SERVING."""
+        names = list(self.channels)
+        serving = await asyncio.gather(*(is_serving(self.channels[n]) for n in names))
+        return [name for name, ok in zip(names, serving, strict=True) if not ok]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self.channels.values()))

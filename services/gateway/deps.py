@@ -1,0 +1,67 @@
+"""What every request handler gets: the gateway's parts and the authenticated caller."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from servicekit.auth import AuthContext, set_auth
+from servicekit.db import Database
+from servicekit.errors import Unauthenticated
+from services.gateway.clients import ServiceClients
+from services.gateway.idempotency import IdempotencyStore
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.scope import OrgTree
+from services.gateway.security import TokenCodec
+from services.gateway.settings import GatewaySettings
+
+TOKEN_URL = "/api/v1/auth/token"
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    db: Database
+    tree: OrgTree
+    clients: ServiceClients
+    tokens: TokenCodec
+    limiter: RateLimiter | None
+    idempotency: IdempotencyStore
+
+
+# Dependencies are async on purpose: sync ones run in a worker thread, which costs time and
+# would leave the auth context set there, out of the endpoint's sight.
+async def gateway(request: Request) -> Gateway:
+    state: Gateway = request.app.state.gateway
+    return state
+
+
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+async def authenticated(
+    gw: Annotated[Gateway, Depends(gateway)],
+    token: Annotated[str | None, Depends(_bearer)],
+) -> AuthContext:
+    """The caller from their bearer token, made the current auth context, so that this
+    request's gRPC calls carry it. It is set in the request's own context (an async, non-yield
+    dependency runs in the endpoint's task), and RequestMiddleware clears it afterwards."""
+    if not token:
+        raise Unauthenticated("a bearer token is required")
+    auth = gw.tokens.verify(token)
+    if gw.limiter is not None:
+        wait = gw.limiter.acquire(auth.user_id)
+        if wait:
+            raise HTTPException(
+                429, "too many requests, slow down", {"Retry-After": str(math.ceil(wait))}
+            )
+    set_auth(auth)
+    return auth
+
+
+Gw = Annotated[Gateway, Depends(gateway)]
+Auth = Annotated[AuthContext, Depends(authenticated)]

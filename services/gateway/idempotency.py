@@ -1,0 +1,202 @@
+"""Idempotency-Key on POST: a retried request gets the first answer instead of a second effect.
+
+Entries are kept per (user, key) with a hash of the request. Same key and same request: the
+stored response is replayed. Same key, other request: 422. First request still running: 409,
+unless it has been in flight so long that its process is presumed dead (then it is taken over;
+the services dedupe by request id anyway). Answers of 500 and above are not kept, so the client
+may retry. Entries live 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicekit.db import Database
+from servicekit.errors import Conflict, DomainError, FieldError, InvalidInput, invalid
+from servicekit.timeutil import as_utc, utc_now
+from services.gateway.orm import idempotency_keys as keys
+from services.gateway.problems import domain_problem
+
+HEADER = "Idempotency-Key"
+KEEP_FOR = timedelta(hours=24)
+TAKEOVER_AFTER = timedelta(seconds=60)
+_VALID_KEY = re.compile(r"[\x20-\x7e]{1,200}")
+# Response headers worth replaying; the rest are recomputed per response.
+_KEPT_HEADERS = ("content-type", "location")
+
+
+def check_key(key: str) -> None:
+    if not _VALID_KEY.fullmatch(key):
+        raise invalid(HEADER, "must be 1 to 200 printable ASCII characters")
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def of(cls, response: Response) -> StoredResponse:
+        headers = {k: v for k in _KEPT_HEADERS if (v := response.headers.get(k)) is not None}
+        return cls(response.status_code, headers, bytes(response.body))
+
+    def replay(self) -> Response:
+        headers = {**self.headers, "Idempotent-Replayed": "true"}
+        return Response(self.body, status_code=self.status, headers=headers)
+
+
+class IdempotencyStore:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utc_now) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def begin(
+        self, user_id: str, key: str, method: str, path: str, request_hash: str
+    ) -> str | StoredResponse:
+        """Claim the key: a lease to finish or release it with, or the response to replay."""
+        lease = secrets.token_hex(16)
+        # A few rounds because the entry met may vanish (released or expired) before we read it.
+        for _ in range(3):
+            now = self.clock()
+            if await self._insert(user_id, key, method, path, request_hash, lease, now):
+                return lease
+            async with self.db.engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        select(keys).where(keys.c.user_id == user_id, keys.c.key == key)
+                    )
+                ).first()
+                if row is None:
+                    continue
+                created_at = as_utc(row.created_at)
+                if created_at < now - KEEP_FOR:
+                    await conn.execute(delete(keys).where(_same_entry(user_id, key, row.lease)))
+                    continue
+                if (row.method, row.path, row.body_hash) != (method, path, request_hash):
+                    raise InvalidInput(
+                        "this Idempotency-Key was used for another request",
+                        [FieldError(HEADER, "already used with a different request")],
+                    )
+                if row.state == "done":
+                    return StoredResponse(
+                        row.status_code, json.loads(row.response_headers), row.response_body
+                    )
+                if created_at < now - TAKEOVER_AFTER:
+                    taken = await conn.execute(
+                        update(keys)
+                        .where(_same_entry(user_id, key, row.lease), keys.c.state == "in_flight")
+                        .values(lease=lease, created_at=now)
+                    )
+                    if taken.rowcount == 1:
+                        return lease
+                raise _in_flight()
+        raise _in_flight()
+
+    async def _insert(
+        self,
+        user_id: str,
+        key: str,
+        method: str,
+        path: str,
+        request_hash: str,
+        lease: str,
+        now: datetime,
+    ) -> bool:
+        try:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    insert(keys).values(
+                        user_id=user_id,
+                        key=key,
+                        method=method,
+                        path=path,
+                        body_hash=request_hash,
+                        state="in_flight",
+                        lease=lease,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def finish(self, user_id: str, key: str, lease: str, response: StoredResponse) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(keys)
+                .where(_same_entry(user_id, key, lease))
+                .values(
+                    state="done",
+                    status_code=response.status,
+                    response_headers=json.dumps(response.headers),
+                    response_body=response.body,
+                )
+            )
+
+    async def release(self, user_id: str, key: str, lease: str) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(delete(keys).where(_same_entry(user_id, key, lease)))
+
+    async def prune(self) -> int:
+        """Forget entries older than the 24 hours a key is honoured for."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                delete(keys).where(keys.c.created_at < self.clock() - KEEP_FOR)
+            )
+        return int(result.rowcount)
+
+
+def _same_entry(user_id: str, key: str, lease: str) -> ColumnElement[bool]:
+    return and_(keys.c.user_id == user_id, keys.c.key == key, keys.c.lease == lease)
+
+
+def _in_flight() -> Conflict:
+    return Conflict("a request with this Idempotency-Key is still in progress")
+
+
+async def run_once(
+    store: IdempotencyStore,
+    user_id: str,
+    key: str | None,
+    request: Request,
+    handle: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a POST handler at most once per (user, Idempotency-Key); without a key, just run it."""
+    if key is None:
+        return await handle()
+    check_key(key)
+    claim = await store.begin(
+        user_id, key, request.method, request.url.path, body_hash(await request.body())
+    )
+    if isinstance(claim, StoredResponse):
+        return claim.replay()
+    try:
+        response = await handle()
+    except DomainError as error:
+        # A refused request is an answer too, replayed like a success; 5xx ones are not.
+        response = domain_problem(error, request.url.path)
+    except BaseException:
+        await store.release(user_id, key, claim)
+        raise
+    if response.status_code >= 500:
+        await store.release(user_id, key, claim)
+    else:
+        await store.finish(user_id, key, claim, StoredResponse.of(response))
+    return response

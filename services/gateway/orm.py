@@ -1,0 +1,62 @@
+"""The gateway's own tables: the org tree, users, and remembered Idempotency-Key responses."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+from servicekit.db import new_metadata
+
+metadata = new_metadata()
+
+org_units = Table(
+    "org_units",
+    metadata,
+    Column("id", String(32), primary_key=True),  # a code: "HQ", "SH", "SH-001"
+    Column("kind", String(16), nullable=False),
+    Column("parent_id", String(32), ForeignKey("org_units.id"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("franchised", Boolean, nullable=False, default=False),
+    CheckConstraint("kind IN ('hq', 'branch', 'store')", name="kind"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("org_unit_id", String(32), ForeignKey("org_units.id"), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # The primary key is what makes two concurrent first requests with one key safe.
+    Column("user_id", String(36), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("method", String(10), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    # Who holds an in-flight entry, so a request that was taken over cannot finish it.
+    Column("lease", String(32), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_headers", Text, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    CheckConstraint("state IN ('in_flight', 'done')", name="state"),
+)

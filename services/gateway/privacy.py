@@ -1,0 +1,19 @@
+"""Personal data shown outside the store that holds it is masked (PIPL)."""
+
+from __future__ import annotations
+
+from servicekit.auth import AuthContext
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678; too short to keep both ends: all masked."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def phone_for(auth: AuthContext, holding_store_id: str, phone: str) -> str:
+    """The phone in clear only for a user of the store that holds the order."""
+    if auth.store_id and auth.store_id == holding_store_id:
+        return phone
+    return mask_phone(phone)

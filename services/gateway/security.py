@@ -1,0 +1,89 @@
+"""Passwords (argon2) and access tokens (JWT, HS256 pinned)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from servicekit.auth import AuthContext
+from servicekit.errors import Unauthenticated
+
+ISSUER = "aftersales-gateway"
+AUDIENCE = "aftersales-api"
+ALGORITHM = "HS256"
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Checked when the user does not exist, so that a wrong username costs as long as a wrong
+# password and the answer time does not tell which usernames exist.
+_DUMMY_HASH = hash_password("no such user")
+
+
+def verify_unknown_user(password: str) -> bool:
+    verify_password(_DUMMY_HASH, password)
+    return False
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+class TokenCodec:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self.secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, auth: AuthContext, now: float | None = None) -> IssuedToken:
+        issued_at = int(time.time() if now is None else now)
+        claims = {
+            "sub": auth.user_id,
+            "role": auth.role,
+            "branch": auth.branch_id,
+            "store": auth.store_id,
+            "iat": issued_at,
+            "exp": issued_at + self.ttl_seconds,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+        }
+        token = jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return IssuedToken(token, self.ttl_seconds)
+
+    def verify(self, token: str) -> AuthContext:
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as error:
+            raise Unauthenticated(f"invalid token: {error}") from None
+        role = claims.get("role")
+        if not isinstance(role, str):
+            raise Unauthenticated("invalid token: no role")
+        return AuthContext(
+            user_id=str(claims["sub"]),
+            role=role,
+            branch_id=claims.get("branch") or None,
+            store_id=claims.get("store") or None,
+        )

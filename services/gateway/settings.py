@@ -1,0 +1,47 @@
+"""Gateway settings from environment variables, with working local defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from servicekit.settings import default_database_url, env_flag, service_address
+
+SERVICES = ("orders", "inventory", "customers", "reporting")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = field(default_factory=lambda: default_database_url("gateway"))
+    db_schema: str | None = None
+    demo_data: bool = False
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # True when no JWT_SECRET was given: tokens then die with the process.
+    jwt_secret_generated: bool = False
+    jwt_ttl_seconds: int = 3600
+    rate_limit_per_second: float = 100.0
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = None
+    service_addresses: dict[str, str] = field(
+        default_factory=lambda: {name: service_address(name) for name in SERVICES}
+    )
+
+    @classmethod
+    def from_env(cls) -> GatewaySettings:
+        secret = os.environ.get("JWT_SECRET") or ""
+        return cls(
+            host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+            port=int(os.environ.get("GATEWAY_PORT", "8080")),
+            database_url=os.environ.get("DATABASE_URL") or default_database_url("gateway"),
+            db_schema=os.environ.get("DB_SCHEMA") or None,
+            demo_data=env_flag("DEMO_DATA"),
+            jwt_secret=secret or secrets.token_urlsafe(32),
+            jwt_secret_generated=not secret,
+            jwt_ttl_seconds=int(os.environ.get("JWT_TTL_SECONDS", "3600")),
+            rate_limit_per_second=float(os.environ.get("RATE_LIMIT_PER_SECOND", "100")),
+            log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        )
