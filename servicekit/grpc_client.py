@@ -38,7 +38,13 @@ class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             timeout=client_call_details.timeout or self.default_timeout,
             metadata=grpc.aio.Metadata(*metadata),
             credentials=client_call_details.credentials,
-            wait_for_ready=client_call_details.wait_for_ready,
+            # A service that is restarting gets until the deadline to come back rather than
+            # failing the call at once while the channel waits to reconnect.
+            wait_for_ready=(
+                True
+                if client_call_details.wait_for_ready is None
+                else client_call_details.wait_for_ready
+            ),
         )
         return await continuation(details, request)
 
@@ -47,7 +53,14 @@ def open_channel(address: str, timeout: float = DEFAULT_DEADLINE_SECONDS) -> grp
     return grpc.aio.insecure_channel(
         address,
         interceptors=[ContextClientInterceptor(timeout)],
-        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)],
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 1),
+            # Reconnect quickly after a service restarts; the default backoff grows to 2 min.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
+        ],
     )
 
 

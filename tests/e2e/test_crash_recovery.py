@@ -1,6 +1,7 @@
 """Crashes lose nothing and duplicate nothing: the orders process killed right after accepting
 an order still gets its event to reporting exactly once after a restart; reporting killed and
-restarted counts nothing twice."""
+restarted counts nothing twice. Only these tests take orders in at ZJ-001, so its count moves
+with them alone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.e2e.conftest import Api, repair_order
 
 async def settled_count(api: Api, expected: int) -> int:
     async def reached() -> int | None:
-        value = await api.orders_received("sh.manager", store_id="SH-001")
+        value = await api.orders_received("zj.manager", store_id="ZJ-001")
         return value if value >= expected else None
 
     return await eventually(reached, within=30)
@@ -22,36 +23,36 @@ async def settled_count(api: Api, expected: int) -> int:
 async def test_orders_killed_after_accepting_still_announces_once(
     system: LocalSystem, api: Api
 ) -> None:
-    before = await api.orders_received("sh.manager", store_id="SH-001")
+    before = await api.orders_received("zj.manager", store_id="ZJ-001")
     # Hold committed events in the outbox long enough that the kill surely comes first.
     system.kill("orders")
     await system.restart("orders", env={"ORDERS_OUTBOX_PUBLISH_DELAY_SECONDS": "30"})
-    created = await api.post("sh001.clerk", "/api/v1/repair-orders", repair_order())
+    created = await api.post("zj001.clerk", "/api/v1/repair-orders", repair_order())
     assert created.status_code == 201, created.text
     system.kill("orders")
     await asyncio.sleep(1)
-    assert await api.orders_received("sh.manager", store_id="SH-001") == before
+    assert await api.orders_received("zj.manager", store_id="ZJ-001") == before
 
     await system.restart("orders", env={})
     assert await settled_count(api, before + 1) == before + 1
     await asyncio.sleep(2)  # any duplicate would have arrived by now
-    assert await api.orders_received("sh.manager", store_id="SH-001") == before + 1
-    fetched = await api.get("sh001.clerk", f"/api/v1/repair-orders/{created.json()['id']}")
+    assert await api.orders_received("zj.manager", store_id="ZJ-001") == before + 1
+    fetched = await api.get("zj001.clerk", f"/api/v1/repair-orders/{created.json()['id']}")
     assert fetched.status_code == 200
 
 
 async def test_reporting_killed_and_restarted_counts_nothing_twice(
     system: LocalSystem, api: Api
 ) -> None:
-    before = await api.orders_received("sh.manager", store_id="SH-001")
+    before = await api.orders_received("zj.manager", store_id="ZJ-001")
     system.kill("reporting")
     for _ in range(3):
-        reply = await api.post("sh001.clerk", "/api/v1/repair-orders", repair_order())
+        reply = await api.post("zj001.clerk", "/api/v1/repair-orders", repair_order())
         assert reply.status_code == 201, reply.text
     await system.restart("reporting")
     assert await settled_count(api, before + 3) == before + 3
     await asyncio.sleep(2)
-    assert await api.orders_received("sh.manager", store_id="SH-001") == before + 3
+    assert await api.orders_received("zj.manager", store_id="ZJ-001") == before + 3
 
 
 async def test_a_stopped_service_answers_503_not_a_stack_trace(
