@@ -3,6 +3,9 @@ DATABASE_URL, optionally in a schema of its own through DB_SCHEMA)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -62,6 +66,7 @@ class Database:
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._lock = asyncio.Lock() if self.is_sqlite else None
 
     async def prepare(self) -> None:
         """Create the service's schema on PostgreSQL when it has one of its own."""
@@ -69,11 +74,27 @@ class Database:
             async with self.engine.begin() as conn:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
 
-    def session(self) -> AsyncSession:
-        return self.sessions()
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        # SQLite has one writer at a time. Taking turns here, in the process that owns the
+        # file, costs nothing; leaving it to SQLite's busy handler means sleeping in steps of
+        # up to 100 ms while another transaction holds the lock. PostgreSQL needs no turns.
+        return self._lock if self._lock is not None else contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for one transaction. On SQLite it holds the process's write turn until it
+        closes: never open a second one inside it."""
+        async with self._turn(), self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction committed on success (Core statements)."""
+        async with self._turn(), self.engine.begin() as connection:
+            yield connection
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.begin() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

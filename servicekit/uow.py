@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
 
@@ -22,7 +23,8 @@ class UnitOfWork:
         self._emitted = False
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session: AsyncSession = self.db.session()
+        self._stack = contextlib.AsyncExitStack()
+        self.session: AsyncSession = await self._stack.enter_async_context(self.db.session())
         return self
 
     async def __aexit__(
@@ -33,7 +35,7 @@ class UnitOfWork:
     ) -> None:
         # Whatever was not committed is undone: an error changes nothing.
         await self.session.rollback()
-        await self.session.close()
+        await self._stack.aclose()
 
     async def emit(self, subject: str, event: Message) -> None:
         await outbox.record(self.session, self.outbox_table, subject, event)

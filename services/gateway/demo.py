@@ -56,7 +56,7 @@ def demo_user_id(username: str) -> str:
 
 
 async def load_demo_data(db: Database) -> None:
-    async with db.engine.begin() as conn:
+    async with db.begin() as conn:
         have_units = set((await conn.execute(select(org_units.c.id))).scalars())
         new_units = [u for u in ORG_UNITS if u[0] not in have_units]
         # Listed parents first, so each insert finds its parent.

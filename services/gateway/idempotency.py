@@ -77,7 +77,7 @@ class IdempotencyStore:
             now = self.clock()
             if await self._insert(user_id, key, method, path, request_hash, lease, now):
                 return lease
-            async with self.db.engine.begin() as conn:
+            async with self.db.begin() as conn:
                 row = (
                     await conn.execute(
                         select(keys).where(keys.c.user_id == user_id, keys.c.key == key)
@@ -120,7 +120,7 @@ class IdempotencyStore:
         now: datetime,
     ) -> bool:
         try:
-            async with self.db.engine.begin() as conn:
+            async with self.db.begin() as conn:
                 await conn.execute(
                     insert(keys).values(
                         user_id=user_id,
@@ -138,7 +138,7 @@ class IdempotencyStore:
         return True
 
     async def finish(self, user_id: str, key: str, lease: str, response: StoredResponse) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 update(keys)
                 .where(_same_entry(user_id, key, lease))
@@ -151,12 +151,12 @@ class IdempotencyStore:
             )
 
     async def release(self, user_id: str, key: str, lease: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(delete(keys).where(_same_entry(user_id, key, lease)))
 
     async def prune(self) -> int:
         """Forget entries older than the 24 hours a key is honoured for."""
-        async with self.db.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 delete(keys).where(keys.c.created_at < self.clock() - KEEP_FOR)
             )
