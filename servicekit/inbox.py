@@ -49,6 +49,14 @@ class UnprocessableEvent(Exception):
     dependency): the message is terminated and counted as poison at once, not retried."""
 
 
+@dataclass(frozen=True)
+class Delivery:
+    msg: Any  # nats Msg; None when applied directly
+    event_id: str
+    event: Message
+    handler: Handler
+
+
 @dataclass
 class EventConsumer:
     """One durable consumer: `handlers` maps an event's protobuf full name to its message class
@@ -88,8 +96,7 @@ class EventConsumer:
                 log.exception("fetch failed on %s", self.name)
                 await asyncio.sleep(0.5)
                 continue
-            for message in messages:
-                await self.handle(message)
+            await self.handle_batch(messages)
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
 
@@ -99,61 +106,101 @@ class EventConsumer:
     def _count(self, outcome: str) -> None:
         metrics.INBOX_HANDLED.labels(self.service, self.name, outcome).inc()
 
-    async def handle(self, msg: Msg) -> None:
+    async def _take(self, msg: Msg) -> Delivery | None:
+        """The event in a message, or None when the message was settled here already: acked
+        when no handler wants its type, terminated as poison when it cannot be read."""
         headers = msg.headers or {}
-        event_id = headers.get(MSG_ID_HEADER)
         entry = self.handlers.get(headers.get(EVENT_TYPE_HEADER, ""))
         if entry is None:
             self._count("ignored")
             await msg.ack()
-            return
+            return None
         message_class, handler = entry
+        event_id = headers.get(MSG_ID_HEADER)
         try:
             if not event_id:
                 raise DecodeError("no message id")
-            event = message_class.FromString(msg.data)
+            return Delivery(msg, event_id, message_class.FromString(msg.data), handler)
         except DecodeError:
             log.error("poison message on %s: undecodable %s", self.name, msg.subject)
             self._count("poison")
             await msg.term()
+            return None
+
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """Handle a fetched batch in one transaction (one commit instead of one per message);
+        if any of them fails, fall back to one transaction each so only that one is retried."""
+        deliveries = [d for d in [await self._take(msg) for msg in messages] if d is not None]
+        if len(deliveries) == 1:
+            await self._handle_one(deliveries[0])
             return
+        if not deliveries:
+            return
+        try:
+            async with self.new_uow() as uow:
+                duplicates = [await self._record(uow, d) for d in deliveries]
+                await uow.commit()
+        except Exception:
+            for delivery in deliveries:
+                await self._handle_one(delivery)
+            return
+        for delivery, duplicate in zip(deliveries, duplicates, strict=True):
+            await self._done(delivery, duplicate)
+
+    async def handle(self, msg: Msg) -> None:
+        if delivery := await self._take(msg):
+            await self._handle_one(delivery)
+
+    async def _handle_one(self, delivery: Delivery) -> None:
+        try:
+            async with self.new_uow() as uow:
+                duplicate = await self._record(uow, delivery)
+                await uow.commit()
+        except UnprocessableEvent as error:
+            log.error("poison message on %s: %s", self.name, error)
+            self._count("poison")
+            await delivery.msg.term()
+            return
+        except Exception:
+            await self._failed(delivery.msg)
+            return
+        await self._done(delivery, duplicate)
+
+    async def _record(self, uow: UnitOfWork, delivery: Delivery) -> bool:
+        """Note the event in the inbox and apply it, inside `uow`; True when it was seen before."""
+        headers = (delivery.msg.headers if delivery.msg else None) or {}
         with tracer(__name__).start_as_current_span(
             f"consume {self.name}", context=extract_context(headers), kind=SpanKind.CONSUMER
         ):
-            try:
-                duplicate = await self._apply(event_id, event, handler)
-            except UnprocessableEvent as error:
-                log.error("poison message on %s: %s", self.name, error)
-                self._count("poison")
-                await msg.term()
-                return
-            except Exception:
-                await self._failed(msg)
-                return
-        await msg.ack()
-        self._count("duplicate" if duplicate else "handled")
-        occurred = getattr(getattr(event, "meta", None), "occurred_at", None)
-        if occurred is not None and not duplicate:
-            lag = (utc_now() - occurred.ToDatetime(tzinfo=UTC)).total_seconds()
-            metrics.EVENT_LAG.labels(self.service, self.name).observe(max(lag, 0.0))
-
-    async def _apply(self, event_id: str, event: Message, handler: Handler) -> bool:
-        async with self.new_uow() as uow:
             seen = await uow.session.scalar(
                 select(self.inbox.c.event_id).where(
-                    self.inbox.c.consumer == self.name, self.inbox.c.event_id == event_id
+                    self.inbox.c.consumer == self.name,
+                    self.inbox.c.event_id == delivery.event_id,
                 )
             )
             if seen is not None:
                 return True
             await uow.session.execute(
-                self.inbox.insert().values(
-                    consumer=self.name, event_id=event_id, handled_at=utc_now()
-                )
+                self.inbox.insert(),
+                {"consumer": self.name, "event_id": delivery.event_id, "handled_at": utc_now()},
             )
-            await handler(uow, event)
-            await uow.commit()
+            await delivery.handler(uow, delivery.event)
         return False
+
+    async def _apply(self, event_id: str, event: Message, handler: Handler) -> bool:
+        """Apply one event in a transaction of its own (what a redelivery goes through)."""
+        async with self.new_uow() as uow:
+            duplicate = await self._record(uow, Delivery(None, event_id, event, handler))
+            await uow.commit()
+        return duplicate
+
+    async def _done(self, delivery: Delivery, duplicate: bool) -> None:
+        await delivery.msg.ack()
+        self._count("duplicate" if duplicate else "handled")
+        occurred = getattr(getattr(delivery.event, "meta", None), "occurred_at", None)
+        if occurred is not None and not duplicate:
+            lag = (utc_now() - occurred.ToDatetime(tzinfo=UTC)).total_seconds()
+            metrics.EVENT_LAG.labels(self.service, self.name).observe(max(lag, 0.0))
 
     async def _failed(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered or 1

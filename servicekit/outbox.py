@@ -78,15 +78,17 @@ def fill_meta(meta: Message, branch_id: str, store_id: str | None) -> str:
 async def record(session: AsyncSession, table: Table, subject: str, event: Message) -> None:
     """Add an event to the outbox inside the caller's transaction."""
     event_id = event.meta.event_id  # type: ignore[attr-defined]
+    # Values as parameters, not .values(): the compiled INSERT is then cached once.
     await session.execute(
-        table.insert().values(
-            event_id=event_id,
-            subject=subject,
-            event_type=event.DESCRIPTOR.full_name,
-            payload=event.SerializeToString(),
-            headers=json.dumps(inject_headers()),
-            created_at=utc_now(),
-        )
+        table.insert(),
+        {
+            "event_id": event_id,
+            "subject": subject,
+            "event_type": event.DESCRIPTOR.full_name,
+            "payload": event.SerializeToString(),
+            "headers": json.dumps(inject_headers()),
+            "created_at": utc_now(),
+        },
     )
 
 

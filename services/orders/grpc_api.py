@@ -67,6 +67,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
     def __init__(self, new_uow: handlers.NewUow) -> None:
         self.new_uow = new_uow
+        self.base_data = repository.BaseDataCache()
 
     async def CreateRepairOrder(
         self, request: orders_pb2.CreateRepairOrderRequest, context: grpc.aio.ServicerContext
@@ -88,6 +89,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         )
         order = await handlers.create_repair_order(
             self.new_uow,
+            self.base_data,
             current_auth(),
             form,
             branch_id=request.branch_id,

@@ -42,6 +42,7 @@ NewUow = Callable[[], UnitOfWork]
 
 async def create_repair_order(
     new_uow: NewUow,
+    base_data: repository.BaseDataCache,
     auth: AuthContext,
     form: IntakeForm,
     branch_id: str,
@@ -61,10 +62,11 @@ async def create_repair_order(
             return earlier
         now = utc_now()
         today = shanghai_day(now)
-        info = await repository.brand_info(session, form.brand)
+        base = await base_data.get(session)
+        info = base.brands.get(form.brand)
         intake = validate_intake(form, today, info.model_codes if info else None)
         assert info is not None  # validate_intake refuses unknown brands
-        authorised = await repository.is_authorised(session, store_id, intake.brand)
+        authorised = base.is_authorised(store_id, intake.brand)
         last_closed = await repository.last_closed_at(session, intake.imei)
         number = order_number(
             store_id, today, await repository.next_number(session, store_id, today)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -40,30 +41,57 @@ class OrderFilter:
     received_before: datetime | None = None  # exclusive, UTC
 
 
-async def brand_info(session: AsyncSession, brand: str) -> BrandInfo | None:
-    row = (await session.execute(select(brands).where(brands.c.code == brand))).first()
-    if row is None:
-        return None
-    codes = await session.scalars(select(models.c.code).where(models.c.brand_code == brand))
-    policy = WarrantyPolicy(
-        return_days=row.return_days,
-        swap_days=row.swap_days,
-        main_unit_months=row.main_unit_months,
-        battery_months=row.battery_months,
-        charger_months=row.charger_months,
-        earphone_months=row.earphone_months,
-    )
-    return BrandInfo(policy, frozenset(codes))
+@dataclass(frozen=True)
+class BaseData:
+    """Base data kept by HQ (基础数据) that intake reads: brands with their models and warranty
+    periods, and which brands each store is authorised for (厂商授权)."""
+
+    brands: dict[str, BrandInfo]
+    authorisations: frozenset[tuple[str, str]]  # (store_id, brand)
+
+    def is_authorised(self, store_id: str, brand: str) -> bool:
+        return (store_id, brand) in self.authorisations
 
 
-async def is_authorised(session: AsyncSession, store_id: str, brand: str) -> bool:
-    found = await session.scalar(
-        select(store_authorisations.c.brand_code).where(
-            store_authorisations.c.store_id == store_id,
-            store_authorisations.c.brand_code == brand,
+async def load_base_data(session: AsyncSession) -> BaseData:
+    model_codes: dict[str, set[str]] = {}
+    for brand_code, code in await session.execute(select(models.c.brand_code, models.c.code)):
+        model_codes.setdefault(brand_code, set()).add(code)
+    infos = {
+        row.code: BrandInfo(
+            WarrantyPolicy(
+                return_days=row.return_days,
+                swap_days=row.swap_days,
+                main_unit_months=row.main_unit_months,
+                battery_months=row.battery_months,
+                charger_months=row.charger_months,
+                earphone_months=row.earphone_months,
+            ),
+            frozenset(model_codes.get(row.code, ())),
         )
+        for row in await session.execute(select(brands))
+    }
+    pairs = await session.execute(
+        select(store_authorisations.c.store_id, store_authorisations.c.brand_code)
     )
-    return found is not None
+    return BaseData(infos, frozenset((store, brand) for store, brand in pairs))
+
+
+class BaseDataCache:
+    """Intake reads base data on every order, and it changes a few times a year: keep a copy
+    for `ttl_seconds`, so a change made by HQ takes effect within that time."""
+
+    def __init__(self, ttl_seconds: float = 60.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._data: BaseData | None = None
+        self._loaded_at = 0.0
+
+    async def get(self, session: AsyncSession) -> BaseData:
+        now = time.monotonic()
+        if self._data is None or now - self._loaded_at > self.ttl_seconds:
+            self._data = await load_base_data(session)
+            self._loaded_at = now
+        return self._data
 
 
 async def last_closed_at(session: AsyncSession, imei: str) -> datetime | None:
@@ -90,36 +118,37 @@ async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
 async def add(session: AsyncSession, order: RepairOrder) -> None:
     intake, warranty = order.intake, order.warranty
     await session.execute(
-        repair_orders.insert().values(
-            id=order.id,
-            number=order.number,
-            request_id=order.request_id,
-            status=order.status,
-            service_type=intake.service_type,
-            branch_id=order.branch_id,
-            store_id=order.store_id,
-            customer_name=intake.customer_name,
-            customer_phone=intake.customer_phone,
-            imei=intake.imei,
-            brand=intake.brand,
-            model=intake.model,
-            colour=intake.colour,
-            purchase_date=intake.purchase_date,
-            fault_description=intake.fault_description,
-            symptom_code=intake.symptom_code,
-            accessories=intake.accessories,
-            appearance=intake.appearance,
-            promised_date=intake.promised_date,
-            warranty_status=warranty.status,
-            warranty_entitlements=",".join(warranty.entitlements),
-            warranty_reason=warranty.reason,
-            warranty_expires_on=warranty.expires_on,
-            send_on_required=warranty.send_on_required,
-            brand_authorised=order.brand_authorised,
-            repeat_repair=order.repeat_repair,
-            received_at=order.received_at,
-            created_by=order.created_by,
-        )
+        repair_orders.insert(),
+        {
+            "id": order.id,
+            "number": order.number,
+            "request_id": order.request_id,
+            "status": order.status,
+            "service_type": intake.service_type,
+            "branch_id": order.branch_id,
+            "store_id": order.store_id,
+            "customer_name": intake.customer_name,
+            "customer_phone": intake.customer_phone,
+            "imei": intake.imei,
+            "brand": intake.brand,
+            "model": intake.model,
+            "colour": intake.colour,
+            "purchase_date": intake.purchase_date,
+            "fault_description": intake.fault_description,
+            "symptom_code": intake.symptom_code,
+            "accessories": intake.accessories,
+            "appearance": intake.appearance,
+            "promised_date": intake.promised_date,
+            "warranty_status": warranty.status,
+            "warranty_entitlements": ",".join(warranty.entitlements),
+            "warranty_reason": warranty.reason,
+            "warranty_expires_on": warranty.expires_on,
+            "send_on_required": warranty.send_on_required,
+            "brand_authorised": order.brand_authorised,
+            "repeat_repair": order.repeat_repair,
+            "received_at": order.received_at,
+            "created_by": order.created_by,
+        },
     )
     if order.timeline:
         await session.execute(

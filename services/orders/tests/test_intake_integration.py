@@ -15,11 +15,13 @@ from servicekit.errors import InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
+from services.orders.adapters import repository
 from services.orders.adapters.orm import outbox, repair_orders
 from services.orders.domain.intake import IntakeForm
 from services.orders.service import SPEC
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
+BASE = repository.BaseDataCache()
 
 
 def form(**changes: str) -> IntakeForm:
@@ -53,10 +55,10 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 @pytest.mark.service("orders")
 async def test_intake_stores_numbers_and_announces_once(runtime: Runtime) -> None:
     order = await handlers.create_repair_order(
-        runtime.uow, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
     )
     again = await handlers.create_repair_order(
-        runtime.uow, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
     )
     assert again.id == order.id
     assert order.status == "received"
@@ -85,7 +87,13 @@ async def test_intake_stores_numbers_and_announces_once(runtime: Runtime) -> Non
 async def test_bad_intake_changes_nothing(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput) as caught:
         await handlers.create_repair_order(
-            runtime.uow, CLERK, form(imei="490154203237519", brand="nokia"), "SH", "SH-001", None
+            runtime.uow,
+            BASE,
+            CLERK,
+            form(imei="490154203237519", brand="nokia"),
+            "SH",
+            "SH-001",
+            None,
         )
     assert {e.field for e in caught.value.errors} == {"device.imei", "device.brand"}
     async with runtime.db.session() as session:
@@ -95,7 +103,9 @@ async def test_bad_intake_changes_nothing(runtime: Runtime) -> None:
 
 @pytest.mark.service("orders")
 async def test_other_store_cannot_read_the_order(runtime: Runtime) -> None:
-    order = await handlers.create_repair_order(runtime.uow, CLERK, form(), "SH", "SH-001", None)
+    order = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None
+    )
     other_store = AuthContext("u2", "clerk", "SH", "SH-002")
     other_branch = AuthContext("u3", "branch_manager", "ZJ")
     for outsider in (other_store, other_branch):
@@ -109,7 +119,7 @@ async def test_other_store_cannot_read_the_order(runtime: Runtime) -> None:
 async def test_concurrent_intake_numbers_are_unique(runtime: Runtime) -> None:
     created = await asyncio.gather(
         *(
-            handlers.create_repair_order(runtime.uow, CLERK, form(), "SH", "SH-001", None)
+            handlers.create_repair_order(runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None)
             for _ in range(10)
         )
     )
@@ -119,7 +129,7 @@ async def test_concurrent_intake_numbers_are_unique(runtime: Runtime) -> None:
 @pytest.mark.service("orders")
 async def test_listing_pages_through_every_order_once(runtime: Runtime) -> None:
     for _ in range(5):
-        await handlers.create_repair_order(runtime.uow, CLERK, form(), "SH", "SH-001", None)
+        await handlers.create_repair_order(runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None)
     where = handlers.order_filter(CLERK, "", "", "", "", "", "", "", "")
     seen: list[str] = []
     token = ""
