@@ -15,8 +15,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 
@@ -65,7 +63,6 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock = asyncio.Lock() if self.is_sqlite else None
 
     async def prepare(self) -> None:
@@ -81,11 +78,12 @@ class Database:
         return self._lock if self._lock is not None else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for one transaction. On SQLite it holds the process's write turn until it
-        closes: never open a second one inside it."""
-        async with self._turn(), self.sessions() as session:
-            yield session
+    async def session(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one transaction, begun on first use and committed only when told
+        to. Core statements only: there is no ORM identity map to pay for. On SQLite it holds
+        the process's write turn until it closes: never open a second one inside it."""
+        async with self._turn(), self.engine.connect() as connection:
+            yield connection
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -101,10 +99,10 @@ class Database:
         await self.engine.dispose()
 
 
-def upsert(session: AsyncSession, table: Table) -> Any:
+def upsert(session: AsyncConnection, table: Table) -> Any:
     """An INSERT that takes ON CONFLICT clauses, for whichever database the session is on
     (both dialects spell it the same way)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if session.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

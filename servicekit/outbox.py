@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import metrics
 from servicekit.auth import maybe_auth
@@ -75,7 +75,7 @@ def fill_meta(meta: Message, branch_id: str, store_id: str | None) -> str:
     return event_id
 
 
-async def record(session: AsyncSession, table: Table, subject: str, event: Message) -> None:
+async def record(session: AsyncConnection, table: Table, subject: str, event: Message) -> None:
     """Add an event to the outbox inside the caller's transaction."""
     event_id = event.meta.event_id  # type: ignore[attr-defined]
     # Values as parameters, not .values(): the compiled INSERT is then cached once.

@@ -9,7 +9,7 @@ from types import TracebackType
 
 from google.protobuf.message import Message
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import outbox
 from servicekit.db import Database
@@ -24,7 +24,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._stack = contextlib.AsyncExitStack()
-        self.session: AsyncSession = await self._stack.enter_async_context(self.db.session())
+        self.session: AsyncConnection = await self._stack.enter_async_context(self.db.session())
         return self
 
     async def __aexit__(

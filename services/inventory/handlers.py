@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.auth import AuthContext
 from servicekit.errors import NotFound, invalid
@@ -108,7 +108,7 @@ async def get_stock(
 
 
 async def post_movements(
-    session: AsyncSession, lines: Sequence[MovementLine], reference: str, user_id: str
+    session: AsyncConnection, lines: Sequence[MovementLine], reference: str, user_id: str
 ) -> list[Movement]:
     """Book stock movements in the caller's transaction: each level changes and its ledger
     line is written together, so the ledger summed per (warehouse, part) is always on-hand.

@@ -58,8 +58,6 @@ async def create_repair_order(
         raise NotFound("no such store in your scope")
     async with new_uow() as uow:
         session = uow.session
-        if request_id and (earlier := await repository.find_by_request_id(session, request_id)):
-            return earlier
         now = utc_now()
         today = shanghai_day(now)
         base = await base_data.get(session)
@@ -88,18 +86,19 @@ async def create_repair_order(
             request_id=request_id,
             timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in")],
         )
-        await repository.add(session, order)
+        try:
+            await repository.add(session, order)
+        except IntegrityError:
+            # A retry: the request id is taken by the order the first attempt created. Finding
+            # out here, not by a look-up up front, keeps the usual first attempt one query
+            # shorter.
+            await session.rollback()
+            if request_id and (earlier := await repository.find_by_request_id(session, request_id)):
+                return earlier
+            raise
         event = events.order_received(order)
         await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
-        try:
-            await uow.commit()
-        except IntegrityError:
-            # A concurrent retry with the same request id committed first: answer with its order.
-            if request_id:
-                await uow.session.rollback()
-                if earlier := await repository.find_by_request_id(uow.session, request_id):
-                    return earlier
-            raise
+        await uow.commit()
     return order
 
 

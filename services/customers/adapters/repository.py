@@ -4,7 +4,7 @@ domain/."""
 from __future__ import annotations
 
 from sqlalchemy import Row, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.timeutil import as_utc
 from services.customers.adapters.orm import customer_orders, customers, devices
@@ -39,7 +39,7 @@ def _device_from_row(row: Row[tuple[object, ...]]) -> Device:
 
 
 async def customer_by_phone(
-    session: AsyncSession, phone: str, for_update: bool = False
+    session: AsyncConnection, phone: str, for_update: bool = False
 ) -> Customer | None:
     """`for_update` locks the row on PostgreSQL until the transaction ends, so two replicas
     counting orders of one customer at once cannot lose a count (SQLite has one writer anyway)."""
@@ -48,20 +48,20 @@ async def customer_by_phone(
     return _customer_from_row(row) if row else None
 
 
-async def customer_by_id(session: AsyncSession, customer_id: str) -> Customer | None:
+async def customer_by_id(session: AsyncConnection, customer_id: str) -> Customer | None:
     row = (await session.execute(select(customers).where(customers.c.id == customer_id))).first()
     return _customer_from_row(row) if row else None
 
 
 async def device_by_imei(
-    session: AsyncSession, imei: str, for_update: bool = False
+    session: AsyncConnection, imei: str, for_update: bool = False
 ) -> Device | None:
     query = select(devices).where(devices.c.imei == imei)
     row = (await session.execute(query.with_for_update() if for_update else query)).first()
     return _device_from_row(row) if row else None
 
 
-async def devices_of(session: AsyncSession, customer_id: str) -> list[Device]:
+async def devices_of(session: AsyncConnection, customer_id: str) -> list[Device]:
     rows = await session.execute(
         select(devices)
         .where(devices.c.customer_id == customer_id)
@@ -70,7 +70,7 @@ async def devices_of(session: AsyncSession, customer_id: str) -> list[Device]:
     return [_device_from_row(row) for row in rows]
 
 
-async def order_known(session: AsyncSession, order_id: str) -> bool:
+async def order_known(session: AsyncConnection, order_id: str) -> bool:
     found = await session.scalar(
         select(customer_orders.c.order_id).where(customer_orders.c.order_id == order_id)
     )
@@ -90,11 +90,11 @@ def _customer_values(customer: Customer) -> dict[str, object]:
     }
 
 
-async def add_customer(session: AsyncSession, customer: Customer) -> None:
+async def add_customer(session: AsyncConnection, customer: Customer) -> None:
     await session.execute(customers.insert().values(id=customer.id, **_customer_values(customer)))
 
 
-async def update_customer(session: AsyncSession, customer: Customer) -> None:
+async def update_customer(session: AsyncConnection, customer: Customer) -> None:
     await session.execute(
         customers.update().where(customers.c.id == customer.id).values(**_customer_values(customer))
     )
@@ -110,17 +110,17 @@ def _device_values(device: Device) -> dict[str, object]:
     }
 
 
-async def add_device(session: AsyncSession, device: Device) -> None:
+async def add_device(session: AsyncConnection, device: Device) -> None:
     await session.execute(devices.insert().values(imei=device.imei, **_device_values(device)))
 
 
-async def update_device(session: AsyncSession, device: Device) -> None:
+async def update_device(session: AsyncConnection, device: Device) -> None:
     await session.execute(
         devices.update().where(devices.c.imei == device.imei).values(**_device_values(device))
     )
 
 
-async def add_order(session: AsyncSession, customer_id: str, visit: Visit) -> None:
+async def add_order(session: AsyncConnection, customer_id: str, visit: Visit) -> None:
     await session.execute(
         customer_orders.insert().values(
             order_id=visit.order_id,

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Row, bindparam, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from services.inventory.adapters.orm import (
@@ -37,7 +37,7 @@ class StockRow:
     description: str
 
 
-async def add_parts(session: AsyncSession, catalog: Collection[Part]) -> None:
+async def add_parts(session: AsyncConnection, catalog: Collection[Part]) -> None:
     await session.execute(
         parts.insert(),
         [
@@ -64,7 +64,7 @@ async def add_parts(session: AsyncSession, catalog: Collection[Part]) -> None:
 
 
 async def list_parts(
-    session: AsyncSession, where: PartFilter, limit: int, after: str | None
+    session: AsyncConnection, where: PartFilter, limit: int, after: str | None
 ) -> list[Part]:
     """By part number, keyset-paged: the page starts after the part number `after`."""
     c = parts.c
@@ -111,7 +111,9 @@ def _part_from_row(row: Row[tuple[object, ...]], models: list[str]) -> Part:
     )
 
 
-async def serialised_flags(session: AsyncSession, part_numbers: Iterable[str]) -> dict[str, bool]:
+async def serialised_flags(
+    session: AsyncConnection, part_numbers: Iterable[str]
+) -> dict[str, bool]:
     """Whether each known part is serialised; unknown part numbers are left out."""
     rows = await session.execute(
         select(parts.c.part_number, parts.c.serialised).where(
@@ -121,14 +123,14 @@ async def serialised_flags(session: AsyncSession, part_numbers: Iterable[str]) -
     return {part_number: serialised for part_number, serialised in rows}
 
 
-async def part_description(session: AsyncSession, part_number: str) -> str | None:
+async def part_description(session: AsyncConnection, part_number: str) -> str | None:
     found: str | None = await session.scalar(
         select(parts.c.description).where(parts.c.part_number == part_number)
     )
     return found
 
 
-async def add_warehouses(session: AsyncSession, new: Collection[Warehouse]) -> None:
+async def add_warehouses(session: AsyncConnection, new: Collection[Warehouse]) -> None:
     await session.execute(
         warehouses.insert(),
         [
@@ -150,7 +152,7 @@ def _warehouse_from_row(row: Row[tuple[object, ...]]) -> Warehouse:
 
 
 async def list_warehouses(
-    session: AsyncSession, branch_id: str | None, store_id: str | None
+    session: AsyncConnection, branch_id: str | None, store_id: str | None
 ) -> list[Warehouse]:
     """Warehouses of a branch (its central and its stores') or of one store; all when neither
     is given. Central warehouses come first in each branch."""
@@ -166,12 +168,12 @@ async def list_warehouses(
     return [_warehouse_from_row(row) for row in rows]
 
 
-async def get_warehouse(session: AsyncSession, warehouse_id: str) -> Warehouse | None:
+async def get_warehouse(session: AsyncConnection, warehouse_id: str) -> Warehouse | None:
     row = (await session.execute(select(warehouses).where(warehouses.c.id == warehouse_id))).first()
     return _warehouse_from_row(row) if row else None
 
 
-async def existing_warehouses(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+async def existing_warehouses(session: AsyncConnection, ids: Iterable[str]) -> set[str]:
     found = await session.scalars(select(warehouses.c.id).where(warehouses.c.id.in_(list(ids))))
     return set(found)
 
@@ -188,7 +190,7 @@ def _level_from_row(row: Row[tuple[object, ...]]) -> StockLevel:
 
 
 async def stock_in(
-    session: AsyncSession, warehouse_id: str, part_number: str | None
+    session: AsyncConnection, warehouse_id: str, part_number: str | None
 ) -> list[StockRow]:
     c = stock_levels.c
     conditions = [c.warehouse_id == warehouse_id]
@@ -204,7 +206,7 @@ async def stock_in(
 
 
 async def lock_levels(
-    session: AsyncSession, keys: Collection[LevelKey]
+    session: AsyncConnection, keys: Collection[LevelKey]
 ) -> dict[LevelKey, StockLevel]:
     """The levels about to change, locked until the transaction ends; a part never stocked in
     a warehouse gets an empty level first, so there is always a row to lock."""
@@ -234,7 +236,7 @@ async def lock_levels(
     return {(row.warehouse_id, row.part_number): _level_from_row(row) for row in rows}
 
 
-async def save_levels(session: AsyncSession, levels: Collection[StockLevel]) -> None:
+async def save_levels(session: AsyncConnection, levels: Collection[StockLevel]) -> None:
     c = stock_levels.c
     await session.execute(
         update(stock_levels)
@@ -260,7 +262,7 @@ async def save_levels(session: AsyncSession, levels: Collection[StockLevel]) -> 
     )
 
 
-async def add_movements(session: AsyncSession, movements: Collection[Movement]) -> None:
+async def add_movements(session: AsyncConnection, movements: Collection[Movement]) -> None:
     await session.execute(
         stock_movements.insert(),
         [

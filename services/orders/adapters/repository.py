@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Row, and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from servicekit.timeutil import as_utc
@@ -53,7 +53,7 @@ class BaseData:
         return (store_id, brand) in self.authorisations
 
 
-async def load_base_data(session: AsyncSession) -> BaseData:
+async def load_base_data(session: AsyncConnection) -> BaseData:
     model_codes: dict[str, set[str]] = {}
     for brand_code, code in await session.execute(select(models.c.brand_code, models.c.code)):
         model_codes.setdefault(brand_code, set()).add(code)
@@ -86,7 +86,7 @@ class BaseDataCache:
         self._data: BaseData | None = None
         self._loaded_at = 0.0
 
-    async def get(self, session: AsyncSession) -> BaseData:
+    async def get(self, session: AsyncConnection) -> BaseData:
         now = time.monotonic()
         if self._data is None or now - self._loaded_at > self.ttl_seconds:
             self._data = await load_base_data(session)
@@ -94,14 +94,14 @@ class BaseDataCache:
         return self._data
 
 
-async def last_closed_at(session: AsyncSession, imei: str) -> datetime | None:
+async def last_closed_at(session: AsyncConnection, imei: str) -> datetime | None:
     closed = await session.scalar(
         select(func.max(repair_orders.c.closed_at)).where(repair_orders.c.imei == imei)
     )
     return as_utc(closed) if closed else None
 
 
-async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
+async def next_number(session: AsyncConnection, store_id: str, day: date) -> int:
     """Take the store's next running number for the day, atomically on both databases."""
     statement = (
         upsert(session, order_number_counters)
@@ -115,7 +115,7 @@ async def next_number(session: AsyncSession, store_id: str, day: date) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-async def add(session: AsyncSession, order: RepairOrder) -> None:
+async def add(session: AsyncConnection, order: RepairOrder) -> None:
     intake, warranty = order.intake, order.warranty
     await session.execute(
         repair_orders.insert(),
@@ -208,7 +208,7 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
     )
 
 
-async def _with_timeline(session: AsyncSession, order: RepairOrder) -> RepairOrder:
+async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
     rows = await session.execute(
         select(order_timeline)
         .where(order_timeline.c.order_id == order.id)
@@ -220,14 +220,14 @@ async def _with_timeline(session: AsyncSession, order: RepairOrder) -> RepairOrd
     return order
 
 
-async def get(session: AsyncSession, order_id: str) -> RepairOrder | None:
+async def get(session: AsyncConnection, order_id: str) -> RepairOrder | None:
     row = (
         await session.execute(select(repair_orders).where(repair_orders.c.id == order_id))
     ).first()
     return await _with_timeline(session, _order_from_row(row)) if row else None
 
 
-async def find_by_request_id(session: AsyncSession, request_id: str) -> RepairOrder | None:
+async def find_by_request_id(session: AsyncConnection, request_id: str) -> RepairOrder | None:
     row = (
         await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
     ).first()
@@ -235,7 +235,7 @@ async def find_by_request_id(session: AsyncSession, request_id: str) -> RepairOr
 
 
 async def list_page(
-    session: AsyncSession, where: OrderFilter, limit: int, after: tuple[datetime, str] | None
+    session: AsyncConnection, where: OrderFilter, limit: int, after: tuple[datetime, str] | None
 ) -> list[RepairOrder]:
     """Newest first, keyset-paged on (received_at, id) so deep pages stay cheap."""
     c = repair_orders.c
@@ -266,7 +266,7 @@ async def list_page(
     return [_order_from_row(row) for row in rows]
 
 
-async def list_brands(session: AsyncSession) -> list[tuple[str, str, list[tuple[str, str]]]]:
+async def list_brands(session: AsyncConnection) -> list[tuple[str, str, list[tuple[str, str]]]]:
     brand_rows = (
         await session.execute(select(brands.c.code, brands.c.name).order_by(brands.c.code))
     ).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from services.reporting.adapters.orm import daily_store_counts
@@ -14,7 +14,7 @@ from services.reporting.domain.period import Period
 
 
 async def add_to_daily_counts(
-    session: AsyncSession, key: DailyKey, counts: Mapping[str, int]
+    session: AsyncConnection, key: DailyKey, counts: Mapping[str, int]
 ) -> None:
     """Add to a day's counters (column → amount), creating the row on first use; one atomic
     upsert on both databases, so concurrent consumers never lose an increment."""
@@ -35,7 +35,7 @@ async def add_to_daily_counts(
 
 
 async def orders_received_by_store(
-    session: AsyncSession, branch_id: str | None, store_id: str | None, period: Period
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> tuple[StoreKpis, ...]:
     """Orders received per store with any in the scope and period, ordered by store."""
     c = daily_store_counts.c
