@@ -175,3 +175,54 @@ async def test_inbox_skips_a_redelivered_event(db: Database) -> None:
     assert await consumer._apply(event.meta.event_id, event, on_received) is False
     assert await consumer._apply(event.meta.event_id, event, on_received) is True
     assert handled == [event.order_id]
+
+
+async def test_one_failing_event_in_a_batch_does_not_hold_back_the_others(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    events = [new_event(store) for _ in range(3)]
+    broken = events[1].order_id
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        if event.order_id == broken:
+            raise RuntimeError("a dependency is down")
+
+    name = f"batch-{store}"
+    consumer = EventConsumer(
+        service="t",
+        name=name,
+        stream="ORDERS",
+        subjects=[subject],
+        handlers={
+            events_pb2.OrderReceived.DESCRIPTOR.full_name: (events_pb2.OrderReceived, on_received)
+        },
+        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
+        inbox=inbox,
+        max_deliver=2,
+    )
+    for event in events:
+        await js.publish(
+            subject,
+            event.SerializeToString(),
+            headers={
+                "Nats-Msg-Id": event.meta.event_id,
+                "Event-Type": events_pb2.OrderReceived.DESCRIPTOR.full_name,
+            },
+        )
+
+    def outcome(kind: str) -> float:
+        return float(INBOX_HANDLED.labels("t", name, kind)._value.get())
+
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        await eventually(lambda: asyncio.sleep(0, outcome("poison") == 1), within=15)
+    finally:
+        consumer.stop()
+        await task
+    assert outcome("handled") == 2
+    assert outcome("retried") == 1
+    async with db.session() as session:
+        recorded = await session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == name))
+        assert set(recorded) == {events[0].meta.event_id, events[2].meta.event_id}
