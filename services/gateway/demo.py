@@ -8,23 +8,27 @@ import uuid
 from sqlalchemy import insert, select
 
 from servicekit.db import Database
+from servicekit.demo import DEMO_PASSWORD, demo_data
 from services.gateway.orm import org_units, users
 from services.gateway.security import hash_password
 
-DEMO_PASSWORD = "demo1234"
 # Demo user ids are derived from usernames so they stay the same on every machine and restart.
 _USER_IDS = uuid.UUID("6f1c2a4e-8d0b-4c3a-9e7f-5a1b2c3d4e5f")
 
-ORG_UNITS = [
-    # id, kind, parent, name, franchised
-    ("HQ", "hq", None, "总部", False),
-    ("SH", "branch", "HQ", "上海分公司", False),
-    ("ZJ", "branch", "HQ", "浙江分公司", False),
-    ("SH-001", "store", "SH", "上海一号网点", False),
-    ("SH-002", "store", "SH", "上海二号网点", False),
-    ("ZJ-001", "store", "ZJ", "浙江一号网点", False),
-    ("ZJ-002", "store", "ZJ", "浙江二号加盟网点", True),
-]
+
+def org_units_of_demo() -> list[tuple[str, str, str | None, str, bool]]:
+    """(id, kind, parent, name, franchised) of the demo org tree, parents first; the codes are
+    the ones every service's demo data uses."""
+    org = demo_data()["org"]
+    units: list[tuple[str, str, str | None, str, bool]] = [
+        (org["hq"]["id"], "hq", None, org["hq"]["name"], False)
+    ]
+    units += [(b["id"], "branch", org["hq"]["id"], b["name"], False) for b in org["branches"]]
+    units += [(s["id"], "store", s["branch_id"], s["name"], s["franchised"]) for s in org["stores"]]
+    return units
+
+
+ORG_UNITS = org_units_of_demo()
 
 # username suffix, role, title: the three users of every store
 _STORE_ROLES = [

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from servicekit.auth import AuthContext
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 -> 138****5678; too short to keep both ends: all masked."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+from servicekit.identifiers import mask_phone
 
 
 def phone_for(auth: AuthContext, holding_store_id: str, phone: str) -> str:

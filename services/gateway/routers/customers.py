@@ -10,9 +10,9 @@ from starlette.responses import Response
 from aftersales.customers.v1 import customers_pb2
 from servicekit.errors import FieldError, InvalidInput
 from servicekit.grpc_client import call
+from servicekit.identifiers import mask_phone
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
-from services.gateway.privacy import mask_phone
 from services.gateway.render import iso_utc, json_response, or_none
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])

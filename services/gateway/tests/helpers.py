@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from services.gateway.demo import DEMO_PASSWORD
+from servicekit.demo import DEMO_PASSWORD
 from services.gateway.settings import SERVICES, GatewaySettings
 
 JWT_SECRET = "test-secret-of-enough-length-for-hs256"

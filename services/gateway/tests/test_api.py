@@ -38,7 +38,7 @@ async def test_sign_in_and_me(client: httpx.AsyncClient) -> None:
         "org_unit": {
             "id": "SH-001",
             "kind": "store",
-            "name": "上海一号网点",
+            "name": "上海徐汇服务厅",
             "parent_id": "SH",
             "franchised": False,
         },

@@ -9,8 +9,9 @@ from fastapi.exceptions import RequestValidationError
 
 from servicekit.auth import AuthContext
 from servicekit.errors import FieldError, NotFound, Unauthenticated, invalid
+from servicekit.identifiers import mask_phone
 from services.gateway.demo import ORG_UNITS
-from services.gateway.privacy import mask_phone, phone_for
+from services.gateway.privacy import phone_for
 from services.gateway.problems import domain_problem, field_path, validation_errors
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.scope import OrgTree, OrgUnit
