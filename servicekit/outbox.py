@@ -144,37 +144,37 @@ class OutboxRelay:
         self.wake.set()
 
     async def publish_pending(self) -> int:
+        """Publish the oldest unpublished rows, then mark them published. No database lock is
+        held while publishing: a row published twice (a crash in between, or two relays) is
+        dropped by the stream, as its Nats-Msg-Id is the same."""
         table = self.table
         async with self.db.session() as session:
-            query = (
-                select(
-                    table.c.seq,
-                    table.c.event_id,
-                    table.c.subject,
-                    table.c.event_type,
-                    table.c.payload,
-                    table.c.headers,
-                    table.c.created_at,
+            rows = (
+                await session.execute(
+                    select(
+                        table.c.seq,
+                        table.c.event_id,
+                        table.c.subject,
+                        table.c.event_type,
+                        table.c.payload,
+                        table.c.headers,
+                    )
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.seq)
+                    .limit(self.batch_size)
                 )
-                .where(table.c.published_at.is_(None))
-                .order_by(table.c.seq)
-                .limit(self.batch_size)
-            )
-            if not self.db.is_sqlite:
-                # Several replicas may relay at once; each row goes to one of them.
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
-            if not rows:
-                await session.rollback()
-                metrics.OUTBOX_PENDING.labels(self.service).set(0)
-                return 0
-            if self.publish_delay:
-                await asyncio.sleep(self.publish_delay)
-            for row in rows:
-                headers = json.loads(row.headers)
-                headers[MSG_ID_HEADER] = row.event_id
-                headers[EVENT_TYPE_HEADER] = row.event_type
-                await self.js.publish(row.subject, row.payload, headers=headers)
+            ).all()
+        if not rows:
+            metrics.OUTBOX_PENDING.labels(self.service).set(0)
+            return 0
+        if self.publish_delay:
+            await asyncio.sleep(self.publish_delay)
+        for row in rows:
+            headers = json.loads(row.headers)
+            headers[MSG_ID_HEADER] = row.event_id
+            headers[EVENT_TYPE_HEADER] = row.event_type
+            await self.js.publish(row.subject, row.payload, headers=headers)
+        async with self.db.session() as session:
             await session.execute(
                 update(table)
                 .where(table.c.seq.in_([row.seq for row in rows]))
