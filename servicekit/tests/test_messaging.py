@@ -16,6 +16,7 @@ from servicekit.db import Database, new_metadata
 from servicekit.inbox import EventConsumer, inbox_table
 from servicekit.metrics import INBOX_HANDLED
 from servicekit.outbox import OutboxRelay, fill_meta, outbox_table
+from servicekit.telemetry import configure_tracing, tracer
 from servicekit.testing import DatabaseTarget, NatsServer, eventually
 from servicekit.uow import UnitOfWork
 
@@ -226,3 +227,21 @@ async def test_one_failing_event_in_a_batch_does_not_hold_back_the_others(
     async with db.session() as session:
         recorded = await session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == name))
         assert set(recorded) == {events[0].meta.event_id, events[2].meta.event_id}
+
+
+async def test_trace_context_travels_with_the_event(db: Database, js: bus.JetStreamContext) -> None:
+    configure_tracing("t", None)
+    relay = OutboxRelay("t", db, outbox, js)
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    with tracer("test").start_as_current_span("intake") as span:
+        trace_id = format(span.get_span_context().trace_id, "032x")
+        async with UnitOfWork(db, outbox, relay.notify) as uow:
+            await uow.emit(subject, new_event(store))
+            await uow.commit()
+    await relay.publish_pending()
+    sub = await js.pull_subscribe(subject, stream="ORDERS")
+    [message] = await sub.fetch(1, timeout=5)
+    assert message.headers is not None
+    assert message.headers["traceparent"].split("-")[1] == trace_id
+    await sub.unsubscribe()
