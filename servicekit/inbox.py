@@ -19,9 +19,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table
 
 from servicekit import metrics
+from servicekit.db import upsert
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.telemetry import extract_context, tracer
 from servicekit.timeutil import utc_now
@@ -172,18 +173,13 @@ class EventConsumer:
         with tracer(__name__).start_as_current_span(
             f"consume {self.name}", context=extract_context(headers), kind=SpanKind.CONSUMER
         ):
-            seen = await uow.session.scalar(
-                select(self.inbox.c.event_id).where(
-                    self.inbox.c.consumer == self.name,
-                    self.inbox.c.event_id == delivery.event_id,
-                )
-            )
-            if seen is not None:
-                return True
-            await uow.session.execute(
-                self.inbox.insert(),
+            # One statement both records the event and tells whether it was seen before.
+            noted = await uow.session.execute(
+                upsert(uow.session, self.inbox).on_conflict_do_nothing(),
                 {"consumer": self.name, "event_id": delivery.event_id, "handled_at": utc_now()},
             )
+            if noted.rowcount == 0:
+                return True
             await delivery.handler(uow, delivery.event)
         return False
 
