@@ -67,3 +67,18 @@ async def test_a_stopped_service_answers_503_not_a_stack_trace(
         assert ready.status_code == 503
     finally:
         await system.restart("reporting")
+
+
+async def test_a_broker_restart_loses_nothing(system: LocalSystem, api: Api) -> None:
+    assert system.nats is not None
+    before = await api.orders_received("zj.manager", store_id="ZJ-001")
+    system.nats.stop()
+    try:
+        # Intake does not need the broker: the order and its event wait in the outbox.
+        reply = await api.post("zj001.clerk", "/api/v1/repair-orders", repair_order())
+        assert reply.status_code == 201, reply.text
+    finally:
+        system.nats.start()
+    assert await settled_count(api, before + 1) == before + 1
+    await asyncio.sleep(2)
+    assert await api.orders_received("zj.manager", store_id="ZJ-001") == before + 1
