@@ -236,6 +236,11 @@ class StoreKpis(BaseModel):
     orders_received: int
 
 
+class ServiceTypeKpis(BaseModel):
+    service_type: str
+    orders_received: int
+
+
 class Kpis(BaseModel):
     branch_id: str | None
     store_id: str | None
@@ -243,6 +248,7 @@ class Kpis(BaseModel):
     date_to: str
     orders_received: int
     by_store: list[StoreKpis]
+    by_service_type: list[ServiceTypeKpis]
 
 
 class Problem(BaseModel):

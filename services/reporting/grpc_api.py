@@ -23,6 +23,12 @@ def kpis_message(kpis: Kpis) -> reporting_pb2.Kpis:
             )
             for s in kpis.by_store
         ],
+        by_service_type=[
+            reporting_pb2.ServiceTypeKpis(
+                service_type=t.service_type, orders_received=t.orders_received
+            )
+            for t in kpis.by_service_type
+        ],
     )
 
 

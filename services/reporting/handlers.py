@@ -13,7 +13,7 @@ from servicekit.inbox import Handler, UnprocessableEvent
 from servicekit.timeutil import from_timestamp, shanghai_day, utc_now
 from servicekit.uow import UnitOfWork
 from services.reporting.adapters import repository
-from services.reporting.domain.kpis import Kpis, daily_key
+from services.reporting.domain.kpis import Kpis, daily_key, summarise
 from services.reporting.domain.period import report_period
 
 NewUow = Callable[[], UnitOfWork]
@@ -51,5 +51,6 @@ async def get_kpis(
     branch, store = auth.narrow(branch_id or None, store_id or None)
     period = report_period(date_from, date_to, today=shanghai_day(utc_now()))
     async with new_uow() as uow:
-        by_store = await repository.orders_received_by_store(uow.session, branch, store, period)
-    return Kpis(branch, store, period, by_store)
+        counts = await repository.orders_received_counts(uow.session, branch, store, period)
+    by_store, by_service_type = summarise(counts)
+    return Kpis(branch, store, period, by_store, by_service_type)

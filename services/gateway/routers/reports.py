@@ -55,5 +55,9 @@ async def get_kpis(
                 }
                 for s in kpis.by_store
             ],
+            "by_service_type": [
+                {"service_type": t.service_type, "orders_received": t.orders_received}
+                for t in kpis.by_service_type
+            ],
         }
     )

@@ -221,6 +221,10 @@ class FakeReporting(reporting_pb2_grpc.ReportingServiceServicer):
             by_store=[
                 reporting_pb2.StoreKpis(branch_id="SH", store_id="SH-001", orders_received=3)
             ],
+            by_service_type=[
+                reporting_pb2.ServiceTypeKpis(service_type="repair", orders_received=2),
+                reporting_pb2.ServiceTypeKpis(service_type="swap", orders_received=1),
+            ],
         )
 
 

@@ -446,6 +446,10 @@ async def test_kpis(client: httpx.AsyncClient, fakes: FakeServices) -> None:
         "date_to": "2026-03-31",
         "orders_received": 3,
         "by_store": [{"branch_id": "SH", "store_id": "SH-001", "orders_received": 3}],
+        "by_service_type": [
+            {"service_type": "repair", "orders_received": 2},
+            {"service_type": "swap", "orders_received": 1},
+        ],
     }
     chain = await client.get(
         "/api/v1/reports/kpis", headers=await auth_headers(client, "hq.analyst")

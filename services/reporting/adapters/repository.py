@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from services.reporting.adapters.orm import daily_store_counts
-from services.reporting.domain.kpis import DailyKey, StoreKpis
+from services.reporting.domain.kpis import CountRow, DailyKey
 from services.reporting.domain.period import Period
 
 
@@ -34,10 +34,10 @@ async def add_to_daily_counts(
     await session.execute(statement)
 
 
-async def orders_received_by_store(
+async def orders_received_counts(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
-) -> tuple[StoreKpis, ...]:
-    """Orders received per store with any in the scope and period, ordered by store."""
+) -> list[CountRow]:
+    """Orders received per store and service type in the scope and period."""
     c = daily_store_counts.c
     conditions = [c.day >= period.first, c.day <= period.last]
     if branch_id:
@@ -45,9 +45,8 @@ async def orders_received_by_store(
     if store_id:
         conditions.append(c.store_id == store_id)
     rows = await session.execute(
-        select(c.branch_id, c.store_id, func.sum(c.orders_received))
+        select(c.branch_id, c.store_id, c.service_type, func.sum(c.orders_received))
         .where(*conditions)
-        .group_by(c.branch_id, c.store_id)
-        .order_by(c.store_id, c.branch_id)
+        .group_by(c.branch_id, c.store_id, c.service_type)
     )
-    return tuple(StoreKpis(branch, store, int(total)) for branch, store, total in rows)
+    return [CountRow(branch, store, kind, int(total)) for branch, store, kind, total in rows]

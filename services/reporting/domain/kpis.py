@@ -3,6 +3,7 @@ every KPI of any level (store, branch, HQ) and any period is summed from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -36,6 +37,22 @@ class StoreKpis:
 
 
 @dataclass(frozen=True)
+class ServiceTypeKpis:
+    service_type: str
+    orders_received: int
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """Orders received by one store for one service type over the period."""
+
+    branch_id: str
+    store_id: str
+    service_type: str
+    orders_received: int
+
+
+@dataclass(frozen=True)
 class Kpis:
     """The figures for one scope (None: all branches or all stores of it) and period."""
 
@@ -43,7 +60,28 @@ class Kpis:
     store_id: str | None
     period: Period
     by_store: tuple[StoreKpis, ...]
+    by_service_type: tuple[ServiceTypeKpis, ...] = ()
 
     @property
     def orders_received(self) -> int:
         return sum(store.orders_received for store in self.by_store)
+
+
+def summarise(
+    rows: Iterable[CountRow],
+) -> tuple[tuple[StoreKpis, ...], tuple[ServiceTypeKpis, ...]]:
+    """Per store (ordered by store) and per service type (ordered by type) from the counts of
+    each store and type: one query serves both."""
+    stores: dict[tuple[str, str], int] = {}
+    types: dict[str, int] = {}
+    for row in rows:
+        key = (row.branch_id, row.store_id)
+        stores[key] = stores.get(key, 0) + row.orders_received
+        types[row.service_type] = types.get(row.service_type, 0) + row.orders_received
+    return (
+        tuple(
+            StoreKpis(branch, store, total)
+            for (branch, store), total in sorted(stores.items(), key=lambda kv: kv[0][::-1])
+        ),
+        tuple(ServiceTypeKpis(kind, total) for kind, total in sorted(types.items())),
+    )

@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.reporting.domain.kpis import DailyKey, Kpis, StoreKpis, daily_key
+from services.reporting.domain.kpis import (
+    CountRow,
+    DailyKey,
+    Kpis,
+    ServiceTypeKpis,
+    StoreKpis,
+    daily_key,
+    summarise,
+)
 from services.reporting.domain.period import Period
 
 
@@ -36,3 +44,14 @@ def test_the_scope_total_is_the_sum_of_its_stores() -> None:
     stores = (StoreKpis("SH", "SH-001", 3), StoreKpis("SH", "SH-002", 4))
     assert Kpis("SH", None, period, stores).orders_received == 7
     assert Kpis("SH", None, period, ()).orders_received == 0
+
+
+def test_counts_are_summed_per_store_and_per_service_type() -> None:
+    rows = [
+        CountRow("SH", "SH-002", "repair", 2),
+        CountRow("SH", "SH-001", "swap", 1),
+        CountRow("SH", "SH-001", "repair", 4),
+    ]
+    by_store, by_type = summarise(rows)
+    assert by_store == (StoreKpis("SH", "SH-001", 5), StoreKpis("SH", "SH-002", 2))
+    assert by_type == (ServiceTypeKpis("repair", 6), ServiceTypeKpis("swap", 1))

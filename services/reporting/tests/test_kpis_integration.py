@@ -101,6 +101,12 @@ async def test_orders_count_per_store_branch_and_hq_within_scope(
         return week.orders_received == 7
 
     await eventually(all_counted)
+    week = await kpis(runtime, HQ, date_from="2026-11-25", date_to="2026-11-29")
+    assert [(t.service_type, t.orders_received) for t in week.by_service_type] == [
+        ("repair", 5),
+        ("software", 1),
+        ("swap", 1),
+    ]
 
     hq = await kpis(runtime, HQ)
     assert (hq.branch_id, hq.store_id, hq.orders_received) == (None, None, 5)

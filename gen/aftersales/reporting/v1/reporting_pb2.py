@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/reporting/v1/reporting.proto\x12\x17\x61\x66tersales.reporting.v1\"Y\n\x0eGetKpisRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tdate_from\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61te_to\x18\x04 \x01(\t\"I\n\tStoreKpis\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x17\n\x0forders_received\x18\x03 \x01(\x03\"\x9e\x01\n\x04Kpis\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tdate_from\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61te_to\x18\x04 \x01(\t\x12\x17\n\x0forders_received\x18\x05 \x01(\x03\x12\x34\n\x08\x62y_store\x18\x06 \x03(\x0b\x32\".aftersales.reporting.v1.StoreKpis2e\n\x10ReportingService\x12Q\n\x07GetKpis\x12\'.aftersales.reporting.v1.GetKpisRequest\x1a\x1d.aftersales.reporting.v1.Kpisb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/reporting/v1/reporting.proto\x12\x17\x61\x66tersales.reporting.v1\"Y\n\x0eGetKpisRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tdate_from\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61te_to\x18\x04 \x01(\t\"I\n\tStoreKpis\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x17\n\x0forders_received\x18\x03 \x01(\x03\"@\n\x0fServiceTypeKpis\x12\x14\n\x0cservice_type\x18\x01 \x01(\t\x12\x17\n\x0forders_received\x18\x02 \x01(\x03\"\xe1\x01\n\x04Kpis\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tdate_from\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61te_to\x18\x04 \x01(\t\x12\x17\n\x0forders_received\x18\x05 \x01(\x03\x12\x34\n\x08\x62y_store\x18\x06 \x03(\x0b\x32\".aftersales.reporting.v1.StoreKpis\x12\x41\n\x0f\x62y_service_type\x18\x07 \x03(\x0b\x32(.aftersales.reporting.v1.ServiceTypeKpis2e\n\x10ReportingService\x12Q\n\x07GetKpis\x12\'.aftersales.reporting.v1.GetKpisRequest\x1a\x1d.aftersales.reporting.v1.Kpisb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETKPISREQUEST']._serialized_end=157
   _globals['_STOREKPIS']._serialized_start=159
   _globals['_STOREKPIS']._serialized_end=232
-  _globals['_KPIS']._serialized_start=235
-  _globals['_KPIS']._serialized_end=393
-  _globals['_REPORTINGSERVICE']._serialized_start=395
-  _globals['_REPORTINGSERVICE']._serialized_end=496
+  _globals['_SERVICETYPEKPIS']._serialized_start=234
+  _globals['_SERVICETYPEKPIS']._serialized_end=298
+  _globals['_KPIS']._serialized_start=301
+  _globals['_KPIS']._serialized_end=526
+  _globals['_REPORTINGSERVICE']._serialized_start=528
+  _globals['_REPORTINGSERVICE']._serialized_end=629
 # @@protoc_insertion_point(module_scope)

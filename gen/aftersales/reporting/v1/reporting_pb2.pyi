@@ -75,6 +75,29 @@ class StoreKpis(_message.Message):
 Global___StoreKpis: _TypeAlias = StoreKpis  # noqa: Y015
 
 @_typing.final
+class ServiceTypeKpis(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_TYPE_FIELD_NUMBER: _builtins.int
+    ORDERS_RECEIVED_FIELD_NUMBER: _builtins.int
+    service_type: _builtins.str
+    """repair | swap | accessory | software"""
+    orders_received: _builtins.int
+    def __init__(
+        self,
+        *,
+        service_type: _builtins.str = ...,
+        orders_received: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders_received", b"orders_received", "service_type", b"service_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceTypeKpis: _TypeAlias = ServiceTypeKpis  # noqa: Y015
+
+@_typing.final
 class Kpis(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -84,6 +107,7 @@ class Kpis(_message.Message):
     DATE_TO_FIELD_NUMBER: _builtins.int
     ORDERS_RECEIVED_FIELD_NUMBER: _builtins.int
     BY_STORE_FIELD_NUMBER: _builtins.int
+    BY_SERVICE_TYPE_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     """the scope the figures cover; empty at chain level"""
     store_id: _builtins.str
@@ -92,6 +116,8 @@ class Kpis(_message.Message):
     orders_received: _builtins.int
     @_builtins.property
     def by_store(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreKpis]: ...
+    @_builtins.property
+    def by_service_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceTypeKpis]: ...
     def __init__(
         self,
         *,
@@ -101,10 +127,11 @@ class Kpis(_message.Message):
         date_to: _builtins.str = ...,
         orders_received: _builtins.int = ...,
         by_store: _abc.Iterable[Global___StoreKpis] | None = ...,
+        by_service_type: _abc.Iterable[Global___ServiceTypeKpis] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "by_store", b"by_store", "date_from", b"date_from", "date_to", b"date_to", "orders_received", b"orders_received", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "by_service_type", b"by_service_type", "by_store", b"by_store", "date_from", b"date_from", "date_to", b"date_to", "orders_received", b"orders_received", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
