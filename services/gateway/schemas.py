@@ -197,6 +197,7 @@ class Part(BaseModel):
     serialised: bool
     standard_cost_fen: int
     retail_price_fen: int
+    superseded_by: str | None
 
 
 class PartPage(BaseModel):

@@ -22,6 +22,7 @@ def part_message(part: Part) -> inventory_pb2.Part:
         serialised=part.serialised,
         standard_cost_fen=part.standard_cost_fen,
         retail_price_fen=part.retail_price_fen,
+        superseded_by=part.superseded_by or "",
     )
 
 

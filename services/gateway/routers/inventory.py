@@ -63,6 +63,7 @@ async def list_parts(
             "serialised": p.serialised,
             "standard_cost_fen": p.standard_cost_fen,
             "retail_price_fen": p.retail_price_fen,
+            "superseded_by": or_none(p.superseded_by),
         }
         for p in reply.parts
     ]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/inventory/v1/inventory.proto\x12\x17\x61\x66tersales.inventory.v1\"\xb5\x01\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x19\n\x11\x63ompatible_models\x18\x05 \x03(\t\x12\x12\n\nserialised\x18\x06 \x01(\x08\x12\x19\n\x11standard_cost_fen\x18\x07 \x01(\x03\x12\x18\n\x10retail_price_fen\x18\x08 \x01(\x03\"i\n\x10ListPartsRequest\x12\r\n\x05\x62rand\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Z\n\x11ListPartsResponse\x12,\n\x05parts\x18\x01 \x03(\x0b\x32\x1d.aftersales.inventory.v1.Part\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\tWarehouse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\x10\n\x08store_id\x18\x05 \x01(\t\"\x17\n\x15ListWarehousesRequest\"P\n\x16ListWarehousesResponse\x12\x36\n\nwarehouses\x18\x01 \x03(\x0b\x32\".aftersales.inventory.v1.Warehouse\"<\n\x0fGetStockRequest\x12\x14\n\x0cwarehouse_id\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\t\"\x86\x01\n\nStockLevel\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x11\n\tavailable\x18\x05 \x01(\x03\x12\x18\n\x10\x61verage_cost_fen\x18\x06 \x01(\x03\"~\n\x10GetStockResponse\x12\x35\n\twarehouse\x18\x01 \x01(\x0b\x32\".aftersales.inventory.v1.Warehouse\x12\x33\n\x06levels\x18\x02 \x03(\x0b\x32#.aftersales.inventory.v1.StockLevel2\xca\x02\n\x10InventoryService\x12\x62\n\tListParts\x12).aftersales.inventory.v1.ListPartsRequest\x1a*.aftersales.inventory.v1.ListPartsResponse\x12q\n\x0eListWarehouses\x12..aftersales.inventory.v1.ListWarehousesRequest\x1a/.aftersales.inventory.v1.ListWarehousesResponse\x12_\n\x08GetStock\x12(.aftersales.inventory.v1.GetStockRequest\x1a).aftersales.inventory.v1.GetStockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/inventory/v1/inventory.proto\x12\x17\x61\x66tersales.inventory.v1\"\xcc\x01\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x19\n\x11\x63ompatible_models\x18\x05 \x03(\t\x12\x12\n\nserialised\x18\x06 \x01(\x08\x12\x19\n\x11standard_cost_fen\x18\x07 \x01(\x03\x12\x18\n\x10retail_price_fen\x18\x08 \x01(\x03\x12\x15\n\rsuperseded_by\x18\t \x01(\t\"i\n\x10ListPartsRequest\x12\r\n\x05\x62rand\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Z\n\x11ListPartsResponse\x12,\n\x05parts\x18\x01 \x03(\x0b\x32\x1d.aftersales.inventory.v1.Part\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\tWarehouse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\x10\n\x08store_id\x18\x05 \x01(\t\"\x17\n\x15ListWarehousesRequest\"P\n\x16ListWarehousesResponse\x12\x36\n\nwarehouses\x18\x01 \x03(\x0b\x32\".aftersales.inventory.v1.Warehouse\"<\n\x0fGetStockRequest\x12\x14\n\x0cwarehouse_id\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\t\"\x86\x01\n\nStockLevel\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x11\n\tavailable\x18\x05 \x01(\x03\x12\x18\n\x10\x61verage_cost_fen\x18\x06 \x01(\x03\"~\n\x10GetStockResponse\x12\x35\n\twarehouse\x18\x01 \x01(\x0b\x32\".aftersales.inventory.v1.Warehouse\x12\x33\n\x06levels\x18\x02 \x03(\x0b\x32#.aftersales.inventory.v1.StockLevel2\xca\x02\n\x10InventoryService\x12\x62\n\tListParts\x12).aftersales.inventory.v1.ListPartsRequest\x1a*.aftersales.inventory.v1.ListPartsResponse\x12q\n\x0eListWarehouses\x12..aftersales.inventory.v1.ListWarehousesRequest\x1a/.aftersales.inventory.v1.ListWarehousesResponse\x12_\n\x08GetStock\x12(.aftersales.inventory.v1.GetStockRequest\x1a).aftersales.inventory.v1.GetStockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,23 +32,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aftersales.inventory.v1.inv
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PART']._serialized_start=69
-  _globals['_PART']._serialized_end=250
-  _globals['_LISTPARTSREQUEST']._serialized_start=252
-  _globals['_LISTPARTSREQUEST']._serialized_end=357
-  _globals['_LISTPARTSRESPONSE']._serialized_start=359
-  _globals['_LISTPARTSRESPONSE']._serialized_end=449
-  _globals['_WAREHOUSE']._serialized_start=451
-  _globals['_WAREHOUSE']._serialized_end=539
-  _globals['_LISTWAREHOUSESREQUEST']._serialized_start=541
-  _globals['_LISTWAREHOUSESREQUEST']._serialized_end=564
-  _globals['_LISTWAREHOUSESRESPONSE']._serialized_start=566
-  _globals['_LISTWAREHOUSESRESPONSE']._serialized_end=646
-  _globals['_GETSTOCKREQUEST']._serialized_start=648
-  _globals['_GETSTOCKREQUEST']._serialized_end=708
-  _globals['_STOCKLEVEL']._serialized_start=711
-  _globals['_STOCKLEVEL']._serialized_end=845
-  _globals['_GETSTOCKRESPONSE']._serialized_start=847
-  _globals['_GETSTOCKRESPONSE']._serialized_end=973
-  _globals['_INVENTORYSERVICE']._serialized_start=976
-  _globals['_INVENTORYSERVICE']._serialized_end=1306
+  _globals['_PART']._serialized_end=273
+  _globals['_LISTPARTSREQUEST']._serialized_start=275
+  _globals['_LISTPARTSREQUEST']._serialized_end=380
+  _globals['_LISTPARTSRESPONSE']._serialized_start=382
+  _globals['_LISTPARTSRESPONSE']._serialized_end=472
+  _globals['_WAREHOUSE']._serialized_start=474
+  _globals['_WAREHOUSE']._serialized_end=562
+  _globals['_LISTWAREHOUSESREQUEST']._serialized_start=564
+  _globals['_LISTWAREHOUSESREQUEST']._serialized_end=587
+  _globals['_LISTWAREHOUSESRESPONSE']._serialized_start=589
+  _globals['_LISTWAREHOUSESRESPONSE']._serialized_end=669
+  _globals['_GETSTOCKREQUEST']._serialized_start=671
+  _globals['_GETSTOCKREQUEST']._serialized_end=731
+  _globals['_STOCKLEVEL']._serialized_start=734
+  _globals['_STOCKLEVEL']._serialized_end=868
+  _globals['_GETSTOCKRESPONSE']._serialized_start=870
+  _globals['_GETSTOCKRESPONSE']._serialized_end=996
+  _globals['_INVENTORYSERVICE']._serialized_start=999
+  _globals['_INVENTORYSERVICE']._serialized_end=1329
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,7 @@ class Part(_message.Message):
     SERIALISED_FIELD_NUMBER: _builtins.int
     STANDARD_COST_FEN_FIELD_NUMBER: _builtins.int
     RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     brand: _builtins.str
     description: _builtins.str
@@ -40,6 +41,8 @@ class Part(_message.Message):
     serialised: _builtins.bool
     standard_cost_fen: _builtins.int
     retail_price_fen: _builtins.int
+    superseded_by: _builtins.str
+    """the part number that replaces this one; empty when current"""
     @_builtins.property
     def compatible_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -53,10 +56,11 @@ class Part(_message.Message):
         serialised: _builtins.bool = ...,
         standard_cost_fen: _builtins.int = ...,
         retail_price_fen: _builtins.int = ...,
+        superseded_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "category", b"category", "compatible_models", b"compatible_models", "description", b"description", "part_number", b"part_number", "retail_price_fen", b"retail_price_fen", "serialised", b"serialised", "standard_cost_fen", b"standard_cost_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "category", b"category", "compatible_models", b"compatible_models", "description", b"description", "part_number", b"part_number", "retail_price_fen", b"retail_price_fen", "serialised", b"serialised", "standard_cost_fen", b"standard_cost_fen", "superseded_by", b"superseded_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
