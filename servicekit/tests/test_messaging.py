@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from aftersales.events.v1 import events_pb2
 from servicekit import bus
 from servicekit.db import Database, new_metadata
-from servicekit.inbox import EventConsumer, inbox_table
+from servicekit.inbox import EventConsumer, Handler, inbox_table
 from servicekit.metrics import INBOX_HANDLED
 from servicekit.outbox import OutboxRelay, fill_meta, outbox_table
 from servicekit.telemetry import configure_tracing, tracer
@@ -23,6 +23,7 @@ from servicekit.uow import UnitOfWork
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+RECEIVED = events_pb2.OrderReceived.DESCRIPTOR.full_name
 
 
 @pytest.fixture
@@ -48,6 +49,21 @@ def new_event(store: str) -> events_pb2.OrderReceived:
     event = events_pb2.OrderReceived(order_id=str(uuid.uuid4()), number="n")
     fill_meta(event.meta, "T", store)
     return event
+
+
+def order_consumer(
+    db: Database, name: str, subject: str, handler: Handler, max_deliver: int = 5
+) -> EventConsumer:
+    return EventConsumer(
+        service="t",
+        name=name,
+        stream="ORDERS",
+        subjects=[subject],
+        handlers={RECEIVED: (events_pb2.OrderReceived, handler)},
+        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
+        inbox=inbox,
+        max_deliver=max_deliver,
+    )
 
 
 async def stream_count(js: bus.JetStreamContext, subject: str) -> int:
@@ -107,17 +123,7 @@ async def test_consumer_handles_each_event_once_and_terminates_poison(
         handled.append(event.order_id)
 
     name = f"test-{store}"
-    consumer = EventConsumer(
-        service="t",
-        name=name,
-        stream="ORDERS",
-        subjects=[subject],
-        handlers={
-            events_pb2.OrderReceived.DESCRIPTOR.full_name: (events_pb2.OrderReceived, on_received)
-        },
-        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
-        inbox=inbox,
-    )
+    consumer = order_consumer(db, name, subject, on_received)
     event = new_event(store)
     headers = {
         "Nats-Msg-Id": event.meta.event_id,
@@ -163,15 +169,7 @@ async def test_inbox_skips_a_redelivered_event(db: Database) -> None:
     async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
         handled.append(event.order_id)
 
-    consumer = EventConsumer(
-        service="t",
-        name="redelivery",
-        stream="ORDERS",
-        subjects=["orders.v1.>"],
-        handlers={},
-        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
-        inbox=inbox,
-    )
+    consumer = order_consumer(db, "redelivery", "orders.v1.>", on_received)
     event = new_event("S")
     assert await consumer._apply(event.meta.event_id, event, on_received) is False
     assert await consumer._apply(event.meta.event_id, event, on_received) is True
@@ -191,18 +189,7 @@ async def test_one_failing_event_in_a_batch_does_not_hold_back_the_others(
             raise RuntimeError("a dependency is down")
 
     name = f"batch-{store}"
-    consumer = EventConsumer(
-        service="t",
-        name=name,
-        stream="ORDERS",
-        subjects=[subject],
-        handlers={
-            events_pb2.OrderReceived.DESCRIPTOR.full_name: (events_pb2.OrderReceived, on_received)
-        },
-        new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
-        inbox=inbox,
-        max_deliver=2,
-    )
+    consumer = order_consumer(db, name, subject, on_received, max_deliver=2)
     for event in events:
         await js.publish(
             subject,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 
 from servicekit.demo import DEMO_PASSWORD
+from servicekit.testing import DatabaseTarget
 from services.gateway.settings import SERVICES, GatewaySettings
 
 JWT_SECRET = "test-secret-of-enough-length-for-hs256"
@@ -33,12 +34,10 @@ def intake(**changes: object) -> dict[str, object]:
     return body
 
 
-def make_settings(
-    db_target: tuple[str, str | None], address: str, **overrides: object
-) -> GatewaySettings:
+def make_settings(db_target: DatabaseTarget, address: str, **overrides: object) -> GatewaySettings:
     values: dict[str, object] = {
-        "database_url": db_target[0],
-        "db_schema": db_target[1],
+        "database_url": db_target.url,
+        "db_schema": db_target.schema,
         "demo_data": True,
         "jwt_secret": JWT_SECRET,
         "rate_limit_per_second": 0,

@@ -8,6 +8,7 @@ import httpx
 
 from servicekit.auth import maybe_auth
 from servicekit.errors import ServiceUnavailable
+from servicekit.testing import DatabaseTarget
 from services.gateway.app import create_app
 from services.gateway.demo import demo_user_id
 from services.gateway.tests.fakes import FakeServices
@@ -504,7 +505,7 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert "Idempotency-Key" in str(spec["paths"]["/api/v1/repair-orders"]["post"])
 
 
-async def test_rate_limit_per_user(db_target: tuple[str, str | None], fakes: FakeServices) -> None:
+async def test_rate_limit_per_user(db_target: DatabaseTarget, fakes: FakeServices) -> None:
     app = create_app(make_settings(db_target, fakes.address, rate_limit_per_second=1))
     async with (
         app.router.lifespan_context(app),
