@@ -37,6 +37,7 @@ def serve(settings: GatewaySettings) -> None:
             host=settings.host,
             port=settings.port,
             loop="uvloop",
+            http="httptools",  # the C parser; h11 costs noticeably more per request
             lifespan="on",
             access_log=False,
             log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
