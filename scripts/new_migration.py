@@ -25,7 +25,7 @@ async def main(service: str, message: str) -> None:
         await migrations.upgrade(db, spec.migrations_dir)
 
         def revise(connection: Connection) -> None:
-            config = migrations._config(spec.migrations_dir, connection, None)
+            config = migrations.alembic_config(spec.migrations_dir, connection, None)
             command.revision(config, message=message, autogenerate=True)
 
         async with db.engine.connect() as conn:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, MetaData
 from servicekit.db import Database
 
 
-def _config(migrations_dir: Path, connection: Connection, schema: str | None) -> Config:
+def alembic_config(migrations_dir: Path, connection: Connection, schema: str | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["connection"] = connection
@@ -25,7 +25,7 @@ async def upgrade(db: Database, migrations_dir: Path) -> None:
     await db.prepare()
 
     def run(connection: Connection) -> None:
-        command.upgrade(_config(migrations_dir, connection, db.schema), "head")
+        command.upgrade(alembic_config(migrations_dir, connection, db.schema), "head")
 
     async with db.engine.connect() as conn:
         await conn.run_sync(run)

@@ -126,10 +126,14 @@ class OutboxRelay:
             except Exception:
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
                 log.exception("outbox relay round failed; retrying")
+                # While the broker is away the backlog is what operators need to see.
+                with contextlib.suppress(Exception):
+                    metrics.OUTBOX_PENDING.labels(self.service).set(await self.pending())
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self.batch_size:
+                metrics.OUTBOX_PENDING.labels(self.service).set(0)
                 await self._idle()
 
     async def _idle(self) -> None:
@@ -165,7 +169,6 @@ class OutboxRelay:
                 )
             ).all()
         if not rows:
-            metrics.OUTBOX_PENDING.labels(self.service).set(0)
             return 0
         if self.publish_delay:
             await asyncio.sleep(self.publish_delay)
