@@ -9,7 +9,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from servicekit.auth import AuthContext
+from servicekit.auth import ROLES, AuthContext
 from servicekit.errors import Unauthenticated
 
 ISSUER = "aftersales-gateway"
@@ -79,8 +79,8 @@ class TokenCodec:
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"invalid token: {error}") from None
         role = claims.get("role")
-        if not isinstance(role, str):
-            raise Unauthenticated("invalid token: no role")
+        if role not in ROLES:
+            raise Unauthenticated("invalid token: no known role")
         return AuthContext(
             user_id=str(claims["sub"]),
             role=role,

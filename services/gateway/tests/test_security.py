@@ -53,10 +53,23 @@ def test_a_token_carries_the_auth_context() -> None:
         forged({"exp": None}),
         forged({"sub": None}),
         forged({"role": None}),
+        forged({"role": "superuser"}),
         jwt.encode({"sub": "u-1", "role": "hq_admin"}, None, algorithm="none"),
         "not.a.token",
     ],
-    ids=["aud", "iss", "expired", "secret", "alg", "no-exp", "no-sub", "no-role", "none", "junk"],
+    ids=[
+        "aud",
+        "iss",
+        "expired",
+        "secret",
+        "alg",
+        "no-exp",
+        "no-sub",
+        "no-role",
+        "odd-role",
+        "none",
+        "junk",
+    ],
 )
 def test_bad_tokens_are_refused(token: str) -> None:
     with pytest.raises(Unauthenticated):
