@@ -82,3 +82,10 @@ def create_messaging_tables(op: Any) -> None:
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
     )
+
+
+def drop_messaging_tables(op: Any) -> None:
+    """The reverse of create_messaging_tables, for a first migration's downgrade."""
+    op.drop_index("ix_outbox_published_at", table_name="outbox")
+    op.drop_table("outbox")
+    op.drop_table("inbox")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, inspect
 
 from servicekit import migrations
 from servicekit.db import Database
@@ -32,3 +33,21 @@ async def test_migrations_match_the_tables(service: str, db_target: DatabaseTarg
         found = await conn.run_sync(differences, spec.metadata, db_target.schema)
     await db.dispose()
     assert found == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_migrations_go_down_to_nothing(service: str, db_target: DatabaseTarget) -> None:
+    spec = importlib.import_module(f"services.{service}.service").SPEC
+    db = Database(db_target.url, db_target.schema)
+    await migrations.upgrade(db, spec.migrations_dir)
+
+    def down_and_look(connection: Connection) -> list[str]:
+        config = migrations.alembic_config(spec.migrations_dir, connection, db_target.schema)
+        command.downgrade(config, "base")
+        return [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
+
+    async with db.engine.connect() as conn:
+        left = await conn.run_sync(down_and_look)
+        await conn.commit()
+    await db.dispose()
+    assert left == []

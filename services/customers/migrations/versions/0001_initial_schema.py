@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from servicekit.migrations import create_messaging_tables
+from servicekit.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -78,8 +78,4 @@ def downgrade() -> None:
 
     op.drop_table("customer_orders")
     op.drop_table("customers")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_published_at")
-
-    op.drop_table("outbox")
-    op.drop_table("inbox")
+    drop_messaging_tables(op)

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from servicekit.migrations import create_messaging_tables
+from servicekit.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -193,8 +193,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_parts_brand_category")
 
     op.drop_table("parts")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_published_at")
-
-    op.drop_table("outbox")
-    op.drop_table("inbox")
+    drop_messaging_tables(op)

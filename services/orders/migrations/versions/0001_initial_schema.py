@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from servicekit.migrations import create_messaging_tables
+from servicekit.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -140,10 +140,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_repair_orders_customer_phone")
 
     op.drop_table("repair_orders")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_published_at")
-
-    op.drop_table("outbox")
     op.drop_table("order_number_counters")
-    op.drop_table("inbox")
     op.drop_table("brands")
+    drop_messaging_tables(op)
