@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
@@ -121,17 +121,19 @@ class IdempotencyStore:
     ) -> bool:
         try:
             async with self.db.begin() as conn:
+                # Values as parameters: the compiled statement is cached, not rebuilt each time.
                 await conn.execute(
-                    insert(keys).values(
-                        user_id=user_id,
-                        key=key,
-                        method=method,
-                        path=path,
-                        body_hash=request_hash,
-                        state="in_flight",
-                        lease=lease,
-                        created_at=now,
-                    )
+                    insert(keys),
+                    {
+                        "user_id": user_id,
+                        "key": key,
+                        "method": method,
+                        "path": path,
+                        "body_hash": request_hash,
+                        "state": "in_flight",
+                        "lease": lease,
+                        "created_at": now,
+                    },
                 )
         except IntegrityError:
             return False
@@ -140,14 +142,16 @@ class IdempotencyStore:
     async def finish(self, user_id: str, key: str, lease: str, response: StoredResponse) -> None:
         async with self.db.begin() as conn:
             await conn.execute(
-                update(keys)
-                .where(_same_entry(user_id, key, lease))
-                .values(
-                    state="done",
-                    status_code=response.status,
-                    response_headers=json.dumps(response.headers),
-                    response_body=response.body,
-                )
+                _FINISH,
+                {
+                    "entry_user": user_id,
+                    "entry_key": key,
+                    "entry_lease": lease,
+                    "state": "done",
+                    "status_code": response.status,
+                    "response_headers": json.dumps(response.headers),
+                    "response_body": response.body,
+                },
             )
 
     async def release(self, user_id: str, key: str, lease: str) -> None:
@@ -161,6 +165,13 @@ class IdempotencyStore:
                 delete(keys).where(keys.c.created_at < self.clock() - KEEP_FOR)
             )
         return int(result.rowcount)
+
+
+_FINISH = update(keys).where(
+    keys.c.user_id == bindparam("entry_user"),
+    keys.c.key == bindparam("entry_key"),
+    keys.c.lease == bindparam("entry_lease"),
+)
 
 
 def _same_entry(user_id: str, key: str, lease: str) -> ColumnElement[bool]:
