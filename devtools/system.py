@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
+from servicekit.db import Database
 from servicekit.grpc_client import is_serving, open_channel
 from servicekit.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
 from servicekit.testing import NatsServer, free_port
@@ -199,6 +201,16 @@ class LocalSystem:
                 self.terminate(name)
         if self.nats:
             self.nats.stop()
+
+    async def drop_schemas(self) -> None:
+        """Forget the PostgreSQL schemas this system made (tests and benchmarks)."""
+        if not self.config.database_url:
+            return
+        db = Database(self.config.database_url)
+        async with db.begin() as conn:
+            for schema in self.schemas():
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await db.dispose()
 
     def pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self.processes.items()}

@@ -27,6 +27,8 @@ from servicekit.demo import DEMO_PASSWORD
 from tests.e2e.conftest import new_imei, new_phone
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+# PostgreSQL instead of the SQLite files (each service in a fresh schema, dropped afterwards).
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or None
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 STORE = "SH-001"
 
@@ -175,8 +177,12 @@ def print_figures(rows: list[Figures]) -> None:
 
 async def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="aftersales-bench-"))
-    system = LocalSystem(SystemConfig.on_free_ports(folder, env={"RATE_LIMIT_PER_SECOND": "0"}))
-    print(f"starting the system in {folder} ...", flush=True)
+    config = SystemConfig.on_free_ports(folder, env={"RATE_LIMIT_PER_SECOND": "0"})
+    if DATABASE_URL:
+        config.database_url = DATABASE_URL
+        config.schema_prefix = f"bench{uuid.uuid4().hex[:6]}_"
+    system = LocalSystem(config)
+    print(f"starting the system in {folder} on {DATABASE_URL or 'SQLite'} ...", flush=True)
     await system.start()
     try:
         await asyncio.sleep(3)
@@ -235,6 +241,7 @@ async def main() -> None:
         memory_after = resident_mb(system)
     finally:
         system.stop()
+        await system.drop_schemas()
 
     ratio = create.rps / baseline.rps if baseline.rps else float("nan")
     kpi = {
@@ -265,6 +272,7 @@ async def main() -> None:
         json.dumps(
             {
                 "clients": CLIENTS,
+                "database": "postgresql" if DATABASE_URL else "sqlite",
                 "seconds_per_phase": SECONDS,
                 "baseline": asdict(baseline),
                 "create_peak": asdict(create),

@@ -10,10 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from devtools.system import LocalSystem, SystemConfig
-from servicekit.db import Database
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.identifiers import luhn_valid
 
@@ -33,12 +31,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Loca
         yield local
     finally:
         local.stop()
-        if local.config.database_url:
-            db = Database(local.config.database_url)
-            async with db.engine.begin() as conn:
-                for schema in local.schemas():
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await db.dispose()
+        await local.drop_schemas()
 
 
 class Api:
