@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -242,6 +243,8 @@ async def main() -> None:
     finally:
         system.stop()
         await system.drop_schemas()
+    # Kept only when the run failed, for its logs.
+    shutil.rmtree(folder, ignore_errors=True)
 
     ratio = create.rps / baseline.rps if baseline.rps else float("nan")
     kpi = {
