@@ -16,6 +16,7 @@ from servicekit.errors import (
     error_from_grpc,
 )
 from servicekit.identifiers import imei_problem, luhn_valid, mask_phone, mobile_problem
+from servicekit.paging import decode_page_token, encode_page_token, page_size
 from servicekit.timeutil import shanghai_day, shanghai_day_start_utc
 
 
@@ -80,3 +81,19 @@ def test_business_day_is_the_shanghai_day() -> None:
     assert shanghai_day(datetime(2026, 11, 26, 15, 59, tzinfo=UTC)) == date(2026, 11, 26)
     assert shanghai_day(datetime(2026, 11, 26, 16, 0, tzinfo=UTC)) == date(2026, 11, 27)
     assert shanghai_day_start_utc(date(2026, 11, 27)) == datetime(2026, 11, 26, 16, tzinfo=UTC)
+
+
+def test_page_tokens_round_trip_and_refuse_strangers() -> None:
+    token = encode_page_token("2026-11-26T10:00:00+00:00", "order-1")
+    assert decode_page_token(token, 2) == ["2026-11-26T10:00:00+00:00", "order-1"]
+    for stranger in ("not base64 !", encode_page_token("one"), "e30=", ""):
+        with pytest.raises(InvalidInput) as caught:
+            decode_page_token(stranger, 2)
+        assert caught.value.errors[0].field == "cursor"
+
+
+def test_page_size_defaults_and_caps() -> None:
+    assert page_size(0, 20, 100) == 20
+    assert page_size(500, 20, 100) == 100
+    with pytest.raises(InvalidInput):
+        page_size(-1, 20, 100)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from servicekit import paging
 from servicekit.auth import AuthContext
 from servicekit.errors import NotFound, invalid
 from servicekit.timeutil import utc_now
@@ -36,25 +35,6 @@ class MovementLine:
     unit_cost_fen: int | None = None
 
 
-_TOKEN_PREFIX = "after:"  # tells our tokens from random strings that happen to be base64
-
-
-def encode_page_token(last_part_number: str) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{last_part_number}".encode()).decode()
-
-
-def decode_page_token(token: str) -> str:
-    """The part number a page starts after."""
-    try:
-        raw = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError) as error:
-        raise invalid("cursor", "is not a cursor this service issued") from error
-    after = raw.removeprefix(_TOKEN_PREFIX)
-    if after == raw or not after:
-        raise invalid("cursor", "is not a cursor this service issued")
-    return after
-
-
 def part_filter(brand: str, category: str, model: str) -> repository.PartFilter:
     if category and category not in PART_CATEGORIES:
         raise invalid("category", f"must be one of {', '.join(PART_CATEGORIES)}")
@@ -68,14 +48,12 @@ async def list_parts(
 ) -> tuple[list[Part], str]:
     """The catalog (料号) by part number, a page at a time; the token resumes after the last
     part of the previous page."""
-    if page_size < 0:
-        raise invalid("page_size", "must not be negative")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    after = decode_page_token(page_token) if page_token else None
+    size = paging.page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    after = paging.decode_page_token(page_token, 1)[0] if page_token else None
     async with new_uow() as uow:
         page = await repository.list_parts(uow.session, where, size + 1, after)
     if len(page) > size:
-        return page[:size], encode_page_token(page[size - 1].part_number)
+        return page[:size], paging.encode_page_token(page[size - 1].part_number)
     return page, ""
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from servicekit import bus
+from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import FieldError, InvalidInput, NotFound, invalid
 from servicekit.timeutil import (
@@ -35,6 +33,7 @@ from services.orders.domain.order import (
 from services.orders.domain.warranty import decide_warranty
 
 INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
+DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 NewUow = Callable[[], UnitOfWork]
@@ -111,16 +110,12 @@ async def get_repair_order(new_uow: NewUow, auth: AuthContext, order_id: str) ->
     return order
 
 
-def encode_page_token(order: RepairOrder) -> str:
-    raw = json.dumps([order.received_at.isoformat(), order.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
+def decode_after(token: str) -> tuple[datetime, str]:
+    """Where a page of orders resumes: after this (received_at, id)."""
+    at, order_id = paging.decode_page_token(token, 2)
     try:
-        at, order_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(at), str(order_id)
-    except (ValueError, TypeError) as error:
+        return datetime.fromisoformat(at), order_id
+    except ValueError as error:
         raise invalid("cursor", "is not a cursor this service issued") from error
 
 
@@ -172,10 +167,11 @@ async def list_repair_orders(
     page_size: int,
     page_token: str,
 ) -> tuple[list[RepairOrder], str]:
-    size = min(max(page_size or 20, 1), MAX_PAGE_SIZE)
-    after = decode_page_token(page_token) if page_token else None
+    size = paging.page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    after = decode_after(page_token) if page_token else None
     async with new_uow() as uow:
         page = await repository.list_page(uow.session, where, size + 1, after)
     if len(page) > size:
-        return page[:size], encode_page_token(page[size - 1])
+        last = page[size - 1]
+        return page[:size], paging.encode_page_token(last.received_at.isoformat(), last.id)
     return page, ""
