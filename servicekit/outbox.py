@@ -141,7 +141,11 @@ class OutboxRelay:
             await asyncio.wait_for(self.wake.wait(), self.poll_interval)
         self.wake.clear()
         if utc_now() - self._last_prune > timedelta(minutes=10):
-            await self.prune()
+            try:
+                await self.prune()
+            except Exception:
+                # Pruning is housekeeping: a failure waits for the next round.
+                log.exception("pruning published outbox rows failed")
 
     def stop(self) -> None:
         self._stopping = True
