@@ -77,6 +77,16 @@ class Unauthenticated(DomainError):
     title = "Unauthenticated"
 
 
+class TooManyRequests(DomainError):
+    """The caller is over their rate; `retry_after_seconds` says when to come back."""
+
+    kind = "too_many_requests"
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+    title = "Too many requests"
+    retry_after_seconds: int = 1
+
+
 class ServiceUnavailable(DomainError):
     kind = "unavailable"
     grpc_code = grpc.StatusCode.UNAVAILABLE
@@ -112,6 +122,7 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.ALREADY_EXISTS: Conflict,
     grpc.StatusCode.PERMISSION_DENIED: Forbidden,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: TooManyRequests,
     grpc.StatusCode.UNAVAILABLE: ServiceUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: ServiceUnavailable,
 }

@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from servicekit.auth import AuthContext, set_auth
 from servicekit.db import Database
-from servicekit.errors import Unauthenticated
+from servicekit.errors import TooManyRequests, Unauthenticated
 from services.gateway.clients import ServiceClients
 from services.gateway.idempotency import IdempotencyStore
 from services.gateway.ratelimit import RateLimiter
@@ -56,9 +56,9 @@ async def authenticated(
     if gw.limiter is not None:
         wait = gw.limiter.acquire(auth.user_id)
         if wait:
-            raise HTTPException(
-                429, "too many requests, slow down", {"Retry-After": str(math.ceil(wait))}
-            )
+            error = TooManyRequests("too many requests, slow down")
+            error.retry_after_seconds = math.ceil(wait)
+            raise error
     set_auth(auth)
     return auth
 

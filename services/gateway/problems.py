@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from servicekit.errors import DomainError, FieldError
+from servicekit.errors import DomainError, FieldError, TooManyRequests, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,11 @@ def problem_response(
 
 
 def domain_problem(error: DomainError, instance: str) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    headers: dict[str, str] | None = None
+    if isinstance(error, Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
     # A failure on our side is described in the log; its message may name internal hosts.
     if error.http_status < 500:
         detail = error.message
