@@ -91,7 +91,8 @@ def _customer_values(customer: Customer) -> dict[str, object]:
 
 
 async def add_customer(session: AsyncConnection, customer: Customer) -> None:
-    await session.execute(customers.insert().values(id=customer.id, **_customer_values(customer)))
+    # Values as parameters, not .values(): the compiled INSERT is cached (a consumer hot path).
+    await session.execute(customers.insert(), {"id": customer.id, **_customer_values(customer)})
 
 
 async def update_customer(session: AsyncConnection, customer: Customer) -> None:
@@ -111,7 +112,7 @@ def _device_values(device: Device) -> dict[str, object]:
 
 
 async def add_device(session: AsyncConnection, device: Device) -> None:
-    await session.execute(devices.insert().values(imei=device.imei, **_device_values(device)))
+    await session.execute(devices.insert(), {"imei": device.imei, **_device_values(device)})
 
 
 async def update_device(session: AsyncConnection, device: Device) -> None:
@@ -122,11 +123,12 @@ async def update_device(session: AsyncConnection, device: Device) -> None:
 
 async def add_order(session: AsyncConnection, customer_id: str, visit: Visit) -> None:
     await session.execute(
-        customer_orders.insert().values(
-            order_id=visit.order_id,
-            customer_id=customer_id,
-            branch_id=visit.branch_id,
-            store_id=visit.store_id,
-            received_at=visit.received_at,
-        )
+        customer_orders.insert(),
+        {
+            "order_id": visit.order_id,
+            "customer_id": customer_id,
+            "branch_id": visit.branch_id,
+            "store_id": visit.store_id,
+            "received_at": visit.received_at,
+        },
     )
