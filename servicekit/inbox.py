@@ -52,7 +52,7 @@ class UnprocessableEvent(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    msg: Any  # nats Msg; None when applied directly
+    msg: Msg
     event_id: str
     event: Message
     handler: Handler
@@ -174,7 +174,7 @@ class EventConsumer:
 
     async def _record(self, uow: UnitOfWork, delivery: Delivery) -> bool:
         """Note the event in the inbox and apply it, inside `uow`; True when it was seen before."""
-        headers = (delivery.msg.headers if delivery.msg else None) or {}
+        headers = delivery.msg.headers or {}
         with tracer(__name__).start_as_current_span(
             f"consume {self.name}", context=extract_context(headers), kind=SpanKind.CONSUMER
         ):
@@ -187,13 +187,6 @@ class EventConsumer:
                 return True
             await delivery.handler(uow, delivery.event)
         return False
-
-    async def _apply(self, event_id: str, event: Message, handler: Handler) -> bool:
-        """Apply one event in a transaction of its own (what a redelivery goes through)."""
-        async with self.new_uow() as uow:
-            duplicate = await self._record(uow, Delivery(None, event_id, event, handler))
-            await uow.commit()
-        return duplicate
 
     async def _done(self, delivery: Delivery, duplicate: bool) -> None:
         await delivery.msg.ack()

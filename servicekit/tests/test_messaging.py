@@ -4,6 +4,7 @@ committed is lost, nothing is published twice, nothing is handled twice, poison 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -163,16 +164,28 @@ async def test_consumer_handles_each_event_once_and_terminates_poison(
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
 
-async def test_inbox_skips_a_redelivered_event(db: Database) -> None:
+async def test_inbox_skips_a_redelivered_event(db: Database, js: bus.JetStreamContext) -> None:
     handled: list[str] = []
 
     async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
         handled.append(event.order_id)
 
-    consumer = order_consumer(db, "redelivery", "orders.v1.>", on_received)
-    event = new_event("S")
-    assert await consumer._apply(event.meta.event_id, event, on_received) is False
-    assert await consumer._apply(event.meta.event_id, event, on_received) is True
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    consumer = order_consumer(db, f"redelivery-{store}", subject, on_received)
+    event = new_event(store)
+    await js.publish(
+        subject,
+        event.SerializeToString(),
+        headers={"Nats-Msg-Id": event.meta.event_id, "Event-Type": RECEIVED},
+    )
+    sub = await js.pull_subscribe(subject, stream="ORDERS")
+    [message] = await sub.fetch(1, timeout=5)
+    # The same message handed over twice, as after an ack that never reached the server.
+    redelivered = dataclasses.replace(message)
+    await consumer.handle(message)
+    await consumer.handle(redelivered)
+    await sub.unsubscribe()
     assert handled == [event.order_id]
 
 
