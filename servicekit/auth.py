@@ -6,8 +6,7 @@ service reads it from `current_auth()` and scopes its queries with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -101,16 +100,6 @@ def set_auth(context: AuthContext | None) -> object:
 
 def reset_auth(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
-
-
-@contextmanager
-def acting_as(context: AuthContext) -> Iterator[None]:
-    """Make `context` the caller for the calls made inside the block."""
-    token = set_auth(context)
-    try:
-        yield
-    finally:
-        reset_auth(token)
 
 
 def require_role(context: AuthContext, allowed: Sequence[str]) -> None:

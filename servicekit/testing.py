@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +21,7 @@ from typing import TypeVar
 import grpc
 from sqlalchemy import text
 
+from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.db import Database, async_url
 from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import new_server
@@ -134,6 +135,16 @@ async def serving(spec: ServiceSpec, runtime: Runtime) -> AsyncIterator[grpc.aio
     finally:
         await channel.close()
         await server.stop(None)
+
+
+@contextlib.contextmanager
+def acting_as(context: AuthContext) -> Iterator[None]:
+    """Make `context` the caller for the calls made inside the block."""
+    token = set_auth(context)
+    try:
+        yield
+    finally:
+        reset_auth(token)
 
 
 def service_settings(

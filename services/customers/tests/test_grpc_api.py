@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from aftersales.customers.v1 import customers_pb2, customers_pb2_grpc
-from servicekit.auth import AuthContext, acting_as
+from servicekit.auth import AuthContext
 from servicekit.errors import FieldError, InvalidInput, NotFound, Unauthenticated
 from servicekit.grpc_client import call
 from servicekit.runtime import Runtime
-from servicekit.testing import serving
+from servicekit.testing import acting_as, serving
 from servicekit.timeutil import from_timestamp
 from services.customers import handlers
 from services.customers.service import SPEC

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from servicekit.auth import AuthContext, acting_as
+from servicekit.auth import AuthContext
 from servicekit.errors import InvalidInput, NotFound, Unauthenticated
 from servicekit.grpc_client import call
 from servicekit.runtime import close_runtime, open_runtime
-from servicekit.testing import DatabaseTarget, NatsServer, service_settings, serving
+from servicekit.testing import DatabaseTarget, NatsServer, acting_as, service_settings, serving
 from services.inventory.service import SPEC
 
 KEEPER = AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001")

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 
 from aftersales.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from servicekit.auth import AuthContext, acting_as
+from servicekit.auth import AuthContext
 from servicekit.errors import InvalidInput, NotFound, Unauthenticated
 from servicekit.grpc_client import call
 from servicekit.runtime import Runtime
-from servicekit.testing import serving
+from servicekit.testing import acting_as, serving
 from servicekit.timeutil import shanghai_day, utc_now
 from services.reporting import handlers
 from services.reporting.service import SPEC
