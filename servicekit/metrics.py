@@ -1,5 +1,5 @@
-"""Prometheus metrics every service exposes. Names follow promtool's rules: a unit suffix,
-`_total` on counters, a single `aftersales_` namespace."""
+"""Every Prometheus metric of the platform, declared in this one place. Names follow promtool's
+rules: a unit suffix, `_total` on counters, a single `aftersales_` namespace."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ GRPC_SERVER_DURATION = Histogram(
     "aftersales_grpc_server_handling_seconds",
     "Time to handle a gRPC call",
     ["service", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_REQUESTS = Counter(
+    "aftersales_http_requests_total",
+    "HTTP requests answered by the gateway, by route template and status",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "aftersales_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
 OUTBOX_PUBLISHED = Counter(

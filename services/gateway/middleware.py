@@ -9,24 +9,11 @@ from __future__ import annotations
 import time
 
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.auth import reset_auth, set_auth
-from servicekit.metrics import LATENCY_BUCKETS
+from servicekit.metrics import HTTP_DURATION, HTTP_REQUESTS
 from servicekit.telemetry import extract_context, tracer
-
-HTTP_REQUESTS = Counter(
-    "aftersales_http_requests_total",
-    "HTTP requests answered by the gateway, by route template and status",
-    ["method", "route", "status"],
-)
-HTTP_DURATION = Histogram(
-    "aftersales_http_request_duration_seconds",
-    "Time to answer an HTTP request",
-    ["method", "route"],
-    buckets=LATENCY_BUCKETS,
-)
 
 # Unknown paths share one label so that scanners cannot blow up the metric's cardinality.
 UNMATCHED = "unmatched"
