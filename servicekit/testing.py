@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,10 +32,37 @@ from servicekit.settings import Settings
 T = TypeVar("T")
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, picked below the kernel's ephemeral range.
+
+    A port the kernel handed out for `bind(0)` is in the range it also gives outgoing
+    connections, so by the time a server binds it a client socket may hold it. Below that
+    range only a listener can take it; ports already handed out in this process are skipped.
+    """
+    low, high = _ephemeral_range()
+    candidates = [port for port in range(20000, 65536) if not low <= port <= high]
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port left to hand out")
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
