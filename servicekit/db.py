@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from servicekit import sqlite_driver
+
 # Autoincrementing 64-bit keys on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -52,9 +54,10 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             path = make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            if not path or path == ":memory:":
+                raise ValueError("a SQLite database here is a file: give its path")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["async_creator"] = sqlite_driver.connector(path, timeout=30)
         else:
             kwargs["pool_size"] = pool_size
             kwargs["pool_pre_ping"] = True
@@ -110,8 +113,6 @@ def upsert(session: AsyncConnection, table: Table) -> Any:
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -3,7 +3,8 @@ bare gateway → gRPC no-op path as the baseline, on the real processes.
 
 Prints requests/s and p50/p95/p99 latency for both, their ratio, the create-order latency at
 half its peak rate, the order-to-KPI delay (an order accepted → counted by reporting and
-visible through the API), and each process's resident memory at rest. Figures also go to
+visible through the API), the CPU each process spends per request, and each process's
+resident memory at rest. Figures also go to
 bench-results/latest.json.
 """
 
@@ -17,6 +18,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,6 +169,41 @@ def resident_mb(system: LocalSystem) -> dict[str, float]:
     return found
 
 
+def processes(system: LocalSystem) -> dict[str, psutil.Process]:
+    found = {name: psutil.Process(pid) for name, pid in system.pids().items()}
+    if system.nats and system.nats.process:
+        found["nats-server"] = psutil.Process(system.nats.process.pid)
+    found["load generator"] = psutil.Process()
+    return found
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    return {name: sum(proc.cpu_times()[:2]) for name, proc in procs.items()}
+
+
+async def measured(
+    procs: dict[str, psutil.Process], phase: Awaitable[Figures]
+) -> tuple[Figures, dict[str, float]]:
+    """The phase's figures, and the CPU milliseconds each process spent per request in it."""
+    before = cpu_seconds(procs)
+    figures = await phase
+    after = cpu_seconds(procs)
+    per_request = {
+        name: round((after[name] - before[name]) * 1000 / max(figures.requests, 1), 2)
+        for name in procs
+    }
+    return figures, per_request
+
+
+def print_cpu(name: str, per_request: dict[str, float]) -> None:
+    total = sum(v for k, v in per_request.items() if k != "load generator")
+    print(
+        f"CPU ms per request, {name}: system {total:.2f} ("
+        + ", ".join(f"{k} {v}" for k, v in per_request.items())
+        + ")"
+    )
+
+
 def print_figures(rows: list[Figures]) -> None:
     print(f"{'path':<28}{'req':>8}{'err':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for f in rows:
@@ -213,10 +250,13 @@ async def main() -> None:
                 f"driving {CLIENTS} concurrent clients for {SECONDS:.0f} s per phase ...",
                 flush=True,
             )
-            baseline = await drive(
-                client, "no-op (gateway→gRPC)", "ping", headers, SECONDS, CLIENTS
+            procs = processes(system)
+            baseline, baseline_cpu = await measured(
+                procs, drive(client, "no-op (gateway→gRPC)", "ping", headers, SECONDS, CLIENTS)
             )
-            create = await drive(client, "create order (peak)", "create", headers, SECONDS, CLIENTS)
+            create, create_cpu = await measured(
+                procs, drive(client, "create order (peak)", "create", headers, SECONDS, CLIENTS)
+            )
             await asyncio.sleep(2)
 
             half_rate = create.rps / 2
@@ -258,6 +298,8 @@ async def main() -> None:
     print()
     print_figures([baseline, create, paced])
     print()
+    print_cpu("no-op", baseline_cpu)
+    print_cpu("create order", create_cpu)
     print(f"create-order / no-op throughput: {ratio:.2f} (target >= 0.50)")
     print(f"create-order p99 at half peak ({half_rate:.0f}/s): {paced.p99_ms} ms (target < 50)")
     print(
@@ -281,6 +323,7 @@ async def main() -> None:
                 "create_peak": asdict(create),
                 "create_half": asdict(paced),
                 "ratio": round(ratio, 3),
+                "cpu_ms_per_request": {"baseline": baseline_cpu, "create_peak": create_cpu},
                 "order_to_kpi": kpi,
                 "memory_at_rest_mb": memory_at_rest,
                 "memory_after_load_mb": memory_after,
