@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table
 
 from servicekit import metrics
-from servicekit.db import upsert
+from servicekit.db import upsert_on
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.telemetry import extract_context, tracer
 from servicekit.timeutil import utc_now
@@ -56,6 +57,12 @@ class Delivery:
     event_id: str
     event: Message
     handler: Handler
+
+
+@functools.cache
+def _note_event(dialect_name: str, inbox: Table) -> Any:
+    """Record an event id unless it is there already: built once per inbox (a hot path)."""
+    return upsert_on(dialect_name, inbox).on_conflict_do_nothing()
 
 
 @dataclass
@@ -180,7 +187,7 @@ class EventConsumer:
         ):
             # One statement both records the event and tells whether it was seen before.
             noted = await uow.session.execute(
-                upsert(uow.session, self.inbox).on_conflict_do_nothing(),
+                _note_event(uow.session.dialect.name, self.inbox),
                 {"consumer": self.name, "event_id": delivery.event_id, "handled_at": utc_now()},
             )
             if noted.rowcount == 0:

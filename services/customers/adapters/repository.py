@@ -3,7 +3,7 @@ domain/."""
 
 from __future__ import annotations
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.timeutil import as_utc
@@ -38,13 +38,25 @@ def _device_from_row(row: Row[tuple[object, ...]]) -> Device:
     )
 
 
+# Built once, values bound per call: the consumer runs these for every order taken in.
+_CUSTOMER_BY_PHONE = select(customers).where(customers.c.phone == bindparam("phone"))
+# `for_update` locks the row on PostgreSQL until the transaction ends, so two replicas counting
+# orders of one customer at once cannot lose a count (SQLite has one writer anyway).
+_CUSTOMER_BY_PHONE_FOR_UPDATE = _CUSTOMER_BY_PHONE.with_for_update()
+_DEVICE_BY_IMEI = select(devices).where(devices.c.imei == bindparam("imei"))
+_DEVICE_BY_IMEI_FOR_UPDATE = _DEVICE_BY_IMEI.with_for_update()
+_ORDER_KNOWN = select(customer_orders.c.order_id).where(
+    customer_orders.c.order_id == bindparam("order_id")
+)
+_UPDATE_CUSTOMER = customers.update().where(customers.c.id == bindparam("customer_id"))
+_UPDATE_DEVICE = devices.update().where(devices.c.imei == bindparam("device_imei"))
+
+
 async def customer_by_phone(
     session: AsyncConnection, phone: str, for_update: bool = False
 ) -> Customer | None:
-    """`for_update` locks the row on PostgreSQL until the transaction ends, so two replicas
-    counting orders of one customer at once cannot lose a count (SQLite has one writer anyway)."""
-    query = select(customers).where(customers.c.phone == phone)
-    row = (await session.execute(query.with_for_update() if for_update else query)).first()
+    query = _CUSTOMER_BY_PHONE_FOR_UPDATE if for_update else _CUSTOMER_BY_PHONE
+    row = (await session.execute(query, {"phone": phone})).first()
     return _customer_from_row(row) if row else None
 
 
@@ -56,8 +68,8 @@ async def customer_by_id(session: AsyncConnection, customer_id: str) -> Customer
 async def device_by_imei(
     session: AsyncConnection, imei: str, for_update: bool = False
 ) -> Device | None:
-    query = select(devices).where(devices.c.imei == imei)
-    row = (await session.execute(query.with_for_update() if for_update else query)).first()
+    query = _DEVICE_BY_IMEI_FOR_UPDATE if for_update else _DEVICE_BY_IMEI
+    row = (await session.execute(query, {"imei": imei})).first()
     return _device_from_row(row) if row else None
 
 
@@ -71,10 +83,7 @@ async def devices_of(session: AsyncConnection, customer_id: str) -> list[Device]
 
 
 async def order_known(session: AsyncConnection, order_id: str) -> bool:
-    found = await session.scalar(
-        select(customer_orders.c.order_id).where(customer_orders.c.order_id == order_id)
-    )
-    return found is not None
+    return await session.scalar(_ORDER_KNOWN, {"order_id": order_id}) is not None
 
 
 def _customer_values(customer: Customer) -> dict[str, object]:
@@ -97,7 +106,7 @@ async def add_customer(session: AsyncConnection, customer: Customer) -> None:
 
 async def update_customer(session: AsyncConnection, customer: Customer) -> None:
     await session.execute(
-        customers.update().where(customers.c.id == customer.id).values(**_customer_values(customer))
+        _UPDATE_CUSTOMER, {"customer_id": customer.id, **_customer_values(customer)}
     )
 
 
@@ -116,9 +125,7 @@ async def add_device(session: AsyncConnection, device: Device) -> None:
 
 
 async def update_device(session: AsyncConnection, device: Device) -> None:
-    await session.execute(
-        devices.update().where(devices.c.imei == device.imei).values(**_device_values(device))
-    )
+    await session.execute(_UPDATE_DEVICE, {"device_imei": device.imei, **_device_values(device)})
 
 
 async def add_order(session: AsyncConnection, customer_id: str, visit: Visit) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit.db import upsert
+from servicekit.db import upsert_on
 from servicekit.timeutil import as_utc
 from services.orders.adapters.orm import (
     brands,
@@ -94,25 +96,32 @@ class BaseDataCache:
         return self._data
 
 
+_LAST_CLOSED_AT = select(func.max(repair_orders.c.closed_at)).where(
+    repair_orders.c.imei == bindparam("imei")
+)
+
+
 async def last_closed_at(session: AsyncConnection, imei: str) -> datetime | None:
-    closed = await session.scalar(
-        select(func.max(repair_orders.c.closed_at)).where(repair_orders.c.imei == imei)
-    )
+    closed = await session.scalar(_LAST_CLOSED_AT, {"imei": imei})
     return as_utc(closed) if closed else None
+
+
+@functools.cache
+def _take_number(dialect_name: str) -> Any:
+    statement = upsert_on(dialect_name, order_number_counters).values(
+        store_id=bindparam("store_id"), day=bindparam("day"), last_number=1
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["store_id", "day"],
+        set_={"last_number": order_number_counters.c.last_number + 1},
+    ).returning(order_number_counters.c.last_number)
 
 
 async def next_number(session: AsyncConnection, store_id: str, day: date) -> int:
     """Take the store's next running number for the day, atomically on both databases."""
-    statement = (
-        upsert(session, order_number_counters)
-        .values(store_id=store_id, day=day, last_number=1)
-        .on_conflict_do_update(
-            index_elements=["store_id", "day"],
-            set_={"last_number": order_number_counters.c.last_number + 1},
-        )
-        .returning(order_number_counters.c.last_number)
-    )
-    return int((await session.execute(statement)).scalar_one())
+    statement = _take_number(session.dialect.name)
+    taken = await session.execute(statement, {"store_id": store_id, "day": day})
+    return int(taken.scalar_one())
 
 
 async def add(session: AsyncConnection, order: RepairOrder) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit.db import upsert
+from servicekit.db import upsert_on
 from services.reporting.adapters.orm import daily_store_counts
 from services.reporting.domain.kpis import CountRow, DailyKey
 from services.reporting.domain.period import Period
@@ -18,20 +20,30 @@ async def add_to_daily_counts(
 ) -> None:
     """Add to a day's counters (column → amount), creating the row on first use; one atomic
     upsert on both databases, so concurrent consumers never lose an increment."""
-    statement = upsert(session, daily_store_counts).values(
-        day=key.day,
-        branch_id=key.branch_id,
-        store_id=key.store_id,
-        service_type=key.service_type,
-        **counts,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["day", "branch_id", "store_id", "service_type"],
-        set_={
-            column: daily_store_counts.c[column] + statement.excluded[column] for column in counts
+    statement = _add_counts(session.dialect.name, tuple(sorted(counts)))
+    await session.execute(
+        statement,
+        {
+            "day": key.day,
+            "branch_id": key.branch_id,
+            "store_id": key.store_id,
+            "service_type": key.service_type,
+            **counts,
         },
     )
-    await session.execute(statement)
+
+
+@functools.cache
+def _add_counts(dialect_name: str, columns: tuple[str, ...]) -> Any:
+    """The upsert adding to these counter columns, built once (a consumer hot path)."""
+    keys = ("day", "branch_id", "store_id", "service_type")
+    statement = upsert_on(dialect_name, daily_store_counts).values(
+        {name: bindparam(name) for name in (*keys, *columns)}
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: daily_store_counts.c[name] + statement.excluded[name] for name in columns},
+    )
 
 
 async def orders_received_counts(
