@@ -108,9 +108,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self._conn.cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        return Cursor(self._conn.execute(sql, parameters))
-
     async def commit(self) -> None:
         self._conn.commit()
 

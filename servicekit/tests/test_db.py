@@ -1,0 +1,87 @@
+"""The database layer on whichever database the suite runs against (SQLite through the
+in-loop driver, or PostgreSQL): transactions commit or change nothing, constraint errors keep
+their type, results stream, and SQLite writers in one process take turns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import Column, Integer, String, Table, func, select
+from sqlalchemy.exc import IntegrityError
+
+from servicekit.db import Database, new_metadata, upsert
+from servicekit.testing import DatabaseTarget
+
+metadata = new_metadata()
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("text", String(50), nullable=False),
+    Column("hits", Integer, nullable=False, default=0),
+)
+
+
+@pytest.fixture
+async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
+    database = Database(db_target.url, db_target.schema)
+    await database.prepare()
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def count(db: Database) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(notes)) or 0)
+
+
+async def test_a_session_commits_only_when_told(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(notes.insert(), {"id": 1, "text": "kept"})
+        await session.commit()
+    async with db.session() as session:
+        await session.execute(notes.insert(), {"id": 2, "text": "never committed"})
+    assert await count(db) == 1
+
+
+async def test_a_failed_statement_keeps_its_type_and_the_transaction_changes_nothing(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        await session.execute(notes.insert(), {"id": 1, "text": "first"})
+        await session.commit()
+    with pytest.raises(IntegrityError):
+        async with db.begin() as conn:
+            await conn.execute(notes.insert(), {"id": 2, "text": "second"})
+            await conn.execute(notes.insert(), {"id": 1, "text": "clash"})
+    assert await count(db) == 1
+
+
+async def test_upsert_returning_and_streamed_results(db: Database) -> None:
+    async with db.begin() as conn:
+        statement = upsert(conn, notes).values(id=7, text="x", hits=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"], set_={"hits": notes.c.hits + 1}
+        ).returning(notes.c.hits)
+        assert (await conn.execute(statement)).scalar_one() == 1
+        assert (await conn.execute(statement)).scalar_one() == 2
+        await conn.execute(notes.insert(), [{"id": i, "text": f"n{i}"} for i in range(100, 150)])
+    async with db.session() as session:
+        streamed = await session.stream(select(notes.c.id).where(notes.c.id >= 100))
+        ids = [row.id async for row in streamed]
+    assert sorted(ids) == list(range(100, 150))
+
+
+async def test_concurrent_writers_in_one_process_take_turns(db: Database) -> None:
+    async def writer(first: int) -> None:
+        for i in range(first, first + 20):
+            async with db.begin() as conn:
+                await conn.execute(notes.insert(), {"id": i, "text": "w"})
+                await asyncio.sleep(0)  # let the other writers try to get in meanwhile
+
+    await asyncio.gather(*(writer(n * 100) for n in range(5)))
+    assert await count(db) == 100
