@@ -80,7 +80,9 @@ class EventConsumer:
     max_deliver: int = 5
     ack_wait_seconds: float = 30.0
     batch_size: int = 64
-    linger_seconds: float = 0.02
+    # A partial batch waits this long for more: one transaction and one fetch for several
+    # events cost far less than one each. Read models lag by up to about this much.
+    linger_seconds: float = 0.1
     _stopping: bool = field(default=False, init=False)
 
     async def run(self, js: JetStreamContext) -> None:
@@ -107,8 +109,6 @@ class EventConsumer:
                 continue
             await self.handle_batch(messages)
             if len(messages) < self.batch_size:
-                # Let a few more arrive: one transaction for several events costs far less
-                # than one each, for a few milliseconds more delay.
                 await asyncio.sleep(self.linger_seconds)
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()

@@ -10,16 +10,20 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from sqlalchemy import (
     Column,
     DateTime,
     Index,
     LargeBinary,
     MetaData,
+    Row,
     String,
     Table,
     Text,
@@ -41,6 +45,8 @@ log = logging.getLogger(__name__)
 EVENT_TYPE_HEADER = "Event-Type"
 MSG_ID_HEADER = "Nats-Msg-Id"
 PUBLISHED_RETENTION = timedelta(days=1)
+# How long the relay waits for the stream to acknowledge a round before it tries again.
+ACK_TIMEOUT_SECONDS = 5.0
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -176,11 +182,7 @@ class OutboxRelay:
             return 0
         if self.publish_delay:
             await asyncio.sleep(self.publish_delay)
-        for row in rows:
-            headers = json.loads(row.headers)
-            headers[MSG_ID_HEADER] = row.event_id
-            headers[EVENT_TYPE_HEADER] = row.event_type
-            await self.js.publish(row.subject, row.payload, headers=headers)
+        await self._publish(rows)
         async with self.db.session() as session:
             await session.execute(
                 update(table)
@@ -190,6 +192,22 @@ class OutboxRelay:
             await session.commit()
         metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    async def _publish(self, rows: Sequence[Row[Any, Any, Any, Any, Any, Any]]) -> None:
+        """Send the rows in order, then wait for the stream's acks all together: one flush and
+        one wait per round instead of a round trip per event."""
+        acks: list[asyncio.Future[PubAck]] = []
+        try:
+            for _seq, event_id, subject, event_type, payload, headers_json in rows:
+                headers = json.loads(headers_json)
+                headers[MSG_ID_HEADER] = event_id
+                headers[EVENT_TYPE_HEADER] = event_type
+                acks.append(await self.js.publish_async(subject, payload, headers=headers))
+            await asyncio.wait_for(asyncio.gather(*acks), ACK_TIMEOUT_SECONDS)
+        finally:
+            # An ack that never came holds a slot of the client's in-flight limit until cancelled.
+            for ack in acks:
+                ack.cancel()
 
     async def pending(self) -> int:
         async with self.db.session() as session:
