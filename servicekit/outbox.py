@@ -108,6 +108,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         publish_delay: float = 0.0,
+        linger_seconds: float = 0.01,
     ) -> None:
         self.service = service
         self.db = db
@@ -116,6 +117,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.publish_delay = publish_delay
+        self.linger_seconds = linger_seconds
         self.wake = asyncio.Event()
         self._stopping = False
         self._last_prune = utc_now()
@@ -145,6 +147,9 @@ class OutboxRelay:
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+            # Woken by a commit: let the next few commits land too, so one round (a read and
+            # a mark, each a transaction) carries several events, for a few ms more delay.
+            await asyncio.sleep(self.linger_seconds)
         self.wake.clear()
         if utc_now() - self._last_prune > timedelta(minutes=10):
             try:
