@@ -1,10 +1,11 @@
 """`make bench`: the create-order path through the gateway under concurrent clients, against a
 bare gateway → gRPC no-op path as the baseline, on the real processes.
 
-Prints requests/s and p50/p95/p99 latency for both, their ratio, the create-order latency at
-half its peak rate, the order-to-KPI delay (an order accepted → counted by reporting and
-visible through the API), the CPU each process spends per request, and each process's
-resident memory at rest. Figures also go to
+The two paths run at full load in alternating slices, so a shared machine changing speed
+during the run weighs on both alike. Prints requests/s and p50/p95/p99 latency for both, their
+ratio, the CPU each process spends per request on each, the create-order latency at half its
+peak rate, the order-to-KPI delay (an order accepted → counted by reporting and visible
+through the API), and each process's resident memory at rest. Figures also go to
 bench-results/latest.json.
 """
 
@@ -18,7 +19,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +33,8 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 # PostgreSQL instead of the SQLite files (each service in a fresh schema, dropped afterwards).
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or None
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+# The two full-load paths take turns in this many slices each (SECONDS in all per path).
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 STORE = "SH-001"
 
 
@@ -46,6 +48,15 @@ class Figures:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+
+
+@dataclass
+class Sample:
+    """What one stretch of load gave: each success's latency, the failures, the time taken."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,14 +82,13 @@ def order_body() -> dict[str, object]:
 
 async def drive(
     client: httpx.AsyncClient,
-    name: str,
     request: str,
     headers: dict[str, str],
     seconds: float,
     clients: int,
     rate: float | None = None,
     completions: list[float] | None = None,
-) -> Figures:
+) -> Sample:
     """`clients` workers send back to back (closed loop), or at `rate` in total when paced."""
     latencies: list[float] = []
     errors = 0
@@ -117,13 +127,18 @@ async def drive(
                 errors += 1
 
     await asyncio.gather(*(worker(i) for i in range(clients)))
-    elapsed = time.perf_counter() - started
+    return Sample(latencies, errors, time.perf_counter() - started)
+
+
+def figures(name: str, samples: list[Sample]) -> Figures:
+    latencies = [latency for sample in samples for latency in sample.latencies]
+    seconds = sum(sample.seconds for sample in samples)
     return Figures(
         name=name,
         requests=len(latencies),
-        errors=errors,
-        seconds=round(elapsed, 2),
-        rps=round(len(latencies) / elapsed, 1),
+        errors=sum(sample.errors for sample in samples),
+        seconds=round(seconds, 2),
+        rps=round(len(latencies) / seconds, 1),
         p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
         p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
         p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
@@ -181,18 +196,35 @@ def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
     return {name: sum(proc.cpu_times()[:2]) for name, proc in procs.items()}
 
 
-async def measured(
-    procs: dict[str, psutil.Process], phase: Awaitable[Figures]
-) -> tuple[Figures, dict[str, float]]:
-    """The phase's figures, and the CPU milliseconds each process spent per request in it."""
-    before = cpu_seconds(procs)
-    figures = await phase
-    after = cpu_seconds(procs)
-    per_request = {
-        name: round((after[name] - before[name]) * 1000 / max(figures.requests, 1), 2)
-        for name in procs
-    }
-    return figures, per_request
+async def interleaved(
+    client: httpx.AsyncClient,
+    procs: dict[str, psutil.Process],
+    headers: dict[str, str],
+) -> dict[str, tuple[Figures, dict[str, float]]]:
+    """The no-op and create-order paths at full load, taking turns in ROUNDS slices each, so a
+    shared machine speeding up or slowing down during the run weighs on both alike. For each:
+    its figures, and the CPU milliseconds each process spent per request on it."""
+    paths = {"ping": "no-op (gateway→gRPC)", "create": "create order (peak)"}
+    samples: dict[str, list[Sample]] = {path: [] for path in paths}
+    cpu: dict[str, dict[str, float]] = {path: dict.fromkeys(procs, 0.0) for path in paths}
+    for _ in range(ROUNDS):
+        for path in paths:
+            before = cpu_seconds(procs)
+            samples[path].append(await drive(client, path, headers, SECONDS / ROUNDS, CLIENTS))
+            # The consumers' catching up belongs to the path that gave them the work.
+            await asyncio.sleep(0.5)
+            after = cpu_seconds(procs)
+            for name in procs:
+                cpu[path][name] += after[name] - before[name]
+    result = {}
+    for path, name in paths.items():
+        found = figures(name, samples[path])
+        per_request = {
+            process: round(seconds * 1000 / max(found.requests, 1), 2)
+            for process, seconds in cpu[path].items()
+        }
+        result[path] = (found, per_request)
+    return result
 
 
 def print_cpu(name: str, per_request: dict[str, float]) -> None:
@@ -243,20 +275,17 @@ async def main() -> None:
             ).json()["access_token"]
             manager_headers = {"Authorization": f"Bearer {manager}"}
 
-            await drive(client, "warm-up", "ping", headers, 2, CLIENTS)
-            await drive(client, "warm-up", "create", headers, 2, CLIENTS)
+            await drive(client, "ping", headers, 2, CLIENTS)
+            await drive(client, "create", headers, 2, CLIENTS)
 
             print(
-                f"driving {CLIENTS} concurrent clients for {SECONDS:.0f} s per phase ...",
+                f"driving {CLIENTS} concurrent clients, {SECONDS:.0f} s per path in "
+                f"{ROUNDS} alternating slices ...",
                 flush=True,
             )
-            procs = processes(system)
-            baseline, baseline_cpu = await measured(
-                procs, drive(client, "no-op (gateway→gRPC)", "ping", headers, SECONDS, CLIENTS)
-            )
-            create, create_cpu = await measured(
-                procs, drive(client, "create order (peak)", "create", headers, SECONDS, CLIENTS)
-            )
+            measured = await interleaved(client, processes(system), headers)
+            baseline, baseline_cpu = measured["ping"]
+            create, create_cpu = measured["create"]
             await asyncio.sleep(2)
 
             half_rate = create.rps / 2
@@ -266,15 +295,19 @@ async def main() -> None:
             poller = asyncio.create_task(
                 order_to_kpi_delays(client, manager_headers, base, completions, stop)
             )
-            paced = await drive(
-                client,
+            paced = figures(
                 f"create order @ {half_rate:.0f}/s",
-                "create",
-                headers,
-                SECONDS,
-                CLIENTS,
-                rate=half_rate,
-                completions=completions,
+                [
+                    await drive(
+                        client,
+                        "create",
+                        headers,
+                        SECONDS,
+                        CLIENTS,
+                        rate=half_rate,
+                        completions=completions,
+                    )
+                ],
             )
             stop.set()
             delays = await poller
@@ -319,6 +352,7 @@ async def main() -> None:
                 "clients": CLIENTS,
                 "database": "postgresql" if DATABASE_URL else "sqlite",
                 "seconds_per_phase": SECONDS,
+                "rounds": ROUNDS,
                 "baseline": asdict(baseline),
                 "create_peak": asdict(create),
                 "create_half": asdict(paced),
