@@ -4,6 +4,7 @@ metadata and NATS message headers as W3C `traceparent`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from opentelemetry import context as otel_context
@@ -34,7 +35,10 @@ def shutdown_tracing() -> None:
         provider.shutdown()
 
 
+@functools.cache
 def tracer(name: str) -> trace.Tracer:
+    # Kept: getting a tracer builds a new one each time, and hot paths ask per message. One
+    # got before tracing is configured is a proxy that follows the provider set later.
     return trace.get_tracer(name)
 
 
