@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -60,7 +61,10 @@ class Database:
             kwargs["async_creator"] = sqlite_driver.connector(path, timeout=30)
         else:
             kwargs["pool_size"] = pool_size
-            kwargs["pool_pre_ping"] = True
+            # No ping before each checkout: it is a round trip per transaction. A connection
+            # found dead fails its statement, the pool drops them all, and the caller gets a
+            # 503 to retry (see grpc_server); idle ones are replaced before servers drop them.
+            kwargs["pool_recycle"] = 1800
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
@@ -100,6 +104,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def lost_connection(error: BaseException) -> bool:
+    """The database went away under a statement (a restart, a failover): the pool has dropped
+    its connections and the next transaction opens fresh ones, so a retry is worth making."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def upsert(session: AsyncConnection, table: Table) -> Any:

@@ -15,7 +15,13 @@ from opentelemetry.trace import SpanKind
 
 from servicekit import metrics
 from servicekit.auth import AuthContext, reset_auth, set_auth
-from servicekit.errors import ERROR_METADATA_KEY, DomainError, InternalError
+from servicekit.db import lost_connection
+from servicekit.errors import (
+    ERROR_METADATA_KEY,
+    DomainError,
+    InternalError,
+    ServiceUnavailable,
+)
 from servicekit.telemetry import extract_context, tracer
 
 log = logging.getLogger(__name__)
@@ -51,11 +57,17 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                     except DomainError as error:
                         code = error.grpc_code
                         await abort_with(context, error)
-                    except Exception:
-                        # Internal details stay in the log; the caller learns only that it failed.
-                        log.exception("unhandled error in %s", method)
-                        code = grpc.StatusCode.INTERNAL
-                        await abort_with(context, InternalError("internal error"))
+                    except Exception as error:
+                        failure: DomainError
+                        if lost_connection(error):
+                            log.warning("database connection lost in %s", method)
+                            failure = ServiceUnavailable("database unavailable")
+                        else:
+                            # Internal details stay in the log; the caller learns only that.
+                            log.exception("unhandled error in %s", method)
+                            failure = InternalError("internal error")
+                        code = failure.grpc_code
+                        await abort_with(context, failure)
             finally:
                 reset_auth(token)
                 name = method.rsplit("/", 1)[-1]

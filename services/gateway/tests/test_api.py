@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from servicekit.auth import maybe_auth
 from servicekit.errors import ServiceUnavailable
 from servicekit.testing import DatabaseTarget
 from services.gateway.app import create_app
 from services.gateway.demo import demo_user_id
+from services.gateway.idempotency import IdempotencyStore
 from services.gateway.tests.fakes import FakeServices
 from services.gateway.tests.helpers import auth_headers, intake, make_settings
 
@@ -292,6 +295,25 @@ async def test_a_5xx_answer_releases_the_key(
     retried = await client.post("/api/v1/repair-orders", json=intake(), headers=headers)
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_losing_its_own_database_is_a_503_and_the_key_stays_free(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {**await auth_headers(client, "sh001.clerk"), "Idempotency-Key": "db-blip"}
+    claim = IdempotencyStore.begin
+
+    async def database_gone(*args: object) -> None:
+        monkeypatch.setattr(IdempotencyStore, "begin", claim)
+        raise OperationalError("INSERT", {}, ConnectionError("closed"), connection_invalidated=True)
+
+    monkeypatch.setattr(IdempotencyStore, "begin", database_gone)
+    down = await client.post("/api/v1/repair-orders", json=intake(), headers=headers)
+    assert down.status_code == 503
+    assert down.headers["content-type"] == PROBLEM
+    assert "INSERT" not in down.text
+    retried = await client.post("/api/v1/repair-orders", json=intake(), headers=headers)
+    assert retried.status_code == 201
 
 
 async def test_stopped_services_are_503_and_not_ready(

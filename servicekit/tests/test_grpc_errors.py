@@ -1,0 +1,72 @@
+"""How a service's failures reach its callers over real gRPC: a domain error comes back as
+itself, a lost database connection as ServiceUnavailable (worth a retry), anything else as an
+InternalError that gives nothing away."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from servicekit.errors import InternalError, NotFound, ServiceUnavailable
+from servicekit.grpc_client import call, open_channel
+from servicekit.grpc_server import new_server
+
+FAILURES: dict[str, Callable[[], Exception]] = {
+    "NotFound": lambda: NotFound("no repair order x"),
+    "DatabaseGone": lambda: OperationalError(
+        "SELECT 1", {}, ConnectionError("server closed the connection"), connection_invalidated=True
+    ),
+    "DatabaseError": lambda: OperationalError("SELECT 1", {}, ValueError("syntax")),
+    "Bug": lambda: RuntimeError("secret detail"),
+}
+
+
+def failing(make: Callable[[], Exception]) -> grpc.RpcMethodHandler:
+    async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise make()
+
+    return grpc.unary_unary_rpc_method_handler(handle)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[grpc.aio.Channel]:
+    server, _health = new_server("test")
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Failing", {name: failing(make) for name, make in FAILURES.items()}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    yield channel
+    await channel.close()
+    await server.stop(None)
+
+
+async def invoke(channel: grpc.aio.Channel, name: str) -> None:
+    await call(channel.unary_unary(f"/test.Failing/{name}"), b"")
+
+
+async def test_a_domain_error_comes_back_as_itself(channel: grpc.aio.Channel) -> None:
+    with pytest.raises(NotFound, match="no repair order x"):
+        await invoke(channel, "NotFound")
+
+
+async def test_a_lost_database_connection_is_unavailable(channel: grpc.aio.Channel) -> None:
+    with pytest.raises(ServiceUnavailable, match="database unavailable"):
+        await invoke(channel, "DatabaseGone")
+
+
+@pytest.mark.parametrize("name", ["DatabaseError", "Bug"])
+async def test_anything_else_is_internal_and_says_nothing(
+    channel: grpc.aio.Channel, name: str
+) -> None:
+    with pytest.raises(InternalError) as raised:
+        await invoke(channel, name)
+    assert raised.value.message == "internal error"
