@@ -1,6 +1,7 @@
 """The database layer on whichever database the suite runs against (SQLite through the
 in-loop driver, or PostgreSQL): transactions commit or change nothing, constraint errors keep
-their type, results stream, and SQLite writers in one process take turns."""
+their type, results stream, SQLite writers in one process take turns, and a PostgreSQL
+connection lost under the pool costs one failed transaction."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Column, Integer, String, Table, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Integer, String, Table, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
-from servicekit.db import Database, new_metadata, upsert
+from servicekit.db import Database, lost_connection, new_metadata, upsert
 from servicekit.testing import DatabaseTarget
 
 metadata = new_metadata()
@@ -85,3 +88,22 @@ async def test_concurrent_writers_in_one_process_take_turns(db: Database) -> Non
 
     await asyncio.gather(*(writer(n * 100) for n in range(5)))
     assert await count(db) == 100
+
+
+async def test_a_dead_postgresql_connection_fails_once_as_lost_then_the_pool_recovers(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: a SQLite file has no server to lose")
+    async with db.session() as session:
+        backend = await session.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_async_engine(db.url, poolclass=NullPool)
+    async with admin.begin() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    await admin.dispose()
+
+    with pytest.raises(DBAPIError) as raised:
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+    assert lost_connection(raised.value)
+    assert await count(db) == 0  # the next transaction connects afresh
