@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
 from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.db import Database, async_url
@@ -138,6 +138,19 @@ def database_target(service: str, folder: Path) -> DatabaseTarget:
     if base:
         return DatabaseTarget(base, f"t{uuid.uuid4().hex[:10]}_{service}")
     return DatabaseTarget(f"sqlite+aiosqlite:///{folder / f'{service}.db'}", None)
+
+
+@contextlib.asynccontextmanager
+async def database_with(target: DatabaseTarget, metadata: MetaData) -> AsyncIterator[Database]:
+    """A database at `target` holding `metadata`'s tables, created straight (no migrations)."""
+    database = Database(target.url, target.schema)
+    await database.prepare()
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 async def drop_schema(target: DatabaseTarget) -> None:

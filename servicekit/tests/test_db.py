@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from servicekit.db import Database, lost_connection, new_metadata, upsert
-from servicekit.testing import DatabaseTarget
+from servicekit.testing import DatabaseTarget, database_with
 
 metadata = new_metadata()
 notes = Table(
@@ -29,12 +29,8 @@ notes = Table(
 
 @pytest.fixture
 async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
-    database = Database(db_target.url, db_target.schema)
-    await database.prepare()
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    async with database_with(db_target, metadata) as database:
+        yield database
 
 
 async def count(db: Database) -> int:

@@ -18,7 +18,7 @@ from servicekit.inbox import EventConsumer, Handler, inbox_table
 from servicekit.metrics import INBOX_HANDLED
 from servicekit.outbox import OutboxRelay, fill_meta, outbox_table
 from servicekit.telemetry import configure_tracing, tracer
-from servicekit.testing import DatabaseTarget, NatsServer, eventually
+from servicekit.testing import DatabaseTarget, NatsServer, database_with, eventually
 from servicekit.uow import UnitOfWork
 
 metadata = new_metadata()
@@ -29,12 +29,8 @@ RECEIVED = events_pb2.OrderReceived.DESCRIPTOR.full_name
 
 @pytest.fixture
 async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
-    database = Database(db_target.url, db_target.schema)
-    await database.prepare()
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    async with database_with(db_target, metadata) as database:
+        yield database
 
 
 @pytest.fixture
