@@ -74,9 +74,13 @@ class Database:
 
     async def prepare(self) -> None:
         """Create the service's schema on PostgreSQL when it has one of its own."""
+        async with self.engine.begin() as conn:
+            await self.create_schema(conn)
+
+    async def create_schema(self, conn: AsyncConnection) -> None:
+        """In the caller's transaction: the service's own PostgreSQL schema, if it has one."""
         if self.schema and not self.is_sqlite:
-            async with self.engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
 
     def _turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         # SQLite has one writer at a time. Taking turns here, in the process that owns the

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, text
 
 from servicekit.db import Database
 
@@ -22,12 +22,20 @@ def alembic_config(migrations_dir: Path, connection: Connection, schema: str | N
 
 
 async def upgrade(db: Database, migrations_dir: Path) -> None:
-    await db.prepare()
+    """Bring the service's schema to head. On PostgreSQL the whole upgrade (schema creation
+    included) runs under a transaction-scoped advisory lock on the schema's name: replicas
+    starting together migrate one at a time, and those that wait then find nothing to do."""
 
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(migrations_dir, connection, db.schema), "head")
 
     async with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                {"name": f"aftersales-migrations:{db.schema or ''}"},
+            )
+        await db.create_schema(conn)
         await conn.run_sync(run)
         await conn.commit()
 

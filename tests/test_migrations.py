@@ -3,6 +3,7 @@ PostgreSQL: a model change without its migration fails here, not in production."
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 import pytest
@@ -51,3 +52,22 @@ async def test_migrations_go_down_to_nothing(service: str, db_target: DatabaseTa
         await conn.commit()
     await db.dispose()
     assert left == []
+
+
+async def test_replicas_starting_together_migrate_one_at_a_time(
+    db_target: DatabaseTarget,
+) -> None:
+    """Three replicas of a service starting at once on a fresh database: one migrates, the
+    others wait for it and then find nothing to do; none fails."""
+    if not db_target.url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a SQLite file belongs to one process, so one replica")
+    spec = importlib.import_module("services.orders.service").SPEC
+    replicas = [Database(db_target.url, db_target.schema) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrations.upgrade(db, spec.migrations_dir) for db in replicas))
+        async with replicas[0].engine.connect() as conn:
+            found = await conn.run_sync(differences, spec.metadata, db_target.schema)
+    finally:
+        for db in replicas:
+            await db.dispose()
+    assert found == []
