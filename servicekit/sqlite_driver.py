@@ -6,23 +6,34 @@ statement on a local WAL file takes microseconds and commits don't wait for the 
 (`synchronous=NORMAL`). Here each call runs in place, shaped like aiosqlite's API so that
 SQLAlchemy's aiosqlite dialect drives it unchanged.
 
-The price: a statement that waits holds up the loop. SQLite waits only for another writer, and
-a service's file has one process writing it, whose writers take turns (`Database._turn`).
+A statement that waited here would hold up the whole loop. SQLite makes a statement wait only
+for another connection's write lock, and our transactions take that lock up front (`BEGIN
+IMMEDIATE`, outside any transaction). So SQLite's own busy wait is kept to a few milliseconds,
+and a statement refused for a lock while no transaction is open is retried after an `await`ed
+pause until `timeout`: the loop goes on serving while another process (a `make migrate`, a
+second engine on the same file) holds the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+# SQLite's own wait for a lock, blocking the loop: kept short, the rest is waited for politely.
+BUSY_WAIT_SECONDS = 0.005
+_FIRST_PAUSE_SECONDS = 0.002
+_LONGEST_PAUSE_SECONDS = 0.05
+
 
 class Cursor:
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_lock_timeout")
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, lock_timeout: float) -> None:
         self._cursor = cursor
+        self._lock_timeout = lock_timeout
 
     async def __aenter__(self) -> Cursor:
         return self
@@ -51,8 +62,20 @@ class Cursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        self._cursor.execute(sql, parameters)
-        return self
+        deadline = time.monotonic() + self._lock_timeout
+        pause = _FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                self._cursor.execute(sql, parameters)
+                return self
+            except sqlite3.OperationalError as error:
+                # Only a statement outside a transaction is safe to run again: it changed nothing.
+                if not _is_locked(error) or self._cursor.connection.in_transaction:
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
         self._cursor.executemany(sql, parameters)
@@ -94,9 +117,15 @@ class _InPlaceQueue:
             future.set_result(None)
 
 
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    # The low byte is the primary code; extended codes (SQLITE_BUSY_SNAPSHOT, ...) share it.
+    return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class Connection:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock_timeout: float) -> None:
         self._conn = connection
+        self._lock_timeout = lock_timeout
         # SQLAlchemy's dialect checks this to tell an open connection from a closed one.
         self._connection: sqlite3.Connection | None = connection
         self._tx = _InPlaceQueue()
@@ -106,7 +135,7 @@ class Connection:
         return self._conn.isolation_level
 
     def cursor(self) -> Cursor:
-        return Cursor(self._conn.cursor())
+        return Cursor(self._conn.cursor(), self._lock_timeout)
 
     async def commit(self) -> None:
         self._conn.commit()
@@ -129,14 +158,15 @@ class Connection:
 
 
 def connector(path: str, timeout: float) -> Callable[[], Awaitable[Connection]]:
-    """What `create_async_engine(async_creator=...)` calls for each new connection."""
+    """What `create_async_engine(async_creator=...)` calls for each new connection; `timeout`
+    is how long a statement may wait for another connection's lock before it fails."""
 
     async def connect() -> Connection:
         # No driver-managed transactions: SQLAlchemy begins them itself (BEGIN IMMEDIATE).
         # Any thread may close it: the pool can drop a connection from a finalizer.
         connection = sqlite3.connect(
-            path, timeout=timeout, isolation_level=None, check_same_thread=False
+            path, timeout=BUSY_WAIT_SECONDS, isolation_level=None, check_same_thread=False
         )
-        return Connection(connection)
+        return Connection(connection, timeout)
 
     return connect

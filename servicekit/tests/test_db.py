@@ -103,3 +103,39 @@ async def test_a_dead_postgresql_connection_fails_once_as_lost_then_the_pool_rec
             await session.execute(text("SELECT 1"))
     assert lost_connection(raised.value)
     assert await count(db) == 0  # the next transaction connects afresh
+
+
+async def test_a_sqlite_writer_waits_for_another_connections_lock_without_blocking_the_loop(
+    db: Database, db_target: DatabaseTarget
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite only: its statements run in the event loop's thread")
+    other = Database(db_target.url)  # a second engine on the same file, like a `make migrate`
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def hold_the_lock(opened: asyncio.Event) -> None:
+        async with other.begin() as conn:
+            await conn.execute(notes.insert(), {"id": 1, "text": "first"})
+            opened.set()
+            await asyncio.sleep(0.3)
+
+    opened = asyncio.Event()
+    ticking = asyncio.create_task(ticker())
+    holder = asyncio.create_task(hold_the_lock(opened))
+    try:
+        await opened.wait()
+        before = ticks
+        async with db.begin() as conn:  # waits for the holder's commit
+            await conn.execute(notes.insert(), {"id": 2, "text": "second"})
+        assert ticks - before >= 10  # the loop went on meanwhile (0.3 s of 10 ms ticks)
+        await holder
+    finally:
+        ticking.cancel()
+        await other.dispose()
+    assert await count(db) == 2
