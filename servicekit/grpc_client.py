@@ -4,6 +4,7 @@ the domain error the service raised."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -49,6 +50,9 @@ class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(details, request)
 
 
+_ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
 def open_channel(address: str, timeout: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         address,
@@ -60,6 +64,9 @@ def open_channel(address: str, timeout: float = DEFAULT_DEADLINE_SECONDS) -> grp
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2_000),
+            # Calls spread over every address the name resolves to: with `dns:///name:port`
+            # and a headless Kubernetes Service, over the service's replicas.
+            ("grpc.service_config", _ROUND_ROBIN),
         ],
     )
 

@@ -96,6 +96,10 @@ def new_server(service: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            # Clients reconnect every few minutes (calls in flight get 30 s to finish), and on
+            # reconnecting resolve the name again: new replicas start taking calls.
+            ("grpc.max_connection_age_ms", 5 * 60_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ],
     )
     health_servicer = health.aio.HealthServicer()

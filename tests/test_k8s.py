@@ -476,7 +476,9 @@ def test_service_ports_and_grpc_probes_match_its_settings(name: str) -> None:
     service_ports = {p["name"]: p for p in find(docs, "Service", name)["spec"]["ports"]}
     assert service_ports["grpc"]["targetPort"] == "grpc"
     address = config[f"{name.upper()}_ADDR"]
-    assert address == f"{name}:{service_ports['grpc']['port']}", "the gateway finds it"
+    assert address == f"dns:///{name}:{service_ports['grpc']['port']}", "the gateway finds it"
+    # Headless, so that name resolves to every pod and the gateway's calls spread over them.
+    assert find(docs, "Service", name)["spec"]["clusterIP"] == "None"
 
 
 def test_gateway_ports_and_http_probes_match_its_settings() -> None:

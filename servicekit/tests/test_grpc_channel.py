@@ -1,0 +1,40 @@
+"""Our client channels spread calls over every address their target resolves to (round robin),
+which is what lets a gateway use all replicas of a service behind a headless Service."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import grpc
+
+from servicekit.grpc_client import call, open_channel
+from servicekit.grpc_server import new_server
+
+
+async def test_calls_are_spread_over_every_resolved_address() -> None:
+    servers = []
+    ports = []
+    for name in ("first", "second"):
+        server, _health = new_server("test")
+
+        async def answer(request: bytes, _: grpc.aio.ServicerContext, name: str = name) -> bytes:
+            return name.encode()
+
+        handler = grpc.unary_unary_rpc_method_handler(answer)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("test.Who", {"Am": handler})]
+        )
+        ports.append(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        servers.append(server)
+    # One target naming two addresses, as a headless Service's DNS name resolves to its pods.
+    channel = open_channel("ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports))
+    try:
+        answers = Counter([await call(channel.unary_unary("/test.Who/Am"), b"") for _ in range(20)])
+    finally:
+        await channel.close()
+        for server in servers:
+            await server.stop(None)
+    # Both take calls (the very first ones may all reach whichever connected first).
+    assert set(answers) == {b"first", b"second"}
+    assert min(answers.values()) >= 5
