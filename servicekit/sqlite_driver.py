@@ -147,11 +147,10 @@ class Connection:
         self._conn.create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
+        """Close at once (SQLAlchemy's terminate); closing twice is harmless."""
         if self._connection is not None:
             self._connection = None
             self._conn.close()
