@@ -41,6 +41,8 @@ class Settings:
     shutdown_grace_seconds: float
     # Fault injection for the crash tests: hold outbox rows this long before publishing.
     outbox_publish_delay_seconds: float
+    # How many copies of each JetStream stream the cluster keeps (3 in production).
+    stream_replicas: int
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -60,6 +62,7 @@ class Settings:
             outbox_publish_delay_seconds=float(
                 os.environ.get(f"{upper}_OUTBOX_PUBLISH_DELAY_SECONDS", "0")
             ),
+            stream_replicas=int(os.environ.get("NATS_STREAM_REPLICAS", "1")),
         )
 
 
