@@ -22,6 +22,10 @@ ROLES = (
     "followup_agent",
 )
 
+# Not a user's role: the identity of a service's own background work (consumers, relay, demo
+# loading), allowed only what that work needs.
+SERVICE_ROLE = "service"
+
 _USER = "x-auth-user"
 _ROLE = "x-auth-role"
 _BRANCH = "x-auth-branch"
@@ -77,6 +81,11 @@ class AuthContext:
             branch_id=values.get(_BRANCH) or None,
             store_id=values.get(_STORE) or None,
         )
+
+
+def service_identity(service: str) -> AuthContext:
+    """Who a service is when it acts on its own rather than for a caller."""
+    return AuthContext(user_id=f"service:{service}", role=SERVICE_ROLE)
 
 
 _current: ContextVar[AuthContext | None] = ContextVar("auth_context", default=None)
