@@ -262,14 +262,21 @@ class CreateRepairOrderRequest(_message.Message):
     ACCESSORIES_FIELD_NUMBER: _builtins.int
     APPEARANCE_FIELD_NUMBER: _builtins.int
     PROMISED_DATE_FIELD_NUMBER: _builtins.int
+    REQUEST_HASH_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """The caller's Idempotency-Key: a retried request returns the order it first created."""
+    """The caller's Idempotency-Key ("user:key"): within the key's lifetime (24 h) a retry with
+    the same request_hash returns the order it first created, another hash is refused.
+    """
     branch_id: _builtins.str
     store_id: _builtins.str
     service_type: _builtins.str
     accessories: _builtins.str
     appearance: _builtins.str
     promised_date: _builtins.str
+    request_hash: _builtins.str
+    """sha256 hex of this request's deterministic encoding without request_id and request_hash
+    (servicekit.idempotency.request_hash); computed by orders itself when empty.
+    """
     @_builtins.property
     def customer(self) -> Global___Customer: ...
     @_builtins.property
@@ -289,10 +296,11 @@ class CreateRepairOrderRequest(_message.Message):
         accessories: _builtins.str = ...,
         appearance: _builtins.str = ...,
         promised_date: _builtins.str = ...,
+        request_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "fault", b"fault"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "appearance", b"appearance", "branch_id", b"branch_id", "customer", b"customer", "device", b"device", "fault", b"fault", "promised_date", b"promised_date", "request_id", b"request_id", "service_type", b"service_type", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "appearance", b"appearance", "branch_id", b"branch_id", "customer", b"customer", "device", b"device", "fault", b"fault", "promised_date", b"promised_date", "request_hash", b"request_hash", "request_id", b"request_id", "service_type", b"service_type", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
