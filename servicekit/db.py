@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     create_async_engine,
 )
 
-from servicekit import sqlite_driver
+# How long a PostgreSQL connection attempt, or a wait for a free pooled connection, may take
+# before the caller is told the database is unavailable: never a hang while it is down.
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 5.0
+# How long a SQLite statement waits for another connection's write lock (on aiosqlite's
+# worker thread, so the event loop goes on meanwhile).
+SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 
 # Autoincrementing 64-bit keys on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -58,15 +69,24 @@ class Database:
             if not path or path == ":memory:":
                 raise ValueError("a SQLite database here is a file: give its path")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["async_creator"] = sqlite_driver.connector(path, timeout=30)
+            # aiosqlite runs each statement on a worker thread of its own: a long read or a
+            # wait for the write lock never holds up the loop. No driver-managed transactions:
+            # SQLAlchemy begins them itself (BEGIN IMMEDIATE, see _tune_sqlite).
+            kwargs["connect_args"] = {
+                "timeout": SQLITE_LOCK_TIMEOUT_SECONDS,
+                "isolation_level": None,
+            }
         else:
             kwargs["pool_size"] = pool_size
+            kwargs["pool_timeout"] = POOL_TIMEOUT_SECONDS
             # No ping before each checkout: it is a round trip per transaction. A connection
             # found dead fails its statement, the pool drops them all, and the caller gets a
             # 503 to retry (see grpc_server); idle ones are replaced before servers drop them.
             kwargs["pool_recycle"] = 1800
+            connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_SECONDS}
             if schema:
-                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+                connect_args["server_settings"] = {"search_path": schema}
+            kwargs["connect_args"] = connect_args
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
@@ -110,10 +130,65 @@ class Database:
         await self.engine.dispose()
 
 
+# SQLSTATEs that say the server is not there to serve: connection exceptions (class 08), too
+# many connections, and a server shutting down, crashed or still starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
+_NETWORK_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EADDRNOTAVAIL,
+}
+
+
 def lost_connection(error: BaseException) -> bool:
-    """The database went away under a statement (a restart, a failover): the pool has dropped
-    its connections and the next transaction opens fresh ones, so a retry is worth making."""
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    """The database is unavailable: down, restarting, failing over, refusing connections, out
+    of connections, or too slow to connect or hand out a pooled connection. Nothing was
+    committed, the pool drops dead connections and the next transaction opens fresh ones, so
+    the caller should answer 503 or retry later, never treat it as a bug or a bad message.
+
+    The driver's error may arrive bare or wrapped (SQLAlchemy's `orig`, `__cause__`, an
+    exception group), so the whole chain is looked at."""
+    pending = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _unavailable(current):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for inner in (getattr(current, "orig", None), current.__cause__):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return False
+
+
+def _unavailable(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, (PoolTimeout, TimeoutError, ConnectionError, socket.gaierror)):
+        return True
+    if type(error) is OSError:
+        # asyncio's "Multiple exceptions" (one per address tried) carries no errno.
+        return error.errno is None or error.errno in _NETWORK_ERRNOS
+    if isinstance(error, asyncpg.InterfaceError):
+        return "closed" in str(error)
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    # SQLite busy past the lock timeout: another process held the write lock all along.
+    if isinstance(error, sqlite3.OperationalError):
+        code = getattr(error, "sqlite_errorcode", 0)
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return False
 
 
 def upsert(session: AsyncConnection, table: Table) -> Any:
