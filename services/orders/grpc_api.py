@@ -6,6 +6,7 @@ import grpc
 
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import current_auth
+from servicekit.idempotency import request_hash
 from servicekit.timeutil import to_timestamp
 from services.orders import handlers
 from services.orders.adapters import repository
@@ -95,6 +96,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             branch_id=request.branch_id,
             store_id=request.store_id,
             request_id=request.request_id or None,
+            request_hash=request.request_hash or request_hash(request),
         )
         return order_message(order)
 

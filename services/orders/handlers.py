@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import FieldError, InvalidInput, NotFound, invalid
+from servicekit.idempotency import KEY_LIFETIME
 from servicekit.timeutil import (
     parse_day,
     shanghai_day,
@@ -35,6 +37,8 @@ from services.orders.domain.warranty import decide_warranty
 INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# The request id is the caller's Idempotency-Key: a clash is named after the header they sent.
+IDEMPOTENCY_KEY = "Idempotency-Key"
 
 NewUow = Callable[[], UnitOfWork]
 
@@ -47,58 +51,93 @@ async def create_repair_order(
     branch_id: str,
     store_id: str,
     request_id: str | None,
+    request_hash: str = "",
+    clock: Callable[[], datetime] = utc_now,
 ) -> RepairOrder:
     """Intake (受理): check the form, decide warranty and authorisation, number the order, store
-    it and announce it, all in one transaction. A retried request returns the first order."""
+    it and announce it, all in one transaction.
+
+    Within the key's lifetime a retry (same request id and hash) returns the first order, and
+    the same request id with another hash is refused; after it, the id is free for a new order.
+    """
     require_role(auth, INTAKE_ROLES)
     if not branch_id or not store_id:
         raise invalid("store_id", "is required")
     if not auth.covers(branch_id, store_id):
         raise NotFound("no such store in your scope")
-    async with new_uow() as uow:
-        session = uow.session
-        now = utc_now()
-        today = shanghai_day(now)
-        base = await base_data.get(session)
-        info = base.brands.get(form.brand)
-        intake = validate_intake(form, today, info.model_codes if info else None)
-        assert info is not None  # validate_intake refuses unknown brands
-        authorised = base.is_authorised(store_id, intake.brand)
-        last_closed = await repository.last_closed_at(session, intake.imei)
-        number = order_number(
-            store_id, today, await repository.next_number(session, store_id, today)
+    free_expired_id = False
+    while True:
+        async with new_uow() as uow:
+            session = uow.session
+            now = clock()
+            order = await _take_in(session, base_data, auth, form, branch_id, store_id, now)
+            order.request_id = request_id
+            order.request_hash = request_hash or None
+            try:
+                if free_expired_id and request_id:
+                    await repository.release_request_id(session, request_id, now - KEY_LIFETIME)
+                await repository.add(session, order)
+            except IntegrityError:
+                # The request id is taken. Finding out here, not by a look-up up front, keeps
+                # the usual first attempt one query shorter.
+                await session.rollback()
+                earlier = (
+                    await repository.find_by_request_id(session, request_id) if request_id else None
+                )
+                if earlier is None or free_expired_id:
+                    raise
+                if earlier.received_at > now - KEY_LIFETIME:
+                    return _retried(earlier, request_hash)
+                free_expired_id = True
+                continue
+            event = events.order_received(order)
+            await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
+            await uow.commit()
+        return order
+
+
+async def _take_in(
+    session: AsyncConnection,
+    base_data: repository.BaseDataCache,
+    auth: AuthContext,
+    form: IntakeForm,
+    branch_id: str,
+    store_id: str,
+    now: datetime,
+) -> RepairOrder:
+    today = shanghai_day(now)
+    base = await base_data.get(session)
+    info = base.brands.get(form.brand)
+    intake = validate_intake(form, today, info.model_codes if info else None)
+    assert info is not None  # validate_intake refuses unknown brands
+    authorised = base.is_authorised(store_id, intake.brand)
+    last_closed = await repository.last_closed_at(session, intake.imei)
+    number = order_number(store_id, today, await repository.next_number(session, store_id, today))
+    return RepairOrder(
+        id=str(uuid.uuid4()),
+        number=number,
+        status="received",
+        branch_id=branch_id,
+        store_id=store_id,
+        intake=intake,
+        warranty=decide_warranty(intake.purchase_date, today, info.policy, authorised),
+        brand_authorised=authorised,
+        repeat_repair=bool(last_closed and now - last_closed <= timedelta(days=REPEAT_REPAIR_DAYS)),
+        received_at=now,
+        created_by=auth.user_id,
+        timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in")],
+    )
+
+
+def _retried(earlier: RepairOrder, request_hash: str) -> RepairOrder:
+    """The first order again, when this is the same request; an order made before hashes were
+    kept, or a caller that sends none, cannot tell and gets the first order too."""
+    if earlier.request_hash and request_hash and earlier.request_hash != request_hash:
+        raise InvalidInput(
+            "this Idempotency-Key was used for another request",
+            [FieldError(IDEMPOTENCY_KEY, "already used with a different request")],
         )
-        order = RepairOrder(
-            id=str(uuid.uuid4()),
-            number=number,
-            status="received",
-            branch_id=branch_id,
-            store_id=store_id,
-            intake=intake,
-            warranty=decide_warranty(intake.purchase_date, today, info.policy, authorised),
-            brand_authorised=authorised,
-            repeat_repair=bool(
-                last_closed and now - last_closed <= timedelta(days=REPEAT_REPAIR_DAYS)
-            ),
-            received_at=now,
-            created_by=auth.user_id,
-            request_id=request_id,
-            timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in")],
-        )
-        try:
-            await repository.add(session, order)
-        except IntegrityError:
-            # A retry: the request id is taken by the order the first attempt created. Finding
-            # out here, not by a look-up up front, keeps the usual first attempt one query
-            # shorter.
-            await session.rollback()
-            if request_id and (earlier := await repository.find_by_request_id(session, request_id)):
-                return earlier
-            raise
-        event = events.order_received(order)
-        await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
-        await uow.commit()
-    return order
+    return earlier
 
 
 async def get_repair_order(new_uow: NewUow, auth: AuthContext, order_id: str) -> RepairOrder:

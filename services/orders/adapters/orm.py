@@ -60,6 +60,8 @@ repair_orders = Table(
     Column("id", String(36), primary_key=True),
     Column("number", String(40), nullable=False, unique=True),
     Column("request_id", String(255), nullable=True, unique=True),
+    # What the request_id was first used for: a retry with another request is refused.
+    Column("request_hash", String(64), nullable=True),
     Column("status", String(30), nullable=False),
     Column("service_type", String(20), nullable=False),
     Column("branch_id", String(30), nullable=False),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
@@ -132,6 +132,7 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "id": order.id,
             "number": order.number,
             "request_id": order.request_id,
+            "request_hash": order.request_hash,
             "status": order.status,
             "service_type": intake.service_type,
             "branch_id": order.branch_id,
@@ -214,6 +215,7 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
         received_at=as_utc(m["received_at"]),
         created_by=m["created_by"],
         request_id=m["request_id"],
+        request_hash=m["request_hash"],
     )
 
 
@@ -241,6 +243,16 @@ async def find_by_request_id(session: AsyncConnection, request_id: str) -> Repai
         await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
     ).first()
     return await _with_timeline(session, _order_from_row(row)) if row else None
+
+
+async def release_request_id(session: AsyncConnection, request_id: str, cutoff: datetime) -> None:
+    """Free a request id first used at or before `cutoff` (its lifetime is over), so a new
+    order may take it; the old order keeps everything else."""
+    await session.execute(
+        update(repair_orders)
+        .where(repair_orders.c.request_id == request_id, repair_orders.c.received_at <= cutoff)
+        .values(request_id=None)
+    )
 
 
 async def list_page(

@@ -69,6 +69,7 @@ class RepairOrder:
     received_at: datetime
     created_by: str
     request_id: str | None = None
+    request_hash: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
 
 

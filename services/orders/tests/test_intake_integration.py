@@ -4,14 +4,17 @@ NATS server: the order is stored, numbered, announced once, and a retry changes 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from aftersales.events.v1 import events_pb2
+from aftersales.orders.v1 import orders_pb2
 from servicekit.auth import AuthContext
 from servicekit.errors import InvalidInput, NotFound
+from servicekit.idempotency import KEY_LIFETIME, request_hash
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
@@ -141,3 +144,87 @@ async def test_listing_pages_through_every_order_once(runtime: Runtime) -> None:
     assert len(seen) == len(set(seen)) == 5
     with pytest.raises(NotFound):
         handlers.order_filter(CLERK, "", "SH-002", "", "", "", "", "", "")
+
+
+def clock_at(*moments: datetime) -> Callable[[], datetime]:
+    """A clock that reads each moment in turn and then stays at the last."""
+    remaining = list(moments)
+
+    def now() -> datetime:
+        return remaining.pop(0) if len(remaining) > 1 else remaining[0]
+
+    return now
+
+
+FIRST_USE = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def test_the_request_hash_ignores_the_key_but_not_the_request() -> None:
+    request = orders_pb2.CreateRepairOrderRequest(
+        request_id="u:k1", store_id="SH-001", fault=orders_pb2.Fault(description="dead")
+    )
+    retried = orders_pb2.CreateRepairOrderRequest()
+    retried.CopyFrom(request)
+    retried.request_id = "u:k2"
+    other = orders_pb2.CreateRepairOrderRequest()
+    other.CopyFrom(request)
+    other.fault.description = "battery drains"
+    assert request_hash(request) == request_hash(retried) != request_hash(other)
+
+
+@pytest.mark.service("orders")
+async def test_a_key_reused_for_another_request_is_refused_within_its_lifetime(
+    runtime: Runtime,
+) -> None:
+    later = FIRST_USE + KEY_LIFETIME - timedelta(seconds=1)
+    first = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(FIRST_USE)
+    )
+    retry = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(later)
+    )
+    assert retry.id == first.id
+    with pytest.raises(InvalidInput) as refused:
+        await handlers.create_repair_order(
+            runtime.uow,
+            BASE,
+            CLERK,
+            form(fault_description="battery drains"),
+            "SH",
+            "SH-001",
+            "u-clerk:k",
+            "hash-b",
+            clock_at(later),
+        )
+    assert [e.field for e in refused.value.errors] == ["Idempotency-Key"]
+    async with runtime.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(repair_orders)) == 1
+
+
+@pytest.mark.service("orders")
+async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
+    expired = FIRST_USE + KEY_LIFETIME
+    first = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(FIRST_USE)
+    )
+    again = await handlers.create_repair_order(
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(fault_description="battery drains"),
+        "SH",
+        "SH-001",
+        "u-clerk:k",
+        "hash-b",
+        clock_at(expired),
+    )
+    assert again.id != first.id
+    assert again.intake.fault_description == "battery drains"
+    # The new order holds the key now; the old one is kept, without it.
+    retry = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-b", clock_at(expired)
+    )
+    assert retry.id == again.id
+    async with runtime.db.session() as session:
+        rows = (await session.execute(select(repair_orders.c.id, repair_orders.c.request_id))).all()
+    assert dict(rows) == {first.id: None, again.id: "u-clerk:k"}
