@@ -97,3 +97,29 @@ def drop_messaging_tables(op: Any) -> None:
     op.drop_index("ix_outbox_published_at", table_name="outbox")
     op.drop_table("outbox")
     op.drop_table("inbox")
+
+
+def add_messaging_reliability(op: Any) -> None:
+    """What every service's second migration adds: the outbox's count of failed publishes, the
+    last reason, when to try again and when the row was parked; an index by which the inbox is
+    pruned. Written out, like create_messaging_tables, so that this migration never changes."""
+    import sqlalchemy as sa
+
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(
+            sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+        batch.add_column(sa.Column("last_error", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_inbox_handled_at", "inbox", ["handled_at"])
+
+
+def drop_messaging_reliability(op: Any) -> None:
+    """The reverse of add_messaging_reliability."""
+    op.drop_index("ix_inbox_handled_at", table_name="inbox")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("parked_at")
+        batch.drop_column("retry_at")
+        batch.drop_column("last_error")
+        batch.drop_column("attempts")
