@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -35,6 +37,17 @@ TYPE_PREFIX = "urn:aftersales:problem:"
 _LOCATION_ROOTS = {"body", "query", "path", "header", "cookie"}
 _UNAVAILABLE = "a service this request needs is unavailable; try again shortly"
 _FAILED = "the request failed; it has been logged"
+# When a client told 503 should try again: a restarting database or service is back in seconds.
+RETRY_AFTER_SECONDS = 1
+# What a database that is down raises, bare or wrapped (see `lost_connection`). Handled by
+# type, so the answer is a 503 without the traceback Starlette logs for unhandled errors.
+_DATABASE_FAILURES: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 def problem_response(
@@ -54,6 +67,8 @@ def problem_response(
         "instance": instance,
         "errors": [{"field": e.field, "reason": e.reason} for e in errors],
     }
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
     return Response(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
         status_code=status,
@@ -120,14 +135,10 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_database_error(request: Request, exc: Exception) -> Response:
-    if lost_connection(exc):
-        log.warning("database connection lost on %s %s", request.method, request.url.path)
-        return domain_problem(ServiceUnavailable("database unavailable"), request.url.path)
-    return await _on_unexpected(request, exc)
-
-
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if lost_connection(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return domain_problem(ServiceUnavailable("database unavailable"), request.url.path)
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "Internal error", _FAILED, request.url.path)
@@ -144,5 +155,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
-    app.add_exception_handler(DBAPIError, _on_database_error)
+    for failure in _DATABASE_FAILURES:
+        app.add_exception_handler(failure, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
