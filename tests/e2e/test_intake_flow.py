@@ -4,10 +4,25 @@ and HQ; each role sees exactly its own part."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from servicekit.testing import eventually
+from servicekit.timeutil import shanghai_day, utc_now
 from tests.e2e.conftest import Api, repair_order
+
+
+def days_ago(days: int) -> str:
+    """A date relative to the test's today in Shanghai, the day the stores go by."""
+    today = shanghai_day(utc_now())
+    return (today - timedelta(days=days)).isoformat()
+
+
+def bought_recently(**changes: Any) -> dict[str, Any]:
+    """A repair order for a phone bought a month ago: in warranty whenever the test runs."""
+    order = repair_order(**changes)
+    order["device"]["purchase_date"] = days_ago(30)
+    return order
 
 
 async def kpi_settles(api: Api, username: str, expected: int, **params: str) -> int:
@@ -25,7 +40,7 @@ async def test_clerk_intake_reaches_orders_customers_and_reporting(api: Api) -> 
         "chain": await api.orders_received("hq.analyst"),
         "zj": await api.orders_received("zj.manager"),
     }
-    body = repair_order()
+    body = bought_recently()
     created = await api.post("sh001.clerk", "/api/v1/repair-orders", body)
     assert created.status_code == 201, created.text
     order = created.json()
@@ -54,7 +69,7 @@ async def test_clerk_intake_reaches_orders_customers_and_reporting(api: Api) -> 
 
 
 async def test_each_role_sees_only_its_own_unit(api: Api) -> None:
-    created = await api.post("sh001.clerk", "/api/v1/repair-orders", repair_order())
+    created = await api.post("sh001.clerk", "/api/v1/repair-orders", bought_recently())
     order_id = created.json()["id"]
     # Another store, another branch: not even the order's existence shows.
     for outsider in ("sh002.clerk", "zj.manager", "zj001.clerk"):
@@ -76,10 +91,12 @@ async def test_each_role_sees_only_its_own_unit(api: Api) -> None:
 
 
 async def test_branch_user_takes_in_for_a_store_in_scope_only(api: Api) -> None:
-    ok = await api.post("sh.manager", "/api/v1/repair-orders", repair_order(store_id="SH-002"))
+    ok = await api.post("sh.manager", "/api/v1/repair-orders", bought_recently(store_id="SH-002"))
     assert ok.status_code == 201, ok.text
     assert ok.json()["store_id"] == "SH-002"
-    outside = await api.post("sh.manager", "/api/v1/repair-orders", repair_order(store_id="ZJ-001"))
+    outside = await api.post(
+        "sh.manager", "/api/v1/repair-orders", bought_recently(store_id="ZJ-001")
+    )
     assert outside.status_code == 404
 
 
@@ -88,7 +105,7 @@ async def test_listing_pages_with_a_cursor(api: Api) -> None:
         reply = await api.post(
             "sh002.clerk",
             "/api/v1/repair-orders",
-            repair_order(device={"imei": "490154203237518", "brand": "oppo", "model": "reno11"}),
+            bought_recently(device={"imei": "490154203237518", "brand": "oppo", "model": "reno11"}),
         )
         assert reply.status_code == 201, reply.text
     seen: list[str] = []
