@@ -1,41 +1,57 @@
-"""`make bench`: the create-order path through the gateway under concurrent clients, against a
-bare gateway → gRPC no-op path as the baseline, on the real processes.
+"""`make bench`: the create-order path through the gateway at full load, against a bare
+gateway → gRPC no-op path as the baseline, on the real processes; on PostgreSQL first (the
+production database) when it answers, then on SQLite.
 
+Load comes from wrk (Debian's package, installed when missing and we are root): a C client
+that spends a small fraction of the server's CPU per request, so the figures are the server's.
 The two paths run at full load in alternating slices, so a shared machine changing speed
 during the run weighs on both alike. Prints requests/s and p50/p95/p99 latency for both, their
-ratio, the CPU each process spends per request on each, the create-order latency at half its
-peak rate, the order-to-KPI delay (an order accepted → counted by reporting and visible
-through the API), and each process's resident memory at rest. Figures also go to
-bench-results/latest.json.
+ratio, the CPU each process (PostgreSQL's backends and wrk included) spends per request on
+each, the create-order latency at half its peak rate, the order-to-KPI delay (an order stamped
+received → counted by reporting and visible through the API), and each process's resident
+memory. Figures also go to bench-results/latest.json.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import itertools
 import json
 import os
+import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
 from devtools.system import LocalSystem, SystemConfig
+from servicekit.db import Database
 from servicekit.demo import DEMO_PASSWORD
-from tests.e2e.conftest import new_imei, new_phone
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
-# PostgreSQL instead of the SQLite files (each service in a fresh schema, dropped afterwards).
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or None
-SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 # The two full-load paths take turns in this many slices each (SECONDS in all per path).
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+# PostgreSQL to measure on (each service in a fresh schema, dropped afterwards); unset, the
+# local server when it answers; "none" skips PostgreSQL. BENCH_SQLITE=0 skips SQLite.
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORE = "SH-001"
+LUA = Path(__file__).with_name("load.lua")
+# How the load generator shows among the processes.
+LOAD_GENERATOR = "wrk"
+# Makes keys and IMEIs unique across the wrk runs of one bench.
+_runs = itertools.count(1)
 
 
 @dataclass
@@ -52,96 +68,139 @@ class Figures:
 
 @dataclass
 class Sample:
-    """What one stretch of load gave: each success's latency, the failures, the time taken."""
+    """What one wrk run gave: its latency histogram (µs → count), failures, time taken."""
 
-    latencies: list[float]
+    histogram: dict[int, int]
     errors: int
     seconds: float
+    cpu_seconds: float  # wrk's own
 
 
-def percentile(values: list[float], q: float) -> float:
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("make bench needs wrk: install it with `apt-get install wrk` (Debian/Ubuntu).")
+    print("wrk is missing: installing it from Debian's packages ...", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    if not shutil.which("wrk"):
+        sys.exit("apt-get installed wrk but it is not on PATH")
+
+
+async def postgres_url() -> str | None:
+    """BENCH_DATABASE_URL, or the machine's PostgreSQL when it answers within a few seconds."""
+    url = os.environ.get("BENCH_DATABASE_URL", LOCAL_POSTGRES)
+    if url.lower() in ("", "none"):
+        return None
+    db = Database(url)
+    try:
+        await asyncio.wait_for(db.ping(), 5)
+    except Exception as error:
+        if "BENCH_DATABASE_URL" in os.environ:
+            raise
+        print(f"PostgreSQL at {url} does not answer ({error!r}): SQLite only", flush=True)
+        return None
+    finally:
+        await db.dispose()
+    return url
+
+
+def percentile(histogram: dict[int, int], q: float) -> float:
+    """The q-quantile in milliseconds of a µs → count histogram."""
+    total = sum(histogram.values())
+    if not total:
+        return float("nan")
+    rank = min(total - 1, int(q * total))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen > rank:
+            return value / 1000
+    return max(histogram) / 1000
+
+
+def percentile_of(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def order_body() -> dict[str, object]:
-    return {
-        "customer": {"name": "压测客户", "phone": new_phone()},
-        "device": {
-            "imei": new_imei(),
-            "brand": "huawei",
-            "model": "p60",
-            "purchase_date": "2026-06-01",
-        },
-        "fault": {"description": "benchmark: screen cracked"},
-        "service_type": "repair",
-    }
-
-
 async def drive(
-    client: httpx.AsyncClient,
-    request: str,
-    headers: dict[str, str],
-    seconds: float,
-    clients: int,
-    rate: float | None = None,
-    completions: list[float] | None = None,
+    gateway_url: str, path: str, token: str, seconds: int, rate: float | None = None
 ) -> Sample:
-    """`clients` workers send back to back (closed loop), or at `rate` in total when paced."""
-    latencies: list[float] = []
-    errors = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    interval = clients / rate if rate else 0.0
+    """CLIENTS connections of one wrk thread, back to back, or pacing to about `rate`/s in all."""
+    run = next(_runs)
+    with tempfile.NamedTemporaryFile(prefix="bench-wrk-", suffix=".txt") as out:
+        env = {
+            **os.environ,
+            "BENCH_MODE": path,
+            "BENCH_TOKEN": token,
+            "BENCH_RUN": str(run),
+            # Two months old: in warranty, whatever today is.
+            "BENCH_PURCHASE": (datetime.date.today() - datetime.timedelta(days=60)).isoformat(),
+            "BENCH_DELAY_MS": str(1000 * CLIENTS / rate if rate else 0),
+            "BENCH_OUT": out.name,
+        }
+        # wrk's CPU: it is our only child reaped in between.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        process = await asyncio.create_subprocess_exec(
+            "wrk",
+            "-t1",
+            f"-c{CLIENTS}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(LUA),
+            gateway_url,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if process.returncode != 0:
+            raise RuntimeError(f"wrk failed ({process.returncode}):\n{output.decode()}")
+        return read_sample(
+            Path(out.name),
+            (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        )
 
-    async def worker(index: int) -> None:
-        nonlocal errors
-        next_at = started + (interval * index / clients)
-        while True:
-            now = time.perf_counter()
-            if now >= deadline:
-                return
-            if interval:
-                if next_at > now:
-                    await asyncio.sleep(next_at - now)
-                next_at += interval
-            sent = time.perf_counter()
-            if request == "ping":
-                reply = await client.get("/api/v1/ping", headers=headers)
-                ok = reply.status_code == 200
-            else:
-                reply = await client.post(
-                    "/api/v1/repair-orders",
-                    json=order_body(),
-                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                )
-                ok = reply.status_code == 201
-            done = time.perf_counter()
-            if ok:
-                latencies.append(done - sent)
-                if completions is not None:
-                    completions.append(done)
-            else:
-                errors += 1
 
-    await asyncio.gather(*(worker(i) for i in range(clients)))
-    return Sample(latencies, errors, time.perf_counter() - started)
+def read_sample(path: Path, cpu_seconds: float) -> Sample:
+    """What load.lua's `done` wrote: duration, failures, then the latency histogram."""
+    lines = path.read_text().split()
+    duration_us, status_errors, socket_errors = map(int, lines[0:3])
+    values = list(map(int, lines[3:]))
+    return Sample(
+        histogram=dict(zip(values[0::2], values[1::2], strict=True)),
+        errors=status_errors + socket_errors,
+        seconds=duration_us / 1e6,
+        cpu_seconds=cpu_seconds,
+    )
 
 
 def figures(name: str, samples: list[Sample]) -> Figures:
-    latencies = [latency for sample in samples for latency in sample.latencies]
+    histogram: dict[int, int] = {}
+    for sample in samples:
+        for value, count in sample.histogram.items():
+            histogram[value] = histogram.get(value, 0) + count
+    errors = sum(sample.errors for sample in samples)
+    # wrk's histogram holds every response; failures are not successes' latency, but they are
+    # few (reported) and cannot be told apart in it.
+    requests = sum(histogram.values()) - errors
     seconds = sum(sample.seconds for sample in samples)
     return Figures(
         name=name,
-        requests=len(latencies),
-        errors=sum(sample.errors for sample in samples),
+        requests=requests,
+        errors=errors,
         seconds=round(seconds, 2),
-        rps=round(len(latencies) / seconds, 1),
-        p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
-        p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
-        p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
+        rps=round(requests / seconds, 1),
+        p50_ms=round(percentile(histogram, 0.50), 2),
+        p95_ms=round(percentile(histogram, 0.95), 2),
+        p99_ms=round(percentile(histogram, 0.99), 2),
     )
 
 
@@ -150,23 +209,68 @@ async def kpi_count(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
     return int(reply.json()["orders_received"])
 
 
-async def order_to_kpi_delays(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    base: int,
-    completions: list[float],
-    stop: asyncio.Event,
-) -> list[float]:
-    """Poll the KPI: the k-th accepted order counts as visible at the first poll whose count
-    reaches base + k. The poll interval (10 ms) bounds the error."""
-    seen: list[tuple[float, int]] = []
-    while not stop.is_set() or (seen and seen[-1][1] < base + len(completions)):
-        seen.append((time.perf_counter(), await kpi_count(client, headers)))
-        if stop.is_set() and time.perf_counter() - seen[0][0] > SECONDS + 30:
-            break
+async def settled_kpi_count(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """The KPI count once the consumers have caught up (unchanged for a second)."""
+    deadline = time.monotonic() + 30
+    last = await kpi_count(client, headers)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        count = await kpi_count(client, headers)
+        if count == last:
+            return count
+        last = count
+    return last
+
+
+async def wait_counted(client: httpx.AsyncClient, headers: dict[str, str], count: int) -> None:
+    """Until the KPI count reaches `count`, or 30 s have passed."""
+    for _ in range(300):
+        if await kpi_count(client, headers) >= count:
+            # One more poll of the poller sees it too.
+            await asyncio.sleep(0.05)
+            return
+        await asyncio.sleep(0.1)
+
+
+async def poll_kpi(
+    client: httpx.AsyncClient, headers: dict[str, str], stop: asyncio.Event
+) -> list[tuple[float, int]]:
+    """(wall time, KPI count) every 10 ms until told to stop."""
+    seen = []
+    while not stop.is_set():
+        seen.append((time.time(), await kpi_count(client, headers)))
         await asyncio.sleep(0.01)
+    return seen
+
+
+async def received_since(
+    client: httpx.AsyncClient, headers: dict[str, str], since: float
+) -> list[float]:
+    """When orders stamped each order of STORE received at or after `since` (wall time)."""
+    found = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"store_id": STORE, "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        reply = (await client.get("/api/v1/repair-orders", params=params, headers=headers)).json()
+        for order in reply["items"]:
+            stamp = datetime.datetime.fromisoformat(order["received_at"].replace("Z", "+00:00"))
+            if stamp.timestamp() >= since:
+                found.append(stamp.timestamp())
+        cursor = reply.get("next_cursor")
+        if not cursor:
+            return sorted(found)
+
+
+def order_to_kpi_delays(
+    base: int, received: list[float], seen: list[tuple[float, int]]
+) -> list[float]:
+    """The k-th order received counts as visible at the first poll whose count reaches base + k.
+    The poll interval (10 ms) bounds the error; the stamp is taken inside orders' transaction,
+    so the delay includes its commit."""
     delays = []
-    for k, accepted in enumerate(sorted(completions), start=1):
+    for k, accepted in enumerate(received, start=1):
         visible = next((t for t, count in seen if count >= base + k and t >= accepted), None)
         if visible is not None:
             delays.append(visible - accepted)
@@ -174,48 +278,89 @@ async def order_to_kpi_delays(
 
 
 def resident_mb(system: LocalSystem) -> dict[str, float]:
-    found = {}
-    for name, pid in system.pids().items():
-        found[name] = round(psutil.Process(pid).memory_info().rss / 2**20, 1)
-    if system.nats and system.nats.process:
-        found["nats-server"] = round(
-            psutil.Process(system.nats.process.pid).memory_info().rss / 2**20, 1
-        )
-    return found
+    return {
+        name: round(proc.memory_info().rss / 2**20, 1) for name, proc in processes(system).items()
+    }
 
 
 def processes(system: LocalSystem) -> dict[str, psutil.Process]:
     found = {name: psutil.Process(pid) for name, pid in system.pids().items()}
     if system.nats and system.nats.process:
         found["nats-server"] = psutil.Process(system.nats.process.pid)
-    found["load generator"] = psutil.Process()
     return found
 
 
-def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    return {name: sum(proc.cpu_times()[:2]) for name, proc in procs.items()}
+def postgres_backends(system: LocalSystem) -> list[psutil.Process]:
+    """The PostgreSQL server processes serving our processes' connections: the server ends of
+    the TCP connections our processes hold to its port. Empty when it is not on this machine
+    or we may not see other users' sockets."""
+    url = system.config.database_url
+    if not url:
+        return []
+    port = urlsplit(url).port or 5432
+    ours = set(system.pids().values())
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return []
+    client_ports = {_port(c.laddr) for c in connections if c.pid in ours and _port(c.raddr) == port}
+    backends = []
+    for c in connections:
+        if c.pid and _port(c.laddr) == port and _port(c.raddr) in client_ports:
+            try:
+                backends.append(psutil.Process(c.pid))
+            except psutil.NoSuchProcess:
+                continue
+    return backends
+
+
+def _port(address: Any) -> int | None:
+    """The port of a psutil address, None for an unconnected end (an empty tuple)."""
+    return int(address[1]) if address else None
+
+
+def cpu_seconds(system: LocalSystem) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each process, PostgreSQL backends by pid."""
+    found = {name: sum(proc.cpu_times()[:2]) for name, proc in processes(system).items()}
+    for backend in postgres_backends(system):
+        try:
+            found[f"postgresql:{backend.pid}"] = sum(backend.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Per process, the CPU seconds between two readings; PostgreSQL's backends summed (one
+    that connected in between counts in full, one that exited is lost: pools keep theirs)."""
+    spent: dict[str, float] = {}
+    for name, seconds in after.items():
+        key = "postgresql" if name.startswith("postgresql:") else name
+        spent[key] = spent.get(key, 0.0) + seconds - before.get(name, 0.0)
+    return spent
 
 
 async def interleaved(
-    client: httpx.AsyncClient,
-    procs: dict[str, psutil.Process],
-    headers: dict[str, str],
+    system: LocalSystem, token: str
 ) -> dict[str, tuple[Figures, dict[str, float]]]:
     """The no-op and create-order paths at full load, taking turns in ROUNDS slices each, so a
     shared machine speeding up or slowing down during the run weighs on both alike. For each:
     its figures, and the CPU milliseconds each process spent per request on it."""
     paths = {"ping": "no-op (gateway→gRPC)", "create": "create order (peak)"}
     samples: dict[str, list[Sample]] = {path: [] for path in paths}
-    cpu: dict[str, dict[str, float]] = {path: dict.fromkeys(procs, 0.0) for path in paths}
+    cpu: dict[str, dict[str, float]] = {path: {} for path in paths}
+    slice_seconds = max(1, round(SECONDS / ROUNDS))
     for _ in range(ROUNDS):
         for path in paths:
-            before = cpu_seconds(procs)
-            samples[path].append(await drive(client, path, headers, SECONDS / ROUNDS, CLIENTS))
+            before = cpu_seconds(system)
+            sample = await drive(system.gateway_url, path, token, slice_seconds)
+            samples[path].append(sample)
             # The consumers' catching up belongs to the path that gave them the work.
             await asyncio.sleep(0.5)
-            after = cpu_seconds(procs)
-            for name in procs:
-                cpu[path][name] += after[name] - before[name]
+            spent = cpu_spent(before, cpu_seconds(system))
+            spent[LOAD_GENERATOR] = sample.cpu_seconds
+            for name, seconds in spent.items():
+                cpu[path][name] = cpu[path].get(name, 0.0) + seconds
     result = {}
     for path, name in paths.items():
         found = figures(name, samples[path])
@@ -227,90 +372,76 @@ async def interleaved(
     return result
 
 
-def print_cpu(name: str, per_request: dict[str, float]) -> None:
-    total = sum(v for k, v in per_request.items() if k != "load generator")
-    print(
-        f"CPU ms per request, {name}: system {total:.2f} ("
-        + ", ".join(f"{k} {v}" for k, v in per_request.items())
-        + ")"
+def system_cpu(per_request: dict[str, float]) -> float:
+    """CPU ms per request of the system under test: every process but the load generator."""
+    return round(sum(v for k, v in per_request.items() if k != LOAD_GENERATOR), 2)
+
+
+async def login(client: httpx.AsyncClient, username: str) -> str:
+    reply = await client.post(
+        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
     )
+    reply.raise_for_status()
+    return str(reply.json()["access_token"])
 
 
-def print_figures(rows: list[Figures]) -> None:
-    print(f"{'path':<28}{'req':>8}{'err':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
-    for f in rows:
-        print(
-            f"{f.name:<28}{f.requests:>8}{f.errors:>6}{f.rps:>9}{f.p50_ms:>9}{f.p95_ms:>9}"
-            f"{f.p99_ms:>9}"
-        )
+async def paced_with_kpi(
+    system: LocalSystem,
+    client: httpx.AsyncClient,
+    token: str,
+    manager: dict[str, str],
+    rate: float,
+) -> tuple[Sample, list[float], list[float]]:
+    """Orders at about `rate`/s for SECONDS while the KPI is polled: the load's sample, the
+    orders' received stamps, and each one's order-to-KPI delay."""
+    base = await settled_kpi_count(client, manager)
+    stop = asyncio.Event()
+    poller = asyncio.create_task(poll_kpi(client, manager, stop))
+    try:
+        started = time.time()
+        sample = await drive(system.gateway_url, "create", token, SECONDS, rate)
+        received = await received_since(client, manager, started)
+        await wait_counted(client, manager, base + len(received))
+    finally:
+        stop.set()
+        seen = await poller
+    return sample, received, order_to_kpi_delays(base, received, seen)
 
 
-async def main() -> None:
+async def bench(database_url: str | None) -> dict[str, Any]:
+    """One full run on one database: start the system, measure, stop it; the figures."""
     folder = Path(tempfile.mkdtemp(prefix="aftersales-bench-"))
     config = SystemConfig.on_free_ports(folder, env={"RATE_LIMIT_PER_SECOND": "0"})
-    if DATABASE_URL:
-        config.database_url = DATABASE_URL
+    if database_url:
+        config.database_url = database_url
         config.schema_prefix = f"bench{uuid.uuid4().hex[:6]}_"
     system = LocalSystem(config)
-    print(f"starting the system in {folder} on {DATABASE_URL or 'SQLite'} ...", flush=True)
+    database = "PostgreSQL" if database_url else "SQLite"
+    print(f"\n== {database}: starting the system in {folder} ...", flush=True)
     await system.start()
     try:
         await asyncio.sleep(3)
         memory_at_rest = resident_mb(system)
-        limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
-        async with httpx.AsyncClient(
-            base_url=system.gateway_url, timeout=30, limits=limits
-        ) as client:
-            token = (
-                await client.post(
-                    "/api/v1/auth/token",
-                    data={"username": "sh001.clerk", "password": DEMO_PASSWORD},
-                )
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            manager = (
-                await client.post(
-                    "/api/v1/auth/token", data={"username": "sh.manager", "password": DEMO_PASSWORD}
-                )
-            ).json()["access_token"]
-            manager_headers = {"Authorization": f"Bearer {manager}"}
+        async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+            token = await login(client, "sh001.clerk")
+            manager = {"Authorization": f"Bearer {await login(client, 'sh.manager')}"}
 
-            await drive(client, "ping", headers, 2, CLIENTS)
-            await drive(client, "create", headers, 2, CLIENTS)
-
+            await drive(system.gateway_url, "ping", token, 2)
+            await drive(system.gateway_url, "create", token, 2)
             print(
-                f"driving {CLIENTS} concurrent clients, {SECONDS:.0f} s per path in "
-                f"{ROUNDS} alternating slices ...",
+                f"driving {CLIENTS} connections (wrk), {SECONDS} s per path in {ROUNDS} "
+                "alternating slices ...",
                 flush=True,
             )
-            measured = await interleaved(client, processes(system), headers)
+            measured = await interleaved(system, token)
             baseline, baseline_cpu = measured["ping"]
             create, create_cpu = measured["create"]
-            await asyncio.sleep(2)
 
             half_rate = create.rps / 2
-            completions: list[float] = []
-            base = await kpi_count(client, manager_headers)
-            stop = asyncio.Event()
-            poller = asyncio.create_task(
-                order_to_kpi_delays(client, manager_headers, base, completions, stop)
+            paced_sample, received, delays = await paced_with_kpi(
+                system, client, token, manager, half_rate
             )
-            paced = figures(
-                f"create order @ {half_rate:.0f}/s",
-                [
-                    await drive(
-                        client,
-                        "create",
-                        headers,
-                        SECONDS,
-                        CLIENTS,
-                        rate=half_rate,
-                        completions=completions,
-                    )
-                ],
-            )
-            stop.set()
-            delays = await poller
+            paced = figures("create order @ half peak", [paced_sample])
         await asyncio.sleep(3)
         memory_after = resident_mb(system)
     finally:
@@ -319,51 +450,112 @@ async def main() -> None:
     # Kept only when the run failed, for its logs.
     shutil.rmtree(folder, ignore_errors=True)
 
-    ratio = create.rps / baseline.rps if baseline.rps else float("nan")
-    kpi = {
-        "orders": len(completions),
-        "measured": len(delays),
-        "p50_ms": round(percentile(delays, 0.5) * 1000, 1),
-        "p95_ms": round(percentile(delays, 0.95) * 1000, 1),
-        "p99_ms": round(percentile(delays, 0.99) * 1000, 1),
-        "mean_ms": round(statistics.fmean(delays) * 1000, 1) if delays else None,
+    return {
+        "database": database,
+        "baseline": asdict(baseline),
+        "create_peak": asdict(create),
+        "create_half": asdict(paced),
+        "half_rate_target": round(half_rate, 1),
+        "ratio": round(create.rps / baseline.rps, 3) if baseline.rps else None,
+        "cpu_ms_per_request": {"baseline": baseline_cpu, "create_peak": create_cpu},
+        "system_cpu_ms_per_request": {
+            "baseline": system_cpu(baseline_cpu),
+            "create_peak": system_cpu(create_cpu),
+        },
+        "order_to_kpi": {
+            "orders": len(received),
+            "measured": len(delays),
+            "p50_ms": round(percentile_of(delays, 0.5) * 1000, 1),
+            "p95_ms": round(percentile_of(delays, 0.95) * 1000, 1),
+            "p99_ms": round(percentile_of(delays, 0.99) * 1000, 1),
+            "mean_ms": round(statistics.fmean(delays) * 1000, 1) if delays else None,
+        },
+        "memory_at_rest_mb": memory_at_rest,
+        "memory_after_load_mb": memory_after,
     }
-    print()
-    print_figures([baseline, create, paced])
-    print()
-    print_cpu("no-op", baseline_cpu)
-    print_cpu("create order", create_cpu)
-    print(f"create-order / no-op throughput: {ratio:.2f} (target >= 0.50)")
-    print(f"create-order p99 at half peak ({half_rate:.0f}/s): {paced.p99_ms} ms (target < 50)")
+
+
+def print_run(run: dict[str, Any]) -> None:
+    print(f"\n{run['database']}")
+    print(f"{'path':<28}{'req':>8}{'err':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for key in ("baseline", "create_peak", "create_half"):
+        f = run[key]
+        print(
+            f"{f['name']:<28}{f['requests']:>8}{f['errors']:>6}{f['rps']:>9}{f['p50_ms']:>9}"
+            f"{f['p95_ms']:>9}{f['p99_ms']:>9}"
+        )
+    for key, name in (("baseline", "no-op"), ("create_peak", "create order")):
+        per_request = run["cpu_ms_per_request"][key]
+        print(
+            f"CPU ms per request, {name}: system {run['system_cpu_ms_per_request'][key]:.2f} ("
+            + ", ".join(f"{k} {v}" for k, v in per_request.items())
+            + ")"
+        )
+    kpi = run["order_to_kpi"]
+    print(f"create-order / no-op throughput: {run['ratio']:.2f} (target >= 0.50)")
+    print(
+        f"create-order p99 at half peak ({run['create_half']['rps']}/s, aimed at "
+        f"{run['half_rate_target']}/s): {run['create_half']['p99_ms']} ms (target < 50)"
+    )
     print(
         f"order-to-KPI delay: p50 {kpi['p50_ms']} ms, p95 {kpi['p95_ms']} ms, "
-        f"p99 {kpi['p99_ms']} ms over {kpi['measured']} orders (target p99 < 250)"
+        f"p99 {kpi['p99_ms']} ms over {kpi['measured']} of {kpi['orders']} orders "
+        "(target p99 < 250)"
     )
     print(
         "resident memory at rest (MB, target < 150 each): "
-        + ", ".join(f"{k} {v}" for k, v in memory_at_rest.items())
+        + ", ".join(f"{k} {v}" for k, v in run["memory_at_rest_mb"].items())
     )
     print(
-        "resident memory after load (MB): " + ", ".join(f"{k} {v}" for k, v in memory_after.items())
+        "resident memory after load (MB): "
+        + ", ".join(f"{k} {v}" for k, v in run["memory_after_load_mb"].items())
     )
+
+
+def print_side_by_side(runs: list[dict[str, Any]]) -> None:
+    rows = [
+        ("no-op req/s", lambda r: r["baseline"]["rps"]),
+        ("create req/s (peak)", lambda r: r["create_peak"]["rps"]),
+        ("create / no-op", lambda r: r["ratio"]),
+        ("create p50 / p99 ms (peak)", lambda r: _pair(r["create_peak"])),
+        ("create p50 / p99 ms (half)", lambda r: _pair(r["create_half"])),
+        ("system CPU ms / no-op", lambda r: r["system_cpu_ms_per_request"]["baseline"]),
+        ("system CPU ms / create", lambda r: r["system_cpu_ms_per_request"]["create_peak"]),
+        ("wrk CPU ms / create", lambda r: r["cpu_ms_per_request"]["create_peak"]["wrk"]),
+        ("order-to-KPI p99 ms", lambda r: r["order_to_kpi"]["p99_ms"]),
+    ]
+    print("\n" + f"{'':<30}" + "".join(f"{r['database']:>16}" for r in runs))
+    for label, value in rows:
+        print(f"{label:<30}" + "".join(f"{value(r)!s:>16}" for r in runs))
+
+
+def _pair(f: dict[str, Any]) -> str:
+    return f"{f['p50_ms']} / {f['p99_ms']}"
+
+
+async def main() -> None:
+    ensure_wrk()
+    runs = []
+    url = await postgres_url()
+    if url:
+        runs.append(await bench(url))
+    if os.environ.get("BENCH_SQLITE", "1") != "0":
+        runs.append(await bench(None))
+    for run in runs:
+        print_run(run)
+    print_side_by_side(runs)
     save(
         json.dumps(
             {
                 "clients": CLIENTS,
-                "database": "postgresql" if DATABASE_URL else "sqlite",
                 "seconds_per_phase": SECONDS,
                 "rounds": ROUNDS,
-                "baseline": asdict(baseline),
-                "create_peak": asdict(create),
-                "create_half": asdict(paced),
-                "ratio": round(ratio, 3),
-                "cpu_ms_per_request": {"baseline": baseline_cpu, "create_peak": create_cpu},
-                "order_to_kpi": kpi,
-                "memory_at_rest_mb": memory_at_rest,
-                "memory_after_load_mb": memory_after,
+                "load_generator": "wrk",
                 "cpu_count": os.cpu_count(),
+                "runs": runs,
             },
             indent=2,
+            ensure_ascii=False,
         )
     )
 
