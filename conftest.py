@@ -1,14 +1,34 @@
-"""Fixtures every test folder may use: a real NATS server for the session, and a database
-target (SQLite, or PostgreSQL when TEST_DATABASE_URL is set) per test."""
+"""Fixtures every test folder may use: a real NATS server for the session, a database target
+(SQLite, or PostgreSQL when TEST_DATABASE_URL is set) per test, and the session's caller-token
+keys as INTERNAL_TOKEN_KEYS, so servers and gateways built from the environment trust each
+other."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from servicekit.testing import DatabaseTarget, NatsServer, database_target, drop_schema
+from servicekit.testing import (
+    DatabaseTarget,
+    NatsServer,
+    database_target,
+    drop_schema,
+    session_keys,
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def caller_token_keys() -> Iterator[Path]:
+    before = os.environ.get("INTERNAL_TOKEN_KEYS")
+    os.environ["INTERNAL_TOKEN_KEYS"] = str(session_keys())
+    yield session_keys()
+    if before is None:
+        del os.environ["INTERNAL_TOKEN_KEYS"]
+    else:
+        os.environ["INTERNAL_TOKEN_KEYS"] = before
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 """Who is asking, and which part of the org tree (HQ → branch → store) they may see.
 
-The gateway authenticates the user and passes this context to services in gRPC metadata; every
-service reads it from `current_auth()` and scopes its queries with it.
+The gateway authenticates the user and passes this context to services in a signed caller token
+(servicekit.caller_token); the server interceptor verifies it, and every service reads it from
+`current_auth()` and scopes its queries with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -25,11 +26,6 @@ ROLES = (
 # Not a user's role: the identity of a service's own background work (consumers, relay, demo
 # loading), allowed only what that work needs.
 SERVICE_ROLE = "service"
-
-_USER = "x-auth-user"
-_ROLE = "x-auth-role"
-_BRANCH = "x-auth-branch"
-_STORE = "x-auth-store"
 
 
 @dataclass(frozen=True)
@@ -61,26 +57,6 @@ class AuthContext:
         if self.store_id and store != self.store_id:
             raise NotFound("no such store in your scope")
         return branch, store
-
-    def to_metadata(self) -> list[tuple[str, str]]:
-        pairs = [(_USER, self.user_id), (_ROLE, self.role)]
-        if self.branch_id:
-            pairs.append((_BRANCH, self.branch_id))
-        if self.store_id:
-            pairs.append((_STORE, self.store_id))
-        return pairs
-
-    @classmethod
-    def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]]) -> AuthContext | None:
-        values = {k: v for k, v in metadata if isinstance(v, str)}
-        if _USER not in values or _ROLE not in values:
-            return None
-        return cls(
-            user_id=values[_USER],
-            role=values[_ROLE],
-            branch_id=values.get(_BRANCH) or None,
-            store_id=values.get(_STORE) or None,
-        )
 
 
 def service_identity(service: str) -> AuthContext:

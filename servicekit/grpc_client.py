@@ -1,6 +1,10 @@
-"""gRPC clients: a channel whose interceptor carries the caller's auth context and trace
-context in metadata and sets a default deadline, and `call` that turns a failed RPC back into
-the domain error the service raised."""
+"""gRPC clients: a channel to one service whose interceptor carries the caller's signed token
+(the one the call being served arrived with, else one signed here) and the trace context in
+metadata and sets a default deadline, mutual TLS when configured, and `call` that turns a failed
+RPC back into the domain error the service raised.
+
+Calls fail fast: a service that is down answers UNAVAILABLE (ServiceUnavailable, a 503 at the
+gateway) at once rather than when the deadline runs out."""
 
 from __future__ import annotations
 
@@ -11,17 +15,31 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from servicekit.auth import maybe_auth
-from servicekit.errors import ERROR_METADATA_KEY, DomainError, error_from_grpc
+from servicekit.auth import AuthContext, maybe_auth
+from servicekit.caller_token import METADATA_KEY, CallerTokenSigner, received_for
+from servicekit.errors import ERROR_METADATA_KEY, DomainError, Unauthenticated, error_from_grpc
 from servicekit.telemetry import inject_headers
+from servicekit.tls import TlsFiles
 
 Response = TypeVar("Response")
 DEFAULT_DEADLINE_SECONDS = 5.0
 
 
 class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(
+        self, default_timeout: float, service: str | None, signer: CallerTokenSigner | None
+    ) -> None:
         self.default_timeout = default_timeout
+        self.service = service
+        self.signer = signer
+
+    def token_for(self, caller: AuthContext, service: str) -> str:
+        received = received_for(caller)
+        if received is not None:
+            return received
+        if self.signer is None:
+            raise Unauthenticated(f"no caller token to pass on to {service}")
+        return self.signer.token_for(caller, service)
 
     async def intercept_unary_unary(
         self,
@@ -30,22 +48,16 @@ class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         request: Any,
     ) -> Any:
         metadata = list(client_call_details.metadata or [])
-        auth = maybe_auth()
-        if auth is not None:
-            metadata.extend(auth.to_metadata())
+        caller = maybe_auth()
+        if caller is not None and self.service is not None:
+            metadata.append((METADATA_KEY, self.token_for(caller, self.service)))
         metadata.extend(inject_headers().items())
         details = grpc.aio.ClientCallDetails(
             method=client_call_details.method,
             timeout=client_call_details.timeout or self.default_timeout,
             metadata=grpc.aio.Metadata(*metadata),
             credentials=client_call_details.credentials,
-            # A service that is restarting gets until the deadline to come back rather than
-            # failing the call at once while the channel waits to reconnect.
-            wait_for_ready=(
-                True
-                if client_call_details.wait_for_ready is None
-                else client_call_details.wait_for_ready
-            ),
+            wait_for_ready=client_call_details.wait_for_ready,
         )
         return await continuation(details, request)
 
@@ -53,22 +65,32 @@ class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
 _ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
-def open_channel(address: str, timeout: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        address,
-        interceptors=[ContextClientInterceptor(timeout)],
-        options=[
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.enable_retries", 1),
-            # Reconnect quickly after a service restarts; the default backoff grows to 2 min.
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 2_000),
-            # Calls spread over every address the name resolves to: with `dns:///name:port`
-            # and a headless Kubernetes Service, over the service's replicas.
-            ("grpc.service_config", _ROUND_ROBIN),
-        ],
-    )
+def open_channel(
+    address: str,
+    service: str | None = None,
+    signer: CallerTokenSigner | None = None,
+    tls: TlsFiles | None = None,
+    timeout: float = DEFAULT_DEADLINE_SECONDS,
+) -> grpc.aio.Channel:
+    """A channel to `service` at `address`. Calls made for a caller carry a token for it: the
+    one the call being served arrived with, else one `signer` signs. Without a service, calls
+    carry no token (health checks)."""
+    interceptors = [ContextClientInterceptor(timeout, service, signer)]
+    options = [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.enable_retries", 1),
+        # Reconnect quickly after a service restarts; the default backoff grows to 2 min.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+        # Calls spread over every address the name resolves to: with `dns:///name:port`
+        # and a headless Kubernetes Service, over the service's replicas.
+        ("grpc.service_config", _ROUND_ROBIN),
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
+    credentials = tls.channel_credentials()
+    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors, options=options)
 
 
 def _domain_error_bytes(error: grpc.aio.AioRpcError) -> bytes | None:

@@ -1,6 +1,7 @@
-"""The gRPC server side every service shares: an interceptor that takes the auth and trace
-context from metadata, maps domain errors to status codes (field errors travel in trailing
-metadata) and records metrics; and the standard health checking service."""
+"""The gRPC server side every service shares: an interceptor that verifies the caller's signed
+token before any handler runs and takes the trace context from metadata, maps domain errors to
+status codes (field errors travel in trailing metadata) and records metrics; the standard health
+checking service, callable without a token (probes); mutual TLS when configured."""
 
 from __future__ import annotations
 
@@ -14,22 +15,49 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.trace import SpanKind
 
 from servicekit import metrics
-from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.auth import reset_auth, set_auth
+from servicekit.caller_token import (
+    METADATA_KEY,
+    CallerTokenVerifier,
+    hold_received,
+    load_verifier,
+    release_received,
+)
 from servicekit.db import lost_connection
 from servicekit.errors import (
     ERROR_METADATA_KEY,
     DomainError,
     InternalError,
     ServiceUnavailable,
+    Unauthenticated,
 )
+from servicekit.settings import TrustSettings
 from servicekit.telemetry import extract_context, tracer
+from servicekit.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
+_HEALTH = "/grpc.health.v1.Health/"
+
+
+def audience_of(method: str) -> str:
+    """The service whose API a method belongs to: `orders` for
+    /aftersales.orders.v1.OrdersService/CreateRepairOrder; a caller token must name it."""
+    parts = method.lstrip("/").split(".", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "aftersales" else ""
+
+
+def caller_token(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
+    for key, value in metadata:
+        if key == METADATA_KEY and isinstance(value, str):
+            return value
+    raise Unauthenticated("no caller token on the call")
+
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, verifier: CallerTokenVerifier) -> None:
         self.service = service
+        self.verifier = verifier
 
     async def intercept_service(
         self,
@@ -37,22 +65,32 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
         method: str = handler_call_details.method
+        if handler is None or method.startswith(_HEALTH):
+            return handler
+        if handler.unary_unary is None:
+            # Only unary calls get their caller verified here: any other kind is not served.
+            return None
         metadata = tuple(handler_call_details.invocation_metadata or ())
         inner = handler.unary_unary
         service = self.service
+        verifier = self.verifier
+        audience = audience_of(method)
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            token = set_auth(AuthContext.from_metadata(metadata))
+            auth_reset = set_auth(None)
+            received_reset = hold_received(None, None)
             try:
                 with tracer(__name__).start_as_current_span(
                     method, context=extract_context(metadata), kind=SpanKind.SERVER
                 ):
                     try:
+                        token = caller_token(metadata)
+                        caller = verifier.verify(token, audience)
+                        set_auth(caller)
+                        hold_received(caller, token)
                         return await inner(request, context)
                     except DomainError as error:
                         code = error.grpc_code
@@ -69,7 +107,8 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                         code = failure.grpc_code
                         await abort_with(context, failure)
             finally:
-                reset_auth(token)
+                release_received(received_reset)
+                reset_auth(auth_reset)
                 name = method.rsplit("/", 1)[-1]
                 metrics.GRPC_SERVER_HANDLED.labels(service, name, code.name).inc()
                 metrics.GRPC_SERVER_DURATION.labels(service, name).observe(
@@ -89,9 +128,14 @@ async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> N
     )
 
 
-def new_server(service: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+def new_server(
+    service: str, trust: TrustSettings | None = None
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A server whose calls need a caller token signed by a key in `trust` (by default the
+    settings from the environment)."""
+    verifier = load_verifier((trust or TrustSettings.from_env()).token_keys)
     server = grpc.aio.server(
-        interceptors=[ContextInterceptor(service)],
+        interceptors=[ContextInterceptor(service, verifier)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_time_ms", 30_000),
@@ -105,6 +149,13 @@ def new_server(service: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     return server, health_servicer
+
+
+def listen(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
+    """Open the server's port, with mutual TLS when configured; the port, 0 when it failed."""
+    if tls is None:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, tls.server_credentials())
 
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from servicekit.tls import TlsFiles
+
 DEFAULT_DATA_DIR = Path(".data")
 
 # Local defaults keep clear of the standard ports of servers that may already run here.
@@ -21,9 +23,41 @@ def env_flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR", DEFAULT_DATA_DIR))
+
+
 def default_database_url(service: str) -> str:
-    data_dir = Path(os.environ.get("DATA_DIR", DEFAULT_DATA_DIR))
-    return f"sqlite+aiosqlite:///{data_dir / f'{service}.db'}"
+    return f"sqlite+aiosqlite:///{data_dir() / f'{service}.db'}"
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """How our processes trust each other (servicekit.caller_token, servicekit.tls)."""
+
+    # The folder of caller-token keys: `<process>.pub` of every process that signs, and this
+    # process's own `<process>.key`. `make run` makes them in the data folder.
+    token_keys: Path
+    # Mutual TLS on every gRPC channel and server; None: plaintext.
+    tls: TlsFiles | None
+
+    @classmethod
+    def from_env(cls) -> TrustSettings:
+        return cls(
+            token_keys=Path(os.environ.get("INTERNAL_TOKEN_KEYS") or data_dir() / "keys"),
+            tls=tls_from_env(),
+        )
+
+
+def tls_from_env() -> TlsFiles | None:
+    names = ("GRPC_TLS_CERT", "GRPC_TLS_KEY", "GRPC_TLS_CA")
+    paths = [os.environ.get(name) or "" for name in names]
+    if not any(paths):
+        return None
+    if not all(paths):
+        raise SystemExit(f"{', '.join(names)} go together: set all three or none")
+    cert, key, ca = (Path(path) for path in paths)
+    return TlsFiles(cert=cert, key=key, ca=ca)
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,7 @@ class Settings:
     outbox_publish_delay_seconds: float
     # How many copies of each JetStream stream the cluster keeps (3 in production).
     stream_replicas: int
+    trust: TrustSettings
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -63,6 +98,7 @@ class Settings:
                 os.environ.get(f"{upper}_OUTBOX_PUBLISH_DELAY_SECONDS", "0")
             ),
             stream_replicas=int(os.environ.get("NATS_STREAM_REPLICAS", "1")),
+            trust=TrustSettings.from_env(),
         )
 
 

@@ -1,17 +1,21 @@
 """Test helpers shared by every service's tests and the end-to-end suite: a real NATS server
-on a free port, and a database to test against (a SQLite file, or a fresh schema in the
-PostgreSQL named by TEST_DATABASE_URL)."""
+on a free port, a database to test against (a SQLite file, or a fresh schema in the
+PostgreSQL named by TEST_DATABASE_URL), and caller-token keys made once per test session, so
+in-process services verify what test clients sign as the gateway."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,11 +27,18 @@ import grpc
 from sqlalchemy import MetaData, text
 
 from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.caller_token import (
+    CALLS_ON,
+    GATEWAY,
+    CallerTokenSigner,
+    generate_key_pairs,
+    load_signer,
+)
 from servicekit.db import Database, async_url
 from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import new_server
 from servicekit.runtime import Runtime, ServiceSpec
-from servicekit.settings import Settings
+from servicekit.settings import Settings, TrustSettings
 
 T = TypeVar("T")
 
@@ -125,6 +136,25 @@ class NatsServer:
                 self.process.wait()
 
 
+@functools.cache
+def session_keys() -> Path:
+    """A folder of caller-token key pairs for the gateway and every service, made once."""
+    folder = Path(tempfile.mkdtemp(prefix="aftersales-keys-"))
+    atexit.register(shutil.rmtree, folder, True)
+    generate_key_pairs(folder, (GATEWAY, *CALLS_ON))
+    return folder
+
+
+def session_trust() -> TrustSettings:
+    return TrustSettings(token_keys=session_keys(), tls=None)
+
+
+@functools.cache
+def gateway_signer() -> CallerTokenSigner:
+    """Signs as the gateway does, with the test keys."""
+    return load_signer(session_keys(), GATEWAY)
+
+
 @dataclass(frozen=True)
 class DatabaseTarget:
     url: str
@@ -165,12 +195,12 @@ async def drop_schema(target: DatabaseTarget) -> None:
 @contextlib.asynccontextmanager
 async def serving(spec: ServiceSpec, runtime: Runtime) -> AsyncIterator[grpc.aio.Channel]:
     """The service's gRPC API in this process on a free port, and a client channel to it that
-    carries the auth context like the gateway's does."""
-    server, _health = new_server(spec.name)
+    carries the caller (`acting_as`) in a token signed like the gateway's."""
+    server, _health = new_server(spec.name, session_trust())
     spec.register(server, runtime)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}", spec.name, gateway_signer())
     try:
         yield channel
     finally:
@@ -199,6 +229,7 @@ def service_settings(
         nats_url=nats_url,
         grpc_port=0,
         metrics_port=0,
+        trust=session_trust(),
         **changes,  # type: ignore[arg-type]
     )
 

@@ -7,30 +7,40 @@ from collections import Counter
 
 import grpc
 
+from servicekit.auth import AuthContext
 from servicekit.grpc_client import call, open_channel
 from servicekit.grpc_server import new_server
+from servicekit.testing import acting_as, gateway_signer, session_trust
 
 
 async def test_calls_are_spread_over_every_resolved_address() -> None:
     servers = []
     ports = []
     for name in ("first", "second"):
-        server, _health = new_server("test")
+        server, _health = new_server("test", session_trust())
 
         async def answer(request: bytes, _: grpc.aio.ServicerContext, name: str = name) -> bytes:
             return name.encode()
 
         handler = grpc.unary_unary_rpc_method_handler(answer)
         server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("test.Who", {"Am": handler})]
+            [grpc.method_handlers_generic_handler("aftersales.test.v1.Who", {"Am": handler})]
         )
         ports.append(server.add_insecure_port("127.0.0.1:0"))
         await server.start()
         servers.append(server)
     # One target naming two addresses, as a headless Service's DNS name resolves to its pods.
-    channel = open_channel("ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports))
+    channel = open_channel(
+        "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports), "test", gateway_signer()
+    )
     try:
-        answers = Counter([await call(channel.unary_unary("/test.Who/Am"), b"") for _ in range(20)])
+        with acting_as(AuthContext("u-1", "hq_admin")):
+            answers = Counter(
+                [
+                    await call(channel.unary_unary("/aftersales.test.v1.Who/Am"), b"")
+                    for _ in range(20)
+                ]
+            )
     finally:
         await channel.close()
         for server in servers:

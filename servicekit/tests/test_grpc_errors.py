@@ -10,9 +10,11 @@ import grpc
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from servicekit.auth import AuthContext
 from servicekit.errors import InternalError, NotFound, ServiceUnavailable
 from servicekit.grpc_client import call, open_channel
 from servicekit.grpc_server import new_server
+from servicekit.testing import acting_as, gateway_signer, session_trust
 
 FAILURES: dict[str, Callable[[], Exception]] = {
     "NotFound": lambda: NotFound("no repair order x"),
@@ -33,24 +35,26 @@ def failing(make: Callable[[], Exception]) -> grpc.RpcMethodHandler:
 
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    server, _health = new_server("test")
+    server, _health = new_server("test", session_trust())
     server.add_generic_rpc_handlers(
         [
             grpc.method_handlers_generic_handler(
-                "test.Failing", {name: failing(make) for name, make in FAILURES.items()}
+                "aftersales.test.v1.Failing",
+                {name: failing(make) for name, make in FAILURES.items()},
             )
         ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}", "test", gateway_signer())
     yield channel
     await channel.close()
     await server.stop(None)
 
 
 async def invoke(channel: grpc.aio.Channel, name: str) -> None:
-    await call(channel.unary_unary(f"/test.Failing/{name}"), b"")
+    with acting_as(AuthContext("u-1", "clerk", "SH", "SH-001")):
+        await call(channel.unary_unary(f"/aftersales.test.v1.Failing/{name}"), b"")
 
 
 async def test_a_domain_error_comes_back_as_itself(channel: grpc.aio.Channel) -> None:

@@ -1,4 +1,5 @@
-"""gRPC stubs of the four services, over channels that carry the auth and trace context."""
+"""gRPC stubs of the four services, over channels that carry the caller (in a caller token the
+gateway signs for each service) and the trace context; mutual TLS when configured."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from aftersales.customers.v1 import customers_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
 from aftersales.orders.v1 import orders_pb2_grpc
 from aftersales.reporting.v1 import reporting_pb2_grpc
+from servicekit.caller_token import GATEWAY, load_signer
 from servicekit.grpc_client import is_serving, open_channel
+from servicekit.settings import TrustSettings
 
 
 class ServiceClients:
-    def __init__(self, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str], trust: TrustSettings | None = None) -> None:
+        trust = trust or TrustSettings.from_env()
+        signer = load_signer(trust.token_keys, GATEWAY)
         self.channels: dict[str, grpc.aio.Channel] = {
-            name: open_channel(address) for name, address in addresses.items()
+            name: open_channel(address, name, signer, trust.tls)
+            for name, address in addresses.items()
         }
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.channels["orders"])
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channels["inventory"])
