@@ -1,6 +1,8 @@
 """The whole system as local processes: a NATS server (unless NATS_URL names one), the four
 services and the gateway, each a separate process with its own database. `make run`, the
-end-to-end tests and the benchmark all start it through this one class."""
+end-to-end tests and the benchmark all start it through this one class. Each start makes new
+caller-token key pairs in `<data dir>/keys` and hands every process the folder
+(INTERNAL_TOKEN_KEYS)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.db import Database
 from servicekit.grpc_client import is_serving, open_channel
-from servicekit.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
+from servicekit.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, tls_from_env
 from servicekit.testing import NatsServer, free_port
 
 SERVICES = ("orders", "inventory", "customers", "reporting")
@@ -73,6 +76,7 @@ class LocalSystem:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.jwt_secret = secrets.token_urlsafe(32)
         self.log_dir = config.data_dir / "logs"
+        self.keys_dir = config.data_dir / "keys"
 
     @property
     def gateway_url(self) -> str:
@@ -96,6 +100,7 @@ class LocalSystem:
             "DATA_DIR": str(config.data_dir),
             "DEMO_DATA": "1" if config.demo_data else "0",
             "PYTHONUNBUFFERED": "1",
+            "INTERNAL_TOKEN_KEYS": str(self.keys_dir),
             **{f"{s.upper()}_ADDR": f"127.0.0.1:{config.grpc_ports[s]}" for s in SERVICES},
         }
         if config.database_url:
@@ -128,6 +133,7 @@ class LocalSystem:
         )
 
     async def start(self, timeout: float = 60.0) -> None:
+        generate_key_pairs(self.keys_dir, (GATEWAY, *SERVICES))
         if not self.config.nats_url:
             self.nats = NatsServer(self.config.data_dir / "nats", self.config.nats_port).start()
         for name in SERVICES:
@@ -137,7 +143,8 @@ class LocalSystem:
         await self.wait_gateway_ready(timeout)
 
     async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
-        channel = open_channel(f"127.0.0.1:{self.config.grpc_ports[name]}")
+        # Health checks need no caller token; with GRPC_TLS_* set, this channel uses them too.
+        channel = open_channel(f"127.0.0.1:{self.config.grpc_ports[name]}", tls=tls_from_env())
         deadline = time.monotonic() + timeout
         try:
             while not await is_serving(channel):
