@@ -26,6 +26,14 @@ STREAMS: dict[str, list[str]] = {
     "CUSTOMERS": ["customers.v1.>"],
 }
 
+# Messages a consumer could not handle, kept for an operator to look at and replay
+# (servicekit.dead_letters): `deadletters.v1.<service>.<consumer>`.
+DEAD_LETTERS_STREAM = "DEAD_LETTERS"
+DEAD_LETTERS_SUBJECTS = ["deadletters.v1.>"]
+# Long enough for someone to notice, fix and replay; not for ever, so a flood cannot fill
+# the disk.
+DEAD_LETTER_RETENTION = timedelta(days=90)
+
 
 def subject(domain: str, branch_id: str, store_id: str | None, event_name: str) -> str:
     # Branch-level events (a central warehouse) use `_` in the store position.
@@ -53,16 +61,20 @@ async def connect(url: str, name: str) -> NATS:
     )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    for name, subjects in STREAMS.items():
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams (or bring them to our settings), each kept in `replicas` copies."""
+    streams = [(name, subjects, RETENTION) for name, subjects in STREAMS.items()]
+    streams.append((DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, DEAD_LETTER_RETENTION))
+    for name, subjects, max_age in streams:
         config = StreamConfig(
             name=name,
             subjects=subjects,
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             discard=DiscardPolicy.OLD,
-            max_age=RETENTION.total_seconds(),
+            max_age=max_age.total_seconds(),
             duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+            num_replicas=replicas,
         )
         try:
             await js.add_stream(config)

@@ -40,10 +40,27 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 OUTBOX_PENDING = Gauge(
     "aftersales_outbox_pending_events", "Outbox events committed but not yet published", ["service"]
 )
+OUTBOX_PARKED = Counter(
+    "aftersales_outbox_parked_total",
+    "Outbox events set aside after the broker refused them again and again (kept for replay)",
+    ["service"],
+)
 INBOX_HANDLED = Counter(
     "aftersales_inbox_messages_total",
-    "Messages taken by a consumer, by outcome (handled, duplicate, ignored, retried, poison)",
+    "Messages taken by a consumer, by outcome (handled, duplicate, ignored, retried, poison:"
+    " sent to the dead letters)",
     ["service", "consumer", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "aftersales_dead_letters_total",
+    "Messages a consumer sent to the DEAD_LETTERS stream, by kind (undecodable, unprocessable,"
+    " failing)",
+    ["service", "consumer", "kind"],
+)
+CONSUMER_WAITING = Gauge(
+    "aftersales_consumer_waiting_for_database",
+    "1 while a consumer has stopped fetching because its database does not answer",
+    ["service", "consumer"],
 )
 EVENT_LAG = Histogram(
     "aftersales_event_lag_seconds",

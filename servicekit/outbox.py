@@ -1,7 +1,16 @@
 """Transactional outbox (发件箱): a handler records events in the same transaction as its state
 change; the relay publishes committed rows to JetStream with `Nats-Msg-Id` = event id, so a
 republish after a crash is dropped by the stream's duplicate window. Nothing is published
-before its transaction commits, and nothing committed stays unpublished."""
+before its transaction commits, and nothing committed stays unpublished.
+
+On PostgreSQL several replicas' relays share the work: each claims a batch with
+`FOR UPDATE SKIP LOCKED`, publishes it while holding the claim and marks it published in the
+same transaction, so no two relays publish the same row. A SQLite file belongs to one process,
+whose one relay reads, publishes and marks without holding the write lock meanwhile.
+
+A row the broker refuses (no stream takes its subject, too large) is tried again with growing
+pauses and parked after `park_after` tries: counted, logged with the reason, kept in the table
+for `unpark`; the rows behind it go on."""
 
 from __future__ import annotations
 
@@ -11,7 +20,8 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message
@@ -21,21 +31,24 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     Row,
+    Select,
     String,
     Table,
     Text,
     delete,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import metrics
-from servicekit.auth import maybe_auth
+from servicekit.auth import maybe_auth, reset_auth, service_identity, set_auth
 from servicekit.db import BigId, Database
 from servicekit.telemetry import inject_headers
 from servicekit.timeutil import to_timestamp, utc_now
@@ -61,6 +74,12 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("headers", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("published_at", DateTime(timezone=True), nullable=True),
+        # Failed publishes of this row; the last one's reason; not before when to try again.
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text, nullable=True),
+        Column("retry_at", DateTime(timezone=True), nullable=True),
+        # Set aside after too many failures: the relay skips it until it is unparked.
+        Column("parked_at", DateTime(timezone=True), nullable=True),
         Index("ix_outbox_published_at", "published_at"),
     )
 
@@ -98,6 +117,18 @@ async def record(session: AsyncConnection, table: Table, subject: str, event: Me
     )
 
 
+@dataclass(frozen=True)
+class ParkedEvent:
+    seq: int
+    event_id: str
+    subject: str
+    event_type: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    parked_at: datetime
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -109,6 +140,8 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         publish_delay: float = 0.0,
         linger_seconds: float = 0.01,
+        park_after: int = 8,
+        retry_base_seconds: float = 1.0,
     ) -> None:
         self.service = service
         self.db = db
@@ -118,6 +151,10 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.publish_delay = publish_delay
         self.linger_seconds = linger_seconds
+        # A refused row waits retry_base_seconds, then twice that, … (about four minutes
+        # over the eight tries by default) before it is parked.
+        self.park_after = park_after
+        self.retry_base_seconds = retry_base_seconds
         self.wake = asyncio.Event()
         self._stopping = False
         self._last_prune = utc_now()
@@ -126,10 +163,17 @@ class OutboxRelay:
         self.wake.set()
 
     async def run(self) -> None:
+        token = set_auth(service_identity(self.service))
+        try:
+            await self._run()
+        finally:
+            reset_auth(token)
+
+    async def _run(self) -> None:
         backoff = 0.2
         while not self._stopping:
             try:
-                published = await self.publish_pending()
+                taken, _published = await self._round()
                 backoff = 0.2
             except Exception:
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
@@ -140,7 +184,7 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if published < self.batch_size:
+            if taken < self.batch_size:
                 metrics.OUTBOX_PENDING.labels(self.service).set(0)
                 await self._idle()
 
@@ -163,63 +207,146 @@ class OutboxRelay:
         self.wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish the oldest unpublished rows, then mark them published. No database lock is
-        held while publishing: a row published twice (a crash in between, or two relays) is
-        dropped by the stream, as its Nats-Msg-Id is the same."""
-        table = self.table
-        async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        table.c.seq,
-                        table.c.event_id,
-                        table.c.subject,
-                        table.c.event_type,
-                        table.c.payload,
-                        table.c.headers,
-                    )
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.seq)
-                    .limit(self.batch_size)
-                )
-            ).all()
-        if not rows:
-            return 0
-        if self.publish_delay:
-            await asyncio.sleep(self.publish_delay)
-        await self._publish(rows)
-        async with self.db.session() as session:
-            await session.execute(
-                update(table)
-                .where(table.c.seq.in_([row.seq for row in rows]))
-                .values(published_at=utc_now())
-            )
-            await session.commit()
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-        return len(rows)
+        """Publish a batch of the oldest rows due; returns how many were published."""
+        _taken, published = await self._round()
+        return published
 
-    async def _publish(self, rows: Sequence[Row[Any, Any, Any, Any, Any, Any]]) -> None:
+    async def _round(self) -> tuple[int, int]:
+        """One batch: (rows taken, rows published)."""
+        if self.db.is_sqlite:
+            # One relay per file: nothing to share, and the process's write turn is not held
+            # while publishing. A row published twice (a crash before the mark) carries the
+            # same Nats-Msg-Id and is dropped by the stream.
+            async with self.db.session() as session:
+                rows = (await session.execute(self._due())).all()
+                await session.rollback()
+            if not rows:
+                return 0, 0
+            refused = await self._publish(rows)
+            async with self.db.session() as session:
+                await self._settle(session, rows, refused)
+                await session.commit()
+        else:
+            # The claim (row locks) is held until the rows are marked: another relay skips
+            # them and takes the next ones.
+            async with self.db.session() as session:
+                rows = (await session.execute(self._due().with_for_update(skip_locked=True))).all()
+                if not rows:
+                    await session.rollback()
+                    return 0, 0
+                refused = await self._publish(rows)
+                await self._settle(session, rows, refused)
+                await session.commit()
+        published = len(rows) - len(refused)
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(published)
+        return len(rows), published
+
+    def _due(self) -> Select[Any]:
+        table = self.table
+        return (
+            select(
+                table.c.seq,
+                table.c.event_id,
+                table.c.subject,
+                table.c.event_type,
+                table.c.payload,
+                table.c.headers,
+                table.c.attempts,
+            )
+            .where(
+                table.c.published_at.is_(None),
+                table.c.parked_at.is_(None),
+                or_(table.c.retry_at.is_(None), table.c.retry_at <= utc_now()),
+            )
+            .order_by(table.c.seq)
+            .limit(self.batch_size)
+        )
+
+    async def _publish(self, rows: Sequence[Row[Any]]) -> dict[int, str]:
         """Send the rows in order, then wait for the stream's acks all together: one flush and
-        one wait per round instead of a round trip per event."""
-        acks: list[asyncio.Future[PubAck]] = []
+        one wait per round instead of a round trip per event. Returns the rows the broker
+        refused, with why; raises when it does not answer at all (nothing is then blamed on a
+        row)."""
+        acks: dict[int, asyncio.Future[PubAck]] = {}
+        refused: dict[int, str] = {}
         try:
-            for _seq, event_id, subject, event_type, payload, headers_json in rows:
-                headers = json.loads(headers_json)
-                headers[MSG_ID_HEADER] = event_id
-                headers[EVENT_TYPE_HEADER] = event_type
-                acks.append(await self.js.publish_async(subject, payload, headers=headers))
-            await asyncio.wait_for(asyncio.gather(*acks), ACK_TIMEOUT_SECONDS)
+            for row in rows:
+                headers = json.loads(row.headers)
+                headers[MSG_ID_HEADER] = row.event_id
+                headers[EVENT_TYPE_HEADER] = row.event_type
+                try:
+                    acks[row.seq] = await self.js.publish_async(
+                        row.subject, row.payload, headers=headers
+                    )
+                except Exception as error:  # a message too large, a subject not allowed
+                    refused[row.seq] = _reason(error)
+            _done, waiting = await asyncio.wait(acks.values(), timeout=ACK_TIMEOUT_SECONDS)
+            if waiting:
+                raise TimeoutError(f"{len(waiting)} of {len(acks)} publishes not acknowledged")
+            for seq, ack in acks.items():
+                if failure := ack.exception():
+                    refused[seq] = _reason(failure)
         finally:
             # An ack that never came holds a slot of the client's in-flight limit until cancelled.
-            for ack in acks:
+            for ack in acks.values():
                 ack.cancel()
+        if refused:
+            # Blame the rows only when JetStream itself answers: while it is starting up or
+            # away, every publish fails alike and no row is at fault.
+            await self.js.account_info()
+        return refused
+
+    async def _settle(
+        self, session: AsyncConnection, rows: Sequence[Row[Any]], refused: dict[int, str]
+    ) -> None:
+        table = self.table
+        now = utc_now()
+        published = [row.seq for row in rows if row.seq not in refused]
+        if published:
+            await session.execute(
+                update(table).where(table.c.seq.in_(published)).values(published_at=now)
+            )
+        for row in rows:
+            if row.seq not in refused:
+                continue
+            attempts = row.attempts + 1
+            parked = attempts >= self.park_after
+            retry_in = self.retry_base_seconds * 2 ** min(attempts - 1, 16)
+            await session.execute(
+                update(table)
+                .where(table.c.seq == row.seq)
+                .values(
+                    attempts=attempts,
+                    last_error=refused[row.seq],
+                    retry_at=now + timedelta(seconds=retry_in),
+                    parked_at=now if parked else None,
+                )
+            )
+            if parked:
+                metrics.OUTBOX_PARKED.labels(self.service).inc()
+                log.error(
+                    "outbox event parked after %d tries: %s (seq %d, %s)",
+                    attempts,
+                    refused[row.seq],
+                    row.seq,
+                    row.subject,
+                )
+            else:
+                log.warning(
+                    "broker refused outbox event (try %d of %d): %s (seq %d, %s)",
+                    attempts,
+                    self.park_after,
+                    refused[row.seq],
+                    row.seq,
+                    row.subject,
+                )
 
     async def pending(self) -> int:
         async with self.db.session() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(self.table)
-                .where(self.table.c.published_at.is_(None))
+                .where(self.table.c.published_at.is_(None), self.table.c.parked_at.is_(None))
             )
             await session.rollback()
         return int(count or 0)
@@ -233,3 +360,54 @@ class OutboxRelay:
                 )
             )
             await session.commit()
+
+
+async def parked_events(db: Database, table: Table) -> list[ParkedEvent]:
+    """Rows set aside after too many refused publishes, oldest first."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(
+                    table.c.seq,
+                    table.c.event_id,
+                    table.c.subject,
+                    table.c.event_type,
+                    table.c.attempts,
+                    table.c.last_error,
+                    table.c.created_at,
+                    table.c.parked_at,
+                )
+                .where(table.c.parked_at.is_not(None), table.c.published_at.is_(None))
+                .order_by(table.c.seq)
+            )
+        ).all()
+        await session.rollback()
+    return [
+        ParkedEvent(
+            r.seq,
+            r.event_id,
+            r.subject,
+            r.event_type,
+            r.attempts,
+            r.last_error or "",
+            r.created_at,
+            r.parked_at,
+        )
+        for r in rows
+    ]
+
+
+async def unpark(db: Database, table: Table, seq: int | None = None) -> int:
+    """Put a parked row (or all, when `seq` is None) back in line with a fresh count of
+    tries; returns how many. The relay publishes them on its next round."""
+    statement = update(table).where(table.c.parked_at.is_not(None), table.c.published_at.is_(None))
+    if seq is not None:
+        statement = statement.where(table.c.seq == seq)
+    async with db.session() as session:
+        result = await session.execute(statement.values(attempts=0, retry_at=None, parked_at=None))
+        await session.commit()
+    return int(result.rowcount or 0)
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".strip().rstrip(":")

@@ -1,9 +1,13 @@
 """How every service process starts, serves and stops.
 
 Start: logs and tracing, database (migrated to head), NATS and the streams, demo data when
-asked, the gRPC server with health checking, the outbox relay and the consumers, /metrics.
+asked, the gRPC server with health checking, the outbox relay, the consumers and the inbox
+pruning, /metrics.
 Stop (SIGTERM or Ctrl-C): report NOT_SERVING, drain in-flight RPCs, let consumers finish the
 message in hand, let the relay finish its round, drain NATS, close the database.
+
+Operator commands (same environment as the service): `migrate`, `dead-letters list|show
+<seq>|replay <seq>|--all`, `outbox parked|unpark <seq>|--all`.
 """
 
 from __future__ import annotations
@@ -15,27 +19,32 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import uvloop
+from google.protobuf import descriptor_pool, message_factory, text_format
 from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
 
-from servicekit import bus, migrations
+from servicekit import bus, dead_letters, inbox, migrations, outbox
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, new_server
 from servicekit.inbox import EventConsumer, Handler
 from servicekit.logs import configure_logging
 from servicekit.metrics import serve_metrics
-from servicekit.outbox import OutboxRelay
+from servicekit.outbox import EVENT_TYPE_HEADER, OutboxRelay
 from servicekit.settings import Settings
 from servicekit.telemetry import configure_tracing, shutdown_tracing
+from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+INBOX_PRUNE_INTERVAL = timedelta(hours=1)
 
 
 @dataclass
@@ -75,6 +84,7 @@ class Runtime:
             handlers=handlers,
             new_uow=self.uow,
             inbox=self.inbox,
+            js=self.js,
         )
 
 
@@ -102,7 +112,7 @@ async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.stream_replicas)
     return nc, js
 
 
@@ -147,8 +157,10 @@ async def serve(spec: ServiceSpec) -> None:
     serve_metrics(settings.metrics_port, settings.grpc_host)
 
     consumers = spec.consumers(runtime)
+    housekeeping_done = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
     tasks += [asyncio.create_task(c.run(js), name=c.name) for c in consumers]
+    tasks.append(asyncio.create_task(prune_inbox(runtime, housekeeping_done), name="inbox-prune"))
     await health.set("", SERVING)
     log.info(
         "%s serving",
@@ -168,11 +180,26 @@ async def serve(spec: ServiceSpec) -> None:
     for consumer in consumers:
         consumer.stop()
     relay.stop()
+    housekeeping_done.set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
     await close_runtime(runtime)
     shutdown_tracing()
     log.info("%s stopped", spec.name)
+
+
+async def prune_inbox(runtime: Runtime, done: asyncio.Event) -> None:
+    """Every hour, forget event ids handled longer ago than the stream keeps messages (plus a
+    margin): no redelivery can bring those back. A failed round waits for the next one."""
+    while not done.is_set():
+        try:
+            removed = await inbox.prune(runtime.db, runtime.inbox, utc_now() - inbox.INBOX_KEPT)
+            if removed:
+                log.info("inbox pruned", extra={"fields": {"removed": removed}})
+        except Exception:
+            log.exception("pruning the inbox failed; trying again next round")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), INBOX_PRUNE_INTERVAL.total_seconds())
 
 
 async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -196,12 +223,101 @@ async def migrate_only(spec: ServiceSpec) -> None:
     log.info("%s migrated", spec.name)
 
 
+USAGE = """usage: python -m services.{name} [command]
+  serve                          run the service (the default)
+  migrate                        bring the database to the newest schema, then exit
+  dead-letters list              the messages this service's consumers gave up on
+  dead-letters show <seq>        one of them: why, where from, headers and payload
+  dead-letters replay <seq>|--all
+                                 deliver again to the consumer that gave up (after a fix)
+  outbox parked                  events the broker refused again and again
+  outbox unpark <seq>|--all      put them back in line for the relay"""
+
+
+def _describe_payload(event_type: str, payload: bytes) -> str:
+    """The payload as protobuf text when it decodes as its event type, else its bytes."""
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(event_type)
+        message = message_factory.GetMessageClass(descriptor).FromString(payload)
+        return text_format.MessageToString(message, as_utf8=True)
+    except Exception:
+        return repr(payload[:1000])
+
+
+async def dead_letters_command(spec: ServiceSpec, args: list[str]) -> int:
+    settings = Settings.from_env(spec.name)
+    nc = await bus.connect(settings.nats_url, f"{spec.name}-dead-letters")
+    js = nc.jetstream()
+    try:
+        if args == ["list"]:
+            async for letter in dead_letters.letters(js, spec.name):
+                print(
+                    f"{letter.seq}\t{letter.at.isoformat() if letter.at else '-'}"
+                    f"\t{letter.consumer}\t{letter.kind}\t{letter.subject}"
+                    f"\t{letter.event_id or '-'}\t{letter.reason}"
+                )
+            return 0
+        if len(args) == 2 and args[0] == "show" and args[1].isdigit():
+            letter = await dead_letters.letter(js, spec.name, int(args[1]))
+            print(f"dead letter {letter.seq} of {letter.consumer}: {letter.kind}")
+            print(f"reason: {letter.reason}")
+            print(f"from: {letter.stream} #{letter.stream_sequence} {letter.subject}")
+            print(f"at: {letter.at.isoformat() if letter.at else '-'}")
+            for key, value in letter.original_headers.items():
+                print(f"header {key}: {value}")
+            event_type = letter.original_headers.get(EVENT_TYPE_HEADER, "")
+            print(_describe_payload(event_type, letter.payload))
+            return 0
+        if len(args) == 2 and args[0] == "replay":
+            if args[1] == "--all":
+                chosen = [letter async for letter in dead_letters.letters(js, spec.name)]
+            elif args[1].isdigit():
+                chosen = [await dead_letters.letter(js, spec.name, int(args[1]))]
+            else:
+                raise SystemExit(USAGE.format(name=spec.name))
+            for letter in chosen:
+                await dead_letters.replay(js, letter)
+                print(f"replayed {letter.seq} to {letter.consumer} on {letter.subject}")
+            return 0
+        raise SystemExit(USAGE.format(name=spec.name))
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        await nc.close()
+
+
+async def outbox_command(spec: ServiceSpec, args: list[str]) -> int:
+    settings = Settings.from_env(spec.name)
+    db = Database(settings.database_url, settings.db_schema)
+    table = spec.metadata.tables["outbox"]
+    try:
+        if args == ["parked"]:
+            for event in await outbox.parked_events(db, table):
+                print(
+                    f"{event.seq}\t{event.parked_at.isoformat()}\t{event.subject}"
+                    f"\t{event.event_id}\t{event.attempts} tries\t{event.last_error}"
+                )
+            return 0
+        if len(args) == 2 and args[0] == "unpark" and (args[1] == "--all" or args[1].isdigit()):
+            count = await outbox.unpark(db, table, None if args[1] == "--all" else int(args[1]))
+            print(f"unparked {count}")
+            return 0 if count else 1
+        raise SystemExit(USAGE.format(name=spec.name))
+    finally:
+        await db.dispose()
+
+
 def main(spec: ServiceSpec) -> None:
-    """`python -m services.<name>` serves; `python -m services.<name> migrate` only migrates."""
-    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    """`python -m services.<name>` serves; other commands are in USAGE."""
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("serve", [])
     if command == "migrate":
         uvloop.run(migrate_only(spec))
     elif command == "serve":
         uvloop.run(serve(spec))
+    elif command == "dead-letters":
+        raise SystemExit(uvloop.run(dead_letters_command(spec, args)))
+    elif command == "outbox":
+        raise SystemExit(uvloop.run(outbox_command(spec, args)))
     else:
-        raise SystemExit(f"usage: python -m services.{spec.name} [serve|migrate]")
+        raise SystemExit(USAGE.format(name=spec.name))

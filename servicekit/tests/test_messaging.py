@@ -1,22 +1,41 @@
 """The outbox and inbox against a real database and a real NATS JetStream server: nothing
-committed is lost, nothing is published twice, nothing is handled twice, poison is terminated."""
+committed is lost, nothing is published twice, nothing is handled twice, a database outage is
+waited out, poison goes to the dead letters, old inbox entries are pruned."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from aftersales.events.v1 import events_pb2
-from servicekit import bus
+from servicekit import bus, dead_letters, metrics
 from servicekit.db import Database, new_metadata
-from servicekit.inbox import EventConsumer, Handler, inbox_table
+from servicekit.errors import ServiceUnavailable
+from servicekit.inbox import (
+    EventConsumer,
+    Handler,
+    UnprocessableEvent,
+    inbox_table,
+    transient,
+)
+from servicekit.inbox import prune as prune_inbox
 from servicekit.metrics import INBOX_HANDLED
-from servicekit.outbox import OutboxRelay, fill_meta, outbox_table
+from servicekit.outbox import (
+    EVENT_TYPE_HEADER,
+    MSG_ID_HEADER,
+    OutboxRelay,
+    fill_meta,
+    outbox_table,
+)
 from servicekit.telemetry import configure_tracing, tracer
 from servicekit.testing import DatabaseTarget, NatsServer, database_with, eventually
 from servicekit.uow import UnitOfWork
@@ -49,7 +68,12 @@ def new_event(store: str) -> events_pb2.OrderReceived:
 
 
 def order_consumer(
-    db: Database, name: str, subject: str, handler: Handler, max_deliver: int = 5
+    db: Database,
+    js: bus.JetStreamContext,
+    name: str,
+    subject: str,
+    handler: Handler,
+    dead_letter_after: int = 5,
 ) -> EventConsumer:
     return EventConsumer(
         service="t",
@@ -59,7 +83,8 @@ def order_consumer(
         handlers={RECEIVED: (events_pb2.OrderReceived, handler)},
         new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
         inbox=inbox,
-        max_deliver=max_deliver,
+        js=js,
+        dead_letter_after=dead_letter_after,
     )
 
 
@@ -120,7 +145,7 @@ async def test_consumer_handles_each_event_once_and_terminates_poison(
         handled.append(event.order_id)
 
     name = f"test-{store}"
-    consumer = order_consumer(db, name, subject, on_received)
+    consumer = order_consumer(db, js, name, subject, on_received)
     event = new_event(store)
     headers = {
         "Nats-Msg-Id": event.meta.event_id,
@@ -168,7 +193,7 @@ async def test_inbox_skips_a_redelivered_event(db: Database, js: bus.JetStreamCo
 
     store = uuid.uuid4().hex[:8]
     subject = f"orders.v1.T.{store}.order_received"
-    consumer = order_consumer(db, f"redelivery-{store}", subject, on_received)
+    consumer = order_consumer(db, js, f"redelivery-{store}", subject, on_received)
     event = new_event(store)
     await js.publish(
         subject,
@@ -198,7 +223,7 @@ async def test_one_failing_event_in_a_batch_does_not_hold_back_the_others(
             raise RuntimeError("a dependency is down")
 
     name = f"batch-{store}"
-    consumer = order_consumer(db, name, subject, on_received, max_deliver=2)
+    consumer = order_consumer(db, js, name, subject, on_received, dead_letter_after=2)
     for event in events:
         await js.publish(
             subject,
@@ -241,3 +266,176 @@ async def test_trace_context_travels_with_the_event(db: Database, js: bus.JetStr
     assert message.headers is not None
     assert message.headers["traceparent"].split("-")[1] == trace_id
     await sub.unsubscribe()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connection refused"),
+        OSError("network unreachable"),
+        TimeoutError(),
+        TimeoutError(),
+        ServiceUnavailable("inventory is down"),
+        DBAPIError("SELECT 1", None, Exception("gone"), connection_invalidated=True),
+    ],
+    ids=repr,
+)
+def test_outages_and_timeouts_are_transient(error: Exception) -> None:
+    assert transient(error)
+
+
+def test_an_outage_wrapped_in_another_error_is_transient() -> None:
+    try:
+        try:
+            raise ConnectionResetError("peer went away")
+        except ConnectionResetError as cause:
+            raise RuntimeError("statement failed") from cause
+    except RuntimeError as wrapped:
+        assert transient(wrapped)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), KeyError("x"), UnprocessableEvent("no")])
+def test_other_failures_are_not_transient(error: Exception) -> None:
+    assert not transient(error)
+
+
+class Outage:
+    """A database that can be switched off: while it is off every unit of work fails to
+    connect, as against a stopped PostgreSQL. Records when each was tried."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.down = False
+        self.tries_while_down: list[float] = []
+
+    def new_uow(self) -> UnitOfWork:
+        outage = self
+
+        class Unreachable(UnitOfWork):
+            async def __aenter__(self) -> UnitOfWork:
+                if outage.down:
+                    outage.tries_while_down.append(time.monotonic())
+                    raise ConnectionRefusedError(111, "Connection refused")
+                return await super().__aenter__()
+
+        return Unreachable(self.db, outbox, lambda: None)
+
+
+async def publish_events(
+    js: bus.JetStreamContext, subject: str, events: list[events_pb2.OrderReceived]
+) -> None:
+    for event in events:
+        await js.publish(
+            subject,
+            event.SerializeToString(),
+            headers={MSG_ID_HEADER: event.meta.event_id, EVENT_TYPE_HEADER: RECEIVED},
+        )
+
+
+async def letters_of(js: bus.JetStreamContext, consumer: str) -> list[dead_letters.DeadLetter]:
+    return [letter async for letter in dead_letters.letters(js, "t") if letter.consumer == consumer]
+
+
+async def test_a_database_outage_is_waited_out_without_a_storm_and_nothing_is_lost(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    handled: list[str] = []
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        handled.append(event.order_id)
+
+    outage = Outage(db)
+    name = f"outage-{store}"
+    consumer = dataclasses.replace(
+        order_consumer(db, js, name, subject, on_received, dead_letter_after=2),
+        new_uow=outage.new_uow,
+        max_probe_delay=1.0,
+    )
+    events = [new_event(store) for _ in range(5)]
+    outage.down = True
+    await publish_events(js, subject, events)
+    waiting = metrics.CONSUMER_WAITING.labels("t", name)
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        # Down: the consumer stops fetching and probes with growing pauses, well past the
+        # number of deliveries after which a failing message would go to the dead letters.
+        await eventually(lambda: asyncio.sleep(0, len(outage.tries_while_down) >= 5), within=20)
+        assert waiting._value.get() == 1
+        outage.down = False
+        await eventually(lambda: asyncio.sleep(0, len(handled) == len(events)), within=20)
+    finally:
+        consumer.stop()
+        await task
+    gaps = [b - a for a, b in itertools.pairwise(outage.tries_while_down)]
+    # The batch and its probe come together; then each probe waits 0.5 s, 1 s, 1 s (the cap).
+    assert all(gap >= 0.45 for gap in gaps[1:])
+    assert sorted(handled) == sorted(e.order_id for e in events)
+    assert waiting._value.get() == 0
+    assert INBOX_HANDLED.labels("t", name, "poison")._value.get() == 0
+    assert await letters_of(js, name) == []
+    info = await js.consumer_info("ORDERS", name)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert info.config.max_deliver == -1
+
+
+async def test_a_handler_losing_its_database_connection_is_retried_past_any_limit(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    failures_left = 4
+    handled: list[str] = []
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            # What SQLAlchemy raises when PostgreSQL restarts under a statement.
+            raise DBAPIError("INSERT", None, Exception("terminating"), connection_invalidated=True)
+        handled.append(event.order_id)
+
+    name = f"lost-{store}"
+    consumer = dataclasses.replace(
+        order_consumer(db, js, name, subject, on_received, dead_letter_after=2),
+        max_retry_delay=0.2,
+    )
+    event = new_event(store)
+    await publish_events(js, subject, [event])
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        await eventually(lambda: asyncio.sleep(0, handled == [event.order_id]), within=20)
+    finally:
+        consumer.stop()
+        await task
+    assert INBOX_HANDLED.labels("t", name, "retried")._value.get() == 4
+    assert INBOX_HANDLED.labels("t", name, "poison")._value.get() == 0
+    assert await letters_of(js, name) == []
+
+
+async def test_pruning_the_inbox_forgets_only_old_events(db: Database) -> None:
+    consumer = f"prune-{uuid.uuid4().hex[:8]}"
+    old, recent = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    async with db.session() as session:
+        await session.execute(
+            inbox.insert(),
+            [
+                {"consumer": consumer, "event_id": "old-1", "handled_at": old},
+                {"consumer": consumer, "event_id": "old-2", "handled_at": old},
+                {"consumer": consumer, "event_id": "recent", "handled_at": recent},
+            ],
+        )
+        await session.commit()
+    assert await prune_inbox(db, inbox, datetime(2026, 2, 1, tzinfo=UTC)) == 2
+    async with db.session() as session:
+        left = await session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == consumer))
+        assert list(left) == ["recent"]
+
+
+async def test_the_streams_include_the_dead_letters(js: bus.JetStreamContext) -> None:
+    info = await js.stream_info(bus.DEAD_LETTERS_STREAM)
+    assert info.config.subjects == ["deadletters.v1.>"]
+    assert info.config.num_replicas == 1
+    # Run again with the same settings: nothing to change, nothing fails.
+    await bus.ensure_streams(js, replicas=1)
