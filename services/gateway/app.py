@@ -9,16 +9,19 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from servicekit import migrations
 from servicekit.db import Database
 from services.gateway import problems
+from services.gateway.active_users import ActiveUsers
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
+from services.gateway.hygiene import refuse_unstorable_input
 from services.gateway.idempotency import IdempotencyStore
-from services.gateway.middleware import RequestMiddleware
+from services.gateway.login import LoginThrottle, PasswordChecks
+from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     auth,
@@ -69,17 +72,24 @@ async def start(settings: GatewaySettings) -> Gateway:
         tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
         limiter=limiter,
         idempotency=IdempotencyStore(db),
+        active_users=ActiveUsers(db, settings.active_user_check_seconds),
+        login_throttle=LoginThrottle(
+            db, settings.login_failures_per_user, settings.login_failures_per_address
+        ),
+        password_checks=PasswordChecks(settings.password_checks_at_once),
     )
 
 
-async def prune_forever(store: IdempotencyStore) -> None:
+async def prune_forever(gw: Gateway) -> None:
+    """Forget idempotency keys past their lifetime and failed sign-ins that have aged out."""
     while True:
         try:
-            pruned = await store.prune()
-            if pruned:
-                log.info("pruned %d idempotency keys", pruned)
+            keys = await gw.idempotency.prune()
+            failures = await gw.login_throttle.prune()
+            if keys or failures:
+                log.info("pruned %d idempotency keys, %d failed sign-in counts", keys, failures)
         except Exception:
-            log.exception("pruning idempotency keys failed; trying again later")
+            log.exception("pruning failed; trying again later")
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
@@ -88,7 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = await start(settings)
         app.state.gateway = gw
-        pruner = asyncio.create_task(prune_forever(gw.idempotency), name="prune-idempotency")
+        pruner = asyncio.create_task(prune_forever(gw), name="prune")
         log.info("gateway ready", extra={"fields": {"services": settings.service_addresses}})
         try:
             yield
@@ -97,6 +107,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
             await gw.clients.close()
+            gw.password_checks.close()
             await gw.db.dispose()
 
     app = FastAPI(
@@ -104,8 +115,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description=DESCRIPTION,
         version="1.0.0",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_input)],
     )
     problems.install(app)
+    # The last added is the outermost: the request layer sees (and counts) the 413s too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware)
     for module in (auth, repair_orders, brands, customers, inventory, reports, system):
         app.include_router(module.router)

@@ -12,8 +12,10 @@ from fastapi.security import OAuth2PasswordBearer
 from servicekit.auth import AuthContext, set_auth
 from servicekit.db import Database
 from servicekit.errors import TooManyRequests, Unauthenticated
+from services.gateway.active_users import ActiveUsers
 from services.gateway.clients import ServiceClients
 from services.gateway.idempotency import IdempotencyStore
+from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.scope import OrgTree
 from services.gateway.security import TokenCodec
@@ -31,6 +33,9 @@ class Gateway:
     tokens: TokenCodec
     limiter: RateLimiter | None
     idempotency: IdempotencyStore
+    active_users: ActiveUsers
+    login_throttle: LoginThrottle
+    password_checks: PasswordChecks
 
 
 # Dependencies are async on purpose: sync ones run in a worker thread, which costs time and
@@ -53,6 +58,8 @@ async def authenticated(
     if not token:
         raise Unauthenticated("a bearer token is required")
     auth = gw.tokens.verify(token)
+    if not await gw.active_users.is_active(auth.user_id):
+        raise Unauthenticated("this user is no longer active")
     if gw.limiter is not None:
         wait = gw.limiter.acquire(auth.user_id)
         if wait:

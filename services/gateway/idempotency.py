@@ -4,7 +4,8 @@ Entries are kept per (user, key) with a hash of the request. Same key and same r
 stored response is replayed. Same key, other request: 422. First request still running: 409,
 unless it has been in flight so long that its process is presumed dead (then it is taken over;
 the services dedupe by request id anyway). Answers of 500 and above are not kept, so the client
-may retry. Entries live 24 hours.
+may retry. Entries live as long as a key is honoured (servicekit.idempotency.KEY_LIFETIME, the
+lifetime orders keeps its request ids for too).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from starlette.responses import Response
 
 from servicekit.db import Database
 from servicekit.errors import Conflict, DomainError, FieldError, InvalidInput, invalid
+from servicekit.idempotency import KEY_LIFETIME
 from servicekit.timeutil import as_utc, utc_now
 from services.gateway.orm import idempotency_keys as keys
 from services.gateway.problems import domain_problem
 
 HEADER = "Idempotency-Key"
-KEEP_FOR = timedelta(hours=24)
+KEEP_FOR = KEY_LIFETIME
 TAKEOVER_AFTER = timedelta(seconds=60)
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,200}")
 # Response headers worth replaying; the rest are recomputed per response.
@@ -159,7 +161,7 @@ class IdempotencyStore:
             await conn.execute(delete(keys).where(_same_entry(user_id, key, lease)))
 
     async def prune(self) -> int:
-        """Forget entries older than the 24 hours a key is honoured for."""
+        """Forget entries older than the lifetime a key is honoured for."""
         async with self.db.begin() as conn:
             result = await conn.execute(
                 delete(keys).where(keys.c.created_at < self.clock() - KEEP_FOR)

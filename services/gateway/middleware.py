@@ -1,4 +1,5 @@
-"""One layer around every HTTP request: its server span, its metrics, and a fresh auth context.
+"""Layers around every HTTP request: its server span, its metrics and a fresh auth context; and
+a cap on the size of its body.
 
 Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, so the auth context the
 auth dependency sets stays in the request's own context, and is cleared when it ends.
@@ -6,6 +7,7 @@ auth dependency sets stays in the request's own context, and is cleared when it 
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from opentelemetry.trace import SpanKind
@@ -14,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from servicekit.auth import reset_auth, set_auth
 from servicekit.metrics import HTTP_DURATION, HTTP_REQUESTS
 from servicekit.telemetry import extract_context, tracer
+from services.gateway.problems import problem_response
 
 # Unknown paths share one label so that scanners cannot blow up the metric's cardinality.
 UNMATCHED = "unmatched"
@@ -59,3 +62,74 @@ class RequestMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 HTTP_REQUESTS.labels(method, route, str(status)).inc()
                 HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+
+
+class BodyTooLarge(Exception):
+    """Raised from `receive` when a streamed body passes the limit."""
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with a 413 before reading them: a declared
+    Content-Length is checked up front, and a chunked body is counted as it streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        too_large = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # Whatever the app made of the interrupted body, the answer is the 413.
+            if too_large:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        # The app may let the interruption through or answer it; either way the 413 follows.
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, counting_receive, guarded_send)
+        if too_large and not started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "Content too large",
+            f"request bodies are limited to {self.max_bytes} bytes",
+            scope["path"],
+            "content_too_large",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

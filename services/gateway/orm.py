@@ -1,4 +1,5 @@
-"""The gateway's own tables: the org tree, users, and remembered Idempotency-Key responses."""
+"""The gateway's own tables: the org tree, users, remembered Idempotency-Key responses, and
+failed sign-ins."""
 
 from __future__ import annotations
 
@@ -59,4 +60,15 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     CheckConstraint("state IN ('in_flight', 'done')", name="state"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    # sha256 of "username:<name>" or "address:<ip>": a mistyped password in the username field
+    # is not kept in the clear, and any length fits.
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
 )

@@ -4,7 +4,7 @@ services judge the content) and response shapes (for the OpenAPI document)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -250,6 +250,12 @@ class Kpis(BaseModel):
     orders_received: int
     by_store: list[StoreKpis]
     by_service_type: list[ServiceTypeKpis]
+
+
+class SystemStatus(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["serving", "down"]
+    services: dict[str, Literal["serving", "down"]]
 
 
 class Problem(BaseModel):

@@ -23,6 +23,16 @@ class GatewaySettings:
     jwt_secret_generated: bool = False
     jwt_ttl_seconds: int = 3600
     rate_limit_per_second: float = 100.0
+    # Bodies over this many bytes are refused (413) before they are read.
+    max_body_bytes: int = 1024 * 1024
+    # Failed sign-ins before a username, or a client address (many shops behind one NAT), is
+    # locked out for a while.
+    login_failures_per_user: int = 5
+    login_failures_per_address: int = 200
+    # Password checks (argon2, 64 MiB each) running at once; more wait their turn.
+    password_checks_at_once: int = 2
+    # How stale the gateway's knowledge that a user is still active may be.
+    active_user_check_seconds: float = 30.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     service_addresses: dict[str, str] = field(
@@ -42,6 +52,10 @@ class GatewaySettings:
             jwt_secret_generated=not secret,
             jwt_ttl_seconds=int(os.environ.get("JWT_TTL_SECONDS", "3600")),
             rate_limit_per_second=float(os.environ.get("RATE_LIMIT_PER_SECOND", "100")),
+            max_body_bytes=int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024))),
+            login_failures_per_user=int(os.environ.get("LOGIN_FAILURES_PER_USER", "5")),
+            login_failures_per_address=int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "200")),
+            password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "2")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 from starlette.responses import Response
@@ -17,7 +16,6 @@ from services.gateway.deps import Auth, Gw
 from services.gateway.orm import users
 from services.gateway.render import json_response
 from services.gateway.scope import OrgUnit
-from services.gateway.security import verify_password, verify_unknown_user
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -25,18 +23,33 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 _BAD_LOGIN = "wrong username or password"
 
 
-@router.post("/auth/token", response_model=schemas.Token)
-async def issue_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], gw: Gw) -> Response:
-    async with gw.db.session() as session:
-        user = (
-            await session.execute(select(users).where(users.c.username == form.username))
-        ).first()
-    # argon2 is slow on purpose; off the event loop, it does not stall other requests.
-    if user is None or not user.active:
-        await asyncio.to_thread(verify_unknown_user, form.password)
+@router.post(
+    "/auth/token",
+    response_model=schemas.Token,
+    responses={429: {"model": schemas.Problem, "description": "too many failed sign-ins"}},
+)
+async def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, gw: Gw
+) -> Response:
+    address = request.client.host if request.client else "unknown"
+    throttle = gw.login_throttle
+    await throttle.refuse_if_locked(form.username, address)
+    async with gw.password_checks.turn():
+        # Again: failures of sign-ins that waited alongside this one may have locked it.
+        await throttle.refuse_if_locked(form.username, address)
+        async with gw.db.session() as session:
+            user = (
+                await session.execute(select(users).where(users.c.username == form.username))
+            ).first()
+        if user is not None and not user.active:
+            user = None
+        right = await gw.password_checks.verify(
+            user.password_hash if user is not None else None, form.password
+        )
+    if user is None or not right:
+        await throttle.failed(form.username, address)
         raise Unauthenticated(_BAD_LOGIN)
-    if not await asyncio.to_thread(verify_password, user.password_hash, form.password):
-        raise Unauthenticated(_BAD_LOGIN)
+    await throttle.succeeded(form.username)
     branch_id, store_id = gw.tree.path(user.org_unit_id)
     issued = gw.tokens.issue(AuthContext(user.id, user.role, branch_id, store_id))
     return json_response(

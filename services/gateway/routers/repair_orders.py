@@ -11,6 +11,7 @@ from aftersales.orders.v1 import orders_pb2
 from servicekit.auth import AuthContext
 from servicekit.errors import invalid
 from servicekit.grpc_client import call
+from servicekit.idempotency import request_hash
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
 from services.gateway.idempotency import HEADER, run_once
@@ -108,7 +109,6 @@ async def create_repair_order(
         branch_id, store_id = intake_store(gw.tree, auth, body.store_id)
         device, fault = body.device, body.fault
         message = orders_pb2.CreateRepairOrderRequest(
-            request_id=f"{auth.user_id}:{idempotency_key}" if idempotency_key else "",
             branch_id=branch_id,
             store_id=store_id,
             customer=orders_pb2.Customer(name=body.customer.name, phone=body.customer.phone),
@@ -127,6 +127,10 @@ async def create_repair_order(
             appearance=body.appearance or "",
             promised_date=body.promised_date or "",
         )
+        if idempotency_key:
+            # orders honours the key for the same lifetime, and only for this same request.
+            message.request_id = f"{auth.user_id}:{idempotency_key}"
+            message.request_hash = request_hash(message)
         order = await call(gw.clients.orders.CreateRepairOrder, message)
         return json_response(order_json(order, auth), 201, {"Location": f"{PATH}/{order.id}"})
 

@@ -316,21 +316,38 @@ async def test_losing_its_own_database_is_a_503_and_the_key_stays_free(
     assert retried.status_code == 201
 
 
-async def test_stopped_services_are_503_and_not_ready(
+async def test_stopped_services_are_503_while_the_gateway_stays_ready(
     client: httpx.AsyncClient, fakes: FakeServices
 ) -> None:
     headers = await auth_headers(client, "sh001.clerk")
+    admin = await auth_headers(client, "hq.admin")
+    serving = await client.get("/api/v1/status", headers=admin)
+    assert serving.json() == {
+        "status": "ok",
+        "database": "serving",
+        "services": dict.fromkeys(("orders", "inventory", "customers", "reporting"), "serving"),
+    }
     await fakes.server.stop(0)
     down = await client.post("/api/v1/repair-orders", json=intake(), headers=headers)
     assert down.status_code == 503
     assert down.json()["title"] == "Service unavailable"
     assert "127.0.0.1" not in down.text  # the gRPC failure's details stay in the log
+    # The gateway's own needs are met: it stays in the load balancer, and says what is down.
     ready = await client.get("/readyz")
-    assert ready.status_code == 503
-    assert ready.json() == {
-        "status": "unavailable",
-        "down": ["orders", "inventory", "customers", "reporting"],
+    assert ready.status_code == 200
+    status = await client.get("/api/v1/status", headers=admin)
+    assert status.status_code == 200
+    assert status.json() == {
+        "status": "degraded",
+        "database": "serving",
+        "services": dict.fromkeys(("orders", "inventory", "customers", "reporting"), "down"),
     }
+
+
+async def test_only_hq_admins_see_the_status(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/status")).status_code == 401
+    clerk = await auth_headers(client, "sh001.clerk")
+    assert (await client.get("/api/v1/status", headers=clerk)).status_code == 403
 
 
 async def test_list_orders_scope_and_paging(client: httpx.AsyncClient, fakes: FakeServices) -> None:
