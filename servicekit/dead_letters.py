@@ -20,7 +20,7 @@ from datetime import datetime
 
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from servicekit.bus import DEAD_LETTERS_STREAM
 from servicekit.outbox import MSG_ID_HEADER
@@ -51,6 +51,10 @@ _OURS = (
     DELIVERIES_HEADER,
     AT_HEADER,
 )
+# Set by the publisher to check which stream takes a message; not part of what was sent.
+_EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
+# The server says a deleted message is gone in one of two ways.
+_GONE = (10043, 10057)  # sequence not found, no message found
 # Header values are one line; a reason is a short message, not a traceback.
 _REASON_LIMIT = 500
 
@@ -75,7 +79,11 @@ async def send(
     js: JetStreamContext, service: str, consumer: str, original: Original, kind: str, reason: str
 ) -> None:
     """Publish a dead letter and wait for the stream's ack (raises if it does not come)."""
-    headers = {k: v for k, v in original.headers.items() if k != MSG_ID_HEADER}
+    headers = {
+        k: v
+        for k, v in original.headers.items()
+        if k not in (MSG_ID_HEADER, _EXPECTED_STREAM_HEADER)
+    }
     if MSG_ID_HEADER in original.headers:
         headers[MSG_ID_KEPT_HEADER] = original.headers[MSG_ID_HEADER]
     headers.update(
@@ -122,7 +130,11 @@ class DeadLetter:
     @classmethod
     def from_stream(cls, message: RawStreamMsg) -> DeadLetter:
         headers = dict(message.headers or {})
-        original = {k: v for k, v in headers.items() if k not in _OURS and k != MSG_ID_HEADER}
+        original = {
+            k: v
+            for k, v in headers.items()
+            if k not in _OURS and k not in (MSG_ID_HEADER, _EXPECTED_STREAM_HEADER)
+        }
         if MSG_ID_KEPT_HEADER in headers:
             original[MSG_ID_HEADER] = headers[MSG_ID_KEPT_HEADER]
         return cls(
@@ -158,7 +170,8 @@ async def letter(js: JetStreamContext, service: str, seq: int) -> DeadLetter:
     """One of the service's dead letters; LookupError when there is none at `seq`."""
     try:
         message = await js.get_msg(DEAD_LETTERS_STREAM, seq=seq)
-    except NotFoundError:
+    except (NotFoundError, BadRequestError):
+        # A sequence past the end is a bad request to the server; a deleted one is not found.
         raise LookupError(f"no dead letter {seq}") from None
     if not (message.subject or "").startswith(f"deadletters.v1.{service}."):
         raise LookupError(f"dead letter {seq} is not one of {service}'s")
@@ -174,4 +187,9 @@ async def replay(js: JetStreamContext, letter: DeadLetter) -> None:
     headers[MSG_ID_HEADER] = f"{event_id}:replay:{letter.seq}"
     headers[REPLAY_FOR_HEADER] = letter.consumer
     await js.publish(letter.subject, letter.payload, stream=letter.stream, headers=headers)
-    await js.delete_msg(DEAD_LETTERS_STREAM, letter.seq)
+    try:
+        await js.delete_msg(DEAD_LETTERS_STREAM, letter.seq)
+    except APIError as error:
+        # Replayed by someone else meanwhile: their replay and ours are one message.
+        if error.err_code not in _GONE:
+            raise
