@@ -1,0 +1,179 @@
+"""Mutual TLS on gRPC with certificates made here (a CA, a server certificate for
+127.0.0.1/localhost, client certificates): a client with a certificate from our CA gets
+through, a plaintext client or one without a certificate of ours does not."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from servicekit.auth import AuthContext, current_auth
+from servicekit.grpc_client import call, is_serving, open_channel
+from servicekit.grpc_server import SERVING, listen, new_server
+from servicekit.testing import acting_as, gateway_signer, session_trust
+from servicekit.tls import TlsFiles
+
+# A day either side of now: TLS checks validity against the real clock, so the test never ages.
+NOW = datetime.datetime.now(datetime.UTC)
+VALID = (NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=1))
+
+Key = ec.EllipticCurvePrivateKey
+
+
+def pem_key(key: Key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def certificate(
+    name: str,
+    key: Key,
+    issuer: x509.Name,
+    issuer_key: Key,
+    *,
+    ca: bool = False,
+    server: bool = False,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(VALID[0])
+        .not_valid_after(VALID[1])
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+    else:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if server:
+        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def authority(folder: Path, name: str) -> tuple[x509.Name, Key]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = certificate(name, key, subject, key, ca=True)
+    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return subject, key
+
+
+def issue(
+    folder: Path, name: str, ca: tuple[x509.Name, Key], ca_file: Path, server: bool
+) -> TlsFiles:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate(name, key, ca[0], ca[1], server=server)
+    (folder / f"{name}.key").write_bytes(pem_key(key))
+    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return TlsFiles(cert=folder / f"{name}.pem", key=folder / f"{name}.key", ca=ca_file)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TlsFiles]:
+    folder = tmp_path_factory.mktemp("tls")
+    ours = authority(folder, "ca")
+    theirs = authority(folder, "other-ca")
+    ca_file, other_file = folder / "ca.pem", folder / "other-ca.pem"
+    return {
+        "server": issue(folder, "server", ours, ca_file, server=True),
+        "client": issue(folder, "client", ours, ca_file, server=False),
+        "stranger": issue(folder, "stranger", theirs, ca_file, server=False),
+        "other-ca": TlsFiles(cert=folder / "client.pem", key=folder / "client.key", ca=other_file),
+    }
+
+
+async def who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return current_auth().user_id.encode()
+
+
+@pytest.fixture
+async def address(certs: dict[str, TlsFiles]) -> AsyncIterator[str]:
+    server, health = new_server("test", session_trust())
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "aftersales.test.v1.Test", {"Who": grpc.unary_unary_rpc_method_handler(who)}
+            )
+        ]
+    )
+    port = listen(server, "127.0.0.1:0", certs["server"])
+    assert port
+    await server.start()
+    await health.set("", SERVING)
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+async def test_a_client_with_our_certificate_gets_through(
+    address: str, certs: dict[str, TlsFiles]
+) -> None:
+    channel = open_channel(address, "test", gateway_signer(), certs["client"])
+    try:
+        with acting_as(AuthContext("u-clerk", "clerk", "SH", "SH-001")):
+            assert (
+                await call(channel.unary_unary("/aftersales.test.v1.Test/Who"), b"") == b"u-clerk"
+            )
+        assert await is_serving(channel)
+    finally:
+        await channel.close()
+
+
+async def test_a_plaintext_client_is_refused(address: str) -> None:
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await channel.close()
+
+
+@pytest.mark.parametrize("client", ["stranger", "other-ca"])
+async def test_a_certificate_not_of_our_ca_on_either_side_is_refused(
+    address: str, certs: dict[str, TlsFiles], client: str
+) -> None:
+    """A client certificate from another CA, or a client that trusts another CA than the
+    server's: no connection."""
+    channel = open_channel(address, tls=certs[client])
+    try:
+        assert not await is_serving(channel, deadline=5)
+    finally:
+        await channel.close()
+
+
+async def test_a_client_without_a_certificate_is_refused(
+    address: str, certs: dict[str, TlsFiles]
+) -> None:
+    credentials = grpc.ssl_channel_credentials(root_certificates=certs["client"].ca.read_bytes())
+    channel = grpc.aio.secure_channel(address, credentials)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await channel.close()
