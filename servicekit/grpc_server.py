@@ -1,7 +1,8 @@
 """The gRPC server side every service shares: an interceptor that verifies the caller's signed
-token before any handler runs and takes the trace context from metadata, maps domain errors to
-status codes (field errors travel in trailing metadata) and records metrics; the standard health
-checking service, callable without a token (probes); mutual TLS when configured."""
+token and refuses text no database stores before any handler runs, takes the trace context
+from metadata, maps domain errors to status codes (field errors travel in trailing metadata)
+and records metrics; the standard health checking service, callable without a token (probes);
+mutual TLS when configured."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.trace import SpanKind
 
@@ -33,6 +35,7 @@ from servicekit.errors import (
 )
 from servicekit.settings import TrustSettings
 from servicekit.telemetry import extract_context, tracer
+from servicekit.text_hygiene import refuse_unstorable_text
 from servicekit.tls import TlsFiles
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,8 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                         caller = verifier.verify(token, audience)
                         set_auth(caller)
                         hold_received(caller, token)
+                        if isinstance(request, Message):
+                            refuse_unstorable_text(request)
                         return await inner(request, context)
                     except DomainError as error:
                         code = error.grpc_code

@@ -1,7 +1,8 @@
 """The server interceptor over real gRPC: a call gets to a handler only with a caller token the
 gateway (or the calling service, for itself) signed for that service; the plain x-auth-*
 metadata of old means nothing; health checks need no token; a service passes its caller's
-token on to the services it calls on; calls to a service that is down fail fast."""
+token on to the services it calls on; text no database stores is refused before the handler;
+calls to a service that is down fail fast."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from aftersales.customers.v1 import customers_pb2
 from servicekit.auth import AuthContext, current_auth, service_identity
 from servicekit.caller_token import METADATA_KEY, load_signer
-from servicekit.errors import ServiceUnavailable, Unauthenticated
+from servicekit.errors import InvalidInput, ServiceUnavailable, Unauthenticated
 from servicekit.grpc_client import call, open_channel
 from servicekit.grpc_server import SERVING, new_server
 from servicekit.testing import (
@@ -188,3 +190,43 @@ async def test_a_call_to_a_service_that_is_down_fails_fast() -> None:
     finally:
         await channel.close()
     assert time.monotonic() - started < deadline / 5
+
+
+async def test_text_no_database_stores_is_refused_before_the_handler() -> None:
+    handled: list[customers_pb2.FindCustomerRequest] = []
+
+    async def find(request: customers_pb2.FindCustomerRequest, _: object) -> bytes:
+        handled.append(request)
+        return b""
+
+    server, _health = new_server("customers", session_trust())
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "aftersales.customers.v1.Test",
+                {
+                    "Find": grpc.unary_unary_rpc_method_handler(
+                        find, request_deserializer=customers_pb2.FindCustomerRequest.FromString
+                    )
+                },
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}", "customers", gateway_signer())
+    method = channel.unary_unary(
+        "/aftersales.customers.v1.Test/Find",
+        request_serializer=customers_pb2.FindCustomerRequest.SerializeToString,
+    )
+    try:
+        with acting_as(CLERK):
+            with pytest.raises(InvalidInput) as caught:
+                await call(method, customers_pb2.FindCustomerRequest(phone="138\x001234"))
+            assert [e.field for e in caught.value.errors] == ["phone"]
+            assert not handled
+            await call(method, customers_pb2.FindCustomerRequest(phone="13812345678"))
+            assert len(handled) == 1
+    finally:
+        await channel.close()
+        await server.stop(None)
