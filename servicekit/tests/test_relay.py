@@ -1,0 +1,183 @@
+"""The outbox relay against a real database and a real NATS JetStream server: relays on one
+PostgreSQL share the rows and publish each once; a row the broker refuses is parked after its
+tries while the rows behind it go on; a broker that is away is no row's fault."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from nats.js.api import PubAck
+from sqlalchemy import select
+
+from aftersales.events.v1 import events_pb2
+from servicekit import bus, outbox
+from servicekit.db import Database, new_metadata
+from servicekit.inbox import inbox_table
+from servicekit.metrics import OUTBOX_PARKED
+from servicekit.outbox import OutboxRelay, fill_meta, outbox_table, parked_events, unpark
+from servicekit.testing import DatabaseTarget, NatsServer, database_with
+from servicekit.uow import UnitOfWork
+
+metadata = new_metadata()
+table = outbox_table(metadata)
+inbox_table(metadata)
+
+
+@pytest.fixture
+async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
+    async with database_with(db_target, metadata) as database:
+        yield database
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
+    nc = await bus.connect(nats_server.url, "test")
+    context = nc.jetstream()
+    await bus.ensure_streams(context)
+    yield context
+    await nc.close()
+
+
+class CountingJetStream:
+    """The JetStream context, counting what is published under each message id."""
+
+    def __init__(self, js: bus.JetStreamContext, counts: collections.Counter[str]) -> None:
+        self.js = js
+        self.counts = counts
+
+    async def publish_async(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[PubAck]:
+        self.counts[headers[outbox.MSG_ID_HEADER]] += 1
+        return await self.js.publish_async(subject, payload, headers=headers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.js, name)
+
+
+async def emit(db: Database, subject: str, count: int = 1) -> list[str]:
+    """Commit `count` events for `subject`; their ids."""
+    ids = []
+    async with UnitOfWork(db, table, lambda: None) as uow:
+        for _ in range(count):
+            event = events_pb2.OrderReceived(order_id=str(uuid.uuid4()), number="n")
+            ids.append(fill_meta(event.meta, "T", "S"))
+            await uow.emit(subject, event)
+        await uow.commit()
+    return ids
+
+
+def lane() -> str:
+    return f"orders.v1.T.{uuid.uuid4().hex[:8]}.order_received"
+
+
+async def test_two_relays_on_one_postgresql_publish_each_row_once(
+    db_target: DatabaseTarget, db: Database, js: bus.JetStreamContext
+) -> None:
+    if not db_target.url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a SQLite file belongs to one process, so one relay")
+    ids = await emit(db, lane(), 600)
+    counts: collections.Counter[str] = collections.Counter()
+    replicas = [Database(db_target.url, db_target.schema) for _ in range(2)]
+    # Each holds its claim a moment while publishing, so the other must take other rows.
+    relays = [
+        OutboxRelay("t", replica, table, CountingJetStream(js, counts), batch_size=50)  # type: ignore[arg-type]
+        for replica in replicas
+    ]
+    for relay in relays:
+        relay.publish_delay = 0.02
+    published_by = [0, 0]
+
+    async def drain(index: int) -> None:
+        while published := await relays[index].publish_pending():
+            published_by[index] += published
+
+    try:
+        await asyncio.gather(drain(0), drain(1))
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+    assert set(counts) == set(ids)
+    assert set(counts.values()) == {1}
+    assert sum(published_by) == 600
+    assert all(published_by), published_by
+    assert await OutboxRelay("t", db, table, js).pending() == 0
+
+
+async def test_a_refused_row_is_parked_after_its_tries_and_the_rows_behind_it_go_on(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    subject = lane()
+    first = await emit(db, subject)
+    # No stream takes this subject: the broker answers "no responders" every time.
+    refused = await emit(db, f"nowhere.v1.{uuid.uuid4().hex[:8]}")
+    # Over the server's 1 MB message limit: the client refuses it before sending.
+    async with db.session() as session:
+        big_id = str(uuid.uuid4())
+        await session.execute(
+            table.insert(),
+            {
+                "event_id": big_id,
+                "subject": subject,
+                "event_type": "aftersales.events.v1.OrderReceived",
+                "payload": b"x" * (2 * 1024 * 1024),
+                "headers": "{}",
+                "created_at": outbox.utc_now(),
+            },
+        )
+        await session.commit()
+    last = await emit(db, subject)
+    relay = OutboxRelay("t", db, table, js, park_after=3, retry_base_seconds=0)
+    parked_before = OUTBOX_PARKED.labels("t")._value.get()
+
+    assert await relay.publish_pending() == 2
+    assert await relay.pending() == 2
+    assert await relay.publish_pending() == 0
+    assert await relay.publish_pending() == 0
+    assert await relay.pending() == 0
+    assert await relay.publish_pending() == 0
+
+    parked = await parked_events(db, table)
+    assert [p.event_id for p in parked] == [refused[0], big_id]
+    assert [p.attempts for p in parked] == [3, 3]
+    assert "NoStreamResponseError" in parked[0].last_error
+    assert "MaxPayloadError" in parked[1].last_error
+    assert OUTBOX_PARKED.labels("t")._value.get() == parked_before + 2
+    async with db.session() as session:
+        published = await session.scalars(
+            select(table.c.event_id).where(table.c.published_at.is_not(None))
+        )
+        assert set(published) == {first[0], last[0]}
+
+    # Fixed (say a stream now takes the subject), then unparked: it goes out.
+    async with db.session() as session:
+        await session.execute(
+            table.update().where(table.c.event_id == refused[0]).values(subject=subject)
+        )
+        await session.commit()
+    assert await unpark(db, table, parked[0].seq) == 1
+    assert await relay.publish_pending() == 1
+    assert [p.event_id for p in await parked_events(db, table)] == [big_id]
+    assert await unpark(db, table) == 1
+    assert await unpark(db, table) == 0
+
+
+async def test_a_broker_that_is_away_is_no_rows_fault(
+    db: Database, nats_server: NatsServer
+) -> None:
+    await emit(db, lane())
+    nc = await bus.connect(nats_server.url, "test")
+    away = nc.jetstream()
+    await nc.close()
+    relay = OutboxRelay("t", db, table, away, park_after=1)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises when closed
+        await relay.publish_pending()
+    async with db.session() as session:
+        attempts = await session.scalars(select(table.c.attempts))
+        assert list(attempts) == [0]
+    assert await parked_events(db, table) == []
