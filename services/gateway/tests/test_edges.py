@@ -1,0 +1,287 @@
+"""The gateway's edges: unstorable text refused by field, oversized bodies refused before they
+are read, the login throttle, bounded password checks, and deactivated users shut out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from servicekit.demo import DEMO_PASSWORD
+from servicekit.testing import DatabaseTarget
+from services.gateway.app import create_app
+from services.gateway.deps import Gateway
+from services.gateway.login import FIRST_LOCK, FORGET_AFTER, LONGEST_LOCK, lock_for
+from services.gateway.orm import login_failures, users
+from services.gateway.tests.fakes import FakeServices
+from services.gateway.tests.helpers import intake, make_settings
+
+PROBLEM = "application/problem+json"
+TOKEN = "/api/v1/auth/token"
+PER_ADDRESS = 10
+
+
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
+
+
+class Seconds:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Edge:
+    http: httpx.AsyncClient
+    gw: Gateway
+    clock: Clock
+    seconds: Seconds
+    fakes: FakeServices
+
+    async def login(self, username: str, password: str) -> httpx.Response:
+        return await self.http.post(TOKEN, data={"username": username, "password": password})
+
+    async def bearer(self, username: str) -> dict[str, str]:
+        reply = await self.login(username, DEMO_PASSWORD)
+        assert reply.status_code == 200, reply.text
+        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+@pytest.fixture
+async def edge(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[Edge]:
+    settings = make_settings(
+        db_target,
+        fakes.address,
+        max_body_bytes=64 * 1024,
+        login_failures_per_address=PER_ADDRESS,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
+    ):
+        gw: Gateway = app.state.gateway
+        clock = Clock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+        seconds = Seconds()
+        gw.login_throttle.clock = clock
+        gw.active_users.clock = seconds
+        yield Edge(http, gw, clock, seconds, fakes)
+
+
+def fields(reply: httpx.Response) -> list[str]:
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"] == PROBLEM
+    return [e["field"] for e in reply.json()["errors"]]
+
+
+# --- unstorable text ---------------------------------------------------------------------
+
+
+async def test_unstorable_text_in_a_json_body_is_named_by_its_path(edge: Edge) -> None:
+    clerk = await edge.bearer("sh001.clerk")
+    nul = intake(customer={"name": "张\x00三", "phone": "13812345678"})
+    assert fields(await edge.http.post("/api/v1/repair-orders", json=nul, headers=clerk)) == [
+        "customer.name"
+    ]
+    # A lone surrogate can only come as a JSON escape; it is not Unicode text.
+    surrogate = (
+        '{"customer": {"name": "x", "phone": "13812345678"}, "device": {"imei": '
+        '"490154203237518", "brand": "huawei", "model": "mate60"}, '
+        '"fault": {"description": "cracked \\ud800"}, "service_type": "repair"}'
+    )
+    reply = await edge.http.post(
+        "/api/v1/repair-orders",
+        content=surrogate,
+        headers={**clerk, "Content-Type": "application/json"},
+    )
+    assert fields(reply) == ["fault.description"]
+    assert edge.fakes.seen.requests == []  # neither reached orders
+
+
+async def test_unstorable_text_in_query_path_and_form_is_named(edge: Edge) -> None:
+    clerk = await edge.bearer("sh001.clerk")
+    query = await edge.http.get("/api/v1/repair-orders?imei=49015%00", headers=clerk)
+    assert fields(query) == ["imei"]
+    path = await edge.http.get("/api/v1/repair-orders/ro-1%00", headers=clerk)
+    assert fields(path) == ["order_id"]
+    form = await edge.login("sh001\x00clerk", DEMO_PASSWORD)
+    assert fields(form) == ["username"]
+    assert edge.fakes.seen.requests == []
+
+
+# --- body cap ------------------------------------------------------------------------------
+
+
+async def test_a_declared_oversized_body_is_refused_before_it_is_read(edge: Edge) -> None:
+    clerk = await edge.bearer("sh001.clerk")
+    body = intake(fault={"description": "x" * (70 * 1024)})
+    reply = await edge.http.post("/api/v1/repair-orders", json=body, headers=clerk)
+    assert reply.status_code == 413
+    assert reply.headers["content-type"] == PROBLEM
+    assert reply.json()["status"] == 413
+    assert edge.fakes.seen.requests == []
+
+
+async def test_a_chunked_body_is_cut_off_when_it_passes_the_limit(edge: Edge) -> None:
+    clerk = await edge.bearer("sh001.clerk")
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"fault": {"description": "'
+        for _ in range(1000):  # 1000 x 1 KiB, far past the 64 KiB limit
+            sent += 1
+            yield b"x" * 1024
+        yield b'"}}'
+
+    reply = await edge.http.post(
+        "/api/v1/repair-orders",
+        content=chunks(),
+        headers={**clerk, "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 413
+    assert reply.json()["status"] == 413
+    assert sent < 100  # reading stopped at the limit, not at the end
+    assert edge.fakes.seen.requests == []
+    # A small body still goes through.
+    small = await edge.http.post("/api/v1/repair-orders", json=intake(), headers=clerk)
+    assert small.status_code == 201
+
+
+# --- login throttle ------------------------------------------------------------------------
+
+
+def test_locks_grow_with_failures_up_to_a_cap() -> None:
+    assert lock_for(4, 5) is None
+    assert lock_for(5, 5) == FIRST_LOCK
+    assert lock_for(6, 5) == 2 * FIRST_LOCK
+    assert lock_for(7, 5) == 4 * FIRST_LOCK
+    assert lock_for(50, 5) == LONGEST_LOCK
+    assert FORGET_AFTER > LONGEST_LOCK
+
+
+def count_checks(gw: Gateway) -> list[str]:
+    """Every password check from now on, by the password it was given."""
+    checked: list[str] = []
+    verify = gw.password_checks.verify
+
+    async def counting(password_hash: str | None, password: str) -> bool:
+        checked.append(password)
+        return await verify(password_hash, password)
+
+    gw.password_checks.verify = counting  # type: ignore[method-assign]
+    return checked
+
+
+async def test_a_locked_username_gets_429_without_its_password_checked(edge: Edge) -> None:
+    for _ in range(5):
+        assert (await edge.login("sh002.tech", "wrong")).status_code == 401
+    checked = count_checks(edge.gw)
+    right = await edge.login("sh002.tech", DEMO_PASSWORD)
+    wrong = await edge.login("sh002.tech", "wrong")
+    for reply in (right, wrong):
+        assert reply.status_code == 429
+        assert reply.headers["Retry-After"] == "30"
+        assert reply.headers["content-type"] == PROBLEM
+    assert right.json() == wrong.json()
+    assert checked == []  # the same answer, and no work that could tell them apart
+
+    edge.clock.advance(timedelta(seconds=31))
+    assert (await edge.login("sh002.tech", "wrong")).status_code == 401
+    longer = await edge.login("sh002.tech", DEMO_PASSWORD)
+    assert longer.status_code == 429
+    assert longer.headers["Retry-After"] == "60"
+
+    edge.clock.advance(timedelta(seconds=61))
+    assert (await edge.login("sh002.tech", DEMO_PASSWORD)).status_code == 200
+    # The success cleared the count: one more failure is just a failure.
+    assert (await edge.login("sh002.tech", "wrong")).status_code == 401
+    assert (await edge.login("sh002.tech", DEMO_PASSWORD)).status_code == 200
+
+
+async def test_unknown_usernames_are_throttled_like_known_ones(edge: Edge) -> None:
+    for _ in range(5):
+        assert (await edge.login("nobody.here", "guess")).status_code == 401
+    assert (await edge.login("nobody.here", "guess")).status_code == 429
+
+
+async def test_one_address_failing_for_many_usernames_is_locked(edge: Edge) -> None:
+    for n in range(PER_ADDRESS):
+        assert (await edge.login(f"guess.{n}", "guess")).status_code == 401
+    # Another username, even a real one with its right password, from that address: locked.
+    assert (await edge.login("zj001.clerk", DEMO_PASSWORD)).status_code == 429
+
+
+async def test_parallel_wrong_logins_are_checked_a_few_at_a_time(edge: Edge) -> None:
+    running = 0
+    most = 0
+    verify = edge.gw.password_checks.verify
+
+    async def watched(password_hash: str | None, password: str) -> bool:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            return await verify(password_hash, password)
+        finally:
+            running -= 1
+
+    edge.gw.password_checks.verify = watched  # type: ignore[method-assign]
+    replies = await asyncio.gather(*(edge.login("zj002.tech", "wrong") for _ in range(30)))
+    statuses = [r.status_code for r in replies]
+    assert most <= edge.gw.settings.password_checks_at_once
+    assert set(statuses) == {401, 429}
+    # Sign-ins waiting for a check look again once it is their turn: a few past the limit.
+    assert statuses.count(401) <= 5 + edge.gw.settings.password_checks_at_once
+
+
+async def test_aged_out_failures_are_pruned(edge: Edge) -> None:
+    assert (await edge.login("sh001.keeper", "wrong")).status_code == 401
+    edge.clock.advance(FORGET_AFTER + timedelta(seconds=1))
+    assert await edge.gw.login_throttle.prune() == 2  # the username's count and the address's
+    async with edge.gw.db.session() as session:
+        assert (await session.execute(select(login_failures))).first() is None
+
+
+# --- deactivated users ---------------------------------------------------------------------
+
+
+async def set_active(gw: Gateway, username: str, active: bool) -> None:
+    async with gw.db.begin() as conn:
+        await conn.execute(update(users).where(users.c.username == username).values(active=active))
+
+
+async def test_a_deactivated_user_is_shut_out_within_the_check_interval(edge: Edge) -> None:
+    headers = await edge.bearer("zj001.tech")
+    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
+    await set_active(edge.gw, "zj001.tech", False)
+    interval = edge.gw.settings.active_user_check_seconds
+    edge.seconds.now += interval - 1
+    # Still known active for a while: not a database look-up on every request.
+    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
+    edge.seconds.now += 2
+    refused = await edge.http.get("/api/v1/me", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == PROBLEM
+    assert (await edge.login("zj001.tech", DEMO_PASSWORD)).status_code == 401
+
+    await set_active(edge.gw, "zj001.tech", True)
+    edge.seconds.now += interval
+    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
