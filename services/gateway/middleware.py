@@ -80,10 +80,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _body_framing(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
-            return
+        elif chunked:
+            await self._counted(scope, receive, send)
+        else:
+            # No body, or one of a declared length the server delivers no more of.
+            await self.app(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
         too_large = False
         started = False
@@ -100,36 +106,40 @@ class BodyLimitMiddleware:
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            # Whatever the app made of the interrupted body, the answer is the 413.
             if too_large:
                 return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        # The app may let the interruption through or answer it; either way the 413 follows.
+        # Whatever the app made of the interrupted body (let it through, or answered it), the
+        # answer is the 413.
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
         if too_large and not started:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The connection is kept: the server drops the rest of the body unread, and a client
+        # still sending it reads the 413 instead of a reset connection.
         response = problem_response(
             413,
             "Content too large",
             f"request bodies are limited to {self.max_bytes} bytes",
             scope["path"],
             "content_too_large",
-            headers={"Connection": "close"},
         )
         await response(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length, if any, and whether the body comes chunked."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+            # The server has already refused a Content-Length that is not a number.
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return declared, chunked
