@@ -138,7 +138,10 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     if lost_connection(exc):
         log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
-        return domain_problem(ServiceUnavailable("database unavailable"), request.url.path)
+        unavailable = ServiceUnavailable("database unavailable")
+        return problem_response(
+            503, unavailable.title, _UNAVAILABLE, request.url.path, unavailable.kind
+        )
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "Internal error", _FAILED, request.url.path)
