@@ -29,8 +29,9 @@ class GatewaySettings:
     # locked out for a while.
     login_failures_per_user: int = 5
     login_failures_per_address: int = 200
-    # Password checks (argon2, 64 MiB each) running at once; more wait their turn.
-    password_checks_at_once: int = 2
+    # Password checks (argon2, 64 MiB each) running at once; more wait their turn. One keeps
+    # the gateway near 180 MB at worst (the dev overlay's limit is 192 MiB); each more adds 64.
+    password_checks_at_once: int = 1
     # How stale the gateway's knowledge that a user is still active may be.
     active_user_check_seconds: float = 30.0
     log_level: str = "INFO"
@@ -55,7 +56,7 @@ class GatewaySettings:
             max_body_bytes=int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024))),
             login_failures_per_user=int(os.environ.get("LOGIN_FAILURES_PER_USER", "5")),
             login_failures_per_address=int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "200")),
-            password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "2")),
+            password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "1")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         )
