@@ -77,6 +77,7 @@ async def test_a_retried_post_creates_one_order(api: Api) -> None:
     other = dict(body, fault={"description": "battery drains"})
     reused = await api.post("sh001.clerk", "/api/v1/repair-orders", other, key=key)
     assert reused.status_code == 422
+    assert fields(reused.json()) == {"Idempotency-Key"}
     assert await orders_for_imei(api, imei) == 1
 
 
