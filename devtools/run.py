@@ -37,6 +37,7 @@ After-sales platform is running.
   Gateway      {url}          (API docs: {url}/docs)
   NATS         {system.nats_url}
   Logs         {system.log_dir}/<process>.log
+  Keys         {system.keys_dir} (caller-token key pairs, new each run)
   Demo users   {users}
   Password     {DEMO_PASSWORD} (all demo users)
 
