@@ -37,6 +37,10 @@ def test_a_clean_request_passes() -> None:
         fault=orders_pb2.Fault(description="屏幕碎裂"),
     )
     refuse_unstorable_text(request)
+    # An empty message encodes as a zero length: the walk runs, and finds nothing.
+    request.device.SetInParent()
+    assert b"\x00" in request.SerializeToString()
+    refuse_unstorable_text(request)
 
 
 def test_nested_fields_are_named_by_path() -> None:
