@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.auth import AuthContext, current_auth
 from servicekit.grpc_client import call, is_serving, open_channel
 from servicekit.grpc_server import SERVING, listen, new_server
+from servicekit.settings import tls_from_env
 from servicekit.testing import acting_as, gateway_signer, session_trust
 from servicekit.tls import TlsFiles
 
@@ -177,3 +178,17 @@ async def test_a_client_without_a_certificate_is_refused(
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await channel.close()
+
+
+def test_tls_settings_go_together(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("GRPC_TLS_CERT", "GRPC_TLS_KEY", "GRPC_TLS_CA"):
+        monkeypatch.delenv(name, raising=False)
+    assert tls_from_env() is None, "off when unset"
+    monkeypatch.setenv("GRPC_TLS_CERT", str(tmp_path / "cert.pem"))
+    with pytest.raises(SystemExit, match="set all three or none"):
+        tls_from_env()
+    monkeypatch.setenv("GRPC_TLS_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("GRPC_TLS_CA", str(tmp_path / "ca.pem"))
+    assert tls_from_env() == TlsFiles(
+        tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    )
