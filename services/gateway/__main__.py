@@ -39,6 +39,8 @@ def serve(settings: GatewaySettings) -> None:
             loop="uvloop",
             http="httptools",  # the C parser; h11 costs noticeably more per request
             lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             access_log=False,
             log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
             timeout_graceful_shutdown=10,

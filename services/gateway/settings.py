@@ -32,6 +32,9 @@ class GatewaySettings:
     # Password checks (argon2, 64 MiB each) running at once; more wait their turn. One keeps
     # the gateway near 180 MB at worst (the dev overlay's limit is 192 MiB); each more adds 64.
     password_checks_at_once: int = 1
+    # Proxies (comma-separated addresses, or "*") whose X-Forwarded-For names the client: behind
+    # an ingress, the client address the login throttle counts comes from there.
+    forwarded_allow_ips: str = "127.0.0.1"
     # How stale the gateway's knowledge that a user is still active may be.
     active_user_check_seconds: float = 30.0
     log_level: str = "INFO"
@@ -57,6 +60,7 @@ class GatewaySettings:
             login_failures_per_user=int(os.environ.get("LOGIN_FAILURES_PER_USER", "5")),
             login_failures_per_address=int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "200")),
             password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "1")),
+            forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         )
