@@ -13,10 +13,17 @@ import pytest
 from sqlalchemy import select, update
 
 from servicekit.demo import DEMO_PASSWORD
+from servicekit.errors import TooManyRequests
 from servicekit.testing import DatabaseTarget
 from services.gateway.app import create_app
 from services.gateway.deps import Gateway
-from services.gateway.login import FIRST_LOCK, FORGET_AFTER, LONGEST_LOCK, lock_for
+from services.gateway.login import (
+    FIRST_LOCK,
+    FORGET_AFTER,
+    LONGEST_LOCK,
+    PasswordChecks,
+    lock_for,
+)
 from services.gateway.orm import login_failures, users
 from services.gateway.tests.fakes import FakeServices
 from services.gateway.tests.helpers import intake, make_settings
@@ -250,6 +257,30 @@ async def test_parallel_wrong_logins_are_checked_a_few_at_a_time(edge: Edge) -> 
     assert set(statuses) == {401, 429}
     # Sign-ins waiting for a check look again once it is their turn: a few past the limit.
     assert statuses.count(401) <= 5 + edge.gw.settings.password_checks_at_once
+
+
+async def test_a_long_queue_for_password_checks_answers_429_at_once() -> None:
+    checks = PasswordChecks(1)
+    release = asyncio.Event()
+    entered = 0
+
+    async def sign_in() -> None:
+        nonlocal entered
+        async with checks.turn():
+            entered += 1
+            await release.wait()
+
+    holders = [asyncio.create_task(sign_in()) for _ in range(1 + checks.max_waiting)]
+    await asyncio.sleep(0)
+    assert (entered, checks.waiting) == (1, checks.max_waiting)
+    with pytest.raises(TooManyRequests) as refused:
+        async with checks.turn():
+            pass
+    assert refused.value.retry_after_seconds == 1
+    release.set()
+    await asyncio.gather(*holders)
+    assert entered == 1 + checks.max_waiting  # everyone who queued got their turn
+    checks.close()
 
 
 async def test_aged_out_failures_are_pruned(edge: Edge) -> None:
