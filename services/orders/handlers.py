@@ -84,10 +84,12 @@ async def create_repair_order(
                 earlier = (
                     await repository.find_by_request_id(session, request_id) if request_id else None
                 )
-                if earlier is None or free_expired_id:
+                if earlier is None:
                     raise
                 if earlier.received_at > now - KEY_LIFETIME:
                     return _retried(earlier, request_hash)
+                if free_expired_id:
+                    raise  # freed in this very transaction, yet taken: not a key clash
                 free_expired_id = True
                 continue
             event = events.order_received(order)
