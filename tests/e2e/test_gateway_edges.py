@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import psutil
 
@@ -19,7 +20,7 @@ TOKEN = "/api/v1/auth/token"
 MEMORY_BAR = 256 * 1024 * 1024
 
 
-async def peak_memory_while(pid: int, work: asyncio.Future[object]) -> int:
+async def peak_memory_while(pid: int, work: asyncio.Future[Any]) -> int:
     process = psutil.Process(pid)
     peak = process.memory_info().rss
     while not work.done():
