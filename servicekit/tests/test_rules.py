@@ -63,12 +63,6 @@ def test_narrowing_outside_scope_is_not_found() -> None:
         store.narrow(None, "SH-002")
 
 
-def test_auth_context_round_trips_through_metadata() -> None:
-    context = AuthContext("u1", "clerk", "SH", "SH-001")
-    assert AuthContext.from_metadata(context.to_metadata()) == context
-    assert AuthContext.from_metadata([("other", "x")]) is None
-
-
 def test_domain_errors_survive_the_trip_through_grpc() -> None:
     error = InvalidInput("bad", [FieldError("device.imei", "check digit is wrong (Luhn)")])
     back = error_from_grpc(grpc.StatusCode.INVALID_ARGUMENT, "bad", error.to_json())
