@@ -32,18 +32,22 @@ async def refuse_unstorable_input(request: Request) -> None:
     elif "json" in content_type and await request.body():
         try:
             body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            # Not JSON: the route refuses it itself, or takes no body and ignores it.
+        except (ValueError, RecursionError):
+            # Not JSON (or nested past the parser's depth): the route refuses it itself, or
+            # takes no body and ignores it.
             return
-        _refuse_in_json(body, "")
+        _refuse_in_json(body)
 
 
-def _refuse_in_json(value: Any, path: str) -> None:
-    if isinstance(value, str):
-        refuse_unstorable(path or "body", value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_in_json(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_in_json(item, f"{path}.{index}" if path else str(index))
+def _refuse_in_json(body: Any) -> None:
+    """Every string in the body, named by its path (`customer.name`, `items.0.note`). A loop,
+    not recursion: however deep the body, the stack stays flat."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            refuse_unstorable(path or "body", value)
+        elif isinstance(value, dict):
+            pending.extend((f"{path}.{key}" if path else str(key), v) for key, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))

@@ -133,6 +133,24 @@ async def test_unstorable_text_in_query_path_and_form_is_named(edge: Edge) -> No
     assert edge.fakes.seen.requests == []
 
 
+async def test_deeply_nested_json_is_no_server_error(edge: Edge) -> None:
+    clerk = await edge.bearer("sh001.clerk")
+    headers = {**clerk, "Content-Type": "application/json"}
+
+    def nested(depth: int) -> str:
+        return "[" * depth + '"\\u0000"' + "]" * depth
+
+    # Within the JSON parser's depth the NUL is found, however deep; past it, the body is not
+    # JSON: refused by a route that reads it, ignored by one that takes none.
+    brands = "/api/v1/brands"
+    within = await edge.http.request("GET", brands, content=nested(900), headers=headers)
+    assert fields(within) == [".".join(["0"] * 900)]
+    past = await edge.http.post("/api/v1/repair-orders", content=nested(5000), headers=headers)
+    assert past.status_code == 400, past.text
+    ignored = await edge.http.request("GET", brands, content=nested(5000), headers=headers)
+    assert ignored.status_code == 200, ignored.text
+
+
 # --- body cap ------------------------------------------------------------------------------
 
 
