@@ -116,7 +116,7 @@ async def test_a_sqlite_writer_waits_for_another_connections_lock_without_blocki
     db: Database, db_target: DatabaseTarget
 ) -> None:
     if not db.is_sqlite:
-        pytest.skip("SQLite only: its statements run in the event loop's thread")
+        pytest.skip("SQLite only: one writer per file, the others wait for its lock")
     other = Database(db_target.url)  # a second engine on the same file, like a `make migrate`
     ticks = 0
 
