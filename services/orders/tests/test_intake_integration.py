@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from aftersales.events.v1 import events_pb2
 from aftersales.orders.v1 import orders_pb2
-from servicekit.auth import AuthContext
+from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.errors import InvalidInput, NotFound
 from servicekit.idempotency import KEY_LIFETIME, request_hash
 from servicekit.runtime import Runtime, close_runtime, open_runtime
@@ -21,6 +21,7 @@ from services.orders import handlers
 from services.orders.adapters import repository
 from services.orders.adapters.orm import outbox, repair_orders
 from services.orders.domain.intake import IntakeForm
+from services.orders.grpc_api import OrdersService
 from services.orders.service import SPEC
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
@@ -228,3 +229,28 @@ async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
     async with runtime.db.session() as session:
         rows = (await session.execute(select(repair_orders.c.id, repair_orders.c.request_id))).all()
     assert dict(rows) == {first.id: None, again.id: "u-clerk:k"}
+
+
+@pytest.mark.service("orders")
+async def test_the_service_hashes_a_request_that_comes_without_a_hash(runtime: Runtime) -> None:
+    service = OrdersService(runtime.uow)
+    request = orders_pb2.CreateRepairOrderRequest(
+        request_id="u-clerk:k",
+        branch_id="SH",
+        store_id="SH-001",
+        customer=orders_pb2.Customer(name="张三", phone="13812345678"),
+        device=orders_pb2.Device(imei="490154203237518", brand="huawei", model="p60"),
+        fault=orders_pb2.Fault(description="screen cracked"),
+        service_type="repair",
+    )
+    token = set_auth(CLERK)
+    try:
+        first = await service.CreateRepairOrder(request, None)  # type: ignore[arg-type]
+        retry = await service.CreateRepairOrder(request, None)  # type: ignore[arg-type]
+        assert retry.id == first.id
+        request.fault.description = "battery drains"
+        with pytest.raises(InvalidInput) as refused:
+            await service.CreateRepairOrder(request, None)  # type: ignore[arg-type]
+    finally:
+        reset_auth(token)
+    assert [e.field for e in refused.value.errors] == ["Idempotency-Key"]
