@@ -38,7 +38,7 @@ pytestmark = [
         "its own",
     ),
     pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or ""),
-    pytest.mark.timeout(300),
+    pytest.mark.timeout(240),
 ]
 
 OUTAGE_SECONDS = 60
