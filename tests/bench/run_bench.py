@@ -47,6 +47,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # local server when it answers; "none" skips PostgreSQL. BENCH_SQLITE=0 skips SQLite.
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORE = "SH-001"
+REST_SECONDS = 5
 LUA = Path(__file__).with_name("load.lua")
 # How the load generator shows among the processes.
 LOAD_GENERATOR = "wrk"
@@ -422,6 +423,14 @@ async def bench(database_url: str | None) -> dict[str, Any]:
     try:
         await asyncio.sleep(3)
         memory_at_rest = resident_mb(system)
+        # What the processes spend doing nothing (polls, timers): it weighs on every request's
+        # share, the more the fewer requests a second.
+        before = cpu_seconds(system)
+        await asyncio.sleep(REST_SECONDS)
+        at_rest = {
+            name: round(seconds * 1000 / REST_SECONDS, 1)
+            for name, seconds in cpu_spent(before, cpu_seconds(system)).items()
+        }
         async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
             token = await login(client, "sh001.clerk")
             manager = {"Authorization": f"Bearer {await login(client, 'sh.manager')}"}
@@ -470,6 +479,7 @@ async def bench(database_url: str | None) -> dict[str, Any]:
             "p99_ms": round(percentile_of(delays, 0.99) * 1000, 1),
             "mean_ms": round(statistics.fmean(delays) * 1000, 1) if delays else None,
         },
+        "cpu_ms_per_second_at_rest": at_rest,
         "memory_at_rest_mb": memory_at_rest,
         "memory_after_load_mb": memory_after,
     }
@@ -491,6 +501,10 @@ def print_run(run: dict[str, Any]) -> None:
             + ", ".join(f"{k} {v}" for k, v in per_request.items())
             + ")"
         )
+    print(
+        "CPU ms per second at rest: "
+        + ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_second_at_rest"].items())
+    )
     kpi = run["order_to_kpi"]
     print(f"create-order / no-op throughput: {run['ratio']:.2f} (target >= 0.50)")
     print(

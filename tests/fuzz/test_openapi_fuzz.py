@@ -187,7 +187,7 @@ def fuzz_operation(
         with_refused_text(case, data)
         call(case)
 
-    seed(role_seed)(run)
+    run = seed(role_seed)(run)
     # An operation without parameters or body has no invalid data to send.
     with contextlib.suppress(Unsatisfiable):
         run()
@@ -248,6 +248,8 @@ def test_no_server_error(fuzzed: Fuzzed, role: str) -> None:
             fuzz_operation(result.ok(), mode, call, deadline, zlib.crc32(role.encode()) + SEED)
     # Shown with -s, or beside a failure: what the fuzz reached.
     print(f"\n{role}: {statuses.total()} requests")
+    if time.monotonic() > deadline:
+        print(f"  FUZZ_SECONDS ({SECONDS_PER_ROLE:.0f} s) ran out: later operations got fewer")
     for line, count in sorted(statuses.items()):
         print(f"  {line} ×{count}")
     assert statuses, "nothing was fuzzed"
