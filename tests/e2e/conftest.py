@@ -3,8 +3,11 @@ started once per session on free ports, with the demo data."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 from devtools.system import LocalSystem, SystemConfig
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.identifiers import luhn_valid
+from servicekit.timeutil import shanghai_day, utc_now
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,6 +73,21 @@ class Api:
         assert reply.status_code == 200, reply.text
         return int(reply.json()["orders_received"])
 
+    async def services_state(self) -> dict[str, str]:
+        """Each service as the gateway sees it (its status endpoint): serving or down."""
+        reply = await self.get("hq.admin", "/api/v1/status")
+        assert reply.status_code == 200, reply.text
+        services: dict[str, str] = reply.json()["services"]
+        return services
+
+    async def wait_for_state(self, service: str, state: str, timeout: float = 30.0) -> None:
+        """Until the gateway sees `service` in `state`: a restarted service takes calls again
+        only once the gateway's channel has reconnected to it."""
+        deadline = time.monotonic() + timeout
+        while (await self.services_state())[service] != state:
+            assert time.monotonic() < deadline, f"{service} never showed {state}"
+            await asyncio.sleep(0.1)
+
 
 @pytest.fixture(scope="session")
 async def api(system: LocalSystem) -> AsyncIterator[Api]:
@@ -93,7 +112,7 @@ def repair_order(**changes: Any) -> dict[str, Any]:
             "brand": "huawei",
             "model": "p60",
             "colour": "black",
-            "purchase_date": "2026-06-01",
+            "purchase_date": (shanghai_day(utc_now()) - timedelta(days=30)).isoformat(),
         },
         "fault": {"description": "屏幕碎裂 screen cracked", "symptom_code": ""},
         "service_type": "repair",

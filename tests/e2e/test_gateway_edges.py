@@ -62,27 +62,13 @@ async def test_parallel_wrong_logins_get_429s_and_memory_stays_bounded(
     assert locked.status_code == 429
 
 
-async def services_state(api: Api) -> dict[str, str]:
-    reply = await api.get("hq.admin", "/api/v1/status")
-    assert reply.status_code == 200, reply.text
-    services: dict[str, str] = reply.json()["services"]
-    return services
-
-
-async def wait_for_state(api: Api, service: str, state: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (await services_state(api))[service] != state:
-        assert time.monotonic() < deadline, f"{service} never showed {state}"
-        await asyncio.sleep(0.2)
-
-
 async def test_reporting_down_leaves_intake_and_readiness_alone(
     system: LocalSystem, api: Api
 ) -> None:
-    await wait_for_state(api, "reporting", "serving")
+    await api.wait_for_state("reporting", "serving")
     system.terminate("reporting")
     try:
-        await wait_for_state(api, "reporting", "down")
+        await api.wait_for_state("reporting", "down")
         created = await api.post(
             "sh001.clerk", "/api/v1/repair-orders", repair_order(), key=str(uuid.uuid4())
         )
@@ -95,7 +81,7 @@ async def test_reporting_down_leaves_intake_and_readiness_alone(
         assert status["services"]["orders"] == "serving"
     finally:
         await system.restart("reporting")
-    await wait_for_state(api, "reporting", "serving")
+    await api.wait_for_state("reporting", "serving")
     assert (await api.get("hq.admin", "/api/v1/status")).json()["status"] == "ok"
 
 
