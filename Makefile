@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := orders inventory customers reporting gateway
 
-.PHONY: install run test test-fast proto proto-check lint format migrate migration bench clean
+.PHONY: install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,16 @@ migrate: install
 ## A new migration from model changes: make migration SERVICE=orders MSG="add closed_at"
 migration: install
 	$(PY) scripts/new_migration.py $(SERVICE) "$(MSG)"
+
+## Messages a service's consumers gave up on: make dead-letters SERVICE=customers [ARGS="list"]
+## ARGS: list | show <seq> | replay <seq> | replay --all (same NATS_URL as the service)
+dead-letters: install
+	$(PY) -m services.$(SERVICE) dead-letters $(or $(ARGS),list)
+
+## Events the broker kept refusing, parked: make outbox SERVICE=orders [ARGS="parked"]
+## ARGS: parked | unpark <seq> | unpark --all (same DATABASE_URL as the service)
+outbox: install
+	DB_SCHEMA=$${DB_SCHEMA-$${DB_SCHEMA_PREFIX}$(SERVICE)} $(PY) -m services.$(SERVICE) outbox $(or $(ARGS),parked)
 
 ## Throughput and latency through the gateway, against the no-op baseline.
 bench: install

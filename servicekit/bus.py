@@ -4,6 +4,7 @@ duplicate window, and the subject scheme that follows the org tree:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -59,6 +60,21 @@ async def connect(url: str, name: str) -> NATS:
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
     )
+
+
+async def connect_once(url: str, name: str, timeout: float = 10.0) -> NATS:
+    """A connection for a one-off command: ConnectionError when NATS does not answer within
+    `timeout` (the client itself would keep trying)."""
+
+    async def quiet(_error: Exception) -> None:
+        pass
+
+    try:
+        return await asyncio.wait_for(
+            nats.connect(url, name=name, allow_reconnect=False, error_cb=quiet), timeout
+        )
+    except TimeoutError:
+        raise ConnectionError(f"NATS does not answer at {url}") from None
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:

@@ -246,7 +246,11 @@ def _describe_payload(event_type: str, payload: bytes) -> str:
 
 async def dead_letters_command(spec: ServiceSpec, args: list[str]) -> int:
     settings = Settings.from_env(spec.name)
-    nc = await bus.connect(settings.nats_url, f"{spec.name}-dead-letters")
+    try:
+        nc = await bus.connect_once(settings.nats_url, f"{spec.name}-dead-letters")
+    except ConnectionError as error:
+        print(error, file=sys.stderr)
+        return 1
     js = nc.jetstream()
     try:
         if args == ["list"]:
