@@ -1,6 +1,7 @@
 """OrderReceived events through real JetStream into a real database (SQLite, or PostgreSQL with
 TEST_DATABASE_URL): customers and devices become findable, an order counts once however often
-it arrives, and a message that cannot be handled is terminated and counted, not retried forever."""
+it arrives, and a message that cannot be handled is kept in the dead letters, counted and
+terminated, not retried forever."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
+from servicekit import dead_letters
 from servicekit.errors import NotFound
 from servicekit.runtime import Runtime
 from servicekit.testing import eventually
@@ -45,6 +47,14 @@ async def handled_at_least(lane: Lane, count: int) -> bool:
 
 async def poison_counted(lane: Lane) -> bool:
     return handled(lane, "poison") >= 1
+
+
+async def dead_letters_of(runtime: Runtime, lane: Lane) -> list[dead_letters.DeadLetter]:
+    return [
+        letter
+        async for letter in dead_letters.letters(runtime.js, "customers")
+        if letter.consumer == lane.consumer.name
+    ]
 
 
 async def nothing_outstanding(runtime: Runtime, lane: Lane) -> bool:
@@ -150,7 +160,7 @@ async def test_a_device_brought_in_by_someone_else_moves_to_them(
     assert await orders_counted(runtime) == 3
 
 
-async def test_an_undecodable_message_is_terminated_and_counted(
+async def test_an_undecodable_message_is_kept_as_a_dead_letter_and_counted(
     runtime: Runtime, lane: Lane
 ) -> None:
     await publish_raw(runtime, lane, b"not protobuf at all", "poison-1")
@@ -163,9 +173,16 @@ async def test_an_undecodable_message_is_terminated_and_counted(
     assert handled(lane, "retried") == 0
     info = await runtime.js.consumer_info("ORDERS", lane.consumer.name)
     assert info.num_redelivered == 0
+    [letter] = await dead_letters_of(runtime, lane)
+    assert (letter.kind, letter.subject, letter.event_id) == (
+        "undecodable",
+        lane.subject,
+        "poison-1",
+    )
+    assert letter.payload == b"not protobuf at all"
 
 
-async def test_an_event_with_no_usable_phone_is_terminated_without_retries(
+async def test_an_event_with_no_usable_phone_is_a_dead_letter_at_once(
     runtime: Runtime, lane: Lane
 ) -> None:
     await publish(runtime, lane, order_received(lane, phone="12345"))
@@ -178,3 +195,23 @@ async def test_an_event_with_no_usable_phone_is_terminated_without_retries(
     assert await orders_counted(runtime) == 0
     async with runtime.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(inbox)) == 0
+    [letter] = await dead_letters_of(runtime, lane)
+    assert letter.kind == "unprocessable"
+    assert "phone" in letter.reason
+
+
+async def test_an_event_replayed_after_a_fix_is_counted_once(
+    runtime: Runtime, lane: Lane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A number from a range the rule did not know is refused; once the rule learns it (here
+    patched), the operator replays the dead letter and the order counts once."""
+    await publish(runtime, lane, order_received(lane, phone="12345"))
+    async with consuming(runtime, lane.consumer):
+        await eventually(lambda: poison_counted(lane), within=15)
+        [letter] = await dead_letters_of(runtime, lane)
+        monkeypatch.setattr(handlers, "check_visit", lambda visit: None)
+        await dead_letters.replay(runtime.js, letter)
+        await eventually(lambda: handled_at_least(lane, 1))
+        await eventually(lambda: nothing_outstanding(runtime, lane))
+    assert await orders_counted(runtime) == 1
+    assert await dead_letters_of(runtime, lane) == []
