@@ -31,6 +31,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
 
 from servicekit import bus, dead_letters, inbox, migrations, outbox
+from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, new_server
 from servicekit.inbox import EventConsumer, Handler
@@ -131,7 +132,11 @@ async def open_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     )
     runtime = Runtime(settings, db, spec.metadata, nc, js, relay)
     if settings.demo_data and spec.seed_demo is not None:
-        await spec.seed_demo(runtime)
+        token = set_auth(service_identity(spec.name))
+        try:
+            await spec.seed_demo(runtime)
+        finally:
+            reset_auth(token)
     return runtime
 
 

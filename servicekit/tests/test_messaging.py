@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aftersales.events.v1 import events_pb2
 from servicekit import bus, dead_letters, metrics
+from servicekit.auth import maybe_auth, service_identity
 from servicekit.db import Database, new_metadata
 from servicekit.errors import ServiceUnavailable
 from servicekit.inbox import (
@@ -439,3 +440,28 @@ async def test_the_streams_include_the_dead_letters(js: bus.JetStreamContext) ->
     assert info.config.num_replicas == 1
     # Run again with the same settings: nothing to change, nothing fails.
     await bus.ensure_streams(js, replicas=1)
+
+
+async def test_handlers_act_as_the_service_and_their_events_say_so(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    store = uuid.uuid4().hex[:8]
+    subject = f"orders.v1.T.{store}.order_received"
+    emitted: list[events_pb2.OrderReceived] = []
+    actors: list[object] = []
+
+    async def on_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        actors.append(maybe_auth())
+        emitted.append(new_event(store))
+
+    consumer = order_consumer(db, js, f"actor-{store}", subject, on_received)
+    await publish_events(js, subject, [new_event(store)])
+    task = asyncio.create_task(consumer.run(js))
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(emitted) == 1))
+    finally:
+        consumer.stop()
+        await task
+    assert actors == [service_identity("t")]
+    assert emitted[0].meta.actor_user_id == "service:t"
+    assert maybe_auth() is None
