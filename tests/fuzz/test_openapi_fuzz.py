@@ -47,7 +47,7 @@ pytestmark = [
     ),
 ]
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 # Intake is where most text reaches a database: it gets more.
 INTAKE_EXAMPLES = 4 * EXAMPLES
 SECONDS_PER_ROLE = float(os.environ.get("FUZZ_SECONDS", "50"))
