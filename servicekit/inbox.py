@@ -243,8 +243,14 @@ class EventConsumer:
                     await uow.commit()
             except Exception as error:
                 if transient(error) and not await self._database_answers():
+                    log.warning(
+                        "transient failure on %s (batch of %d): %s; will retry",
+                        self.name,
+                        len(deliveries),
+                        error,
+                    )
                     for delivery in deliveries:
-                        await self._retry_later(delivery.msg, error)
+                        await self._nak(delivery.msg)
                     return
                 for delivery in deliveries:
                     await self._handle_one(delivery)
@@ -260,7 +266,7 @@ class EventConsumer:
     async def _handle_one(self, delivery: Delivery) -> None:
         if self._database_down:
             # Found down a moment ago (in this batch): no use trying until a probe says so.
-            await delivery.msg.nak()
+            await self._nak(delivery.msg)
             return
         try:
             async with self.new_uow() as uow:
@@ -317,17 +323,20 @@ class EventConsumer:
         await msg.nak(delay=self._retry_delay(delivered))
 
     async def _retry_later(self, msg: Msg, error: Exception) -> None:
-        delivered = msg.metadata.num_delivered or 1
         log.warning(
             "transient failure on %s (delivery %d): %s; will retry",
             self.name,
-            delivered,
+            msg.metadata.num_delivered or 1,
             error,
         )
+        await self._nak(msg)
+
+    async def _nak(self, msg: Msg) -> None:
         self._count("retried")
         # While the database is down the consumer fetches nothing, so the message may come
         # back as soon as it resumes; a dependency that is away gets growing pauses.
-        await msg.nak(delay=None if self._database_down else self._retry_delay(delivered))
+        delay = None if self._database_down else self._retry_delay(msg.metadata.num_delivered or 1)
+        await msg.nak(delay=delay)
 
     def _retry_delay(self, delivered: int) -> float:
         return min(0.5 * 2 ** min(delivered - 1, 16), self.max_retry_delay)
