@@ -5,6 +5,7 @@ terminated, not retried forever."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,10 @@ from sqlalchemy import func, select
 
 from servicekit import dead_letters
 from servicekit.errors import NotFound
-from servicekit.runtime import Runtime
+from servicekit.inbox import INBOX_KEPT
+from servicekit.runtime import Runtime, prune_inbox
 from servicekit.testing import eventually
+from servicekit.timeutil import utc_now
 from services.customers import handlers
 from services.customers.adapters.orm import customer_orders, inbox
 from services.customers.tests.support import (
@@ -31,6 +34,7 @@ from services.customers.tests.support import (
 pytestmark = pytest.mark.service("customers")
 
 MONDAY = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def handled(lane: Lane, outcome: str) -> float:
@@ -215,3 +219,32 @@ async def test_an_event_replayed_after_a_fix_is_counted_once(
         await eventually(lambda: nothing_outstanding(runtime, lane))
     assert await orders_counted(runtime) == 1
     assert await dead_letters_of(runtime, lane) == []
+
+
+async def test_the_service_forgets_inbox_entries_older_than_the_stream_keeps(
+    runtime: Runtime,
+) -> None:
+    now = utc_now()
+    async with runtime.db.session() as session:
+        await session.execute(
+            inbox.insert(),
+            [
+                {"consumer": "c", "event_id": "old", "handled_at": now - INBOX_KEPT - HOUR},
+                {"consumer": "c", "event_id": "kept", "handled_at": now - INBOX_KEPT + HOUR},
+            ],
+        )
+        await session.commit()
+
+    async def remembered_only_kept() -> list[str] | None:
+        async with runtime.db.session() as session:
+            left = list(await session.scalars(select(inbox.c.event_id)))
+        return left if "old" not in left else None
+
+    done = asyncio.Event()
+    pruning = asyncio.create_task(prune_inbox(runtime, done))
+    try:
+        left = await eventually(remembered_only_kept)
+    finally:
+        done.set()
+        await asyncio.wait_for(pruning, 10)
+    assert left == ["kept"]
