@@ -14,6 +14,7 @@ import pytest
 from nats.js.api import ConsumerConfig
 from prometheus_client import REGISTRY
 
+from servicekit import dead_letters
 from servicekit.auth import AuthContext
 from servicekit.errors import NotFound
 from servicekit.inbox import EventConsumer
@@ -227,3 +228,31 @@ async def test_the_service_consumes_every_order_event(runtime: Runtime) -> None:
         ["orders.v1.>"],
     )
     assert "aftersales.events.v1.OrderReceived" in orders.handlers
+
+
+@pytest.mark.service("reporting")
+async def test_an_event_that_cannot_be_counted_is_kept_in_the_dead_letters(
+    runtime: Runtime, chain: Chain, consumer: EventConsumer
+) -> None:
+    store = f"{chain.sh}-001"
+    # A branch-level event with no store: no store's figures can take it.
+    stray = order_received(chain.sh, "", utc("2026-11-27T02:00:00"))
+    await publish(runtime.js, stray)
+    await publish(runtime.js, order_received(chain.sh, store, utc("2026-11-27T03:00:00")))
+
+    async def kept() -> list[dead_letters.DeadLetter]:
+        return [
+            letter
+            async for letter in dead_letters.letters(runtime.js, "reporting")
+            if letter.consumer == consumer.name
+        ]
+
+    [letter] = await eventually(kept)
+    assert (letter.kind, letter.event_id) == ("unprocessable", stray.meta.event_id)
+    assert "branch and store" in letter.reason
+    assert letter.subject == f"orders.v1.{chain.sh}._.order_received"
+
+    async def counted() -> bool:
+        return (await kpis(runtime, HQ)).orders_received == 1
+
+    await eventually(counted)
