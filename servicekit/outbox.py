@@ -267,6 +267,8 @@ class OutboxRelay:
         one wait per round instead of a round trip per event. Returns the rows the broker
         refused, with why; raises when it does not answer at all (nothing is then blamed on a
         row)."""
+        if self.publish_delay:
+            await asyncio.sleep(self.publish_delay)
         acks: dict[int, asyncio.Future[PubAck]] = {}
         refused: dict[int, str] = {}
         try:
