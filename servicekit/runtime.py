@@ -33,7 +33,7 @@ from sqlalchemy import MetaData, Table
 from servicekit import bus, dead_letters, inbox, migrations, outbox
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
-from servicekit.grpc_server import NOT_SERVING, SERVING, new_server
+from servicekit.grpc_server import NOT_SERVING, SERVING, listen, new_server
 from servicekit.inbox import EventConsumer, Handler
 from servicekit.logs import configure_logging
 from servicekit.metrics import serve_metrics
@@ -156,7 +156,7 @@ async def serve(spec: ServiceSpec) -> None:
     server, health = new_server(spec.name)
     spec.register(server, runtime)
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    if server.add_insecure_port(address) == 0:
+    if listen(server, address, settings.trust.tls) == 0:
         raise SystemExit(f"{spec.name}: cannot listen on {address}")
     await server.start()
     serve_metrics(settings.metrics_port, settings.grpc_host)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import datetime
 import functools
+import ipaddress
 import os
 import random
 import shutil
@@ -24,6 +26,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import MetaData, text
 
 from servicekit.auth import AuthContext, reset_auth, set_auth
@@ -39,6 +45,7 @@ from servicekit.grpc_client import open_channel
 from servicekit.grpc_server import new_server
 from servicekit.runtime import Runtime, ServiceSpec
 from servicekit.settings import Settings, TrustSettings
+from servicekit.tls import TlsFiles
 
 T = TypeVar("T")
 
@@ -246,3 +253,77 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A CA made for a test: its name, key and certificate file."""
+
+    name: x509.Name
+    key: ec.EllipticCurvePrivateKey
+    file: Path
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    usages: list[x509.ObjectIdentifier],
+    ca: bool = False,
+) -> x509.Certificate:
+    # A day either side of now: TLS checks validity against the real clock, so tests never age.
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
+        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def certificate_authority(folder: Path, name: str) -> CertificateAuthority:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = _certificate(name, key, subject, key, [], ca=True)
+    file = folder / f"{name}.pem"
+    file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return CertificateAuthority(subject, key, file)
+
+
+def issue_certificate(
+    folder: Path,
+    name: str,
+    ca: CertificateAuthority,
+    server: bool = False,
+    client: bool = False,
+) -> TlsFiles:
+    """A certificate signed by `ca`, for a server at 127.0.0.1/localhost, a client, or both."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+    usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate(name, key, ca.name, ca.key, usages)
+    (folder / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return TlsFiles(cert=folder / f"{name}.pem", key=folder / f"{name}.key", ca=ca.file)

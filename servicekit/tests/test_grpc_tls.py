@@ -4,102 +4,37 @@ through, a plaintext client or one without a certificate of ours does not."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from servicekit.auth import AuthContext, current_auth
 from servicekit.grpc_client import call, is_serving, open_channel
 from servicekit.grpc_server import SERVING, listen, new_server
 from servicekit.settings import tls_from_env
-from servicekit.testing import acting_as, gateway_signer, session_trust
+from servicekit.testing import (
+    acting_as,
+    certificate_authority,
+    gateway_signer,
+    issue_certificate,
+    session_trust,
+)
 from servicekit.tls import TlsFiles
-
-# A day either side of now: TLS checks validity against the real clock, so the test never ages.
-NOW = datetime.datetime.now(datetime.UTC)
-VALID = (NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=1))
-
-Key = ec.EllipticCurvePrivateKey
-
-
-def pem_key(key: Key) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def certificate(
-    name: str,
-    key: Key,
-    issuer: x509.Name,
-    issuer_key: Key,
-    *,
-    ca: bool = False,
-    server: bool = False,
-) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(VALID[0])
-        .not_valid_after(VALID[1])
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-    else:
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if server:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def authority(folder: Path, name: str) -> tuple[x509.Name, Key]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = certificate(name, key, subject, key, ca=True)
-    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return subject, key
-
-
-def issue(
-    folder: Path, name: str, ca: tuple[x509.Name, Key], ca_file: Path, server: bool
-) -> TlsFiles:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = certificate(name, key, ca[0], ca[1], server=server)
-    (folder / f"{name}.key").write_bytes(pem_key(key))
-    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return TlsFiles(cert=folder / f"{name}.pem", key=folder / f"{name}.key", ca=ca_file)
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TlsFiles]:
     folder = tmp_path_factory.mktemp("tls")
-    ours = authority(folder, "ca")
-    theirs = authority(folder, "other-ca")
-    ca_file, other_file = folder / "ca.pem", folder / "other-ca.pem"
+    ours = certificate_authority(folder, "ca")
+    theirs = certificate_authority(folder, "other-ca")
+    other_file = folder / "other-ca.pem"
     return {
-        "server": issue(folder, "server", ours, ca_file, server=True),
-        "client": issue(folder, "client", ours, ca_file, server=False),
-        "stranger": issue(folder, "stranger", theirs, ca_file, server=False),
+        "server": issue_certificate(folder, "server", ours, server=True),
+        "client": issue_certificate(folder, "client", ours, client=True),
+        "stranger": issue_certificate(folder, "stranger", theirs, client=True),
         "other-ca": TlsFiles(cert=folder / "client.pem", key=folder / "client.key", ca=other_file),
     }
 
