@@ -117,8 +117,8 @@ def percentile(histogram: dict[int, int], q: float) -> float:
     for value in sorted(histogram):
         seen += histogram[value]
         if seen > rank:
-            return value / 1000
-    return max(histogram) / 1000
+            break
+    return value / 1000
 
 
 def percentile_of(values: list[float], q: float) -> float:
