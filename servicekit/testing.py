@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import MetaData, text
 
 from servicekit.auth import AuthContext, reset_auth, set_auth
@@ -327,3 +328,12 @@ def issue_certificate(
     )
     (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return TlsFiles(cert=folder / f"{name}.pem", key=folder / f"{name}.key", ca=ca.file)
+
+
+async def refused_code(channel: grpc.aio.Channel) -> grpc.StatusCode:
+    """The status a health check on `channel` fails with; AssertionError if it gets through."""
+    try:
+        await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    raise AssertionError("the health check got through")

@@ -17,7 +17,7 @@ from servicekit.db import Database, new_metadata
 from servicekit.inbox import EventConsumer, Handler, UnprocessableEvent, inbox_table
 from servicekit.metrics import DEAD_LETTERS, INBOX_HANDLED
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta, outbox_table
-from servicekit.testing import DatabaseTarget, NatsServer, database_with, eventually
+from servicekit.testing import DatabaseTarget, database_with, eventually
 from servicekit.uow import UnitOfWork
 
 metadata = new_metadata()
@@ -31,15 +31,6 @@ SERVICE = "dl"
 async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
     async with database_with(db_target, metadata) as database:
         yield database
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
-    nc = await bus.connect(nats_server.url, "test")
-    context = nc.jetstream()
-    await bus.ensure_streams(context)
-    yield context
-    await nc.close()
 
 
 @pytest.fixture

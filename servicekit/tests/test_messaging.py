@@ -40,7 +40,7 @@ from servicekit.outbox import (
     outbox_table,
 )
 from servicekit.telemetry import configure_tracing, tracer
-from servicekit.testing import DatabaseTarget, NatsServer, database_with, eventually, free_port
+from servicekit.testing import DatabaseTarget, database_with, eventually, free_port
 from servicekit.uow import UnitOfWork
 
 metadata = new_metadata()
@@ -53,15 +53,6 @@ RECEIVED = events_pb2.OrderReceived.DESCRIPTOR.full_name
 async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
     async with database_with(db_target, metadata) as database:
         yield database
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
-    nc = await bus.connect(nats_server.url, "test")
-    context = nc.jetstream()
-    await bus.ensure_streams(context)
-    yield context
-    await nc.close()
 
 
 def new_event(store: str) -> events_pb2.OrderReceived:

@@ -34,15 +34,6 @@ async def db(db_target: DatabaseTarget) -> AsyncIterator[Database]:
         yield database
 
 
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
-    nc = await bus.connect(nats_server.url, "test")
-    context = nc.jetstream()
-    await bus.ensure_streams(context)
-    yield context
-    await nc.close()
-
-
 class CountingJetStream:
     """The JetStream context, counting what is published under each message id."""
 
