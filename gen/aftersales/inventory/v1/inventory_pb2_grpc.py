@@ -49,6 +49,51 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockResponse.FromString,
                 _registered_method=True)
+        self.ReserveParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReserveParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReservePartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+                _registered_method=True)
+        self.IssueParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/IssueParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+                _registered_method=True)
+        self.ReleaseParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReleaseParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+                _registered_method=True)
+        self.ReturnParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReturnParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnPartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+                _registered_method=True)
+        self.GetOrderParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetOrderParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetOrderPartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+                _registered_method=True)
+        self.RecordReceipt = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/RecordReceipt',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordReceiptRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+                _registered_method=True)
+        self.RecordAdjustment = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/RecordAdjustment',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+                _registered_method=True)
+        self.ListMovements = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListMovements',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.FromString,
+                _registered_method=True)
+        self.CheckConservation = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/CheckConservation',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -72,6 +117,70 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveParts(self, request, context):
+        """Parts for a work order (工单用料), called by orders with the user's token.
+        Reserve takes what is available and reports the rest as short; re-reserving a
+        line is idempotent, keyed by (order_id, line_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueParts(self, request, context):
+        """Reserved stock leaves on-hand into the order line at the moving-average cost; an
+        issued line is returned unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseParts(self, request, context):
+        """Frees the reservations of lines not issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnParts(self, request, context):
+        """Puts issued quantity back into the warehouse at the line's cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrderParts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordReceipt(self, request, context):
+        """Warehouse keepers' documents: a receipt (入库) at a unit cost, an adjustment (盘盈/盘亏).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAdjustment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMovements(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckConservation(self, request, context):
+        """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
+        +/- transfers = on-hand over all warehouses + in transit (hq_admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +198,51 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetStock,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockResponse.SerializeToString,
+            ),
+            'ReserveParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReservePartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.SerializeToString,
+            ),
+            'IssueParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.SerializeToString,
+            ),
+            'ReleaseParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.SerializeToString,
+            ),
+            'ReturnParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnPartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.SerializeToString,
+            ),
+            'GetOrderParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetOrderPartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.SerializeToString,
+            ),
+            'RecordReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordReceipt,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordReceiptRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.SerializeToString,
+            ),
+            'RecordAdjustment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAdjustment,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.SerializeToString,
+            ),
+            'ListMovements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMovements,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.SerializeToString,
+            ),
+            'CheckConservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckConservation,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +326,249 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/GetStock',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReserveParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReservePartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/IssueParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReleaseParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderPartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReturnParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnPartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetOrderParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetOrderPartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OrderParts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/RecordReceipt',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordReceiptRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAdjustment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/RecordAdjustment',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMovements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListMovements',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckConservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/CheckConservation',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.FromString,
             options,
             channel_credentials,
             insecure,
