@@ -14,7 +14,8 @@ STATUSES = (
     "received",  # 受理
     "diagnosed",  # 检测
     "awaiting_approval",
-    "waiting_parts",
+    "approved",  # 待维修: approvals in, parts reserved
+    "waiting_parts",  # 待料
     "in_repair",  # 维修
     "quality_check",  # 质检
     "ready_for_pickup",  # 待取机
@@ -29,11 +30,14 @@ REPEAT_REPAIR_DAYS = 90
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """Who moved the order (user), when, where (store), why (note), by which step."""
+
     status: str
     at: datetime
     user_id: str
     store_id: str
     note: str = ""
+    step: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,78 @@ class Intake:
     promised_date: date | None
 
 
+@dataclass(frozen=True)
+class PlannedPart:
+    part_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """检测: the manufacturer's codes (free codes until HQ keeps the tables), the plan, and the
+    technician's warranty finding, which overrides intake's guess when given with a reason."""
+
+    symptom_code: str
+    fault_code: str
+    cause_code: str
+    actions: tuple[str, ...]
+    parts: tuple[PlannedPart, ...]
+    repair_level: str
+    warranty_override: str = ""  # "" | in_warranty | out_of_warranty
+    override_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Quote:
+    labour_fen: int
+    parts_fen: int
+
+    @property
+    def total_fen(self) -> int:
+        return self.labour_fen + self.parts_fen
+
+
+@dataclass
+class PartLine:
+    """A part the repair needs, and where it stands in the store's warehouse."""
+
+    line_id: str
+    part_id: str
+    quantity: int
+    warranty: bool
+    reserved: int = 0
+    issued: int = 0
+    released: bool = False
+    old_part_kept: bool = False  # 旧件: kept for return to the manufacturer
+
+    @property
+    def short(self) -> int:
+        return max(self.quantity - self.reserved - self.issued, 0)
+
+
+@dataclass(frozen=True)
+class Payment:
+    method: str
+    amount_fen: int
+    at: datetime
+
+
+@dataclass
+class Work:
+    """What the steps after intake have recorded on the order."""
+
+    diagnosis: Diagnosis | None = None
+    quote: Quote | None = None
+    customer_approved: bool = False
+    manager_approval_required: bool = False
+    manager_approved: bool = False
+    lines: list[PartLine] = field(default_factory=list)
+    actions_done: tuple[str, ...] = ()
+    repair_level: str = ""
+    qc_failures: int = 0
+    payments: list[Payment] = field(default_factory=list)
+
+
 @dataclass
 class RepairOrder:
     id: str
@@ -71,6 +147,10 @@ class RepairOrder:
     request_id: str | None = None
     request_hash: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    # Each transition adds one: a change made on an older version is refused (412).
+    version: int = 1
+    work: Work = field(default_factory=Work)
+    closed_at: datetime | None = None
 
 
 def order_number(store_id: str, day: date, sequence: int) -> str:

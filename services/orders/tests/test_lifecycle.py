@@ -1,0 +1,296 @@
+"""The state machine on its own: guards, timeline, and random walks that never break a guard."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from servicekit.auth import AuthContext
+from servicekit.errors import Conflict, Forbidden, InvalidInput
+from services.orders.domain import lifecycle
+from services.orders.domain.lifecycle import STEPS
+from services.orders.domain.order import Diagnosis, Intake, PlannedPart, Quote, RepairOrder
+from services.orders.domain.warranty import WarrantyDecision
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
+TECH = AuthContext("u-tech", "technician", "SH", "SH-001")
+MANAGER = AuthContext("u-mgr", "branch_manager", "SH", None)
+KEEPER = AuthContext("u-keeper", "warehouse_keeper", "SH", "SH-001")
+
+
+def new_order(warranty: str = "out_of_warranty", service_type: str = "repair") -> RepairOrder:
+    intake = Intake(
+        customer_name="张三",
+        customer_phone="13812345678",
+        imei="490154203237518",
+        brand="huawei",
+        model="p60",
+        colour="",
+        purchase_date=date(2024, 1, 1),
+        fault_description="screen cracked",
+        symptom_code="",
+        service_type=service_type,
+        accessories="",
+        appearance="",
+        promised_date=None,
+    )
+    return RepairOrder(
+        id="o-1",
+        number="SH-001-260302-0001",
+        status="received",
+        branch_id="SH",
+        store_id="SH-001",
+        intake=intake,
+        warranty=WarrantyDecision(warranty, ("repair",), "", None, False),
+        brand_authorised=True,
+        repeat_repair=False,
+        received_at=NOW,
+        created_by="u-clerk",
+    )
+
+
+def diagnosis(**changes: object) -> Diagnosis:
+    values: dict[str, object] = dict(
+        symptom_code="S01",
+        fault_code="F-LCD",
+        cause_code="C-DROP",
+        actions=("replace_screen",),
+        parts=(PlannedPart("HW-SCR-001", 1),),
+        repair_level="L2",
+    )
+    values.update(changes)
+    return Diagnosis(**values)  # type: ignore[arg-type]
+
+
+def walk_to_approved(order: RepairOrder, total: int = 30_000) -> None:
+    lifecycle.diagnose(order, TECH, NOW, diagnosis())
+    lifecycle.quote(order, CLERK, NOW, Quote(total - 20_000, 20_000))
+    lifecycle.approve(order, CLERK, NOW, accepted=True)
+
+
+def test_a_paid_repair_walks_to_closed_and_each_step_is_in_the_timeline() -> None:
+    order = new_order()
+    walk_to_approved(order)
+    assert order.status == "approved"
+    lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1})
+    assert order.status == "approved"
+    lifecycle.start_repair(order, TECH, NOW)
+    assert order.work.lines[0].issued == 1 and order.work.lines[0].reserved == 0
+    lifecycle.finish_repair(order, TECH, NOW, ("replace_screen",), "L2", ())
+    lifecycle.check_quality(order, CLERK, NOW, passed=False, note="touch dead in a corner")
+    assert order.status == "in_repair"
+    lifecycle.finish_repair(order, TECH, NOW, ("replace_screen",), "L2", ())
+    lifecycle.check_quality(order, CLERK, NOW + timedelta(hours=1), passed=True)
+    lifecycle.pick_up(order, CLERK, NOW + timedelta(hours=2), "wechat_pay", 30_000)
+    assert order.status == "closed"
+    assert order.closed_at == NOW + timedelta(hours=2)
+    assert order.work.payments[0].amount_fen == 30_000
+    steps = [(e.step, e.status) for e in order.timeline]
+    assert steps == [
+        ("diagnosis", "diagnosed"),
+        ("quote", "awaiting_approval"),
+        ("approval", "approved"),
+        ("repair/start", "in_repair"),
+        ("repair/finish", "quality_check"),
+        ("qc", "in_repair"),
+        ("repair/finish", "quality_check"),
+        ("qc", "ready_for_pickup"),
+        ("pickup", "closed"),
+    ]
+    last = order.timeline[-1]
+    assert (last.user_id, last.store_id) == ("u-clerk", "SH-001")
+    assert last.note == "paid 30000 fen by wechat_pay"
+
+
+def test_a_step_from_the_wrong_status_is_a_conflict_naming_the_status() -> None:
+    order = new_order()
+    with pytest.raises(Conflict, match="the order is received"):
+        lifecycle.start_repair(order, TECH, NOW)
+
+
+def test_a_role_that_may_not_take_the_step_is_forbidden_whatever_the_status() -> None:
+    order = new_order()
+    with pytest.raises(Forbidden):
+        lifecycle.diagnose(order, CLERK, NOW, diagnosis())
+    with pytest.raises(Forbidden):
+        lifecycle.pick_up(order, TECH, NOW, "cash", 0)
+
+
+def test_overriding_the_warranty_needs_a_reason_and_makes_the_work_chargeable() -> None:
+    order = new_order(warranty="in_warranty")
+    with pytest.raises(InvalidInput) as caught:
+        lifecycle.diagnose(order, TECH, NOW, diagnosis(warranty_override="out_of_warranty"))
+    assert caught.value.errors[0].field == "override_reason"
+    lifecycle.diagnose(
+        order,
+        TECH,
+        NOW,
+        diagnosis(warranty_override="out_of_warranty", override_reason="liquid damage"),
+    )
+    assert order.warranty.status == "out_of_warranty"
+    assert "liquid damage" in order.warranty.reason
+    assert lifecycle.chargeable(order)
+    assert order.work.lines[0].warranty is False
+
+
+def test_warranty_work_is_quoted_free_and_picked_up_without_payment() -> None:
+    order = new_order(warranty="in_warranty")
+    lifecycle.diagnose(order, TECH, NOW, diagnosis())
+    with pytest.raises(InvalidInput):
+        lifecycle.quote(order, CLERK, NOW, Quote(5_000, 0))
+    lifecycle.quote(order, CLERK, NOW, Quote(0, 0))
+    lifecycle.approve(order, CLERK, NOW, accepted=True)
+    lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1})
+    lifecycle.start_repair(order, TECH, NOW)
+    lifecycle.finish_repair(order, TECH, NOW, ("replace_screen",), "L2", ("L1",))
+    assert order.work.lines[0].old_part_kept
+    lifecycle.check_quality(order, CLERK, NOW, passed=True)
+    with pytest.raises(InvalidInput):
+        lifecycle.pick_up(order, CLERK, NOW, "cash", 100)
+    lifecycle.pick_up(order, CLERK, NOW, "", 0)
+    assert order.status == "closed" and order.work.payments == []
+
+
+@pytest.mark.parametrize(
+    ("warranty", "actions", "total", "needed"),
+    [
+        ("out_of_warranty", ("replace_screen",), 100_000, False),  # at the threshold
+        ("out_of_warranty", ("replace_screen",), 100_001, True),  # above it
+        ("in_warranty", ("mainboard_replacement",), 0, True),
+        ("out_of_warranty", ("mainboard_replacement",), 50_000, False),
+    ],
+)
+def test_the_branch_manager_approves_big_quotes_and_warranty_mainboards(
+    warranty: str, actions: tuple[str, ...], total: int, needed: bool
+) -> None:
+    order = new_order(warranty=warranty)
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(actions=actions))
+    lifecycle.quote(order, CLERK, NOW, Quote(total, 0))
+    assert order.work.manager_approval_required is needed
+    lifecycle.approve(order, CLERK, NOW, accepted=True)
+    assert order.status == ("awaiting_approval" if needed else "approved")
+    if needed:
+        lifecycle.manager_approve(order, MANAGER, NOW, approved=True)
+        assert order.status == "approved"
+        assert order.timeline[-1].store_id == "SH-001"  # a branch user acts at the order's store
+    else:
+        with pytest.raises(Conflict):
+            lifecycle.manager_approve(order, MANAGER, NOW, approved=True)
+
+
+def test_a_shortage_waits_for_parts_until_they_come() -> None:
+    order = new_order()
+    lifecycle.diagnose(
+        order, TECH, NOW, diagnosis(parts=(PlannedPart("HW-SCR-001", 2), PlannedPart("B", 1)))
+    )
+    lifecycle.quote(order, CLERK, NOW, Quote(1_000, 1_000))
+    lifecycle.approve(order, CLERK, NOW, accepted=True)
+    lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1, "L2": 1})
+    assert order.status == "waiting_parts"
+    assert order.timeline[-1].note == "short: HW-SCR-001 ×1"
+    lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 1})
+    assert order.status == "waiting_parts"  # still short, nothing new in the timeline
+    assert order.timeline[-1].status == "waiting_parts"
+    lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 2})
+    assert order.status == "approved"
+
+
+def test_decline_and_cancel_release_the_reservations() -> None:
+    order = new_order()
+    walk_to_approved(order)
+    lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1})
+    lifecycle.cancel(order, CLERK, NOW, "customer changed their mind")
+    assert lifecycle.release_all(order) == ["L1"]
+    assert order.work.lines[0].reserved == 0 and order.work.lines[0].released
+    declined = new_order()
+    lifecycle.diagnose(declined, TECH, NOW, diagnosis())
+    lifecycle.quote(declined, CLERK, NOW, Quote(50_000, 0))
+    lifecycle.approve(declined, CLERK, NOW, accepted=False, note="too dear")
+    assert declined.status == "declined"
+    assert declined.timeline[-1].note == "too dear"
+
+
+# --- random walks -----------------------------------------------------------------------------
+
+ACTORS = (CLERK, TECH, MANAGER, KEEPER, AuthContext("u-an", "hq_analyst"))
+
+
+def _take(order: RepairOrder, name: str, actor: AuthContext, flag: bool, amount: int) -> None:
+    """Take one step with plausible data; the flag picks a branch (accept, pass, a shortage)."""
+    line_ids = [line.line_id for line in order.work.lines]
+    if name == "diagnosis":
+        lifecycle.diagnose(order, actor, NOW, diagnosis())
+    elif name == "quote":
+        free = not lifecycle.chargeable(order)
+        lifecycle.quote(order, actor, NOW, Quote(0 if free else amount, 0))
+    elif name == "approval":
+        lifecycle.approve(order, actor, NOW, accepted=flag)
+    elif name == "manager-approval":
+        lifecycle.manager_approve(order, actor, NOW, approved=flag)
+    elif name == "parts":
+        lifecycle.parts_arrived(order, actor, NOW, dict.fromkeys(line_ids, 1 if flag else 0))
+    if name in ("approval", "manager-approval") and order.status == "approved":
+        # As the handler does: reserve at once; an odd amount stands for a shortage.
+        lifecycle.parts_reserved(order, actor, NOW, dict.fromkeys(line_ids, amount % 2))
+    elif name == "repair/start":
+        lifecycle.start_repair(order, actor, NOW)
+    elif name == "repair/finish":
+        lifecycle.finish_repair(order, actor, NOW, ("replace_screen",), "L2", ())
+    elif name == "qc":
+        lifecycle.check_quality(order, actor, NOW, passed=flag, note="checked")
+    elif name == "pickup":
+        due = order.work.quote.total_fen if order.work.quote and lifecycle.chargeable(order) else 0
+        lifecycle.pick_up(order, actor, NOW, "cash", due)
+    elif name == "cancel":
+        lifecycle.cancel(order, actor, NOW, "changed mind")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    warranty=st.sampled_from(["in_warranty", "out_of_warranty"]),
+    moves=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(STEPS)),
+            st.sampled_from(ACTORS),
+            st.booleans(),
+            st.integers(0, 200_000),
+        ),
+        max_size=40,
+    ),
+)
+def test_no_random_walk_reaches_a_status_its_guards_forbid(
+    warranty: str, moves: list[tuple[str, AuthContext, bool, int]]
+) -> None:
+    order = new_order(warranty=warranty)
+    for name, actor, flag, amount in moves:
+        before = replace(order, timeline=list(order.timeline))
+        try:
+            _take(order, name, actor, flag, amount)
+        except (Conflict, Forbidden, InvalidInput):
+            # A refused step changes nothing.
+            assert (order.status, len(order.timeline)) == (before.status, len(before.timeline))
+            continue
+        step = STEPS[name]
+        assert actor.role in step.roles
+        assert before.status in step.from_statuses
+        # Every move is in the timeline, by whom and where.
+        if len(order.timeline) > len(before.timeline):
+            assert order.timeline[-1].status == order.status
+            assert order.timeline[-1].user_id == actor.user_id
+        # The statuses that promise something keep their promise.
+        work = order.work
+        if order.status in ("approved", "in_repair", "quality_check", "ready_for_pickup"):
+            assert lifecycle.approvals_complete(order)
+            assert work.quote is not None and work.diagnosis is not None
+        if order.status == "approved":
+            assert all(line.short == 0 for line in work.lines)
+        if order.status == "closed":
+            paid = sum(p.amount_fen for p in work.payments)
+            assert paid == (work.quote.total_fen if lifecycle.chargeable(order) else 0)  # type: ignore[union-attr]
+        if order.status in ("in_repair", "quality_check", "ready_for_pickup", "closed"):
+            assert all(line.reserved == 0 for line in work.lines)
