@@ -63,6 +63,16 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class PreconditionFailed(DomainError):
+    """The caller changed what they read at an older version (a stale If-Match): read again."""
+
+    kind = "precondition_failed"
+    # FAILED_PRECONDITION already stands for Conflict; ABORTED is gRPC's "retry from the read".
+    grpc_code = grpc.StatusCode.ABORTED
+    http_status = 412
+    title = "Precondition failed"
+
+
 class Forbidden(DomainError):
     kind = "forbidden"
     grpc_code = grpc.StatusCode.PERMISSION_DENIED
@@ -109,6 +119,7 @@ _BY_KIND: dict[str, type[DomainError]] = {
         InvalidInput,
         NotFound,
         Conflict,
+        PreconditionFailed,
         Forbidden,
         Unauthenticated,
         ServiceUnavailable,
@@ -120,6 +131,7 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.FAILED_PRECONDITION: Conflict,
     grpc.StatusCode.ALREADY_EXISTS: Conflict,
+    grpc.StatusCode.ABORTED: PreconditionFailed,
     grpc.StatusCode.PERMISSION_DENIED: Forbidden,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.RESOURCE_EXHAUSTED: TooManyRequests,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aftersales.events.v1 import events_pb2
+from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import to_timestamp
 from services.orders.domain.order import RepairOrder
@@ -27,6 +28,29 @@ def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
         ),
         received_at=to_timestamp(order.received_at),
         repeat_repair=order.repeat_repair,
+    )
+    fill_meta(event.meta, order.branch_id, order.store_id)
+    return event
+
+
+def status_changed(order: RepairOrder, step: str, from_status: str) -> OrderStatusChanged:
+    """One event per step taken, with the org path of every store involved (today the store
+    that took the order in; a send-out will add the repairing store)."""
+    work = order.work
+    last = order.timeline[-1]
+    event = OrderStatusChanged(
+        order_id=order.id,
+        number=order.number,
+        step=step,
+        from_status=from_status,
+        to_status=order.status,
+        version=order.version,
+        note=last.note,
+        stores=[OrderStore(branch_id=order.branch_id, store_id=order.store_id, role="intake")],
+        service_type=order.intake.service_type,
+        warranty_status=order.warranty.status,
+        quote_total_fen=work.quote.total_fen if work.quote else 0,
+        paid_fen=sum(p.amount_fen for p in work.payments),
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

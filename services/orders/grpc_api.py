@@ -5,13 +5,16 @@ from __future__ import annotations
 import grpc
 
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
-from servicekit.auth import current_auth
+from servicekit.auth import AuthContext, current_auth
+from servicekit.errors import invalid
 from servicekit.idempotency import request_hash
 from servicekit.timeutil import to_timestamp
 from services.orders import handlers
 from services.orders.adapters import repository
+from services.orders.adapters.inventory import Parts
+from services.orders.domain import lifecycle
 from services.orders.domain.intake import IntakeForm
-from services.orders.domain.order import RepairOrder
+from services.orders.domain.order import Diagnosis, PlannedPart, Quote, RepairOrder
 
 
 def _day(value: object) -> str:
@@ -19,8 +22,8 @@ def _day(value: object) -> str:
 
 
 def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
-    intake, warranty = order.intake, order.warranty
-    return orders_pb2.RepairOrder(
+    intake, warranty, work = order.intake, order.warranty, order.work
+    message = orders_pb2.RepairOrder(
         id=order.id,
         number=order.number,
         status=order.status,
@@ -59,16 +62,155 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
                 user_id=e.user_id,
                 store_id=e.store_id,
                 note=e.note,
+                step=e.step,
             )
             for e in order.timeline
         ],
+        version=order.version,
+        lines=[
+            orders_pb2.OrderLine(
+                line_id=line.line_id,
+                part_id=line.part_id,
+                quantity=line.quantity,
+                warranty=line.warranty,
+                reserved=line.reserved,
+                short=line.short,
+                issued=line.issued,
+                released=line.released,
+                old_part_kept=line.old_part_kept,
+            )
+            for line in work.lines
+        ],
+        payments=[
+            orders_pb2.Payment(method=p.method, amount_fen=p.amount_fen, at=to_timestamp(p.at))
+            for p in work.payments
+        ],
+        actions_done=list(work.actions_done),
+        repair_level=work.repair_level,
+        qc_failures=work.qc_failures,
     )
+    if work.diagnosis:
+        d = work.diagnosis
+        message.diagnosis.CopyFrom(
+            orders_pb2.Diagnosis(
+                symptom_code=d.symptom_code,
+                fault_code=d.fault_code,
+                cause_code=d.cause_code,
+                actions=list(d.actions),
+                parts=[
+                    orders_pb2.PlannedPart(part_id=p.part_id, quantity=p.quantity) for p in d.parts
+                ],
+                repair_level=d.repair_level,
+                warranty_override=d.warranty_override,
+                override_reason=d.override_reason,
+            )
+        )
+    if work.quote:
+        message.quote.CopyFrom(
+            orders_pb2.Quote(
+                labour_fen=work.quote.labour_fen,
+                parts_fen=work.quote.parts_fen,
+                total_fen=work.quote.total_fen,
+                manager_approval_required=work.manager_approval_required,
+                customer_approved=work.customer_approved,
+                manager_approved=work.manager_approved,
+            )
+        )
+    if order.closed_at:
+        message.closed_at.CopyFrom(to_timestamp(order.closed_at))
+    return message
+
+
+# Which part of TakeStepRequest.data each step reads.
+STEP_DATA = {
+    "diagnosis": "diagnosis",
+    "quote": "quote",
+    "approval": "decision",
+    "manager-approval": "decision",
+    "parts": None,
+    "repair/start": None,
+    "repair/finish": "repair",
+    "qc": "decision",
+    "pickup": "pickup",
+    "cancel": "cancel",
+}
+
+
+def step_action(auth: AuthContext, request: orders_pb2.TakeStepRequest) -> handlers.Apply:
+    """The pure transition a request asks for, with its data out of protobuf."""
+    step = request.step
+    if step not in STEP_DATA:
+        raise invalid("step", f"must be one of {', '.join(STEP_DATA)}")
+    wanted = STEP_DATA[step]
+    if wanted and request.WhichOneof("data") != wanted:
+        raise invalid(wanted, f"the step {step} needs its {wanted}")
+    decision, report = request.decision, request.repair
+    if step == "diagnosis":
+        d = request.diagnosis
+        diagnosis = Diagnosis(
+            symptom_code=d.symptom_code,
+            fault_code=d.fault_code,
+            cause_code=d.cause_code,
+            actions=tuple(d.actions),
+            parts=tuple(PlannedPart(p.part_id, p.quantity) for p in d.parts),
+            repair_level=d.repair_level,
+            warranty_override=d.warranty_override,
+            override_reason=d.override_reason,
+        )
+        return lambda order, now: lifecycle.diagnose(order, auth, now, diagnosis)
+    if step == "quote":
+        offer = Quote(request.quote.labour_fen, request.quote.parts_fen)
+        return lambda order, now: lifecycle.quote(order, auth, now, offer)
+    if step == "approval":
+        return lambda o, now: lifecycle.approve(o, auth, now, decision.accepted, decision.note)
+    if step == "manager-approval":
+        return lambda o, now: lifecycle.manager_approve(
+            o, auth, now, decision.accepted, decision.note
+        )
+    if step == "parts":
+        # The reservation itself happens in the handler, with inventory.
+        return lambda order, now: lifecycle.parts_arrived(order, auth, now, {})
+    if step == "repair/start":
+        return lambda order, now: lifecycle.start_repair(order, auth, now)
+    if step == "repair/finish":
+        return lambda order, now: lifecycle.finish_repair(
+            order,
+            auth,
+            now,
+            tuple(report.actions_done),
+            report.repair_level,
+            tuple(report.old_parts_kept),
+        )
+    if step == "qc":
+        return lambda o, now: lifecycle.check_quality(
+            o, auth, now, decision.accepted, decision.note
+        )
+    if step == "pickup":
+        pickup = request.pickup
+        return lambda o, now: lifecycle.pick_up(o, auth, now, pickup.method, pickup.amount_fen)
+    return lambda o, now: lifecycle.cancel(o, auth, now, request.cancel.reason)
 
 
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
-    def __init__(self, new_uow: handlers.NewUow) -> None:
+    def __init__(self, new_uow: handlers.NewUow, parts: Parts) -> None:
         self.new_uow = new_uow
+        self.parts = parts
         self.base_data = repository.BaseDataCache()
+
+    async def TakeStep(
+        self, request: orders_pb2.TakeStepRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.RepairOrder:
+        auth = current_auth()
+        order = await handlers.take_step(
+            self.new_uow,
+            self.parts,
+            auth,
+            request.order_id,
+            request.expected_version,
+            request.step,
+            step_action(auth, request),
+        )
+        return order_message(order)
 
     async def CreateRepairOrder(
         self, request: orders_pb2.CreateRepairOrderRequest, context: grpc.aio.ServicerContext
@@ -151,5 +293,5 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         return orders_pb2.PingResponse()
 
 
-def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:
-    orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersService(new_uow), server)
+def register(server: grpc.aio.Server, new_uow: handlers.NewUow, parts: Parts) -> None:
+    orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersService(new_uow, parts), server)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
-from servicekit.errors import FieldError, InvalidInput, NotFound, invalid
+from servicekit.errors import FieldError, InvalidInput, NotFound, PreconditionFailed, invalid
 from servicekit.idempotency import KEY_LIFETIME
 from servicekit.timeutil import (
     parse_day,
@@ -23,6 +23,8 @@ from servicekit.timeutil import (
 from servicekit.uow import UnitOfWork
 from services.orders import events
 from services.orders.adapters import repository
+from services.orders.adapters.inventory import Parts, store_warehouse_id
+from services.orders.domain import lifecycle
 from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import (
     REPEAT_REPAIR_DAYS,
@@ -41,6 +43,7 @@ MAX_PAGE_SIZE = 100
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
 NewUow = Callable[[], UnitOfWork]
+Apply = Callable[[RepairOrder, datetime], None]
 
 
 async def create_repair_order(
@@ -216,3 +219,78 @@ async def list_repair_orders(
         last = page[size - 1]
         return page[:size], paging.encode_page_token(last.received_at.isoformat(), last.id)
     return page, ""
+
+
+async def take_step(
+    new_uow: NewUow,
+    parts: Parts,
+    auth: AuthContext,
+    order_id: str,
+    expected_version: int,
+    step: str,
+    apply: Apply,
+    clock: Callable[[], datetime] = utc_now,
+) -> RepairOrder:
+    """One step of the lifecycle on the order as the caller read it (`expected_version`).
+
+    The rules run on the order read, then inventory is called with no transaction of ours
+    open, then the change is written only if nobody changed the order meanwhile. When the
+    write fails, what inventory did for this step is undone, so no reservation or issue is
+    left without an order that knows of it.
+    """
+    order = await get_repair_order(new_uow, auth, order_id)
+    if order.version != expected_version:
+        raise PreconditionFailed(
+            f"the order is at version {order.version}, not {expected_version}: read it again"
+        )
+    from_status, entries = order.status, len(order.timeline)
+    now = clock()
+    apply(order, now)
+    reserved, issued = await _move_parts(parts, auth, order, from_status, step, now)
+    try:
+        async with new_uow() as uow:
+            if not await repository.save_transition(
+                uow.session, order, expected_version, len(order.timeline) - entries
+            ):
+                raise PreconditionFailed("the order was changed meanwhile: read it again")
+            event = events.status_changed(order, step, from_status)
+            name = f"order_{order.status}"
+            await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
+            await uow.commit()
+    except BaseException:
+        if reserved:
+            await parts.release(order.id, reserved)
+        if issued:
+            await parts.give_back(order.id, issued)
+        raise
+    return order
+
+
+async def _move_parts(
+    parts: Parts, auth: AuthContext, order: RepairOrder, from_status: str, step: str, now: datetime
+) -> tuple[list[str], dict[str, int]]:
+    """Inventory's side of a step: reserve once approved (or when parts come), issue when the
+    repair starts, release on cancel or decline. Returns what to undo should the write fail:
+    the lines reserved and the quantities issued by this step."""
+    lines = order.work.lines
+    if (order.status == "approved" and from_status == "awaiting_approval") or step == "parts":
+        wanted = [line for line in lines if line.issued < line.quantity]
+        if not wanted:
+            lifecycle.parts_reserved(order, auth, now, {})
+            return [], {}
+        reserved = await parts.reserve(order.id, store_warehouse_id(order.store_id), wanted)
+        lifecycle.parts_reserved(order, auth, now, reserved)
+        return [line_id for line_id, quantity in reserved.items() if quantity], {}
+    if step == "repair/start":
+        to_issue = [line.line_id for line in lines if line.issued]
+        if not to_issue:
+            return [], {}
+        issued = await parts.issue(order.id, to_issue)
+        for line in lines:
+            line.issued = issued.get(line.line_id, line.issued)
+        return [], issued
+    if order.status in ("cancelled", "declined"):
+        released = lifecycle.release_all(order)
+        if released:
+            await parts.release(order.id, released)
+    return [], {}

@@ -2,7 +2,9 @@
 authorisation, the device passport. What it offers and announces:
 
 - RPCs: aftersales.orders.v1.OrdersService (protos/aftersales/orders/v1/orders.proto)
-- Events out: orders.v1.<branch>.<store>.order_received (OrderReceived)
+- Events out: orders.v1.<branch>.<store>.order_received (OrderReceived), and
+  orders.v1.<branch>.<store>.order_<status> (OrderStatusChanged) for every step taken
+- Calls: aftersales.inventory.v1.InventoryService to reserve, issue and release parts
 - Events in: none yet
 """
 
@@ -12,13 +14,26 @@ from pathlib import Path
 
 import grpc
 
+from servicekit.caller_token import load_signer
+from servicekit.grpc_client import open_channel
 from servicekit.runtime import Runtime, ServiceSpec
+from servicekit.settings import service_address
 from services.orders import demo, grpc_api
+from services.orders.adapters.inventory import InventoryParts
 from services.orders.adapters.orm import metadata
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
-    grpc_api.register(server, runtime.uow)
+    # Calls made while serving a caller carry that caller's token on; the signer is for
+    # nothing else (orders does no background work with inventory).
+    trust = runtime.settings.trust
+    channel = open_channel(
+        service_address("inventory"),
+        "inventory",
+        load_signer(trust.token_keys, "orders"),
+        trust.tls,
+    )
+    grpc_api.register(server, runtime.uow, InventoryParts(channel))
 
 
 SPEC = ServiceSpec(

@@ -88,10 +88,16 @@ repair_orders = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("created_by", String(64), nullable=False),
+    # Each transition adds one; a change is made only on the version it was read at.
+    Column("version", Integer, nullable=False, server_default="1"),
+    # What the steps after intake recorded (diagnosis, quote, approvals, part lines, payments),
+    # as JSON: read and written whole with the order, never queried inside.
+    Column("work", Text, nullable=False, server_default="{}"),
     Index("ix_repair_orders_scope_received", "branch_id", "store_id", "received_at"),
     Index("ix_repair_orders_received", "received_at", "id"),
     Index("ix_repair_orders_imei", "imei"),
     Index("ix_repair_orders_customer_phone", "customer_phone"),
+    Index("ix_repair_orders_status", "status"),
 )
 
 order_timeline = Table(
@@ -104,6 +110,7 @@ order_timeline = Table(
     Column("user_id", String(64), nullable=False),
     Column("store_id", String(30), nullable=False),
     Column("note", Text, nullable=False),
+    Column("step", String(30), nullable=False, server_default=""),
 )
 
 order_number_counters = Table(

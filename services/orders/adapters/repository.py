@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -21,7 +22,17 @@ from services.orders.adapters.orm import (
     repair_orders,
     store_authorisations,
 )
-from services.orders.domain.order import Intake, RepairOrder, TimelineEntry
+from services.orders.domain.order import (
+    Diagnosis,
+    Intake,
+    PartLine,
+    Payment,
+    PlannedPart,
+    Quote,
+    RepairOrder,
+    TimelineEntry,
+    Work,
+)
 from services.orders.domain.warranty import WarrantyDecision, WarrantyPolicy
 
 
@@ -158,23 +169,95 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "repeat_repair": order.repeat_repair,
             "received_at": order.received_at,
             "created_by": order.created_by,
+            "version": order.version,
+            "work": work_json(order.work),
         },
     )
-    if order.timeline:
+    await _add_timeline(session, order.id, order.timeline)
+
+
+async def _add_timeline(
+    session: AsyncConnection, order_id: str, entries: list[TimelineEntry]
+) -> None:
+    if entries:
         await session.execute(
             order_timeline.insert(),
             [
                 {
-                    "order_id": order.id,
+                    "order_id": order_id,
                     "status": e.status,
                     "at": e.at,
                     "user_id": e.user_id,
                     "store_id": e.store_id,
                     "note": e.note,
+                    "step": e.step,
                 }
-                for e in order.timeline
+                for e in entries
             ],
         )
+
+
+async def save_transition(
+    session: AsyncConnection, order: RepairOrder, read_version: int, new_entries: int
+) -> bool:
+    """Write a transition made on the order as read at `read_version`, and its `new_entries`
+    last timeline entries. False, writing nothing, when someone else changed it meanwhile."""
+    warranty = order.warranty
+    changed = await session.execute(
+        update(repair_orders)
+        .where(repair_orders.c.id == order.id, repair_orders.c.version == read_version)
+        .values(
+            status=order.status,
+            version=read_version + 1,
+            work=work_json(order.work),
+            warranty_status=warranty.status,
+            warranty_entitlements=",".join(warranty.entitlements),
+            warranty_reason=warranty.reason,
+            closed_at=order.closed_at,
+        )
+    )
+    if changed.rowcount != 1:
+        return False
+    order.version = read_version + 1
+    await _add_timeline(session, order.id, order.timeline[len(order.timeline) - new_entries :])
+    return True
+
+
+def work_json(work: Work) -> str:
+    body = asdict(work)
+    for payment in body["payments"]:
+        payment["at"] = payment["at"].isoformat()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def work_from_json(text: str) -> Work:
+    body = json.loads(text or "{}")
+    if not body:
+        return Work()
+    diagnosis = body["diagnosis"]
+    return Work(
+        diagnosis=Diagnosis(
+            **{
+                **diagnosis,
+                "actions": tuple(diagnosis["actions"]),
+                "parts": tuple(PlannedPart(**p) for p in diagnosis["parts"]),
+            }
+        )
+        if diagnosis
+        else None,
+        quote=Quote(**body["quote"]) if body["quote"] else None,
+        customer_approved=body["customer_approved"],
+        manager_approval_required=body["manager_approval_required"],
+        manager_approved=body["manager_approved"],
+        lines=[PartLine(**line) for line in body["lines"]],
+        actions_done=tuple(body["actions_done"]),
+        repair_level=body["repair_level"],
+        qc_failures=body["qc_failures"],
+        payments=[
+            Payment(p["method"], p["amount_fen"], datetime.fromisoformat(p["at"]))
+            for p in body["payments"]
+        ],
+    )
 
 
 def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
@@ -216,6 +299,9 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
         created_by=m["created_by"],
         request_id=m["request_id"],
         request_hash=m["request_hash"],
+        version=m["version"],
+        work=work_from_json(m["work"]),
+        closed_at=as_utc(m["closed_at"]) if m["closed_at"] else None,
     )
 
 
@@ -226,7 +312,7 @@ async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> Repair
         .order_by(order_timeline.c.seq)
     )
     order.timeline = [
-        TimelineEntry(r.status, as_utc(r.at), r.user_id, r.store_id, r.note) for r in rows
+        TimelineEntry(r.status, as_utc(r.at), r.user_id, r.store_id, r.note, r.step) for r in rows
     ]
     return order
 

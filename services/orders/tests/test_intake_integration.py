@@ -23,6 +23,7 @@ from services.orders.adapters.orm import outbox, repair_orders
 from services.orders.domain.intake import IntakeForm
 from services.orders.grpc_api import OrdersService
 from services.orders.service import SPEC
+from services.orders.tests.fake_parts import FakeParts
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 BASE = repository.BaseDataCache()
@@ -233,7 +234,7 @@ async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
 
 @pytest.mark.service("orders")
 async def test_the_service_hashes_a_request_that_comes_without_a_hash(runtime: Runtime) -> None:
-    service = OrdersService(runtime.uow)
+    service = OrdersService(runtime.uow, FakeParts())
     request = orders_pb2.CreateRepairOrderRequest(
         request_id="u-clerk:k",
         branch_id="SH",

@@ -54,6 +54,11 @@ class OrdersServiceStub:
                 request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsRequest.SerializeToString,
                 response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsResponse.FromString,
                 _registered_method=True)
+        self.TakeStep = channel.unary_unary(
+                '/aftersales.orders.v1.OrdersService/TakeStep',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/aftersales.orders.v1.OrdersService/Ping',
                 request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.PingRequest.SerializeToString,
@@ -88,6 +93,15 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeStep(self, request, context):
+        """One step of the lifecycle (diagnosis, quote, approval, ...), taken on the version the
+        caller read: a stale version is ABORTED (412), a step the status does not allow
+        FAILED_PRECONDITION (409), a role that may not take it PERMISSION_DENIED (403).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ping(self, request, context):
         """Does nothing but answer: the baseline for the gateway -> gRPC path in benchmarks.
         """
@@ -117,6 +131,11 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.ListBrands,
                     request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsRequest.FromString,
                     response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsResponse.SerializeToString,
+            ),
+            'TakeStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeStep,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -232,6 +251,33 @@ class OrdersService:
             '/aftersales.orders.v1.OrdersService/ListBrands',
             aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsRequest.SerializeToString,
             aftersales_dot_orders_dot_v1_dot_orders__pb2.ListBrandsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.OrdersService/TakeStep',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,56 @@
+"""An inventory stand-in for orders' tests: a stock per part, reservations and issues per
+(order, line), idempotent like the real one, and a record of every call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.orders.domain.order import PartLine
+
+
+@dataclass
+class FakeParts:
+    stock: dict[str, int] = field(default_factory=dict)
+    reserved: dict[tuple[str, str], int] = field(default_factory=dict)
+    issued: dict[tuple[str, str], int] = field(default_factory=dict)
+    parts_of: dict[tuple[str, str], str] = field(default_factory=dict)
+    calls: list[tuple[str, str, object]] = field(default_factory=list)
+    # Runs in the middle of a reserve: another user's change, a crash, ...
+    during_reserve: Callable[[], Awaitable[None]] | None = None
+
+    async def reserve(
+        self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
+    ) -> dict[str, int]:
+        self.calls.append(("reserve", order_id, [line.line_id for line in lines]))
+        for line in lines:
+            key = (order_id, line.line_id)
+            self.parts_of[key] = line.part_id
+            missing = line.quantity - self.reserved.get(key, 0) - self.issued.get(key, 0)
+            take = min(max(missing, 0), self.stock.get(line.part_id, 0))
+            self.stock[line.part_id] = self.stock.get(line.part_id, 0) - take
+            self.reserved[key] = self.reserved.get(key, 0) + take
+        if self.during_reserve is not None:
+            await self.during_reserve()
+        return {line.line_id: self.reserved[(order_id, line.line_id)] for line in lines}
+
+    async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+        self.calls.append(("issue", order_id, list(line_ids)))
+        for line_id in line_ids:
+            key = (order_id, line_id)
+            self.issued[key] = self.issued.get(key, 0) + self.reserved.pop(key, 0)
+        return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
+
+    async def release(self, order_id: str, line_ids: Sequence[str]) -> None:
+        self.calls.append(("release", order_id, list(line_ids)))
+        for line_id in line_ids:
+            key = (order_id, line_id)
+            part = self.parts_of[key]
+            self.stock[part] = self.stock.get(part, 0) + self.reserved.pop(key, 0)
+
+    async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
+        self.calls.append(("give_back", order_id, dict(issued)))
+        for line_id, quantity in issued.items():
+            key = (order_id, line_id)
+            self.issued[key] -= quantity
+            self.stock[self.parts_of[key]] += quantity
