@@ -15,17 +15,19 @@ from sqlalchemy import select
 
 from servicekit.demo import demo_data
 from servicekit.runtime import Runtime
+from servicekit.timeutil import utc_now
 from services.inventory import handlers
 from services.inventory.adapters import repository
 from services.inventory.adapters.orm import parts
 from services.inventory.domain.catalog import Part
+from services.inventory.domain.stock import Posting
 from services.inventory.domain.warehouse import (
     Warehouse,
     central_warehouse_id,
     store_warehouse_id,
 )
 
-OPENING_REFERENCE = "demo:opening-stock"
+OPENING_DOCUMENT = "demo:opening-stock"
 DEMO_USER = "system:demo"
 STORE_OPENING = (2, 6)
 CENTRAL_OPENING = (10, 20)
@@ -106,5 +108,6 @@ async def seed(runtime: Runtime) -> None:
             return
         await repository.add_parts(session, demo_parts(data))
         await repository.add_warehouses(session, demo_warehouses(data))
-        await handlers.post_movements(session, opening_stock(data), OPENING_REFERENCE, DEMO_USER)
+        posting = Posting("receipt", OPENING_DOCUMENT, utc_now(), DEMO_USER)
+        await handlers.post_movements(uow, opening_stock(data), posting)
         await uow.commit()

@@ -9,6 +9,8 @@ from servicekit.auth import current_auth
 from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
 from services.inventory.domain.catalog import Part
+from services.inventory.domain.conservation import PartConservation
+from services.inventory.domain.stock import Movement
 from services.inventory.domain.warehouse import Warehouse
 
 
@@ -48,6 +50,60 @@ def level_message(row: StockRow) -> inventory_pb2.StockLevel:
     )
 
 
+def order_parts_message(parts: handlers.OrderParts) -> inventory_pb2.OrderParts:
+    return inventory_pb2.OrderParts(
+        order_id=parts.order_id,
+        warehouse_id=parts.warehouse_id,
+        lines=[
+            inventory_pb2.OrderPartLine(
+                line_id=x.line_id,
+                part_id=x.part_number,
+                quantity=x.quantity,
+                reserved=x.reserved,
+                short=x.short,
+                issued=x.issued,
+                returned=x.returned,
+                status=x.status,
+                unit_cost_fen=x.unit_cost_fen,
+                retail_price_fen=x.retail_price_fen,
+                warranty=x.warranty,
+            )
+            for x in parts.lines
+        ],
+    )
+
+
+def movement_message(movement_id: int, movement: Movement) -> inventory_pb2.Movement:
+    return inventory_pb2.Movement(
+        id=movement_id,
+        warehouse_id=movement.warehouse_id,
+        part_number=movement.part_number,
+        kind=movement.kind,
+        quantity=movement.quantity,
+        unit_cost_fen=movement.unit_cost_fen,
+        document_type=movement.document_type,
+        document_id=movement.document_id,
+        user_id=movement.user_id,
+        occurred_at=movement.occurred_at.isoformat().replace("+00:00", "Z"),
+    )
+
+
+def conservation_message(part: PartConservation) -> inventory_pb2.PartConservation:
+    return inventory_pb2.PartConservation(
+        part_number=part.part_number,
+        receipts=part.receipts,
+        scrapped=part.scrapped,
+        consumed=part.consumed,
+        returned_to_manufacturer=part.returned_to_manufacturer,
+        adjustments=part.adjustments,
+        transfers=part.transfers,
+        expected=part.expected,
+        on_hand=part.on_hand,
+        in_transit=part.in_transit,
+        balanced=part.balanced,
+    )
+
+
 class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     def __init__(self, new_uow: handlers.NewUow) -> None:
         self.new_uow = new_uow
@@ -80,6 +136,100 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         )
         return inventory_pb2.GetStockResponse(
             warehouse=warehouse_message(warehouse), levels=[level_message(r) for r in rows]
+        )
+
+    async def ReserveParts(
+        self, request: inventory_pb2.ReservePartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OrderParts:
+        lines = [
+            handlers.PartRequest(x.line_id, x.part_id, x.quantity, x.warranty)
+            for x in request.lines
+        ]
+        found = await handlers.reserve_parts(
+            self.new_uow, current_auth(), request.order_id, request.warehouse_id, lines
+        )
+        return order_parts_message(found)
+
+    async def IssueParts(
+        self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OrderParts:
+        found = await handlers.issue_parts(
+            self.new_uow, current_auth(), request.order_id, list(request.line_ids)
+        )
+        return order_parts_message(found)
+
+    async def ReleaseParts(
+        self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OrderParts:
+        found = await handlers.release_parts(
+            self.new_uow, current_auth(), request.order_id, list(request.line_ids)
+        )
+        return order_parts_message(found)
+
+    async def ReturnParts(
+        self, request: inventory_pb2.ReturnPartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OrderParts:
+        found = await handlers.return_parts(
+            self.new_uow, current_auth(), request.order_id, request.line_id, request.quantity
+        )
+        return order_parts_message(found)
+
+    async def GetOrderParts(
+        self, request: inventory_pb2.GetOrderPartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OrderParts:
+        found = await handlers.get_order_parts(self.new_uow, current_auth(), request.order_id)
+        return order_parts_message(found)
+
+    async def RecordReceipt(
+        self, request: inventory_pb2.RecordReceiptRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Movement:
+        movement_id, movement = await handlers.record_receipt(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.part_number,
+            request.quantity,
+            request.unit_cost_fen,
+            request.document_id,
+        )
+        return movement_message(movement_id, movement)
+
+    async def RecordAdjustment(
+        self, request: inventory_pb2.RecordAdjustmentRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Movement:
+        movement_id, movement = await handlers.record_adjustment(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.part_number,
+            request.quantity,
+            request.reason,
+            request.document_id,
+        )
+        return movement_message(movement_id, movement)
+
+    async def ListMovements(
+        self, request: inventory_pb2.ListMovementsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListMovementsResponse:
+        rows, token = await handlers.list_movements(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.part_number,
+            request.page_size,
+            request.page_token,
+        )
+        return inventory_pb2.ListMovementsResponse(
+            movements=[movement_message(r.id, r.movement) for r in rows], next_page_token=token
+        )
+
+    async def CheckConservation(
+        self, request: inventory_pb2.CheckConservationRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ConservationReport:
+        parts = await handlers.check_conservation(self.new_uow, current_auth(), request.part_number)
+        return inventory_pb2.ConservationReport(
+            balanced=all(p.balanced for p in parts),
+            parts=[conservation_message(p) for p in parts],
         )
 
 

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit import paging
-from servicekit.auth import AuthContext
-from servicekit.errors import NotFound, invalid
+from aftersales.events.v1 import inventory_events_pb2
+from servicekit import bus, paging
+from servicekit.auth import AuthContext, require_role
+from servicekit.errors import Conflict, NotFound, invalid
+from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
+from services.inventory.domain import order_parts
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
-from services.inventory.domain.stock import Movement, StockLevel, book
+from services.inventory.domain.conservation import PartConservation, conserve
+from services.inventory.domain.order_parts import OrderPartLine
+from services.inventory.domain.stock import Movement, Posting, StockLevel, book
 from services.inventory.domain.warehouse import Warehouse
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 NewUow = Callable[[], UnitOfWork]
+
+ORDER_PARTS_ROLES = ("clerk", "technician", "warehouse_keeper", "branch_manager", "hq_admin")
+"""Who works on an order's parts (through orders, which passes their token on)."""
+STOCK_DOCUMENT_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
+"""Who books receipts and adjustments."""
+CONSERVATION_ROLES = ("hq_admin",)
+MAX_DOCUMENT_QUANTITY = 100_000
+MAX_UNIT_COST_FEN = 100_000_000  # a million yuan a unit: anything above is a typing error
+
+Booked = tuple[Movement, StockLevel]
+"""A ledger line and the level it left behind (announced together)."""
 
 
 @dataclass(frozen=True)
@@ -86,17 +103,19 @@ async def get_stock(
 
 
 async def post_movements(
-    session: AsyncConnection, lines: Sequence[MovementLine], reference: str, user_id: str
-) -> list[Movement]:
-    """Book stock movements in the caller's transaction: each level changes and its ledger
-    line is written together, so the ledger summed per (warehouse, part) is always on-hand.
-    One line that cannot be booked (unknown part, not enough stock) fails them all."""
+    uow: UnitOfWork, lines: Sequence[MovementLine], posting: Posting
+) -> list[tuple[int, Movement]]:
+    """Book stock movements in the caller's unit of work: each level changes and its ledger
+    line is written together, so the ledger summed per (warehouse, part) is always on-hand,
+    and each is announced. One line that cannot be booked (unknown part, not enough stock)
+    fails them all. The ledger rows' ids and lines, in the order given."""
     if not lines:
         return []
+    session = uow.session
     serialised = await repository.serialised_flags(session, {x.part_number for x in lines})
-    known = await repository.existing_warehouses(session, {x.warehouse_id for x in lines})
+    found = await _warehouses(session, {x.warehouse_id for x in lines})
     for line in lines:
-        if line.warehouse_id not in known:
+        if line.warehouse_id not in found:
             raise NotFound(f"no warehouse {line.warehouse_id}")
         if line.part_number not in serialised:
             raise NotFound(f"no part {line.part_number}")
@@ -105,14 +124,420 @@ async def post_movements(
             # than book serialised stock that no serial accounts for.
             raise invalid("part_number", f"{line.part_number} is serialised and moves by serial")
     levels = await repository.lock_levels(session, {(x.warehouse_id, x.part_number) for x in lines})
-    now = utc_now()
-    movements = []
+    booked: list[Booked] = []
     for line in lines:
         key = (line.warehouse_id, line.part_number)
         levels[key], movement = book(
-            levels[key], line.kind, line.quantity, line.unit_cost_fen, reference, now, user_id
+            levels[key], line.kind, line.quantity, line.unit_cost_fen, posting
         )
-        movements.append(movement)
+        booked.append((movement, levels[key]))
     await repository.save_levels(session, list(levels.values()))
-    await repository.add_movements(session, movements)
-    return movements
+    ids = await _record(uow, found, booked)
+    return list(zip(ids, [m for m, _ in booked], strict=True))
+
+
+async def _warehouses(session: AsyncConnection, ids: Collection[str]) -> dict[str, Warehouse]:
+    found = {}
+    for warehouse_id in ids:
+        warehouse = await repository.get_warehouse(session, warehouse_id)
+        if warehouse is not None:
+            found[warehouse_id] = warehouse
+    return found
+
+
+async def _record(
+    uow: UnitOfWork, warehouses: dict[str, Warehouse], booked: Sequence[Booked]
+) -> list[int]:
+    """Write ledger lines and announce each (stock_moved) in the same transaction."""
+    ids = await repository.add_movements(uow.session, [m for m, _ in booked])
+    for movement, after in booked:
+        warehouse = warehouses[movement.warehouse_id]
+        event = inventory_events_pb2.StockMoved(
+            warehouse_id=movement.warehouse_id,
+            part_number=movement.part_number,
+            kind=movement.kind,
+            quantity=movement.quantity,
+            unit_cost_fen=movement.unit_cost_fen,
+            document_type=movement.document_type,
+            document_id=movement.document_id,
+            on_hand_after=after.on_hand,
+            average_cost_after_fen=after.average_cost_fen,
+        )
+        fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
+        await uow.emit(_subject(warehouse, "stock_moved"), event)
+    return ids
+
+
+def _subject(warehouse: Warehouse, event_name: str) -> str:
+    return bus.subject("inventory", warehouse.branch_id, warehouse.store_id, event_name)
+
+
+async def _visible_warehouse(
+    session: AsyncConnection, auth: AuthContext, warehouse_id: str
+) -> Warehouse:
+    if not warehouse_id:
+        raise invalid("warehouse_id", "is required")
+    warehouse = await repository.get_warehouse(session, warehouse_id)
+    # Another unit's warehouse is indistinguishable from one that does not exist.
+    if warehouse is None or not warehouse.visible_to(auth):
+        raise NotFound(f"no warehouse {warehouse_id} in your scope")
+    return warehouse
+
+
+def _posting(auth: AuthContext, document_type: str, document_id: str) -> Posting:
+    return Posting(document_type, document_id, utc_now(), auth.user_id)
+
+
+# --- Parts for work orders (工单用料) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartRequest:
+    """One line an order asks to reserve."""
+
+    line_id: str
+    part_number: str
+    quantity: int
+    warranty: bool
+
+
+@dataclass(frozen=True)
+class OrderParts:
+    order_id: str
+    warehouse_id: str
+    lines: list[OrderPartLine]
+
+
+async def _announce_lines(
+    uow: UnitOfWork,
+    warehouse: Warehouse,
+    order_id: str,
+    action: str,
+    lines: Sequence[OrderPartLine],
+) -> None:
+    event = inventory_events_pb2.OrderPartsChanged(
+        order_id=order_id,
+        warehouse_id=warehouse.id,
+        action=action,
+        lines=[
+            inventory_events_pb2.OrderPartLineState(
+                line_id=x.line_id,
+                part_number=x.part_number,
+                quantity=x.quantity,
+                reserved=x.reserved,
+                short=x.short,
+                issued=x.issued,
+                returned=x.returned,
+                status=x.status,
+                unit_cost_fen=x.unit_cost_fen,
+            )
+            for x in lines
+        ],
+    )
+    fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
+    await uow.emit(_subject(warehouse, "order_parts_changed"), event)
+
+
+def _check_order_id(order_id: str) -> None:
+    if not order_id:
+        raise invalid("order_id", "is required")
+
+
+async def reserve_parts(
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    warehouse_id: str,
+    requested: Sequence[PartRequest],
+) -> OrderParts:
+    """预留: hold each line's parts in the order's warehouse, as many as are available; the
+    rest is reported short. Asking again for a line already held changes nothing (a short
+    line takes what has come in since).
+
+    The stock levels are locked first (SELECT ... FOR UPDATE on PostgreSQL, the writer turn on
+    SQLite), then the order's lines: two orders after the last unit are served one after the
+    other, and the second finds it gone."""
+    require_role(auth, ORDER_PARTS_ROLES)
+    _check_order_id(order_id)
+    if not requested:
+        raise invalid("lines", "must not be empty")
+    for i, line in enumerate(requested):
+        if not line.line_id:
+            raise invalid(f"lines[{i}].line_id", "is required")
+        if not line.part_number:
+            raise invalid(f"lines[{i}].part_id", "is required")
+        order_parts.check_quantity(line.quantity, f"lines[{i}].quantity")
+    if len({x.line_id for x in requested}) != len(requested):
+        raise invalid("lines", "line ids must be unique")
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        prices = await repository.retail_prices(session, {x.part_number for x in requested})
+        for i, line in enumerate(requested):
+            if line.part_number not in prices:
+                raise invalid(f"lines[{i}].part_id", f"no part {line.part_number}")
+        levels = await repository.lock_levels(
+            session, {(warehouse.id, x.part_number) for x in requested}
+        )
+        existing = {
+            x.line_id: x for x in await repository.order_lines(session, order_id, lock=True)
+        }
+        if existing and next(iter(existing.values())).warehouse_id != warehouse.id:
+            raise Conflict(f"order {order_id} takes its parts from another warehouse")
+        new_lines, changed = [], []
+        for line in requested:
+            key = (warehouse.id, line.part_number)
+            before = existing.get(line.line_id)
+            if before is None:
+                levels[key], after = order_parts.reserve(
+                    levels[key],
+                    OrderPartLine(
+                        order_id=order_id,
+                        line_id=line.line_id,
+                        warehouse_id=warehouse.id,
+                        part_number=line.part_number,
+                        quantity=line.quantity,
+                        warranty=line.warranty,
+                        retail_price_fen=prices[line.part_number],
+                    ),
+                )
+                new_lines.append(after)
+            else:
+                levels[key], after = order_parts.reserve_again(
+                    levels[key], before, line.part_number, line.quantity
+                )
+                if after != before:
+                    changed.append(after)
+        if new_lines or changed:
+            now = utc_now()
+            await repository.save_levels(session, list(levels.values()))
+            await repository.add_lines(session, new_lines, now)
+            await repository.save_lines(session, changed, now)
+            await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
+            await uow.commit()
+        lines = await repository.order_lines(session, order_id)
+    return OrderParts(order_id, warehouse.id, lines)
+
+
+async def _order_in_scope(
+    session: AsyncConnection, auth: AuthContext, order_id: str
+) -> tuple[Warehouse, list[OrderPartLine]]:
+    """An order's lines (unlocked) and its warehouse; none, or outside the caller's scope, is
+    NotFound."""
+    _check_order_id(order_id)
+    lines = await repository.order_lines(session, order_id)
+    warehouse = await repository.get_warehouse(session, lines[0].warehouse_id) if lines else None
+    if warehouse is None or not warehouse.visible_to(auth):
+        raise NotFound(f"no parts for order {order_id} in your scope")
+    return warehouse, lines
+
+
+def _chosen(lines: Sequence[OrderPartLine], line_ids: Sequence[str]) -> list[OrderPartLine]:
+    if not line_ids:
+        return list(lines)
+    by_id = {x.line_id: x for x in lines}
+    for i, line_id in enumerate(line_ids):
+        if line_id not in by_id:
+            raise invalid(f"line_ids[{i}]", f"no line {line_id} on the order")
+    return [by_id[x] for x in dict.fromkeys(line_ids)]
+
+
+async def _change_lines(
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_ids: Sequence[str],
+    action: str,
+    change: Callable[
+        [StockLevel, OrderPartLine, Posting], tuple[StockLevel, OrderPartLine, Movement | None]
+    ],
+) -> OrderParts:
+    """Apply one rule to the chosen lines of an order under the locks (levels, then lines),
+    and book, save and announce what changed in one transaction."""
+    require_role(auth, ORDER_PARTS_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse, unlocked = await _order_in_scope(session, auth, order_id)
+        levels = await repository.lock_levels(
+            session, {(warehouse.id, x.part_number) for x in unlocked}
+        )
+        # Read again under the locks: a concurrent call may have changed them meanwhile.
+        current = await repository.order_lines(session, order_id, lock=True)
+        posting = _posting(auth, "order", order_id)
+        changed, booked = [], []
+        for line in _chosen(current, line_ids):
+            key = (warehouse.id, line.part_number)
+            levels[key], after, movement = change(levels[key], line, posting)
+            if after != line:
+                changed.append(after)
+            if movement is not None:
+                booked.append((movement, levels[key]))
+        if changed:
+            await repository.save_levels(session, list(levels.values()))
+            await repository.save_lines(session, changed, posting.occurred_at)
+            await _record(uow, {warehouse.id: warehouse}, booked)
+            await _announce_lines(uow, warehouse, order_id, action, changed)
+            await uow.commit()
+        lines = await repository.order_lines(session, order_id)
+    return OrderParts(order_id, warehouse.id, lines)
+
+
+async def issue_parts(
+    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+) -> OrderParts:
+    """领料: the held parts leave the warehouse into the order at the moving-average cost (a
+    ledger "issue" each). A line is never issued twice; a short one is a Conflict."""
+    return await _change_lines(new_uow, auth, order_id, line_ids, "issue", order_parts.issue)
+
+
+async def release_parts(
+    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+) -> OrderParts:
+    """The holds of lines not issued are let go."""
+
+    def release(
+        level: StockLevel, line: OrderPartLine, _posting: Posting
+    ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+        return (*order_parts.release(level, line), None)
+
+    return await _change_lines(new_uow, auth, order_id, line_ids, "release", release)
+
+
+async def return_parts(
+    new_uow: NewUow, auth: AuthContext, order_id: str, line_id: str, quantity: int
+) -> OrderParts:
+    """退料: issued parts come back to the warehouse at the line's cost (a ledger "return")."""
+    if not line_id:
+        raise invalid("line_id", "is required")
+    order_parts.check_quantity(quantity)
+
+    def give_back(
+        level: StockLevel, line: OrderPartLine, posting: Posting
+    ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+        return order_parts.give_back(level, line, quantity, posting)
+
+    return await _change_lines(new_uow, auth, order_id, [line_id], "return", give_back)
+
+
+async def get_order_parts(new_uow: NewUow, auth: AuthContext, order_id: str) -> OrderParts:
+    require_role(auth, ORDER_PARTS_ROLES)
+    async with new_uow() as uow:
+        warehouse, lines = await _order_in_scope(uow.session, auth, order_id)
+    return OrderParts(order_id, warehouse.id, lines)
+
+
+# --- Warehouse keepers' documents ------------------------------------------------------------
+
+
+def _check_document_quantity(quantity: int, *, signed: bool) -> None:
+    if quantity == 0 or (quantity < 0 and not signed):
+        raise invalid("quantity", "must not be zero" if signed else "must be positive")
+    if abs(quantity) > MAX_DOCUMENT_QUANTITY:
+        raise invalid("quantity", f"must be at most {MAX_DOCUMENT_QUANTITY} units")
+
+
+async def record_receipt(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    part_number: str,
+    quantity: int,
+    unit_cost_fen: int,
+    document_id: str,
+) -> tuple[int, Movement]:
+    """入库: stock comes in at a unit cost and the warehouse's moving average follows."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    if not part_number:
+        raise invalid("part_number", "is required")
+    _check_document_quantity(quantity, signed=False)
+    if not 0 <= unit_cost_fen <= MAX_UNIT_COST_FEN:
+        raise invalid("unit_cost_fen", f"must be between 0 and {MAX_UNIT_COST_FEN}")
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        line = MovementLine(warehouse.id, part_number, "receipt", quantity, unit_cost_fen)
+        posting = _posting(auth, "receipt", document_id or _new_document_id("GRN"))
+        [booked] = await post_movements(uow, [line], posting)
+        await uow.commit()
+    return booked
+
+
+async def record_adjustment(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    part_number: str,
+    quantity: int,
+    reason: str,
+    document_id: str,
+) -> tuple[int, Movement]:
+    """盘盈/盘亏: found stock comes in at the warehouse's average cost (the part's standard
+    cost when there is none); missing stock goes out at it. Only available stock can be
+    written off: what is held for orders must be released first."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    if not part_number:
+        raise invalid("part_number", "is required")
+    if not reason.strip():
+        raise invalid("reason", "is required")
+    _check_document_quantity(quantity, signed=True)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        cost = await repository.inbound_cost(session, warehouse.id, part_number)
+        if cost is None:
+            raise NotFound(f"no part {part_number}")
+        line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
+        posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
+        [booked] = await post_movements(uow, [line], posting)
+        await uow.commit()
+    return booked
+
+
+def _new_document_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
+
+
+async def list_movements(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    part_number: str,
+    page_size: int,
+    page_token: str,
+) -> tuple[list[repository.LedgerRow], str]:
+    """A warehouse's ledger, newest first, a page at a time."""
+    size = paging.page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    before = None
+    if page_token:
+        raw = paging.decode_page_token(page_token, 1)[0]
+        if not raw.isdigit():
+            raise invalid("cursor", "is not a cursor this service issued")
+        before = int(raw)
+    async with new_uow() as uow:
+        await _visible_warehouse(uow.session, auth, warehouse_id)
+        page = await repository.list_movements(
+            uow.session, warehouse_id, part_number or None, size + 1, before
+        )
+    if len(page) > size:
+        return page[:size], paging.encode_page_token(str(page[size - 1].id))
+    return page, ""
+
+
+async def check_conservation(
+    new_uow: NewUow, auth: AuthContext, part_number: str
+) -> list[PartConservation]:
+    """守恒: per part, the ledger against the balances (see domain.conservation). Read in one
+    transaction, so both sides are of the same moment."""
+    require_role(auth, CONSERVATION_ROLES)
+    return await conservation(new_uow, part_number)
+
+
+async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConservation]:
+    """The check itself, for the RPC and for the operator's command."""
+    async with new_uow() as uow:
+        ledger = await repository.ledger_by_part_and_kind(uow.session, part_number or None)
+        on_hand = await repository.on_hand_by_part(uow.session, part_number or None)
+    # In transit: no transfers yet, so nothing is ever between warehouses.
+    return [
+        conserve(part, ledger.get(part, {}), on_hand.get(part, 0), 0)
+        for part in sorted(set(ledger) | set(on_hand))
+    ]

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from servicekit.db import BigId, new_metadata
 from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
+from services.inventory.domain.order_parts import LINE_STATUSES
 from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
 from services.inventory.domain.warehouse import WAREHOUSE_KINDS
 
@@ -118,7 +119,9 @@ stock_movements = Table(
     Column("unit_cost_fen", BigInteger, nullable=False),
     # Serialised parts (mainboards, swap units) move one serial a line.
     Column("serial_number", String(60), nullable=True),
-    Column("reference", String(100), nullable=False),
+    # The business document behind it: a receipt note, an order, an adjustment, a transfer.
+    Column("document_type", String(30), nullable=False),
+    Column("document_id", String(100), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("user_id", String(64), nullable=False),
     CheckConstraint(f"kind IN ({_sql_list(MOVEMENT_KINDS)})", name="kind"),
@@ -132,7 +135,37 @@ stock_movements = Table(
     CheckConstraint("unit_cost_fen >= 0", name="unit_cost_not_negative"),
     Index("ix_stock_movements_warehouse_part", "warehouse_id", "part_number", "id"),
     Index("ix_stock_movements_occurred_at", "occurred_at"),
-    Index("ix_stock_movements_reference", "reference"),
+    Index("ix_stock_movements_document", "document_type", "document_id"),
     Index("ix_stock_movements_serial_number", "serial_number"),
 )
 """库存台账: every movement, signed (+ in, - out), with the unit cost it was valued at."""
+
+order_part_lines = Table(
+    "order_part_lines",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("line_id", String(64), primary_key=True),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("warranty", Boolean, nullable=False),
+    Column("retail_price_fen", BigInteger, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("short", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("returned", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(f"status IN ({_sql_list(LINE_STATUSES)})", name="status"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint(
+        "reserved >= 0 AND short >= 0 AND reserved + short <= quantity",
+        name="held_within_quantity",
+    ),
+    CheckConstraint(
+        "issued >= 0 AND returned >= 0 AND returned <= issued", name="returned_within_issued"
+    ),
+    Index("ix_order_part_lines_warehouse_part", "warehouse_id", "part_number"),
+)
+"""工单用料: what each order line holds, took and gave back, keyed by (order, line)."""

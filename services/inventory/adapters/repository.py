@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
+from servicekit.timeutil import as_utc
 from services.inventory.adapters.orm import (
+    order_part_lines,
     part_models,
     parts,
     stock_levels,
@@ -18,6 +21,7 @@ from services.inventory.adapters.orm import (
     warehouses,
 )
 from services.inventory.domain.catalog import Part
+from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.stock import Movement, StockLevel
 from services.inventory.domain.warehouse import Warehouse
 
@@ -262,9 +266,12 @@ async def save_levels(session: AsyncConnection, levels: Collection[StockLevel]) 
     )
 
 
-async def add_movements(session: AsyncConnection, movements: Collection[Movement]) -> None:
-    await session.execute(
-        stock_movements.insert(),
+async def add_movements(session: AsyncConnection, movements: Collection[Movement]) -> list[int]:
+    """Append to the ledger; the new rows' ids, in the order given."""
+    if not movements:
+        return []
+    rows = await session.execute(
+        stock_movements.insert().returning(stock_movements.c.id, sort_by_parameter_order=True),
         [
             {
                 "warehouse_id": m.warehouse_id,
@@ -272,10 +279,176 @@ async def add_movements(session: AsyncConnection, movements: Collection[Movement
                 "kind": m.kind,
                 "quantity": m.quantity,
                 "unit_cost_fen": m.unit_cost_fen,
-                "reference": m.reference,
+                "document_type": m.document_type,
+                "document_id": m.document_id,
                 "occurred_at": m.occurred_at,
                 "user_id": m.user_id,
             }
             for m in movements
         ],
     )
+    return [row.id for row in rows]
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    movement: Movement
+
+
+async def list_movements(
+    session: AsyncConnection,
+    warehouse_id: str,
+    part_number: str | None,
+    limit: int,
+    before_id: int | None,
+) -> list[LedgerRow]:
+    """A warehouse's ledger, newest first, keyset-paged: the page starts before `before_id`."""
+    c = stock_movements.c
+    conditions = [c.warehouse_id == warehouse_id]
+    if part_number:
+        conditions.append(c.part_number == part_number)
+    if before_id is not None:
+        conditions.append(c.id < before_id)
+    rows = await session.execute(
+        select(stock_movements).where(*conditions).order_by(c.id.desc()).limit(limit)
+    )
+    return [
+        LedgerRow(
+            row.id,
+            Movement(
+                warehouse_id=row.warehouse_id,
+                part_number=row.part_number,
+                kind=row.kind,
+                quantity=row.quantity,
+                unit_cost_fen=row.unit_cost_fen,
+                document_type=row.document_type,
+                document_id=row.document_id,
+                occurred_at=as_utc(row.occurred_at),
+                user_id=row.user_id,
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def retail_prices(session: AsyncConnection, part_numbers: Iterable[str]) -> dict[str, int]:
+    """The retail price of each known part; unknown part numbers are left out."""
+    rows = await session.execute(
+        select(parts.c.part_number, parts.c.retail_price_fen).where(
+            parts.c.part_number.in_(list(part_numbers))
+        )
+    )
+    return {part_number: price for part_number, price in rows}
+
+
+async def inbound_cost(session: AsyncConnection, warehouse_id: str, part_number: str) -> int | None:
+    """What found stock is valued at: the warehouse's average cost of the part, or its standard
+    cost when the warehouse has none. None for an unknown part."""
+    average = await session.scalar(
+        select(stock_levels.c.average_cost_fen).where(
+            stock_levels.c.warehouse_id == warehouse_id,
+            stock_levels.c.part_number == part_number,
+            stock_levels.c.on_hand > 0,
+        )
+    )
+    if average is not None:
+        return int(average)
+    standard = await session.scalar(
+        select(parts.c.standard_cost_fen).where(parts.c.part_number == part_number)
+    )
+    return None if standard is None else int(standard)
+
+
+def _line_from_row(row: Row[tuple[object, ...]]) -> OrderPartLine:
+    m = row._mapping
+    return OrderPartLine(
+        order_id=m["order_id"],
+        line_id=m["line_id"],
+        warehouse_id=m["warehouse_id"],
+        part_number=m["part_number"],
+        quantity=m["quantity"],
+        warranty=m["warranty"],
+        retail_price_fen=m["retail_price_fen"],
+        reserved=m["reserved"],
+        short=m["short"],
+        issued=m["issued"],
+        returned=m["returned"],
+        status=m["status"],
+        unit_cost_fen=m["unit_cost_fen"],
+    )
+
+
+async def order_lines(
+    session: AsyncConnection, order_id: str, *, lock: bool = False
+) -> list[OrderPartLine]:
+    """An order's part lines by line id; locked until the transaction ends when asked (always
+    after the stock levels they touch: one lock order for everyone)."""
+    c = order_part_lines.c
+    query = select(order_part_lines).where(c.order_id == order_id).order_by(c.line_id)
+    if lock:
+        query = query.with_for_update()
+    return [_line_from_row(row) for row in await session.execute(query)]
+
+
+def _line_values(line: OrderPartLine, now: datetime) -> dict[str, object]:
+    return {
+        "warehouse_id": line.warehouse_id,
+        "part_number": line.part_number,
+        "quantity": line.quantity,
+        "warranty": line.warranty,
+        "retail_price_fen": line.retail_price_fen,
+        "reserved": line.reserved,
+        "short": line.short,
+        "issued": line.issued,
+        "returned": line.returned,
+        "status": line.status,
+        "unit_cost_fen": line.unit_cost_fen,
+        "updated_at": now,
+    }
+
+
+async def add_lines(
+    session: AsyncConnection, lines: Collection[OrderPartLine], now: datetime
+) -> None:
+    if not lines:
+        return
+    await session.execute(
+        order_part_lines.insert(),
+        [{"order_id": x.order_id, "line_id": x.line_id, **_line_values(x, now)} for x in lines],
+    )
+
+
+async def save_lines(
+    session: AsyncConnection, lines: Collection[OrderPartLine], now: datetime
+) -> None:
+    c = order_part_lines.c
+    for line in lines:
+        await session.execute(
+            update(order_part_lines)
+            .where(c.order_id == line.order_id, c.line_id == line.line_id)
+            .values(**_line_values(line, now))
+        )
+
+
+async def ledger_by_part_and_kind(
+    session: AsyncConnection, part_number: str | None
+) -> dict[str, dict[str, int]]:
+    """Signed quantities summed per part and kind of movement, over all warehouses."""
+    c = stock_movements.c
+    query = select(c.part_number, c.kind, func.sum(c.quantity)).group_by(c.part_number, c.kind)
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    sums: dict[str, dict[str, int]] = {}
+    for part, kind, quantity in await session.execute(query):
+        sums.setdefault(part, {})[kind] = int(quantity)
+    return sums
+
+
+async def on_hand_by_part(session: AsyncConnection, part_number: str | None) -> dict[str, int]:
+    """On-hand per part over all warehouses, from the balances."""
+    c = stock_levels.c
+    query = select(c.part_number, func.sum(c.on_hand)).group_by(c.part_number)
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    return {part: int(quantity) for part, quantity in await session.execute(query)}

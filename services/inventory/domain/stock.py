@@ -38,18 +38,48 @@ class StockLevel:
 
 
 @dataclass(frozen=True)
+class Posting:
+    """What every ledger line of one business document shares: the document (type and id: an
+    order, a receipt note, an adjustment), when it was booked and by whom."""
+
+    document_type: str
+    document_id: str
+    occurred_at: datetime
+    user_id: str
+
+
+@dataclass(frozen=True)
 class Movement:
-    """One line of the stock ledger (库存台账). `quantity` is signed: + in, - out; the unit cost
-    is what the line is valued at, so the ledger alone values every warehouse."""
+    """One line of the stock ledger (库存台账), never changed once written. `quantity` is
+    signed: + in, - out; the unit cost is what the line is valued at, so the ledger alone
+    values every warehouse."""
 
     warehouse_id: str
     part_number: str
     kind: str
     quantity: int
     unit_cost_fen: int
-    reference: str  # the business document behind it: order, transfer, receipt note
+    document_type: str
+    document_id: str
     occurred_at: datetime
     user_id: str
+
+
+def movement(
+    after: StockLevel, kind: str, quantity: int, unit_cost_fen: int, posting: Posting
+) -> Movement:
+    """The ledger line that brought a level to `after`."""
+    return Movement(
+        warehouse_id=after.warehouse_id,
+        part_number=after.part_number,
+        kind=kind,
+        quantity=quantity,
+        unit_cost_fen=unit_cost_fen,
+        document_type=posting.document_type,
+        document_id=posting.document_id,
+        occurred_at=posting.occurred_at,
+        user_id=posting.user_id,
+    )
 
 
 def moving_average_cost(
@@ -97,9 +127,7 @@ def book(
     kind: str,
     quantity: int,
     unit_cost_fen: int | None,
-    reference: str,
-    occurred_at: datetime,
-    user_id: str,
+    posting: Posting,
 ) -> tuple[StockLevel, Movement]:
     """Post one movement to a level: the level after it and the ledger line that records it.
 
@@ -120,14 +148,4 @@ def book(
     else:
         after = withdraw(level, -quantity)
         cost = level.average_cost_fen
-    movement = Movement(
-        warehouse_id=level.warehouse_id,
-        part_number=level.part_number,
-        kind=kind,
-        quantity=quantity,
-        unit_cost_fen=cost,
-        reference=reference,
-        occurred_at=occurred_at,
-        user_id=user_id,
-    )
-    return after, movement
+    return after, movement(after, kind, quantity, cost, posting)

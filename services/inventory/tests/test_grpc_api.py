@@ -103,3 +103,49 @@ async def test_parts_page_through_the_catalog(
     part = first.parts[0]
     assert list(part.compatible_models) == ["p60"]
     assert part.standard_cost_fen > 0 and part.retail_price_fen > part.standard_cost_fen
+
+
+@pytest.mark.service("inventory")
+@pytest.mark.usefixtures("as_keeper")
+async def test_an_order_line_is_reserved_issued_and_returned_over_grpc(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    line = inventory_pb2.PartLine(line_id="l-1", part_id="HW-BAT-P60", quantity=1, warranty=True)
+    reserve = inventory_pb2.ReservePartsRequest(
+        order_id="o-1", warehouse_id="WH-SH-001", lines=[line]
+    )
+    held = await call(stub.ReserveParts, reserve)
+    assert (held.order_id, held.warehouse_id) == ("o-1", "WH-SH-001")
+    assert [(x.line_id, x.reserved, x.short, x.status, x.warranty) for x in held.lines] == [
+        ("l-1", 1, 0, "reserved", True)
+    ]
+    issued = await call(stub.IssueParts, inventory_pb2.OrderPartsRequest(order_id="o-1"))
+    assert issued.lines[0].status == "issued" and issued.lines[0].unit_cost_fen > 0
+    back = await call(
+        stub.ReturnParts,
+        inventory_pb2.ReturnPartsRequest(order_id="o-1", line_id="l-1", quantity=1),
+    )
+    assert back.lines[0].status == "returned"
+    assert (
+        await call(stub.GetOrderParts, inventory_pb2.GetOrderPartsRequest(order_id="o-1")) == back
+    )
+    movements = await call(
+        stub.ListMovements,
+        inventory_pb2.ListMovementsRequest(warehouse_id="WH-SH-001", part_number="HW-BAT-P60"),
+    )
+    assert [(m.kind, m.quantity, m.document_id) for m in movements.movements[:2]] == [
+        ("return", 1, "o-1"),
+        ("issue", -1, "o-1"),
+    ]
+    assert movements.movements[0].user_id == KEEPER.user_id
+    assert movements.movements[0].occurred_at.endswith("Z")
+    with pytest.raises(InvalidInput) as caught:
+        await call(
+            stub.ReserveParts,
+            inventory_pb2.ReservePartsRequest(
+                order_id="o-2",
+                warehouse_id="WH-SH-001",
+                lines=[inventory_pb2.PartLine(line_id="l-1", part_id="HW-BAT-P60", quantity=-1)],
+            ),
+        )
+    assert [e.field for e in caught.value.errors] == ["lines[0].quantity"]

@@ -14,8 +14,10 @@ from servicekit.demo import demo_data
 from servicekit.errors import Conflict, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from servicekit.timeutil import utc_now
 from services.inventory import demo, handlers
 from services.inventory.adapters.orm import parts, stock_levels, stock_movements, warehouses
+from services.inventory.domain.stock import Posting
 from services.inventory.handlers import MovementLine
 from services.inventory.service import SPEC
 
@@ -23,6 +25,10 @@ HQ = AuthContext("u-hq", "hq_analyst")
 SH_MANAGER = AuthContext("u-shm", "branch_manager", "SH")
 SH001_KEEPER = AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001")
 ZJ002_CLERK = AuthContext("u-c4", "clerk", "ZJ", "ZJ-002")
+
+
+def posting(document_id: str) -> Posting:
+    return Posting("receipt", document_id, utc_now(), "u-k1")
 
 
 @pytest.fixture
@@ -85,13 +91,12 @@ async def test_receipts_move_the_average_and_issues_stop_at_zero(runtime: Runtim
     before = start[0].level
     async with runtime.uow() as uow:
         await handlers.post_movements(
-            uow.session,
+            uow,
             [
                 MovementLine(where, part, "receipt", 2, 12000),
                 MovementLine(where, part, "issue", -1),
             ],
-            "GRN-test",
-            "u-k1",
+            posting("GRN-test"),
         )
         await uow.commit()
     _, rows = await handlers.get_stock(runtime.uow, HQ, where, part)
@@ -104,13 +109,12 @@ async def test_receipts_move_the_average_and_issues_stop_at_zero(runtime: Runtim
     async with runtime.uow() as uow:
         with pytest.raises(Conflict) as caught:
             await handlers.post_movements(
-                uow.session,
+                uow,
                 [
                     MovementLine(where, "HW-SCR-P60", "receipt", 1, 100),
                     MovementLine(where, part, "issue", -(level.on_hand + 1)),
                 ],
-                "ISS-test",
-                "u-k1",
+                posting("ISS-test"),
             )
     assert part in caught.value.message
     ledger, on_hand = await ledger_and_levels(runtime)
@@ -128,7 +132,7 @@ async def test_unknown_and_serialised_parts_are_refused(runtime: Runtime) -> Non
     for line, error in cases:
         async with runtime.uow() as uow:
             with pytest.raises(error):
-                await handlers.post_movements(uow.session, [line], "ref", "u1")
+                await handlers.post_movements(uow, [line], posting("ref"))
 
 
 @pytest.mark.service("inventory")

@@ -11,6 +11,7 @@ from servicekit.demo import demo_data
 from servicekit.errors import Conflict, InvalidInput
 from services.inventory import demo
 from services.inventory.domain.stock import (
+    Posting,
     StockLevel,
     book,
     moving_average_cost,
@@ -22,8 +23,12 @@ AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 EMPTY = StockLevel("WH-SH-001", "HW-BAT-P60")
 
 
+def posting(document_id: str = "ref", user_id: str = "u1") -> Posting:
+    return Posting("receipt", document_id, AT, user_id)
+
+
 def booked(level: StockLevel, kind: str, quantity: int, cost: int | None = None) -> StockLevel:
-    after, _ = book(level, kind, quantity, cost, "ref", AT, "u1")
+    after, _ = book(level, kind, quantity, cost, posting())
     return after
 
 
@@ -73,15 +78,15 @@ def test_reserved_stock_cannot_be_withdrawn() -> None:
 
 def test_outbound_movements_are_booked_at_the_average_cost() -> None:
     level = receive(receive(EMPTY, 1, 1000), 1, 2000)
-    after, movement = book(level, "transfer_out", -1, 99999, "TR-1", AT, "keeper")
+    after, movement = book(level, "transfer_out", -1, 99999, posting("TR-1", "keeper"))
     assert movement.unit_cost_fen == 1500  # the sender's average, not what the caller said
     assert (movement.quantity, after.on_hand, after.average_cost_fen) == (-1, 1, 1500)
 
 
 def test_inbound_movements_are_booked_at_their_unit_cost() -> None:
-    after, movement = book(EMPTY, "receipt", 3, 4200, "GRN-1", AT, "keeper")
+    after, movement = book(EMPTY, "receipt", 3, 4200, posting("GRN-1", "keeper"))
     assert (movement.kind, movement.quantity, movement.unit_cost_fen) == ("receipt", 3, 4200)
-    assert movement.reference == "GRN-1"
+    assert movement.document_id == "GRN-1"
     assert after.on_hand == 3
 
 
@@ -106,7 +111,7 @@ def test_bad_movements_name_the_field(
     kind: str, quantity: int, cost: int | None, field: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        book(EMPTY, kind, quantity, cost, "ref", AT, "u1")
+        book(EMPTY, kind, quantity, cost, posting())
     assert [e.field for e in caught.value.errors] == [field]
 
 

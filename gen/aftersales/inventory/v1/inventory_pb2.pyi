@@ -491,8 +491,6 @@ class Movement(_message.Message):
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
-    ON_HAND_AFTER_FIELD_NUMBER: _builtins.int
-    AVERAGE_COST_AFTER_FEN_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
@@ -509,9 +507,6 @@ class Movement(_message.Message):
     user_id: _builtins.str
     occurred_at: _builtins.str
     """UTC, RFC 3339"""
-    on_hand_after: _builtins.int
-    """the warehouse's on-hand of the part after this row"""
-    average_cost_after_fen: _builtins.int
     def __init__(
         self,
         *,
@@ -525,12 +520,10 @@ class Movement(_message.Message):
         document_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
         occurred_at: _builtins.str = ...,
-        on_hand_after: _builtins.int = ...,
-        average_cost_after_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost_after_fen", b"average_cost_after_fen", "document_id", b"document_id", "document_type", b"document_type", "id", b"id", "kind", b"kind", "occurred_at", b"occurred_at", "on_hand_after", b"on_hand_after", "part_number", b"part_number", "quantity", b"quantity", "unit_cost_fen", b"unit_cost_fen", "user_id", b"user_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "document_type", b"document_type", "id", b"id", "kind", b"kind", "occurred_at", b"occurred_at", "part_number", b"part_number", "quantity", b"quantity", "unit_cost_fen", b"unit_cost_fen", "user_id", b"user_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

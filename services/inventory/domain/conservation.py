@@ -1,0 +1,66 @@
+"""The conservation check (守恒): for every part, what came into the chain less what left it
+equals what is on hand in all warehouses plus what is on its way between them.
+
+    receipts - scrap - consumed (issued - returned) - returned to manufacturer
+        +/- adjustments = on-hand over all warehouses + in transit
+
+and transfers only move stock between warehouses: what left senders and has not arrived is
+exactly what is in transit. Both sides come from different places (the ledger, the balances),
+so a movement booked without its balance, or the reverse, shows here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PartConservation:
+    part_number: str
+    receipts: int
+    scrapped: int
+    consumed: int
+    returned_to_manufacturer: int
+    adjustments: int
+    transfers: int  # net of transfers out (-) and in (+): minus what is in transit
+    on_hand: int
+    in_transit: int
+
+    @property
+    def expected(self) -> int:
+        """What the ledger says the chain holds of the part."""
+        return (
+            self.receipts
+            - self.scrapped
+            - self.consumed
+            - self.returned_to_manufacturer
+            + self.adjustments
+        )
+
+    @property
+    def balanced(self) -> bool:
+        held = self.on_hand + self.in_transit
+        return self.expected == held and self.transfers == -self.in_transit
+
+
+def conserve(
+    part_number: str, ledger: Mapping[str, int], on_hand: int, in_transit: int
+) -> PartConservation:
+    """The check for one part from its ledger summed by kind (signed quantities), its on-hand
+    over all warehouses and its quantity in transit."""
+
+    def total(kind: str) -> int:
+        return ledger.get(kind, 0)
+
+    return PartConservation(
+        part_number=part_number,
+        receipts=total("receipt"),
+        scrapped=-total("scrap"),
+        consumed=-(total("issue") + total("return")),
+        returned_to_manufacturer=-total("return_to_manufacturer"),
+        adjustments=total("adjustment"),
+        transfers=total("transfer_out") + total("transfer_in"),
+        on_hand=on_hand,
+        in_transit=in_transit,
+    )

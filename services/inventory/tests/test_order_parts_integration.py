@@ -1,0 +1,227 @@
+"""An order's parts against a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL):
+reserve, issue, release and return move the balances and the ledger together, announce each
+change, never double anything, and two replicas racing for the last unit give it to one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from aftersales.events.v1 import inventory_events_pb2
+from servicekit.auth import AuthContext
+from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from servicekit.runtime import Runtime, close_runtime, open_runtime
+from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from services.inventory import handlers
+from services.inventory.adapters.orm import outbox, stock_movements
+from services.inventory.domain.stock import StockLevel
+from services.inventory.handlers import PartRequest
+from services.inventory.service import SPEC
+
+WAREHOUSE, PART = "WH-SH-002", "OP-SCR-FINDX7"
+TECH = AuthContext("u-t2", "technician", "SH", "SH-002")
+OTHER_STORE = AuthContext("u-t1", "technician", "SH", "SH-001")
+HQ_ADMIN = AuthContext("u-hq", "hq_admin")
+KEEPER = AuthContext("u-k2", "warehouse_keeper", "SH", "SH-002")
+
+
+@pytest.fixture
+async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIterator[Runtime]:
+    settings = service_settings("inventory", db_target, nats_server.url, demo_data=True)
+    runtime = await open_runtime(SPEC, settings)
+    yield runtime
+    await close_runtime(runtime)
+
+
+async def level(runtime: Runtime, part: str = PART) -> StockLevel:
+    _, rows = await handlers.get_stock(runtime.uow, HQ_ADMIN, WAREHOUSE, part)
+    return rows[0].level
+
+
+async def ledger_rows(runtime: Runtime, order_id: str) -> list[tuple[str, int, int]]:
+    async with runtime.db.session() as session:
+        m = stock_movements.c
+        rows = await session.execute(
+            select(m.kind, m.quantity, m.unit_cost_fen)
+            .where(m.document_type == "order", m.document_id == order_id)
+            .order_by(m.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def events(runtime: Runtime, name: str) -> list[bytes]:
+    async with runtime.db.session() as session:
+        rows = await session.scalars(
+            select(outbox.c.payload)
+            .where(outbox.c.subject == f"inventory.v1.SH.SH-002.{name}")
+            .order_by(outbox.c.seq)
+        )
+        return list(rows)
+
+
+def one(part: str = PART, quantity: int = 1, line_id: str = "l-1") -> list[PartRequest]:
+    return [PartRequest(line_id, part, quantity, False)]
+
+
+@pytest.mark.service("inventory")
+async def test_reserve_issue_return_and_release_move_stock_and_ledger(runtime: Runtime) -> None:
+    start = await level(runtime)
+    assert start.on_hand >= 2
+
+    held = await handlers.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2))
+    [line] = held.lines
+    assert (line.reserved, line.short, line.status) == (2, 0, "reserved")
+    assert line.retail_price_fen > 0
+    # A retry is answered the same and holds nothing more.
+    again = await handlers.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2))
+    assert again == held
+    after_reserve = await level(runtime)
+    assert (after_reserve.on_hand, after_reserve.reserved) == (start.on_hand, start.reserved + 2)
+
+    issued = await handlers.issue_parts(runtime.uow, TECH, "o-1", [])
+    [line] = issued.lines
+    assert (line.issued, line.status, line.unit_cost_fen) == (2, "issued", start.average_cost_fen)
+    assert await handlers.issue_parts(runtime.uow, TECH, "o-1", ["l-1"]) == issued
+    after_issue = await level(runtime)
+    assert (after_issue.on_hand, after_issue.reserved) == (start.on_hand - 2, start.reserved)
+
+    returned = await handlers.return_parts(runtime.uow, TECH, "o-1", "l-1", 1)
+    assert (returned.lines[0].returned, returned.lines[0].status) == (1, "issued")
+    assert (await level(runtime)).on_hand == start.on_hand - 1
+    with pytest.raises(InvalidInput):
+        await handlers.return_parts(runtime.uow, TECH, "o-1", "l-1", 2)
+
+    cost = start.average_cost_fen
+    assert await ledger_rows(runtime, "o-1") == [("issue", -2, cost), ("return", 1, cost)]
+    moved = [
+        inventory_events_pb2.StockMoved.FromString(p) for p in await events(runtime, "stock_moved")
+    ]
+    assert [(e.kind, e.quantity, e.document_id) for e in moved[-2:]] == [
+        ("issue", -2, "o-1"),
+        ("return", 1, "o-1"),
+    ]
+    assert moved[-1].on_hand_after == start.on_hand - 1
+    changes = [
+        inventory_events_pb2.OrderPartsChanged.FromString(p).action
+        for p in await events(runtime, "order_parts_changed")
+    ]
+    assert changes == ["reserve", "issue", "return"]
+
+    # Release frees a second order's hold, and leaves the issued line alone.
+    await handlers.reserve_parts(runtime.uow, TECH, "o-2", WAREHOUSE, one())
+    released = await handlers.release_parts(runtime.uow, TECH, "o-2", [])
+    assert released.lines[0].status == "released"
+    assert (await level(runtime)).reserved == start.reserved
+    assert (await handlers.release_parts(runtime.uow, TECH, "o-1", [])).lines[0].status == "issued"
+    with pytest.raises(Conflict):
+        await handlers.issue_parts(runtime.uow, TECH, "o-2", [])
+
+    report = await handlers.check_conservation(runtime.uow, HQ_ADMIN, PART)
+    assert [p.balanced for p in report] == [True]
+    assert report[0].consumed == 1
+
+
+@pytest.mark.service("inventory")
+async def test_what_is_not_there_is_reported_short(runtime: Runtime) -> None:
+    start = await level(runtime)
+    asked = start.available + 3
+    held = await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    assert (held.lines[0].reserved, held.lines[0].short, held.lines[0].status) == (
+        start.available,
+        3,
+        "short",
+    )
+    with pytest.raises(Conflict):
+        await handlers.issue_parts(runtime.uow, TECH, "o-s", [])
+    # The parts arrive; asking again takes them, and the line can be issued.
+    await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 3, 40000, "GRN-1")
+    topped = await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    assert (topped.lines[0].reserved, topped.lines[0].short) == (asked, 0)
+    issued = await handlers.issue_parts(runtime.uow, TECH, "o-s", [])
+    assert issued.lines[0].issued == asked
+
+
+@pytest.mark.service("inventory")
+async def test_bad_requests_name_the_field_and_scope_hides_other_orders(runtime: Runtime) -> None:
+    uow = runtime.uow
+    cases = [
+        (one(part="NO-SUCH"), "lines[0].part_id"),
+        (one(quantity=0), "lines[0].quantity"),
+        ([PartRequest("", PART, 1, False)], "lines[0].line_id"),
+        ([], "lines"),
+        (one() + one(), "lines"),
+    ]
+    for lines, field in cases:
+        with pytest.raises(InvalidInput) as caught:
+            await handlers.reserve_parts(uow, TECH, "o-x", WAREHOUSE, lines)
+        assert caught.value.errors[0].field == field
+    with pytest.raises(NotFound):
+        await handlers.reserve_parts(uow, TECH, "o-x", "WH-SH-001", one())
+    with pytest.raises(NotFound):
+        await handlers.reserve_parts(uow, TECH, "o-x", "WH-NOWHERE", one())
+
+    await handlers.reserve_parts(uow, TECH, "o-3", WAREHOUSE, one())
+    for call in (
+        handlers.get_order_parts(uow, OTHER_STORE, "o-3"),
+        handlers.issue_parts(uow, OTHER_STORE, "o-3", []),
+        handlers.get_order_parts(uow, TECH, "o-unknown"),
+    ):
+        with pytest.raises(NotFound):
+            await call
+    with pytest.raises(InvalidInput) as caught:
+        await handlers.issue_parts(uow, TECH, "o-3", ["l-9"])
+    assert caught.value.errors[0].field == "line_ids[0]"
+    with pytest.raises(Forbidden):
+        await handlers.get_order_parts(uow, AuthContext("u-a", "hq_analyst"), "o-3")
+    assert (await handlers.get_order_parts(uow, HQ_ADMIN, "o-3")).warehouse_id == WAREHOUSE
+
+
+@pytest.mark.service("inventory")
+async def test_two_replicas_racing_for_the_last_unit_give_it_to_one(
+    runtime: Runtime, db_target: DatabaseTarget, nats_server: NatsServer
+) -> None:
+    """Two processes of the service (two runtimes, two connection pools) reserve the last unit
+    at once: the database decides, so one holds it and the other is told it is short. Then
+    both issue the held line at once: it leaves the warehouse once."""
+    settings = service_settings("inventory", db_target, nats_server.url, demo_data=True)
+    replica = await open_runtime(SPEC, settings)
+    try:
+        start = await level(runtime)
+        if start.available > 1:
+            await handlers.reserve_parts(
+                runtime.uow, TECH, "o-fill", WAREHOUSE, one(quantity=start.available - 1)
+            )
+        assert (await level(runtime)).available == 1
+
+        first, second = await asyncio.gather(
+            handlers.reserve_parts(runtime.uow, TECH, "o-a", WAREHOUSE, one()),
+            handlers.reserve_parts(replica.uow, TECH, "o-b", WAREHOUSE, one()),
+        )
+        outcomes = sorted((x.lines[0].reserved, x.lines[0].short) for x in (first, second))
+        assert outcomes == [(0, 1), (1, 0)]
+        after = await level(runtime)
+        assert (after.available, after.reserved) == (0, after.on_hand)
+
+        winner = first if first.lines[0].reserved else second
+        await asyncio.gather(
+            handlers.issue_parts(runtime.uow, TECH, winner.order_id, []),
+            handlers.issue_parts(replica.uow, TECH, winner.order_id, []),
+        )
+        assert await ledger_rows(runtime, winner.order_id) == [
+            ("issue", -1, start.average_cost_fen)
+        ]
+        assert (await level(runtime)).on_hand == start.on_hand - 1
+        async with runtime.db.session() as session:
+            negative = await session.scalar(
+                select(func.count())
+                .select_from(stock_movements)
+                .where(stock_movements.c.quantity == 0)
+            )
+        assert negative == 0
+        report = await handlers.check_conservation(runtime.uow, HQ_ADMIN, "")
+        assert report and all(p.balanced for p in report)
+    finally:
+        await close_runtime(replica)
