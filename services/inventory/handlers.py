@@ -454,6 +454,8 @@ async def record_receipt(
         raise invalid("unit_cost_fen", f"must be between 0 and {MAX_UNIT_COST_FEN}")
     async with new_uow() as uow:
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        if not await repository.retail_prices(uow.session, [part_number]):
+            raise invalid("part_number", f"no part {part_number}")
         line = MovementLine(warehouse.id, part_number, "receipt", quantity, unit_cost_fen)
         posting = _posting(auth, "receipt", document_id or _new_document_id("GRN"))
         [booked] = await post_movements(uow, [line], posting)
@@ -484,7 +486,7 @@ async def record_adjustment(
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
         cost = await repository.inbound_cost(session, warehouse.id, part_number)
         if cost is None:
-            raise NotFound(f"no part {part_number}")
+            raise invalid("part_number", f"no part {part_number}")
         line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
         posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
         [booked] = await post_movements(uow, [line], posting)

@@ -1,24 +1,37 @@
-"""Parts catalog and warehouse stock, served by the inventory service."""
+"""Parts catalog, warehouse stock and the stock ledger (库存台账), served by the inventory
+service: warehouse keepers and managers book receipts and adjustments and read movements;
+HQ checks that the ledger and the balances agree (守恒)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from aftersales.inventory.v1 import inventory_pb2
-from servicekit.auth import AuthContext
+from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound
 from servicekit.grpc_client import call
-from services.gateway import schemas
-from services.gateway.deps import Auth, Gw
+from services.gateway import schemas, schemas_inventory
+from services.gateway.deps import Auth, Gateway, Gw
+from services.gateway.idempotency import HEADER, run_once
 from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.render import json_response, or_none
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
 
 Filter = Annotated[str | None, Query(max_length=50)]
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
+
+STOCK_DOCUMENT_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
+CONSERVATION_ROLES = ("hq_admin",)
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": schemas.Problem, "description": "role may not book stock documents"},
+    404: {"model": schemas.Problem, "description": "warehouse or part outside your scope"},
+    409: {"model": schemas.Problem, "description": "not enough available, or key in flight"},
+    422: {"model": schemas.Problem, "description": "invalid input, by field"},
+}
 
 
 def warehouse_json(warehouse: inventory_pb2.Warehouse) -> dict[str, Any]:
@@ -102,3 +115,146 @@ async def get_stock(warehouse_id: str, auth: Auth, gw: Gw, part_number: Filter =
         for level in reply.levels
     ]
     return json_response({"warehouse": warehouse_json(reply.warehouse), "levels": levels})
+
+
+def movement_json(movement: inventory_pb2.Movement) -> dict[str, Any]:
+    return {
+        "id": movement.id,
+        "warehouse_id": movement.warehouse_id,
+        "part_number": movement.part_number,
+        "kind": movement.kind,
+        "quantity": movement.quantity,
+        "unit_cost_fen": movement.unit_cost_fen,
+        "document_type": movement.document_type,
+        "document_id": movement.document_id,
+        "user_id": movement.user_id,
+        "occurred_at": movement.occurred_at,
+    }
+
+
+async def check_warehouse(gw: Gateway, auth: AuthContext, warehouse_id: str) -> None:
+    """Outside the caller's scope is 404 here as well as in inventory, so a slip in one layer
+    does not let a document into another unit's warehouse."""
+    reply = await call(gw.clients.inventory.ListWarehouses, inventory_pb2.ListWarehousesRequest())
+    if not any(w.id == warehouse_id and visible(auth, w) for w in reply.warehouses):
+        raise NotFound(f"no warehouse {warehouse_id} in your scope")
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/receipts",
+    status_code=201,
+    response_model=schemas_inventory.Movement,
+    responses=WRITE_RESPONSES,
+)
+async def record_receipt(
+    warehouse_id: str,
+    body: schemas_inventory.ReceiptIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """入库: the warehouse's on-hand rises and its moving-average cost follows."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.RecordReceiptRequest(
+            warehouse_id=warehouse_id,
+            part_number=body.part_number,
+            quantity=body.quantity,
+            unit_cost_fen=body.unit_cost_fen,
+            document_id=body.document_id or "",
+        )
+        movement = await call(gw.clients.inventory.RecordReceipt, message)
+        return json_response(movement_json(movement), 201)
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/adjustments",
+    status_code=201,
+    response_model=schemas_inventory.Movement,
+    responses=WRITE_RESPONSES,
+)
+async def record_adjustment(
+    warehouse_id: str,
+    body: schemas_inventory.AdjustmentIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """盘盈/盘亏: found units come in at the average cost, missing ones go out at it."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.RecordAdjustmentRequest(
+            warehouse_id=warehouse_id,
+            part_number=body.part_number,
+            quantity=body.quantity,
+            reason=body.reason,
+            document_id=body.document_id or "",
+        )
+        movement = await call(gw.clients.inventory.RecordAdjustment, message)
+        return json_response(movement_json(movement), 201)
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.get(
+    "/warehouses/{warehouse_id}/movements",
+    response_model=schemas_inventory.MovementPage,
+    responses={404: {"model": schemas.Problem}},
+)
+async def list_movements(
+    warehouse_id: str,
+    auth: Auth,
+    gw: Gw,
+    part_number: Filter = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """The warehouse's ledger, newest first."""
+    await check_warehouse(gw, auth, warehouse_id)
+    request = inventory_pb2.ListMovementsRequest(
+        warehouse_id=warehouse_id,
+        part_number=part_number or "",
+        page_size=limit,
+        page_token=cursor or "",
+    )
+    reply = await call(gw.clients.inventory.ListMovements, request)
+    items = [movement_json(m) for m in reply.movements]
+    return json_response(page(items, reply.next_page_token))
+
+
+@router.get(
+    "/inventory/conservation",
+    response_model=schemas_inventory.Conservation,
+    responses={403: {"model": schemas.Problem}},
+)
+async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> Response:
+    """守恒 (hq_admin): per part, receipts - scrap - consumed - returned to the manufacturer
+    +/- adjustments = on-hand over all warehouses + in transit."""
+    require_role(auth, CONSERVATION_ROLES)
+    request = inventory_pb2.CheckConservationRequest(part_number=part_number or "")
+    reply = await call(gw.clients.inventory.CheckConservation, request)
+    parts = [
+        {
+            "part_number": p.part_number,
+            "receipts": p.receipts,
+            "scrapped": p.scrapped,
+            "consumed": p.consumed,
+            "returned_to_manufacturer": p.returned_to_manufacturer,
+            "adjustments": p.adjustments,
+            "transfers": p.transfers,
+            "expected": p.expected,
+            "on_hand": p.on_hand,
+            "in_transit": p.in_transit,
+            "balanced": p.balanced,
+        }
+        for p in reply.parts
+    ]
+    return json_response({"balanced": reply.balanced, "parts": parts})

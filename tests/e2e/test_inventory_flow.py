@@ -1,0 +1,93 @@
+"""The stock ledger on the real processes: a keeper books a receipt and sees the stock and its
+moving-average cost follow, books an adjustment, reads the movements; HQ's conservation check
+answers balanced. Store ZJ-001's warehouse, changes asserted relative to what was there."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.e2e.conftest import Api
+
+WAREHOUSE, PART = "WH-ZJ-001", "SS-SCR-GALAXYS24"
+BASE = f"/api/v1/warehouses/{WAREHOUSE}"
+
+
+async def stock(api: Api) -> dict[str, Any]:
+    reply = await api.get("zj001.keeper", f"{BASE}/stock", part_number=PART)
+    assert reply.status_code == 200, reply.text
+    [level] = reply.json()["levels"]
+    return dict(level)
+
+
+async def test_a_receipt_moves_stock_and_average_and_an_adjustment_follows(api: Api) -> None:
+    before = await stock(api)
+    receipt = {"part_number": PART, "quantity": 4, "unit_cost_fen": 52000, "document_id": "GRN-7"}
+    key = str(uuid.uuid4())
+    reply = await api.post("zj001.keeper", f"{BASE}/receipts", receipt, key)
+    assert reply.status_code == 201, reply.text
+    movement = reply.json()
+    assert (movement["kind"], movement["quantity"], movement["unit_cost_fen"]) == (
+        "receipt",
+        4,
+        52000,
+    )
+    assert (movement["document_type"], movement["document_id"]) == ("receipt", "GRN-7")
+    assert movement["occurred_at"].endswith("Z")
+    # The same key again is the same answer, and the stock rises once.
+    replay = await api.post("zj001.keeper", f"{BASE}/receipts", receipt, key)
+    assert replay.status_code == 201 and replay.json() == movement
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+    after = await stock(api)
+    assert after["on_hand"] == before["on_hand"] + 4
+    total = before["on_hand"] * before["average_cost_fen"] + 4 * 52000
+    assert after["average_cost_fen"] == total // (before["on_hand"] + 4)
+    assert after["available"] == after["on_hand"] - after["reserved"]
+
+    adjustment = {"part_number": PART, "quantity": -1, "reason": "盘亏: 碎屏一片"}
+    reply = await api.post("zj.manager", f"{BASE}/adjustments", adjustment, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    assert (reply.json()["kind"], reply.json()["unit_cost_fen"]) == (
+        "adjustment",
+        after["average_cost_fen"],
+    )
+    assert (await stock(api))["on_hand"] == after["on_hand"] - 1
+
+    reply = await api.get("zj001.keeper", f"{BASE}/movements", part_number=PART, limit="2")
+    assert reply.status_code == 200, reply.text
+    listed = reply.json()
+    assert [(m["kind"], m["quantity"]) for m in listed["items"]] == [
+        ("adjustment", -1),
+        ("receipt", 4),
+    ]
+    assert listed["next_cursor"]  # the demo's opening receipt is further down
+
+    reply = await api.get("hq.admin", "/api/v1/inventory/conservation", part_number=PART)
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["balanced"] is True
+    [part] = report["parts"]
+    assert part["part_number"] == PART and part["expected"] == part["on_hand"]
+
+
+async def test_stock_documents_are_scoped_and_kept_to_their_roles(api: Api) -> None:
+    receipt = {"part_number": PART, "quantity": 1, "unit_cost_fen": 100}
+    # Another store's keeper: the warehouse does not exist for them.
+    reply = await api.post("sh001.keeper", f"{BASE}/receipts", receipt, str(uuid.uuid4()))
+    assert reply.status_code == 404, reply.text
+    assert (await api.get("sh001.keeper", f"{BASE}/movements")).status_code == 404
+    # A clerk of the store may not book stock; an analyst may not run the check.
+    reply = await api.post("zj001.clerk", f"{BASE}/receipts", receipt, str(uuid.uuid4()))
+    assert reply.status_code == 403, reply.text
+    reply = await api.get("hq.analyst", "/api/v1/inventory/conservation")
+    assert reply.status_code == 403, reply.text
+    # Bad input names the field.
+    bad = {"part_number": PART, "quantity": 0, "reason": "x"}
+    reply = await api.post("zj001.keeper", f"{BASE}/adjustments", bad, str(uuid.uuid4()))
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == ["quantity"]
+    unknown = {"part_number": "NO-SUCH", "quantity": 1, "unit_cost_fen": 1}
+    reply = await api.post("zj001.keeper", f"{BASE}/receipts", unknown, str(uuid.uuid4()))
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == ["part_number"]
