@@ -64,6 +64,78 @@ class RepairOrderIn(BaseModel):
     )
 
 
+# Lifecycle steps: POST /repair-orders/{id}/<step>, each with If-Match. Amounts in fen.
+
+Fen = Annotated[int, Field(ge=0, le=100_000_000)]
+Codes = Annotated[list[Short], Field(max_length=20)]
+
+
+class PlannedPartIn(BaseModel):
+    part_id: Short = Field(description="the part number (料号)")
+    quantity: int = Field(1, ge=1, le=100)
+
+
+class DiagnosisIn(BaseModel):
+    """检测: the manufacturer's codes (free codes for now), the planned actions and parts, the
+    repair level, and the technician's warranty finding (with its reason)."""
+
+    symptom_code: Short = ""
+    fault_code: Short
+    cause_code: Short = ""
+    actions: Codes = Field(default_factory=list, description="e.g. replace_screen")
+    parts: list[PlannedPartIn] = Field(default_factory=list, max_length=20)
+    repair_level: Short = Field(description="L1..L4, decides the manufacturer's labour fee")
+    warranty_override: Literal["in_warranty", "out_of_warranty"] | None = Field(
+        None, description="overrides intake's warranty decision; needs override_reason"
+    )
+    override_reason: Note | None = Field(None, description="e.g. liquid damage (人为损坏)")
+
+
+class QuoteIn(BaseModel):
+    """报价: labour and parts at retail; 0 and 0 for work under warranty."""
+
+    labour_fen: Fen
+    parts_fen: Fen
+
+
+class ApprovalIn(BaseModel):
+    accepted: bool = Field(description="false: the customer declines, the order ends declined")
+    note: Note | None = None
+
+
+class ManagerApprovalIn(BaseModel):
+    approved: bool = Field(description="false: the order ends declined")
+    note: Note | None = None
+
+
+class NoBody(BaseModel):
+    """No data: send `{}`."""
+
+
+class RepairFinishIn(BaseModel):
+    actions_done: Codes
+    repair_level: Short
+    old_parts_kept: Codes = Field(
+        default_factory=list, description="line ids of warranty lines whose old part (旧件) is kept"
+    )
+
+
+class QcIn(BaseModel):
+    passed: bool = Field(description="false sends the order back to repair; say why in note")
+    note: Note | None = None
+
+
+class PickupIn(BaseModel):
+    method: Literal["cash", "card", "wechat_pay", "alipay"] | None = Field(
+        None, description="for chargeable work (recorded, not processed)"
+    )
+    amount_fen: Fen = Field(0, description="the quoted total for chargeable work, else 0")
+
+
+class CancelIn(BaseModel):
+    reason: Note
+
+
 # Responses
 
 
@@ -123,10 +195,60 @@ class Warranty(BaseModel):
 
 class TimelineEntry(BaseModel):
     status: str
+    step: str | None = Field(description="the step that made it; null for intake")
     at: str | None
     user_id: str
-    store_id: str | None
-    note: str | None
+    store_id: str | None = Field(description="where: the store it happened at")
+    note: str | None = Field(description="why")
+
+
+class Timeline(BaseModel):
+    order_id: str
+    version: int
+    items: list[TimelineEntry]
+
+
+class PlannedPartOut(BaseModel):
+    part_id: str
+    quantity: int
+
+
+class DiagnosisOut(BaseModel):
+    symptom_code: str | None
+    fault_code: str
+    cause_code: str | None
+    actions: list[str]
+    parts: list[PlannedPartOut]
+    repair_level: str
+    warranty_override: str | None
+    override_reason: str | None
+
+
+class QuoteOut(BaseModel):
+    labour_fen: int
+    parts_fen: int
+    total_fen: int
+    manager_approval_required: bool
+    customer_approved: bool
+    manager_approved: bool
+
+
+class OrderLine(BaseModel):
+    line_id: str
+    part_id: str
+    quantity: int
+    warranty: bool
+    reserved: int
+    short: int
+    issued: int
+    released: bool
+    old_part_kept: bool
+
+
+class PaymentOut(BaseModel):
+    method: str
+    amount_fen: int
+    at: str | None
 
 
 class RepairOrder(BaseModel):
@@ -149,6 +271,15 @@ class RepairOrder(BaseModel):
     received_at_local: str | None
     created_by: str
     timeline: list[TimelineEntry]
+    version: int = Field(description="also the ETag; send it back in If-Match on a step")
+    diagnosis: DiagnosisOut | None
+    quote: QuoteOut | None
+    lines: list[OrderLine]
+    payments: list[PaymentOut]
+    actions_done: list[str]
+    repair_level: str | None
+    qc_failures: int
+    closed_at: str | None
 
 
 class RepairOrderPage(BaseModel):

@@ -1,10 +1,12 @@
-"""Work orders (维修工单): intake, look-up and listing, served by the orders service."""
+"""Work orders (维修工单): intake, look-up, listing and the steps of their lifecycle, served by
+the orders service."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from aftersales.orders.v1 import orders_pb2
@@ -17,7 +19,7 @@ from services.gateway.deps import Auth, Gw
 from services.gateway.idempotency import HEADER, run_once
 from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.privacy import phone_for
-from services.gateway.render import iso_shanghai, iso_utc, json_response, or_none
+from services.gateway.render import iso_shanghai, iso_utc, json_response, moment, or_none
 from services.gateway.scope import OrgTree
 
 router = APIRouter(prefix="/api/v1", tags=["repair orders"])
@@ -65,17 +67,73 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
         "received_at": iso_utc(order.received_at),
         "received_at_local": iso_shanghai(order.received_at),
         "created_by": order.created_by,
-        "timeline": [
+        "timeline": timeline_json(order),
+        "version": order.version,
+        "diagnosis": diagnosis_json(order.diagnosis) if order.HasField("diagnosis") else None,
+        "quote": {
+            "labour_fen": order.quote.labour_fen,
+            "parts_fen": order.quote.parts_fen,
+            "total_fen": order.quote.total_fen,
+            "manager_approval_required": order.quote.manager_approval_required,
+            "customer_approved": order.quote.customer_approved,
+            "manager_approved": order.quote.manager_approved,
+        }
+        if order.HasField("quote")
+        else None,
+        "lines": [
             {
-                "status": entry.status,
-                "at": iso_utc(entry.at),
-                "user_id": entry.user_id,
-                "store_id": or_none(entry.store_id),
-                "note": or_none(entry.note),
+                "line_id": line.line_id,
+                "part_id": line.part_id,
+                "quantity": line.quantity,
+                "warranty": line.warranty,
+                "reserved": line.reserved,
+                "short": line.short,
+                "issued": line.issued,
+                "released": line.released,
+                "old_part_kept": line.old_part_kept,
             }
-            for entry in order.timeline
+            for line in order.lines
         ],
+        "payments": [
+            {"method": p.method, "amount_fen": p.amount_fen, "at": iso_utc(p.at)}
+            for p in order.payments
+        ],
+        "actions_done": list(order.actions_done),
+        "repair_level": or_none(order.repair_level),
+        "qc_failures": order.qc_failures,
+        "closed_at": iso_utc(order.closed_at) if moment(order.closed_at) else None,
     }
+
+
+def timeline_json(order: orders_pb2.RepairOrder) -> list[dict[str, Any]]:
+    return [
+        {
+            "status": entry.status,
+            "step": or_none(entry.step),
+            "at": iso_utc(entry.at),
+            "user_id": entry.user_id,
+            "store_id": or_none(entry.store_id),
+            "note": or_none(entry.note),
+        }
+        for entry in order.timeline
+    ]
+
+
+def diagnosis_json(d: orders_pb2.Diagnosis) -> dict[str, Any]:
+    return {
+        "symptom_code": or_none(d.symptom_code),
+        "fault_code": d.fault_code,
+        "cause_code": or_none(d.cause_code),
+        "actions": list(d.actions),
+        "parts": [{"part_id": p.part_id, "quantity": p.quantity} for p in d.parts],
+        "repair_level": d.repair_level,
+        "warranty_override": or_none(d.warranty_override),
+        "override_reason": or_none(d.override_reason),
+    }
+
+
+def etag(order: orders_pb2.RepairOrder) -> dict[str, str]:
+    return {"ETag": f'"{order.version}"'}
 
 
 def intake_store(tree: OrgTree, auth: AuthContext, store_id: str | None) -> tuple[str, str]:
@@ -146,7 +204,21 @@ async def get_repair_order(order_id: str, auth: Auth, gw: Gw) -> Response:
     order = await call(
         gw.clients.orders.GetRepairOrder, orders_pb2.GetRepairOrderRequest(id=order_id)
     )
-    return json_response(order_json(order, auth))
+    return json_response(order_json(order, auth), headers=etag(order))
+
+
+@router.get(
+    "/repair-orders/{order_id}/timeline",
+    response_model=schemas.Timeline,
+    responses={404: {"model": schemas.Problem}},
+)
+async def get_timeline(order_id: str, auth: Auth, gw: Gw) -> Response:
+    """Who moved the order, when, where (store) and why, oldest first."""
+    order = await call(
+        gw.clients.orders.GetRepairOrder, orders_pb2.GetRepairOrderRequest(id=order_id)
+    )
+    body = {"order_id": order.id, "version": order.version, "items": timeline_json(order)}
+    return json_response(body, headers=etag(order))
 
 
 @router.get("/repair-orders", response_model=schemas.RepairOrderPage)
@@ -179,3 +251,247 @@ async def list_repair_orders(
     )
     reply = await call(gw.clients.orders.ListRepairOrders, request)
     return json_response(page([order_json(o, auth) for o in reply.orders], reply.next_page_token))
+
+
+# The lifecycle steps. Each takes the order's ETag in If-Match and answers the whole order with
+# its new ETag. The rules (who, from which status, with which data) are orders'; the gateway
+# checks the body's shape and the If-Match header.
+
+STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": schemas.Problem, "description": "your role may not take this step"},
+    404: {"model": schemas.Problem, "description": "no such order in your scope"},
+    409: {"model": schemas.Problem, "description": "not possible from the order's status"},
+    412: {"model": schemas.Problem, "description": "If-Match is not the order's current ETag"},
+    422: {"model": schemas.Problem, "description": "invalid input, by field"},
+    428: {"model": schemas.Problem, "description": "If-Match is missing"},
+}
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='the ETag of the order as read, e.g. "3"'),
+]
+
+
+def expected_version(if_match: str | None) -> int:
+    if if_match is None:
+        raise HTTPException(428, "send If-Match with the ETag of the order as you read it")
+    text = if_match.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    try:
+        return int(text.strip('"'))
+    except ValueError:
+        raise invalid("If-Match", 'must be an ETag of this order, e.g. "3"') from None
+
+
+def step_route(step: str, summary: str, roles: str, statuses: str) -> Any:
+    return router.post(
+        f"/repair-orders/{{order_id}}/{step}",
+        response_model=schemas.RepairOrder,
+        responses=STEP_RESPONSES,
+        summary=summary,
+        description=f"**Who**: {roles}. **From**: {statuses}. Requires If-Match.",
+    )
+
+
+async def take_step(
+    order_id: str,
+    step: str,
+    data: dict[str, Any],
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Response:
+    async def handle() -> Response:
+        message = orders_pb2.TakeStepRequest(
+            order_id=order_id, expected_version=expected_version(if_match), step=step, **data
+        )
+        order = await call(gw.clients.orders.TakeStep, message)
+        return json_response(order_json(order, auth), headers=etag(order))
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
+
+
+def _decision(accepted: bool, note: str | None) -> dict[str, Any]:
+    return {"decision": orders_pb2.Decision(accepted=accepted, note=note or "")}
+
+
+@step_route("diagnosis", "Diagnosis (检测)", "technician", "received, diagnosed (to revise)")
+async def diagnosis(
+    order_id: str,
+    body: schemas.DiagnosisIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Moves to `diagnosed`. An override of the warranty needs `override_reason`."""
+    data = orders_pb2.Diagnosis(
+        symptom_code=body.symptom_code,
+        fault_code=body.fault_code,
+        cause_code=body.cause_code,
+        actions=body.actions,
+        parts=[orders_pb2.PlannedPart(part_id=p.part_id, quantity=p.quantity) for p in body.parts],
+        repair_level=body.repair_level,
+        warranty_override=body.warranty_override or "",
+        override_reason=body.override_reason or "",
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "diagnosis", {"diagnosis": data}, *args)
+
+
+@step_route("quote", "Quote (报价)", "clerk, technician", "diagnosed")
+async def quote(
+    order_id: str,
+    body: schemas.QuoteIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Moves to `awaiting_approval`. Above the branch's threshold (SH 1,000 yuan, ZJ 800, else
+    1,000), or for an in-warranty mainboard replacement or swap, the branch manager must
+    approve too."""
+    data = orders_pb2.QuoteRequest(labour_fen=body.labour_fen, parts_fen=body.parts_fen)
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "quote", {"quote": data}, *args)
+
+
+@step_route("approval", "The customer's answer", "clerk, technician", "awaiting_approval")
+async def approval(
+    order_id: str,
+    body: schemas.ApprovalIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Declined: `declined`. Accepted with every approval in: parts are reserved at the store's
+    warehouse, then `approved`, or `waiting_parts` when some are short."""
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "approval", _decision(body.accepted, body.note), *args)
+
+
+@step_route("manager-approval", "Branch manager's approval", "branch_manager", "awaiting_approval")
+async def manager_approval(
+    order_id: str,
+    body: schemas.ManagerApprovalIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Only for orders whose quote needs it (409 otherwise). Refused: `declined`."""
+    data = _decision(body.approved, body.note)
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "manager-approval", data, *args)
+
+
+@step_route("parts", "Parts came (到料)", "clerk, technician, warehouse_keeper", "waiting_parts")
+async def parts(
+    order_id: str,
+    body: schemas.NoBody,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Reserves again what was short: `approved` once nothing is."""
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "parts", {}, *args)
+
+
+@step_route("repair/start", "Repair starts (维修)", "technician", "approved")
+async def repair_start(
+    order_id: str,
+    body: schemas.NoBody,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The reserved parts are issued to the order. Moves to `in_repair`."""
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "repair/start", {}, *args)
+
+
+@step_route("repair/finish", "Repair done", "technician", "in_repair")
+async def repair_finish(
+    order_id: str,
+    body: schemas.RepairFinishIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Actions done, repair level, old parts kept on warranty lines. Moves to `quality_check`."""
+    data = orders_pb2.RepairReport(
+        actions_done=body.actions_done,
+        repair_level=body.repair_level,
+        old_parts_kept=body.old_parts_kept,
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "repair/finish", {"repair": data}, *args)
+
+
+@step_route("qc", "Quality check (质检)", "clerk, technician", "quality_check")
+async def qc(
+    order_id: str,
+    body: schemas.QcIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Passed: `ready_for_pickup` (the customer is notified). Failed: back to `in_repair`."""
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "qc", _decision(body.passed, body.note), *args)
+
+
+@step_route("pickup", "Pickup (取机)", "clerk", "ready_for_pickup")
+async def pickup(
+    order_id: str,
+    body: schemas.PickupIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Chargeable work pays the quoted total (method and amount); the order is `closed`."""
+    data = orders_pb2.PickupRequest(method=body.method or "", amount_fen=body.amount_fen)
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "pickup", {"pickup": data}, *args)
+
+
+@step_route(
+    "cancel",
+    "Cancel (取消)",
+    "clerk, branch_manager",
+    "received, diagnosed, awaiting_approval, waiting_parts, approved",
+)
+async def cancel(
+    order_id: str,
+    body: schemas.CancelIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Before the repair starts; reserved parts go back to stock. Moves to `cancelled`."""
+    data = orders_pb2.CancelRequest(reason=body.reason)
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "cancel", {"cancel": data}, *args)

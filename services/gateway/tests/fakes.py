@@ -14,11 +14,21 @@ from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from aftersales.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from servicekit.auth import AuthContext, current_auth
-from servicekit.errors import DomainError, FieldError, InvalidInput, NotFound
+from servicekit.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
 from servicekit.grpc_server import SERVING, new_server
 from servicekit.timeutil import to_timestamp
 
 RECEIVED_AT = datetime(2026, 3, 1, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
+# A two-step lifecycle, enough to test what the gateway adds: scope, If-Match, ETag.
+FAKE_STEPS = {"diagnosis": ("received", "diagnosed"), "cancel": ("received", "cancelled")}
 
 
 @dataclass
@@ -76,6 +86,7 @@ class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
             promised_date=request.promised_date,
             received_at=to_timestamp(RECEIVED_AT),
             created_by=auth.user_id,
+            version=1,
             timeline=[
                 orders_pb2.TimelineEntry(
                     status="received",
@@ -105,6 +116,31 @@ class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
         return orders_pb2.ListRepairOrdersResponse(
             orders=found[: request.page_size], next_page_token="page-2"
         )
+
+    async def TakeStep(self, request: Any, context: Any) -> orders_pb2.RepairOrder:
+        auth = self.seen.note(request, context)
+        order = self.orders.get(request.order_id)
+        if order is None or not auth.covers(order.branch_id, order.store_id):
+            raise NotFound(f"no repair order {request.order_id}")
+        if request.step == "diagnosis" and auth.role != "technician":
+            raise Forbidden(f"role {auth.role} may not take the step diagnosis")
+        if request.expected_version != order.version:
+            raise PreconditionFailed(f"the order is at version {order.version}")
+        from_status, to_status = FAKE_STEPS.get(request.step, ("", ""))
+        if order.status != from_status:
+            raise Conflict(f"the order is {order.status}")
+        order.status = to_status
+        order.version += 1
+        order.timeline.append(
+            orders_pb2.TimelineEntry(
+                status=to_status,
+                at=to_timestamp(RECEIVED_AT),
+                user_id=auth.user_id,
+                store_id=order.store_id,
+                step=request.step,
+            )
+        )
+        return order
 
     async def ListBrands(self, request: Any, context: Any) -> orders_pb2.ListBrandsResponse:
         self.seen.note(request, context)
