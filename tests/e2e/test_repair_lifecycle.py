@@ -1,0 +1,141 @@
+"""A repair's life on the real processes, through the gateway: a paid repair from intake to
+closed with its part reserved and issued at the store's warehouse, a customer decline, and a
+cancel that gives the reserved part back to stock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import Api, repair_order
+
+STORE_WAREHOUSE = "WH-SH-001"
+ORDERS = "/api/v1/repair-orders"
+
+
+class Desk:
+    """Steps on one order, each sent with the ETag of the answer before."""
+
+    def __init__(self, api: Api, order: dict[str, Any], etag: str) -> None:
+        self.api, self.order, self.etag = api, order, etag
+
+    async def step(self, username: str, step: str, body: dict[str, Any]) -> httpx.Response:
+        headers = {**await self.api.as_user(username), "If-Match": self.etag}
+        reply = await self.api.client.post(
+            f"{ORDERS}/{self.order['id']}/{step}", json=body, headers=headers
+        )
+        if reply.status_code == 200:
+            self.order, self.etag = reply.json(), reply.headers["ETag"]
+        return reply
+
+    async def take(self, username: str, step: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.step(username, step, body)
+        assert reply.status_code == 200, reply.text
+        return self.order
+
+
+async def take_in(api: Api) -> Desk:
+    """An order with no proof of purchase: out of warranty, so the customer pays."""
+    body = repair_order()
+    body["device"]["purchase_date"] = None
+    created = await api.post("sh001.clerk", ORDERS, body)
+    assert created.status_code == 201, created.text
+    read = await api.get("sh001.clerk", f"{ORDERS}/{created.json()['id']}")
+    return Desk(api, read.json(), read.headers["ETag"])
+
+
+async def part_in_stock(api: Api) -> tuple[str, int]:
+    """A part the store's warehouse has available, and how many."""
+    reply = await api.get("sh001.keeper", f"/api/v1/warehouses/{STORE_WAREHOUSE}/stock")
+    assert reply.status_code == 200, reply.text
+    level = next(lv for lv in reply.json()["levels"] if lv["available"] > 1)
+    return level["part_number"], level["available"]
+
+
+async def available(api: Api, part: str) -> int:
+    reply = await api.get("sh001.keeper", f"/api/v1/warehouses/{STORE_WAREHOUSE}/stock")
+    return next(lv["available"] for lv in reply.json()["levels"] if lv["part_number"] == part)
+
+
+async def diagnosed_and_quoted(desk: Desk, part: str, labour: int, parts: int) -> None:
+    diagnosis = {
+        "fault_code": "F-LCD",
+        "cause_code": "C-DROP",
+        "actions": ["replace_screen"],
+        "parts": [{"part_id": part, "quantity": 1}],
+        "repair_level": "L2",
+    }
+    await desk.take("sh001.tech", "diagnosis", diagnosis)
+    await desk.take("sh001.clerk", "quote", {"labour_fen": labour, "parts_fen": parts})
+
+
+async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
+    part, before = await part_in_stock(api)
+    desk = await take_in(api)
+    assert desk.etag == '"1"' and desk.order["warranty"]["status"] == "out_of_warranty"
+    await diagnosed_and_quoted(desk, part, labour=8_000, parts=20_000)
+
+    early = await desk.step("sh001.tech", "repair/start", {})
+    assert early.status_code == 409 and "awaiting_approval" in early.json()["detail"]
+    order = await desk.take("sh001.clerk", "approval", {"accepted": True})
+    assert order["status"] == "approved"
+    assert order["lines"][0]["reserved"] == 1
+    assert await available(api, part) == before - 1
+
+    order = await desk.take("sh001.tech", "repair/start", {})
+    assert order["lines"][0]["issued"] == 1
+    finish = {"actions_done": ["replace_screen"], "repair_level": "L2"}
+    await desk.take("sh001.tech", "repair/finish", finish)
+    await desk.take("sh001.clerk", "qc", {"passed": False, "note": "touch dead in a corner"})
+    await desk.take("sh001.tech", "repair/finish", finish)
+    await desk.take("sh001.clerk", "qc", {"passed": True})
+    order = await desk.take("sh001.clerk", "pickup", {"method": "wechat_pay", "amount_fen": 28_000})
+
+    assert order["status"] == "closed" and order["closed_at"]
+    assert order["payments"][0]["amount_fen"] == 28_000
+    timeline = (await api.get("sh001.clerk", f"{ORDERS}/{order['id']}/timeline")).json()
+    assert [e["status"] for e in timeline["items"]] == [
+        "received",
+        "diagnosed",
+        "awaiting_approval",
+        "approved",
+        "in_repair",
+        "quality_check",
+        "in_repair",
+        "quality_check",
+        "ready_for_pickup",
+        "closed",
+    ]
+    assert timeline["items"][-1]["user_id"] and timeline["items"][-1]["store_id"] == "SH-001"
+    listed = await api.get("sh001.clerk", ORDERS, status="closed", limit="100")
+    assert order["id"] in [o["id"] for o in listed.json()["items"]]
+
+
+async def test_a_customer_declines_the_quote(api: Api) -> None:
+    part, _ = await part_in_stock(api)
+    desk = await take_in(api)
+    await diagnosed_and_quoted(desk, part, labour=50_000, parts=80_000)
+    assert desk.order["quote"]["manager_approval_required"] is True  # above SH's threshold
+    refused = await desk.step("sh001.clerk", "manager-approval", {"approved": True})
+    assert refused.status_code == 403
+    order = await desk.take("sh001.clerk", "approval", {"accepted": False, "note": "too dear"})
+    assert order["status"] == "declined"
+    assert order["timeline"][-1]["note"] == "too dear"
+
+
+async def test_a_cancel_gives_the_reserved_part_back(api: Api) -> None:
+    part, before = await part_in_stock(api)
+    desk = await take_in(api)
+    await diagnosed_and_quoted(desk, part, labour=8_000, parts=20_000)
+    stale = desk.etag
+    await desk.take("sh001.clerk", "approval", {"accepted": True})
+    assert await available(api, part) == before - 1
+
+    desk.etag, current = stale, desk.etag
+    late = await desk.step("sh001.clerk", "cancel", {"reason": "customer left"})
+    assert late.status_code == 412
+    desk.etag = current
+    order = await desk.take("sh001.clerk", "cancel", {"reason": "customer left"})
+    assert order["status"] == "cancelled" and order["lines"][0]["released"]
+    assert await available(api, part) == before
