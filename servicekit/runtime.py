@@ -17,10 +17,11 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import uvloop
@@ -97,6 +98,11 @@ class ServiceSpec:
     register: Callable[[grpc.aio.Server, Runtime], None]
     consumers: Callable[[Runtime], list[EventConsumer]] = field(default=lambda _runtime: [])
     seed_demo: Callable[[Runtime], Awaitable[None]] | None = None
+    # Operator commands of this service alone: `python -m services.<name> <command> [args]`
+    # runs the coroutine with the arguments and exits with the code it returns.
+    commands: dict[str, Callable[[list[str]], Coroutine[Any, Any, int]]] = field(
+        default_factory=dict
+    )
 
 
 async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
@@ -328,5 +334,8 @@ def main(spec: ServiceSpec) -> None:
         raise SystemExit(uvloop.run(dead_letters_command(spec, args)))
     elif command == "outbox":
         raise SystemExit(uvloop.run(outbox_command(spec, args)))
+    elif command in spec.commands:
+        raise SystemExit(uvloop.run(spec.commands[command](args)))
     else:
-        raise SystemExit(USAGE.format(name=spec.name))
+        own = "".join(f"\n  {name}" for name in sorted(spec.commands))
+        raise SystemExit(USAGE.format(name=spec.name) + own)

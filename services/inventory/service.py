@@ -5,9 +5,16 @@ stock ledger. What it offers and announces:
   - ListParts: the catalog, filtered by brand, category and model, paged by part number
   - ListWarehouses: the warehouses in the caller's scope
   - GetStock: on-hand, reserved, available and average cost in one warehouse
-- Events out: none yet (the outbox is in place for stock movements, transfers (调拨) and
-  quotas (额度) to come)
+  - ReserveParts, IssueParts, ReleaseParts, ReturnParts, GetOrderParts: an order's parts
+    (called by orders with the user's token)
+  - RecordReceipt, RecordAdjustment, ListMovements: warehouse keepers' documents and the ledger
+  - CheckConservation: the ledger against the balances, per part (hq_admin)
+- Events out (protos/aftersales/events/v1/inventory_events.proto), on
+  inventory.v1.<branch>.<store>.<event>:
+  - stock_moved: every ledger row
+  - order_parts_changed: an order's lines reserved, issued, released or returned
 - Events in: none yet
+- Commands: `conservation [<part number>]` (services/inventory/commands.py)
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from pathlib import Path
 import grpc
 
 from servicekit.runtime import Runtime, ServiceSpec
-from services.inventory import demo, grpc_api
+from services.inventory import commands, demo, grpc_api
 from services.inventory.adapters.orm import metadata
 
 
@@ -31,4 +38,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     seed_demo=demo.seed,
+    commands={"conservation": commands.conservation_command},
 )

@@ -5,6 +5,8 @@ change, never double anything, and two replicas racing for the last unit give it
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +18,7 @@ from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.inventory import handlers
-from services.inventory.adapters.orm import outbox, stock_movements
+from services.inventory.adapters.orm import outbox, stock_levels, stock_movements
 from services.inventory.domain.stock import StockLevel
 from services.inventory.handlers import PartRequest
 from services.inventory.service import SPEC
@@ -225,3 +227,34 @@ async def test_two_replicas_racing_for_the_last_unit_give_it_to_one(
         assert report and all(p.balanced for p in report)
     finally:
         await close_runtime(replica)
+
+
+@pytest.mark.service("inventory")
+async def test_the_conservation_command_reports_and_fails_on_an_unbalanced_part(
+    runtime: Runtime, db_target: DatabaseTarget
+) -> None:
+    env = {**os.environ, "DATABASE_URL": db_target.url, "DB_SCHEMA": db_target.schema or ""}
+    command = [sys.executable, "-m", "services.inventory", "conservation", PART]
+
+    async def run() -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    code, out = await run()
+    assert code == 0, out
+    assert f"{PART}\t" in out and "\tok" in out and "1 parts, 0 unbalanced" in out
+
+    # A balance changed behind the ledger's back is caught.
+    async with runtime.db.session() as session:
+        await session.execute(
+            stock_levels.update()
+            .where(stock_levels.c.warehouse_id == WAREHOUSE, stock_levels.c.part_number == PART)
+            .values(on_hand=stock_levels.c.on_hand + 1)
+        )
+        await session.commit()
+    code, out = await run()
+    assert code == 1 and "UNBALANCED" in out

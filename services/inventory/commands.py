@@ -1,0 +1,48 @@
+"""Operator commands of the inventory service, run like the service itself (same settings):
+
+    python -m services.inventory conservation [<part number>]
+
+prints the conservation check (守恒) per part, the figures and `ok` or `UNBALANCED`, and exits
+1 when any part does not balance, so a cron job or a test can act on it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from servicekit.db import Database
+from servicekit.settings import Settings
+from servicekit.uow import UnitOfWork
+from services.inventory import handlers
+from services.inventory.adapters.orm import outbox
+
+HEADER = (
+    "part\treceipts\tscrapped\tconsumed\treturned_to_manufacturer\tadjustments\ttransfers"
+    "\texpected\ton_hand\tin_transit\tstate"
+)
+
+
+async def conservation_command(args: list[str]) -> int:
+    if len(args) > 1:
+        print("usage: python -m services.inventory conservation [<part number>]", file=sys.stderr)
+        return 2
+    settings = Settings.from_env("inventory")
+    db = Database(settings.database_url, settings.db_schema)
+    try:
+        # Read only: nothing is emitted, so no relay needs waking.
+        parts = await handlers.conservation(
+            lambda: UnitOfWork(db, outbox, lambda: None), args[0] if args else ""
+        )
+    finally:
+        await db.dispose()
+    print(HEADER)
+    for p in parts:
+        state = "ok" if p.balanced else "UNBALANCED"
+        print(
+            f"{p.part_number}\t{p.receipts}\t{p.scrapped}\t{p.consumed}"
+            f"\t{p.returned_to_manufacturer}\t{p.adjustments}\t{p.transfers}"
+            f"\t{p.expected}\t{p.on_hand}\t{p.in_transit}\t{state}"
+        )
+    unbalanced = sum(not p.balanced for p in parts)
+    print(f"{len(parts)} parts, {unbalanced} unbalanced")
+    return 1 if unbalanced else 0
