@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,7 @@ from services.orders.domain.order import (
     REPEAT_REPAIR_DAYS,
     SERVICE_TYPES,
     STATUSES,
+    PartLine,
     RepairOrder,
     TimelineEntry,
     order_number,
@@ -181,12 +183,12 @@ def order_filter(
     if service_type and service_type not in SERVICE_TYPES:
         errors.append(FieldError("service_type", f"must be one of {', '.join(SERVICE_TYPES)}"))
     bounds = {}
-    for field, text in (("received_from", received_from), ("received_to", received_to)):
+    for name, text in (("received_from", received_from), ("received_to", received_to)):
         if text:
             try:
-                bounds[field] = parse_day(text)
+                bounds[name] = parse_day(text)
             except ValueError:
-                errors.append(FieldError(field, "must be a date as YYYY-MM-DD"))
+                errors.append(FieldError(name, "must be a date as YYYY-MM-DD"))
     if errors:
         raise InvalidInput("the filters have errors", errors)
     return repository.OrderFilter(
@@ -244,9 +246,10 @@ async def take_step(
             f"the order is at version {order.version}, not {expected_version}: read it again"
         )
     from_status, entries = order.status, len(order.timeline)
+    held = {line.line_id for line in order.work.lines if line.reserved}
     now = clock()
     apply(order, now)
-    reserved, issued = await _move_parts(parts, auth, order, from_status, step, now)
+    undo = await _move_parts(parts, auth, order, from_status, step, held, now)
     try:
         async with new_uow() as uow:
             if not await repository.save_transition(
@@ -258,39 +261,62 @@ async def take_step(
             await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
     except BaseException:
-        if reserved:
-            await parts.release(order.id, reserved)
-        if issued:
-            await parts.give_back(order.id, issued)
+        await undo.run(parts, order)
         raise
     return order
 
 
+@dataclass
+class PartsUndo:
+    """What inventory did for a step, to undo when the step cannot be written."""
+
+    reserved: list[str] = field(default_factory=list)
+    issued: dict[str, int] = field(default_factory=dict)
+    released: list[PartLine] = field(default_factory=list)
+
+    async def run(self, parts: Parts, order: RepairOrder) -> None:
+        if self.reserved:
+            await parts.release(order.id, self.reserved)
+        if self.issued:
+            # Back to where the order still stands: reserved, not issued.
+            await parts.give_back(order.id, self.issued)
+            issued = [line for line in order.work.lines if line.line_id in self.issued]
+            await parts.reserve(order.id, store_warehouse_id(order.store_id), issued)
+        if self.released:
+            await parts.reserve(order.id, store_warehouse_id(order.store_id), self.released)
+
+
 async def _move_parts(
-    parts: Parts, auth: AuthContext, order: RepairOrder, from_status: str, step: str, now: datetime
-) -> tuple[list[str], dict[str, int]]:
+    parts: Parts,
+    auth: AuthContext,
+    order: RepairOrder,
+    from_status: str,
+    step: str,
+    held: set[str],
+    now: datetime,
+) -> PartsUndo:
     """Inventory's side of a step: reserve once approved (or when parts come), issue when the
-    repair starts, release on cancel or decline. Returns what to undo should the write fail:
-    the lines reserved and the quantities issued by this step."""
+    repair starts, release on cancel. `held`: the lines holding a reservation before it."""
     lines = order.work.lines
     if (order.status == "approved" and from_status == "awaiting_approval") or step == "parts":
         wanted = [line for line in lines if line.issued < line.quantity]
-        if not wanted:
-            lifecycle.parts_reserved(order, auth, now, {})
-            return [], {}
-        reserved = await parts.reserve(order.id, store_warehouse_id(order.store_id), wanted)
+        reserved = (
+            await parts.reserve(order.id, store_warehouse_id(order.store_id), wanted)
+            if wanted
+            else {}
+        )
         lifecycle.parts_reserved(order, auth, now, reserved)
-        return [line_id for line_id, quantity in reserved.items() if quantity], {}
+        # Undo only what this step reserved: what the order already held stays held.
+        return PartsUndo(reserved=[i for i, n in reserved.items() if n and i not in held])
     if step == "repair/start":
         to_issue = [line.line_id for line in lines if line.issued]
         if not to_issue:
-            return [], {}
+            return PartsUndo()
         issued = await parts.issue(order.id, to_issue)
         for line in lines:
             line.issued = issued.get(line.line_id, line.issued)
-        return [], issued
-    if order.status in ("cancelled", "declined"):
-        released = lifecycle.release_all(order)
-        if released:
-            await parts.release(order.id, released)
-    return [], {}
+        return PartsUndo(issued=issued)
+    released = [line for line in lines if line.line_id in held and not line.reserved]
+    if released:
+        await parts.release(order.id, [line.line_id for line in released])
+    return PartsUndo(released=released)

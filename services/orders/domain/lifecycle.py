@@ -307,18 +307,12 @@ def pick_up(
 
 
 def cancel(order: RepairOrder, auth: AuthContext, now: datetime, reason: str) -> None:
-    """取消, before the repair starts: every reservation is to be released."""
+    """取消, before the repair starts: every reservation goes back to stock (a decline comes
+    before anything is reserved)."""
     check_step(order, "cancel", auth)
     if not reason.strip():
         raise invalid("reason", "say why the order is cancelled")
-    _move(order, "cancelled", auth, now, "cancel", reason)
-
-
-def release_all(order: RepairOrder) -> list[str]:
-    """Lines whose reservations are to go back to stock (on cancel or decline)."""
-    released = []
     for line in order.work.lines:
         if line.reserved:
             line.reserved, line.released = 0, True
-            released.append(line.line_id)
-    return released
+    _move(order, "cancelled", auth, now, "cancel", reason)

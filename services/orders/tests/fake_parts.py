@@ -16,8 +16,12 @@ class FakeParts:
     issued: dict[tuple[str, str], int] = field(default_factory=dict)
     parts_of: dict[tuple[str, str], str] = field(default_factory=dict)
     calls: list[tuple[str, str, object]] = field(default_factory=list)
-    # Runs in the middle of a reserve: another user's change, a crash, ...
-    during_reserve: Callable[[], Awaitable[None]] | None = None
+    # What happens elsewhere while a call (by name) is made: another user's change, ...
+    meanwhile: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+
+    async def _meanwhile(self, name: str) -> None:
+        if name in self.meanwhile:
+            await self.meanwhile.pop(name)()
 
     async def reserve(
         self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
@@ -30,8 +34,7 @@ class FakeParts:
             take = min(max(missing, 0), self.stock.get(line.part_id, 0))
             self.stock[line.part_id] = self.stock.get(line.part_id, 0) - take
             self.reserved[key] = self.reserved.get(key, 0) + take
-        if self.during_reserve is not None:
-            await self.during_reserve()
+        await self._meanwhile("reserve")
         return {line.line_id: self.reserved[(order_id, line.line_id)] for line in lines}
 
     async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
@@ -39,6 +42,7 @@ class FakeParts:
         for line_id in line_ids:
             key = (order_id, line_id)
             self.issued[key] = self.issued.get(key, 0) + self.reserved.pop(key, 0)
+        await self._meanwhile("issue")
         return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
 
     async def release(self, order_id: str, line_ids: Sequence[str]) -> None:
@@ -47,6 +51,7 @@ class FakeParts:
             key = (order_id, line_id)
             part = self.parts_of[key]
             self.stock[part] = self.stock.get(part, 0) + self.reserved.pop(key, 0)
+        await self._meanwhile("release")
 
     async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
         self.calls.append(("give_back", order_id, dict(issued)))

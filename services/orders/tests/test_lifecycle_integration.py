@@ -5,7 +5,7 @@ called outside our transactions with its work undone when the write fails."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from sqlalchemy import select, update
@@ -181,22 +181,28 @@ async def test_two_concurrent_steps_on_one_order_one_wins(runtime: Runtime) -> N
     assert final.status == won[0].status
 
 
+def someone_else_changes(runtime: Runtime, order_id: str) -> Callable[[], Awaitable[None]]:
+    """Another user's step, written while ours is with inventory."""
+
+    async def change() -> None:
+        async with runtime.db.session() as session:
+            await session.execute(
+                update(repair_orders)
+                .where(repair_orders.c.id == order_id)
+                .values(version=repair_orders.c.version + 1)
+            )
+            await session.commit()
+
+    return change
+
+
 @pytest.mark.service("orders")
 async def test_a_reservation_whose_write_fails_is_released(runtime: Runtime) -> None:
     parts = FakeParts(stock={SCREEN: 2})
     desk = Desk(runtime, parts)
     order = await to_quoted(desk)
 
-    async def someone_else_changes_the_order() -> None:
-        async with runtime.db.session() as session:
-            await session.execute(
-                update(repair_orders)
-                .where(repair_orders.c.id == order.id)
-                .values(version=repair_orders.c.version + 1)
-            )
-            await session.commit()
-
-    parts.during_reserve = someone_else_changes_the_order
+    parts.meanwhile["reserve"] = someone_else_changes(runtime, order.id)
     with pytest.raises(PreconditionFailed):
         await desk.step(CLERK, order, "approval", decision=yes())
     assert [call[0] for call in parts.calls] == ["reserve", "release"]
@@ -237,3 +243,31 @@ async def test_a_declined_quote_ends_the_order(runtime: Runtime) -> None:
         orders_pb2.ListRepairOrdersRequest(status="declined"),
     )
     assert [o.id for o in listed.orders] == [order.id]  # type: ignore[attr-defined]
+
+
+@pytest.mark.service("orders")
+async def test_a_cancel_whose_write_fails_reserves_its_parts_again(runtime: Runtime) -> None:
+    parts = FakeParts(stock={SCREEN: 1})
+    desk = Desk(runtime, parts)
+    order = await desk.step(CLERK, await to_quoted(desk), "approval", decision=yes())
+    parts.meanwhile["release"] = someone_else_changes(runtime, order.id)
+    with pytest.raises(PreconditionFailed):
+        await desk.step(CLERK, order, "cancel", cancel=orders_pb2.CancelRequest(reason="left"))
+    assert [call[0] for call in parts.calls][-2:] == ["release", "reserve"]
+    assert parts.reserved == {(order.id, "L1"): 1} and parts.stock[SCREEN] == 0
+    assert (await desk.get(order.id)).lines[0].reserved == 1
+
+
+@pytest.mark.service("orders")
+async def test_an_issue_whose_write_fails_is_given_back_and_reserved_again(
+    runtime: Runtime,
+) -> None:
+    parts = FakeParts(stock={SCREEN: 1})
+    desk = Desk(runtime, parts)
+    order = await desk.step(CLERK, await to_quoted(desk), "approval", decision=yes())
+    parts.meanwhile["issue"] = someone_else_changes(runtime, order.id)
+    with pytest.raises(PreconditionFailed):
+        await desk.step(TECH, order, "repair/start")
+    assert parts.calls[-2:] == [("give_back", order.id, {"L1": 1}), ("reserve", order.id, ["L1"])]
+    assert parts.issued[(order.id, "L1")] == 0 and parts.reserved[(order.id, "L1")] == 1
+    assert (await desk.get(order.id)).status == "approved"
