@@ -132,7 +132,7 @@ async def _take_in(
         repeat_repair=bool(last_closed and now - last_closed <= timedelta(days=REPEAT_REPAIR_DAYS)),
         received_at=now,
         created_by=auth.user_id,
-        timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in")],
+        timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in", "intake")],
     )
 
 
