@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
 
 from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.auth import current_auth
+from servicekit.errors import invalid
 from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
 from services.inventory.domain.stock import Movement
+from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
 
 
@@ -84,7 +88,7 @@ def movement_message(movement_id: int, movement: Movement) -> inventory_pb2.Move
         document_type=movement.document_type,
         document_id=movement.document_id,
         user_id=movement.user_id,
-        occurred_at=movement.occurred_at.isoformat().replace("+00:00", "Z"),
+        occurred_at=_iso(movement.occurred_at),
     )
 
 
@@ -101,6 +105,38 @@ def conservation_message(part: PartConservation) -> inventory_pb2.PartConservati
         on_hand=part.on_hand,
         in_transit=part.in_transit,
         balanced=part.balanced,
+    )
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else ""
+
+
+def transfer_message(doc: Transfer) -> inventory_pb2.Transfer:
+    return inventory_pb2.Transfer(
+        id=doc.id,
+        from_warehouse_id=doc.from_warehouse_id,
+        to_warehouse_id=doc.to_warehouse_id,
+        status=doc.status,
+        approved_branches=list(doc.approved_branches),
+        pending_branches=list(doc.pending_branches),
+        lines=[
+            inventory_pb2.TransferLine(
+                part_number=x.part_number,
+                quantity=x.quantity,
+                unit_cost_fen=x.unit_cost_fen,
+                received=x.received,
+                short=x.short,
+                damaged=x.damaged,
+            )
+            for x in doc.lines
+        ],
+        requested_by=doc.requested_by,
+        note=doc.note,
+        requested_at=_iso(doc.requested_at),
+        shipped_at=_iso(doc.shipped_at),
+        received_at=_iso(doc.received_at),
+        cancelled_at=_iso(doc.cancelled_at),
     )
 
 
@@ -231,6 +267,56 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             balanced=all(p.balanced for p in parts),
             parts=[conservation_message(p) for p in parts],
         )
+
+    async def RequestTransfer(
+        self, request: inventory_pb2.RequestTransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        doc = await handlers.request_transfer(
+            self.new_uow,
+            current_auth(),
+            request.from_warehouse_id,
+            request.to_warehouse_id,
+            [(x.part_number, x.quantity) for x in request.lines],
+            request.note,
+        )
+        return transfer_message(doc)
+
+    async def ApproveTransfer(
+        self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        doc = await handlers.approve_transfer(self.new_uow, current_auth(), request.transfer_id)
+        return transfer_message(doc)
+
+    async def ShipTransfer(
+        self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        doc = await handlers.ship_transfer(self.new_uow, current_auth(), request.transfer_id)
+        return transfer_message(doc)
+
+    async def ReceiveTransfer(
+        self, request: inventory_pb2.ReceiveTransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        discrepancies: dict[str, tuple[int, int]] = {}
+        for i, x in enumerate(request.discrepancies):
+            if x.part_number in discrepancies:
+                raise invalid(f"discrepancies[{i}].part_number", "each part once")
+            discrepancies[x.part_number] = (x.short, x.damaged)
+        doc = await handlers.receive_transfer(
+            self.new_uow, current_auth(), request.transfer_id, discrepancies
+        )
+        return transfer_message(doc)
+
+    async def CancelTransfer(
+        self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        doc = await handlers.cancel_transfer(self.new_uow, current_auth(), request.transfer_id)
+        return transfer_message(doc)
+
+    async def GetTransfer(
+        self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Transfer:
+        doc = await handlers.get_transfer(self.new_uow, current_auth(), request.transfer_id)
+        return transfer_message(doc)
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

@@ -11,16 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from aftersales.events.v1 import inventory_events_pb2
 from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
-from servicekit.errors import Conflict, NotFound, invalid
+from servicekit.errors import Conflict, Forbidden, NotFound, invalid
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
-from services.inventory.domain import order_parts
+from services.inventory.domain import order_parts, transfer
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.stock import Movement, Posting, StockLevel, book
+from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
 
 DEFAULT_PAGE_SIZE = 50
@@ -538,8 +539,187 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
     async with new_uow() as uow:
         ledger = await repository.ledger_by_part_and_kind(uow.session, part_number or None)
         on_hand = await repository.on_hand_by_part(uow.session, part_number or None)
-    # In transit: no transfers yet, so nothing is ever between warehouses.
+        in_transit = await repository.in_transit_by_part(uow.session, part_number or None)
     return [
-        conserve(part, ledger.get(part, {}), on_hand.get(part, 0), 0)
-        for part in sorted(set(ledger) | set(on_hand))
+        conserve(part, ledger.get(part, {}), on_hand.get(part, 0), in_transit.get(part, 0))
+        for part in sorted(set(ledger) | set(on_hand) | set(in_transit))
     ]
+
+
+# --- Transfers (调拨) -------------------------------------------------------------------------
+
+TRANSFER_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
+"""Who requests, ships, receives and cancels transfers (each within their scope)."""
+APPROVER_ROLES = ("branch_manager", "hq_admin")
+
+
+def _covers_either(auth: AuthContext, doc: Transfer, found: dict[str, Warehouse]) -> bool:
+    return found[doc.from_warehouse_id].visible_to(auth) or found[doc.to_warehouse_id].visible_to(
+        auth
+    )
+
+
+async def _transfer_in_scope(
+    session: AsyncConnection, auth: AuthContext, transfer_id: str, *, lock: bool = False
+) -> tuple[Transfer, dict[str, Warehouse]]:
+    """A transfer either of whose warehouses the caller covers; otherwise NotFound."""
+    if not transfer_id:
+        raise invalid("transfer_id", "is required")
+    doc = await repository.get_transfer(session, transfer_id, lock=lock)
+    if doc is None:
+        raise NotFound(f"no transfer {transfer_id} in your scope")
+    found = await _warehouses(session, {doc.from_warehouse_id, doc.to_warehouse_id})
+    if not _covers_either(auth, doc, found):
+        raise NotFound(f"no transfer {transfer_id} in your scope")
+    return doc, found
+
+
+async def _announce_transfer(uow: UnitOfWork, doc: Transfer, where: Warehouse) -> None:
+    event = inventory_events_pb2.TransferChanged(
+        transfer_id=doc.id,
+        from_warehouse_id=doc.from_warehouse_id,
+        to_warehouse_id=doc.to_warehouse_id,
+        status=doc.status,
+        pending_branches=list(doc.pending_branches),
+    )
+    fill_meta(event.meta, where.branch_id, where.store_id)
+    await uow.emit(_subject(where, "transfer_changed"), event)
+
+
+async def request_transfer(
+    new_uow: NewUow,
+    auth: AuthContext,
+    from_warehouse_id: str,
+    to_warehouse_id: str,
+    lines: list[tuple[str, int]],
+    note: str,
+) -> Transfer:
+    """调拨申请: by someone who covers either warehouse (a store asks its central, or another
+    store, for parts)."""
+    require_role(auth, TRANSFER_ROLES)
+    checked = transfer.check_lines(lines)
+    if len(note) > 500:
+        raise invalid("note", "at most 500 characters")
+    if from_warehouse_id and from_warehouse_id == to_warehouse_id:
+        raise invalid("to_warehouse_id", "must differ from from_warehouse_id")
+    async with new_uow() as uow:
+        session = uow.session
+        found = await _warehouses(session, {from_warehouse_id, to_warehouse_id})
+        for field_name, warehouse_id in (
+            ("from_warehouse_id", from_warehouse_id),
+            ("to_warehouse_id", to_warehouse_id),
+        ):
+            if warehouse_id not in found:
+                raise invalid(field_name, f"no warehouse {warehouse_id}")
+        sender, receiver = found[from_warehouse_id], found[to_warehouse_id]
+        if not (sender.visible_to(auth) or receiver.visible_to(auth)):
+            raise NotFound("neither warehouse is in your scope")
+        serialised = await repository.serialised_flags(session, {p for p, _ in lines})
+        for i, (part_number, _) in enumerate(lines):
+            if part_number not in serialised:
+                raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
+            if serialised[part_number]:
+                raise invalid(f"lines[{i}].part_number", "serialised parts move by serial")
+        new = Transfer(
+            id=_new_document_id("TR"),
+            from_warehouse_id=sender.id,
+            from_branch_id=sender.branch_id,
+            to_warehouse_id=receiver.id,
+            to_branch_id=receiver.branch_id,
+            lines=checked,
+            requested_by=auth.user_id,
+            requested_at=utc_now(),
+            note=note,
+        )
+        await repository.add_transfer(session, new)
+        await _announce_transfer(uow, new, sender)
+        await uow.commit()
+    return new
+
+
+async def approve_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:
+    """审批: a branch manager approves for their branch, HQ for every branch still pending."""
+    require_role(auth, APPROVER_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        before, found = await _transfer_in_scope(session, auth, transfer_id, lock=True)
+        after = transfer.approve(before, auth.branch_id)
+        granted = [b for b in after.approved_branches if b not in before.approved_branches]
+        if granted:
+            await repository.add_approvals(session, before.id, granted, auth.user_id, utc_now())
+            await repository.save_transfer(session, after)
+            await _announce_transfer(uow, after, found[after.from_warehouse_id])
+            await uow.commit()
+    return after
+
+
+async def _move_transfer(
+    new_uow: NewUow,
+    auth: AuthContext,
+    transfer_id: str,
+    side: str,
+    step: Callable[
+        [Transfer, dict[str, StockLevel], Posting],
+        tuple[Transfer, dict[str, StockLevel], list[Booked]],
+    ],
+) -> Transfer:
+    """Ship or receive under the locks (the side's stock levels, then the transfer), and book,
+    save and announce in one transaction. Only someone who covers that side's warehouse may."""
+    require_role(auth, TRANSFER_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        unlocked, found = await _transfer_in_scope(session, auth, transfer_id)
+        warehouse = found[getattr(unlocked, f"{side}_warehouse_id")]
+        if not warehouse.visible_to(auth):
+            raise Forbidden(f"only {warehouse.id} can do this to transfer {transfer_id}")
+        keys = {(warehouse.id, x.part_number) for x in unlocked.lines}
+        levels = await repository.lock_levels(session, keys)
+        before, _ = await _transfer_in_scope(session, auth, transfer_id, lock=True)
+        posting = _posting(auth, "transfer", before.id)
+        by_part = {part: levels[(warehouse.id, part)] for _, part in keys}
+        after, changed, booked = step(before, by_part, posting)
+        if after != before:
+            await repository.save_levels(session, list(changed.values()))
+            await repository.save_transfer(session, after)
+            await _record(uow, {warehouse.id: warehouse}, booked)
+            await _announce_transfer(uow, after, warehouse)
+            await uow.commit()
+    return after
+
+
+async def ship_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:
+    """发货: out of the sender's available stock into transit, at the sender's average cost."""
+    return await _move_transfer(new_uow, auth, transfer_id, "from", transfer.ship)
+
+
+async def receive_transfer(
+    new_uow: NewUow, auth: AuthContext, transfer_id: str, discrepancies: dict[str, tuple[int, int]]
+) -> Transfer:
+    """收货: into the receiver at the transfer's cost; short and damaged units written off."""
+
+    def receive(
+        before: Transfer, levels: dict[str, StockLevel], posting: Posting
+    ) -> tuple[Transfer, dict[str, StockLevel], list[Booked]]:
+        return transfer.receive_goods(before, levels, discrepancies, posting)
+
+    return await _move_transfer(new_uow, auth, transfer_id, "to", receive)
+
+
+async def cancel_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:
+    """Called off before it ships."""
+    require_role(auth, TRANSFER_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        before, found = await _transfer_in_scope(session, auth, transfer_id, lock=True)
+        after = transfer.cancel(before, utc_now())
+        if after != before:
+            await repository.save_transfer(session, after)
+            await _announce_transfer(uow, after, found[after.from_warehouse_id])
+            await uow.commit()
+    return after
+
+
+async def get_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:
+    async with new_uow() as uow:
+        found, _ = await _transfer_in_scope(uow.session, auth, transfer_id)
+    return found

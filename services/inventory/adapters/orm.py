@@ -27,6 +27,7 @@ from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
 from services.inventory.domain.order_parts import LINE_STATUSES
 from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
+from services.inventory.domain.transfer import TRANSFER_STATUSES
 from services.inventory.domain.warehouse import WAREHOUSE_KINDS
 
 metadata = new_metadata()
@@ -169,3 +170,50 @@ order_part_lines = Table(
     Index("ix_order_part_lines_warehouse_part", "warehouse_id", "part_number"),
 )
 """工单用料: what each order line holds, took and gave back, keyed by (order, line)."""
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("from_warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("to_warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("shipped_at", DateTime(timezone=True), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(f"status IN ({_sql_list(TRANSFER_STATUSES)})", name="status"),
+    CheckConstraint("from_warehouse_id <> to_warehouse_id", name="between_two_warehouses"),
+    Index("ix_transfers_status", "status"),
+)
+"""调拨单: stock moving from one warehouse to another."""
+
+transfer_lines = Table(
+    "transfer_lines",
+    metadata,
+    Column("transfer_id", String(40), ForeignKey("transfers.id"), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("short", Integer, nullable=False),
+    Column("damaged", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint(
+        "received >= 0 AND short >= 0 AND damaged >= 0 AND received + short + damaged <= quantity",
+        name="accounted_within_quantity",
+    ),
+)
+"""The parts of a transfer, the cost they left at and how they arrived."""
+
+transfer_approvals = Table(
+    "transfer_approvals",
+    metadata,
+    Column("transfer_id", String(40), ForeignKey("transfers.id"), primary_key=True),
+    Column("branch_id", String(30), primary_key=True),
+    Column("approved_by", String(64), nullable=False),
+    Column("approved_at", DateTime(timezone=True), nullable=False),
+)
+"""Each branch's approval of a transfer (审批), and who gave it."""

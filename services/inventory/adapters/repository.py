@@ -18,11 +18,15 @@ from services.inventory.adapters.orm import (
     parts,
     stock_levels,
     stock_movements,
+    transfer_approvals,
+    transfer_lines,
+    transfers,
     warehouses,
 )
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.stock import Movement, StockLevel
+from services.inventory.domain.transfer import Transfer, TransferLine
 from services.inventory.domain.warehouse import Warehouse
 
 LevelKey = tuple[str, str]  # (warehouse_id, part_number)
@@ -449,6 +453,154 @@ async def on_hand_by_part(session: AsyncConnection, part_number: str | None) -> 
     """On-hand per part over all warehouses, from the balances."""
     c = stock_levels.c
     query = select(c.part_number, func.sum(c.on_hand)).group_by(c.part_number)
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    return {part: int(quantity) for part, quantity in await session.execute(query)}
+
+
+async def add_transfer(session: AsyncConnection, transfer: Transfer) -> None:
+    await session.execute(
+        transfers.insert(),
+        {
+            "id": transfer.id,
+            "from_warehouse_id": transfer.from_warehouse_id,
+            "to_warehouse_id": transfer.to_warehouse_id,
+            "status": transfer.status,
+            "note": transfer.note,
+            "requested_by": transfer.requested_by,
+            "requested_at": transfer.requested_at,
+        },
+    )
+    await session.execute(
+        transfer_lines.insert(),
+        [
+            {
+                "transfer_id": transfer.id,
+                "part_number": x.part_number,
+                "quantity": x.quantity,
+                "unit_cost_fen": x.unit_cost_fen,
+                "received": x.received,
+                "short": x.short,
+                "damaged": x.damaged,
+            }
+            for x in transfer.lines
+        ],
+    )
+
+
+def _when(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+async def get_transfer(
+    session: AsyncConnection, transfer_id: str, *, lock: bool = False
+) -> Transfer | None:
+    """A transfer with its lines and approvals; its row locked until the transaction ends
+    when asked (after the stock levels it moves: one lock order for everyone)."""
+    t = transfers
+    sender, receiver = warehouses.alias("sender"), warehouses.alias("receiver")
+    query = (
+        select(t, sender.c.branch_id.label("from_branch"), receiver.c.branch_id.label("to_branch"))
+        .join(sender, sender.c.id == t.c.from_warehouse_id)
+        .join(receiver, receiver.c.id == t.c.to_warehouse_id)
+        .where(t.c.id == transfer_id)
+    )
+    if lock:
+        query = query.with_for_update(of=t)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    line_rows = await session.execute(
+        select(transfer_lines)
+        .where(transfer_lines.c.transfer_id == transfer_id)
+        .order_by(transfer_lines.c.part_number)
+    )
+    approved = await session.scalars(
+        select(transfer_approvals.c.branch_id)
+        .where(transfer_approvals.c.transfer_id == transfer_id)
+        .order_by(transfer_approvals.c.approved_at, transfer_approvals.c.branch_id)
+    )
+    m = row._mapping
+    return Transfer(
+        id=m["id"],
+        from_warehouse_id=m["from_warehouse_id"],
+        from_branch_id=m["from_branch"],
+        to_warehouse_id=m["to_warehouse_id"],
+        to_branch_id=m["to_branch"],
+        lines=tuple(
+            TransferLine(
+                part_number=x.part_number,
+                quantity=x.quantity,
+                unit_cost_fen=x.unit_cost_fen,
+                received=x.received,
+                short=x.short,
+                damaged=x.damaged,
+            )
+            for x in line_rows
+        ),
+        requested_by=m["requested_by"],
+        requested_at=as_utc(m["requested_at"]),
+        note=m["note"],
+        status=m["status"],
+        approved_branches=tuple(approved),
+        shipped_at=_when(m["shipped_at"]),
+        received_at=_when(m["received_at"]),
+        cancelled_at=_when(m["cancelled_at"]),
+    )
+
+
+async def save_transfer(session: AsyncConnection, transfer: Transfer) -> None:
+    await session.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer.id)
+        .values(
+            status=transfer.status,
+            shipped_at=transfer.shipped_at,
+            received_at=transfer.received_at,
+            cancelled_at=transfer.cancelled_at,
+        )
+    )
+    c = transfer_lines.c
+    for line in transfer.lines:
+        await session.execute(
+            update(transfer_lines)
+            .where(c.transfer_id == transfer.id, c.part_number == line.part_number)
+            .values(
+                unit_cost_fen=line.unit_cost_fen,
+                received=line.received,
+                short=line.short,
+                damaged=line.damaged,
+            )
+        )
+
+
+async def add_approvals(
+    session: AsyncConnection,
+    transfer_id: str,
+    branch_ids: Collection[str],
+    user_id: str,
+    at: datetime,
+) -> None:
+    if not branch_ids:
+        return
+    await session.execute(
+        transfer_approvals.insert(),
+        [
+            {"transfer_id": transfer_id, "branch_id": b, "approved_by": user_id, "approved_at": at}
+            for b in branch_ids
+        ],
+    )
+
+
+async def in_transit_by_part(session: AsyncConnection, part_number: str | None) -> dict[str, int]:
+    """Units shipped and not yet received, per part."""
+    c = transfer_lines.c
+    query = (
+        select(c.part_number, func.sum(c.quantity))
+        .join(transfers, transfers.c.id == c.transfer_id)
+        .where(transfers.c.status == "shipped")
+        .group_by(c.part_number)
+    )
     if part_number:
         query = query.where(c.part_number == part_number)
     return {part: int(quantity) for part, quantity in await session.execute(query)}

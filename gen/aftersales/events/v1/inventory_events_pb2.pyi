@@ -156,3 +156,43 @@ class OrderPartsChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderPartsChanged: _TypeAlias = OrderPartsChanged  # noqa: Y015
+
+@_typing.final
+class TransferChanged(_message.Message):
+    """inventory.v1.<branch>.<store>.transfer_changed: a transfer (调拨) was requested, approved,
+    shipped, received or cancelled (on the subject of the warehouse where it happened).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    FROM_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    TO_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PENDING_BRANCHES_FIELD_NUMBER: _builtins.int
+    transfer_id: _builtins.str
+    from_warehouse_id: _builtins.str
+    to_warehouse_id: _builtins.str
+    status: _builtins.str
+    @_builtins.property
+    def meta(self) -> _events_pb2.EventMeta: ...
+    @_builtins.property
+    def pending_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        meta: _events_pb2.EventMeta | None = ...,
+        transfer_id: _builtins.str = ...,
+        from_warehouse_id: _builtins.str = ...,
+        to_warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        pending_branches: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_warehouse_id", b"from_warehouse_id", "meta", b"meta", "pending_branches", b"pending_branches", "status", b"status", "to_warehouse_id", b"to_warehouse_id", "transfer_id", b"transfer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferChanged: _TypeAlias = TransferChanged  # noqa: Y015

@@ -744,3 +744,226 @@ class ConservationReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConservationReport: _TypeAlias = ConservationReport  # noqa: Y015
+
+@_typing.final
+class TransferLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    SHORT_FIELD_NUMBER: _builtins.int
+    DAMAGED_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    quantity: _builtins.int
+    """asked for, and shipped"""
+    unit_cost_fen: _builtins.int
+    """the sender's average cost when shipped (0 before)"""
+    received: _builtins.int
+    """came in good"""
+    short: _builtins.int
+    """never arrived"""
+    damaged: _builtins.int
+    """arrived unusable"""
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_cost_fen: _builtins.int = ...,
+        received: _builtins.int = ...,
+        short: _builtins.int = ...,
+        damaged: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "part_number", b"part_number", "quantity", b"quantity", "received", b"received", "short", b"short", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferLine: _TypeAlias = TransferLine  # noqa: Y015
+
+@_typing.final
+class Transfer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    FROM_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    TO_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    APPROVED_BRANCHES_FIELD_NUMBER: _builtins.int
+    PENDING_BRANCHES_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    SHIPPED_AT_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    from_warehouse_id: _builtins.str
+    to_warehouse_id: _builtins.str
+    status: _builtins.str
+    """requested | approved | shipped | received | cancelled"""
+    requested_by: _builtins.str
+    note: _builtins.str
+    requested_at: _builtins.str
+    """UTC, RFC 3339; the others empty until they happen"""
+    shipped_at: _builtins.str
+    received_at: _builtins.str
+    cancelled_at: _builtins.str
+    @_builtins.property
+    def approved_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def pending_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """whose approval is still needed"""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransferLine]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        from_warehouse_id: _builtins.str = ...,
+        to_warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        approved_branches: _abc.Iterable[_builtins.str] | None = ...,
+        pending_branches: _abc.Iterable[_builtins.str] | None = ...,
+        lines: _abc.Iterable[Global___TransferLine] | None = ...,
+        requested_by: _builtins.str = ...,
+        note: _builtins.str = ...,
+        requested_at: _builtins.str = ...,
+        shipped_at: _builtins.str = ...,
+        received_at: _builtins.str = ...,
+        cancelled_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_branches", b"approved_branches", "cancelled_at", b"cancelled_at", "from_warehouse_id", b"from_warehouse_id", "id", b"id", "lines", b"lines", "note", b"note", "pending_branches", b"pending_branches", "received_at", b"received_at", "requested_at", b"requested_at", "requested_by", b"requested_by", "shipped_at", b"shipped_at", "status", b"status", "to_warehouse_id", b"to_warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transfer: _TypeAlias = Transfer  # noqa: Y015
+
+@_typing.final
+class TransferPartLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferPartLine: _TypeAlias = TransferPartLine  # noqa: Y015
+
+@_typing.final
+class RequestTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    TO_WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    from_warehouse_id: _builtins.str
+    to_warehouse_id: _builtins.str
+    note: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___TransferPartLine]: ...
+    def __init__(
+        self,
+        *,
+        from_warehouse_id: _builtins.str = ...,
+        to_warehouse_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___TransferPartLine] | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_warehouse_id", b"from_warehouse_id", "lines", b"lines", "note", b"note", "to_warehouse_id", b"to_warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestTransferRequest: _TypeAlias = RequestTransferRequest  # noqa: Y015
+
+@_typing.final
+class TransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    transfer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        transfer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transfer_id", b"transfer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferRequest: _TypeAlias = TransferRequest  # noqa: Y015
+
+@_typing.final
+class ReceivedLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    SHORT_FIELD_NUMBER: _builtins.int
+    DAMAGED_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    short: _builtins.int
+    """not arrived"""
+    damaged: _builtins.int
+    """arrived unusable"""
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        short: _builtins.int = ...,
+        damaged: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "part_number", b"part_number", "short", b"short"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceivedLine: _TypeAlias = ReceivedLine  # noqa: Y015
+
+@_typing.final
+class ReceiveTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    DISCREPANCIES_FIELD_NUMBER: _builtins.int
+    transfer_id: _builtins.str
+    @_builtins.property
+    def discrepancies(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReceivedLine]:
+        """lines not named came in complete"""
+
+    def __init__(
+        self,
+        *,
+        transfer_id: _builtins.str = ...,
+        discrepancies: _abc.Iterable[Global___ReceivedLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discrepancies", b"discrepancies", "transfer_id", b"transfer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveTransferRequest: _TypeAlias = ReceiveTransferRequest  # noqa: Y015

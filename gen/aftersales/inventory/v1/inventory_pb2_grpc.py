@@ -94,6 +94,36 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.FromString,
                 _registered_method=True)
+        self.RequestTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/RequestTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RequestTransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
+        self.ApproveTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ApproveTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
+        self.ShipTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ShipTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
+        self.ReceiveTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReceiveTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveTransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
+        self.CancelTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/CancelTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
+        self.GetTransfer = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetTransfer',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -181,6 +211,46 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestTransfer(self, request, context):
+        """Transfers (调拨) between warehouses: requested, approved by the branch (both branches
+        when it crosses them), shipped (out of the sender into transit at the sender's cost),
+        received (into the receiver, short and damaged units recorded and written off), or
+        cancelled before shipping.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveTransfer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShipTransfer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveTransfer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTransfer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTransfer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -243,6 +313,36 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.CheckConservation,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.SerializeToString,
+            ),
+            'RequestTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RequestTransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'ApproveTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'ShipTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShipTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'ReceiveTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveTransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'CancelTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'GetTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTransfer,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -569,6 +669,168 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/CheckConservation',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CheckConservationRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ConservationReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/RequestTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RequestTransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ApproveTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShipTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ShipTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReceiveTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceiveTransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/CancelTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetTransfer',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,17 @@ class InventoryServiceStub:
     """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
     +/- transfers = on-hand over all warehouses + in transit (hq_admin).
     """
+    RequestTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.RequestTransferRequest, _inventory_pb2.Transfer]
+    """Transfers (调拨) between warehouses: requested, approved by the branch (both branches
+    when it crosses them), shipped (out of the sender into transit at the sender's cost),
+    received (into the receiver, short and damaged units recorded and written off), or
+    cancelled before shipping.
+    """
+    ApproveTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
+    ShipTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
+    ReceiveTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveTransferRequest, _inventory_pb2.Transfer]
+    CancelTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
+    GetTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -88,6 +99,17 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
     +/- transfers = on-hand over all warehouses + in transit (hq_admin).
     """
+    RequestTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.RequestTransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    """Transfers (调拨) between warehouses: requested, approved by the branch (both branches
+    when it crosses them), shipped (out of the sender into transit at the sender's cost),
+    received (into the receiver, short and damaged units recorded and written off), or
+    cancelled before shipping.
+    """
+    ApproveTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    ShipTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    ReceiveTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveTransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    CancelTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    GetTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -186,5 +208,52 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
         +/- transfers = on-hand over all warehouses + in transit (hq_admin).
         """
+
+    @_abc_1.abstractmethod
+    def RequestTransfer(
+        self,
+        request: _inventory_pb2.RequestTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]:
+        """Transfers (调拨) between warehouses: requested, approved by the branch (both branches
+        when it crosses them), shipped (out of the sender into transit at the sender's cost),
+        received (into the receiver, short and damaged units recorded and written off), or
+        cancelled before shipping.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveTransfer(
+        self,
+        request: _inventory_pb2.TransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
+
+    @_abc_1.abstractmethod
+    def ShipTransfer(
+        self,
+        request: _inventory_pb2.TransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
+
+    @_abc_1.abstractmethod
+    def ReceiveTransfer(
+        self,
+        request: _inventory_pb2.ReceiveTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelTransfer(
+        self,
+        request: _inventory_pb2.TransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTransfer(
+        self,
+        request: _inventory_pb2.TransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
