@@ -195,7 +195,7 @@ class Warranty(BaseModel):
 
 class TimelineEntry(BaseModel):
     status: str
-    step: str | None = Field(description="the step that made it; null for intake")
+    step: str | None = Field(description="the step that made it: intake, diagnosis, ...")
     at: str | None
     user_id: str
     store_id: str | None = Field(description="where: the store it happened at")

@@ -139,3 +139,26 @@ async def test_a_cancel_gives_the_reserved_part_back(api: Api) -> None:
     order = await desk.take("sh001.clerk", "cancel", {"reason": "customer left"})
     assert order["status"] == "cancelled" and order["lines"][0]["released"]
     assert await available(api, part) == before
+
+
+async def test_a_warranty_repair_keeps_the_old_part_and_takes_no_payment(api: Api) -> None:
+    part, _ = await part_in_stock(api)
+    body = repair_order()  # bought 30 days ago, a brand SH-001 is authorised for
+    created = await api.post("sh001.clerk", ORDERS, body)
+    assert created.status_code == 201, created.text
+    assert created.json()["warranty"]["status"] == "in_warranty"
+    read = await api.get("sh001.clerk", f"{ORDERS}/{created.json()['id']}")
+    desk = Desk(api, read.json(), read.headers["ETag"])
+    charged = await desk.step("sh001.clerk", "quote", {"labour_fen": 1, "parts_fen": 0})
+    assert charged.status_code == 409  # not diagnosed yet
+    await diagnosed_and_quoted(desk, part, labour=0, parts=0)
+    await desk.take("sh001.clerk", "approval", {"accepted": True})
+    order = await desk.take("sh001.tech", "repair/start", {})
+    line = order["lines"][0]
+    assert line["warranty"] and line["issued"] == 1
+    report = {"actions_done": ["replace_screen"], "repair_level": "L2", "old_parts_kept": ["L1"]}
+    order = await desk.take("sh001.tech", "repair/finish", report)
+    assert order["lines"][0]["old_part_kept"]
+    await desk.take("sh001.clerk", "qc", {"passed": True})
+    order = await desk.take("sh001.clerk", "pickup", {})
+    assert order["status"] == "closed" and order["payments"] == []

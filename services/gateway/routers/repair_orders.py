@@ -227,7 +227,14 @@ async def list_repair_orders(
     gw: Gw,
     limit: Limit = 20,
     cursor: Cursor = None,
-    status: Filter = None,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=50,
+            description="received, diagnosed, awaiting_approval, approved, waiting_parts, "
+            "in_repair, quality_check, ready_for_pickup, closed, cancelled, declined",
+        ),
+    ] = None,
     service_type: Filter = None,
     imei: Filter = None,
     phone: Filter = None,
