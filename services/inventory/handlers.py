@@ -315,9 +315,44 @@ async def reserve_parts(
             await repository.add_lines(session, new_lines, now)
             await repository.save_lines(session, changed, now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
+            await _request_shortfall(uow, auth, warehouse, order_id, new_lines)
             await uow.commit()
         lines = await repository.order_lines(session, order_id)
     return OrderParts(order_id, warehouse.id, lines)
+
+
+async def _request_shortfall(
+    uow: UnitOfWork,
+    auth: AuthContext,
+    warehouse: Warehouse,
+    order_id: str,
+    new_lines: Sequence[OrderPartLine],
+) -> None:
+    """A store short of parts for new order lines asks its branch's central warehouse for
+    them (补货调拨), in the same transaction; the branch approves it as any other transfer.
+    Asked once, when a line is first reserved: a retry or a top-up asks nothing more."""
+    short: dict[str, int] = {}
+    for line in new_lines:
+        if line.short:
+            short[line.part_number] = short.get(line.part_number, 0) + line.short
+    if not short or warehouse.store_id is None:
+        return
+    central = await repository.central_warehouse(uow.session, warehouse.branch_id)
+    if central is None:
+        return
+    doc = Transfer(
+        id=_new_document_id("TR"),
+        from_warehouse_id=central.id,
+        from_branch_id=central.branch_id,
+        to_warehouse_id=warehouse.id,
+        to_branch_id=warehouse.branch_id,
+        lines=transfer.check_lines(sorted(short.items())),
+        requested_by=auth.user_id,
+        requested_at=utc_now(),
+        note=f"order {order_id} short of parts",
+    )
+    await repository.add_transfer(uow.session, doc)
+    await _announce_transfer(uow, doc, central)
 
 
 async def _order_in_scope(

@@ -181,9 +181,15 @@ async def get_warehouse(session: AsyncConnection, warehouse_id: str) -> Warehous
     return _warehouse_from_row(row) if row else None
 
 
-async def existing_warehouses(session: AsyncConnection, ids: Iterable[str]) -> set[str]:
-    found = await session.scalars(select(warehouses.c.id).where(warehouses.c.id.in_(list(ids))))
-    return set(found)
+async def central_warehouse(session: AsyncConnection, branch_id: str) -> Warehouse | None:
+    """The branch's central warehouse (中心库), if it has one."""
+    c = warehouses.c
+    row = (
+        await session.execute(
+            select(warehouses).where(c.branch_id == branch_id, c.kind == "branch_central")
+        )
+    ).first()
+    return _warehouse_from_row(row) if row else None
 
 
 def _level_from_row(row: Row[tuple[object, ...]]) -> StockLevel:

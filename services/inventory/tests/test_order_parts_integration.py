@@ -18,7 +18,7 @@ from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.inventory import handlers
-from services.inventory.adapters.orm import outbox, stock_levels, stock_movements
+from services.inventory.adapters.orm import outbox, stock_levels, stock_movements, transfers
 from services.inventory.domain.stock import StockLevel
 from services.inventory.handlers import PartRequest
 from services.inventory.service import SPEC
@@ -138,6 +138,16 @@ async def test_what_is_not_there_is_reported_short(runtime: Runtime) -> None:
     )
     with pytest.raises(Conflict):
         await handlers.issue_parts(runtime.uow, TECH, "o-s", [])
+    # The store has asked its branch's central warehouse for the shortfall, once.
+    await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    async with runtime.db.session() as session:
+        [transfer_id] = await session.scalars(
+            select(transfers.c.id).where(transfers.c.note == "order o-s short of parts")
+        )
+    asked_for = await handlers.get_transfer(runtime.uow, KEEPER, transfer_id)
+    assert (asked_for.from_warehouse_id, asked_for.to_warehouse_id) == ("WH-SH", WAREHOUSE)
+    assert [(x.part_number, x.quantity) for x in asked_for.lines] == [(PART, 3)]
+    assert asked_for.status == "requested"
     # The parts arrive; asking again takes them, and the line can be issued.
     await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 3, 40000, "GRN-1")
     topped = await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
