@@ -4,6 +4,7 @@ cancel that gives the reserved part back to stock."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -162,3 +163,17 @@ async def test_a_warranty_repair_keeps_the_old_part_and_takes_no_payment(api: Ap
     await desk.take("sh001.clerk", "qc", {"passed": True})
     order = await desk.take("sh001.clerk", "pickup", {})
     assert order["status"] == "closed" and order["payments"] == []
+
+
+async def test_two_people_changing_one_order_at_once_cannot_both_win(api: Api) -> None:
+    desk = await take_in(api)
+    diagnosis = {"fault_code": "F-LCD", "repair_level": "L1"}
+    rival = Desk(api, desk.order, desk.etag)
+    replies = await asyncio.gather(
+        desk.step("sh001.tech", "diagnosis", diagnosis),
+        rival.step("sh001.clerk", "cancel", {"reason": "customer left"}),
+    )
+    assert sorted(r.status_code for r in replies) in ([200, 409], [200, 412])
+    final = await api.get("sh001.clerk", f"{ORDERS}/{desk.order['id']}")
+    assert final.headers["ETag"] == '"2"'
+    assert len(final.json()["timeline"]) == 2
