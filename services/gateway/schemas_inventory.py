@@ -67,3 +67,54 @@ class PartConservation(BaseModel):
 class Conservation(BaseModel):
     balanced: bool
     parts: list[PartConservation]
+
+
+class TransferLineIn(BaseModel):
+    part_number: Short
+    quantity: int = Field(ge=1, le=10_000)
+
+
+class TransferIn(BaseModel):
+    """调拨申请: parts from one warehouse to another."""
+
+    from_warehouse_id: Short
+    to_warehouse_id: Short
+    lines: list[TransferLineIn] = Field(max_length=100)
+    note: Reason | None = None
+
+
+class DiscrepancyIn(BaseModel):
+    part_number: Short
+    short: int = Field(0, ge=0, le=10_000, description="never arrived")
+    damaged: int = Field(0, ge=0, le=10_000, description="arrived unusable")
+
+
+class ReceiptOfTransferIn(BaseModel):
+    """收货: lines not named came in complete."""
+
+    discrepancies: list[DiscrepancyIn] = Field(default_factory=list, max_length=100)
+
+
+class TransferLine(BaseModel):
+    part_number: str
+    quantity: int
+    unit_cost_fen: int = Field(description="the sender's average cost when shipped")
+    received: int
+    short: int
+    damaged: int
+
+
+class Transfer(BaseModel):
+    id: str
+    from_warehouse_id: str
+    to_warehouse_id: str
+    status: str = Field(description="requested | approved | shipped | received | cancelled")
+    approved_branches: list[str]
+    pending_branches: list[str]
+    lines: list[TransferLine]
+    requested_by: str
+    note: str | None
+    requested_at: str
+    shipped_at: str | None
+    received_at: str | None
+    cancelled_at: str | None

@@ -91,3 +91,49 @@ async def test_stock_documents_are_scoped_and_kept_to_their_roles(api: Api) -> N
     reply = await api.post("zj001.keeper", f"{BASE}/receipts", unknown, str(uuid.uuid4()))
     assert reply.status_code == 422, reply.text
     assert [e["field"] for e in reply.json()["errors"]] == ["part_number"]
+
+
+async def test_a_transfer_is_approved_shipped_and_received_short(api: Api) -> None:
+    part = "SS-BAT-GALAXYS24"
+
+    async def on_hand(username: str, warehouse_id: str) -> int:
+        reply = await api.get(
+            username, f"/api/v1/warehouses/{warehouse_id}/stock", part_number=part
+        )
+        assert reply.status_code == 200, reply.text
+        return int(reply.json()["levels"][0]["on_hand"])
+
+    central, store = await on_hand("zj.manager", "WH-ZJ"), await on_hand("zj001.keeper", WAREHOUSE)
+    body = {
+        "from_warehouse_id": "WH-ZJ",
+        "to_warehouse_id": WAREHOUSE,
+        "lines": [{"part_number": part, "quantity": 3}],
+        "note": "补货",
+    }
+    reply = await api.post("zj001.keeper", "/api/v1/transfers", body, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    doc = reply.json()
+    assert (doc["status"], doc["pending_branches"]) == ("requested", ["ZJ"])
+    path = f"/api/v1/transfers/{doc['id']}"
+    assert (await api.get("sh.manager", path)).status_code == 404
+    assert (
+        await api.post("zj001.keeper", f"{path}/approve", {}, str(uuid.uuid4()))
+    ).status_code == 403
+    reply = await api.post("zj.manager", f"{path}/approve", {}, str(uuid.uuid4()))
+    assert reply.status_code == 200 and reply.json()["status"] == "approved", reply.text
+    reply = await api.post("zj.manager", f"{path}/ship", {}, str(uuid.uuid4()))
+    assert reply.status_code == 200 and reply.json()["status"] == "shipped", reply.text
+    assert await on_hand("zj.manager", "WH-ZJ") == central - 3
+    reply = await api.get("hq.admin", "/api/v1/inventory/conservation", part_number=part)
+    assert reply.json()["balanced"] is True and reply.json()["parts"][0]["in_transit"] == 3
+
+    received = {"discrepancies": [{"part_number": part, "short": 1}]}
+    reply = await api.post("zj001.keeper", f"{path}/receive", received, str(uuid.uuid4()))
+    assert reply.status_code == 200, reply.text
+    line = reply.json()["lines"][0]
+    assert (reply.json()["status"], line["received"], line["short"]) == ("received", 2, 1)
+    assert await on_hand("zj001.keeper", WAREHOUSE) == store + 2
+    reply = await api.get("hq.admin", "/api/v1/inventory/conservation", part_number=part)
+    assert reply.json()["balanced"] is True and reply.json()["parts"][0]["in_transit"] == 0
+    reply = await api.post("zj.manager", f"{path}/cancel", {}, str(uuid.uuid4()))
+    assert reply.status_code == 409, reply.text

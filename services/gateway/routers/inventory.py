@@ -258,3 +258,184 @@ async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> 
         for p in reply.parts
     ]
     return json_response({"balanced": reply.balanced, "parts": parts})
+
+
+TRANSFERS = "/api/v1/transfers"
+TRANSFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": schemas.Problem, "description": "role or side may not do this step"},
+    404: {"model": schemas.Problem, "description": "transfer outside your scope"},
+    409: {
+        "model": schemas.Problem,
+        "description": "wrong status, not enough stock, or key in flight",
+    },
+    422: {"model": schemas.Problem, "description": "invalid input, by field"},
+}
+
+
+def transfer_json(doc: inventory_pb2.Transfer) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "from_warehouse_id": doc.from_warehouse_id,
+        "to_warehouse_id": doc.to_warehouse_id,
+        "status": doc.status,
+        "approved_branches": list(doc.approved_branches),
+        "pending_branches": list(doc.pending_branches),
+        "lines": [
+            {
+                "part_number": x.part_number,
+                "quantity": x.quantity,
+                "unit_cost_fen": x.unit_cost_fen,
+                "received": x.received,
+                "short": x.short,
+                "damaged": x.damaged,
+            }
+            for x in doc.lines
+        ],
+        "requested_by": doc.requested_by,
+        "note": or_none(doc.note),
+        "requested_at": doc.requested_at,
+        "shipped_at": or_none(doc.shipped_at),
+        "received_at": or_none(doc.received_at),
+        "cancelled_at": or_none(doc.cancelled_at),
+    }
+
+
+@router.post(
+    "/transfers",
+    status_code=201,
+    response_model=schemas_inventory.Transfer,
+    responses=TRANSFER_RESPONSES,
+)
+async def request_transfer(
+    body: schemas_inventory.TransferIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """调拨申请 by a keeper or manager of either warehouse; the branch approves it next."""
+
+    async def handle() -> Response:
+        message = inventory_pb2.RequestTransferRequest(
+            from_warehouse_id=body.from_warehouse_id,
+            to_warehouse_id=body.to_warehouse_id,
+            lines=[
+                inventory_pb2.TransferPartLine(part_number=x.part_number, quantity=x.quantity)
+                for x in body.lines
+            ],
+            note=body.note or "",
+        )
+        doc = await call(gw.clients.inventory.RequestTransfer, message)
+        return json_response(transfer_json(doc), 201, {"Location": f"{TRANSFERS}/{doc.id}"})
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.get(
+    "/transfers/{transfer_id}",
+    response_model=schemas_inventory.Transfer,
+    responses={404: {"model": schemas.Problem}},
+)
+async def get_transfer(transfer_id: str, auth: Auth, gw: Gw) -> Response:
+    doc = await call(
+        gw.clients.inventory.GetTransfer, inventory_pb2.TransferRequest(transfer_id=transfer_id)
+    )
+    # Inventory scopes by the auth context too; this check keeps a slip there from leaking.
+    reply = await call(gw.clients.inventory.ListWarehouses, inventory_pb2.ListWarehousesRequest())
+    ends = {doc.from_warehouse_id, doc.to_warehouse_id}
+    if not any(w.id in ends and visible(auth, w) for w in reply.warehouses):
+        raise NotFound(f"no transfer {transfer_id} in your scope")
+    return json_response(transfer_json(doc))
+
+
+async def transfer_step(
+    rpc: Any, transfer_id: str, request: Request, auth: Auth, gw: Gw, key: str | None
+) -> Response:
+    async def handle() -> Response:
+        doc = await call(rpc, inventory_pb2.TransferRequest(transfer_id=transfer_id))
+        return json_response(transfer_json(doc))
+
+    return await run_once(gw.idempotency, auth.user_id, key, request, handle)
+
+
+@router.post(
+    "/transfers/{transfer_id}/approve",
+    response_model=schemas_inventory.Transfer,
+    responses=TRANSFER_RESPONSES,
+)
+async def approve_transfer(
+    transfer_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """审批: a branch manager for their branch (both branches when it crosses them), HQ for
+    all."""
+    rpc = gw.clients.inventory.ApproveTransfer
+    return await transfer_step(rpc, transfer_id, request, auth, gw, idempotency_key)
+
+
+@router.post(
+    "/transfers/{transfer_id}/ship",
+    response_model=schemas_inventory.Transfer,
+    responses=TRANSFER_RESPONSES,
+)
+async def ship_transfer(
+    transfer_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """发货 by the sender: out of its stock into transit at its average cost."""
+    rpc = gw.clients.inventory.ShipTransfer
+    return await transfer_step(rpc, transfer_id, request, auth, gw, idempotency_key)
+
+
+@router.post(
+    "/transfers/{transfer_id}/cancel",
+    response_model=schemas_inventory.Transfer,
+    responses=TRANSFER_RESPONSES,
+)
+async def cancel_transfer(
+    transfer_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Called off before it ships."""
+    rpc = gw.clients.inventory.CancelTransfer
+    return await transfer_step(rpc, transfer_id, request, auth, gw, idempotency_key)
+
+
+@router.post(
+    "/transfers/{transfer_id}/receive",
+    response_model=schemas_inventory.Transfer,
+    responses=TRANSFER_RESPONSES,
+)
+async def receive_transfer(
+    transfer_id: str,
+    body: schemas_inventory.ReceiptOfTransferIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """收货 by the receiver: short and damaged units recorded and written off."""
+
+    async def handle() -> Response:
+        message = inventory_pb2.ReceiveTransferRequest(
+            transfer_id=transfer_id,
+            discrepancies=[
+                inventory_pb2.ReceivedLine(
+                    part_number=x.part_number, short=x.short, damaged=x.damaged
+                )
+                for x in body.discrepancies
+            ],
+        )
+        doc = await call(gw.clients.inventory.ReceiveTransfer, message)
+        return json_response(transfer_json(doc))
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
