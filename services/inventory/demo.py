@@ -1,5 +1,6 @@
 """Demo data for inventory: the parts catalog, a warehouse per store and a central one per
-branch, and opening stock. Idempotent: once the catalog exists, nothing is added.
+branch, opening stock, and a quota for each franchised store. Idempotent: once the catalog
+exists, nothing is added.
 
 Opening stock is booked as ledger receipts through `handlers.post_movements`, the path every
 real receipt takes, so on-hand equals the ledger from the first row. Quantities come from a
@@ -60,7 +61,12 @@ def demo_warehouses(data: dict[str, Any]) -> list[Warehouse]:
     ]
     stores = [
         Warehouse(
-            store_warehouse_id(s["id"]), f"{s['name']} 库房", "store", s["branch_id"], s["id"]
+            store_warehouse_id(s["id"]),
+            f"{s['name']} 库房",
+            "store",
+            s["branch_id"],
+            s["id"],
+            s["franchised"],
         )
         for s in org["stores"]
     ]
@@ -100,6 +106,13 @@ def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
     return lines
 
 
+def demo_quota(held_fen: int) -> int:
+    """A franchised store's opening quota: a fifth above what it holds, rounded up to the
+    thousand yuan, so it can take some more stock and not much."""
+    step = 100_000
+    return -(-held_fen * 6 // 5 // step) * step
+
+
 async def seed(runtime: Runtime) -> None:
     data = demo_data()
     async with runtime.uow() as uow:
@@ -110,4 +123,10 @@ async def seed(runtime: Runtime) -> None:
         await repository.add_warehouses(session, demo_warehouses(data))
         posting = Posting("receipt", OPENING_DOCUMENT, utc_now(), DEMO_USER)
         await handlers.post_movements(uow, opening_stock(data), posting)
+        for warehouse in demo_warehouses(data):
+            if warehouse.franchised:
+                held = await repository.held_value(session, warehouse.id)
+                await repository.set_quota(
+                    session, warehouse.id, demo_quota(held), DEMO_USER, posting.occurred_at
+                )
         await uow.commit()

@@ -13,6 +13,7 @@ from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
+from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
@@ -137,6 +138,18 @@ def transfer_message(doc: Transfer) -> inventory_pb2.Transfer:
         shipped_at=_iso(doc.shipped_at),
         received_at=_iso(doc.received_at),
         cancelled_at=_iso(doc.cancelled_at),
+    )
+
+
+def quota_message(use: QuotaUse) -> inventory_pb2.QuotaUse:
+    return inventory_pb2.QuotaUse(
+        warehouse_id=use.warehouse_id,
+        quota_fen=use.quota_fen,
+        held_fen=use.held_fen,
+        in_transit_fen=use.in_transit_fen,
+        old_parts_owed_fen=use.owed_fen,
+        used_fen=use.used_fen,
+        headroom_fen=use.headroom_fen,
     )
 
 
@@ -317,6 +330,20 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.Transfer:
         doc = await handlers.get_transfer(self.new_uow, current_auth(), request.transfer_id)
         return transfer_message(doc)
+
+    async def SetQuota(
+        self, request: inventory_pb2.SetQuotaRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.QuotaUse:
+        use = await handlers.set_quota(
+            self.new_uow, current_auth(), request.warehouse_id, request.quota_fen
+        )
+        return quota_message(use)
+
+    async def GetQuota(
+        self, request: inventory_pb2.GetQuotaRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.QuotaUse:
+        use = await handlers.get_quota(self.new_uow, current_auth(), request.warehouse_id)
+        return quota_message(use)
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

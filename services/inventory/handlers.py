@@ -16,10 +16,11 @@ from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
-from services.inventory.domain import order_parts, transfer
+from services.inventory.domain import order_parts, quota, transfer
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.order_parts import OrderPartLine
+from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement, Posting, StockLevel, book
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
@@ -492,6 +493,9 @@ async def record_receipt(
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
         if not await repository.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
+        await _admit_into(
+            uow.session, warehouse.id, quantity * unit_cost_fen, f"receipt of {part_number}"
+        )
         line = MovementLine(warehouse.id, part_number, "receipt", quantity, unit_cost_fen)
         posting = _posting(auth, "receipt", document_id or _new_document_id("GRN"))
         [booked] = await post_movements(uow, [line], posting)
@@ -523,6 +527,7 @@ async def record_adjustment(
         cost = await repository.inbound_cost(session, warehouse.id, part_number)
         if cost is None:
             raise invalid("part_number", f"no part {part_number}")
+        await _admit_into(session, warehouse.id, quantity * cost, f"adjustment of {part_number}")
         line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
         posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
         [booked] = await post_movements(uow, [line], posting)
@@ -713,6 +718,9 @@ async def _move_transfer(
         posting = _posting(auth, "transfer", before.id)
         by_part = {part: levels[(warehouse.id, part)] for _, part in keys}
         after, changed, booked = step(before, by_part, posting)
+        if side == "from" and after.status == "shipped" and before.status != "shipped":
+            value = sum(x.quantity * x.unit_cost_fen for x in after.lines)
+            await _admit_into(session, after.to_warehouse_id, value, f"transfer {after.id}")
         if after != before:
             await repository.save_levels(session, list(changed.values()))
             await repository.save_transfer(session, after)
@@ -758,3 +766,48 @@ async def get_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> 
     async with new_uow() as uow:
         found, _ = await _transfer_in_scope(uow.session, auth, transfer_id)
     return found
+
+
+# --- Franchise quota (额度) -------------------------------------------------------------------
+
+QUOTA_SETTER_ROLES = ("branch_manager", "hq_admin")
+
+
+async def _admit_into(
+    session: AsyncConnection, warehouse_id: str, adding_fen: int, what: str
+) -> None:
+    """Refuse a movement that would take a franchised store over its quota. The quota row is
+    locked (after the stock levels), so movements into one store are checked in turn."""
+    if adding_fen <= 0:
+        return
+    use = await repository.quota_use(session, warehouse_id, lock=True)
+    if use is not None:
+        quota.admit(use, adding_fen, what)
+
+
+async def set_quota(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, quota_fen: int
+) -> QuotaUse:
+    """额度: a franchised store's quota, set by its branch (or HQ). Setting it below what is
+    already used is allowed: nothing more comes in until the store is back within it."""
+    require_role(auth, QUOTA_SETTER_ROLES)
+    quota.check_quota(quota_fen)
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        if not warehouse.franchised:
+            raise invalid("warehouse_id", f"{warehouse_id} is not a franchised store's")
+        await repository.set_quota(uow.session, warehouse.id, quota_fen, auth.user_id, utc_now())
+        use = await repository.quota_use(uow.session, warehouse.id)
+        await uow.commit()
+    assert use is not None  # just written
+    return use
+
+
+async def get_quota(new_uow: NewUow, auth: AuthContext, warehouse_id: str) -> QuotaUse:
+    """The quota's use, for the store and its branch."""
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        use = await repository.quota_use(uow.session, warehouse.id)
+    if use is None:
+        raise NotFound(f"no quota for {warehouse_id}")
+    return use

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    false,
     text,
 )
 
@@ -73,6 +74,8 @@ warehouses = Table(
     Column("kind", String(20), nullable=False),
     Column("branch_id", String(30), nullable=False),
     Column("store_id", String(30), nullable=True, unique=True),
+    # A franchised store (加盟网点) holds parts within a quota its branch sets.
+    Column("franchised", Boolean, nullable=False, server_default=false()),
     CheckConstraint(f"kind IN ({_sql_list(WAREHOUSE_KINDS)})", name="kind"),
     # A store warehouse belongs to a store; a branch's central one to no store.
     CheckConstraint(
@@ -217,3 +220,14 @@ transfer_approvals = Table(
     Column("approved_at", DateTime(timezone=True), nullable=False),
 )
 """Each branch's approval of a transfer (审批), and who gave it."""
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), primary_key=True),
+    Column("quota_fen", BigInteger, nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("quota_fen >= 0", name="quota_not_negative"),
+)
+"""额度: the franchise quota of a franchised store's warehouse."""

@@ -16,6 +16,7 @@ from services.inventory.adapters.orm import (
     order_part_lines,
     part_models,
     parts,
+    quotas,
     stock_levels,
     stock_movements,
     transfer_approvals,
@@ -25,6 +26,7 @@ from services.inventory.adapters.orm import (
 )
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.order_parts import OrderPartLine
+from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement, StockLevel
 from services.inventory.domain.transfer import Transfer, TransferLine
 from services.inventory.domain.warehouse import Warehouse
@@ -148,6 +150,7 @@ async def add_warehouses(session: AsyncConnection, new: Collection[Warehouse]) -
                 "kind": w.kind,
                 "branch_id": w.branch_id,
                 "store_id": w.store_id,
+                "franchised": w.franchised,
             }
             for w in new
         ],
@@ -156,7 +159,7 @@ async def add_warehouses(session: AsyncConnection, new: Collection[Warehouse]) -
 
 def _warehouse_from_row(row: Row[tuple[object, ...]]) -> Warehouse:
     m = row._mapping
-    return Warehouse(m["id"], m["name"], m["kind"], m["branch_id"], m["store_id"])
+    return Warehouse(m["id"], m["name"], m["kind"], m["branch_id"], m["store_id"], m["franchised"])
 
 
 async def list_warehouses(
@@ -610,3 +613,54 @@ async def in_transit_by_part(session: AsyncConnection, part_number: str | None) 
     if part_number:
         query = query.where(c.part_number == part_number)
     return {part: int(quantity) for part, quantity in await session.execute(query)}
+
+
+async def set_quota(
+    session: AsyncConnection, warehouse_id: str, quota_fen: int, user_id: str, at: datetime
+) -> None:
+    await session.execute(
+        upsert(session, quotas)
+        .values(warehouse_id=warehouse_id, quota_fen=quota_fen, set_by=user_id, set_at=at)
+        .on_conflict_do_update(
+            index_elements=["warehouse_id"],
+            set_={"quota_fen": quota_fen, "set_by": user_id, "set_at": at},
+        )
+    )
+
+
+async def quota_use(
+    session: AsyncConnection, warehouse_id: str, *, lock: bool = False
+) -> QuotaUse | None:
+    """The quota of a warehouse and what uses it, or None when it has no quota. Locked when
+    asked, so two movements into the store are checked one after the other."""
+    query = select(quotas.c.quota_fen).where(quotas.c.warehouse_id == warehouse_id)
+    if lock:
+        query = query.with_for_update()
+    quota = await session.scalar(query)
+    if quota is None:
+        return None
+    held = await held_value(session, warehouse_id)
+    t = transfer_lines.c
+    in_transit = await session.scalar(
+        select(func.coalesce(func.sum(t.quantity * t.unit_cost_fen), 0))
+        .join(transfers, transfers.c.id == t.transfer_id)
+        .where(transfers.c.to_warehouse_id == warehouse_id, transfers.c.status == "shipped")
+    )
+    o = order_part_lines.c
+    owed = await session.scalar(
+        select(func.coalesce(func.sum((o.issued - o.returned) * o.unit_cost_fen), 0)).where(
+            o.warehouse_id == warehouse_id, o.warranty.is_(True)
+        )
+    )
+    return QuotaUse(warehouse_id, int(quota), held, int(in_transit or 0), int(owed or 0))
+
+
+async def held_value(session: AsyncConnection, warehouse_id: str) -> int:
+    """On-hand at the average cost, over every part in the warehouse."""
+    s = stock_levels.c
+    held = await session.scalar(
+        select(func.coalesce(func.sum(s.on_hand * s.average_cost_fen), 0)).where(
+            s.warehouse_id == warehouse_id
+        )
+    )
+    return int(held or 0)

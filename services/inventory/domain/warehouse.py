@@ -16,6 +16,7 @@ class Warehouse:
     kind: str
     branch_id: str
     store_id: str | None  # None for a branch's central warehouse
+    franchised: bool = False  # a franchised store (加盟网点), held to a quota
 
     def visible_to(self, auth: AuthContext) -> bool:
         """HQ sees every warehouse, a branch its central and its stores', a store its own."""

@@ -967,3 +967,85 @@ class ReceiveTransferRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceiveTransferRequest: _TypeAlias = ReceiveTransferRequest  # noqa: Y015
+
+@_typing.final
+class SetQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    QUOTA_FEN_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    quota_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        quota_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota_fen", b"quota_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQuotaRequest: _TypeAlias = SetQuotaRequest  # noqa: Y015
+
+@_typing.final
+class GetQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuotaRequest: _TypeAlias = GetQuotaRequest  # noqa: Y015
+
+@_typing.final
+class QuotaUse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    QUOTA_FEN_FIELD_NUMBER: _builtins.int
+    HELD_FEN_FIELD_NUMBER: _builtins.int
+    IN_TRANSIT_FEN_FIELD_NUMBER: _builtins.int
+    OLD_PARTS_OWED_FEN_FIELD_NUMBER: _builtins.int
+    USED_FEN_FIELD_NUMBER: _builtins.int
+    HEADROOM_FEN_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    quota_fen: _builtins.int
+    held_fen: _builtins.int
+    """on-hand at average cost"""
+    in_transit_fen: _builtins.int
+    """shipped to it, not yet received, at the transfer's cost"""
+    old_parts_owed_fen: _builtins.int
+    """warranty issues whose old part is not yet returned"""
+    used_fen: _builtins.int
+    headroom_fen: _builtins.int
+    """quota less used (negative when over)"""
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        quota_fen: _builtins.int = ...,
+        held_fen: _builtins.int = ...,
+        in_transit_fen: _builtins.int = ...,
+        old_parts_owed_fen: _builtins.int = ...,
+        used_fen: _builtins.int = ...,
+        headroom_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["headroom_fen", b"headroom_fen", "held_fen", b"held_fen", "in_transit_fen", b"in_transit_fen", "old_parts_owed_fen", b"old_parts_owed_fen", "quota_fen", b"quota_fen", "used_fen", b"used_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuotaUse: _TypeAlias = QuotaUse  # noqa: Y015

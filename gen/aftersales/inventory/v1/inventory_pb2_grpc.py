@@ -124,6 +124,16 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
                 _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/SetQuota',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
+                _registered_method=True)
+        self.GetQuota = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetQuota',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -251,6 +261,20 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQuota(self, request, context):
+        """Franchise quota (额度) of a franchised store's warehouse, set by its branch: the value it
+        holds, plus what is in transit to it, plus the old parts it owes, stays within it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuota(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -343,6 +367,16 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetTransfer,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetQuotaRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.SerializeToString,
+            ),
+            'GetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuota,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -831,6 +865,60 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/GetTransfer',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.TransferRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Transfer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/SetQuota',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetQuotaRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetQuota',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,6 +70,11 @@ class InventoryServiceStub:
     ReceiveTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveTransferRequest, _inventory_pb2.Transfer]
     CancelTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
     GetTransfer: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]
+    SetQuota: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.SetQuotaRequest, _inventory_pb2.QuotaUse]
+    """Franchise quota (额度) of a franchised store's warehouse, set by its branch: the value it
+    holds, plus what is in transit to it, plus the old parts it owes, stays within it.
+    """
+    GetQuota: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetQuotaRequest, _inventory_pb2.QuotaUse]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -110,6 +115,11 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     ReceiveTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReceiveTransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
     CancelTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
     GetTransfer: _aio.UnaryUnaryMultiCallable[_inventory_pb2.TransferRequest, _inventory_pb2.Transfer]  # type: ignore[assignment]
+    SetQuota: _aio.UnaryUnaryMultiCallable[_inventory_pb2.SetQuotaRequest, _inventory_pb2.QuotaUse]  # type: ignore[assignment]
+    """Franchise quota (额度) of a franchised store's warehouse, set by its branch: the value it
+    holds, plus what is in transit to it, plus the old parts it owes, stays within it.
+    """
+    GetQuota: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetQuotaRequest, _inventory_pb2.QuotaUse]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -255,5 +265,22 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.TransferRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.Transfer, _abc.Awaitable[_inventory_pb2.Transfer]]: ...
+
+    @_abc_1.abstractmethod
+    def SetQuota(
+        self,
+        request: _inventory_pb2.SetQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.QuotaUse, _abc.Awaitable[_inventory_pb2.QuotaUse]]:
+        """Franchise quota (额度) of a franchised store's warehouse, set by its branch: the value it
+        holds, plus what is in transit to it, plus the old parts it owes, stays within it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetQuota(
+        self,
+        request: _inventory_pb2.GetQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.QuotaUse, _abc.Awaitable[_inventory_pb2.QuotaUse]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
