@@ -118,3 +118,19 @@ class Transfer(BaseModel):
     shipped_at: str | None
     received_at: str | None
     cancelled_at: str | None
+
+
+class QuotaIn(BaseModel):
+    """额度 of a franchised store's warehouse, set by its branch."""
+
+    quota_fen: int = Field(ge=0, le=10_000_000_000)
+
+
+class QuotaUse(BaseModel):
+    warehouse_id: str
+    quota_fen: int
+    held_fen: int = Field(description="on-hand at average cost")
+    in_transit_fen: int = Field(description="shipped to it, not yet received")
+    old_parts_owed_fen: int = Field(description="warranty issues whose old part is owed")
+    used_fen: int
+    headroom_fen: int = Field(description="quota less used; negative when over")

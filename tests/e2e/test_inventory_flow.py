@@ -137,3 +137,53 @@ async def test_a_transfer_is_approved_shipped_and_received_short(api: Api) -> No
     assert reply.json()["balanced"] is True and reply.json()["parts"][0]["in_transit"] == 0
     reply = await api.post("zj.manager", f"{path}/cancel", {}, str(uuid.uuid4()))
     assert reply.status_code == 409, reply.text
+
+
+async def test_the_franchised_store_zj002_is_refused_over_its_quota(api: Api) -> None:
+    quota_path = "/api/v1/warehouses/WH-ZJ-002/quota"
+    reply = await api.get("zj002.clerk", quota_path)
+    assert reply.status_code == 200, reply.text
+    use = reply.json()
+    assert use["used_fen"] == use["held_fen"] + use["in_transit_fen"] + use["old_parts_owed_fen"]
+    assert (await api.get("sh.manager", quota_path)).status_code == 404
+    assert (await api.get("zj.manager", "/api/v1/warehouses/WH-ZJ-001/quota")).status_code == 404
+
+    # Its branch sets the quota to what it uses now: nothing more may come in.
+    reply = await api.client.put(
+        quota_path, json={"quota_fen": use["used_fen"]}, headers=await api.as_user("zj.manager")
+    )
+    assert reply.status_code == 200 and reply.json()["headroom_fen"] == 0, reply.text
+    forbidden = await api.client.put(
+        quota_path, json={"quota_fen": 1}, headers=await api.as_user("zj002.keeper")
+    )
+    assert forbidden.status_code == 403, forbidden.text
+
+    body = {
+        "from_warehouse_id": "WH-ZJ",
+        "to_warehouse_id": "WH-ZJ-002",
+        "lines": [{"part_number": "MI-BAT-XIAOMI14", "quantity": 1}],
+    }
+    reply = await api.post("zj002.keeper", "/api/v1/transfers", body, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    path = f"/api/v1/transfers/{reply.json()['id']}"
+    reply = await api.post("zj.manager", f"{path}/approve", {}, str(uuid.uuid4()))
+    assert reply.status_code == 200, reply.text
+    reply = await api.post("zj.manager", f"{path}/ship", {}, str(uuid.uuid4()))
+    assert reply.status_code == 409, reply.text
+    detail = reply.json()["detail"]
+    assert "franchise quota of WH-ZJ-002" in detail and f"quota {use['used_fen']} fen" in detail
+    receipt = {"part_number": "MI-BAT-XIAOMI14", "quantity": 1, "unit_cost_fen": 100}
+    reply = await api.post(
+        "zj002.keeper", "/api/v1/warehouses/WH-ZJ-002/receipts", receipt, str(uuid.uuid4())
+    )
+    assert reply.status_code == 409 and "headroom 0" in reply.json()["detail"], reply.text
+
+    # Raised again, the transfer ships.
+    reply = await api.client.put(
+        quota_path,
+        json={"quota_fen": use["quota_fen"] + 10_000_000},
+        headers=await api.as_user("zj.manager"),
+    )
+    assert reply.status_code == 200, reply.text
+    reply = await api.post("zj.manager", f"{path}/ship", {}, str(uuid.uuid4()))
+    assert reply.status_code == 200 and reply.json()["status"] == "shipped", reply.text

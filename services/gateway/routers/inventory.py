@@ -26,6 +26,7 @@ IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 
 STOCK_DOCUMENT_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
 CONSERVATION_ROLES = ("hq_admin",)
+QUOTA_ROLES = ("branch_manager", "hq_admin")
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "role may not book stock documents"},
     404: {"model": schemas.Problem, "description": "warehouse or part outside your scope"},
@@ -439,3 +440,45 @@ async def receive_transfer(
         return json_response(transfer_json(doc))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+def quota_json(use: inventory_pb2.QuotaUse) -> dict[str, Any]:
+    return {
+        "warehouse_id": use.warehouse_id,
+        "quota_fen": use.quota_fen,
+        "held_fen": use.held_fen,
+        "in_transit_fen": use.in_transit_fen,
+        "old_parts_owed_fen": use.old_parts_owed_fen,
+        "used_fen": use.used_fen,
+        "headroom_fen": use.headroom_fen,
+    }
+
+
+@router.get(
+    "/warehouses/{warehouse_id}/quota",
+    response_model=schemas_inventory.QuotaUse,
+    responses={404: {"model": schemas.Problem, "description": "no quota, or outside scope"}},
+)
+async def get_quota(warehouse_id: str, auth: Auth, gw: Gw) -> Response:
+    """额度 of a franchised store and its use, for the store and its branch."""
+    await check_warehouse(gw, auth, warehouse_id)
+    use = await call(
+        gw.clients.inventory.GetQuota, inventory_pb2.GetQuotaRequest(warehouse_id=warehouse_id)
+    )
+    return json_response(quota_json(use))
+
+
+@router.put(
+    "/warehouses/{warehouse_id}/quota",
+    response_model=schemas_inventory.QuotaUse,
+    responses=WRITE_RESPONSES,
+)
+async def set_quota(
+    warehouse_id: str, body: schemas_inventory.QuotaIn, auth: Auth, gw: Gw
+) -> Response:
+    """Set by the store's branch manager (or HQ); setting it again to the same is the same."""
+    require_role(auth, QUOTA_ROLES)
+    await check_warehouse(gw, auth, warehouse_id)
+    message = inventory_pb2.SetQuotaRequest(warehouse_id=warehouse_id, quota_fen=body.quota_fen)
+    use = await call(gw.clients.inventory.SetQuota, message)
+    return json_response(quota_json(use))
