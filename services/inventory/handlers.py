@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import inventory_events_pb2
@@ -313,7 +314,11 @@ async def reserve_parts(
         if new_lines or changed:
             now = utc_now()
             await repository.save_levels(session, list(levels.values()))
-            await repository.add_lines(session, new_lines, now)
+            try:
+                await repository.add_lines(session, new_lines, now)
+            except IntegrityError as error:
+                # The same new line reserved at the same moment for another part: one wins.
+                raise Conflict(f"order {order_id} was reserved concurrently; try again") from error
             await repository.save_lines(session, changed, now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
             await _request_shortfall(uow, auth, warehouse, order_id, new_lines)
@@ -400,6 +405,9 @@ async def _change_lines(
         )
         # Read again under the locks: a concurrent call may have changed them meanwhile.
         current = await repository.order_lines(session, order_id, lock=True)
+        if any((warehouse.id, x.part_number) not in levels for x in current):
+            # A line for another part was added since the first read: its level is not locked.
+            raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
         posting = _posting(auth, "order", order_id)
         changed, booked = [], []
         for line in _chosen(current, line_ids):
