@@ -227,7 +227,8 @@ def parts_reserved(
     for line in order.work.lines:
         line.reserved = reserved.get(line.line_id, line.reserved)
     short = [f"{line.part_id} ×{line.short}" for line in order.work.lines if line.short]
-    if short and order.status == "approved":
+    if short:
+        # Also when still waiting: each reservation tried is in the timeline.
         _move(order, "waiting_parts", auth, now, "parts", "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":
         _move(order, "approved", auth, now, "parts", "all parts reserved")

@@ -194,8 +194,11 @@ def test_a_shortage_waits_for_parts_until_they_come() -> None:
     assert order.status == "waiting_parts"
     assert order.timeline[-1].note == "short: HW-SCR-001 ×1"
     lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 1})
-    assert order.status == "waiting_parts"  # still short, nothing new in the timeline
-    assert order.timeline[-1].status == "waiting_parts"
+    assert order.status == "waiting_parts"
+    assert (order.timeline[-1].user_id, order.timeline[-1].note) == (
+        "u-keeper",
+        "short: HW-SCR-001 ×1",
+    )
     lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 2})
     assert order.status == "approved"
 
@@ -283,9 +286,9 @@ def test_no_random_walk_reaches_a_status_its_guards_forbid(
         assert actor.role in step.roles
         assert before.status in step.from_statuses
         # Every move is in the timeline, by whom and where.
-        if len(order.timeline) > len(before.timeline):
-            assert order.timeline[-1].status == order.status
-            assert order.timeline[-1].user_id == actor.user_id
+        assert len(order.timeline) > len(before.timeline)
+        assert order.timeline[-1].status == order.status
+        assert order.timeline[-1].user_id == actor.user_id
         # The statuses that promise something keep their promise.
         work = order.work
         if order.status in ("approved", "in_repair", "quality_check", "ready_for_pickup"):
