@@ -3,7 +3,7 @@ conservation check out. Shape only here; inventory judges the content. Money in 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -27,6 +27,16 @@ class AdjustmentIn(BaseModel):
     quantity: int = Field(ge=-100_000, le=100_000, description="signed, not zero")
     reason: Reason
     document_id: Short | None = Field(None, description="the stocktake; made up when absent")
+
+
+class WriteOffIn(BaseModel):
+    """报废 (scrap) or 返厂 (return_to_manufacturer): good stock leaving the chain."""
+
+    part_number: Short
+    quantity: int = Field(ge=1, le=100_000)
+    kind: Literal["scrap", "return_to_manufacturer"]
+    reason: Reason
+    document_id: Short | None = None
 
 
 class Movement(BaseModel):

@@ -257,6 +257,21 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         )
         return movement_message(movement_id, movement)
 
+    async def RecordWriteOff(
+        self, request: inventory_pb2.RecordWriteOffRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Movement:
+        movement_id, movement = await handlers.record_write_off(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.part_number,
+            request.quantity,
+            request.kind,
+            request.reason,
+            request.document_id,
+        )
+        return movement_message(movement_id, movement)
+
     async def ListMovements(
         self, request: inventory_pb2.ListMovementsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListMovementsResponse:

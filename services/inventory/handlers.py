@@ -543,6 +543,40 @@ async def record_adjustment(
     return booked
 
 
+WRITE_OFF_KINDS = ("scrap", "return_to_manufacturer")
+
+
+async def record_write_off(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    part_number: str,
+    quantity: int,
+    kind: str,
+    reason: str,
+    document_id: str,
+) -> tuple[int, Movement]:
+    """报废 or 返厂: available stock leaves the chain at the warehouse's average cost."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    if kind not in WRITE_OFF_KINDS:
+        raise invalid("kind", f"must be one of {', '.join(WRITE_OFF_KINDS)}")
+    if not part_number:
+        raise invalid("part_number", "is required")
+    if not reason.strip():
+        raise invalid("reason", "is required")
+    _check_document_quantity(quantity, signed=False)
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        if not await repository.retail_prices(uow.session, [part_number]):
+            raise invalid("part_number", f"no part {part_number}")
+        line = MovementLine(warehouse.id, part_number, kind, -quantity)
+        prefix = "SCR" if kind == "scrap" else "RTM"
+        posting = _posting(auth, kind, document_id or _new_document_id(prefix))
+        [booked] = await post_movements(uow, [line], posting)
+        await uow.commit()
+    return booked
+
+
 def _new_document_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
 

@@ -54,10 +54,15 @@ async def test_a_receipt_moves_stock_and_average_and_an_adjustment_follows(api: 
     )
     assert (await stock(api))["on_hand"] == after["on_hand"] - 1
 
-    reply = await api.get("zj001.keeper", f"{BASE}/movements", part_number=PART, limit="2")
+    scrap = {"part_number": PART, "quantity": 1, "kind": "scrap", "reason": "屏幕漏液"}
+    reply = await api.post("zj001.keeper", f"{BASE}/write-offs", scrap, str(uuid.uuid4()))
+    assert reply.status_code == 201 and reply.json()["kind"] == "scrap", reply.text
+
+    reply = await api.get("zj001.keeper", f"{BASE}/movements", part_number=PART, limit="3")
     assert reply.status_code == 200, reply.text
     listed = reply.json()
     assert [(m["kind"], m["quantity"]) for m in listed["items"]] == [
+        ("scrap", -1),
         ("adjustment", -1),
         ("receipt", 4),
     ]
@@ -69,6 +74,7 @@ async def test_a_receipt_moves_stock_and_average_and_an_adjustment_follows(api: 
     assert report["balanced"] is True
     [part] = report["parts"]
     assert part["part_number"] == PART and part["expected"] == part["on_hand"]
+    assert part["scrapped"] >= 1
 
 
 async def test_stock_documents_are_scoped_and_kept_to_their_roles(api: Api) -> None:

@@ -205,6 +205,39 @@ async def record_adjustment(
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
 
 
+@router.post(
+    "/warehouses/{warehouse_id}/write-offs",
+    status_code=201,
+    response_model=schemas_inventory.Movement,
+    responses=WRITE_RESPONSES,
+)
+async def record_write_off(
+    warehouse_id: str,
+    body: schemas_inventory.WriteOffIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """报废 or 返厂: available units leave the chain at the warehouse's average cost."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.RecordWriteOffRequest(
+            warehouse_id=warehouse_id,
+            part_number=body.part_number,
+            quantity=body.quantity,
+            kind=body.kind,
+            reason=body.reason,
+            document_id=body.document_id or "",
+        )
+        movement = await call(gw.clients.inventory.RecordWriteOff, message)
+        return json_response(movement_json(movement), 201)
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
 @router.get(
     "/warehouses/{warehouse_id}/movements",
     response_model=schemas_inventory.MovementPage,

@@ -268,3 +268,34 @@ async def test_the_conservation_command_reports_and_fails_on_an_unbalanced_part(
         await session.commit()
     code, out = await run()
     assert code == 1 and "UNBALANCED" in out
+
+
+@pytest.mark.service("inventory")
+async def test_scrap_and_returns_to_the_manufacturer_leave_the_chain(runtime: Runtime) -> None:
+    start = await level(runtime)
+    uow = runtime.uow
+    _, scrapped = await handlers.record_write_off(
+        uow, KEEPER, WAREHOUSE, PART, 1, "scrap", "屏幕破损", ""
+    )
+    assert (scrapped.kind, scrapped.quantity, scrapped.unit_cost_fen) == (
+        "scrap",
+        -1,
+        start.average_cost_fen,
+    )
+    assert scrapped.document_id.startswith("SCR-")
+    await handlers.record_write_off(
+        uow, KEEPER, WAREHOUSE, PART, 1, "return_to_manufacturer", "批次召回", "RMA-9"
+    )
+    assert (await level(runtime)).on_hand == start.on_hand - 2
+    [check] = await handlers.check_conservation(uow, HQ_ADMIN, PART)
+    assert (check.scrapped, check.returned_to_manufacturer, check.balanced) == (1, 1, True)
+
+    with pytest.raises(Conflict):
+        await handlers.record_write_off(
+            uow, KEEPER, WAREHOUSE, PART, start.on_hand, "scrap", "all of it", ""
+        )
+    with pytest.raises(InvalidInput) as caught:
+        await handlers.record_write_off(uow, KEEPER, WAREHOUSE, PART, 1, "issue", "x", "")
+    assert caught.value.errors[0].field == "kind"
+    with pytest.raises(Forbidden):
+        await handlers.record_write_off(uow, TECH, WAREHOUSE, PART, 1, "scrap", "x", "")

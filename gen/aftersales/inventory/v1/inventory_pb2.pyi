@@ -595,6 +595,43 @@ class RecordAdjustmentRequest(_message.Message):
 Global___RecordAdjustmentRequest: _TypeAlias = RecordAdjustmentRequest  # noqa: Y015
 
 @_typing.final
+class RecordWriteOffRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    part_number: _builtins.str
+    quantity: _builtins.int
+    """positive: the units that leave"""
+    kind: _builtins.str
+    """scrap | return_to_manufacturer"""
+    reason: _builtins.str
+    document_id: _builtins.str
+    """optional"""
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        document_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "kind", b"kind", "part_number", b"part_number", "quantity", b"quantity", "reason", b"reason", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordWriteOffRequest: _TypeAlias = RecordWriteOffRequest  # noqa: Y015
+
+@_typing.final
 class ListMovementsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

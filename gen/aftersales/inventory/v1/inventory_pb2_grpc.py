@@ -84,6 +84,11 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
                 _registered_method=True)
+        self.RecordWriteOff = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/RecordWriteOff',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordWriteOffRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+                _registered_method=True)
         self.ListMovements = channel.unary_unary(
                 '/aftersales.inventory.v1.InventoryService/ListMovements',
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
@@ -207,6 +212,14 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordWriteOff(self, request, context):
+        """Good stock leaving the chain: scrapped (报废) or sent back to the manufacturer (返厂),
+        at the warehouse's average cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMovements(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -326,6 +339,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
             'RecordAdjustment': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordAdjustment,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.SerializeToString,
+            ),
+            'RecordWriteOff': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordWriteOff,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordWriteOffRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.SerializeToString,
             ),
             'ListMovements': grpc.unary_unary_rpc_method_handler(
@@ -648,6 +666,33 @@ class InventoryService:
             target,
             '/aftersales.inventory.v1.InventoryService/RecordAdjustment',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordAdjustmentRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordWriteOff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/RecordWriteOff',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordWriteOffRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Movement.FromString,
             options,
             channel_credentials,

@@ -54,6 +54,10 @@ class InventoryServiceStub:
     RecordReceipt: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.RecordReceiptRequest, _inventory_pb2.Movement]
     """Warehouse keepers' documents: a receipt (入库) at a unit cost, an adjustment (盘盈/盘亏)."""
     RecordAdjustment: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.RecordAdjustmentRequest, _inventory_pb2.Movement]
+    RecordWriteOff: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.RecordWriteOffRequest, _inventory_pb2.Movement]
+    """Good stock leaving the chain: scrapped (报废) or sent back to the manufacturer (返厂),
+    at the warehouse's average cost.
+    """
     ListMovements: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListMovementsRequest, _inventory_pb2.ListMovementsResponse]
     CheckConservation: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.CheckConservationRequest, _inventory_pb2.ConservationReport]
     """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
@@ -99,6 +103,10 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     RecordReceipt: _aio.UnaryUnaryMultiCallable[_inventory_pb2.RecordReceiptRequest, _inventory_pb2.Movement]  # type: ignore[assignment]
     """Warehouse keepers' documents: a receipt (入库) at a unit cost, an adjustment (盘盈/盘亏)."""
     RecordAdjustment: _aio.UnaryUnaryMultiCallable[_inventory_pb2.RecordAdjustmentRequest, _inventory_pb2.Movement]  # type: ignore[assignment]
+    RecordWriteOff: _aio.UnaryUnaryMultiCallable[_inventory_pb2.RecordWriteOffRequest, _inventory_pb2.Movement]  # type: ignore[assignment]
+    """Good stock leaving the chain: scrapped (报废) or sent back to the manufacturer (返厂),
+    at the warehouse's average cost.
+    """
     ListMovements: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListMovementsRequest, _inventory_pb2.ListMovementsResponse]  # type: ignore[assignment]
     CheckConservation: _aio.UnaryUnaryMultiCallable[_inventory_pb2.CheckConservationRequest, _inventory_pb2.ConservationReport]  # type: ignore[assignment]
     """Per part: receipts - scrap - consumed - returned to manufacturer +/- adjustments
@@ -201,6 +209,16 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.RecordAdjustmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.Movement, _abc.Awaitable[_inventory_pb2.Movement]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordWriteOff(
+        self,
+        request: _inventory_pb2.RecordWriteOffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Movement, _abc.Awaitable[_inventory_pb2.Movement]]:
+        """Good stock leaving the chain: scrapped (报废) or sent back to the manufacturer (返厂),
+        at the warehouse's average cost.
+        """
 
     @_abc_1.abstractmethod
     def ListMovements(
