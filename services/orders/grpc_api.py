@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
 
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
@@ -168,8 +170,12 @@ def step_action(auth: AuthContext, request: orders_pb2.TakeStepRequest) -> handl
             o, auth, now, decision.accepted, decision.note
         )
     if step == "parts":
-        # The reservation itself happens in the handler, with inventory.
-        return lambda order, now: lifecycle.parts_arrived(order, auth, now, {})
+
+        def parts_came(order: RepairOrder, now: datetime) -> None:
+            # Only the guard: the handler reserves with inventory and records its answer.
+            lifecycle.check_step(order, "parts", auth)
+
+        return parts_came
     if step == "repair/start":
         return lambda order, now: lifecycle.start_repair(order, auth, now)
     if step == "repair/finish":

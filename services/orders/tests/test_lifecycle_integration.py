@@ -221,6 +221,11 @@ async def test_a_shortage_waits_for_parts_and_a_cancel_releases_them(runtime: Ru
     parts.stock[SCREEN] = 1  # a transfer came in
     order = await desk.step(TECH, order, "parts")
     assert order.status == "approved" and order.lines[0].reserved == 1
+    assert [(e.step, e.status) for e in order.timeline][-3:] == [
+        ("approval", "approved"),
+        ("parts", "waiting_parts"),  # in the same step: the reservation came back short
+        ("parts", "approved"),
+    ]
     order = await desk.step(
         CLERK, order, "cancel", cancel=orders_pb2.CancelRequest(reason="customer left")
     )
