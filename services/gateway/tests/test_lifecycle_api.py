@@ -106,3 +106,18 @@ async def test_openapi_documents_each_step_with_its_roles_and_statuses(
         assert "**Who**" in operation["description"] and "**From**" in operation["description"]
         assert {"403", "404", "409", "412", "428"} <= set(operation["responses"])
     assert "/api/v1/repair-orders/{order_id}/timeline" in paths
+
+
+async def test_a_step_retried_with_its_idempotency_key_answers_the_first_response(
+    client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    order_id, clerk = await taken_in(client)
+    headers = {**clerk, "If-Match": '"1"', "Idempotency-Key": "cancel-once"}
+    path = f"/api/v1/repair-orders/{order_id}/cancel"
+    first = await client.post(path, json={"reason": "changed mind"}, headers=headers)
+    calls = len(fakes.seen.requests)
+    retry = await client.post(path, json={"reason": "changed mind"}, headers=headers)
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json() and retry.headers["ETag"] == '"2"'
+    assert len(fakes.seen.requests) == calls  # orders was not asked again
