@@ -284,10 +284,11 @@ def expected_version(if_match: str | None) -> int:
     text = if_match.strip()
     if text.startswith("W/"):
         text = text[2:]
-    try:
-        return int(text.strip('"'))
-    except ValueError:
-        raise invalid("If-Match", 'must be an ETag of this order, e.g. "3"') from None
+    digits = text.strip('"')
+    # An ETag is a version: a small whole number (int32 on the wire).
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
+        raise invalid("If-Match", 'must be an ETag of this order, e.g. "3"')
+    return int(digits)
 
 
 def step_route(step: str, summary: str, roles: str, statuses: str) -> Any:

@@ -76,6 +76,11 @@ async def test_bad_bodies_and_if_match_are_422_by_field(client: httpx.AsyncClien
     )
     assert garbled.status_code == 422
     assert garbled.json()["errors"][0]["field"] == "If-Match"
+    # "²" is a digit to str.isdigit, not to int()
+    for etag in (b'"99999999999"', b'"-1"', b'"\xb2"', b"*"):
+        raw = [(k.encode(), v.encode()) for k, v in clerk.items()] + [(b"If-Match", etag)]
+        odd = await client.post(f"{path}/cancel", json={"reason": "x"}, headers=raw)
+        assert odd.status_code == 422, etag
     negative = await client.post(
         f"{path}/quote",
         json={"labour_fen": -1, "parts_fen": 0},
