@@ -177,3 +177,17 @@ async def test_two_people_changing_one_order_at_once_cannot_both_win(api: Api) -
     final = await api.get("sh001.clerk", f"{ORDERS}/{desk.order['id']}")
     assert final.headers["ETag"] == '"2"'
     assert len(final.json()["timeline"]) == 2
+
+
+async def test_a_big_quote_waits_for_the_branch_manager_too(api: Api) -> None:
+    part, _ = await part_in_stock(api)
+    desk = await take_in(api)
+    await diagnosed_and_quoted(desk, part, labour=90_000, parts=20_000)  # above SH's 1,000 yuan
+    order = await desk.take("sh001.clerk", "approval", {"accepted": True})
+    assert order["status"] == "awaiting_approval" and order["quote"]["customer_approved"]
+    outsider = await desk.step("zj.manager", "manager-approval", {"approved": True})
+    assert outsider.status_code == 404
+    order = await desk.take("sh.manager", "manager-approval", {"approved": True})
+    assert order["status"] == "approved" and order["lines"][0]["reserved"] == 1
+    assert order["timeline"][-1]["user_id"] != order["timeline"][-2]["user_id"]
+    assert order["timeline"][-1]["store_id"] == "SH-001"  # where: the order's store
