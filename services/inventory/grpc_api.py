@@ -9,10 +9,13 @@ import grpc
 from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.auth import current_auth
 from servicekit.errors import invalid
+from servicekit.timeutil import utc_now
 from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
+from services.inventory.domain import old_parts
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
+from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement
 from services.inventory.domain.transfer import Transfer
@@ -359,6 +362,52 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.QuotaUse:
         use = await handlers.get_quota(self.new_uow, current_auth(), request.warehouse_id)
         return quota_message(use)
+
+    async def ListOldPartsOwed(
+        self, request: inventory_pb2.ListOldPartsOwedRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListOldPartsOwedResponse:
+        lines = await handlers.list_old_parts_owed(
+            self.new_uow, current_auth(), request.warehouse_id, request.overdue_only
+        )
+        now = utc_now()
+        return inventory_pb2.ListOldPartsOwedResponse(
+            parts=[
+                inventory_pb2.OwedOldPart(
+                    order_id=x.order_id,
+                    line_id=x.line_id,
+                    part_number=x.part_number,
+                    owed=x.old_parts_owed,
+                    unit_cost_fen=x.unit_cost_fen,
+                    issued_at=_iso(x.issued_at),
+                    due_at=_iso(old_parts.due_at(x)),
+                    overdue=old_parts.overdue(x, now),
+                )
+                for x in lines
+            ]
+        )
+
+    async def ReturnOldParts(
+        self, request: inventory_pb2.ReturnOldPartsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.OldPartBatch:
+        batch = await handlers.return_old_parts(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            [OldPartLine(x.order_id, x.line_id, x.quantity) for x in request.lines],
+            request.document_id,
+        )
+        return inventory_pb2.OldPartBatch(
+            id=batch.id,
+            warehouse_id=batch.warehouse_id,
+            lines=[
+                inventory_pb2.OldPartLine(
+                    order_id=x.order_id, line_id=x.line_id, quantity=x.quantity
+                )
+                for x in batch.lines
+            ],
+            created_by=batch.created_by,
+            created_at=_iso(batch.created_at),
+        )
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +18,10 @@ from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
-from services.inventory.domain import order_parts, quota, transfer
+from services.inventory.domain import old_parts, order_parts, quota, transfer
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
 from services.inventory.domain.conservation import PartConservation, conserve
+from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement, Posting, StockLevel, book
@@ -853,3 +855,62 @@ async def get_quota(new_uow: NewUow, auth: AuthContext, warehouse_id: str) -> Qu
     if use is None:
         raise NotFound(f"no quota for {warehouse_id}")
     return use
+
+
+# --- Old-part returns (旧件返还) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OldPartBatch:
+    id: str
+    warehouse_id: str
+    document_id: str
+    lines: list[OldPartLine]
+    created_by: str
+    created_at: datetime
+
+
+async def list_old_parts_owed(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, overdue_only: bool
+) -> list[OrderPartLine]:
+    """What a warehouse owes the manufacturers, line by line, oldest first; or only what is
+    overdue."""
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        lines = await repository.lines_owing_old_parts(uow.session, warehouse.id)
+    if overdue_only:
+        now = utc_now()
+        return [x for x in lines if old_parts.overdue(x, now)]
+    return lines
+
+
+async def return_old_parts(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    batch: Sequence[OldPartLine],
+    document_id: str,
+) -> OldPartBatch:
+    """A batch of old parts goes back to the manufacturer, each matched to the line it
+    settles; the lines it names owe that much less."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        owing = await repository.lines_owing_old_parts(session, warehouse.id, lock=True)
+        settled = old_parts.match(batch, {(x.order_id, x.line_id): x for x in owing})
+        now = utc_now()
+        done = OldPartBatch(
+            id=_new_document_id("OPR"),
+            warehouse_id=warehouse.id,
+            document_id=document_id,
+            lines=list(batch),
+            created_by=auth.user_id,
+            created_at=now,
+        )
+        await repository.save_lines(session, settled, now)
+        await repository.add_old_part_batch(
+            session, done.id, warehouse.id, document_id, batch, auth.user_id, now
+        )
+        await uow.commit()
+    return done

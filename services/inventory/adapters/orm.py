@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -161,6 +162,10 @@ order_part_lines = Table(
     Column("status", String(20), nullable=False),
     Column("unit_cost_fen", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=True),
+    # Old parts sent back for the line (旧件返还). Kept within issued - returned by the domain:
+    # SQLite cannot add a CHECK to a table without rebuilding it.
+    Column("old_returned", Integer, nullable=False, server_default="0"),
     CheckConstraint(f"status IN ({_sql_list(LINE_STATUSES)})", name="status"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint(
@@ -231,3 +236,29 @@ quotas = Table(
     CheckConstraint("quota_fen >= 0", name="quota_not_negative"),
 )
 """额度: the franchise quota of a franchised store's warehouse."""
+
+old_part_batches = Table(
+    "old_part_batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("document_id", String(100), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_old_part_batches_warehouse", "warehouse_id", "created_at"),
+)
+"""旧件返还单: old parts sent back to the manufacturer together."""
+
+old_part_batch_lines = Table(
+    "old_part_batch_lines",
+    metadata,
+    Column("batch_id", String(40), ForeignKey("old_part_batches.id"), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
+    Column("line_id", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["order_id", "line_id"], ["order_part_lines.order_id", "order_part_lines.line_id"]
+    ),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+"""Which order line each old part of a batch settles."""

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit.db import upsert
 from servicekit.timeutil import as_utc
 from services.inventory.adapters.orm import (
+    old_part_batch_lines,
+    old_part_batches,
     order_part_lines,
     part_models,
     parts,
@@ -25,6 +27,7 @@ from services.inventory.adapters.orm import (
     warehouses,
 )
 from services.inventory.domain.catalog import Part
+from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement, StockLevel
@@ -389,6 +392,8 @@ def _line_from_row(row: Row[tuple[object, ...]]) -> OrderPartLine:
         returned=m["returned"],
         status=m["status"],
         unit_cost_fen=m["unit_cost_fen"],
+        issued_at=_when(m["issued_at"]),
+        old_returned=m["old_returned"],
     )
 
 
@@ -417,6 +422,8 @@ def _line_values(line: OrderPartLine, now: datetime) -> dict[str, object]:
         "returned": line.returned,
         "status": line.status,
         "unit_cost_fen": line.unit_cost_fen,
+        "issued_at": line.issued_at,
+        "old_returned": line.old_returned,
         "updated_at": now,
     }
 
@@ -648,9 +655,9 @@ async def quota_use(
     )
     o = order_part_lines.c
     owed = await session.scalar(
-        select(func.coalesce(func.sum((o.issued - o.returned) * o.unit_cost_fen), 0)).where(
-            o.warehouse_id == warehouse_id, o.warranty.is_(True)
-        )
+        select(
+            func.coalesce(func.sum((o.issued - o.returned - o.old_returned) * o.unit_cost_fen), 0)
+        ).where(o.warehouse_id == warehouse_id, o.warranty.is_(True))
     )
     return QuotaUse(warehouse_id, int(quota), held, int(in_transit or 0), int(owed or 0))
 
@@ -664,3 +671,56 @@ async def held_value(session: AsyncConnection, warehouse_id: str) -> int:
         )
     )
     return int(held or 0)
+
+
+async def lines_owing_old_parts(
+    session: AsyncConnection, warehouse_id: str, *, lock: bool = False
+) -> list[OrderPartLine]:
+    """Warranty lines of a warehouse that still owe old parts, oldest issue first; locked
+    when asked, so two batches cannot settle the same line twice."""
+    o = order_part_lines.c
+    query = (
+        select(order_part_lines)
+        .where(
+            o.warehouse_id == warehouse_id,
+            o.warranty.is_(True),
+            o.issued - o.returned - o.old_returned > 0,
+        )
+        .order_by(o.issued_at, o.order_id, o.line_id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return [_line_from_row(row) for row in await session.execute(query)]
+
+
+async def add_old_part_batch(
+    session: AsyncConnection,
+    batch_id: str,
+    warehouse_id: str,
+    document_id: str,
+    lines: Collection[OldPartLine],
+    user_id: str,
+    at: datetime,
+) -> None:
+    await session.execute(
+        old_part_batches.insert(),
+        {
+            "id": batch_id,
+            "warehouse_id": warehouse_id,
+            "document_id": document_id,
+            "created_by": user_id,
+            "created_at": at,
+        },
+    )
+    await session.execute(
+        old_part_batch_lines.insert(),
+        [
+            {
+                "batch_id": batch_id,
+                "order_id": x.order_id,
+                "line_id": x.line_id,
+                "quantity": x.quantity,
+            }
+            for x in lines
+        ],
+    )

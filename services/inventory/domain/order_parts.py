@@ -9,6 +9,7 @@ of its part, giving both back changed, with the ledger line when stock physicall
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from servicekit.errors import Conflict, invalid
 from services.inventory.domain.stock import Movement, Posting, StockLevel, movement, receive
@@ -35,6 +36,15 @@ class OrderPartLine:
     returned: int = 0
     status: str = "reserved"
     unit_cost_fen: int = 0  # the moving-average cost it left the warehouse at
+    issued_at: datetime | None = None
+    old_returned: int = 0  # old parts sent back to the manufacturer for it (旧件返还)
+
+    @property
+    def old_parts_owed(self) -> int:
+        """A warranty line owes one old part for every new one it consumed."""
+        if not self.warranty:
+            return 0
+        return self.issued - self.returned - self.old_returned
 
     @property
     def open(self) -> bool:
@@ -105,7 +115,13 @@ def issue(
     after = replace(level, on_hand=level.on_hand - quantity, reserved=level.reserved - quantity)
     cost = level.average_cost_fen
     issued = replace(
-        line, reserved=0, short=0, issued=quantity, status="issued", unit_cost_fen=cost
+        line,
+        reserved=0,
+        short=0,
+        issued=quantity,
+        status="issued",
+        unit_cost_fen=cost,
+        issued_at=posting.occurred_at,
     )
     return after, issued, movement(after, "issue", -quantity, cost, posting)
 
@@ -125,11 +141,12 @@ def give_back(
     level: StockLevel, line: OrderPartLine, quantity: int, posting: Posting
 ) -> tuple[StockLevel, OrderPartLine, Movement]:
     """退料: issued units come back unused, at the cost they left at, which moves the
-    warehouse's average back towards it. Only what was issued and not yet returned."""
+    warehouse's average back towards it. Only what was issued and is still unused: not
+    returned already, nor consumed with its old part sent to the manufacturer."""
     check_quantity(quantity)
     if line.status not in ("issued", "returned"):
         raise Conflict(f"line {line.line_id} of order {line.order_id} was not issued")
-    outstanding = line.issued - line.returned
+    outstanding = line.issued - line.returned - line.old_returned
     if quantity > outstanding:
         raise invalid("quantity", f"only {outstanding} issued and not yet returned")
     after = receive(level, quantity, line.unit_cost_fen)

@@ -1086,3 +1086,170 @@ class QuotaUse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QuotaUse: _TypeAlias = QuotaUse  # noqa: Y015
+
+@_typing.final
+class ListOldPartsOwedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    overdue_only: _builtins.bool
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        overdue_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overdue_only", b"overdue_only", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOldPartsOwedRequest: _TypeAlias = ListOldPartsOwedRequest  # noqa: Y015
+
+@_typing.final
+class OwedOldPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    OWED_FIELD_NUMBER: _builtins.int
+    UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    line_id: _builtins.str
+    part_number: _builtins.str
+    owed: _builtins.int
+    unit_cost_fen: _builtins.int
+    issued_at: _builtins.str
+    """UTC, RFC 3339"""
+    due_at: _builtins.str
+    overdue: _builtins.bool
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        owed: _builtins.int = ...,
+        unit_cost_fen: _builtins.int = ...,
+        issued_at: _builtins.str = ...,
+        due_at: _builtins.str = ...,
+        overdue: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "issued_at", b"issued_at", "line_id", b"line_id", "order_id", b"order_id", "overdue", b"overdue", "owed", b"owed", "part_number", b"part_number", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OwedOldPart: _TypeAlias = OwedOldPart  # noqa: Y015
+
+@_typing.final
+class ListOldPartsOwedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___OwedOldPart]: ...
+    def __init__(
+        self,
+        *,
+        parts: _abc.Iterable[Global___OwedOldPart] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOldPartsOwedResponse: _TypeAlias = ListOldPartsOwedResponse  # noqa: Y015
+
+@_typing.final
+class OldPartLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    line_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "order_id", b"order_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OldPartLine: _TypeAlias = OldPartLine  # noqa: Y015
+
+@_typing.final
+class ReturnOldPartsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    document_id: _builtins.str
+    """the manufacturer's return authorisation; optional"""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OldPartLine]: ...
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___OldPartLine] | None = ...,
+        document_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "lines", b"lines", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnOldPartsRequest: _TypeAlias = ReturnOldPartsRequest  # noqa: Y015
+
+@_typing.final
+class OldPartBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    warehouse_id: _builtins.str
+    created_by: _builtins.str
+    created_at: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OldPartLine]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___OldPartLine] | None = ...,
+        created_by: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "id", b"id", "lines", b"lines", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OldPartBatch: _TypeAlias = OldPartBatch  # noqa: Y015

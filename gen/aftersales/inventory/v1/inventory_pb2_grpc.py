@@ -139,6 +139,16 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
                 _registered_method=True)
+        self.ListOldPartsOwed = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListOldPartsOwed',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedResponse.FromString,
+                _registered_method=True)
+        self.ReturnOldParts = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReturnOldParts',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -288,6 +298,20 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOldPartsOwed(self, request, context):
+        """Old-part returns (旧件返还): every warranty issue owes its old part; batches to the
+        manufacturer are matched line by line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnOldParts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -395,6 +419,16 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetQuota,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.SerializeToString,
+            ),
+            'ListOldPartsOwed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOldPartsOwed,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedResponse.SerializeToString,
+            ),
+            'ReturnOldParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnOldParts,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -964,6 +998,60 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/GetQuota',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetQuotaRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.QuotaUse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOldPartsOwed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListOldPartsOwed',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListOldPartsOwedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnOldParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReturnOldParts',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,11 @@ class InventoryServiceStub:
     holds, plus what is in transit to it, plus the old parts it owes, stays within it.
     """
     GetQuota: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetQuotaRequest, _inventory_pb2.QuotaUse]
+    ListOldPartsOwed: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListOldPartsOwedRequest, _inventory_pb2.ListOldPartsOwedResponse]
+    """Old-part returns (旧件返还): every warranty issue owes its old part; batches to the
+    manufacturer are matched line by line.
+    """
+    ReturnOldParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReturnOldPartsRequest, _inventory_pb2.OldPartBatch]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -128,6 +133,11 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     holds, plus what is in transit to it, plus the old parts it owes, stays within it.
     """
     GetQuota: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetQuotaRequest, _inventory_pb2.QuotaUse]  # type: ignore[assignment]
+    ListOldPartsOwed: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListOldPartsOwedRequest, _inventory_pb2.ListOldPartsOwedResponse]  # type: ignore[assignment]
+    """Old-part returns (旧件返还): every warranty issue owes its old part; batches to the
+    manufacturer are matched line by line.
+    """
+    ReturnOldParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReturnOldPartsRequest, _inventory_pb2.OldPartBatch]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -300,5 +310,22 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.GetQuotaRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.QuotaUse, _abc.Awaitable[_inventory_pb2.QuotaUse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListOldPartsOwed(
+        self,
+        request: _inventory_pb2.ListOldPartsOwedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListOldPartsOwedResponse, _abc.Awaitable[_inventory_pb2.ListOldPartsOwedResponse]]:
+        """Old-part returns (旧件返还): every warranty issue owes its old part; batches to the
+        manufacturer are matched line by line.
+        """
+
+    @_abc_1.abstractmethod
+    def ReturnOldParts(
+        self,
+        request: _inventory_pb2.ReturnOldPartsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.OldPartBatch, _abc.Awaitable[_inventory_pb2.OldPartBatch]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
