@@ -144,3 +144,40 @@ class QuotaUse(BaseModel):
     old_parts_owed_fen: int = Field(description="warranty issues whose old part is owed")
     used_fen: int
     headroom_fen: int = Field(description="quota less used; negative when over")
+
+
+class OldPartLineIn(BaseModel):
+    order_id: Short
+    line_id: Short
+    quantity: int = Field(ge=1, le=1000)
+
+
+class OldPartReturnIn(BaseModel):
+    """旧件返还: old parts going back to the manufacturer, each naming the order line it
+    settles."""
+
+    lines: list[OldPartLineIn] = Field(max_length=500)
+    document_id: Short | None = Field(None, description="the manufacturer's authorisation")
+
+
+class OwedOldPart(BaseModel):
+    order_id: str
+    line_id: str
+    part_number: str
+    owed: int
+    unit_cost_fen: int
+    issued_at: str
+    due_at: str
+    overdue: bool
+
+
+class OwedOldParts(BaseModel):
+    items: list[OwedOldPart]
+
+
+class OldPartBatch(BaseModel):
+    id: str
+    warehouse_id: str
+    lines: list[OldPartLineIn]
+    created_by: str
+    created_at: str

@@ -193,3 +193,15 @@ async def test_the_franchised_store_zj002_is_refused_over_its_quota(api: Api) ->
     assert reply.status_code == 200, reply.text
     reply = await api.post("zj.manager", f"{path}/ship", {}, str(uuid.uuid4()))
     assert reply.status_code == 200 and reply.json()["status"] == "shipped", reply.text
+
+
+async def test_old_parts_owed_are_listed_and_a_batch_must_match_owed_lines(api: Api) -> None:
+    reply = await api.get("zj001.keeper", f"{BASE}/old-parts")
+    assert reply.status_code == 200, reply.text
+    assert all(x["owed"] > 0 for x in reply.json()["items"])
+    assert (await api.get("zj001.keeper", f"{BASE}/old-parts", overdue="true")).status_code == 200
+    assert (await api.get("sh001.keeper", f"{BASE}/old-parts")).status_code == 404
+    batch = {"lines": [{"order_id": "no-such-order", "line_id": "l-1", "quantity": 1}]}
+    reply = await api.post("zj001.keeper", f"{BASE}/old-part-returns", batch, str(uuid.uuid4()))
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == ["lines[0]"]

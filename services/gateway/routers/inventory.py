@@ -515,3 +515,79 @@ async def set_quota(
     message = inventory_pb2.SetQuotaRequest(warehouse_id=warehouse_id, quota_fen=body.quota_fen)
     use = await call(gw.clients.inventory.SetQuota, message)
     return json_response(quota_json(use))
+
+
+@router.get(
+    "/warehouses/{warehouse_id}/old-parts",
+    response_model=schemas_inventory.OwedOldParts,
+    responses={404: {"model": schemas.Problem}},
+)
+async def list_old_parts_owed(
+    warehouse_id: str, auth: Auth, gw: Gw, overdue: bool = False
+) -> Response:
+    """旧件: old parts the warehouse owes the manufacturers, line by line, oldest first."""
+    await check_warehouse(gw, auth, warehouse_id)
+    reply = await call(
+        gw.clients.inventory.ListOldPartsOwed,
+        inventory_pb2.ListOldPartsOwedRequest(warehouse_id=warehouse_id, overdue_only=overdue),
+    )
+    items = [
+        {
+            "order_id": x.order_id,
+            "line_id": x.line_id,
+            "part_number": x.part_number,
+            "owed": x.owed,
+            "unit_cost_fen": x.unit_cost_fen,
+            "issued_at": x.issued_at,
+            "due_at": x.due_at,
+            "overdue": x.overdue,
+        }
+        for x in reply.parts
+    ]
+    return json_response({"items": items})
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/old-part-returns",
+    status_code=201,
+    response_model=schemas_inventory.OldPartBatch,
+    responses=WRITE_RESPONSES,
+)
+async def return_old_parts(
+    warehouse_id: str,
+    body: schemas_inventory.OldPartReturnIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A batch of old parts back to the manufacturer, matched line by line."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.ReturnOldPartsRequest(
+            warehouse_id=warehouse_id,
+            lines=[
+                inventory_pb2.OldPartLine(
+                    order_id=x.order_id, line_id=x.line_id, quantity=x.quantity
+                )
+                for x in body.lines
+            ],
+            document_id=body.document_id or "",
+        )
+        batch = await call(gw.clients.inventory.ReturnOldParts, message)
+        lines = [
+            {"order_id": x.order_id, "line_id": x.line_id, "quantity": x.quantity}
+            for x in batch.lines
+        ]
+        result = {
+            "id": batch.id,
+            "warehouse_id": batch.warehouse_id,
+            "lines": lines,
+            "created_by": batch.created_by,
+            "created_at": batch.created_at,
+        }
+        return json_response(result, 201)
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
