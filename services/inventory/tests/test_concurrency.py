@@ -1,0 +1,129 @@
+"""Many clients at once on two replicas of the service (two runtimes, two connection pools on
+one database): random reservations, issues, returns, releases, receipts and transfers on a few
+parts. Afterwards the ledger explains every balance, nothing is negative, held stock matches
+the open order lines, and no line was issued twice. Refusals (not enough stock, a line changed
+meanwhile) are answers; anything else fails the test."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from servicekit.auth import AuthContext
+from servicekit.errors import Conflict, InvalidInput
+from servicekit.runtime import Runtime, close_runtime, open_runtime
+from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from services.inventory import handlers
+from services.inventory.adapters.orm import order_part_lines, stock_levels, stock_movements
+from services.inventory.handlers import PartRequest
+from services.inventory.service import SPEC
+
+PARTS = ("OP-SCR-FINDX7", "OP-BAT-FINDX7")
+STORES = ("WH-SH-001", "WH-SH-002")
+SH_MANAGER = AuthContext("u-shm", "branch_manager", "SH")
+HQ_ADMIN = AuthContext("u-hq", "hq_admin")
+CLIENTS, OPERATIONS = 8, 40
+
+
+@pytest.fixture
+async def replicas(
+    db_target: DatabaseTarget, nats_server: NatsServer
+) -> AsyncIterator[list[Runtime]]:
+    settings = service_settings("inventory", db_target, nats_server.url, demo_data=True)
+    first = await open_runtime(SPEC, settings)
+    second = await open_runtime(SPEC, settings)
+    yield [first, second]
+    await close_runtime(second)
+    await close_runtime(first)
+
+
+async def client(number: int, replicas: list[Runtime], counts: Counter[str]) -> None:
+    rng = random.Random(number)  # the same run every time
+    orders: list[str] = []
+    for step in range(OPERATIONS):
+        uow = rng.choice(replicas).uow
+        store, part = rng.choice(STORES), rng.choice(PARTS)
+        action = rng.choice(
+            ["reserve", "reserve", "issue", "return", "release", "receipt", "transfer"]
+        )
+        try:
+            if action == "reserve" or not orders:
+                order_id = f"o-{number}-{step}"
+                lines = [PartRequest("l-1", part, rng.randint(1, 3), rng.random() < 0.3)]
+                await handlers.reserve_parts(uow, SH_MANAGER, order_id, store, lines)
+                orders.append(order_id)
+                action = "reserve"
+            elif action == "issue":
+                await handlers.issue_parts(uow, SH_MANAGER, rng.choice(orders), [])
+            elif action == "return":
+                await handlers.return_parts(uow, SH_MANAGER, rng.choice(orders), "l-1", 1)
+            elif action == "release":
+                await handlers.release_parts(uow, SH_MANAGER, rng.choice(orders), [])
+            elif action == "receipt":
+                cost = rng.randint(30000, 50000)
+                await handlers.record_receipt(uow, SH_MANAGER, store, part, 2, cost, "")
+            else:
+                other = STORES[1 - STORES.index(store)]
+                doc = await handlers.request_transfer(
+                    uow, SH_MANAGER, store, other, [(part, 1)], ""
+                )
+                await handlers.approve_transfer(uow, SH_MANAGER, doc.id)
+                await handlers.ship_transfer(uow, SH_MANAGER, doc.id)
+                if rng.random() < 0.7:
+                    await handlers.receive_transfer(uow, SH_MANAGER, doc.id, {})
+            counts[action] += 1
+        except (Conflict, InvalidInput):
+            counts[f"{action} refused"] += 1
+
+
+@pytest.mark.service("inventory")
+async def test_concurrent_clients_keep_the_ledger_and_the_balances_true(
+    replicas: list[Runtime],
+) -> None:
+    counts: Counter[str] = Counter()
+    await asyncio.gather(*(client(n, replicas, counts) for n in range(CLIENTS)))
+    print(dict(sorted(counts.items())))
+    assert sum(counts.values()) == CLIENTS * OPERATIONS
+    assert counts["reserve"] and counts["issue"] and counts["transfer"]
+
+    report = await handlers.check_conservation(replicas[0].uow, HQ_ADMIN, "")
+    assert [p.part_number for p in report if not p.balanced] == []
+    async with replicas[0].db.session() as session:
+        s, m, o = stock_levels.c, stock_movements.c, order_part_lines.c
+        ledger = dict(
+            ((w, p), int(q))
+            for w, p, q in await session.execute(
+                select(m.warehouse_id, m.part_number, func.sum(m.quantity)).group_by(
+                    m.warehouse_id, m.part_number
+                )
+            )
+        )
+        levels = (
+            await session.execute(select(s.warehouse_id, s.part_number, s.on_hand, s.reserved))
+        ).all()
+        for warehouse_id, part_number, on_hand, reserved in levels:
+            assert 0 <= reserved <= on_hand
+            assert ledger.get((warehouse_id, part_number), 0) == on_hand
+        held = dict(
+            ((w, p), int(q))
+            for w, p, q in await session.execute(
+                select(o.warehouse_id, o.part_number, func.sum(o.reserved)).group_by(
+                    o.warehouse_id, o.part_number
+                )
+            )
+        )
+        for warehouse_id, part_number, _, reserved in levels:
+            assert held.get((warehouse_id, part_number), 0) == reserved
+        # Each order line left the warehouse at most once.
+        issues = await session.execute(
+            select(m.document_id, func.count())
+            .where(m.kind == "issue")
+            .group_by(m.document_id)
+            .having(func.count() > 1)
+        )
+        assert issues.all() == []
