@@ -181,3 +181,18 @@ class OldPartBatch(BaseModel):
     lines: list[OldPartLineIn]
     created_by: str
     created_at: str
+
+
+class SlowMovingItem(BaseModel):
+    warehouse_id: str
+    part_number: str
+    description: str
+    on_hand: int
+    value_fen: int = Field(description="on-hand at average cost")
+    last_outbound_at: str | None
+
+
+class SlowMoving(BaseModel):
+    days: int
+    total_value_fen: int
+    items: list[SlowMovingItem]

@@ -409,6 +409,27 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             created_at=_iso(batch.created_at),
         )
 
+    async def ListSlowMoving(
+        self, request: inventory_pb2.ListSlowMovingRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListSlowMovingResponse:
+        found = await handlers.list_slow_moving(
+            self.new_uow, current_auth(), request.days, request.warehouse_id
+        )
+        return inventory_pb2.ListSlowMovingResponse(
+            items=[
+                inventory_pb2.SlowMovingItem(
+                    warehouse_id=x.warehouse_id,
+                    part_number=x.part_number,
+                    description=x.description,
+                    on_hand=x.on_hand,
+                    value_fen=x.value_fen,
+                    last_outbound_at=_iso(x.last_outbound_at),
+                )
+                for x in found
+            ],
+            total_value_fen=sum(x.value_fen for x in found),
+        )
+
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryService(new_uow), server)

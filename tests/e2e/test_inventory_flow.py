@@ -205,3 +205,17 @@ async def test_old_parts_owed_are_listed_and_a_batch_must_match_owed_lines(api: 
     reply = await api.post("zj001.keeper", f"{BASE}/old-part-returns", batch, str(uuid.uuid4()))
     assert reply.status_code == 422, reply.text
     assert [e["field"] for e in reply.json()["errors"]] == ["lines[0]"]
+
+
+async def test_the_slow_moving_report_covers_the_callers_scope(api: Api) -> None:
+    reply = await api.get("zj.manager", "/api/v1/inventory/slow-moving", days="30")
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["items"] and {x["warehouse_id"][:5] for x in report["items"]} == {"WH-ZJ"}
+    assert report["total_value_fen"] == sum(x["value_fen"] for x in report["items"])
+    values = [x["value_fen"] for x in report["items"]]
+    assert values == sorted(values, reverse=True)
+    reply = await api.get("zj002.clerk", "/api/v1/inventory/slow-moving", warehouse_id="WH-ZJ-001")
+    assert reply.status_code == 404, reply.text
+    reply = await api.get("zj.manager", "/api/v1/inventory/slow-moving", days="0")
+    assert reply.status_code == 422, reply.text

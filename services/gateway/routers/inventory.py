@@ -591,3 +591,36 @@ async def return_old_parts(
         return json_response(result, 201)
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.get(
+    "/inventory/slow-moving",
+    response_model=schemas_inventory.SlowMoving,
+    responses={404: {"model": schemas.Problem}, 422: {"model": schemas.Problem}},
+)
+async def list_slow_moving(
+    auth: Auth,
+    gw: Gw,
+    days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    warehouse_id: Filter = None,
+) -> Response:
+    """滞销品: parts on hand that nothing took out for `days`, most value first, over your
+    scope (HQ the chain, a branch its warehouses, a store its own) or one warehouse."""
+    if warehouse_id:
+        await check_warehouse(gw, auth, warehouse_id)
+    reply = await call(
+        gw.clients.inventory.ListSlowMoving,
+        inventory_pb2.ListSlowMovingRequest(days=days, warehouse_id=warehouse_id or ""),
+    )
+    items = [
+        {
+            "warehouse_id": x.warehouse_id,
+            "part_number": x.part_number,
+            "description": x.description,
+            "on_hand": x.on_hand,
+            "value_fen": x.value_fen,
+            "last_outbound_at": or_none(x.last_outbound_at),
+        }
+        for x in reply.items
+    ]
+    return json_response({"days": days, "total_value_fen": reply.total_value_fen, "items": items})

@@ -30,7 +30,7 @@ from services.inventory.domain.catalog import Part
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
-from services.inventory.domain.stock import Movement, StockLevel
+from services.inventory.domain.stock import OUTBOUND_KINDS, Movement, StockLevel
 from services.inventory.domain.transfer import Transfer, TransferLine
 from services.inventory.domain.warehouse import Warehouse
 
@@ -724,3 +724,51 @@ async def add_old_part_batch(
             for x in lines
         ],
     )
+
+
+@dataclass(frozen=True)
+class SlowMoving:
+    warehouse_id: str
+    part_number: str
+    description: str
+    on_hand: int
+    value_fen: int
+    last_outbound_at: datetime | None
+
+
+async def slow_moving(
+    session: AsyncConnection, warehouse_ids: Collection[str], since: datetime, limit: int
+) -> list[SlowMoving]:
+    """Stock on hand in these warehouses with no outbound movement since `since`, most value
+    first."""
+    s, m = stock_levels.c, stock_movements.c
+    last_out = (
+        select(m.warehouse_id, m.part_number, func.max(m.occurred_at).label("last_out"))
+        .where(m.kind.in_(OUTBOUND_KINDS), m.warehouse_id.in_(list(warehouse_ids)))
+        .group_by(m.warehouse_id, m.part_number)
+        .subquery()
+    )
+    value = (s.on_hand * s.average_cost_fen).label("value_fen")
+    rows = await session.execute(
+        select(
+            s.warehouse_id,
+            s.part_number,
+            parts.c.description,
+            s.on_hand,
+            value,
+            last_out.c.last_out,
+        )
+        .join(parts, parts.c.part_number == s.part_number)
+        .outerjoin(
+            last_out,
+            (last_out.c.warehouse_id == s.warehouse_id) & (last_out.c.part_number == s.part_number),
+        )
+        .where(
+            s.warehouse_id.in_(list(warehouse_ids)),
+            s.on_hand > 0,
+            (last_out.c.last_out.is_(None)) | (last_out.c.last_out < since),
+        )
+        .order_by(value.desc(), s.warehouse_id, s.part_number)
+        .limit(limit)
+    )
+    return [SlowMoving(w, p, d, int(q), int(v), _when(last)) for w, p, d, q, v, last in rows]

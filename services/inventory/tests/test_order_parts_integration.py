@@ -299,3 +299,26 @@ async def test_scrap_and_returns_to_the_manufacturer_leave_the_chain(runtime: Ru
     assert caught.value.errors[0].field == "kind"
     with pytest.raises(Forbidden):
         await handlers.record_write_off(uow, TECH, WAREHOUSE, PART, 1, "scrap", "x", "")
+
+
+@pytest.mark.service("inventory")
+async def test_slow_moving_stock_is_what_nothing_took_out(runtime: Runtime) -> None:
+    uow = runtime.uow
+    before = await handlers.list_slow_moving(uow, TECH, 30, "")
+    assert {x.warehouse_id for x in before} == {WAREHOUSE}
+    assert (WAREHOUSE, PART) in {(x.warehouse_id, x.part_number) for x in before}
+    assert [x.value_fen for x in before] == sorted((x.value_fen for x in before), reverse=True)
+    assert all(x.last_outbound_at is None for x in before)
+
+    await handlers.reserve_parts(uow, TECH, "o-slow", WAREHOUSE, one())
+    await handlers.issue_parts(uow, TECH, "o-slow", [])
+    after = await handlers.list_slow_moving(uow, TECH, 30, WAREHOUSE)
+    assert PART not in {x.part_number for x in after}
+    assert len(after) == len(before) - 1
+
+    chain = await handlers.list_slow_moving(uow, HQ_ADMIN, 30, "")
+    assert {"WH-SH", "WH-ZJ", "WH-ZJ-002"} <= {x.warehouse_id for x in chain}
+    with pytest.raises(InvalidInput):
+        await handlers.list_slow_moving(uow, TECH, 0, "")
+    with pytest.raises(NotFound):
+        await handlers.list_slow_moving(uow, TECH, 30, "WH-SH-001")

@@ -1253,3 +1253,87 @@ class OldPartBatch(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OldPartBatch: _TypeAlias = OldPartBatch  # noqa: Y015
+
+@_typing.final
+class ListSlowMovingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    days: _builtins.int
+    warehouse_id: _builtins.str
+    """optional: one warehouse"""
+    def __init__(
+        self,
+        *,
+        days: _builtins.int = ...,
+        warehouse_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSlowMovingRequest: _TypeAlias = ListSlowMovingRequest  # noqa: Y015
+
+@_typing.final
+class SlowMovingItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ON_HAND_FIELD_NUMBER: _builtins.int
+    VALUE_FEN_FIELD_NUMBER: _builtins.int
+    LAST_OUTBOUND_AT_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    part_number: _builtins.str
+    description: _builtins.str
+    on_hand: _builtins.int
+    value_fen: _builtins.int
+    """on-hand at average cost"""
+    last_outbound_at: _builtins.str
+    """UTC, RFC 3339; empty when it never moved out"""
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        description: _builtins.str = ...,
+        on_hand: _builtins.int = ...,
+        value_fen: _builtins.int = ...,
+        last_outbound_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "last_outbound_at", b"last_outbound_at", "on_hand", b"on_hand", "part_number", b"part_number", "value_fen", b"value_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SlowMovingItem: _TypeAlias = SlowMovingItem  # noqa: Y015
+
+@_typing.final
+class ListSlowMovingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    TOTAL_VALUE_FEN_FIELD_NUMBER: _builtins.int
+    total_value_fen: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___SlowMovingItem]:
+        """most value first"""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___SlowMovingItem] | None = ...,
+        total_value_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "total_value_fen", b"total_value_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSlowMovingResponse: _TypeAlias = ListSlowMovingResponse  # noqa: Y015

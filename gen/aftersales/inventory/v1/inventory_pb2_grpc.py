@@ -149,6 +149,11 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.FromString,
                 _registered_method=True)
+        self.ListSlowMoving = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListSlowMoving',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -312,6 +317,14 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSlowMoving(self, request, context):
+        """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
+        over the warehouses in the caller's scope (or one of them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -429,6 +442,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ReturnOldParts,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.SerializeToString,
+            ),
+            'ListSlowMoving': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSlowMoving,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1052,6 +1070,33 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ReturnOldParts',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReturnOldPartsRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.OldPartBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSlowMoving(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListSlowMoving',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -84,6 +84,10 @@ class InventoryServiceStub:
     manufacturer are matched line by line.
     """
     ReturnOldParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReturnOldPartsRequest, _inventory_pb2.OldPartBatch]
+    ListSlowMoving: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListSlowMovingRequest, _inventory_pb2.ListSlowMovingResponse]
+    """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
+    over the warehouses in the caller's scope (or one of them).
+    """
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -138,6 +142,10 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     manufacturer are matched line by line.
     """
     ReturnOldParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReturnOldPartsRequest, _inventory_pb2.OldPartBatch]  # type: ignore[assignment]
+    ListSlowMoving: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListSlowMovingRequest, _inventory_pb2.ListSlowMovingResponse]  # type: ignore[assignment]
+    """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
+    over the warehouses in the caller's scope (or one of them).
+    """
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -327,5 +335,15 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ReturnOldPartsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.OldPartBatch, _abc.Awaitable[_inventory_pb2.OldPartBatch]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSlowMoving(
+        self,
+        request: _inventory_pb2.ListSlowMovingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListSlowMovingResponse, _abc.Awaitable[_inventory_pb2.ListSlowMovingResponse]]:
+        """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
+        over the warehouses in the caller's scope (or one of them).
+        """
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
