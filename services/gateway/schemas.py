@@ -92,10 +92,10 @@ class DiagnosisIn(BaseModel):
 
 
 class QuoteIn(BaseModel):
-    """报价: labour and parts at retail; 0 and 0 for work under warranty."""
+    """报价: the labour asked; the planned parts are added at the catalog's retail prices.
+    Work under warranty is free: labour 0."""
 
     labour_fen: Fen
-    parts_fen: Fen
 
 
 class ApprovalIn(BaseModel):
@@ -243,6 +243,7 @@ class OrderLine(BaseModel):
     issued: int
     released: bool
     old_part_kept: bool
+    retail_price_fen: int = Field(description="each, from the catalog at diagnosis")
 
 
 class PaymentOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import grpc
@@ -16,7 +17,7 @@ from services.orders.adapters import repository
 from services.orders.adapters.inventory import Parts
 from services.orders.domain import lifecycle
 from services.orders.domain.intake import IntakeForm
-from services.orders.domain.order import Diagnosis, PlannedPart, Quote, RepairOrder
+from services.orders.domain.order import Diagnosis, PlannedPart, RepairOrder
 
 
 def _day(value: object) -> str:
@@ -80,6 +81,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
                 issued=line.issued,
                 released=line.released,
                 old_part_kept=line.old_part_kept,
+                retail_price_fen=line.retail_price_fen,
             )
             for line in work.lines
         ],
@@ -138,8 +140,11 @@ STEP_DATA = {
 }
 
 
-def step_action(auth: AuthContext, request: orders_pb2.TakeStepRequest) -> handlers.Apply:
-    """The pure transition a request asks for, with its data out of protobuf."""
+def step_action(
+    auth: AuthContext, request: orders_pb2.TakeStepRequest, retail_prices: Mapping[str, int]
+) -> handlers.Apply:
+    """The pure transition a request asks for, with its data out of protobuf (and, for a
+    diagnosis, the catalog's prices of the planned parts)."""
     step = request.step
     if step not in STEP_DATA:
         raise invalid("step", f"must be one of {', '.join(STEP_DATA)}")
@@ -159,10 +164,10 @@ def step_action(auth: AuthContext, request: orders_pb2.TakeStepRequest) -> handl
             warranty_override=d.warranty_override,
             override_reason=d.override_reason,
         )
-        return lambda order, now: lifecycle.diagnose(order, auth, now, diagnosis)
+        return lambda o, now: lifecycle.diagnose(o, auth, now, diagnosis, retail_prices)
     if step == "quote":
-        offer = Quote(request.quote.labour_fen, request.quote.parts_fen)
-        return lambda order, now: lifecycle.quote(order, auth, now, offer)
+        labour_fen = request.quote.labour_fen
+        return lambda order, now: lifecycle.quote(order, auth, now, labour_fen)
     if step == "approval":
         return lambda o, now: lifecycle.approve(o, auth, now, decision.accepted, decision.note)
     if step == "manager-approval":
@@ -207,6 +212,12 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.TakeStepRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.RepairOrder:
         auth = current_auth()
+        prices: dict[str, int] = {}
+        if request.step == "diagnosis" and request.diagnosis.parts:
+            part_ids = [p.part_id for p in request.diagnosis.parts]
+            prices = await handlers.catalog_prices(
+                self.new_uow, self.parts, auth, request.order_id, part_ids
+            )
         order = await handlers.take_step(
             self.new_uow,
             self.parts,
@@ -214,7 +225,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             request.order_id,
             request.expected_version,
             request.step,
-            step_action(auth, request),
+            step_action(auth, request, prices),
         )
         return order_message(order)
 

@@ -223,6 +223,15 @@ async def list_repair_orders(
     return page, ""
 
 
+async def catalog_prices(
+    new_uow: NewUow, parts: Parts, auth: AuthContext, order_id: str, part_ids: list[str]
+) -> dict[str, int]:
+    """The retail prices of the parts a diagnosis plans, from the catalog of the order's
+    brand."""
+    order = await get_repair_order(new_uow, auth, order_id)
+    return await parts.retail_prices(order.intake.brand, part_ids) if part_ids else {}
+
+
 async def take_step(
     new_uow: NewUow,
     parts: Parts,

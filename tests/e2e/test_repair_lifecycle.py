@@ -47,10 +47,14 @@ async def take_in(api: Api) -> Desk:
 
 
 async def part_in_stock(api: Api) -> tuple[str, int]:
-    """A part the store's warehouse has available, and how many."""
+    """A Huawei part (the orders' brand) the store's warehouse has available, and how many."""
+    catalog = await api.get("sh001.keeper", "/api/v1/parts", brand="huawei", limit="100")
+    assert catalog.status_code == 200, catalog.text
+    huawei = {part["part_number"] for part in catalog.json()["items"]}
     reply = await api.get("sh001.keeper", f"/api/v1/warehouses/{STORE_WAREHOUSE}/stock")
     assert reply.status_code == 200, reply.text
-    level = next(lv for lv in reply.json()["levels"] if lv["available"] > 1)
+    levels = reply.json()["levels"]
+    level = next(lv for lv in levels if lv["part_number"] in huawei and lv["available"] > 1)
     return level["part_number"], level["available"]
 
 
@@ -59,7 +63,8 @@ async def available(api: Api, part: str) -> int:
     return next(lv["available"] for lv in reply.json()["levels"] if lv["part_number"] == part)
 
 
-async def diagnosed_and_quoted(desk: Desk, part: str, labour: int, parts: int) -> None:
+async def diagnosed_and_quoted(desk: Desk, part: str, labour: int) -> dict[str, Any]:
+    """Diagnosed with one part; quoted the labour, the part added at its retail price."""
     diagnosis = {
         "fault_code": "F-LCD",
         "cause_code": "C-DROP",
@@ -68,14 +73,18 @@ async def diagnosed_and_quoted(desk: Desk, part: str, labour: int, parts: int) -
         "repair_level": "L2",
     }
     await desk.take("sh001.tech", "diagnosis", diagnosis)
-    await desk.take("sh001.clerk", "quote", {"labour_fen": labour, "parts_fen": parts})
+    return await desk.take("sh001.clerk", "quote", {"labour_fen": labour})
 
 
 async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
     part, before = await part_in_stock(api)
     desk = await take_in(api)
     assert desk.etag == '"1"' and desk.order["warranty"]["status"] == "out_of_warranty"
-    await diagnosed_and_quoted(desk, part, labour=8_000, parts=20_000)
+    order = await diagnosed_and_quoted(desk, part, labour=8_000)
+    retail = order["lines"][0]["retail_price_fen"]
+    assert retail > 0 and order["quote"]["parts_fen"] == retail
+    due = order["quote"]["total_fen"]
+    assert due == 8_000 + retail
 
     early = await desk.step("sh001.tech", "repair/start", {})
     assert early.status_code == 409 and "awaiting_approval" in early.json()["detail"]
@@ -91,10 +100,10 @@ async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
     await desk.take("sh001.clerk", "qc", {"passed": False, "note": "touch dead in a corner"})
     await desk.take("sh001.tech", "repair/finish", finish)
     await desk.take("sh001.clerk", "qc", {"passed": True})
-    order = await desk.take("sh001.clerk", "pickup", {"method": "wechat_pay", "amount_fen": 28_000})
+    order = await desk.take("sh001.clerk", "pickup", {"method": "wechat_pay", "amount_fen": due})
 
     assert order["status"] == "closed" and order["closed_at"]
-    assert order["payments"][0]["amount_fen"] == 28_000
+    assert order["payments"][0]["amount_fen"] == due
     timeline = (await api.get("sh001.clerk", f"{ORDERS}/{order['id']}/timeline")).json()
     assert [e["status"] for e in timeline["items"]] == [
         "received",
@@ -116,7 +125,7 @@ async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
 async def test_a_customer_declines_the_quote(api: Api) -> None:
     part, _ = await part_in_stock(api)
     desk = await take_in(api)
-    await diagnosed_and_quoted(desk, part, labour=50_000, parts=80_000)
+    await diagnosed_and_quoted(desk, part, labour=130_000)
     assert desk.order["quote"]["manager_approval_required"] is True  # above SH's threshold
     refused = await desk.step("sh001.clerk", "manager-approval", {"approved": True})
     assert refused.status_code == 403
@@ -128,7 +137,7 @@ async def test_a_customer_declines_the_quote(api: Api) -> None:
 async def test_a_cancel_gives_the_reserved_part_back(api: Api) -> None:
     part, before = await part_in_stock(api)
     desk = await take_in(api)
-    await diagnosed_and_quoted(desk, part, labour=8_000, parts=20_000)
+    await diagnosed_and_quoted(desk, part, labour=8_000)
     stale = desk.etag
     await desk.take("sh001.clerk", "approval", {"accepted": True})
     assert await available(api, part) == before - 1
@@ -150,9 +159,10 @@ async def test_a_warranty_repair_keeps_the_old_part_and_takes_no_payment(api: Ap
     assert created.json()["warranty"]["status"] == "in_warranty"
     read = await api.get("sh001.clerk", f"{ORDERS}/{created.json()['id']}")
     desk = Desk(api, read.json(), read.headers["ETag"])
-    charged = await desk.step("sh001.clerk", "quote", {"labour_fen": 1, "parts_fen": 0})
+    charged = await desk.step("sh001.clerk", "quote", {"labour_fen": 1})
     assert charged.status_code == 409  # not diagnosed yet
-    await diagnosed_and_quoted(desk, part, labour=0, parts=0)
+    order = await diagnosed_and_quoted(desk, part, labour=0)
+    assert order["quote"]["total_fen"] == 0  # the part is free under warranty
     await desk.take("sh001.clerk", "approval", {"accepted": True})
     order = await desk.take("sh001.tech", "repair/start", {})
     line = order["lines"][0]
@@ -182,7 +192,7 @@ async def test_two_people_changing_one_order_at_once_cannot_both_win(api: Api) -
 async def test_a_big_quote_waits_for_the_branch_manager_too(api: Api) -> None:
     part, _ = await part_in_stock(api)
     desk = await take_in(api)
-    await diagnosed_and_quoted(desk, part, labour=90_000, parts=20_000)  # above SH's 1,000 yuan
+    await diagnosed_and_quoted(desk, part, labour=110_000)  # above SH's 1,000 yuan
     order = await desk.take("sh001.clerk", "approval", {"accepted": True})
     assert order["status"] == "awaiting_approval" and order["quote"]["customer_approved"]
     outsider = await desk.step("zj.manager", "manager-approval", {"approved": True})

@@ -91,6 +91,7 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
                 "issued": line.issued,
                 "released": line.released,
                 "old_part_kept": line.old_part_kept,
+                "retail_price_fen": line.retail_price_fen,
             }
             for line in order.lines
         ],
@@ -363,10 +364,11 @@ async def quote(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Moves to `awaiting_approval`. Above the branch's threshold (SH 1,000 yuan, ZJ 800, else
-    1,000), or for an in-warranty mainboard replacement or swap, the branch manager must
-    approve too."""
-    data = orders_pb2.QuoteRequest(labour_fen=body.labour_fen, parts_fen=body.parts_fen)
+    """The labour asked plus the planned parts at the catalog's retail prices (work under
+    warranty: 0). Moves to `awaiting_approval`. Above the branch's threshold (SH 1,000 yuan,
+    ZJ 800, else 1,000), or for an in-warranty mainboard replacement or swap, the branch
+    manager must approve too."""
+    data = orders_pb2.QuoteRequest(labour_fen=body.labour_fen)
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "quote", {"quote": data}, *args)
 

@@ -83,7 +83,7 @@ async def test_bad_bodies_and_if_match_are_422_by_field(client: httpx.AsyncClien
         assert odd.status_code == 422, etag
     negative = await client.post(
         f"{path}/quote",
-        json={"labour_fen": -1, "parts_fen": 0},
+        json={"labour_fen": -1},
         headers={**clerk, "If-Match": '"1"'},
     )
     assert negative.status_code == 422

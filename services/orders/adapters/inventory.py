@@ -12,6 +12,8 @@ from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.grpc_client import call
 from services.orders.domain.order import PartLine
 
+CATALOG_PAGE = 200  # inventory's largest page
+
 
 def store_warehouse_id(store_id: str) -> str:
     """Inventory's name for a store's own warehouse (库房)."""
@@ -35,6 +37,10 @@ class Parts(Protocol):
 
     async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
         """Return issued quantities to the warehouse (undoing an issue)."""
+        ...
+
+    async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
+        """The catalog's retail price of each of these parts it knows."""
         ...
 
 
@@ -79,3 +85,21 @@ class InventoryParts:
                         order_id=order_id, line_id=line_id, quantity=quantity
                     ),
                 )
+
+    async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
+        # The catalog has no look-up by part numbers yet: read the brand's parts, a page at a
+        # time, until every part asked for is found.
+        wanted, token = set(part_ids), ""
+        prices: dict[str, int] = {}
+        while wanted - prices.keys():
+            request = inventory_pb2.ListPartsRequest(
+                brand=brand, page_size=CATALOG_PAGE, page_token=token
+            )
+            reply = await call(self.stub.ListParts, request)
+            prices |= {
+                p.part_number: p.retail_price_fen for p in reply.parts if p.part_number in wanted
+            }
+            token = reply.next_page_token
+            if not token:
+                break
+        return prices

@@ -121,7 +121,14 @@ def _move(
     )
 
 
-def diagnose(order: RepairOrder, auth: AuthContext, now: datetime, diagnosis: Diagnosis) -> None:
+def diagnose(
+    order: RepairOrder,
+    auth: AuthContext,
+    now: datetime,
+    diagnosis: Diagnosis,
+    retail_prices: Mapping[str, int],
+) -> None:
+    """`retail_prices`: the catalog's price of each planned part it knows."""
     check_step(order, "diagnosis", auth)
     errors: list[FieldError] = []
     if diagnosis.repair_level not in REPAIR_LEVELS:
@@ -131,6 +138,8 @@ def diagnose(order: RepairOrder, auth: AuthContext, now: datetime, diagnosis: Di
     for i, part in enumerate(diagnosis.parts):
         if not part.part_id:
             errors.append(FieldError(f"parts[{i}].part_id", "is required"))
+        elif part.part_id not in retail_prices:
+            errors.append(FieldError(f"parts[{i}].part_id", "is not in the catalog"))
         if part.quantity < 1:
             errors.append(FieldError(f"parts[{i}].quantity", "must be at least 1"))
     override = diagnosis.warranty_override
@@ -152,28 +161,32 @@ def diagnose(order: RepairOrder, auth: AuthContext, now: datetime, diagnosis: Di
     in_warranty = order.warranty.status == IN_WARRANTY
     order.work.diagnosis = diagnosis
     order.work.lines = [
-        PartLine(f"L{i}", p.part_id, p.quantity, in_warranty)
+        PartLine(
+            f"L{i}", p.part_id, p.quantity, in_warranty, retail_price_fen=retail_prices[p.part_id]
+        )
         for i, p in enumerate(diagnosis.parts, start=1)
     ]
     _move(order, "diagnosed", auth, now, "diagnosis", why)
 
 
-def quote(order: RepairOrder, auth: AuthContext, now: datetime, offer: Quote) -> None:
-    """报价. Work under warranty is free: its quote is zero, and the customer still consents."""
+def quote(order: RepairOrder, auth: AuthContext, now: datetime, labour_fen: int) -> None:
+    """报价: the labour asked, plus the planned parts at their retail prices. Work under
+    warranty is free: its quote is zero, and the customer still consents."""
     check_step(order, "quote", auth)
-    errors = [
-        FieldError(name, "must not be negative")
-        for name, value in (("labour_fen", offer.labour_fen), ("parts_fen", offer.parts_fen))
-        if value < 0
-    ]
-    if not chargeable(order) and offer.total_fen:
-        errors.append(FieldError("labour_fen", "work under warranty is free: quote 0"))
-    if errors:
-        raise InvalidInput("the quote has errors", errors)
+    if labour_fen < 0:
+        raise invalid("labour_fen", "must not be negative")
+    if not chargeable(order) and labour_fen:
+        raise invalid("labour_fen", "work under warranty is free: quote 0")
+    parts_fen = (
+        sum(line.retail_price_fen * line.quantity for line in order.work.lines)
+        if chargeable(order)
+        else 0
+    )
+    offer = Quote(labour_fen, parts_fen)
     order.work.quote = offer
     order.work.manager_approval_required = needs_manager(order, offer)
     order.work.customer_approved = order.work.manager_approved = False
-    why = f"quote {offer.total_fen} fen"
+    why = f"quote {offer.total_fen} fen (labour {labour_fen}, parts {parts_fen})"
     if order.work.manager_approval_required:
         why += "; needs the branch manager too"
     _move(order, "awaiting_approval", auth, now, "quote", why)

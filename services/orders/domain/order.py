@@ -102,6 +102,7 @@ class PartLine:
     issued: int = 0
     released: bool = False
     old_part_kept: bool = False  # 旧件: kept for return to the manufacturer
+    retail_price_fen: int = 0  # each, from the catalog at diagnosis
 
     @property
     def short(self) -> int:

@@ -12,6 +12,7 @@ from services.orders.domain.order import PartLine
 @dataclass
 class FakeParts:
     stock: dict[str, int] = field(default_factory=dict)
+    prices: dict[str, int] = field(default_factory=dict)  # the catalog's retail prices
     reserved: dict[tuple[str, str], int] = field(default_factory=dict)
     issued: dict[tuple[str, str], int] = field(default_factory=dict)
     parts_of: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -59,3 +60,7 @@ class FakeParts:
             key = (order_id, line_id)
             self.issued[key] -= quantity
             self.stock[self.parts_of[key]] += quantity
+
+    async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
+        self.calls.append(("retail_prices", brand, list(part_ids)))
+        return {p: self.prices[p] for p in part_ids if p in self.prices}

@@ -21,6 +21,7 @@ CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 TECH = AuthContext("u-tech", "technician", "SH", "SH-001")
 MANAGER = AuthContext("u-mgr", "branch_manager", "SH", None)
 KEEPER = AuthContext("u-keeper", "warehouse_keeper", "SH", "SH-001")
+PRICES = {"HW-SCR-001": 20_000, "B": 5_000}  # the catalog's retail prices, in fen
 
 
 def new_order(warranty: str = "out_of_warranty", service_type: str = "repair") -> RepairOrder:
@@ -68,8 +69,8 @@ def diagnosis(**changes: object) -> Diagnosis:
 
 
 def walk_to_approved(order: RepairOrder, total: int = 30_000) -> None:
-    lifecycle.diagnose(order, TECH, NOW, diagnosis())
-    lifecycle.quote(order, CLERK, NOW, Quote(total - 20_000, 20_000))
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(), PRICES)
+    lifecycle.quote(order, CLERK, NOW, total - 20_000)
     lifecycle.approve(order, CLERK, NOW, accepted=True)
 
 
@@ -107,6 +108,14 @@ def test_a_paid_repair_walks_to_closed_and_each_step_is_in_the_timeline() -> Non
     assert last.note == "paid 30000 fen by wechat_pay"
 
 
+def test_a_part_the_catalog_does_not_know_is_refused_at_diagnosis() -> None:
+    order = new_order()
+    with pytest.raises(InvalidInput) as caught:
+        lifecycle.diagnose(order, TECH, NOW, diagnosis(parts=(PlannedPart("NOPE", 1),)), PRICES)
+    assert [e.field for e in caught.value.errors] == ["parts[0].part_id"]
+    assert order.status == "received"
+
+
 def test_a_step_from_the_wrong_status_is_a_conflict_naming_the_status() -> None:
     order = new_order()
     with pytest.raises(Conflict, match="the order is received"):
@@ -116,7 +125,7 @@ def test_a_step_from_the_wrong_status_is_a_conflict_naming_the_status() -> None:
 def test_a_role_that_may_not_take_the_step_is_forbidden_whatever_the_status() -> None:
     order = new_order()
     with pytest.raises(Forbidden):
-        lifecycle.diagnose(order, CLERK, NOW, diagnosis())
+        lifecycle.diagnose(order, CLERK, NOW, diagnosis(), PRICES)
     with pytest.raises(Forbidden):
         lifecycle.pick_up(order, TECH, NOW, "cash", 0)
 
@@ -124,13 +133,14 @@ def test_a_role_that_may_not_take_the_step_is_forbidden_whatever_the_status() ->
 def test_overriding_the_warranty_needs_a_reason_and_makes_the_work_chargeable() -> None:
     order = new_order(warranty="in_warranty")
     with pytest.raises(InvalidInput) as caught:
-        lifecycle.diagnose(order, TECH, NOW, diagnosis(warranty_override="out_of_warranty"))
+        lifecycle.diagnose(order, TECH, NOW, diagnosis(warranty_override="out_of_warranty"), PRICES)
     assert caught.value.errors[0].field == "override_reason"
     lifecycle.diagnose(
         order,
         TECH,
         NOW,
         diagnosis(warranty_override="out_of_warranty", override_reason="liquid damage"),
+        PRICES,
     )
     assert order.warranty.status == "out_of_warranty"
     assert "liquid damage" in order.warranty.reason
@@ -140,10 +150,11 @@ def test_overriding_the_warranty_needs_a_reason_and_makes_the_work_chargeable() 
 
 def test_warranty_work_is_quoted_free_and_picked_up_without_payment() -> None:
     order = new_order(warranty="in_warranty")
-    lifecycle.diagnose(order, TECH, NOW, diagnosis())
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(), PRICES)
     with pytest.raises(InvalidInput):
-        lifecycle.quote(order, CLERK, NOW, Quote(5_000, 0))
-    lifecycle.quote(order, CLERK, NOW, Quote(0, 0))
+        lifecycle.quote(order, CLERK, NOW, 5_000)
+    lifecycle.quote(order, CLERK, NOW, 0)
+    assert order.work.quote is not None and order.work.quote.total_fen == 0
     lifecycle.approve(order, CLERK, NOW, accepted=True)
     lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1})
     lifecycle.start_repair(order, TECH, NOW)
@@ -169,8 +180,8 @@ def test_the_branch_manager_approves_big_quotes_and_warranty_mainboards(
     warranty: str, actions: tuple[str, ...], total: int, needed: bool
 ) -> None:
     order = new_order(warranty=warranty)
-    lifecycle.diagnose(order, TECH, NOW, diagnosis(actions=actions))
-    lifecycle.quote(order, CLERK, NOW, Quote(total, 0))
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(actions=actions), PRICES)
+    lifecycle.quote(order, CLERK, NOW, total - 20_000 if warranty == "out_of_warranty" else 0)
     assert order.work.manager_approval_required is needed
     lifecycle.approve(order, CLERK, NOW, accepted=True)
     assert order.status == ("awaiting_approval" if needed else "approved")
@@ -186,9 +197,14 @@ def test_the_branch_manager_approves_big_quotes_and_warranty_mainboards(
 def test_a_shortage_waits_for_parts_until_they_come() -> None:
     order = new_order()
     lifecycle.diagnose(
-        order, TECH, NOW, diagnosis(parts=(PlannedPart("HW-SCR-001", 2), PlannedPart("B", 1)))
+        order,
+        TECH,
+        NOW,
+        diagnosis(parts=(PlannedPart("HW-SCR-001", 2), PlannedPart("B", 1))),
+        PRICES,
     )
-    lifecycle.quote(order, CLERK, NOW, Quote(1_000, 1_000))
+    lifecycle.quote(order, CLERK, NOW, 1_000)
+    assert order.work.quote == Quote(1_000, 2 * 20_000 + 5_000)
     lifecycle.approve(order, CLERK, NOW, accepted=True)
     lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1, "L2": 1})
     assert order.status == "waiting_parts"
@@ -210,8 +226,8 @@ def test_a_cancel_releases_the_reservations_and_a_decline_ends_the_order() -> No
     lifecycle.cancel(order, CLERK, NOW, "customer changed their mind")
     assert order.work.lines[0].reserved == 0 and order.work.lines[0].released
     declined = new_order()
-    lifecycle.diagnose(declined, TECH, NOW, diagnosis())
-    lifecycle.quote(declined, CLERK, NOW, Quote(50_000, 0))
+    lifecycle.diagnose(declined, TECH, NOW, diagnosis(), PRICES)
+    lifecycle.quote(declined, CLERK, NOW, 50_000)
     lifecycle.approve(declined, CLERK, NOW, accepted=False, note="too dear")
     assert declined.status == "declined"
     assert declined.timeline[-1].note == "too dear"
@@ -226,10 +242,10 @@ def _take(order: RepairOrder, name: str, actor: AuthContext, flag: bool, amount:
     """Take one step with plausible data; the flag picks a branch (accept, pass, a shortage)."""
     line_ids = [line.line_id for line in order.work.lines]
     if name == "diagnosis":
-        lifecycle.diagnose(order, actor, NOW, diagnosis())
+        lifecycle.diagnose(order, actor, NOW, diagnosis(), PRICES)
     elif name == "quote":
         free = not lifecycle.chargeable(order)
-        lifecycle.quote(order, actor, NOW, Quote(0 if free else amount, 0))
+        lifecycle.quote(order, actor, NOW, 0 if free else amount)
     elif name == "approval":
         lifecycle.approve(order, actor, NOW, accepted=flag)
     elif name == "manager-approval":

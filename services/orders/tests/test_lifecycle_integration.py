@@ -28,6 +28,11 @@ CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 TECH = AuthContext("u-tech", "technician", "SH", "SH-001")
 OTHER_CLERK = AuthContext("u-clerk2", "clerk", "SH", "SH-002")
 SCREEN = "HW-SCR-001"
+PRICE = 20_000  # the screen's retail price
+
+
+def inventory(stock: int) -> FakeParts:
+    return FakeParts(stock={SCREEN: stock}, prices={SCREEN: PRICE})
 
 
 @pytest.fixture
@@ -84,7 +89,7 @@ DIAGNOSIS = orders_pb2.Diagnosis(
 async def to_quoted(desk: Desk, total: int = 30_000) -> orders_pb2.RepairOrder:
     order = await desk.intake()
     order = await desk.step(TECH, order, "diagnosis", diagnosis=DIAGNOSIS)
-    quote = orders_pb2.QuoteRequest(labour_fen=total - 20_000, parts_fen=20_000)
+    quote = orders_pb2.QuoteRequest(labour_fen=total - PRICE)
     return await desk.step(CLERK, order, "quote", quote=quote)
 
 
@@ -96,9 +101,12 @@ def yes(note: str = "") -> orders_pb2.Decision:
 async def test_a_paid_repair_is_closed_with_its_parts_issued_and_every_step_announced(
     runtime: Runtime,
 ) -> None:
-    parts = FakeParts(stock={SCREEN: 3})
+    parts = inventory(3)
     desk = Desk(runtime, parts)
     order = await to_quoted(desk)
+    assert (order.quote.labour_fen, order.quote.parts_fen) == (10_000, PRICE)
+    assert order.lines[0].retail_price_fen == PRICE
+    assert parts.calls[0] == ("retail_prices", "huawei", [SCREEN])
     order = await desk.step(CLERK, order, "approval", decision=yes())
     assert (order.status, order.lines[0].reserved) == ("approved", 1)
     order = await desk.step(TECH, order, "repair/start")
@@ -149,7 +157,7 @@ async def test_a_paid_repair_is_closed_with_its_parts_issued_and_every_step_anno
 
 @pytest.mark.service("orders")
 async def test_a_stale_version_is_refused_and_another_store_sees_nothing(runtime: Runtime) -> None:
-    desk = Desk(runtime, FakeParts())
+    desk = Desk(runtime, inventory(0))
     order = await desk.intake()
     await desk.step(TECH, order, "diagnosis", diagnosis=DIAGNOSIS)
     with pytest.raises(PreconditionFailed):
@@ -165,7 +173,7 @@ async def test_a_stale_version_is_refused_and_another_store_sees_nothing(runtime
 
 @pytest.mark.service("orders")
 async def test_two_concurrent_steps_on_one_order_one_wins(runtime: Runtime) -> None:
-    desk = Desk(runtime, FakeParts(stock={SCREEN: 5}))
+    desk = Desk(runtime, inventory(5))
     order = await to_quoted(desk)
     results = await asyncio.gather(
         desk.step(CLERK, order, "approval", decision=yes()),
@@ -198,21 +206,21 @@ def someone_else_changes(runtime: Runtime, order_id: str) -> Callable[[], Awaita
 
 @pytest.mark.service("orders")
 async def test_a_reservation_whose_write_fails_is_released(runtime: Runtime) -> None:
-    parts = FakeParts(stock={SCREEN: 2})
+    parts = inventory(2)
     desk = Desk(runtime, parts)
     order = await to_quoted(desk)
 
     parts.meanwhile["reserve"] = someone_else_changes(runtime, order.id)
     with pytest.raises(PreconditionFailed):
         await desk.step(CLERK, order, "approval", decision=yes())
-    assert [call[0] for call in parts.calls] == ["reserve", "release"]
+    assert [call[0] for call in parts.calls][-2:] == ["reserve", "release"]
     assert parts.stock[SCREEN] == 2 and not parts.reserved
     assert (await desk.get(order.id)).status == "awaiting_approval"
 
 
 @pytest.mark.service("orders")
 async def test_a_shortage_waits_for_parts_and_a_cancel_releases_them(runtime: Runtime) -> None:
-    parts = FakeParts(stock={SCREEN: 0})
+    parts = inventory(0)
     desk = Desk(runtime, parts)
     order = await to_quoted(desk)
     order = await desk.step(CLERK, order, "approval", decision=yes())
@@ -236,7 +244,7 @@ async def test_a_shortage_waits_for_parts_and_a_cancel_releases_them(runtime: Ru
 
 @pytest.mark.service("orders")
 async def test_a_declined_quote_ends_the_order(runtime: Runtime) -> None:
-    desk = Desk(runtime, FakeParts())
+    desk = Desk(runtime, inventory(0))
     order = await to_quoted(desk, total=150_000)
     assert order.quote.manager_approval_required
     decline = orders_pb2.Decision(accepted=False, note="too dear")
@@ -252,7 +260,7 @@ async def test_a_declined_quote_ends_the_order(runtime: Runtime) -> None:
 
 @pytest.mark.service("orders")
 async def test_a_cancel_whose_write_fails_reserves_its_parts_again(runtime: Runtime) -> None:
-    parts = FakeParts(stock={SCREEN: 1})
+    parts = inventory(1)
     desk = Desk(runtime, parts)
     order = await desk.step(CLERK, await to_quoted(desk), "approval", decision=yes())
     parts.meanwhile["release"] = someone_else_changes(runtime, order.id)
@@ -267,7 +275,7 @@ async def test_a_cancel_whose_write_fails_reserves_its_parts_again(runtime: Runt
 async def test_an_issue_whose_write_fails_is_given_back_and_reserved_again(
     runtime: Runtime,
 ) -> None:
-    parts = FakeParts(stock={SCREEN: 1})
+    parts = inventory(1)
     desk = Desk(runtime, parts)
     order = await desk.step(CLERK, await to_quoted(desk), "approval", decision=yes())
     parts.meanwhile["issue"] = someone_else_changes(runtime, order.id)

@@ -296,6 +296,7 @@ class OrderLine(_message.Message):
     ISSUED_FIELD_NUMBER: _builtins.int
     RELEASED_FIELD_NUMBER: _builtins.int
     OLD_PART_KEPT_FIELD_NUMBER: _builtins.int
+    RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     quantity: _builtins.int
@@ -306,6 +307,8 @@ class OrderLine(_message.Message):
     released: _builtins.bool
     old_part_kept: _builtins.bool
     """旧件 kept for the manufacturer"""
+    retail_price_fen: _builtins.int
+    """each, from the catalog at diagnosis"""
     def __init__(
         self,
         *,
@@ -318,10 +321,11 @@ class OrderLine(_message.Message):
         issued: _builtins.int = ...,
         released: _builtins.bool = ...,
         old_part_kept: _builtins.bool = ...,
+        retail_price_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "short", b"short", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "short", b"short", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -490,22 +494,20 @@ Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
 @_typing.final
 class QuoteRequest(_message.Message):
+    """The parts are priced by orders: the planned parts at the catalog's retail prices."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LABOUR_FEN_FIELD_NUMBER: _builtins.int
-    PARTS_FEN_FIELD_NUMBER: _builtins.int
     labour_fen: _builtins.int
-    parts_fen: _builtins.int
-    """the parts at retail"""
     def __init__(
         self,
         *,
         labour_fen: _builtins.int = ...,
-        parts_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["labour_fen", b"labour_fen", "parts_fen", b"parts_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labour_fen", b"labour_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
