@@ -121,6 +121,12 @@ async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
     listed = await api.get("sh001.clerk", ORDERS, status="closed", limit="100")
     assert order["id"] in [o["id"] for o in listed.json()["items"]]
 
+    # The same phone back (at another store of the chain) is a repeat repair (返修).
+    again = repair_order(device={**order["device"], "purchase_date": None})
+    back = await api.post("sh002.clerk", ORDERS, again)
+    assert back.status_code == 201, back.text
+    assert back.json()["repeat_repair"] is True
+
 
 async def test_a_customer_declines_the_quote(api: Api) -> None:
     part, _ = await part_in_stock(api)
