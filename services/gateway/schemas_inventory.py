@@ -196,3 +196,34 @@ class SlowMoving(BaseModel):
     days: int
     total_value_fen: int
     items: list[SlowMovingItem]
+
+
+class CountedLineIn(BaseModel):
+    part_number: Short
+    counted: int = Field(ge=0, le=100_000)
+
+
+class StocktakeIn(BaseModel):
+    """盘点: what was counted, part by part."""
+
+    lines: list[CountedLineIn] = Field(max_length=1000)
+
+
+class StocktakeLine(BaseModel):
+    part_number: str
+    book: int
+    counted: int
+    difference: int
+    unit_cost_fen: int
+
+
+class Stocktake(BaseModel):
+    id: str
+    warehouse_id: str
+    status: str = Field(description="pending_approval | posted | rejected")
+    lines: list[StocktakeLine]
+    difference_value_fen: int
+    counted_by: str
+    counted_at: str
+    decided_by: str | None
+    decided_at: str | None

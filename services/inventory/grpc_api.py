@@ -18,6 +18,7 @@ from services.inventory.domain.conservation import PartConservation
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement
+from services.inventory.domain.stocktake import Stocktake
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
 
@@ -153,6 +154,29 @@ def quota_message(use: QuotaUse) -> inventory_pb2.QuotaUse:
         old_parts_owed_fen=use.owed_fen,
         used_fen=use.used_fen,
         headroom_fen=use.headroom_fen,
+    )
+
+
+def stocktake_message(doc: Stocktake) -> inventory_pb2.Stocktake:
+    return inventory_pb2.Stocktake(
+        id=doc.id,
+        warehouse_id=doc.warehouse_id,
+        status=doc.status,
+        lines=[
+            inventory_pb2.StocktakeLine(
+                part_number=x.part_number,
+                book=x.book,
+                counted=x.counted,
+                difference=x.difference,
+                unit_cost_fen=x.unit_cost_fen,
+            )
+            for x in doc.lines
+        ],
+        difference_value_fen=doc.difference_value_fen,
+        counted_by=doc.counted_by,
+        counted_at=_iso(doc.counted_at),
+        decided_by=doc.decided_by or "",
+        decided_at=_iso(doc.decided_at),
     )
 
 
@@ -429,6 +453,31 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             ],
             total_value_fen=sum(x.value_fen for x in found),
         )
+
+    async def RecordStocktake(
+        self, request: inventory_pb2.RecordStocktakeRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Stocktake:
+        doc = await handlers.record_stocktake(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            [(x.part_number, x.counted) for x in request.lines],
+        )
+        return stocktake_message(doc)
+
+    async def DecideStocktake(
+        self, request: inventory_pb2.DecideStocktakeRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Stocktake:
+        doc = await handlers.decide_stocktake(
+            self.new_uow, current_auth(), request.stocktake_id, request.approve
+        )
+        return stocktake_message(doc)
+
+    async def GetStocktake(
+        self, request: inventory_pb2.GetStocktakeRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Stocktake:
+        doc = await handlers.get_stocktake(self.new_uow, current_auth(), request.stocktake_id)
+        return stocktake_message(doc)
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

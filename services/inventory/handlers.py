@@ -18,13 +18,14 @@ from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
-from services.inventory.domain import old_parts, order_parts, quota, transfer
+from services.inventory.domain import old_parts, order_parts, quota, stocktake, transfer
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import Movement, Posting, StockLevel, book
+from services.inventory.domain.stocktake import APPROVAL_THRESHOLD_FEN, Stocktake
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
 
@@ -537,6 +538,11 @@ async def record_adjustment(
         cost = await repository.inbound_cost(session, warehouse.id, part_number)
         if cost is None:
             raise invalid("part_number", f"no part {part_number}")
+        if auth.role == "warehouse_keeper" and abs(quantity) * cost > APPROVAL_THRESHOLD_FEN:
+            raise Forbidden(
+                f"an adjustment worth more than {APPROVAL_THRESHOLD_FEN} fen needs a manager: "
+                "record a stocktake for approval"
+            )
         await _admit_into(session, warehouse.id, quantity * cost, f"adjustment of {part_number}")
         line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
         posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
@@ -939,3 +945,90 @@ async def list_slow_moving(
             ids = [w.id for w in scope]
         since = utc_now() - timedelta(days=days)
         return await repository.slow_moving(session, ids, since, SLOW_MOVING_LIMIT)
+
+
+# --- Stocktake (盘点) -------------------------------------------------------------------------
+
+
+async def _post_stocktake(uow: UnitOfWork, doc: Stocktake) -> None:
+    """Each difference becomes an adjustment at the average cost when counted."""
+    lines = [
+        MovementLine(doc.warehouse_id, x.part_number, "adjustment", x.difference, x.unit_cost_fen)
+        for x in doc.lines
+        if x.difference
+    ]
+    await post_movements(uow, lines, Posting("stocktake", doc.id, utc_now(), doc.decided_by or ""))
+
+
+async def record_stocktake(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, counts: list[tuple[str, int]]
+) -> Stocktake:
+    """盘点: the counts against the book now. Differences within the approval threshold are
+    posted at once; larger ones wait for a manager."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    stocktake.check_counts(counts)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        serialised = await repository.serialised_flags(session, {p for p, _ in counts})
+        for i, (part_number, _) in enumerate(counts):
+            if part_number not in serialised:
+                raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
+            if serialised[part_number]:
+                raise invalid(f"lines[{i}].part_number", "serialised parts are counted by serial")
+        levels = await repository.lock_levels(session, {(warehouse.id, p) for p, _ in counts})
+        book = {part: level for (_, part), level in levels.items()}
+        now = utc_now()
+        doc = Stocktake(
+            id=_new_document_id("ST"),
+            warehouse_id=warehouse.id,
+            lines=stocktake.count(counts, book),
+            counted_by=auth.user_id,
+            counted_at=now,
+        )
+        if not doc.needs_approval:
+            doc = stocktake.decide(doc, True, auth.user_id, now)
+        await repository.add_stocktake(session, doc)
+        if doc.status == "posted":
+            await _post_stocktake(uow, doc)
+        await uow.commit()
+    return doc
+
+
+async def decide_stocktake(
+    new_uow: NewUow, auth: AuthContext, stocktake_id: str, approve: bool
+) -> Stocktake:
+    """A manager approves (the differences are posted) or rejects a stocktake that waits."""
+    require_role(auth, APPROVER_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        before = await _stocktake_in_scope(session, auth, stocktake_id)
+        await repository.lock_levels(
+            session, {(before.warehouse_id, x.part_number) for x in before.lines}
+        )
+        locked = await repository.get_stocktake(session, stocktake_id, lock=True)
+        assert locked is not None  # it was there a moment ago and is never deleted
+        after = stocktake.decide(locked, approve, auth.user_id, utc_now())
+        if after != locked:
+            await repository.save_stocktake(session, after)
+            if after.status == "posted":
+                await _post_stocktake(uow, after)
+            await uow.commit()
+    return after
+
+
+async def _stocktake_in_scope(
+    session: AsyncConnection, auth: AuthContext, stocktake_id: str
+) -> Stocktake:
+    if not stocktake_id:
+        raise invalid("stocktake_id", "is required")
+    doc = await repository.get_stocktake(session, stocktake_id)
+    warehouse = await repository.get_warehouse(session, doc.warehouse_id) if doc else None
+    if doc is None or warehouse is None or not warehouse.visible_to(auth):
+        raise NotFound(f"no stocktake {stocktake_id} in your scope")
+    return doc
+
+
+async def get_stocktake(new_uow: NewUow, auth: AuthContext, stocktake_id: str) -> Stocktake:
+    async with new_uow() as uow:
+        return await _stocktake_in_scope(uow.session, auth, stocktake_id)

@@ -219,3 +219,31 @@ async def test_the_slow_moving_report_covers_the_callers_scope(api: Api) -> None
     assert reply.status_code == 404, reply.text
     reply = await api.get("zj.manager", "/api/v1/inventory/slow-moving", days="0")
     assert reply.status_code == 422, reply.text
+
+
+async def test_a_stocktake_adjusts_the_book_and_a_large_one_waits_for_the_manager(
+    api: Api,
+) -> None:
+    part = "SS-CHA-GALAXYS24"
+    before = await api.get("zj001.keeper", f"{BASE}/stock", part_number=part)
+    level = before.json()["levels"][0]
+    counted = {"lines": [{"part_number": part, "counted": level["on_hand"] + 1}]}
+    reply = await api.post("zj001.keeper", f"{BASE}/stocktakes", counted, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    doc = reply.json()
+    assert (doc["status"], doc["lines"][0]["difference"]) == ("posted", 1)
+    after = await api.get("zj001.keeper", f"{BASE}/stock", part_number=part)
+    assert after.json()["levels"][0]["on_hand"] == level["on_hand"] + 1
+
+    # Everything of it missing, and more than the threshold's worth: it waits.
+    big = {"lines": [{"part_number": "SS-SCR-GALAXYS24", "counted": 0}]}
+    reply = await api.post("zj001.keeper", f"{BASE}/stocktakes", big, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    pending = reply.json()
+    assert pending["status"] == "pending_approval", pending
+    path = f"/api/v1/stocktakes/{pending['id']}"
+    assert (await api.get("sh.manager", path)).status_code == 404
+    reply = await api.post("zj.manager", f"{path}/reject", {}, str(uuid.uuid4()))
+    assert reply.status_code == 200 and reply.json()["status"] == "rejected", reply.text
+    reply = await api.post("zj.manager", f"{path}/approve", {}, str(uuid.uuid4()))
+    assert reply.status_code == 409, reply.text

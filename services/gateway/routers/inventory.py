@@ -624,3 +624,116 @@ async def list_slow_moving(
         for x in reply.items
     ]
     return json_response({"days": days, "total_value_fen": reply.total_value_fen, "items": items})
+
+
+def stocktake_json(doc: inventory_pb2.Stocktake) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "warehouse_id": doc.warehouse_id,
+        "status": doc.status,
+        "lines": [
+            {
+                "part_number": x.part_number,
+                "book": x.book,
+                "counted": x.counted,
+                "difference": x.difference,
+                "unit_cost_fen": x.unit_cost_fen,
+            }
+            for x in doc.lines
+        ],
+        "difference_value_fen": doc.difference_value_fen,
+        "counted_by": doc.counted_by,
+        "counted_at": doc.counted_at,
+        "decided_by": or_none(doc.decided_by),
+        "decided_at": or_none(doc.decided_at),
+    }
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/stocktakes",
+    status_code=201,
+    response_model=schemas_inventory.Stocktake,
+    responses=WRITE_RESPONSES,
+)
+async def record_stocktake(
+    warehouse_id: str,
+    body: schemas_inventory.StocktakeIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """盘点: differences within the approval threshold are posted at once as adjustments;
+    larger ones wait for a manager."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.RecordStocktakeRequest(
+            warehouse_id=warehouse_id,
+            lines=[
+                inventory_pb2.CountedLine(part_number=x.part_number, counted=x.counted)
+                for x in body.lines
+            ],
+        )
+        doc = await call(gw.clients.inventory.RecordStocktake, message)
+        return json_response(stocktake_json(doc), 201, {"Location": f"/api/v1/stocktakes/{doc.id}"})
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.get(
+    "/stocktakes/{stocktake_id}",
+    response_model=schemas_inventory.Stocktake,
+    responses={404: {"model": schemas.Problem}},
+)
+async def get_stocktake(stocktake_id: str, auth: Auth, gw: Gw) -> Response:
+    doc = await call(
+        gw.clients.inventory.GetStocktake,
+        inventory_pb2.GetStocktakeRequest(stocktake_id=stocktake_id),
+    )
+    await check_warehouse(gw, auth, doc.warehouse_id)
+    return json_response(stocktake_json(doc))
+
+
+async def decide_stocktake(
+    stocktake_id: str, approve: bool, request: Request, auth: Auth, gw: Gw, key: str | None
+) -> Response:
+    async def handle() -> Response:
+        message = inventory_pb2.DecideStocktakeRequest(stocktake_id=stocktake_id, approve=approve)
+        doc = await call(gw.clients.inventory.DecideStocktake, message)
+        return json_response(stocktake_json(doc))
+
+    return await run_once(gw.idempotency, auth.user_id, key, request, handle)
+
+
+@router.post(
+    "/stocktakes/{stocktake_id}/approve",
+    response_model=schemas_inventory.Stocktake,
+    responses=WRITE_RESPONSES,
+)
+async def approve_stocktake(
+    stocktake_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A branch manager (or HQ) approves: the differences are posted."""
+    return await decide_stocktake(stocktake_id, True, request, auth, gw, idempotency_key)
+
+
+@router.post(
+    "/stocktakes/{stocktake_id}/reject",
+    response_model=schemas_inventory.Stocktake,
+    responses=WRITE_RESPONSES,
+)
+async def reject_stocktake(
+    stocktake_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Rejected: nothing is posted; count again."""
+    return await decide_stocktake(stocktake_id, False, request, auth, gw, idempotency_key)

@@ -29,6 +29,7 @@ from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
 from services.inventory.domain.order_parts import LINE_STATUSES
 from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
+from services.inventory.domain.stocktake import STOCKTAKE_STATUSES
 from services.inventory.domain.transfer import TRANSFER_STATUSES
 from services.inventory.domain.warehouse import WAREHOUSE_KINDS
 
@@ -262,3 +263,30 @@ old_part_batch_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 """Which order line each old part of a batch settles."""
+
+stocktakes = Table(
+    "stocktakes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("counted_by", String(64), nullable=False),
+    Column("counted_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(f"status IN ({_sql_list(STOCKTAKE_STATUSES)})", name="status"),
+    Index("ix_stocktakes_warehouse", "warehouse_id", "counted_at"),
+)
+"""盘点单: a warehouse counted against its book."""
+
+stocktake_lines = Table(
+    "stocktake_lines",
+    metadata,
+    Column("stocktake_id", String(40), ForeignKey("stocktakes.id"), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("book", Integer, nullable=False),
+    Column("counted", Integer, nullable=False),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    CheckConstraint("book >= 0 AND counted >= 0", name="quantities_not_negative"),
+)
+"""Each part counted: the book when counted, the count, the average cost then."""

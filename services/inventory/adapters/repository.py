@@ -21,6 +21,8 @@ from services.inventory.adapters.orm import (
     quotas,
     stock_levels,
     stock_movements,
+    stocktake_lines,
+    stocktakes,
     transfer_approvals,
     transfer_lines,
     transfers,
@@ -31,6 +33,7 @@ from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.stock import OUTBOUND_KINDS, Movement, StockLevel
+from services.inventory.domain.stocktake import Stocktake, StocktakeLine
 from services.inventory.domain.transfer import Transfer, TransferLine
 from services.inventory.domain.warehouse import Warehouse
 
@@ -772,3 +775,68 @@ async def slow_moving(
         .limit(limit)
     )
     return [SlowMoving(w, p, d, int(q), int(v), _when(last)) for w, p, d, q, v, last in rows]
+
+
+async def add_stocktake(session: AsyncConnection, doc: Stocktake) -> None:
+    await session.execute(
+        stocktakes.insert(),
+        {
+            "id": doc.id,
+            "warehouse_id": doc.warehouse_id,
+            "status": doc.status,
+            "counted_by": doc.counted_by,
+            "counted_at": doc.counted_at,
+            "decided_by": doc.decided_by,
+            "decided_at": doc.decided_at,
+        },
+    )
+    await session.execute(
+        stocktake_lines.insert(),
+        [
+            {
+                "stocktake_id": doc.id,
+                "part_number": x.part_number,
+                "book": x.book,
+                "counted": x.counted,
+                "unit_cost_fen": x.unit_cost_fen,
+            }
+            for x in doc.lines
+        ],
+    )
+
+
+async def get_stocktake(
+    session: AsyncConnection, stocktake_id: str, *, lock: bool = False
+) -> Stocktake | None:
+    query = select(stocktakes).where(stocktakes.c.id == stocktake_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    lines = await session.execute(
+        select(stocktake_lines)
+        .where(stocktake_lines.c.stocktake_id == stocktake_id)
+        .order_by(stocktake_lines.c.part_number)
+    )
+    m = row._mapping
+    return Stocktake(
+        id=m["id"],
+        warehouse_id=m["warehouse_id"],
+        lines=tuple(
+            StocktakeLine(x.part_number, x.book, x.counted, x.unit_cost_fen) for x in lines
+        ),
+        counted_by=m["counted_by"],
+        counted_at=as_utc(m["counted_at"]),
+        status=m["status"],
+        decided_by=m["decided_by"],
+        decided_at=_when(m["decided_at"]),
+    )
+
+
+async def save_stocktake(session: AsyncConnection, doc: Stocktake) -> None:
+    await session.execute(
+        update(stocktakes)
+        .where(stocktakes.c.id == doc.id)
+        .values(status=doc.status, decided_by=doc.decided_by, decided_at=doc.decided_at)
+    )

@@ -1337,3 +1337,170 @@ class ListSlowMovingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSlowMovingResponse: _TypeAlias = ListSlowMovingResponse  # noqa: Y015
+
+@_typing.final
+class CountedLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    COUNTED_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    counted: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        counted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted", b"counted", "part_number", b"part_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountedLine: _TypeAlias = CountedLine  # noqa: Y015
+
+@_typing.final
+class RecordStocktakeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___CountedLine]: ...
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___CountedLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordStocktakeRequest: _TypeAlias = RecordStocktakeRequest  # noqa: Y015
+
+@_typing.final
+class DecideStocktakeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOCKTAKE_ID_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    stocktake_id: _builtins.str
+    approve: _builtins.bool
+    """false: rejected, nothing posted"""
+    def __init__(
+        self,
+        *,
+        stocktake_id: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "stocktake_id", b"stocktake_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideStocktakeRequest: _TypeAlias = DecideStocktakeRequest  # noqa: Y015
+
+@_typing.final
+class GetStocktakeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOCKTAKE_ID_FIELD_NUMBER: _builtins.int
+    stocktake_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        stocktake_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stocktake_id", b"stocktake_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStocktakeRequest: _TypeAlias = GetStocktakeRequest  # noqa: Y015
+
+@_typing.final
+class StocktakeLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    COUNTED_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_FIELD_NUMBER: _builtins.int
+    UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    book: _builtins.int
+    """on-hand when counted"""
+    counted: _builtins.int
+    difference: _builtins.int
+    """counted - book"""
+    unit_cost_fen: _builtins.int
+    """average cost when counted"""
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        book: _builtins.int = ...,
+        counted: _builtins.int = ...,
+        difference: _builtins.int = ...,
+        unit_cost_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "counted", b"counted", "difference", b"difference", "part_number", b"part_number", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StocktakeLine: _TypeAlias = StocktakeLine  # noqa: Y015
+
+@_typing.final
+class Stocktake(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_VALUE_FEN_FIELD_NUMBER: _builtins.int
+    COUNTED_BY_FIELD_NUMBER: _builtins.int
+    COUNTED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    warehouse_id: _builtins.str
+    status: _builtins.str
+    """pending_approval | posted | rejected"""
+    difference_value_fen: _builtins.int
+    """sum of |difference| x unit cost"""
+    counted_by: _builtins.str
+    counted_at: _builtins.str
+    decided_by: _builtins.str
+    decided_at: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StocktakeLine]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        lines: _abc.Iterable[Global___StocktakeLine] | None = ...,
+        difference_value_fen: _builtins.int = ...,
+        counted_by: _builtins.str = ...,
+        counted_at: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        decided_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted_at", b"counted_at", "counted_by", b"counted_by", "decided_at", b"decided_at", "decided_by", b"decided_by", "difference_value_fen", b"difference_value_fen", "id", b"id", "lines", b"lines", "status", b"status", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Stocktake: _TypeAlias = Stocktake  # noqa: Y015

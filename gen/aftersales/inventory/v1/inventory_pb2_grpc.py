@@ -154,6 +154,21 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.FromString,
                 _registered_method=True)
+        self.RecordStocktake = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/RecordStocktake',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordStocktakeRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+                _registered_method=True)
+        self.DecideStocktake = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/DecideStocktake',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.DecideStocktakeRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+                _registered_method=True)
+        self.GetStocktake = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetStocktake',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -325,6 +340,26 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordStocktake(self, request, context):
+        """Stocktake (盘点): counted against book; the differences are posted as adjustments at
+        once, or, when worth more than the approval threshold, once a manager approves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideStocktake(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStocktake(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -447,6 +482,21 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ListSlowMoving,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.SerializeToString,
+            ),
+            'RecordStocktake': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordStocktake,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordStocktakeRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.SerializeToString,
+            ),
+            'DecideStocktake': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideStocktake,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.DecideStocktakeRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.SerializeToString,
+            ),
+            'GetStocktake': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStocktake,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1097,6 +1147,87 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ListSlowMoving',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSlowMovingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordStocktake(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/RecordStocktake',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.RecordStocktakeRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideStocktake(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/DecideStocktake',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.DecideStocktakeRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStocktake(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetStocktake',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,12 @@ class InventoryServiceStub:
     """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
     over the warehouses in the caller's scope (or one of them).
     """
+    RecordStocktake: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.RecordStocktakeRequest, _inventory_pb2.Stocktake]
+    """Stocktake (盘点): counted against book; the differences are posted as adjustments at
+    once, or, when worth more than the approval threshold, once a manager approves.
+    """
+    DecideStocktake: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.DecideStocktakeRequest, _inventory_pb2.Stocktake]
+    GetStocktake: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetStocktakeRequest, _inventory_pb2.Stocktake]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -146,6 +152,12 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
     over the warehouses in the caller's scope (or one of them).
     """
+    RecordStocktake: _aio.UnaryUnaryMultiCallable[_inventory_pb2.RecordStocktakeRequest, _inventory_pb2.Stocktake]  # type: ignore[assignment]
+    """Stocktake (盘点): counted against book; the differences are posted as adjustments at
+    once, or, when worth more than the approval threshold, once a manager approves.
+    """
+    DecideStocktake: _aio.UnaryUnaryMultiCallable[_inventory_pb2.DecideStocktakeRequest, _inventory_pb2.Stocktake]  # type: ignore[assignment]
+    GetStocktake: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetStocktakeRequest, _inventory_pb2.Stocktake]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -345,5 +357,29 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Slow-moving stock (滞销品): parts on hand with no outbound movement for `days`, by value,
         over the warehouses in the caller's scope (or one of them).
         """
+
+    @_abc_1.abstractmethod
+    def RecordStocktake(
+        self,
+        request: _inventory_pb2.RecordStocktakeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Stocktake, _abc.Awaitable[_inventory_pb2.Stocktake]]:
+        """Stocktake (盘点): counted against book; the differences are posted as adjustments at
+        once, or, when worth more than the approval threshold, once a manager approves.
+        """
+
+    @_abc_1.abstractmethod
+    def DecideStocktake(
+        self,
+        request: _inventory_pb2.DecideStocktakeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Stocktake, _abc.Awaitable[_inventory_pb2.Stocktake]]: ...
+
+    @_abc_1.abstractmethod
+    def GetStocktake(
+        self,
+        request: _inventory_pb2.GetStocktakeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Stocktake, _abc.Awaitable[_inventory_pb2.Stocktake]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
