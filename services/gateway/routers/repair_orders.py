@@ -408,10 +408,10 @@ async def manager_approval(
 @step_route("parts", "Parts came (到料)", "clerk, technician, warehouse_keeper", "waiting_parts")
 async def parts(
     order_id: str,
-    body: schemas.NoBody,
     request: Request,
     auth: Auth,
     gw: Gw,
+    body: schemas.NoBody | None = None,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -423,10 +423,10 @@ async def parts(
 @step_route("repair/start", "Repair starts (维修)", "technician", "approved")
 async def repair_start(
     order_id: str,
-    body: schemas.NoBody,
     request: Request,
     auth: Auth,
     gw: Gw,
+    body: schemas.NoBody | None = None,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:

@@ -128,3 +128,12 @@ async def test_a_step_retried_with_its_idempotency_key_answers_the_first_respons
     # idempotency store keeps only the headers it lists.
     assert retry.json() == first.json() and retry.json()["version"] == 2
     assert len(fakes.seen.requests) == calls  # orders was not asked again
+
+
+async def test_a_step_without_data_takes_no_body(client: httpx.AsyncClient) -> None:
+    order_id, _ = await taken_in(client)
+    tech = await auth_headers(client, "sh001.tech")
+    reply = await client.post(
+        f"/api/v1/repair-orders/{order_id}/repair/start", headers={**tech, "If-Match": '"1"'}
+    )
+    assert reply.status_code == 409  # reached orders (the fake knows no repair/start)
