@@ -174,6 +174,19 @@ async def _record(
     return ids
 
 
+async def _announce_document(
+    uow: UnitOfWork, warehouse: Warehouse, document_type: str, document_id: str, status: str = ""
+) -> None:
+    event = inventory_events_pb2.DocumentChanged(
+        document_type=document_type,
+        document_id=document_id,
+        warehouse_id=warehouse.id,
+        status=status,
+    )
+    fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
+    await uow.emit(_subject(warehouse, "document_changed"), event)
+
+
 def _subject(warehouse: Warehouse, event_name: str) -> str:
     return bus.subject("inventory", warehouse.branch_id, warehouse.store_id, event_name)
 
@@ -848,6 +861,7 @@ async def set_quota(
             raise invalid("warehouse_id", f"{warehouse_id} is not a franchised store's")
         await repository.set_quota(uow.session, warehouse.id, quota_fen, auth.user_id, utc_now())
         use = await repository.quota_use(uow.session, warehouse.id)
+        await _announce_document(uow, warehouse, "quota", warehouse.id)
         await uow.commit()
     assert use is not None  # just written
     return use
@@ -918,6 +932,7 @@ async def return_old_parts(
         await repository.add_old_part_batch(
             session, done.id, warehouse.id, document_id, batch, auth.user_id, now
         )
+        await _announce_document(uow, warehouse, "old_part_return", done.id)
         await uow.commit()
     return done
 
@@ -991,6 +1006,7 @@ async def record_stocktake(
         await repository.add_stocktake(session, doc)
         if doc.status == "posted":
             await _post_stocktake(uow, doc)
+        await _announce_document(uow, warehouse, "stocktake", doc.id, doc.status)
         await uow.commit()
     return doc
 
@@ -1013,6 +1029,8 @@ async def decide_stocktake(
             await repository.save_stocktake(session, after)
             if after.status == "posted":
                 await _post_stocktake(uow, after)
+            warehouse = await _visible_warehouse(session, auth, after.warehouse_id)
+            await _announce_document(uow, warehouse, "stocktake", after.id, after.status)
             await uow.commit()
     return after
 

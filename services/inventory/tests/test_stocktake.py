@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from aftersales.events.v1.inventory_events_pb2 import DocumentChanged
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.inventory import handlers
+from services.inventory.adapters.orm import outbox
 from services.inventory.domain import stocktake
 from services.inventory.domain.stock import StockLevel
 from services.inventory.domain.stocktake import APPROVAL_THRESHOLD_FEN
@@ -92,6 +95,19 @@ async def test_a_small_stocktake_posts_at_once_and_a_large_one_waits(runtime: Ru
 
     [check] = await handlers.check_conservation(uow, HQ_ADMIN, PART)
     assert check.balanced
+    async with runtime.db.session() as session:
+        payloads = await session.scalars(
+            select(outbox.c.payload)
+            .where(outbox.c.subject == "inventory.v1.SH.SH-002.document_changed")
+            .order_by(outbox.c.seq)
+        )
+        changes = [DocumentChanged.FromString(p) for p in payloads]
+    assert [(e.document_type, e.status) for e in changes] == [
+        ("stocktake", "posted"),
+        ("stocktake", "pending_approval"),
+        ("stocktake", "posted"),
+    ]
+    assert changes[-1].document_id == doc.id
 
     # A keeper cannot write off that much directly either; the manager can.
     too_much = -(APPROVAL_THRESHOLD_FEN // other_cost + 1)

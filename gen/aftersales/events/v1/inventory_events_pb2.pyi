@@ -196,3 +196,43 @@ class TransferChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransferChanged: _TypeAlias = TransferChanged  # noqa: Y015
+
+@_typing.final
+class DocumentChanged(_message.Message):
+    """inventory.v1.<branch>.<store>.document_changed: a stock document other than a transfer or
+    an order's parts was made or changed: a stocktake (盘点) counted, approved or rejected; a
+    batch of old parts (旧件) returned; a franchise quota (额度) set. Its movements, if any, come
+    as stock_moved.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    DOCUMENT_TYPE_FIELD_NUMBER: _builtins.int
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    document_type: _builtins.str
+    """stocktake | old_part_return | quota"""
+    document_id: _builtins.str
+    warehouse_id: _builtins.str
+    status: _builtins.str
+    """the document's status now (stocktake), else empty"""
+    @_builtins.property
+    def meta(self) -> _events_pb2.EventMeta: ...
+    def __init__(
+        self,
+        *,
+        meta: _events_pb2.EventMeta | None = ...,
+        document_type: _builtins.str = ...,
+        document_id: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "document_type", b"document_type", "meta", b"meta", "status", b"status", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentChanged: _TypeAlias = DocumentChanged  # noqa: Y015
