@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # The request id is the caller's Idempotency-Key: a clash is named after the header they sent.
 IDEMPOTENCY_KEY = "Idempotency-Key"
+
+log = logging.getLogger(__name__)
 
 NewUow = Callable[[], UnitOfWork]
 Apply = Callable[[RepairOrder, datetime], None]
@@ -270,7 +273,13 @@ async def take_step(
             await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
     except BaseException:
-        await undo.run(parts, order)
+        try:
+            await undo.run(parts, order)
+        except Exception:
+            # The step's own failure is the answer; what could not be undone is for the log.
+            log.exception(
+                "could not undo inventory's side of %s on order %s: %s", step, order.id, undo
+            )
         raise
     return order
 

@@ -13,7 +13,14 @@ from sqlalchemy import select, update
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from aftersales.orders.v1 import orders_pb2
 from servicekit.auth import AuthContext, reset_auth, set_auth
-from servicekit.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed
+from servicekit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
@@ -284,3 +291,21 @@ async def test_an_issue_whose_write_fails_is_given_back_and_reserved_again(
     assert parts.calls[-2:] == [("give_back", order.id, {"L1": 1}), ("reserve", order.id, ["L1"])]
     assert parts.issued[(order.id, "L1")] == 0 and parts.reserved[(order.id, "L1")] == 1
     assert (await desk.get(order.id)).status == "approved"
+
+
+@pytest.mark.service("orders")
+async def test_an_undo_that_fails_is_logged_and_the_step_still_answers_its_own_error(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = inventory(1)
+    desk = Desk(runtime, parts)
+    order = await to_quoted(desk)
+    parts.meanwhile["reserve"] = someone_else_changes(runtime, order.id)
+
+    async def inventory_down(order_id: str, line_ids: object) -> None:
+        raise ServiceUnavailable("inventory unavailable")
+
+    parts.release = inventory_down  # type: ignore[method-assign]
+    with pytest.raises(PreconditionFailed):
+        await desk.step(CLERK, order, "approval", decision=yes())
+    assert f"could not undo inventory's side of approval on order {order.id}" in caplog.text
