@@ -56,22 +56,21 @@ class Step:
     name: str
     roles: tuple[str, ...]
     from_statuses: tuple[str, ...]
-    summary: str
 
 
 STEPS: dict[str, Step] = {
     s.name: s
     for s in (
-        Step("diagnosis", TECHNICIAN, ("received", "diagnosed"), "检测: codes, plan, parts"),
-        Step("quote", FRONT_DESK, ("diagnosed",), "报价: labour + parts at retail, in fen"),
-        Step("approval", FRONT_DESK, ("awaiting_approval",), "the customer accepts or declines"),
-        Step("manager-approval", ("branch_manager",), ("awaiting_approval",), "店长审批"),
-        Step("parts", ("clerk", "technician", "warehouse_keeper"), ("waiting_parts",), "到料"),
-        Step("repair/start", TECHNICIAN, ("approved",), "维修开始: the parts are issued"),
-        Step("repair/finish", TECHNICIAN, ("in_repair",), "维修完成: actions, level, old parts"),
-        Step("qc", FRONT_DESK, ("quality_check",), "质检: pass, or back to repair"),
-        Step("pickup", ("clerk",), ("ready_for_pickup",), "取机: payment recorded, closed"),
-        Step("cancel", ("clerk", "branch_manager"), CANCELLABLE, "取消: reservations released"),
+        Step("diagnosis", TECHNICIAN, ("received", "diagnosed")),  # 检测, revisable
+        Step("quote", FRONT_DESK, ("diagnosed",)),  # 报价
+        Step("approval", FRONT_DESK, ("awaiting_approval",)),  # the customer's answer
+        Step("manager-approval", ("branch_manager",), ("awaiting_approval",)),  # 店长审批
+        Step("parts", ("clerk", "technician", "warehouse_keeper"), ("waiting_parts",)),  # 到料
+        Step("repair/start", TECHNICIAN, ("approved",)),  # 维修: the parts are issued
+        Step("repair/finish", TECHNICIAN, ("in_repair",)),
+        Step("qc", FRONT_DESK, ("quality_check",)),  # 质检
+        Step("pickup", ("clerk",), ("ready_for_pickup",)),  # 取机
+        Step("cancel", ("clerk", "branch_manager"), CANCELLABLE),  # 取消
     )
 }
 
@@ -233,8 +232,8 @@ def _after_approval(
 def parts_reserved(
     order: RepairOrder, auth: AuthContext, now: datetime, reserved: Mapping[str, int]
 ) -> None:
-    """Record what the warehouse reserved per line, right after the approvals are in: any
-    shortage waits for parts (待料)."""
+    """Record what the warehouse reserved per line, right after the approvals are in or at the
+    `parts` step (到料): any shortage waits for parts (待料), none lets the repair start."""
     if order.status not in ("approved", "waiting_parts"):
         raise Conflict(f"the order is {order.status}: parts are reserved once it is approved")
     for line in order.work.lines:
@@ -245,14 +244,6 @@ def parts_reserved(
         _move(order, "waiting_parts", auth, now, "parts", "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":
         _move(order, "approved", auth, now, "parts", "all parts reserved")
-
-
-def parts_arrived(
-    order: RepairOrder, auth: AuthContext, now: datetime, reserved: Mapping[str, int]
-) -> None:
-    """到料: the step that reserves again what was short; the order goes on once none is."""
-    check_step(order, "parts", auth)
-    parts_reserved(order, auth, now, reserved)
 
 
 def start_repair(order: RepairOrder, auth: AuthContext, now: datetime) -> None:

@@ -68,6 +68,12 @@ def diagnosis(**changes: object) -> Diagnosis:
     return Diagnosis(**values)  # type: ignore[arg-type]
 
 
+def parts_came(order: RepairOrder, actor: AuthContext, reserved: dict[str, int]) -> None:
+    """The `parts` step as the handler takes it: the guard, then inventory's answer."""
+    lifecycle.check_step(order, "parts", actor)
+    lifecycle.parts_reserved(order, actor, NOW, reserved)
+
+
 def walk_to_approved(order: RepairOrder, total: int = 30_000) -> None:
     lifecycle.diagnose(order, TECH, NOW, diagnosis(), PRICES)
     lifecycle.quote(order, CLERK, NOW, total - 20_000)
@@ -209,13 +215,13 @@ def test_a_shortage_waits_for_parts_until_they_come() -> None:
     lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1, "L2": 1})
     assert order.status == "waiting_parts"
     assert order.timeline[-1].note == "short: HW-SCR-001 ×1"
-    lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 1})
+    parts_came(order, KEEPER, {"L1": 1})
     assert order.status == "waiting_parts"
     assert (order.timeline[-1].user_id, order.timeline[-1].note) == (
         "u-keeper",
         "short: HW-SCR-001 ×1",
     )
-    lifecycle.parts_arrived(order, KEEPER, NOW, {"L1": 2})
+    parts_came(order, KEEPER, {"L1": 2})
     assert order.status == "approved"
 
 
@@ -251,7 +257,7 @@ def _take(order: RepairOrder, name: str, actor: AuthContext, flag: bool, amount:
     elif name == "manager-approval":
         lifecycle.manager_approve(order, actor, NOW, approved=flag)
     elif name == "parts":
-        lifecycle.parts_arrived(order, actor, NOW, dict.fromkeys(line_ids, 1 if flag else 0))
+        parts_came(order, actor, dict.fromkeys(line_ids, 1 if flag else 0))
     if name in ("approval", "manager-approval") and order.status == "approved":
         # As the handler does: reserve at once; an odd amount stands for a shortage.
         lifecycle.parts_reserved(order, actor, NOW, dict.fromkeys(line_ids, amount % 2))
