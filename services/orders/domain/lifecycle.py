@@ -114,6 +114,8 @@ def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
 def _move(
     order: RepairOrder, status: str, auth: AuthContext, now: datetime, step: str, why: str
 ) -> None:
+    """The one way a status changes: the timeline says who, when, where and why. Where is the
+    user's store, or the order's for a branch or HQ user."""
     order.status = status
     order.timeline.append(
         TimelineEntry(status, now, auth.user_id, auth.store_id or order.store_id, why, step)
