@@ -12,7 +12,7 @@ from servicekit.errors import invalid
 from servicekit.timeutil import utc_now
 from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
-from services.inventory.domain import old_parts
+from services.inventory.domain import old_parts, purchasing
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
 from services.inventory.domain.old_parts import OldPartLine
@@ -177,6 +177,26 @@ def stocktake_message(doc: Stocktake) -> inventory_pb2.Stocktake:
         counted_at=_iso(doc.counted_at),
         decided_by=doc.decided_by or "",
         decided_at=_iso(doc.decided_at),
+    )
+
+
+def purchase_order_message(order: purchasing.PurchaseOrder) -> inventory_pb2.PurchaseOrder:
+    return inventory_pb2.PurchaseOrder(
+        id=order.id,
+        warehouse_id=order.warehouse_id,
+        supplier=order.supplier,
+        status=order.status,
+        lines=[
+            inventory_pb2.PurchaseLine(
+                part_number=x.part_number,
+                quantity=x.quantity,
+                unit_cost_fen=x.unit_cost_fen,
+                received=x.received,
+            )
+            for x in order.lines
+        ],
+        created_by=order.created_by,
+        created_at=_iso(order.created_at),
     )
 
 
@@ -478,6 +498,60 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.Stocktake:
         doc = await handlers.get_stocktake(self.new_uow, current_auth(), request.stocktake_id)
         return stocktake_message(doc)
+
+    async def SetReorderLevel(
+        self, request: inventory_pb2.SetReorderLevelRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ReorderLevel:
+        x = request.level
+        level = purchasing.ReorderLevel(x.part_number, x.min_level, x.max_level, x.lead_time_days)
+        await handlers.set_reorder_level(self.new_uow, current_auth(), x.warehouse_id, level)
+        return x
+
+    async def SuggestReorders(
+        self, request: inventory_pb2.SuggestReordersRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.SuggestReordersResponse:
+        found = await handlers.suggest_reorders(
+            self.new_uow, current_auth(), request.warehouse_id, request.window_days
+        )
+        return inventory_pb2.SuggestReordersResponse(
+            suggestions=[
+                inventory_pb2.ReorderSuggestion(
+                    part_number=x.part_number,
+                    available=x.available,
+                    in_transit=x.in_transit,
+                    on_order=x.on_order,
+                    daily_consumption=x.daily_consumption,
+                    reorder_point=x.reorder_point,
+                    quantity=x.quantity,
+                )
+                for x in found
+            ]
+        )
+
+    async def CreatePurchaseOrder(
+        self, request: inventory_pb2.CreatePurchaseOrderRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.PurchaseOrder:
+        lines = [
+            purchasing.PurchaseLine(x.part_number, x.quantity, x.unit_cost_fen)
+            for x in request.lines
+        ]
+        order = await handlers.create_purchase_order(
+            self.new_uow, current_auth(), request.warehouse_id, request.supplier, lines
+        )
+        return purchase_order_message(order)
+
+    async def ReceivePurchaseOrder(
+        self, request: inventory_pb2.ReceivePurchaseOrderRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.PurchaseOrder:
+        quantities: dict[str, int] = {}
+        for i, x in enumerate(request.lines):
+            if x.part_number in quantities:
+                raise invalid(f"lines[{i}].part_number", "each part once")
+            quantities[x.part_number] = x.quantity
+        order = await handlers.receive_purchase_order(
+            self.new_uow, current_auth(), request.purchase_order_id, quantities
+        )
+        return purchase_order_message(order)
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +18,14 @@ from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
-from services.inventory.domain import old_parts, order_parts, quota, stocktake, transfer
+from services.inventory.domain import (
+    old_parts,
+    order_parts,
+    purchasing,
+    quota,
+    stocktake,
+    transfer,
+)
 from services.inventory.domain.catalog import PART_CATEGORIES, Part
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.old_parts import OldPartLine
@@ -1050,3 +1057,122 @@ async def _stocktake_in_scope(
 async def get_stocktake(new_uow: NewUow, auth: AuthContext, stocktake_id: str) -> Stocktake:
     async with new_uow() as uow:
         return await _stocktake_in_scope(uow.session, auth, stocktake_id)
+
+
+# --- Purchasing (采购) ------------------------------------------------------------------------
+
+DEFAULT_CONSUMPTION_WINDOW_DAYS = 30
+MAX_CONSUMPTION_WINDOW_DAYS = 365
+MAX_PURCHASE_LINES = 200
+
+
+async def set_reorder_level(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, level: purchasing.ReorderLevel
+) -> purchasing.ReorderLevel:
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    purchasing.check_level(level)
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        if not await repository.retail_prices(uow.session, [level.part_number]):
+            raise invalid("part_number", f"no part {level.part_number}")
+        await repository.set_reorder_level(uow.session, warehouse.id, level)
+        await uow.commit()
+    return level
+
+
+async def suggest_reorders(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, window_days: int
+) -> list[purchasing.Suggestion]:
+    """采购参考: the parts with a reorder level that need ordering now, and how many."""
+    window = window_days or DEFAULT_CONSUMPTION_WINDOW_DAYS
+    if not 0 < window <= MAX_CONSUMPTION_WINDOW_DAYS:
+        raise invalid("window_days", f"must be 1 to {MAX_CONSUMPTION_WINDOW_DAYS}")
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        since = utc_now() - timedelta(days=window)
+        positions = await repository.reorder_positions(uow.session, warehouse.id, since)
+    suggestions = [
+        purchasing.suggest(x.level, x.available, x.in_transit, x.on_order, x.consumed, window)
+        for x in positions
+    ]
+    return [x for x in suggestions if x.quantity > 0]
+
+
+async def create_purchase_order(
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    supplier: str,
+    lines: list[purchasing.PurchaseLine],
+) -> purchasing.PurchaseOrder:
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    if not supplier.strip() or len(supplier) > 100:
+        raise invalid("supplier", "is required, at most 100 characters")
+    if not lines or len(lines) > MAX_PURCHASE_LINES:
+        raise invalid("lines", f"1 to {MAX_PURCHASE_LINES}")
+    if len({x.part_number for x in lines}) != len(lines):
+        raise invalid("lines", "each part once")
+    for i, line in enumerate(lines):
+        if not 0 < line.quantity <= MAX_DOCUMENT_QUANTITY:
+            raise invalid(f"lines[{i}].quantity", f"must be 1 to {MAX_DOCUMENT_QUANTITY}")
+        if not 0 <= line.unit_cost_fen <= MAX_UNIT_COST_FEN:
+            raise invalid(f"lines[{i}].unit_cost_fen", f"must be 0 to {MAX_UNIT_COST_FEN}")
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        serialised = await repository.serialised_flags(session, {x.part_number for x in lines})
+        for i, line in enumerate(lines):
+            if serialised.get(line.part_number) is not False:
+                raise invalid(f"lines[{i}].part_number", f"no stocked part {line.part_number}")
+        order = purchasing.PurchaseOrder(
+            id=_new_document_id("PO"),
+            warehouse_id=warehouse.id,
+            supplier=supplier,
+            lines=tuple(replace(x, received=0) for x in lines),
+            created_by=auth.user_id,
+            created_at=utc_now(),
+        )
+        await repository.add_purchase_order(session, order)
+        await _announce_document(uow, warehouse, "purchase_order", order.id, order.status)
+        await uow.commit()
+    return order
+
+
+async def receive_purchase_order(
+    new_uow: NewUow, auth: AuthContext, order_id: str, quantities: dict[str, int]
+) -> purchasing.PurchaseOrder:
+    """到货入库: what came in enters stock as receipts at the order's unit cost."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    if not order_id:
+        raise invalid("purchase_order_id", "is required")
+    async with new_uow() as uow:
+        session = uow.session
+        before = await repository.get_purchase_order(session, order_id)
+        warehouse = await repository.get_warehouse(session, before.warehouse_id) if before else None
+        if before is None or warehouse is None or not warehouse.visible_to(auth):
+            raise NotFound(f"no purchase order {order_id} in your scope")
+        await repository.lock_levels(session, {(warehouse.id, x.part_number) for x in before.lines})
+        locked = await repository.get_purchase_order(session, order_id, lock=True)
+        assert locked is not None  # it was there a moment ago and is never deleted
+        after = purchasing.receive_lines(locked, quantities)
+        came = {
+            x.part_number: x.received - y.received
+            for x, y in zip(after.lines, locked.lines, strict=True)
+            if x.received != y.received
+        }
+        value = sum(
+            came[x.part_number] * x.unit_cost_fen for x in after.lines if x.part_number in came
+        )
+        await _admit_into(session, warehouse.id, value, f"purchase order {order_id}")
+        receipts = [
+            MovementLine(
+                warehouse.id, x.part_number, "receipt", came[x.part_number], x.unit_cost_fen
+            )
+            for x in after.lines
+            if x.part_number in came
+        ]
+        await post_movements(uow, receipts, _posting(auth, "purchase_order", order_id))
+        await repository.save_purchase_order(session, after)
+        await _announce_document(uow, warehouse, "purchase_order", after.id, after.status)
+        await uow.commit()
+    return after

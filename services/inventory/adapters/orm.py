@@ -28,6 +28,7 @@ from servicekit.db import BigId, new_metadata
 from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
 from services.inventory.domain.order_parts import LINE_STATUSES
+from services.inventory.domain.purchasing import PO_STATUSES
 from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
 from services.inventory.domain.stocktake import STOCKTAKE_STATUSES
 from services.inventory.domain.transfer import TRANSFER_STATUSES
@@ -290,3 +291,43 @@ stocktake_lines = Table(
     CheckConstraint("book >= 0 AND counted >= 0", name="quantities_not_negative"),
 )
 """Each part counted: the book when counted, the count, the average cost then."""
+
+reorder_levels = Table(
+    "reorder_levels",
+    metadata,
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("min_level", Integer, nullable=False),
+    Column("max_level", Integer, nullable=False),
+    Column("lead_time_days", Integer, nullable=False),
+    CheckConstraint("0 <= min_level AND min_level <= max_level", name="levels_in_order"),
+    CheckConstraint("lead_time_days >= 0", name="lead_time_not_negative"),
+)
+"""What a warehouse keeps of a part (最低/最高库存) and the supplier's lead time."""
+
+purchase_orders = Table(
+    "purchase_orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=False),
+    Column("supplier", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(f"status IN ({_sql_list(PO_STATUSES)})", name="status"),
+    Index("ix_purchase_orders_warehouse_status", "warehouse_id", "status"),
+)
+"""采购单."""
+
+purchase_order_lines = Table(
+    "purchase_order_lines",
+    metadata,
+    Column("purchase_order_id", String(40), ForeignKey("purchase_orders.id"), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    Column("received", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("unit_cost_fen >= 0", name="unit_cost_not_negative"),
+    CheckConstraint("received >= 0 AND received <= quantity", name="received_within_quantity"),
+)

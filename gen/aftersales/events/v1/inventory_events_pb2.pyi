@@ -201,8 +201,8 @@ Global___TransferChanged: _TypeAlias = TransferChanged  # noqa: Y015
 class DocumentChanged(_message.Message):
     """inventory.v1.<branch>.<store>.document_changed: a stock document other than a transfer or
     an order's parts was made or changed: a stocktake (盘点) counted, approved or rejected; a
-    batch of old parts (旧件) returned; a franchise quota (额度) set. Its movements, if any, come
-    as stock_moved.
+    batch of old parts (旧件) returned; a franchise quota (额度) set; a purchase order (采购单)
+    placed or received. Its movements, if any, come as stock_moved.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -213,7 +213,7 @@ class DocumentChanged(_message.Message):
     WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     document_type: _builtins.str
-    """stocktake | old_part_return | quota"""
+    """stocktake | old_part_return | quota | purchase_order"""
     document_id: _builtins.str
     warehouse_id: _builtins.str
     status: _builtins.str

@@ -1504,3 +1504,278 @@ class Stocktake(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Stocktake: _TypeAlias = Stocktake  # noqa: Y015
+
+@_typing.final
+class ReorderLevel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    MIN_LEVEL_FIELD_NUMBER: _builtins.int
+    MAX_LEVEL_FIELD_NUMBER: _builtins.int
+    LEAD_TIME_DAYS_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    part_number: _builtins.str
+    min_level: _builtins.int
+    max_level: _builtins.int
+    lead_time_days: _builtins.int
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        min_level: _builtins.int = ...,
+        max_level: _builtins.int = ...,
+        lead_time_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead_time_days", b"lead_time_days", "max_level", b"max_level", "min_level", b"min_level", "part_number", b"part_number", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReorderLevel: _TypeAlias = ReorderLevel  # noqa: Y015
+
+@_typing.final
+class SetReorderLevelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def level(self) -> Global___ReorderLevel: ...
+    def __init__(
+        self,
+        *,
+        level: Global___ReorderLevel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["level", b"level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetReorderLevelRequest: _TypeAlias = SetReorderLevelRequest  # noqa: Y015
+
+@_typing.final
+class SuggestReordersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    window_days: _builtins.int
+    """consumption over this many days; 30 when 0"""
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        window_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["warehouse_id", b"warehouse_id", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestReordersRequest: _TypeAlias = SuggestReordersRequest  # noqa: Y015
+
+@_typing.final
+class ReorderSuggestion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    IN_TRANSIT_FIELD_NUMBER: _builtins.int
+    ON_ORDER_FIELD_NUMBER: _builtins.int
+    DAILY_CONSUMPTION_FIELD_NUMBER: _builtins.int
+    REORDER_POINT_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    available: _builtins.int
+    in_transit: _builtins.int
+    on_order: _builtins.int
+    daily_consumption: _builtins.float
+    reorder_point: _builtins.int
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        available: _builtins.int = ...,
+        in_transit: _builtins.int = ...,
+        on_order: _builtins.int = ...,
+        daily_consumption: _builtins.float = ...,
+        reorder_point: _builtins.int = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "daily_consumption", b"daily_consumption", "in_transit", b"in_transit", "on_order", b"on_order", "part_number", b"part_number", "quantity", b"quantity", "reorder_point", b"reorder_point"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReorderSuggestion: _TypeAlias = ReorderSuggestion  # noqa: Y015
+
+@_typing.final
+class SuggestReordersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReorderSuggestion]:
+        """parts with a reorder level that need ordering"""
+
+    def __init__(
+        self,
+        *,
+        suggestions: _abc.Iterable[Global___ReorderSuggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestReordersResponse: _TypeAlias = SuggestReordersResponse  # noqa: Y015
+
+@_typing.final
+class PurchaseLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    quantity: _builtins.int
+    unit_cost_fen: _builtins.int
+    received: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_cost_fen: _builtins.int = ...,
+        received: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "quantity", b"quantity", "received", b"received", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurchaseLine: _TypeAlias = PurchaseLine  # noqa: Y015
+
+@_typing.final
+class PurchaseOrder(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    SUPPLIER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    warehouse_id: _builtins.str
+    supplier: _builtins.str
+    status: _builtins.str
+    """open | received | cancelled"""
+    created_by: _builtins.str
+    created_at: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurchaseLine]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        supplier: _builtins.str = ...,
+        status: _builtins.str = ...,
+        lines: _abc.Iterable[Global___PurchaseLine] | None = ...,
+        created_by: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "id", b"id", "lines", b"lines", "status", b"status", "supplier", b"supplier", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurchaseOrder: _TypeAlias = PurchaseOrder  # noqa: Y015
+
+@_typing.final
+class CreatePurchaseOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    SUPPLIER_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    supplier: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurchaseLine]:
+        """received ignored"""
+
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        supplier: _builtins.str = ...,
+        lines: _abc.Iterable[Global___PurchaseLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "supplier", b"supplier", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePurchaseOrderRequest: _TypeAlias = CreatePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class ReceivedQuantity(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceivedQuantity: _TypeAlias = ReceivedQuantity  # noqa: Y015
+
+@_typing.final
+class ReceivePurchaseOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_ORDER_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    purchase_order_id: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReceivedQuantity]:
+        """empty: everything outstanding"""
+
+    def __init__(
+        self,
+        *,
+        purchase_order_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ReceivedQuantity] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "purchase_order_id", b"purchase_order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceivePurchaseOrderRequest: _TypeAlias = ReceivePurchaseOrderRequest  # noqa: Y015

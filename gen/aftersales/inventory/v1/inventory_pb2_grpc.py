@@ -169,6 +169,26 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
                 _registered_method=True)
+        self.SetReorderLevel = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/SetReorderLevel',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetReorderLevelRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReorderLevel.FromString,
+                _registered_method=True)
+        self.SuggestReorders = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/SuggestReorders',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersResponse.FromString,
+                _registered_method=True)
+        self.CreatePurchaseOrder = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/CreatePurchaseOrder',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CreatePurchaseOrderRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
+        self.ReceivePurchaseOrder = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ReceivePurchaseOrder',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -360,6 +380,32 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetReorderLevel(self, request, context):
+        """Purchasing (采购): reorder levels and suggestions per warehouse; purchase orders and
+        their receipts into stock at the purchase cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestReorders(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePurchaseOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceivePurchaseOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -497,6 +543,26 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.GetStocktake,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.SerializeToString,
+            ),
+            'SetReorderLevel': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetReorderLevel,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetReorderLevelRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReorderLevel.SerializeToString,
+            ),
+            'SuggestReorders': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestReorders,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersResponse.SerializeToString,
+            ),
+            'CreatePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePurchaseOrder,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CreatePurchaseOrderRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.SerializeToString,
+            ),
+            'ReceivePurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceivePurchaseOrder,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1228,6 +1294,114 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/GetStocktake',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetStocktakeRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Stocktake.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetReorderLevel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/SetReorderLevel',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SetReorderLevelRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReorderLevel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestReorders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/SuggestReorders',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SuggestReordersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/CreatePurchaseOrder',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.CreatePurchaseOrderRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceivePurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ReceivePurchaseOrder',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
             options,
             channel_credentials,
             insecure,

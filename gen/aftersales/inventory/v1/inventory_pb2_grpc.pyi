@@ -94,6 +94,13 @@ class InventoryServiceStub:
     """
     DecideStocktake: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.DecideStocktakeRequest, _inventory_pb2.Stocktake]
     GetStocktake: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetStocktakeRequest, _inventory_pb2.Stocktake]
+    SetReorderLevel: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.SetReorderLevelRequest, _inventory_pb2.ReorderLevel]
+    """Purchasing (采购): reorder levels and suggestions per warehouse; purchase orders and
+    their receipts into stock at the purchase cost.
+    """
+    SuggestReorders: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.SuggestReordersRequest, _inventory_pb2.SuggestReordersResponse]
+    CreatePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.CreatePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]
+    ReceivePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReceivePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -158,6 +165,13 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """
     DecideStocktake: _aio.UnaryUnaryMultiCallable[_inventory_pb2.DecideStocktakeRequest, _inventory_pb2.Stocktake]  # type: ignore[assignment]
     GetStocktake: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetStocktakeRequest, _inventory_pb2.Stocktake]  # type: ignore[assignment]
+    SetReorderLevel: _aio.UnaryUnaryMultiCallable[_inventory_pb2.SetReorderLevelRequest, _inventory_pb2.ReorderLevel]  # type: ignore[assignment]
+    """Purchasing (采购): reorder levels and suggestions per warehouse; purchase orders and
+    their receipts into stock at the purchase cost.
+    """
+    SuggestReorders: _aio.UnaryUnaryMultiCallable[_inventory_pb2.SuggestReordersRequest, _inventory_pb2.SuggestReordersResponse]  # type: ignore[assignment]
+    CreatePurchaseOrder: _aio.UnaryUnaryMultiCallable[_inventory_pb2.CreatePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]  # type: ignore[assignment]
+    ReceivePurchaseOrder: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReceivePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -381,5 +395,36 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.GetStocktakeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.Stocktake, _abc.Awaitable[_inventory_pb2.Stocktake]]: ...
+
+    @_abc_1.abstractmethod
+    def SetReorderLevel(
+        self,
+        request: _inventory_pb2.SetReorderLevelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ReorderLevel, _abc.Awaitable[_inventory_pb2.ReorderLevel]]:
+        """Purchasing (采购): reorder levels and suggestions per warehouse; purchase orders and
+        their receipts into stock at the purchase cost.
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestReorders(
+        self,
+        request: _inventory_pb2.SuggestReordersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.SuggestReordersResponse, _abc.Awaitable[_inventory_pb2.SuggestReordersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreatePurchaseOrder(
+        self,
+        request: _inventory_pb2.CreatePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.PurchaseOrder, _abc.Awaitable[_inventory_pb2.PurchaseOrder]]: ...
+
+    @_abc_1.abstractmethod
+    def ReceivePurchaseOrder(
+        self,
+        request: _inventory_pb2.ReceivePurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.PurchaseOrder, _abc.Awaitable[_inventory_pb2.PurchaseOrder]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
