@@ -227,3 +227,66 @@ class Stocktake(BaseModel):
     counted_at: str
     decided_by: str | None
     decided_at: str | None
+
+
+class ReorderLevelIn(BaseModel):
+    """What the warehouse keeps of the part (最低/最高库存) and the supplier's lead time."""
+
+    min_level: int = Field(ge=0, le=100_000)
+    max_level: int = Field(ge=0, le=100_000)
+    lead_time_days: int = Field(ge=0, le=365)
+
+
+class ReorderLevel(ReorderLevelIn):
+    warehouse_id: str
+    part_number: str
+
+
+class ReorderSuggestion(BaseModel):
+    part_number: str
+    available: int
+    in_transit: int
+    on_order: int
+    daily_consumption: float
+    reorder_point: int
+    quantity: int = Field(description="to order now")
+
+
+class ReorderSuggestions(BaseModel):
+    items: list[ReorderSuggestion]
+
+
+class PurchaseLineIn(BaseModel):
+    part_number: Short
+    quantity: int = Field(ge=1, le=100_000)
+    unit_cost_fen: int = Field(ge=0, le=100_000_000)
+
+
+class PurchaseOrderIn(BaseModel):
+    supplier: Annotated[str, StringConstraints(max_length=100)]
+    lines: list[PurchaseLineIn] = Field(max_length=200)
+
+
+class ReceivedQuantityIn(BaseModel):
+    part_number: Short
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class PurchaseReceiptIn(BaseModel):
+    """到货: what came in, by part; every outstanding unit when no lines are given."""
+
+    lines: list[ReceivedQuantityIn] = Field(default_factory=list, max_length=200)
+
+
+class PurchaseLine(PurchaseLineIn):
+    received: int
+
+
+class PurchaseOrder(BaseModel):
+    id: str
+    warehouse_id: str
+    supplier: str
+    status: str = Field(description="open | received | cancelled")
+    lines: list[PurchaseLine]
+    created_by: str
+    created_at: str

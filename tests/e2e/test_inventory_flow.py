@@ -247,3 +247,35 @@ async def test_a_stocktake_adjusts_the_book_and_a_large_one_waits_for_the_manage
     assert reply.status_code == 200 and reply.json()["status"] == "rejected", reply.text
     reply = await api.post("zj.manager", f"{path}/approve", {}, str(uuid.uuid4()))
     assert reply.status_code == 409, reply.text
+
+
+async def test_a_purchase_suggestion_is_ordered_and_received(api: Api) -> None:
+    part = "SS-CAM-GALAXYS24"
+    stock_before = await api.get("zj001.keeper", f"{BASE}/stock", part_number=part)
+    available = stock_before.json()["levels"][0]["available"]
+    level = {"min_level": available + 1, "max_level": available + 6, "lead_time_days": 5}
+    reply = await api.client.put(
+        f"{BASE}/reorder-levels/{part}", json=level, headers=await api.as_user("zj001.keeper")
+    )
+    assert reply.status_code == 200, reply.text
+    reply = await api.get("zj001.keeper", f"{BASE}/reorder-suggestions")
+    assert reply.status_code == 200, reply.text
+    [suggestion] = [x for x in reply.json()["items"] if x["part_number"] == part]
+    assert suggestion["quantity"] == 6
+
+    order = {
+        "supplier": "三星配件",
+        "lines": [{"part_number": part, "quantity": 6, "unit_cost_fen": 21000}],
+    }
+    reply = await api.post("zj001.keeper", f"{BASE}/purchase-orders", order, str(uuid.uuid4()))
+    assert reply.status_code == 201 and reply.json()["status"] == "open", reply.text
+    path = f"/api/v1/purchase-orders/{reply.json()['id']}/receive"
+    reply = await api.post("zj001.keeper", path, {}, str(uuid.uuid4()))
+    assert reply.status_code == 200 and reply.json()["status"] == "received", reply.text
+    stock_after = await api.get("zj001.keeper", f"{BASE}/stock", part_number=part)
+    assert (
+        stock_after.json()["levels"][0]["on_hand"]
+        == stock_before.json()["levels"][0]["on_hand"] + 6
+    )
+    reply = await api.get("zj001.keeper", f"{BASE}/reorder-suggestions")
+    assert part not in [x["part_number"] for x in reply.json()["items"]]

@@ -737,3 +737,152 @@ async def reject_stocktake(
 ) -> Response:
     """Rejected: nothing is posted; count again."""
     return await decide_stocktake(stocktake_id, False, request, auth, gw, idempotency_key)
+
+
+def purchase_order_json(order: inventory_pb2.PurchaseOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "warehouse_id": order.warehouse_id,
+        "supplier": order.supplier,
+        "status": order.status,
+        "lines": [
+            {
+                "part_number": x.part_number,
+                "quantity": x.quantity,
+                "unit_cost_fen": x.unit_cost_fen,
+                "received": x.received,
+            }
+            for x in order.lines
+        ],
+        "created_by": order.created_by,
+        "created_at": order.created_at,
+    }
+
+
+@router.put(
+    "/warehouses/{warehouse_id}/reorder-levels/{part_number}",
+    response_model=schemas_inventory.ReorderLevel,
+    responses=WRITE_RESPONSES,
+)
+async def set_reorder_level(
+    warehouse_id: str, part_number: str, body: schemas_inventory.ReorderLevelIn, auth: Auth, gw: Gw
+) -> Response:
+    """最低/最高库存 of a part in the warehouse; setting it again to the same is the same."""
+    require_role(auth, STOCK_DOCUMENT_ROLES)
+    await check_warehouse(gw, auth, warehouse_id)
+    level = inventory_pb2.ReorderLevel(
+        warehouse_id=warehouse_id,
+        part_number=part_number,
+        min_level=body.min_level,
+        max_level=body.max_level,
+        lead_time_days=body.lead_time_days,
+    )
+    reply = await call(
+        gw.clients.inventory.SetReorderLevel, inventory_pb2.SetReorderLevelRequest(level=level)
+    )
+    return json_response(
+        {
+            "warehouse_id": reply.warehouse_id,
+            "part_number": reply.part_number,
+            "min_level": reply.min_level,
+            "max_level": reply.max_level,
+            "lead_time_days": reply.lead_time_days,
+        }
+    )
+
+
+@router.get(
+    "/warehouses/{warehouse_id}/reorder-suggestions",
+    response_model=schemas_inventory.ReorderSuggestions,
+    responses={404: {"model": schemas.Problem}},
+)
+async def suggest_reorders(
+    warehouse_id: str,
+    auth: Auth,
+    gw: Gw,
+    window_days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> Response:
+    """采购参考: parts with a reorder level that need ordering now, and how many."""
+    await check_warehouse(gw, auth, warehouse_id)
+    reply = await call(
+        gw.clients.inventory.SuggestReorders,
+        inventory_pb2.SuggestReordersRequest(warehouse_id=warehouse_id, window_days=window_days),
+    )
+    items = [
+        {
+            "part_number": x.part_number,
+            "available": x.available,
+            "in_transit": x.in_transit,
+            "on_order": x.on_order,
+            "daily_consumption": x.daily_consumption,
+            "reorder_point": x.reorder_point,
+            "quantity": x.quantity,
+        }
+        for x in reply.suggestions
+    ]
+    return json_response({"items": items})
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/purchase-orders",
+    status_code=201,
+    response_model=schemas_inventory.PurchaseOrder,
+    responses=WRITE_RESPONSES,
+)
+async def create_purchase_order(
+    warehouse_id: str,
+    body: schemas_inventory.PurchaseOrderIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """采购单 for the warehouse."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        await check_warehouse(gw, auth, warehouse_id)
+        message = inventory_pb2.CreatePurchaseOrderRequest(
+            warehouse_id=warehouse_id,
+            supplier=body.supplier,
+            lines=[
+                inventory_pb2.PurchaseLine(
+                    part_number=x.part_number, quantity=x.quantity, unit_cost_fen=x.unit_cost_fen
+                )
+                for x in body.lines
+            ],
+        )
+        order = await call(gw.clients.inventory.CreatePurchaseOrder, message)
+        return json_response(purchase_order_json(order), 201)
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.post(
+    "/purchase-orders/{purchase_order_id}/receive",
+    response_model=schemas_inventory.PurchaseOrder,
+    responses=WRITE_RESPONSES,
+)
+async def receive_purchase_order(
+    purchase_order_id: str,
+    body: schemas_inventory.PurchaseReceiptIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """到货入库: into stock as receipts at the order's unit cost."""
+
+    async def handle() -> Response:
+        require_role(auth, STOCK_DOCUMENT_ROLES)
+        message = inventory_pb2.ReceivePurchaseOrderRequest(
+            purchase_order_id=purchase_order_id,
+            lines=[
+                inventory_pb2.ReceivedQuantity(part_number=x.part_number, quantity=x.quantity)
+                for x in body.lines
+            ],
+        )
+        order = await call(gw.clients.inventory.ReceivePurchaseOrder, message)
+        return json_response(purchase_order_json(order))
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
