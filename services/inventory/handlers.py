@@ -524,6 +524,8 @@ async def record_receipt(
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
         if not await repository.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
+        # The level before the quota: the one lock order every posting keeps.
+        await repository.lock_levels(uow.session, {(warehouse.id, part_number)})
         await _admit_into(
             uow.session, warehouse.id, quantity * unit_cost_fen, f"receipt of {part_number}"
         )
@@ -555,6 +557,10 @@ async def record_adjustment(
     async with new_uow() as uow:
         session = uow.session
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
+        if not await repository.retail_prices(session, [part_number]):
+            raise invalid("part_number", f"no part {part_number}")
+        # The level before the quota (the one lock order), and the cost read under its lock.
+        await repository.lock_levels(session, {(warehouse.id, part_number)})
         cost = await repository.inbound_cost(session, warehouse.id, part_number)
         if cost is None:
             raise invalid("part_number", f"no part {part_number}")
