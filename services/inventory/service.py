@@ -1,18 +1,27 @@
 """The inventory service (库存): the parts catalog (料号), warehouses (库房), stock levels and the
-stock ledger. What it offers and announces:
+stock ledger (库存台账). What it offers and announces:
 
 - RPCs: aftersales.inventory.v1.InventoryService (protos/aftersales/inventory/v1/inventory.proto)
-  - ListParts: the catalog, filtered by brand, category and model, paged by part number
-  - ListWarehouses: the warehouses in the caller's scope
-  - GetStock: on-hand, reserved, available and average cost in one warehouse
+  - ListParts, ListWarehouses, GetStock: the catalog, the warehouses in scope, on-hand,
+    reserved, available and average cost
   - ReserveParts, IssueParts, ReleaseParts, ReturnParts, GetOrderParts: an order's parts
-    (called by orders with the user's token)
-  - RecordReceipt, RecordAdjustment, ListMovements: warehouse keepers' documents and the ledger
+    (called by orders with the user's token); a store short of parts asks its central
+  - RecordReceipt, RecordAdjustment, RecordWriteOff, ListMovements: keepers' documents and
+    the ledger
   - CheckConservation: the ledger against the balances, per part (hq_admin)
+  - RequestTransfer, ApproveTransfer, ShipTransfer, ReceiveTransfer, CancelTransfer,
+    GetTransfer: transfers (调拨)
+  - SetQuota, GetQuota: franchise quotas (额度)
+  - ListOldPartsOwed, ReturnOldParts: old-part returns (旧件返还)
+  - RecordStocktake, DecideStocktake, GetStocktake: stocktakes (盘点)
+  - SetReorderLevel, SuggestReorders, CreatePurchaseOrder, ReceivePurchaseOrder: purchasing
+  - ListSlowMoving: slow-moving stock (滞销品)
 - Events out (protos/aftersales/events/v1/inventory_events.proto), on
   inventory.v1.<branch>.<store>.<event>:
   - stock_moved: every ledger row
   - order_parts_changed: an order's lines reserved, issued, released or returned
+  - transfer_changed: a transfer requested, approved, shipped, received or cancelled
+  - document_changed: a stocktake, an old-part batch, a quota or a purchase order
 - Events in: none yet
 - Commands: `conservation [<part number>]` (services/inventory/commands.py)
 """
