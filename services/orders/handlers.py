@@ -249,8 +249,9 @@ async def take_step(
 
     The rules run on the order read, then inventory is called with no transaction of ours
     open, then the change is written only if nobody changed the order meanwhile. When the
-    write fails, what inventory did for this step is undone, so no reservation or issue is
-    left without an order that knows of it.
+    write fails, the reservations this step made or let go are put back as the order knows
+    them. An issue is not undone: inventory never issues a line twice, so the step taken
+    again finds it issued.
     """
     order = await get_repair_order(new_uow, auth, order_id)
     if order.version != expected_version:
@@ -261,7 +262,7 @@ async def take_step(
     held = {line.line_id for line in order.work.lines if line.reserved}
     now = clock()
     apply(order, now)
-    undo = await _move_parts(parts, auth, order, from_status, step, held, now)
+    moved = await _move_parts(parts, auth, order, from_status, step, held, now)
     try:
         async with new_uow() as uow:
             if not await repository.save_transition(
@@ -274,32 +275,34 @@ async def take_step(
             await uow.commit()
     except BaseException:
         try:
-            await undo.run(parts, order)
+            await moved.undo(parts, order)
         except Exception:
             # The step's own failure is the answer; what could not be undone is for the log.
             log.exception(
-                "could not undo inventory's side of %s on order %s: %s", step, order.id, undo
+                "could not undo inventory's side of %s on order %s: %s", step, order.id, moved
             )
         raise
+    if moved.issued_to_return:
+        # Only now that the cancel is written: parts a racing repair start had issued go back.
+        try:
+            await parts.give_back(order.id, moved.issued_to_return)
+        except Exception:
+            log.exception("parts issued to cancelled order %s stay issued: %s", order.id, moved)
     return order
 
 
 @dataclass
-class PartsUndo:
-    """What inventory did for a step, to undo when the step cannot be written."""
+class PartsMoved:
+    """What inventory did for a step: the reservations it made or let go (to put back when
+    the step cannot be written), and parts found issued to an order being cancelled."""
 
     reserved: list[str] = field(default_factory=list)
-    issued: dict[str, int] = field(default_factory=dict)
     released: list[PartLine] = field(default_factory=list)
+    issued_to_return: dict[str, int] = field(default_factory=dict)
 
-    async def run(self, parts: Parts, order: RepairOrder) -> None:
+    async def undo(self, parts: Parts, order: RepairOrder) -> None:
         if self.reserved:
             await parts.release(order.id, self.reserved)
-        if self.issued:
-            # Back to where the order still stands: reserved, not issued.
-            await parts.give_back(order.id, self.issued)
-            issued = [line for line in order.work.lines if line.line_id in self.issued]
-            await parts.reserve(order.id, store_warehouse_id(order.store_id), issued)
         if self.released:
             await parts.reserve(order.id, store_warehouse_id(order.store_id), self.released)
 
@@ -312,7 +315,7 @@ async def _move_parts(
     step: str,
     held: set[str],
     now: datetime,
-) -> PartsUndo:
+) -> PartsMoved:
     """Inventory's side of a step: reserve once approved (or when parts come), issue when the
     repair starts, release on cancel. `held`: the lines holding a reservation before it."""
     lines = order.work.lines
@@ -325,16 +328,18 @@ async def _move_parts(
         )
         lifecycle.parts_reserved(order, auth, now, reserved)
         # Undo only what this step reserved: what the order already held stays held.
-        return PartsUndo(reserved=[i for i, n in reserved.items() if n and i not in held])
+        return PartsMoved(reserved=[i for i, n in reserved.items() if n and i not in held])
     if step == "repair/start":
         to_issue = [line.line_id for line in lines if line.issued]
-        if not to_issue:
-            return PartsUndo()
-        issued = await parts.issue(order.id, to_issue)
-        for line in lines:
-            line.issued = issued.get(line.line_id, line.issued)
-        return PartsUndo(issued=issued)
+        if to_issue:
+            issued = await parts.issue(order.id, to_issue)
+            for line in lines:
+                line.issued = issued.get(line.line_id, line.issued)
+        return PartsMoved()
     released = [line for line in lines if line.line_id in held and not line.reserved]
-    if released:
-        await parts.release(order.id, [line.line_id for line in released])
-    return PartsUndo(released=released)
+    if not released:
+        return PartsMoved()
+    still_issued = await parts.release(order.id, [line.line_id for line in released])
+    return PartsMoved(
+        released=released, issued_to_return={i: n for i, n in still_issued.items() if n}
+    )

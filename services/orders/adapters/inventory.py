@@ -33,10 +33,13 @@ class Parts(Protocol):
         """Issue the reserved quantity to each line: line id → quantity issued."""
         ...
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> None: ...
+    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+        """Let the reservations go: line id → quantity still issued, which a release leaves
+        as it is (a repair start that came first)."""
+        ...
 
     async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
-        """Return issued quantities to the warehouse (undoing an issue)."""
+        """Return issued quantities to the warehouse unused (退料)."""
         ...
 
     async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
@@ -72,9 +75,14 @@ class InventoryParts:
         reply = await call(self.stub.IssueParts, request)
         return {line.line_id: line.issued for line in reply.lines if line.line_id in line_ids}
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> None:
+    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
         request = inventory_pb2.OrderPartsRequest(order_id=order_id, line_ids=list(line_ids))
-        await call(self.stub.ReleaseParts, request)
+        reply = await call(self.stub.ReleaseParts, request)
+        return {
+            line.line_id: line.issued - line.returned
+            for line in reply.lines
+            if line.line_id in line_ids
+        }
 
     async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
         for line_id, quantity in issued.items():

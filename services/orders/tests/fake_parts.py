@@ -39,20 +39,24 @@ class FakeParts:
         return {line.line_id: self.reserved[(order_id, line.line_id)] for line in lines}
 
     async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+        """Like inventory: a line is issued once; taken again, it is answered as it is."""
         self.calls.append(("issue", order_id, list(line_ids)))
         for line_id in line_ids:
             key = (order_id, line_id)
-            self.issued[key] = self.issued.get(key, 0) + self.reserved.pop(key, 0)
+            if not self.issued.get(key):
+                self.issued[key] = self.reserved.pop(key, 0)
         await self._meanwhile("issue")
         return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> None:
+    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+        """Like inventory: issued quantities stay issued."""
         self.calls.append(("release", order_id, list(line_ids)))
         for line_id in line_ids:
             key = (order_id, line_id)
             part = self.parts_of[key]
             self.stock[part] = self.stock.get(part, 0) + self.reserved.pop(key, 0)
         await self._meanwhile("release")
+        return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
 
     async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
         self.calls.append(("give_back", order_id, dict(issued)))

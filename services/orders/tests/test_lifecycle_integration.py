@@ -279,7 +279,7 @@ async def test_a_cancel_whose_write_fails_reserves_its_parts_again(runtime: Runt
 
 
 @pytest.mark.service("orders")
-async def test_an_issue_whose_write_fails_is_given_back_and_reserved_again(
+async def test_an_issue_whose_write_fails_is_found_issued_when_the_step_is_taken_again(
     runtime: Runtime,
 ) -> None:
     parts = inventory(1)
@@ -288,9 +288,22 @@ async def test_an_issue_whose_write_fails_is_given_back_and_reserved_again(
     parts.meanwhile["issue"] = someone_else_changes(runtime, order.id)
     with pytest.raises(PreconditionFailed):
         await desk.step(TECH, order, "repair/start")
-    assert parts.calls[-2:] == [("give_back", order.id, {"L1": 1}), ("reserve", order.id, ["L1"])]
-    assert parts.issued[(order.id, "L1")] == 0 and parts.reserved[(order.id, "L1")] == 1
-    assert (await desk.get(order.id)).status == "approved"
+    assert parts.issued[(order.id, "L1")] == 1
+    order = await desk.step(TECH, await desk.get(order.id), "repair/start")
+    assert order.status == "in_repair" and order.lines[0].issued == 1
+    assert parts.issued[(order.id, "L1")] == 1 and parts.stock[SCREEN] == 0  # issued once
+
+
+@pytest.mark.service("orders")
+async def test_a_cancel_gives_back_what_a_racing_repair_start_issued(runtime: Runtime) -> None:
+    parts = inventory(1)
+    desk = Desk(runtime, parts)
+    order = await desk.step(CLERK, await to_quoted(desk), "approval", decision=yes())
+    await parts.issue(order.id, ["L1"])  # a repair start that issued, then lost the race
+    order = await desk.step(CLERK, order, "cancel", cancel=orders_pb2.CancelRequest(reason="left"))
+    assert order.status == "cancelled"
+    assert parts.calls[-1] == ("give_back", order.id, {"L1": 1})
+    assert parts.stock[SCREEN] == 1 and parts.issued[(order.id, "L1")] == 0
 
 
 @pytest.mark.service("orders")
