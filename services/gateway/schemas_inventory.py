@@ -290,3 +290,18 @@ class PurchaseOrder(BaseModel):
     lines: list[PurchaseLine]
     created_by: str
     created_at: str
+
+
+class PartIn(BaseModel):
+    """A part as HQ keeps it in the catalog (料号)."""
+
+    brand: Annotated[str, StringConstraints(max_length=30)]
+    description: Annotated[str, StringConstraints(max_length=200)]
+    category: Short
+    serialised: bool = False
+    standard_cost_fen: int = Field(ge=0, le=100_000_000)
+    retail_price_fen: int = Field(ge=0, le=100_000_000)
+    compatible_models: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
+        default_factory=list, max_length=100
+    )
+    superseded_by: Short | None = None

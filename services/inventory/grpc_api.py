@@ -216,6 +216,22 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             parts=[part_message(p) for p in parts], next_page_token=token
         )
 
+    async def PutPart(
+        self, request: inventory_pb2.Part, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Part:
+        part = Part(
+            part_number=request.part_number,
+            brand=request.brand,
+            description=request.description,
+            category=request.category,
+            serialised=request.serialised,
+            standard_cost_fen=request.standard_cost_fen,
+            retail_price_fen=request.retail_price_fen,
+            compatible_models=tuple(request.compatible_models),
+            superseded_by=request.superseded_by or None,
+        )
+        return part_message(await handlers.put_part(self.new_uow, current_auth(), part))
+
     async def ListWarehouses(
         self, request: inventory_pb2.ListWarehousesRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListWarehousesResponse:

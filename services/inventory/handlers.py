@@ -26,7 +26,7 @@ from services.inventory.domain import (
     stocktake,
     transfer,
 )
-from services.inventory.domain.catalog import PART_CATEGORIES, Part
+from services.inventory.domain.catalog import PART_CATEGORIES, Part, check_part
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
@@ -85,6 +85,28 @@ async def list_parts(
     if len(page) > size:
         return page[:size], paging.encode_page_token(page[size - 1].part_number)
     return page, ""
+
+
+CATALOG_ROLES = ("hq_admin",)
+
+
+async def put_part(new_uow: NewUow, auth: AuthContext, part: Part) -> Part:
+    """HQ adds a part to the catalog or changes one. Whether a part is serialised cannot
+    change once it has moved: its ledger would no longer describe it."""
+    require_role(auth, CATALOG_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        known = await repository.successors(session)
+        check_part(part, known)
+        if part.part_number in known:
+            flags = await repository.serialised_flags(session, [part.part_number])
+            if flags[part.part_number] != part.serialised and await repository.part_is_stocked(
+                session, part.part_number
+            ):
+                raise Conflict(f"{part.part_number} has moved: its serialised flag stays")
+        await repository.put_part(session, part)
+        await uow.commit()
+    return part
 
 
 async def list_warehouses(new_uow: NewUow, auth: AuthContext) -> list[Warehouse]:

@@ -279,3 +279,24 @@ async def test_a_purchase_suggestion_is_ordered_and_received(api: Api) -> None:
     )
     reply = await api.get("zj001.keeper", f"{BASE}/reorder-suggestions")
     assert part not in [x["part_number"] for x in reply.json()["items"]]
+
+
+async def test_hq_keeps_the_catalog(api: Api) -> None:
+    part = {
+        "brand": "samsung",
+        "description": "Galaxy S24 后盖 (测试)",
+        "category": "back-cover",
+        "standard_cost_fen": 8000,
+        "retail_price_fen": 19900,
+        "compatible_models": ["galaxy-s24"],
+    }
+    path = "/api/v1/parts/SS-BCV-GALAXYS24-E2E"
+    reply = await api.client.put(path, json=part, headers=await api.as_user("hq.admin"))
+    assert reply.status_code == 200 and reply.json()["superseded_by"] is None, reply.text
+    reply = await api.client.put(path, json=part, headers=await api.as_user("zj.manager"))
+    assert reply.status_code == 403, reply.text
+    bad = {**part, "category": "toaster"}
+    reply = await api.client.put(path, json=bad, headers=await api.as_user("hq.admin"))
+    assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "category"
+    listed = await api.get("zj001.clerk", "/api/v1/parts", brand="samsung", category="back-cover")
+    assert "SS-BCV-GALAXYS24-E2E" in [p["part_number"] for p in listed.json()["items"]]

@@ -27,6 +27,7 @@ IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 STOCK_DOCUMENT_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
 CONSERVATION_ROLES = ("hq_admin",)
 QUOTA_ROLES = ("branch_manager", "hq_admin")
+CATALOG_ROLES = ("hq_admin",)
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "role may not book stock documents"},
     404: {"model": schemas.Problem, "description": "warehouse or part outside your scope"},
@@ -886,3 +887,44 @@ async def receive_purchase_order(
         return json_response(purchase_order_json(order))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+@router.put(
+    "/parts/{part_number}",
+    response_model=schemas.Part,
+    responses={
+        403: {"model": schemas.Problem, "description": "only HQ keeps the catalog"},
+        409: {"model": schemas.Problem, "description": "successors would loop; flag fixed"},
+        422: {"model": schemas.Problem, "description": "invalid input, by field"},
+    },
+)
+async def put_part(
+    part_number: str, body: schemas_inventory.PartIn, auth: Auth, gw: Gw
+) -> Response:
+    """HQ adds a part or changes one; setting it again to the same is the same."""
+    require_role(auth, CATALOG_ROLES)
+    message = inventory_pb2.Part(
+        part_number=part_number,
+        brand=body.brand,
+        description=body.description,
+        category=body.category,
+        compatible_models=body.compatible_models,
+        serialised=body.serialised,
+        standard_cost_fen=body.standard_cost_fen,
+        retail_price_fen=body.retail_price_fen,
+        superseded_by=body.superseded_by or "",
+    )
+    p = await call(gw.clients.inventory.PutPart, message)
+    return json_response(
+        {
+            "part_number": p.part_number,
+            "brand": p.brand,
+            "description": p.description,
+            "category": p.category,
+            "compatible_models": list(p.compatible_models),
+            "serialised": p.serialised,
+            "standard_cost_fen": p.standard_cost_fen,
+            "retail_price_fen": p.retail_price_fen,
+            "superseded_by": or_none(p.superseded_by),
+        }
+    )

@@ -1004,3 +1004,41 @@ async def save_purchase_order(session: AsyncConnection, order: PurchaseOrder) ->
             .where(p.purchase_order_id == order.id, p.part_number == line.part_number)
             .values(received=line.received)
         )
+
+
+async def successors(session: AsyncConnection) -> dict[str, str | None]:
+    """Every part number and what supersedes it."""
+    rows = await session.execute(select(parts.c.part_number, parts.c.superseded_by))
+    return {part_number: superseded_by for part_number, superseded_by in rows}
+
+
+async def put_part(session: AsyncConnection, part: Part) -> None:
+    """Add the part, or change it; its compatible models are replaced."""
+    values = {
+        "brand": part.brand,
+        "description": part.description,
+        "category": part.category,
+        "serialised": part.serialised,
+        "standard_cost_fen": part.standard_cost_fen,
+        "retail_price_fen": part.retail_price_fen,
+        "superseded_by": part.superseded_by,
+    }
+    await session.execute(
+        upsert(session, parts)
+        .values(part_number=part.part_number, **values)
+        .on_conflict_do_update(index_elements=["part_number"], set_=values)
+    )
+    await session.execute(part_models.delete().where(part_models.c.part_number == part.part_number))
+    if part.compatible_models:
+        await session.execute(
+            part_models.insert(),
+            [{"part_number": part.part_number, "model_code": m} for m in part.compatible_models],
+        )
+
+
+async def part_is_stocked(session: AsyncConnection, part_number: str) -> bool:
+    """Whether the ledger ever moved the part (whatever a warehouse holds came in by it)."""
+    moved = await session.scalar(
+        select(stock_movements.c.id).where(stock_movements.c.part_number == part_number).limit(1)
+    )
+    return moved is not None

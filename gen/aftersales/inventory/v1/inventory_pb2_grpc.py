@@ -39,6 +39,11 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.FromString,
                 _registered_method=True)
+        self.PutPart = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/PutPart',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.FromString,
+                _registered_method=True)
         self.ListWarehouses = channel.unary_unary(
                 '/aftersales.inventory.v1.InventoryService/ListWarehouses',
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListWarehousesRequest.SerializeToString,
@@ -196,6 +201,13 @@ class InventoryServiceServicer:
 
     def ListParts(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutPart(self, request, context):
+        """HQ keeps the catalog: a part added, or changed (hq_admin).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -414,6 +426,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.SerializeToString,
             ),
+            'PutPart': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutPart,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.SerializeToString,
+            ),
             'ListWarehouses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWarehouses,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListWarehousesRequest.FromString,
@@ -592,6 +609,33 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ListParts',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutPart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/PutPart',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,8 @@ class InventoryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> InventoryServiceAsyncStub: ...
     ListParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListPartsRequest, _inventory_pb2.ListPartsResponse]
+    PutPart: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.Part, _inventory_pb2.Part]
+    """HQ keeps the catalog: a part added, or changed (hq_admin)."""
     ListWarehouses: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListWarehousesRequest, _inventory_pb2.ListWarehousesResponse]
     GetStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetStockRequest, _inventory_pb2.GetStockResponse]
     ReserveParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReservePartsRequest, _inventory_pb2.OrderParts]
@@ -106,6 +108,8 @@ class InventoryServiceStub:
 class InventoryServiceAsyncStub(InventoryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListPartsRequest, _inventory_pb2.ListPartsResponse]  # type: ignore[assignment]
+    PutPart: _aio.UnaryUnaryMultiCallable[_inventory_pb2.Part, _inventory_pb2.Part]  # type: ignore[assignment]
+    """HQ keeps the catalog: a part added, or changed (hq_admin)."""
     ListWarehouses: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListWarehousesRequest, _inventory_pb2.ListWarehousesResponse]  # type: ignore[assignment]
     GetStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetStockRequest, _inventory_pb2.GetStockResponse]  # type: ignore[assignment]
     ReserveParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReservePartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
@@ -180,6 +184,14 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ListPartsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.ListPartsResponse, _abc.Awaitable[_inventory_pb2.ListPartsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PutPart(
+        self,
+        request: _inventory_pb2.Part,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Part, _abc.Awaitable[_inventory_pb2.Part]]:
+        """HQ keeps the catalog: a part added, or changed (hq_admin)."""
 
     @_abc_1.abstractmethod
     def ListWarehouses(
