@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aftersales.events.v1 import events_pb2
-from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore
+from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore, ShortPart
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import to_timestamp
+from services.orders.adapters.inventory import store_warehouse_id
 from services.orders.domain.order import RepairOrder
 
 
@@ -51,6 +52,12 @@ def status_changed(order: RepairOrder, step: str, from_status: str) -> OrderStat
         warranty_status=order.warranty.status,
         quote_total_fen=work.quote.total_fen if work.quote else 0,
         paid_fen=sum(p.amount_fen for p in work.payments),
+        warehouse_id=store_warehouse_id(order.store_id),
+        short_parts=[
+            ShortPart(line_id=line.line_id, part_id=line.part_id, quantity=line.short)
+            for line in work.lines
+            if line.short and order.status == "waiting_parts"
+        ],
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

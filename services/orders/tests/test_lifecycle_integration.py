@@ -233,6 +233,13 @@ async def test_a_shortage_waits_for_parts_and_a_cancel_releases_them(runtime: Ru
     order = await desk.step(CLERK, order, "approval", decision=yes())
     assert order.status == "waiting_parts"
     assert (order.lines[0].reserved, order.lines[0].short) == (0, 1)
+    async with runtime.db.session() as session:
+        last = select(outbox.c.subject, outbox.c.payload).order_by(outbox.c.seq.desc()).limit(1)
+        subject, payload = (await session.execute(last)).one()
+    assert subject == "orders.v1.SH.SH-001.order_waiting_parts"
+    waiting = OrderStatusChanged.FromString(payload)
+    assert waiting.warehouse_id == "WH-SH-001"
+    assert [(p.line_id, p.part_id, p.quantity) for p in waiting.short_parts] == [("L1", SCREEN, 1)]
     parts.stock[SCREEN] = 1  # a transfer came in
     order = await desk.step(TECH, order, "parts")
     assert order.status == "approved" and order.lines[0].reserved == 1

@@ -68,6 +68,8 @@ class OrderStatusChanged(_message.Message):
     WARRANTY_STATUS_FIELD_NUMBER: _builtins.int
     QUOTE_TOTAL_FEN_FIELD_NUMBER: _builtins.int
     PAID_FEN_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    SHORT_PARTS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     step: _builtins.str
@@ -79,10 +81,16 @@ class OrderStatusChanged(_message.Message):
     warranty_status: _builtins.str
     quote_total_fen: _builtins.int
     paid_fen: _builtins.int
+    warehouse_id: _builtins.str
+    """The store's warehouse and what it is short of (order_waiting_parts): what a transfer
+    or purchase request (调拨/采购) is to bring in.
+    """
     @_builtins.property
     def meta(self) -> _events_pb2.EventMeta: ...
     @_builtins.property
     def stores(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderStore]: ...
+    @_builtins.property
+    def short_parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShortPart]: ...
     def __init__(
         self,
         *,
@@ -99,11 +107,38 @@ class OrderStatusChanged(_message.Message):
         warranty_status: _builtins.str = ...,
         quote_total_fen: _builtins.int = ...,
         paid_fen: _builtins.int = ...,
+        warehouse_id: _builtins.str = ...,
+        short_parts: _abc.Iterable[Global___ShortPart] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "step", b"step", "stores", b"stores", "to_status", b"to_status", "version", b"version", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderStatusChanged: _TypeAlias = OrderStatusChanged  # noqa: Y015
+
+@_typing.final
+class ShortPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PART_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    part_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        part_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShortPart: _TypeAlias = ShortPart  # noqa: Y015
