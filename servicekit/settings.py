@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from servicekit.caller_token import CALLS_ON
 from servicekit.tls import TlsFiles
 
 DEFAULT_DATA_DIR = Path(".data")
@@ -78,6 +79,8 @@ class Settings:
     # How many copies of each JetStream stream the cluster keeps (3 in production).
     stream_replicas: int
     trust: TrustSettings
+    # Where the services this one calls on (caller_token.CALLS_ON) listen: name -> address.
+    callee_addresses: dict[str, str]
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             ),
             stream_replicas=int(os.environ.get("NATS_STREAM_REPLICAS", "1")),
             trust=TrustSettings.from_env(),
+            callee_addresses={name: service_address(name) for name in CALLS_ON.get(service, ())},
         )
 
 

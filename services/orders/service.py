@@ -17,7 +17,6 @@ import grpc
 from servicekit.caller_token import load_signer
 from servicekit.grpc_client import open_channel
 from servicekit.runtime import Runtime, ServiceSpec
-from servicekit.settings import service_address
 from services.orders import demo, grpc_api
 from services.orders.adapters.inventory import InventoryParts
 from services.orders.adapters.orm import metadata
@@ -28,7 +27,7 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     # nothing else (orders does no background work with inventory).
     trust = runtime.settings.trust
     channel = open_channel(
-        service_address("inventory"),
+        runtime.settings.callee_addresses["inventory"],
         "inventory",
         load_signer(trust.token_keys, "orders"),
         trust.tls,
