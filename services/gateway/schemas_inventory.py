@@ -72,6 +72,7 @@ class PartConservation(BaseModel):
     on_hand: int = Field(description="over all warehouses, from the balances")
     in_transit: int
     balanced: bool
+    warehouses_off: list[str] = Field(description="whose ledger disagrees with their balance")
 
 
 class Conservation(BaseModel):

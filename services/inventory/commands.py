@@ -37,7 +37,7 @@ async def conservation_command(args: list[str]) -> int:
         await db.dispose()
     print(HEADER)
     for p in parts:
-        state = "ok" if p.balanced else "UNBALANCED"
+        state = "ok" if p.balanced else " ".join(["UNBALANCED", *p.warehouses_off])
         print(
             f"{p.part_number}\t{p.receipts}\t{p.scrapped}\t{p.consumed}"
             f"\t{p.returned_to_manufacturer}\t{p.adjustments}\t{p.transfers}"

@@ -110,6 +110,7 @@ def conservation_message(part: PartConservation) -> inventory_pb2.PartConservati
         on_hand=part.on_hand,
         in_transit=part.in_transit,
         balanced=part.balanced,
+        warehouses_off=list(part.warehouses_off),
     )
 
 

@@ -678,8 +678,15 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
         ledger = await repository.ledger_by_part_and_kind(uow.session, part_number or None)
         on_hand = await repository.on_hand_by_part(uow.session, part_number or None)
         in_transit = await repository.in_transit_by_part(uow.session, part_number or None)
+        off = await repository.warehouses_off(uow.session, part_number or None)
     return [
-        conserve(part, ledger.get(part, {}), on_hand.get(part, 0), in_transit.get(part, 0))
+        conserve(
+            part,
+            ledger.get(part, {}),
+            on_hand.get(part, 0),
+            in_transit.get(part, 0),
+            tuple(off.get(part, [])),
+        )
         for part in sorted(set(ledger) | set(on_hand) | set(in_transit))
     ]
 

@@ -289,6 +289,7 @@ async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> 
             "on_hand": p.on_hand,
             "in_transit": p.in_transit,
             "balanced": p.balanced,
+            "warehouses_off": list(p.warehouses_off),
         }
         for p in reply.parts
     ]

@@ -1042,3 +1042,28 @@ async def part_is_stocked(session: AsyncConnection, part_number: str) -> bool:
         select(stock_movements.c.id).where(stock_movements.c.part_number == part_number).limit(1)
     )
     return moved is not None
+
+
+async def warehouses_off(session: AsyncConnection, part_number: str | None) -> dict[str, list[str]]:
+    """Per part, the warehouses whose ledger summed does not equal their on-hand."""
+    s, m = stock_levels.c, stock_movements.c
+    ledger = (
+        select(m.warehouse_id, m.part_number, func.sum(m.quantity).label("total"))
+        .group_by(m.warehouse_id, m.part_number)
+        .subquery()
+    )
+    query = (
+        select(s.part_number, s.warehouse_id)
+        .outerjoin(
+            ledger,
+            (ledger.c.warehouse_id == s.warehouse_id) & (ledger.c.part_number == s.part_number),
+        )
+        .where(func.coalesce(ledger.c.total, 0) != s.on_hand)
+        .order_by(s.part_number, s.warehouse_id)
+    )
+    if part_number:
+        query = query.where(s.part_number == part_number)
+    off: dict[str, list[str]] = {}
+    for part, warehouse_id in await session.execute(query):
+        off.setdefault(part, []).append(warehouse_id)
+    return off

@@ -6,7 +6,8 @@ equals what is on hand in all warehouses plus what is on its way between them.
 
 and transfers only move stock between warehouses: what left senders and has not arrived is
 exactly what is in transit. Both sides come from different places (the ledger, the balances),
-so a movement booked without its balance, or the reverse, shows here.
+so a movement booked without its balance, or the reverse, shows here; and since two wrong
+warehouses could cancel out in the totals, each warehouse's ledger is held to its own balance.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class PartConservation:
     transfers: int  # net of transfers out (-) and in (+): minus what is in transit
     on_hand: int
     in_transit: int
+    warehouses_off: tuple[str, ...] = ()  # whose ledger disagrees with their balance
 
     @property
     def expected(self) -> int:
@@ -41,14 +43,21 @@ class PartConservation:
     @property
     def balanced(self) -> bool:
         held = self.on_hand + self.in_transit
-        return self.expected == held and self.transfers == -self.in_transit
+        return (
+            self.expected == held and self.transfers == -self.in_transit and not self.warehouses_off
+        )
 
 
 def conserve(
-    part_number: str, ledger: Mapping[str, int], on_hand: int, in_transit: int
+    part_number: str,
+    ledger: Mapping[str, int],
+    on_hand: int,
+    in_transit: int,
+    warehouses_off: tuple[str, ...] = (),
 ) -> PartConservation:
     """The check for one part from its ledger summed by kind (signed quantities), its on-hand
-    over all warehouses and its quantity in transit."""
+    over all warehouses, its quantity in transit, and the warehouses whose own ledger and
+    balance disagree."""
 
     def total(kind: str) -> int:
         return ledger.get(kind, 0)
@@ -63,4 +72,5 @@ def conserve(
         transfers=total("transfer_out") + total("transfer_in"),
         on_hand=on_hand,
         in_transit=in_transit,
+        warehouses_off=warehouses_off,
     )

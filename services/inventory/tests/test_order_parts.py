@@ -134,3 +134,9 @@ def test_conservation_counts_stock_in_transit() -> None:
     assert not conserve("P", ledger, on_hand=9, in_transit=0).balanced
     # So is a balance that moved without its ledger line.
     assert not conserve("P", {"receipt": 10}, on_hand=11, in_transit=0).balanced
+
+
+def test_conservation_holds_each_warehouse_to_its_own_ledger() -> None:
+    # Two warehouses wrong by one each way cancel out in the totals; the check still fails.
+    check = conserve("P", {"receipt": 10}, on_hand=10, in_transit=0, warehouses_off=("W1", "W2"))
+    assert check.expected == check.on_hand and not check.balanced

@@ -718,6 +718,7 @@ class PartConservation(_message.Message):
     ON_HAND_FIELD_NUMBER: _builtins.int
     IN_TRANSIT_FIELD_NUMBER: _builtins.int
     BALANCED_FIELD_NUMBER: _builtins.int
+    WAREHOUSES_OFF_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     receipts: _builtins.int
     scrapped: _builtins.int
@@ -734,6 +735,10 @@ class PartConservation(_message.Message):
     """over all warehouses, from the balances"""
     in_transit: _builtins.int
     balanced: _builtins.bool
+    @_builtins.property
+    def warehouses_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """whose ledger disagrees with their balance"""
+
     def __init__(
         self,
         *,
@@ -748,10 +753,11 @@ class PartConservation(_message.Message):
         on_hand: _builtins.int = ...,
         in_transit: _builtins.int = ...,
         balanced: _builtins.bool = ...,
+        warehouses_off: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "transfers", b"transfers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "transfers", b"transfers", "warehouses_off", b"warehouses_off"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
