@@ -1,6 +1,7 @@
 """Many clients at once on two replicas of the service (two runtimes, two connection pools on
-one database): random reservations, issues, returns, releases, receipts and transfers on a few
-parts. Afterwards the ledger explains every balance, nothing is negative, held stock matches
+one database): random reservations, issues, returns, releases, receipts, transfers (across
+branches too, into the franchised store and its quota), stocktakes and purchase orders on a
+few parts. Afterwards the ledger explains every balance, nothing is negative, held stock matches
 the open order lines, and no line was issued twice. Refusals (not enough stock, a line changed
 meanwhile) are answers; anything else fails the test."""
 
@@ -20,13 +21,24 @@ from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.inventory import handlers
 from services.inventory.adapters.orm import order_part_lines, stock_levels, stock_movements
+from services.inventory.domain.purchasing import PurchaseLine
 from services.inventory.handlers import PartRequest
 from services.inventory.service import SPEC
 
 PARTS = ("OP-SCR-FINDX7", "OP-BAT-FINDX7")
-STORES = ("WH-SH-001", "WH-SH-002")
-SH_MANAGER = AuthContext("u-shm", "branch_manager", "SH")
+STORES = ("WH-SH-001", "WH-SH-002", "WH-ZJ-002")
 HQ_ADMIN = AuthContext("u-hq", "hq_admin")
+ACTIONS = (
+    "reserve",
+    "reserve",
+    "issue",
+    "return",
+    "release",
+    "receipt",
+    "transfer",
+    "stocktake",
+    "purchase",
+)
 CLIENTS, OPERATIONS = 8, 40
 
 
@@ -48,34 +60,38 @@ async def client(number: int, replicas: list[Runtime], counts: Counter[str]) -> 
     for step in range(OPERATIONS):
         uow = rng.choice(replicas).uow
         store, part = rng.choice(STORES), rng.choice(PARTS)
-        action = rng.choice(
-            ["reserve", "reserve", "issue", "return", "release", "receipt", "transfer"]
-        )
+        action = rng.choice(ACTIONS)
         try:
             if action == "reserve" or not orders:
                 order_id = f"o-{number}-{step}"
                 lines = [PartRequest("l-1", part, rng.randint(1, 3), rng.random() < 0.3)]
-                await handlers.reserve_parts(uow, SH_MANAGER, order_id, store, lines)
+                await handlers.reserve_parts(uow, HQ_ADMIN, order_id, store, lines)
                 orders.append(order_id)
                 action = "reserve"
             elif action == "issue":
-                await handlers.issue_parts(uow, SH_MANAGER, rng.choice(orders), [])
+                await handlers.issue_parts(uow, HQ_ADMIN, rng.choice(orders), [])
             elif action == "return":
-                await handlers.return_parts(uow, SH_MANAGER, rng.choice(orders), "l-1", 1)
+                await handlers.return_parts(uow, HQ_ADMIN, rng.choice(orders), "l-1", 1)
             elif action == "release":
-                await handlers.release_parts(uow, SH_MANAGER, rng.choice(orders), [])
+                await handlers.release_parts(uow, HQ_ADMIN, rng.choice(orders), [])
             elif action == "receipt":
                 cost = rng.randint(30000, 50000)
-                await handlers.record_receipt(uow, SH_MANAGER, store, part, 2, cost, "")
+                await handlers.record_receipt(uow, HQ_ADMIN, store, part, 2, cost, "")
+            elif action == "stocktake":
+                _, [row] = await handlers.get_stock(uow, HQ_ADMIN, store, part)
+                counted = max(row.level.on_hand + rng.choice((-1, 0, 1)), 0)
+                await handlers.record_stocktake(uow, HQ_ADMIN, store, [(part, counted)])
+            elif action == "purchase":
+                lines = [PurchaseLine(part, 2, rng.randint(30000, 50000))]
+                order = await handlers.create_purchase_order(uow, HQ_ADMIN, store, "供应商", lines)
+                await handlers.receive_purchase_order(uow, HQ_ADMIN, order.id, {})
             else:
-                other = STORES[1 - STORES.index(store)]
-                doc = await handlers.request_transfer(
-                    uow, SH_MANAGER, store, other, [(part, 1)], ""
-                )
-                await handlers.approve_transfer(uow, SH_MANAGER, doc.id)
-                await handlers.ship_transfer(uow, SH_MANAGER, doc.id)
+                other = rng.choice([x for x in STORES if x != store])
+                doc = await handlers.request_transfer(uow, HQ_ADMIN, store, other, [(part, 1)], "")
+                await handlers.approve_transfer(uow, HQ_ADMIN, doc.id)
+                await handlers.ship_transfer(uow, HQ_ADMIN, doc.id)
                 if rng.random() < 0.7:
-                    await handlers.receive_transfer(uow, SH_MANAGER, doc.id, {})
+                    await handlers.receive_transfer(uow, HQ_ADMIN, doc.id, {})
             counts[action] += 1
         except (Conflict, InvalidInput):
             counts[f"{action} refused"] += 1
@@ -89,7 +105,7 @@ async def test_concurrent_clients_keep_the_ledger_and_the_balances_true(
     await asyncio.gather(*(client(n, replicas, counts) for n in range(CLIENTS)))
     print(dict(sorted(counts.items())))
     assert sum(counts.values()) == CLIENTS * OPERATIONS
-    assert counts["reserve"] and counts["issue"] and counts["transfer"]
+    assert counts["reserve"] and counts["issue"] and counts["transfer"] and counts["purchase"]
 
     report = await handlers.check_conservation(replicas[0].uow, HQ_ADMIN, "")
     assert [p.part_number for p in report if not p.balanced] == []
