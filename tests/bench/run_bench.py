@@ -9,7 +9,15 @@ during the run weighs on both alike. Prints requests/s and p50/p95/p99 latency f
 ratio, the CPU each process (PostgreSQL's backends and wrk included) spends per request on
 each, the create-order latency at half its peak rate, the order-to-KPI delay (an order stamped
 received → counted by reporting and visible through the API), and each process's resident
-memory. Figures also go to bench-results/latest.json.
+memory.
+
+Then the flows that need state (ids, ETags), from Python with httpx at light load: a paid
+repair intake to closed (4 clients, then one alone), the issue of a part to an order (reserve
+at the customer's approval, issue at the repair's start) and a transfer between two warehouses
+of one branch (request → approve → ship → receive). For each: runs/s, p50/p95 of a run's wall
+time, the gateway's own request time per run (its /metrics histogram sums, before and after),
+and the CPU per run of the system and of the client. Figures also go to
+bench-results/latest.json.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +43,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.system import LocalSystem, SystemConfig
 from servicekit.db import Database
 from servicekit.demo import DEMO_PASSWORD
+from servicekit.identifiers import luhn_valid
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -409,6 +420,254 @@ async def paced_with_kpi(
     return sample, received, order_to_kpi_delays(base, received, seen)
 
 
+# Flows with state (ids, versions, ETags): driven from Python with httpx at light load, a few
+# clients back to back. The client's CPU is measured and printed beside the server's.
+FLOW_CLIENTS = int(os.environ.get("BENCH_FLOW_CLIENTS", "4"))
+# How many runs of each flow: a paid repair intake to closed, an issue to an order, a transfer.
+FLOW_RUNS = int(os.environ.get("BENCH_FLOW_RUNS", "50"))
+ORDERS = "/api/v1/repair-orders"
+# The repair's part (a Huawei P60 battery) from the store's warehouse; transfers move a Samsung
+# battery from Zhejiang's central warehouse to its store ZJ-001.
+REPAIR_PART, REPAIR_WAREHOUSE = "HW-BAT-P60", "WH-SH-001"
+TRANSFER_PART, TRANSFER_FROM, TRANSFER_TO = "SS-BAT-GALAXYS24", "WH-ZJ", "WH-ZJ-001"
+DIAGNOSIS = {
+    "fault_code": "F-BAT",
+    "cause_code": "C-AGE",
+    "actions": ["replace_battery"],
+    "parts": [{"part_id": REPAIR_PART, "quantity": 1}],
+    "repair_level": "L2",
+}
+FINISH = {"actions_done": ["replace_battery"], "repair_level": "L2"}
+LIFECYCLE, LIFECYCLE_ALONE = "paid repair intake→closed", "paid repair, one client"
+ISSUE, TRANSFER = "issue to order", "transfer"
+FLOW_USERS = ("sh001.clerk", "sh001.tech", "sh001.keeper", "zj001.keeper", "zj.manager")
+
+
+@dataclass
+class FlowFigures:
+    name: str
+    clients: int
+    runs: int
+    calls_per_run: int
+    seconds: float
+    runs_per_s: float
+    p50_ms: float
+    p95_ms: float
+    server_ms_per_run: float  # the gateway's own request time summed over the run's calls
+    system_cpu_ms_per_run: float
+    client_cpu_ms_per_run: float
+
+
+class Desk:
+    """The demo users' sessions on the gateway: each call as one of them, failing loudly."""
+
+    def __init__(self, client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+        self.client, self.tokens = client, tokens
+
+    async def post(
+        self, user: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        sent = {"Authorization": f"Bearer {self.tokens[user]}", **(headers or {})}
+        reply = await self.client.post(path, json=body, headers=sent)
+        if reply.status_code not in (200, 201):
+            raise RuntimeError(f"{user} POST {path}: {reply.status_code} {reply.text}")
+        return reply
+
+    async def keyed(self, user: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A stock document, with its Idempotency-Key as a real client sends it."""
+        reply = await self.post(user, path, body, {"Idempotency-Key": str(uuid.uuid4())})
+        return dict(reply.json())
+
+    async def step(
+        self, order: Order, user: str, step: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A lifecycle step sent with the ETag of the answer before; the order after it."""
+        reply = await self.post(user, f"{ORDERS}/{order.id}/{step}", body, {"If-Match": order.etag})
+        order.etag = reply.headers["ETag"]
+        return dict(reply.json())
+
+
+@dataclass
+class Order:
+    id: str
+    etag: str
+    due_fen: int = 0
+
+
+def paid_repair_order(run: int, serial: int) -> dict[str, Any]:
+    """A repair with no proof of purchase (out of warranty: the customer pays); the IMEI and
+    phone unique within the bench."""
+    body14 = f"87{run % 10000:04d}{serial:08d}"
+    imei = body14 + next(d for d in "0123456789" if luhn_valid(body14 + d))
+    return {
+        "customer": {"name": "压测客户", "phone": f"138{run % 1000:03d}{serial % 100000:05d}"},
+        "device": {"imei": imei, "brand": "huawei", "model": "p60", "purchase_date": None},
+        "fault": {"description": "benchmark: battery drains"},
+        "service_type": "repair",
+    }
+
+
+async def quoted(desk: Desk, run: int, serial: int) -> Order:
+    """Taken in, opened for its ETag, diagnosed with one part and quoted: 4 calls."""
+    created = await desk.post("sh001.clerk", ORDERS, paid_repair_order(run, serial))
+    order_id = created.json()["id"]
+    read = await desk.client.get(
+        f"{ORDERS}/{order_id}", headers={"Authorization": f"Bearer {desk.tokens['sh001.clerk']}"}
+    )
+    read.raise_for_status()
+    order = Order(order_id, read.headers["ETag"])
+    await desk.step(order, "sh001.tech", "diagnosis", DIAGNOSIS)
+    quote = await desk.step(order, "sh001.clerk", "quote", {"labour_fen": 8_000})
+    order.due_fen = quote["quote"]["total_fen"]
+    return order
+
+
+async def issued(desk: Desk, order: Order) -> None:
+    """The customer accepts (the part is reserved), the repair starts (it is issued): 2 calls."""
+    await desk.step(order, "sh001.clerk", "approval", {"accepted": True})
+    await desk.step(order, "sh001.tech", "repair/start", {})
+
+
+async def paid_repair(desk: Desk, run: int, serial: int) -> None:
+    """tests/e2e's paid repair, intake to closed, a failed QC included: 11 calls."""
+    order = await quoted(desk, run, serial)
+    await issued(desk, order)
+    await desk.step(order, "sh001.tech", "repair/finish", FINISH)
+    await desk.step(order, "sh001.clerk", "qc", {"passed": False, "note": "touch dead"})
+    await desk.step(order, "sh001.tech", "repair/finish", FINISH)
+    await desk.step(order, "sh001.clerk", "qc", {"passed": True})
+    payment = {"method": "wechat_pay", "amount_fen": order.due_fen}
+    await desk.step(order, "sh001.clerk", "pickup", payment)
+
+
+async def transfer(desk: Desk) -> None:
+    """Requested by the store's keeper, approved and shipped by the branch, received: 4 calls."""
+    body = {
+        "from_warehouse_id": TRANSFER_FROM,
+        "to_warehouse_id": TRANSFER_TO,
+        "lines": [{"part_number": TRANSFER_PART, "quantity": 1}],
+    }
+    doc = await desk.keyed("zj001.keeper", "/api/v1/transfers", body)
+    path = f"/api/v1/transfers/{doc['id']}"
+    await desk.keyed("zj.manager", f"{path}/approve", {})
+    await desk.keyed("zj.manager", f"{path}/ship", {})
+    await desk.keyed("zj001.keeper", f"{path}/receive", {})
+
+
+async def stock_up(desk: Desk, user: str, warehouse: str, part: str, quantity: int) -> None:
+    """Enough of the part for the flow's runs, whatever the demo data holds."""
+    receipt = {"part_number": part, "quantity": quantity, "unit_cost_fen": 10_000}
+    await desk.keyed(user, f"/api/v1/warehouses/{warehouse}/receipts", receipt)
+
+
+async def concurrently(
+    clients: int, items: list[Any], one: Callable[[Any], Awaitable[None]]
+) -> tuple[list[float], float]:
+    """`one` on every item, `clients` at a time back to back: each run's seconds, and the
+    wall seconds of them all."""
+    queue = iter(items)
+    durations: list[float] = []
+
+    async def client() -> None:
+        # One iterator shared by the clients: each item is taken once.
+        for item in queue:
+            started = time.perf_counter()
+            await one(item)
+            durations.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return durations, time.perf_counter() - started
+
+
+def server_seconds(metrics: str) -> float:
+    """The gateway's request time summed over every API route, from its /metrics text
+    (the scrapes themselves left out)."""
+    total = 0.0
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "aftersales_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum") and sample.labels.get("route") != "/metrics":
+                total += sample.value
+    return total
+
+
+async def gateway_seconds(client: httpx.AsyncClient) -> float:
+    return server_seconds((await client.get("/metrics")).text)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measured_flow(
+    system: LocalSystem,
+    client: httpx.AsyncClient,
+    name: str,
+    clients: int,
+    calls_per_run: int,
+    items: list[Any],
+    one: Callable[[Any], Awaitable[None]],
+) -> FlowFigures:
+    """`one` over the items with `clients` clients, and what it cost: each run's wall time,
+    the gateway's summed request time, the system's and this client's CPU."""
+    server, cpu, own = await gateway_seconds(client), cpu_seconds(system), own_cpu_seconds()
+    durations, seconds = await concurrently(clients, items, one)
+    own = own_cpu_seconds() - own
+    system_spent = sum(cpu_spent(cpu, cpu_seconds(system)).values())
+    server = await gateway_seconds(client) - server
+    runs = len(durations)
+    return FlowFigures(
+        name=name,
+        clients=clients,
+        runs=runs,
+        calls_per_run=calls_per_run,
+        seconds=round(seconds, 2),
+        runs_per_s=round(runs / seconds, 1),
+        p50_ms=round(percentile_of(durations, 0.50) * 1000, 1),
+        p95_ms=round(percentile_of(durations, 0.95) * 1000, 1),
+        server_ms_per_run=round(server * 1000 / runs, 1),
+        system_cpu_ms_per_run=round(system_spent * 1000 / runs, 1),
+        client_cpu_ms_per_run=round(own * 1000 / runs, 1),
+    )
+
+
+async def flows(system: LocalSystem, client: httpx.AsyncClient) -> list[FlowFigures]:
+    """The paid repair intake to closed, the issue of a part to an order (reserve + issue) and
+    a transfer between two warehouses of one branch, FLOW_RUNS each."""
+    desk = Desk(client, {user: await login(client, user) for user in FLOW_USERS})
+    run = next(_runs)
+    serials = itertools.count(1)
+    # The lifecycles twice over and the issues each take one.
+    await stock_up(desk, "sh001.keeper", REPAIR_WAREHOUSE, REPAIR_PART, 3 * FLOW_RUNS)
+    await stock_up(desk, "zj.manager", TRANSFER_FROM, TRANSFER_PART, FLOW_RUNS)
+
+    async def lifecycle(_: int) -> None:
+        await paid_repair(desk, run, next(serials))
+
+    runs = list(range(FLOW_RUNS))
+    repairs = await measured_flow(system, client, LIFECYCLE, FLOW_CLIENTS, 11, runs, lifecycle)
+    # One client alone: the lifecycle's own time, no queueing behind the others.
+    alone = await measured_flow(system, client, LIFECYCLE_ALONE, 1, 11, runs, lifecycle)
+
+    # Orders brought to their quote beforehand (not measured): the issue flow is only the
+    # reserve and the issue.
+    ready = [await quoted(desk, run, next(serials)) for _ in range(FLOW_RUNS)]
+
+    async def issue(order: Order) -> None:
+        await issued(desk, order)
+
+    issues = await measured_flow(system, client, ISSUE, FLOW_CLIENTS, 2, ready, issue)
+
+    async def move(_: int) -> None:
+        await transfer(desk)
+
+    transfers = await measured_flow(system, client, TRANSFER, FLOW_CLIENTS, 4, runs, move)
+    return [repairs, alone, issues, transfers]
+
+
 async def bench(database_url: str | None) -> dict[str, Any]:
     """One full run on one database: start the system, measure, stop it; the figures."""
     folder = Path(tempfile.mkdtemp(prefix="aftersales-bench-"))
@@ -451,6 +710,13 @@ async def bench(database_url: str | None) -> dict[str, Any]:
                 system, client, token, manager, half_rate
             )
             paced = figures("create order @ half peak", [paced_sample])
+
+            print(
+                f"driving the repair lifecycle, issues and transfers: {FLOW_RUNS} each, "
+                f"{FLOW_CLIENTS} clients (httpx) ...",
+                flush=True,
+            )
+            flow_figures = await flows(system, client)
         await asyncio.sleep(3)
         memory_after = resident_mb(system)
     finally:
@@ -471,6 +737,7 @@ async def bench(database_url: str | None) -> dict[str, Any]:
             "baseline": system_cpu(baseline_cpu),
             "create_peak": system_cpu(create_cpu),
         },
+        "flows": {f.name: asdict(f) for f in flow_figures},
         "order_to_kpi": {
             "orders": len(received),
             "measured": len(delays),
@@ -501,6 +768,27 @@ def print_run(run: dict[str, Any]) -> None:
             + ", ".join(f"{k} {v}" for k, v in per_request.items())
             + ")"
         )
+    print(
+        f"\n{'flow':<28}{'clients':>8}{'runs':>6}{'calls':>6}{'runs/s':>8}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'server ms':>11}{'CPU ms':>8}{'client':>8}"
+    )
+    for f in run["flows"].values():
+        print(
+            f"{f['name']:<28}{f['clients']:>8}{f['runs']:>6}{f['calls_per_run']:>6}{f['runs_per_s']:>8}"
+            f"{f['p50_ms']:>9}{f['p95_ms']:>9}{f['server_ms_per_run']:>11}"
+            f"{f['system_cpu_ms_per_run']:>8}{f['client_cpu_ms_per_run']:>8}"
+        )
+    print(
+        "(a flow's p50/p95: client wall time of one run; server ms: the gateway's request time "
+        "summed over its calls, mean per run; CPU ms: the system's per run; client: httpx's)"
+    )
+    for name in (LIFECYCLE, LIFECYCLE_ALONE):
+        f = run["flows"][name]
+        print(
+            f"{name} ({f['clients']} clients): p50 {f['p50_ms']} ms client wall time, "
+            f"{f['server_ms_per_run']} ms server time per run (target p50 < 150 ms server)"
+        )
+    print()
     print(
         "CPU ms per second at rest: "
         + ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_second_at_rest"].items())
@@ -537,6 +825,14 @@ def print_side_by_side(runs: list[dict[str, Any]]) -> None:
         ("system CPU ms / create", lambda r: r["system_cpu_ms_per_request"]["create_peak"]),
         ("wrk CPU ms / create", lambda r: r["cpu_ms_per_request"]["create_peak"]["wrk"]),
         ("order-to-KPI p99 ms", lambda r: r["order_to_kpi"]["p99_ms"]),
+        ("repair p50 / p95 ms (wall)", lambda r: _flow_pair(r, LIFECYCLE)),
+        ("repair server ms (mean)", lambda r: r["flows"][LIFECYCLE]["server_ms_per_run"]),
+        ("repair alone p50 / p95 ms", lambda r: _flow_pair(r, LIFECYCLE_ALONE)),
+        ("repair alone server ms", lambda r: r["flows"][LIFECYCLE_ALONE]["server_ms_per_run"]),
+        ("issue to order /s", lambda r: r["flows"][ISSUE]["runs_per_s"]),
+        ("issue p50 / p95 ms", lambda r: _flow_pair(r, ISSUE)),
+        ("transfer /s", lambda r: r["flows"][TRANSFER]["runs_per_s"]),
+        ("transfer p50 / p95 ms", lambda r: _flow_pair(r, TRANSFER)),
     ]
     print("\n" + f"{'':<30}" + "".join(f"{r['database']:>16}" for r in runs))
     for label, value in rows:
@@ -545,6 +841,10 @@ def print_side_by_side(runs: list[dict[str, Any]]) -> None:
 
 def _pair(f: dict[str, Any]) -> str:
     return f"{f['p50_ms']} / {f['p99_ms']}"
+
+
+def _flow_pair(run: dict[str, Any], name: str) -> str:
+    return f"{run['flows'][name]['p50_ms']} / {run['flows'][name]['p95_ms']}"
 
 
 async def main() -> None:
