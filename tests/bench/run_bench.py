@@ -785,7 +785,7 @@ def print_run(run: dict[str, Any]) -> None:
     for name in (LIFECYCLE, LIFECYCLE_ALONE):
         f = run["flows"][name]
         print(
-            f"{name} ({f['clients']} clients): p50 {f['p50_ms']} ms client wall time, "
+            f"{name} ({f['clients']} at a time): p50 {f['p50_ms']} ms client wall time, "
             f"{f['server_ms_per_run']} ms server time per run (target p50 < 150 ms server)"
         )
     print()
