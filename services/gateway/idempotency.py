@@ -3,9 +3,9 @@
 Entries are kept per (user, key) with a hash of the request. Same key and same request: the
 stored response is replayed. Same key, other request: 422. First request still running: 409,
 unless it has been in flight so long that its process is presumed dead (then it is taken over;
-the services dedupe by request id anyway). Answers of 500 and above are not kept, so the client
-may retry. Entries live as long as a key is honoured (servicekit.idempotency.KEY_LIFETIME, the
-lifetime orders keeps its request ids for too).
+orders dedupes intake by request id too, inventory's stock documents not yet). Answers of 500
+and above are not kept, so the client may retry. Entries live as long as a key is honoured
+(servicekit.idempotency.KEY_LIFETIME, the lifetime orders keeps its request ids for too).
 """
 
 from __future__ import annotations
