@@ -15,13 +15,19 @@ from pathlib import Path
 
 import grpc
 
+from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime, ServiceSpec
-from services.customers import consumers, grpc_api
+from services.customers import consumers, grpc_api, notifications
 from services.customers.adapters.orm import metadata
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     grpc_api.register(server, runtime.uow)
+    notifications.register(server, runtime)
+
+
+def all_consumers(runtime: Runtime) -> list[EventConsumer]:
+    return consumers.consumers(runtime) + notifications.consumers(runtime)
 
 
 SPEC = ServiceSpec(
@@ -29,5 +35,5 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    consumers=consumers.consumers,
+    consumers=all_consumers,
 )

@@ -24,13 +24,17 @@ from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
+    admin,
     auth,
+    base_data,
     brands,
     customers,
     inventory,
+    notifications,
     repair_orders,
     reports,
     system,
+    tracking,
 )
 from services.gateway.scope import OrgTree
 from services.gateway.security import TokenCodec
@@ -121,6 +125,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # The last added is the outermost: the request layer sees (and counts) the 413s too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware)
-    for module in (auth, repair_orders, brands, customers, inventory, reports, system):
+    for module in (
+        auth,
+        repair_orders,
+        brands,
+        customers,
+        notifications,
+        tracking,
+        inventory,
+        reports,
+        admin,
+        base_data,
+        system,
+    ):
         app.include_router(module.router)
     return app

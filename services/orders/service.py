@@ -17,7 +17,7 @@ import grpc
 from servicekit.caller_token import load_signer
 from servicekit.grpc_client import open_channel
 from servicekit.runtime import Runtime, ServiceSpec
-from services.orders import demo, grpc_api
+from services.orders import base_data_api, demo, grpc_api
 from services.orders.adapters.inventory import InventoryParts
 from services.orders.adapters.orm import metadata
 
@@ -33,6 +33,7 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
         trust.tls,
     )
     grpc_api.register(server, runtime.uow, InventoryParts(channel))
+    base_data_api.register(server, runtime)
 
 
 SPEC = ServiceSpec(
