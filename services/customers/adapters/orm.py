@@ -21,6 +21,9 @@ customers = Table(
     Column("name", String(50), nullable=False),
     Column("email", String(254), nullable=True),
     Column("marketing_consent", Boolean, nullable=False, server_default=false()),
+    # Service messages (SMS notices) only with the customer's consent, given at intake.
+    Column("message_consent", Boolean, nullable=False, server_default=false()),
+    Column("language", String(5), nullable=False, server_default="zh-CN"),
     Column("order_count", Integer, nullable=False),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),

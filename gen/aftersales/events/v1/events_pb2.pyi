@@ -61,17 +61,25 @@ class CustomerSnapshot(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
+    MESSAGE_CONSENT_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     phone: _builtins.str
+    message_consent: _builtins.bool
+    """the customer agreed at intake to service messages (SMS)"""
+    language: _builtins.str
+    """zh-CN or en; empty means zh-CN"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         phone: _builtins.str = ...,
+        message_consent: _builtins.bool = ...,
+        language: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "phone", b"phone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "message_consent", b"message_consent", "name", b"name", "phone", b"phone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -124,11 +132,14 @@ class OrderReceived(_message.Message):
     DEVICE_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
     REPEAT_REPAIR_FIELD_NUMBER: _builtins.int
+    PROMISED_DATE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     service_type: _builtins.str
     warranty_status: _builtins.str
     repeat_repair: _builtins.bool
+    promised_date: _builtins.str
+    """YYYY-MM-DD (Asia/Shanghai), empty when none was promised"""
     @_builtins.property
     def meta(self) -> Global___EventMeta: ...
     @_builtins.property
@@ -149,10 +160,11 @@ class OrderReceived(_message.Message):
         device: Global___DeviceSnapshot | None = ...,
         received_at: _timestamp_pb2.Timestamp | None = ...,
         repeat_repair: _builtins.bool = ...,
+        promised_date: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "number", b"number", "order_id", b"order_id", "received_at", b"received_at", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "number", b"number", "order_id", b"order_id", "promised_date", b"promised_date", "received_at", b"received_at", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,17 +27,25 @@ class Customer(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
+    MESSAGE_CONSENT_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     phone: _builtins.str
+    message_consent: _builtins.bool
+    """agreed at intake to service messages (SMS)"""
+    language: _builtins.str
+    """zh-CN or en; empty means zh-CN"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         phone: _builtins.str = ...,
+        message_consent: _builtins.bool = ...,
+        language: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "phone", b"phone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "message_consent", b"message_consent", "name", b"name", "phone", b"phone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
