@@ -36,6 +36,12 @@ def check_day(field: str, value: str | None) -> str:
 class CustomerIn(BaseModel):
     name: Name
     phone: Short
+    message_consent: bool = Field(
+        False, description="the customer agrees to service messages (SMS) about the order"
+    )
+    language: Literal["zh-CN", "en"] = Field(
+        "zh-CN", description="the language of the customer's messages"
+    )
 
 
 class DeviceIn(BaseModel):
@@ -170,6 +176,8 @@ class Me(BaseModel):
 class CustomerOut(BaseModel):
     name: str
     phone: str
+    message_consent: bool
+    language: str
 
 
 class DeviceOut(BaseModel):

@@ -18,7 +18,10 @@ def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
         service_type=intake.service_type,
         warranty_status=order.warranty.status,
         customer=events_pb2.CustomerSnapshot(
-            name=intake.customer_name, phone=intake.customer_phone
+            name=intake.customer_name,
+            phone=intake.customer_phone,
+            message_consent=intake.message_consent,
+            language=intake.language,
         ),
         device=events_pb2.DeviceSnapshot(
             imei=intake.imei,
@@ -29,6 +32,7 @@ def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
         ),
         received_at=to_timestamp(order.received_at),
         repeat_repair=order.repeat_repair,
+        promised_date=intake.promised_date.isoformat() if intake.promised_date else "",
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

@@ -33,7 +33,12 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
         service_type=intake.service_type,
         branch_id=order.branch_id,
         store_id=order.store_id,
-        customer=orders_pb2.Customer(name=intake.customer_name, phone=intake.customer_phone),
+        customer=orders_pb2.Customer(
+            name=intake.customer_name,
+            phone=intake.customer_phone,
+            message_consent=intake.message_consent,
+            language=intake.language,
+        ),
         device=orders_pb2.Device(
             imei=intake.imei,
             brand=intake.brand,
@@ -246,6 +251,8 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             accessories=request.accessories,
             appearance=request.appearance,
             promised_date=request.promised_date,
+            message_consent=request.customer.message_consent,
+            language=request.customer.language,
         )
         order = await handlers.create_repair_order(
             self.new_uow,

@@ -40,6 +40,8 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
         "customer": {
             "name": order.customer.name,
             "phone": phone_for(auth, order.store_id, order.customer.phone),
+            "message_consent": order.customer.message_consent,
+            "language": order.customer.language or "zh-CN",
         },
         "device": {
             "imei": device.imei,
@@ -170,7 +172,12 @@ async def create_repair_order(
         message = orders_pb2.CreateRepairOrderRequest(
             branch_id=branch_id,
             store_id=store_id,
-            customer=orders_pb2.Customer(name=body.customer.name, phone=body.customer.phone),
+            customer=orders_pb2.Customer(
+                name=body.customer.name,
+                phone=body.customer.phone,
+                message_consent=body.customer.message_consent,
+                language=body.customer.language,
+            ),
             device=orders_pb2.Device(
                 imei=device.imei,
                 brand=device.brand,

@@ -130,7 +130,13 @@ async def test_store_user_creates_an_order_in_their_store(
     assert reply.headers["location"] == f"/api/v1/repair-orders/{order['id']}"
     sent = fakes.seen.requests[-1]
     assert (sent.branch_id, sent.store_id, sent.request_id) == ("SH", "SH-001", "")
-    assert order["customer"] == {"name": "张三", "phone": "13812345678"}  # their own store
+    assert order["customer"] == {  # their own store: the phone unmasked
+        "name": "张三",
+        "phone": "13812345678",
+        "message_consent": False,
+        "language": "zh-CN",
+    }
+    assert (sent.customer.message_consent, sent.customer.language) == (False, "zh-CN")
     assert order["device"]["colour"] is None
     assert order["fault"] == {"description": "screen cracked", "symptom_code": None}
     assert order["accessories"] == "charger"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from servicekit.db import BigId, new_metadata
@@ -68,6 +69,8 @@ repair_orders = Table(
     Column("store_id", String(30), nullable=False),
     Column("customer_name", String(50), nullable=False),
     Column("customer_phone", String(20), nullable=False),
+    Column("message_consent", Boolean, nullable=False, server_default=false()),
+    Column("customer_language", String(10), nullable=False, server_default="zh-CN"),
     Column("imei", String(20), nullable=False),
     Column("brand", String(30), nullable=False),
     Column("model", String(60), nullable=False),

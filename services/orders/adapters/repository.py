@@ -150,6 +150,8 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "store_id": order.store_id,
             "customer_name": intake.customer_name,
             "customer_phone": intake.customer_phone,
+            "message_consent": intake.message_consent,
+            "customer_language": intake.language,
             "imei": intake.imei,
             "brand": intake.brand,
             "model": intake.model,
@@ -276,6 +278,8 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
         accessories=m["accessories"],
         appearance=m["appearance"],
         promised_date=m["promised_date"],
+        message_consent=m["message_consent"],
+        language=m["customer_language"],
     )
     entitlements = m["warranty_entitlements"]
     warranty = WarrantyDecision(

@@ -38,6 +38,12 @@ class IntakeForm:
     accessories: str
     appearance: str
     promised_date: str
+    message_consent: bool = False
+    language: str = ""
+
+
+LANGUAGES = ("zh-CN", "en")
+"""The languages customer messages are written in; zh-CN when none is named."""
 
 
 def _parse_day(text: str, field: str, errors: list[FieldError]) -> date | None:
@@ -74,6 +80,9 @@ def validate_intake(form: IntakeForm, today: date, brand_models: Collection[str]
     promised_date = _parse_day(form.promised_date, "promised_date", errors)
     if promised_date and promised_date < today:
         errors.append(FieldError("promised_date", "is in the past"))
+    language = form.language or LANGUAGES[0]
+    if language not in LANGUAGES:
+        errors.append(FieldError("customer.language", f"must be one of {', '.join(LANGUAGES)}"))
     lengths = {
         "customer.name": name,
         "device.colour": form.colour,
@@ -103,4 +112,6 @@ def validate_intake(form: IntakeForm, today: date, brand_models: Collection[str]
         accessories=form.accessories.strip(),
         appearance=form.appearance.strip(),
         promised_date=promised_date,
+        message_consent=form.message_consent,
+        language=language,
     )

@@ -57,6 +57,8 @@ class Intake:
     accessories: str
     appearance: str
     promised_date: date | None
+    message_consent: bool = False  # agreed to service messages (SMS) at intake
+    language: str = "zh-CN"  # of the customer's messages
 
 
 @dataclass(frozen=True)

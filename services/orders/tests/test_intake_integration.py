@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,6 +87,42 @@ async def test_intake_stores_numbers_and_announces_once(runtime: Runtime) -> Non
     assert messages[0].headers["Nats-Msg-Id"]
     # Everything committed is published; nothing is left pending.
     assert await runtime.relay.pending() == 0
+
+
+@pytest.mark.service("orders")
+async def test_intake_keeps_consent_and_language_and_announces_them(runtime: Runtime) -> None:
+    consenting = replace(form(promised_date="2099-01-02"), message_consent=True, language="en")
+    order = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, consenting, "SH", "SH-001", None
+    )
+    stored = await handlers.get_repair_order(runtime.uow, CLERK, order.id)
+    assert (stored.intake.message_consent, stored.intake.language) == (True, "en")
+    plain = await handlers.create_repair_order(
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None
+    )
+    assert (plain.intake.message_consent, plain.intake.language) == (False, "zh-CN")
+
+    sub = await runtime.js.pull_subscribe(
+        "orders.v1.SH.SH-001.order_received", durable=None, stream="ORDERS"
+    )
+    await runtime.relay.publish_pending()
+    messages = await sub.fetch(10, timeout=5)
+    received = {
+        e.order_id: e for e in (events_pb2.OrderReceived.FromString(m.data) for m in messages)
+    }
+    event = received[order.id]
+    assert (event.customer.message_consent, event.customer.language) == (True, "en")
+    assert event.promised_date == "2099-01-02"
+    assert received[plain.id].customer.language == "zh-CN"
+
+
+@pytest.mark.service("orders")
+async def test_intake_refuses_an_unknown_language(runtime: Runtime) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await handlers.create_repair_order(
+            runtime.uow, BASE, CLERK, replace(form(), language="fr"), "SH", "SH-001", None
+        )
+    assert [e.field for e in caught.value.errors] == ["customer.language"]
 
 
 @pytest.mark.service("orders")
