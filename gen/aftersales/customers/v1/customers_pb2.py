@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/customers/v1/customers.proto\x12\x17\x61\x66tersales.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x13\x46indCustomerRequest\x12\x0f\n\x05phone\x18\x01 \x01(\tH\x00\x12\x0e\n\x04imei\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"g\n\x06\x44\x65vice\x12\x0c\n\x04imei\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x31\n\rfirst_seen_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x30\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x1f.aftersales.customers.v1.Device\x12\x13\n\x0border_count\x18\x05 \x01(\x05\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rlast_store_id\x18\x07 \x01(\t2s\n\x10\x43ustomersService\x12_\n\x0c\x46indCustomer\x12,.aftersales.customers.v1.FindCustomerRequest\x1a!.aftersales.customers.v1.Customerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/customers/v1/customers.proto\x12\x17\x61\x66tersales.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x13\x46indCustomerRequest\x12\x0f\n\x05phone\x18\x01 \x01(\tH\x00\x12\x0e\n\x04imei\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"g\n\x06\x44\x65vice\x12\x0c\n\x04imei\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x31\n\rfirst_seen_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfe\x02\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x30\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x1f.aftersales.customers.v1.Device\x12\x13\n\x0border_count\x18\x05 \x01(\x05\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rlast_store_id\x18\x07 \x01(\t\x12\r\n\x05\x65mail\x18\x08 \x01(\t\x12\x17\n\x0fmessage_consent\x18\t \x01(\x08\x12\x10\n\x08language\x18\n \x01(\t\x12\x0f\n\x07version\x18\x0b \x01(\x05\x12\x16\n\x0eopen_store_ids\x18\x0c \x03(\t\x12\x13\n\x0bmerged_into\x18\r \x01(\t\x12\x0e\n\x06\x65rased\x18\x0e \x01(\x08\x12\x31\n\rfirst_seen_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x14ListCustomersRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"c\n\x12ListCustomersReply\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.aftersales.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xac\x02\n\rServiceRecord\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x10\n\x08store_id\x18\x04 \x01(\t\x12\x0c\n\x04imei\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x14\n\x0cservice_type\x18\x07 \x01(\t\x12\x10\n\x08paid_fen\x18\x08 \x01(\x03\x12/\n\x0breceived_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x0e\x43ustomerDetail\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.aftersales.customers.v1.Customer\x12\x37\n\x07history\x18\x02 \x03(\x0b\x32&.aftersales.customers.v1.ServiceRecord\"\xf4\x01\n\x15UpdateCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x05\x12\x11\n\x04name\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05phone\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x1c\n\x0fmessage_consent\x18\x06 \x01(\x08H\x03\x88\x01\x01\x12\x15\n\x08language\x18\x07 \x01(\tH\x04\x88\x01\x01\x42\x07\n\x05_nameB\x08\n\x06_phoneB\x08\n\x06_emailB\x12\n\x10_message_consentB\x0b\n\t_language\"J\n\x15MergeCustomersRequest\x12\x0f\n\x07keep_id\x18\x01 \x01(\t\x12\x10\n\x08merge_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x15\x45xportCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"#\n\x13\x45xportCustomerReply\x12\x0c\n\x04json\x18\x01 \x01(\t\";\n\x14\x45raseCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xb7\x01\n\x11PrivacyAuditEntry\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x12\n\nactor_role\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\"U\n\x17ListPrivacyAuditRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x15ListPrivacyAuditReply\x12;\n\x07\x65ntries\x18\x01 \x03(\x0b\x32*.aftersales.customers.v1.PrivacyAuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x0f\x46ollowUpAttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x0f\n\x07reached\x18\x02 \x01(\x08\x12\r\n\x05score\x18\x03 \x01(\x05\x12\x10\n\x08\x63omments\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x03\n\x08\x46ollowUp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x14\n\x0corder_number\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\x10\n\x08store_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x15\n\rcustomer_name\x18\x07 \x01(\t\x12\x16\n\x0e\x63ustomer_phone\x18\x08 \x01(\t\x12\x30\n\x0cpicked_up_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x0b \x01(\t\x12\x13\n\x0b\x61ssigned_to\x18\x0c \x01(\t\x12\x10\n\x08\x61ttempts\x18\r \x01(\x05\x12\r\n\x05score\x18\x0e \x01(\x05\x12\x10\n\x08\x63omments\x18\x0f \x01(\t\x12\x39\n\x07history\x18\x10 \x03(\x0b\x32(.aftersales.customers.v1.FollowUpAttempt\x12\x14\n\x0c\x63omplaint_id\x18\x11 \x01(\t\x12\x0f\n\x07overdue\x18\x12 \x01(\x08\"]\n\x14ListFollowUpsRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0f\n\x07overdue\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"d\n\x12ListFollowUpsReply\x12\x35\n\nfollow_ups\x18\x01 \x03(\x0b\x32!.aftersales.customers.v1.FollowUp\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x12GetFollowUpRequest\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\"+\n\x13TakeFollowUpRequest\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\"f\n\x1cRecordFollowUpAttemptRequest\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\x12\x0f\n\x07reached\x18\x02 \x01(\x08\x12\r\n\x05score\x18\x03 \x01(\x05\x12\x10\n\x08\x63omments\x18\x04 \x01(\t\"X\n\rComplaintNote\x12\x11\n\tauthor_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x03\n\tComplaint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ollow_up_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\x10\n\x08store_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x15\n\rcustomer_name\x18\x07 \x01(\t\x12\x16\n\x0e\x63ustomer_phone\x18\x08 \x01(\t\x12\r\n\x05score\x18\t \x01(\x05\x12\x10\n\x08owner_id\x18\n \x01(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x0f\n\x07outcome\x18\x0c \x01(\t\x12-\n\topened_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x05notes\x18\x10 \x03(\x0b\x32&.aftersales.customers.v1.ComplaintNote\x12\x0f\n\x07overdue\x18\x11 \x01(\x08\x12\x10\n\x08\x63omments\x18\x12 \x01(\t\"^\n\x15ListComplaintsRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0f\n\x07overdue\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"f\n\x13ListComplaintsReply\x12\x36\n\ncomplaints\x18\x01 \x03(\x0b\x32\".aftersales.customers.v1.Complaint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x13GetComplaintRequest\x12\x14\n\x0c\x63omplaint_id\x18\x01 \x01(\t\"O\n\x17\x41\x64\x64\x43omplaintNoteRequest\x12\x14\n\x0c\x63omplaint_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\">\n\x15\x43loseComplaintRequest\x12\x14\n\x0c\x63omplaint_id\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t2\x9a\r\n\x10\x43ustomersService\x12_\n\x0c\x46indCustomer\x12,.aftersales.customers.v1.FindCustomerRequest\x1a!.aftersales.customers.v1.Customer\x12k\n\rListCustomers\x12-.aftersales.customers.v1.ListCustomersRequest\x1a+.aftersales.customers.v1.ListCustomersReply\x12\x63\n\x0bGetCustomer\x12+.aftersales.customers.v1.GetCustomerRequest\x1a\'.aftersales.customers.v1.CustomerDetail\x12\x63\n\x0eUpdateCustomer\x12..aftersales.customers.v1.UpdateCustomerRequest\x1a!.aftersales.customers.v1.Customer\x12\x63\n\x0eMergeCustomers\x12..aftersales.customers.v1.MergeCustomersRequest\x1a!.aftersales.customers.v1.Customer\x12n\n\x0e\x45xportCustomer\x12..aftersales.customers.v1.ExportCustomerRequest\x1a,.aftersales.customers.v1.ExportCustomerReply\x12\x61\n\rEraseCustomer\x12-.aftersales.customers.v1.EraseCustomerRequest\x1a!.aftersales.customers.v1.Customer\x12t\n\x10ListPrivacyAudit\x12\x30.aftersales.customers.v1.ListPrivacyAuditRequest\x1a..aftersales.customers.v1.ListPrivacyAuditReply\x12k\n\rListFollowUps\x12-.aftersales.customers.v1.ListFollowUpsRequest\x1a+.aftersales.customers.v1.ListFollowUpsReply\x12]\n\x0bGetFollowUp\x12+.aftersales.customers.v1.GetFollowUpRequest\x1a!.aftersales.customers.v1.FollowUp\x12_\n\x0cTakeFollowUp\x12,.aftersales.customers.v1.TakeFollowUpRequest\x1a!.aftersales.customers.v1.FollowUp\x12q\n\x15RecordFollowUpAttempt\x12\x35.aftersales.customers.v1.RecordFollowUpAttemptRequest\x1a!.aftersales.customers.v1.FollowUp\x12n\n\x0eListComplaints\x12..aftersales.customers.v1.ListComplaintsRequest\x1a,.aftersales.customers.v1.ListComplaintsReply\x12`\n\x0cGetComplaint\x12,.aftersales.customers.v1.GetComplaintRequest\x1a\".aftersales.customers.v1.Complaint\x12h\n\x10\x41\x64\x64\x43omplaintNote\x12\x30.aftersales.customers.v1.AddComplaintNoteRequest\x1a\".aftersales.customers.v1.Complaint\x12\x64\n\x0e\x43loseComplaint\x12..aftersales.customers.v1.CloseComplaintRequest\x1a\".aftersales.customers.v1.Complaintb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,61 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEVICE']._serialized_start=164
   _globals['_DEVICE']._serialized_end=267
   _globals['_CUSTOMER']._serialized_start=270
-  _globals['_CUSTOMER']._serialized_end=465
-  _globals['_CUSTOMERSSERVICE']._serialized_start=467
-  _globals['_CUSTOMERSSERVICE']._serialized_end=582
+  _globals['_CUSTOMER']._serialized_end=652
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=654
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=752
+  _globals['_LISTCUSTOMERSREPLY']._serialized_start=754
+  _globals['_LISTCUSTOMERSREPLY']._serialized_end=853
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=855
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=896
+  _globals['_SERVICERECORD']._serialized_start=899
+  _globals['_SERVICERECORD']._serialized_end=1199
+  _globals['_CUSTOMERDETAIL']._serialized_start=1201
+  _globals['_CUSTOMERDETAIL']._serialized_end=1327
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=1330
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1574
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1576
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1650
+  _globals['_EXPORTCUSTOMERREQUEST']._serialized_start=1652
+  _globals['_EXPORTCUSTOMERREQUEST']._serialized_end=1712
+  _globals['_EXPORTCUSTOMERREPLY']._serialized_start=1714
+  _globals['_EXPORTCUSTOMERREPLY']._serialized_end=1749
+  _globals['_ERASECUSTOMERREQUEST']._serialized_start=1751
+  _globals['_ERASECUSTOMERREQUEST']._serialized_end=1810
+  _globals['_PRIVACYAUDITENTRY']._serialized_start=1813
+  _globals['_PRIVACYAUDITENTRY']._serialized_end=1996
+  _globals['_LISTPRIVACYAUDITREQUEST']._serialized_start=1998
+  _globals['_LISTPRIVACYAUDITREQUEST']._serialized_end=2083
+  _globals['_LISTPRIVACYAUDITREPLY']._serialized_start=2085
+  _globals['_LISTPRIVACYAUDITREPLY']._serialized_end=2194
+  _globals['_FOLLOWUPATTEMPT']._serialized_start=2197
+  _globals['_FOLLOWUPATTEMPT']._serialized_end=2338
+  _globals['_FOLLOWUP']._serialized_start=2341
+  _globals['_FOLLOWUP']._serialized_end=2787
+  _globals['_LISTFOLLOWUPSREQUEST']._serialized_start=2789
+  _globals['_LISTFOLLOWUPSREQUEST']._serialized_end=2882
+  _globals['_LISTFOLLOWUPSREPLY']._serialized_start=2884
+  _globals['_LISTFOLLOWUPSREPLY']._serialized_end=2984
+  _globals['_GETFOLLOWUPREQUEST']._serialized_start=2986
+  _globals['_GETFOLLOWUPREQUEST']._serialized_end=3028
+  _globals['_TAKEFOLLOWUPREQUEST']._serialized_start=3030
+  _globals['_TAKEFOLLOWUPREQUEST']._serialized_end=3073
+  _globals['_RECORDFOLLOWUPATTEMPTREQUEST']._serialized_start=3075
+  _globals['_RECORDFOLLOWUPATTEMPTREQUEST']._serialized_end=3177
+  _globals['_COMPLAINTNOTE']._serialized_start=3179
+  _globals['_COMPLAINTNOTE']._serialized_end=3267
+  _globals['_COMPLAINT']._serialized_start=3270
+  _globals['_COMPLAINT']._serialized_end=3731
+  _globals['_LISTCOMPLAINTSREQUEST']._serialized_start=3733
+  _globals['_LISTCOMPLAINTSREQUEST']._serialized_end=3827
+  _globals['_LISTCOMPLAINTSREPLY']._serialized_start=3829
+  _globals['_LISTCOMPLAINTSREPLY']._serialized_end=3931
+  _globals['_GETCOMPLAINTREQUEST']._serialized_start=3933
+  _globals['_GETCOMPLAINTREQUEST']._serialized_end=3976
+  _globals['_ADDCOMPLAINTNOTEREQUEST']._serialized_start=3978
+  _globals['_ADDCOMPLAINTNOTEREQUEST']._serialized_end=4057
+  _globals['_CLOSECOMPLAINTREQUEST']._serialized_start=4059
+  _globals['_CLOSECOMPLAINTREQUEST']._serialized_end=4121
+  _globals['_CUSTOMERSSERVICE']._serialized_start=4124
+  _globals['_CUSTOMERSSERVICE']._serialized_end=5814
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,182 @@ class CustomersServiceStub:
                 request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FindCustomerRequest.SerializeToString,
                 response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
                 _registered_method=True)
+        self.ListCustomers = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/ListCustomers',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersReply.FromString,
+                _registered_method=True)
+        self.GetCustomer = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/GetCustomer',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.CustomerDetail.FromString,
+                _registered_method=True)
+        self.UpdateCustomer = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/UpdateCustomer',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+                _registered_method=True)
+        self.MergeCustomers = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/MergeCustomers',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+                _registered_method=True)
+        self.ExportCustomer = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/ExportCustomer',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerReply.FromString,
+                _registered_method=True)
+        self.EraseCustomer = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/EraseCustomer',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+                _registered_method=True)
+        self.ListPrivacyAudit = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/ListPrivacyAudit',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditReply.FromString,
+                _registered_method=True)
+        self.ListFollowUps = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/ListFollowUps',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsReply.FromString,
+                _registered_method=True)
+        self.GetFollowUp = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/GetFollowUp',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetFollowUpRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+                _registered_method=True)
+        self.TakeFollowUp = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/TakeFollowUp',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.TakeFollowUpRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+                _registered_method=True)
+        self.RecordFollowUpAttempt = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/RecordFollowUpAttempt',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.RecordFollowUpAttemptRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+                _registered_method=True)
+        self.ListComplaints = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/ListComplaints',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsReply.FromString,
+                _registered_method=True)
+        self.GetComplaint = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/GetComplaint',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetComplaintRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
+                _registered_method=True)
+        self.AddComplaintNote = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/AddComplaintNote',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.AddComplaintNoteRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
+                _registered_method=True)
+        self.CloseComplaint = channel.unary_unary(
+                '/aftersales.customers.v1.CustomersService/CloseComplaint',
+                request_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.CloseComplaintRequest.SerializeToString,
+                response_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def FindCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCustomers(self, request, context):
+        """Customers with an order in the caller's scope (or the branch/store filter within it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomer(self, request, context):
+        """A customer with their service history across all stores.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeCustomers(self, request, context):
+        """Two records of one person become one: the other is marked merged into the kept one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCustomer(self, request, context):
+        """PIPL: everything held about a customer, as JSON; audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseCustomer(self, request, context):
+        """PIPL: the person anonymised, their orders kept for accounting; audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrivacyAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFollowUps(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFollowUp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TakeFollowUp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordFollowUpAttempt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListComplaints(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetComplaint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddComplaintNote(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseComplaint(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +227,81 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.FindCustomer,
                     request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FindCustomerRequest.FromString,
                     response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'ListCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomers,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersReply.SerializeToString,
+            ),
+            'GetCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomer,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.CustomerDetail.SerializeToString,
+            ),
+            'UpdateCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCustomer,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'MergeCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCustomers,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'ExportCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCustomer,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerReply.SerializeToString,
+            ),
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'ListPrivacyAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrivacyAudit,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditReply.SerializeToString,
+            ),
+            'ListFollowUps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFollowUps,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsReply.SerializeToString,
+            ),
+            'GetFollowUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFollowUp,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetFollowUpRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.SerializeToString,
+            ),
+            'TakeFollowUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeFollowUp,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.TakeFollowUpRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.SerializeToString,
+            ),
+            'RecordFollowUpAttempt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFollowUpAttempt,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.RecordFollowUpAttemptRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.SerializeToString,
+            ),
+            'ListComplaints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComplaints,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsReply.SerializeToString,
+            ),
+            'GetComplaint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetComplaint,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.GetComplaintRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.SerializeToString,
+            ),
+            'AddComplaintNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddComplaintNote,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.AddComplaintNoteRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.SerializeToString,
+            ),
+            'CloseComplaint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseComplaint,
+                    request_deserializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.CloseComplaintRequest.FromString,
+                    response_serializer=aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +331,411 @@ class CustomersService:
             '/aftersales.customers.v1.CustomersService/FindCustomer',
             aftersales_dot_customers_dot_v1_dot_customers__pb2.FindCustomerRequest.SerializeToString,
             aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/ListCustomers',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListCustomersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/GetCustomer',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.CustomerDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/UpdateCustomer',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/MergeCustomers',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/ExportCustomer',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ExportCustomerReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/EraseCustomer',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.EraseCustomerRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrivacyAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/ListPrivacyAudit',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListPrivacyAuditReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFollowUps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/ListFollowUps',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListFollowUpsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFollowUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/GetFollowUp',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.GetFollowUpRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeFollowUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/TakeFollowUp',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.TakeFollowUpRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFollowUpAttempt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/RecordFollowUpAttempt',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.RecordFollowUpAttemptRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.FollowUp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComplaints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/ListComplaints',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.ListComplaintsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetComplaint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/GetComplaint',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.GetComplaintRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddComplaintNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/AddComplaintNote',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.AddComplaintNoteRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseComplaint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.customers.v1.CustomersService/CloseComplaint',
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.CloseComplaintRequest.SerializeToString,
+            aftersales_dot_customers_dot_v1_dot_customers__pb2.Complaint.FromString,
             options,
             channel_credentials,
             insecure,
