@@ -1,0 +1,232 @@
+"""The SQL of notifications and tracking: templates, the delivery log, the tracking read model,
+and the one look-up into the customer records (who an order's customer is, and their consent)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from servicekit.db import upsert
+from services.customers.adapters.orm import customer_orders, customers
+from services.customers.notifications.delivery import QUEUED, Recipient
+from services.customers.notifications.tables import (
+    notification_deliveries,
+    notification_templates,
+    tracking_orders,
+    tracking_steps,
+)
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+async def kept_templates(session: AsyncConnection) -> dict[tuple[str, str], Any]:
+    rows = await session.execute(select(notification_templates))
+    return {(row.kind, row.language): row for row in rows}
+
+
+async def kept_body(session: AsyncConnection, kind: str, language: str) -> str | None:
+    return await session.scalar(
+        select(notification_templates.c.body).where(
+            notification_templates.c.kind == kind, notification_templates.c.language == language
+        )
+    )
+
+
+async def put_template(
+    session: AsyncConnection, kind: str, language: str, body: str, by: str, at: datetime
+) -> None:
+    statement = upsert(session, notification_templates).values(
+        kind=kind, language=language, body=body, updated_at=at, updated_by=by
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["kind", "language"],
+            set_={"body": body, "updated_at": at, "updated_by": by},
+        )
+    )
+
+
+# --- tracking ----------------------------------------------------------------------------------
+
+
+async def tracking_of_order(
+    session: AsyncConnection, order_id: str, for_update: bool = False
+) -> Any:
+    query = select(tracking_orders).where(tracking_orders.c.order_id == order_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def tracking_by_token(session: AsyncConnection, token: str) -> Any:
+    query = select(tracking_orders).where(tracking_orders.c.token == token)
+    return (await session.execute(query)).first()
+
+
+async def add_tracking(session: AsyncConnection, **row: Any) -> None:
+    await session.execute(tracking_orders.insert().values(**row))
+
+
+async def update_tracking(session: AsyncConnection, order_id: str, **changes: Any) -> None:
+    await session.execute(
+        update(tracking_orders).where(tracking_orders.c.order_id == order_id).values(**changes)
+    )
+
+
+async def add_step(
+    session: AsyncConnection, event_id: str, order_id: str, status: str, at: datetime
+) -> None:
+    statement = upsert(session, tracking_steps).values(
+        event_id=event_id, order_id=order_id, status=status, at=at
+    )
+    await session.execute(statement.on_conflict_do_nothing())
+
+
+async def steps_of(session: AsyncConnection, order_id: str) -> list[Any]:
+    rows = await session.execute(
+        select(tracking_steps.c.status, tracking_steps.c.at)
+        .where(tracking_steps.c.order_id == order_id)
+        .order_by(tracking_steps.c.at, tracking_steps.c.event_id)
+    )
+    return list(rows)
+
+
+# --- the delivery log --------------------------------------------------------------------------
+
+
+async def notice_of_kind(session: AsyncConnection, order_id: str, kind: str) -> bool:
+    found = await session.scalar(
+        select(notification_deliveries.c.id).where(
+            notification_deliveries.c.order_id == order_id,
+            notification_deliveries.c.kind == kind,
+        )
+    )
+    return found is not None
+
+
+async def queue_notice(
+    session: AsyncConnection,
+    *,
+    id: str,
+    order_id: str,
+    order_number: str,
+    event_id: str,
+    kind: str,
+    branch_id: str,
+    store_id: str,
+    values: Mapping[str, str],
+    at: datetime,
+) -> None:
+    """One notice per (order, kind, event): a second try to queue the same is ignored."""
+    statement = upsert(session, notification_deliveries).values(
+        id=id,
+        order_id=order_id,
+        order_number=order_number,
+        event_id=event_id,
+        kind=kind,
+        branch_id=branch_id,
+        store_id=store_id,
+        template_values=json.dumps(dict(values), ensure_ascii=False),
+        status=QUEUED,
+        attempts=0,
+        created_at=at,
+        next_attempt_at=at,
+        updated_at=at,
+    )
+    await session.execute(statement.on_conflict_do_nothing())
+
+
+async def due_notices(session: AsyncConnection, now: datetime, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(notification_deliveries.c.id, notification_deliveries.c.next_attempt_at)
+        .where(
+            notification_deliveries.c.status == QUEUED,
+            notification_deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(notification_deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def claim(
+    session: AsyncConnection, delivery_id: str, seen_due: datetime, until: datetime
+) -> bool:
+    """Take a due notice for sending by moving its due time on: only one sender's update finds
+    it still due as it saw it, so replicas never send one notice twice (both databases)."""
+    result = await session.execute(
+        update(notification_deliveries)
+        .where(
+            notification_deliveries.c.id == delivery_id,
+            notification_deliveries.c.status == QUEUED,
+            notification_deliveries.c.next_attempt_at == seen_due,
+        )
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def delivery(session: AsyncConnection, delivery_id: str) -> Any:
+    query = select(notification_deliveries).where(notification_deliveries.c.id == delivery_id)
+    return (await session.execute(query)).first()
+
+
+async def settle(session: AsyncConnection, delivery_id: str, **changes: Any) -> None:
+    await session.execute(
+        update(notification_deliveries)
+        .where(notification_deliveries.c.id == delivery_id)
+        .values(**changes)
+    )
+
+
+async def recipient_of_order(session: AsyncConnection, order_id: str) -> Recipient | None:
+    """The customer of an order as the customer records know them now; None when not (yet)."""
+    row = (
+        await session.execute(
+            select(
+                customers.c.id, customers.c.phone, customers.c.message_consent, customers.c.language
+            )
+            .join(customer_orders, customer_orders.c.customer_id == customers.c.id)
+            .where(customer_orders.c.order_id == order_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Recipient(row.id, row.phone, bool(row.message_consent), row.language)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    branch_id: str | None
+    store_id: str | None
+    order_id: str
+    status: str
+    after: tuple[datetime, str] | None
+    limit: int
+
+
+async def deliveries(session: AsyncConnection, wanted: DeliveryFilter) -> list[Any]:
+    """Newest first, keyset paged on (created_at, id)."""
+    table = notification_deliveries
+    query = select(table)
+    if wanted.branch_id:
+        query = query.where(table.c.branch_id == wanted.branch_id)
+    if wanted.store_id:
+        query = query.where(table.c.store_id == wanted.store_id)
+    if wanted.order_id:
+        query = query.where(table.c.order_id == wanted.order_id)
+    if wanted.status:
+        query = query.where(table.c.status == wanted.status)
+    if wanted.after is not None:
+        at, last_id = wanted.after
+        query = query.where(
+            or_(table.c.created_at < at, and_(table.c.created_at == at, table.c.id < last_id))
+        )
+    query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(wanted.limit)
+    return list(await session.execute(query))
