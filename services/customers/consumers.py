@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from aftersales.events.v1 import events_pb2
+import functools
+import os
+
+from aftersales.events.v1 import events_pb2, order_events_pb2
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime
 from services.customers import handlers
+from services.customers.domain.follow_up import DEFAULT_DAYS_AFTER_PICKUP
 
 ORDERS_STREAM = "ORDERS"
 ORDER_RECEIVED_CONSUMER = "customers-order-received"
 # Every branch and store; a branch-level deployment would narrow it to orders.v1.<branch>.*.…
 ORDER_RECEIVED_SUBJECT = "orders.v1.*.*.order_received"
+ORDER_HISTORY_CONSUMER = "customers-order-history"
+# Every order_<status> event; order_received is acked and skipped (no handler for it here).
+ORDER_HISTORY_SUBJECT = "orders.v1.*.*.*"
+
+
+def follow_up_days() -> int:
+    """FOLLOW_UP_AFTER_DAYS: days from pickup to the follow-up call (回访), 0 for the same day."""
+    raw = os.environ.get("FOLLOW_UP_AFTER_DAYS", str(DEFAULT_DAYS_AFTER_PICKUP))
+    if not raw.isdigit():
+        raise SystemExit(f"FOLLOW_UP_AFTER_DAYS must be a whole number of days, not {raw!r}")
+    return int(raw)
 
 
 def order_received_consumer(
@@ -31,5 +46,27 @@ def order_received_consumer(
     )
 
 
+def order_history_consumer(
+    runtime: Runtime,
+    name: str = ORDER_HISTORY_CONSUMER,
+    subject: str = ORDER_HISTORY_SUBJECT,
+    days_after_pickup: int | None = None,
+) -> EventConsumer:
+    """Where each order stands (the customer's service history, who holds an open order) and
+    the follow-up due after each pickup."""
+    days = follow_up_days() if days_after_pickup is None else days_after_pickup
+    return runtime.consumer(
+        name,
+        ORDERS_STREAM,
+        [subject],
+        {
+            order_events_pb2.OrderStatusChanged.DESCRIPTOR.full_name: (
+                order_events_pb2.OrderStatusChanged,
+                functools.partial(handlers.record_order_status, days_after_pickup=days),
+            )
+        },
+    )
+
+
 def consumers(runtime: Runtime) -> list[EventConsumer]:
-    return [order_received_consumer(runtime)]
+    return [order_received_consumer(runtime), order_history_consumer(runtime)]
