@@ -16,6 +16,7 @@ from services.orders import handlers
 from services.orders.adapters import repository
 from services.orders.adapters.inventory import Parts
 from services.orders.domain import lifecycle
+from services.orders.domain.base_data import check_diagnosis_codes
 from services.orders.domain.intake import IntakeForm
 from services.orders.domain.order import Diagnosis, PlannedPart, RepairOrder
 
@@ -146,10 +147,13 @@ STEP_DATA = {
 
 
 def step_action(
-    auth: AuthContext, request: orders_pb2.TakeStepRequest, retail_prices: Mapping[str, int]
+    auth: AuthContext,
+    request: orders_pb2.TakeStepRequest,
+    retail_prices: Mapping[str, int],
+    base: repository.BaseData,
 ) -> handlers.Apply:
     """The pure transition a request asks for, with its data out of protobuf (and, for a
-    diagnosis, the catalog's prices of the planned parts)."""
+    diagnosis, the catalog's prices of the planned parts), under HQ's base data."""
     step = request.step
     if step not in STEP_DATA:
         raise invalid("step", f"must be one of {', '.join(STEP_DATA)}")
@@ -169,10 +173,18 @@ def step_action(
             warranty_override=d.warranty_override,
             override_reason=d.override_reason,
         )
-        return lambda o, now: lifecycle.diagnose(o, auth, now, diagnosis, retail_prices)
+
+        def diagnose(order: RepairOrder, now: datetime) -> None:
+            lifecycle.check_step(order, "diagnosis", auth)
+            check_diagnosis_codes(base.fault_codes, order.intake.brand, diagnosis)
+            lifecycle.diagnose(order, auth, now, diagnosis, retail_prices)
+
+        return diagnose
     if step == "quote":
         labour_fen = request.quote.labour_fen
-        return lambda order, now: lifecycle.quote(order, auth, now, labour_fen)
+        return lambda order, now: lifecycle.quote(
+            order, auth, now, labour_fen, base.approval_threshold_fen(order.branch_id)
+        )
     if step == "approval":
         return lambda o, now: lifecycle.approve(o, auth, now, decision.accepted, decision.note)
     if step == "manager-approval":
@@ -217,6 +229,8 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.TakeStepRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.RepairOrder:
         auth = current_auth()
+        async with self.new_uow() as uow:
+            base = await self.base_data.get(uow.session)
         prices: dict[str, int] = {}
         if request.step == "diagnosis" and request.diagnosis.parts:
             part_ids = [p.part_id for p in request.diagnosis.parts]
@@ -230,7 +244,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             request.order_id,
             request.expected_version,
             request.step,
-            step_action(auth, request, prices),
+            step_action(auth, request, prices, base),
         )
         return order_message(order)
 

@@ -120,7 +120,7 @@ async def _take_in(
     info = base.brands.get(form.brand)
     intake = validate_intake(form, today, info.model_codes if info else None)
     assert info is not None  # validate_intake refuses unknown brands
-    authorised = base.is_authorised(store_id, intake.brand)
+    authorised = base.is_authorised(store_id, intake.brand, intake.service_type)
     last_closed = await repository.last_closed_at(session, intake.imei)
     number = order_number(store_id, today, await repository.next_number(session, store_id, today))
     return RepairOrder(

@@ -37,6 +37,9 @@ brands = Table(
     Column("battery_months", Integer, nullable=False, default=12),
     Column("charger_months", Integer, nullable=False, default=12),
     Column("earphone_months", Integer, nullable=False, default=3),
+    Column("repair_hold_days", Integer, nullable=False, default=30),
+    Column("parts_wait_days", Integer, nullable=False, default=60),
+    Column("swap_after_repairs", Integer, nullable=False, default=2),
 )
 
 models = Table(
@@ -52,8 +55,9 @@ store_authorisations = Table(
     metadata,
     Column("store_id", String(30), primary_key=True),
     Column("brand_code", String(30), ForeignKey("brands.code"), primary_key=True),
+    Column("service_type", String(20), primary_key=True),
 )
-"""厂商授权: which brands a store may repair under warranty."""
+"""厂商授权: the matrix of which brands a store may serve under warranty, per service type."""
 
 repair_orders = Table(
     "repair_orders",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,14 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
 from servicekit.timeutil import as_utc
+from services.orders.adapters import base_data
 from services.orders.adapters.orm import (
     brands,
     models,
     order_number_counters,
     order_timeline,
     repair_orders,
-    store_authorisations,
 )
+from services.orders.domain.base_data import FaultCodeBook
+from services.orders.domain.lifecycle import DEFAULT_APPROVAL_THRESHOLD_FEN
 from services.orders.domain.order import (
     Diagnosis,
     Intake,
@@ -56,54 +58,57 @@ class OrderFilter:
 
 @dataclass(frozen=True)
 class BaseData:
-    """Base data kept by HQ (基础数据) that intake reads: brands with their models and warranty
-    periods, and which brands each store is authorised for (厂商授权)."""
+    """Base data kept by HQ (基础数据) that the steps read: brands with their models and warranty
+    policies, the authorisation matrix (厂商授权), the fault code tables, labour prices and the
+    branches' approval thresholds, as of `version`."""
 
     brands: dict[str, BrandInfo]
-    authorisations: frozenset[tuple[str, str]]  # (store_id, brand)
+    authorisations: frozenset[tuple[str, str, str]]  # (store_id, brand, service type)
+    fault_codes: FaultCodeBook
+    approval_thresholds: Mapping[str, int]  # branch -> fen
+    labour_prices: Mapping[tuple[str, str], int]  # (brand, repair level) -> fen
+    version: int
 
-    def is_authorised(self, store_id: str, brand: str) -> bool:
-        return (store_id, brand) in self.authorisations
+    def is_authorised(self, store_id: str, brand: str, service_type: str) -> bool:
+        return (store_id, brand, service_type) in self.authorisations
+
+    def approval_threshold_fen(self, branch_id: str) -> int:
+        return self.approval_thresholds.get(branch_id, DEFAULT_APPROVAL_THRESHOLD_FEN)
 
 
-async def load_base_data(session: AsyncConnection) -> BaseData:
+async def load_base_data(session: AsyncConnection, version: int) -> BaseData:
     model_codes: dict[str, set[str]] = {}
     for brand_code, code in await session.execute(select(models.c.brand_code, models.c.code)):
         model_codes.setdefault(brand_code, set()).add(code)
     infos = {
-        row.code: BrandInfo(
-            WarrantyPolicy(
-                return_days=row.return_days,
-                swap_days=row.swap_days,
-                main_unit_months=row.main_unit_months,
-                battery_months=row.battery_months,
-                charger_months=row.charger_months,
-                earphone_months=row.earphone_months,
-            ),
-            frozenset(model_codes.get(row.code, ())),
-        )
-        for row in await session.execute(select(brands))
+        code: BrandInfo(policy, frozenset(model_codes.get(code, ())))
+        for code, policy in (await base_data.warranty_policies(session)).items()
     }
-    pairs = await session.execute(
-        select(store_authorisations.c.store_id, store_authorisations.c.brand_code)
+    codes = await base_data.fault_code_rows(session, active_only=True)
+    return BaseData(
+        brands=infos,
+        authorisations=frozenset(await base_data.authorisation_rows(session)),
+        fault_codes=FaultCodeBook(frozenset((c.brand, c.kind, c.code) for c in codes)),
+        approval_thresholds=await base_data.threshold_rows(session),
+        labour_prices={
+            (brand, level): fen for brand, level, fen in await base_data.labour_price_rows(session)
+        },
+        version=version,
     )
-    return BaseData(infos, frozenset((store, brand) for store, brand in pairs))
 
 
 class BaseDataCache:
-    """Intake reads base data on every order, and it changes a few times a year: keep a copy
-    for `ttl_seconds`, so a change made by HQ takes effect within that time."""
+    """The steps read base data on every order, and it changes a few times a year: keep a copy,
+    and on each use compare the version every change moves on (one row by its key). A change HQ
+    makes is obeyed by every replica from the next use on, without a restart."""
 
-    def __init__(self, ttl_seconds: float = 60.0) -> None:
-        self.ttl_seconds = ttl_seconds
+    def __init__(self) -> None:
         self._data: BaseData | None = None
-        self._loaded_at = 0.0
 
     async def get(self, session: AsyncConnection) -> BaseData:
-        now = time.monotonic()
-        if self._data is None or now - self._loaded_at > self.ttl_seconds:
-            self._data = await load_base_data(session)
-            self._loaded_at = now
+        version = await base_data.current_version(session)
+        if self._data is None or self._data.version != version:
+            self._data = await load_base_data(session, version)
         return self._data
 
 

@@ -38,9 +38,8 @@ MAINBOARD_ACTIONS = frozenset({"mainboard_replacement", "swap"})
 """Planned actions that, under warranty, need the branch manager's approval too."""
 
 DEFAULT_APPROVAL_THRESHOLD_FEN = 100_000
-APPROVAL_THRESHOLDS_FEN: Mapping[str, int] = {"SH": 100_000, "ZJ": 80_000}
-"""A quote above its branch's threshold needs the branch manager. A constant for now: HQ will
-keep these as base data."""
+"""A quote above its branch's threshold needs the branch manager. HQ keeps each branch's
+threshold as base data; this is the one of a branch it has not set."""
 
 CANCELLABLE = ("received", "diagnosed", "awaiting_approval", "waiting_parts", "approved")
 """Cancel is possible until the repair starts."""
@@ -80,19 +79,13 @@ def chargeable(order: RepairOrder) -> bool:
     return order.warranty.status == OUT_OF_WARRANTY
 
 
-def approval_threshold_fen(branch_id: str) -> int:
-    return APPROVAL_THRESHOLDS_FEN.get(branch_id, DEFAULT_APPROVAL_THRESHOLD_FEN)
-
-
-def needs_manager(order: RepairOrder, quote: Quote) -> bool:
+def needs_manager(order: RepairOrder, quote: Quote, threshold_fen: int) -> bool:
     """Above the branch's threshold, or an in-warranty mainboard replacement or swap."""
     diagnosis = order.work.diagnosis
     planned = set(diagnosis.actions) if diagnosis else set()
     in_warranty = order.warranty.status == IN_WARRANTY
     mainboard_or_swap = bool(planned & MAINBOARD_ACTIONS) or order.intake.service_type == "swap"
-    return quote.total_fen > approval_threshold_fen(order.branch_id) or (
-        in_warranty and mainboard_or_swap
-    )
+    return quote.total_fen > threshold_fen or (in_warranty and mainboard_or_swap)
 
 
 def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
@@ -170,9 +163,16 @@ def diagnose(
     _move(order, "diagnosed", auth, now, "diagnosis", why)
 
 
-def quote(order: RepairOrder, auth: AuthContext, now: datetime, labour_fen: int) -> None:
+def quote(
+    order: RepairOrder,
+    auth: AuthContext,
+    now: datetime,
+    labour_fen: int,
+    threshold_fen: int = DEFAULT_APPROVAL_THRESHOLD_FEN,
+) -> None:
     """报价: the labour asked, plus the planned parts at their retail prices. Work under
-    warranty is free: its quote is zero, and the customer still consents."""
+    warranty is free: its quote is zero, and the customer still consents. `threshold_fen`: the
+    order's branch's approval threshold."""
     check_step(order, "quote", auth)
     if labour_fen < 0:
         raise invalid("labour_fen", "must not be negative")
@@ -185,7 +185,7 @@ def quote(order: RepairOrder, auth: AuthContext, now: datetime, labour_fen: int)
     )
     offer = Quote(labour_fen, parts_fen)
     order.work.quote = offer
-    order.work.manager_approval_required = needs_manager(order, offer)
+    order.work.manager_approval_required = needs_manager(order, offer, threshold_fen)
     order.work.customer_approved = order.work.manager_approved = False
     why = f"quote {offer.total_fen} fen (labour {labour_fen}, parts {parts_fen})"
     if order.work.manager_approval_required:

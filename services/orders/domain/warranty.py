@@ -13,12 +13,17 @@ OUT_OF_WARRANTY = "out_of_warranty"
 
 @dataclass(frozen=True)
 class WarrantyPolicy:
+    """A manufacturer's warranty policy, kept by HQ; the defaults are the national rules."""
+
     return_days: int = 7  # 7日包退: a listed performance fault entitles return, swap or repair
     swap_days: int = 15  # 15日包换: swap or repair
     main_unit_months: int = 12  # 整机保修
     battery_months: int = 12
     charger_months: int = 12
     earphone_months: int = 3
+    repair_hold_days: int = 30  # the same fault back within this is repaired free
+    parts_wait_days: int = 60  # an in-warranty repair waiting longer for parts: swap
+    swap_after_repairs: int = 2  # warranty repairs of a recurring fault after which: swap
 
 
 @dataclass(frozen=True)
