@@ -447,9 +447,9 @@ async def test_hq_changes_a_template_and_the_next_notice_uses_it(
             )
         assert error.value.errors[0].field == "body"
     assert (changed.is_default, changed.updated_by) == (False, "u-admin")
-    with acting_as(AuthContext("u-clerk", "clerk", branch.branch_id, branch.store_id)):
-        with pytest.raises(Forbidden):
-            await call(stub.ListTemplates, notifications_pb2.ListTemplatesRequest())
+    clerk = AuthContext("u-clerk", "clerk", branch.branch_id, branch.store_id)
+    with acting_as(clerk), pytest.raises(Forbidden):
+        await call(stub.ListTemplates, notifications_pb2.ListTemplatesRequest())
 
     order_id = await queued_ready_notice(runtime, branch)
     await local_sender(runtime, branch.settings).send_due()
