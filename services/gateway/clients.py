@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import grpc
 
-from aftersales.customers.v1 import customers_pb2_grpc
+from aftersales.customers.v1 import customers_pb2_grpc, notifications_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
 from aftersales.orders.v1 import orders_pb2_grpc
 from aftersales.reporting.v1 import reporting_pb2_grpc
@@ -28,6 +28,9 @@ class ServiceClients:
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.channels["orders"])
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channels["inventory"])
         self.customers = customers_pb2_grpc.CustomersServiceStub(self.channels["customers"])
+        self.notifications = notifications_pb2_grpc.NotificationsServiceStub(
+            self.channels["customers"]
+        )
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self.channels["reporting"])
 
     async def down(self) -> list[str]:
