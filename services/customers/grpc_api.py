@@ -11,7 +11,7 @@ from servicekit.auth import current_auth
 from servicekit.timeutil import to_timestamp, utc_now
 from services.customers import handlers
 from services.customers.domain.complaint import is_overdue as complaint_overdue
-from services.customers.domain.customer import CustomerEdit
+from services.customers.domain.customer import Customer, CustomerEdit
 from services.customers.domain.follow_up import is_overdue as follow_up_overdue
 from services.customers.domain.history import ServiceRecord
 
@@ -23,7 +23,8 @@ def customer_message(profile: handlers.CustomerProfile) -> customers_pb2.Custome
     return customers_pb2.Customer(
         id=customer.id,
         name=customer.name,
-        phone=customer.phone,
+        # An erased record's placeholder is no phone: it never leaves the service.
+        phone="" if customer.erased else customer.phone,
         devices=[
             customers_pb2.Device(
                 imei=d.imei,
@@ -66,6 +67,10 @@ def record_message(record: ServiceRecord) -> customers_pb2.ServiceRecord:
     return message
 
 
+def phone_of(customer: Customer | None) -> str:
+    return customer.phone if customer and not customer.erased else ""
+
+
 def follow_up_message(view: handlers.FollowUpView) -> customers_pb2.FollowUp:
     f = view.follow_up
     return customers_pb2.FollowUp(
@@ -76,7 +81,7 @@ def follow_up_message(view: handlers.FollowUpView) -> customers_pb2.FollowUp:
         store_id=f.store_id,
         customer_id=view.customer.id if view.customer else "",
         customer_name=view.customer.name if view.customer else "",
-        customer_phone=view.customer.phone if view.customer else "",
+        customer_phone=phone_of(view.customer),
         picked_up_at=to_timestamp(f.picked_up_at),
         due_at=to_timestamp(f.due_at),
         state=f.state,
@@ -110,7 +115,7 @@ def complaint_message(view: handlers.ComplaintView) -> customers_pb2.Complaint:
         store_id=c.store_id,
         customer_id=view.customer.id if view.customer else "",
         customer_name=view.customer.name if view.customer else "",
-        customer_phone=view.customer.phone if view.customer else "",
+        customer_phone=phone_of(view.customer),
         score=c.score,
         owner_id=c.owner_id,
         state=c.state,
