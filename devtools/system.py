@@ -83,6 +83,11 @@ class LocalSystem:
         return f"http://127.0.0.1:{self.config.gateway_port}"
 
     @property
+    def sms_outbox(self) -> Path:
+        """Where the customers service's local SMS provider writes, one JSON line a message."""
+        return self.config.data_dir / "sms-outbox.jsonl"
+
+    @property
     def nats_url(self) -> str:
         if self.config.nats_url:
             return self.config.nats_url
@@ -115,6 +120,8 @@ class LocalSystem:
         else:
             env["GRPC_PORT"] = str(config.grpc_ports[name])
             env["METRICS_PORT"] = str(config.metrics_ports[name])
+        if name == "customers":
+            env["SMS_OUTBOX_FILE"] = str(self.sms_outbox)
         env.update(config.env)
         env.update(config.service_env.get(name, {}))
         return env

@@ -1,5 +1,82 @@
+"""The tracking link (进度查询): `GET /track/{token}` answers without signing in, with the
+order's status, steps, store and promised date and nothing personal; rate-limited per client
+address; an unknown or expired token is 404 alike."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import math
+import os
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Request
+from starlette.responses import Response
+
+from aftersales.customers.v1 import notifications_pb2
+from servicekit.auth import AuthContext, set_auth
+from servicekit.errors import NotFound, TooManyRequests
+from servicekit.grpc_client import call
+from services.gateway import schemas, schemas_notifications
+from services.gateway.deps import Gw
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.render import iso_shanghai, iso_utc, json_response, or_none
+
+router = APIRouter(tags=["tracking"])
+
+# Who the gateway calls the customers service as for the public. The caller token the gateway
+# signs vouches only for user roles today, so this stands in as a technician of a unit that
+# does not exist (it covers no real store, branch or HQ data); GetTracking needs no more than
+# a verified caller, since the token in the URL is the credential. To become role `public`
+# once servicekit lets the gateway sign it.
+PUBLIC_CALLER = AuthContext("public:tracking", "technician", "PUBLIC", "PUBLIC")
+MAX_TOKEN_LENGTH = 64
+Token = Annotated[str, Path(max_length=200)]
+
+
+def limiter(request: Request) -> RateLimiter:
+    """The per-address limiter of this app, made on first use: TRACKING_RATE_PER_SECOND (2
+    by default, bursts of twice that) is plenty for a customer and slow for a guesser."""
+    state = request.app.state
+    found: RateLimiter | None = getattr(state, "tracking_limiter", None)
+    if found is None:
+        found = RateLimiter(float(os.environ.get("TRACKING_RATE_PER_SECOND", "2")))
+        state.tracking_limiter = found
+    return found
+
+
+@router.get(
+    "/track/{token}",
+    response_model=schemas_notifications.Tracking,
+    responses={404: {"model": schemas.Problem}, 429: {"model": schemas.Problem}},
+)
+async def track(token: Token, request: Request, gw: Gw) -> Response:
+    address = request.client.host if request.client else "unknown"
+    wait = limiter(request).acquire(f"track:{address}")
+    if wait:
+        error = TooManyRequests("too many look-ups from your address, slow down")
+        error.retry_after_seconds = math.ceil(wait)
+        raise error
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise NotFound("no such tracking link, or it has expired")
+    set_auth(PUBLIC_CALLER)
+    shown = await call(
+        gw.clients.notifications.GetTracking, notifications_pb2.GetTrackingRequest(token=token)
+    )
+    body = {
+        "number": shown.number,
+        "status": shown.status,
+        "service_type": shown.service_type,
+        "branch_id": shown.branch_id,
+        "store_id": shown.store_id,
+        "promised_date": or_none(shown.promised_date),
+        "received_at": iso_utc(shown.received_at),
+        "steps": [
+            {"status": s.status, "at": iso_utc(s.at), "at_local": iso_shanghai(s.at)}
+            for s in shown.steps
+        ],
+        "updated_at": iso_utc(shown.updated_at),
+        "expires_at": iso_utc(shown.expires_at),
+    }
+    # The token is in the URL: keep it out of caches and out of other sites' Referer.
+    return json_response(
+        body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )

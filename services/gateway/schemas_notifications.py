@@ -1,0 +1,81 @@
+"""Request and response bodies of customer notices and the tracking link (the OpenAPI docs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NotificationTemplate(BaseModel):
+    kind: str = Field(description="order_received, quote_to_approve, waiting_parts, ...")
+    language: str = Field(description="zh-CN or en")
+    body: str
+    placeholders: list[str] = Field(description="what the body may use, as {name}")
+    is_default: bool = Field(description="the built-in text: HQ has not changed it")
+    updated_at: str | None
+    updated_by: str | None
+
+
+class NotificationTemplateList(BaseModel):
+    items: list[NotificationTemplate]
+
+
+class NotificationTemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(
+        min_length=1, max_length=500, examples=["您的维修单{number}已修好，请到{store}取机。{link}"]
+    )
+
+
+class Delivery(BaseModel):
+    id: str
+    order_id: str
+    order_number: str
+    event_id: str
+    kind: str
+    customer_id: str | None
+    language: str | None
+    provider: str | None
+    status: str = Field(description="queued, sent, failed or skipped_no_consent")
+    attempts: int
+    last_error: str | None
+    text: str | None
+    branch_id: str
+    store_id: str
+    created_at: str | None
+    next_attempt_at: str | None
+    sent_at: str | None
+    updated_at: str | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+class TrackingLink(BaseModel):
+    order_id: str
+    token: str
+    url: str
+    expires_at: str | None
+
+
+class TrackingStep(BaseModel):
+    status: str
+    at: str | None
+    at_local: str | None
+
+
+class Tracking(BaseModel):
+    """What a customer sees without signing in: no name, phone or IMEI."""
+
+    number: str
+    status: str
+    service_type: str
+    branch_id: str
+    store_id: str
+    promised_date: str | None
+    received_at: str | None
+    steps: list[TrackingStep]
+    updated_at: str | None
+    expires_at: str | None
