@@ -38,9 +38,31 @@ def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
     return event
 
 
-def status_changed(order: RepairOrder, step: str, from_status: str) -> OrderStatusChanged:
-    """One event per step taken, with the org path of every store involved (today the store
-    that took the order in; a send-out will add the repairing store)."""
+def order_stores(order: RepairOrder) -> list[OrderStore]:
+    """Every store with a part in the order: the intake store, and the partner it was sent to
+    (送修), each with its warehouse and the labour it quoted."""
+    work = order.work
+    quote = work.quote
+    labour_store = (quote.store_id or order.store_id) if quote else ""
+    stores = [(order.branch_id, order.store_id, "intake")]
+    if work.partner_store_id:
+        stores.append((work.partner_branch_id, work.partner_store_id, "repairer"))
+    return [
+        OrderStore(
+            branch_id=branch,
+            store_id=store,
+            role=role,
+            warehouse_id=store_warehouse_id(store),
+            labour_fen=quote.labour_fen if quote and labour_store == store else 0,
+        )
+        for branch, store, role in stores
+    ]
+
+
+def status_changed(
+    order: RepairOrder, step: str, from_status: str, previous_imei: str = ""
+) -> OrderStatusChanged:
+    """One event per step taken, with the org path of every store involved."""
     work = order.work
     last = order.timeline[-1]
     event = OrderStatusChanged(
@@ -51,17 +73,22 @@ def status_changed(order: RepairOrder, step: str, from_status: str) -> OrderStat
         to_status=order.status,
         version=order.version,
         note=last.note,
-        stores=[OrderStore(branch_id=order.branch_id, store_id=order.store_id, role="intake")],
+        stores=order_stores(order),
         service_type=order.intake.service_type,
         warranty_status=order.warranty.status,
         quote_total_fen=work.quote.total_fen if work.quote else 0,
         paid_fen=sum(p.amount_fen for p in work.payments),
-        warehouse_id=store_warehouse_id(order.store_id),
+        warehouse_id=store_warehouse_id(order.holder_store_id),
         short_parts=[
             ShortPart(line_id=line.line_id, part_id=line.part_id, quantity=line.short)
             for line in work.lines
             if line.short and order.status == "waiting_parts"
         ],
+        imei=order.current_imei,
+        previous_imei=previous_imei or order.current_imei,
+        swap_offered=work.swap_offered,
+        holder_store_id=order.holder_store_id,
+        inspection_fee_fen=work.inspection_fee_fen,
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

@@ -15,14 +15,25 @@ from servicekit.timeutil import to_timestamp
 from services.orders import handlers
 from services.orders.adapters import repository
 from services.orders.adapters.inventory import Parts
-from services.orders.domain import lifecycle
+from services.orders.domain import lifecycle, routes
 from services.orders.domain.base_data import check_diagnosis_codes
 from services.orders.domain.intake import IntakeForm
 from services.orders.domain.order import Diagnosis, PlannedPart, RepairOrder
+from services.orders.domain.warranty import WarrantyDecision
 
 
 def _day(value: object) -> str:
     return value.isoformat() if value else ""  # type: ignore[attr-defined]
+
+
+def warranty_message(warranty: WarrantyDecision) -> orders_pb2.WarrantyDecision:
+    return orders_pb2.WarrantyDecision(
+        status=warranty.status,
+        entitlements=list(warranty.entitlements),
+        reason=warranty.reason,
+        expires_on=_day(warranty.expires_on),
+        send_on_required=warranty.send_on_required,
+    )
 
 
 def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
@@ -50,13 +61,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
         fault=orders_pb2.Fault(
             description=intake.fault_description, symptom_code=intake.symptom_code
         ),
-        warranty=orders_pb2.WarrantyDecision(
-            status=warranty.status,
-            entitlements=list(warranty.entitlements),
-            reason=warranty.reason,
-            expires_on=_day(warranty.expires_on),
-            send_on_required=warranty.send_on_required,
-        ),
+        warranty=warranty_message(warranty),
         brand_authorised=order.brand_authorised,
         repeat_repair=order.repeat_repair,
         accessories=intake.accessories,
@@ -88,6 +93,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
                 released=line.released,
                 old_part_kept=line.old_part_kept,
                 retail_price_fen=line.retail_price_fen,
+                store_id=line.store_id or order.store_id,
             )
             for line in work.lines
         ],
@@ -98,6 +104,15 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
         actions_done=list(work.actions_done),
         repair_level=work.repair_level,
         qc_failures=work.qc_failures,
+        partner_branch_id=work.partner_branch_id,
+        partner_store_id=work.partner_store_id,
+        at_partner=work.at_partner,
+        partner_repaired=work.partner_repaired,
+        current_imei=order.current_imei,
+        swap_offered=work.swap_offered,
+        swap_offer_reason=work.swap_offer_reason,
+        inspection_fee_fen=work.inspection_fee_fen,
+        holder_store_id=order.holder_store_id,
     )
     if work.diagnosis:
         d = work.diagnosis
@@ -124,10 +139,32 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
                 manager_approval_required=work.manager_approval_required,
                 customer_approved=work.customer_approved,
                 manager_approved=work.manager_approved,
+                store_id=work.quote.store_id or order.store_id,
             )
         )
     if order.closed_at:
         message.closed_at.CopyFrom(to_timestamp(order.closed_at))
+    if factory := work.factory:
+        message.factory.CopyFrom(
+            orders_pb2.FactoryReturn(
+                carrier=factory.carrier,
+                tracking_number=factory.tracking_number,
+                shipped_at=to_timestamp(factory.shipped_at),
+                outcome=factory.outcome,
+                new_imei=factory.new_imei,
+            )
+        )
+        if factory.received_at:
+            message.factory.received_at.CopyFrom(to_timestamp(factory.received_at))
+    if unit := work.swap:
+        message.swap.CopyFrom(
+            orders_pb2.SwapUnit(
+                imei=unit.imei,
+                part_id=unit.part_id,
+                faulty_imei=unit.faulty_imei,
+                faulty_return_owed=unit.faulty_return_owed,
+            )
+        )
     return message
 
 
@@ -143,6 +180,13 @@ STEP_DATA = {
     "qc": "decision",
     "pickup": "pickup",
     "cancel": "cancel",
+    "send-out": "send_out",
+    "receive": None,
+    "return": None,
+    "factory-return": "factory_return",
+    "factory-receive": "factory_receive",
+    "swap": "swap",
+    "complete": "quick",
 }
 
 
@@ -151,6 +195,8 @@ def step_action(
     request: orders_pb2.TakeStepRequest,
     retail_prices: Mapping[str, int],
     base: repository.BaseData,
+    earlier_faults: frozenset[str] = frozenset(),
+    partner: routes.Partner | None = None,
 ) -> handlers.Apply:
     """The pure transition a request asks for, with its data out of protobuf (and, for a
     diagnosis, the catalog's prices of the planned parts), under HQ's base data."""
@@ -177,7 +223,7 @@ def step_action(
         def diagnose(order: RepairOrder, now: datetime) -> None:
             lifecycle.check_step(order, "diagnosis", auth)
             check_diagnosis_codes(base.fault_codes, order.intake.brand, diagnosis)
-            lifecycle.diagnose(order, auth, now, diagnosis, retail_prices)
+            lifecycle.diagnose(order, auth, now, diagnosis, retail_prices, earlier_faults)
 
         return diagnose
     if step == "quote":
@@ -208,6 +254,7 @@ def step_action(
             tuple(report.actions_done),
             report.repair_level,
             tuple(report.old_parts_kept),
+            report.new_imei,
         )
     if step == "qc":
         return lambda o, now: lifecycle.check_quality(
@@ -216,7 +263,53 @@ def step_action(
     if step == "pickup":
         pickup = request.pickup
         return lambda o, now: lifecycle.pick_up(o, auth, now, pickup.method, pickup.amount_fen)
-    return lambda o, now: lifecycle.cancel(o, auth, now, request.cancel.reason)
+    if step == "cancel":
+        return lambda o, now: lifecycle.cancel(o, auth, now, request.cancel.reason)
+    return route_action(auth, request, retail_prices, partner)
+
+
+def route_action(
+    auth: AuthContext,
+    request: orders_pb2.TakeStepRequest,
+    retail_prices: Mapping[str, int],
+    partner: routes.Partner | None,
+) -> handlers.Apply:
+    """The steps of the routes: send-outs, factory returns, swaps and quick orders."""
+    step, note = request.step, request.route.note
+    if step == "send-out":
+        assert partner is not None  # looked up by TakeStep for a send-out
+        to = partner
+        return lambda o, now: routes.send_out(o, auth, now, to, request.send_out.note)
+    if step == "receive":
+        return lambda o, now: routes.receive(o, auth, now, note)
+    if step == "return":
+        return lambda o, now: routes.return_to_intake(o, auth, now, note)
+    if step == "factory-return":
+        shipment = request.factory_return
+        return lambda o, now: routes.ship_to_factory(
+            o, auth, now, shipment.carrier, shipment.tracking_number, shipment.note
+        )
+    if step == "factory-receive":
+        back = request.factory_receive
+        return lambda o, now: routes.receive_from_factory(
+            o, auth, now, back.outcome, back.new_imei, back.note
+        )
+    if step == "swap":
+        unit = request.swap
+        return lambda o, now: routes.swap(o, auth, now, unit.imei, unit.part_id, unit.note)
+    quick = request.quick
+    parts = tuple(PlannedPart(p.part_id, p.quantity) for p in quick.parts)
+    return lambda o, now: routes.complete(
+        o,
+        auth,
+        now,
+        tuple(quick.actions_done),
+        parts,
+        retail_prices,
+        quick.service_fen,
+        quick.method,
+        quick.amount_fen,
+    )
 
 
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
@@ -232,10 +325,19 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         async with self.new_uow() as uow:
             base = await self.base_data.get(uow.session)
         prices: dict[str, int] = {}
-        if request.step == "diagnosis" and request.diagnosis.parts:
-            part_ids = [p.part_id for p in request.diagnosis.parts]
+        planned = {"diagnosis": request.diagnosis.parts, "complete": request.quick.parts}
+        if part_ids := [p.part_id for p in planned.get(request.step, [])]:
             prices = await handlers.catalog_prices(
                 self.new_uow, self.parts, auth, request.order_id, part_ids
+            )
+        earlier: frozenset[str] = frozenset()
+        if request.step == "diagnosis":
+            earlier = await handlers.earlier_warranty_faults(self.new_uow, auth, request.order_id)
+        partner = None
+        if request.step == "send-out":
+            to = request.send_out
+            partner = await handlers.partner_store(
+                self.new_uow, self.base_data, auth, request.order_id, to.branch_id, to.store_id
             )
         order = await handlers.take_step(
             self.new_uow,
@@ -244,7 +346,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             request.order_id,
             request.expected_version,
             request.step,
-            step_action(auth, request, prices, base),
+            step_action(auth, request, prices, base, earlier, partner),
         )
         return order_message(order)
 
@@ -323,6 +425,27 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
                 )
                 for code, name, models in rows
             ]
+        )
+
+    async def GetDevicePassport(
+        self, request: orders_pb2.GetDevicePassportRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.DevicePassport:
+        passport = await handlers.device_passport(self.new_uow, current_auth(), request.imei)
+        return orders_pb2.DevicePassport(
+            imei=passport.imei,
+            imeis=passport.imeis,
+            links=[
+                orders_pb2.ImeiLink(
+                    old_imei=x.old_imei,
+                    new_imei=x.new_imei,
+                    kind=x.kind,
+                    order_id=x.order_id,
+                    at=to_timestamp(x.at),
+                )
+                for x in passport.links
+            ],
+            orders=[order_message(o) for o in passport.orders],
+            warranty=warranty_message(passport.orders[0].warranty),
         )
 
     async def Ping(

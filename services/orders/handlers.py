@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
-from servicekit.errors import FieldError, InvalidInput, NotFound, PreconditionFailed, invalid
+from servicekit.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    invalid,
+)
 from servicekit.idempotency import KEY_LIFETIME
 from servicekit.timeutil import (
     parse_day,
@@ -26,7 +33,7 @@ from servicekit.uow import UnitOfWork
 from services.orders import events
 from services.orders.adapters import repository
 from services.orders.adapters.inventory import Parts, store_warehouse_id
-from services.orders.domain import lifecycle
+from services.orders.domain import lifecycle, routes
 from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import (
     REPEAT_REPAIR_DAYS,
@@ -37,7 +44,7 @@ from services.orders.domain.order import (
     TimelineEntry,
     order_number,
 )
-from services.orders.domain.warranty import decide_warranty
+from services.orders.domain.warranty import IN_WARRANTY, decide_warranty
 
 INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
 DEFAULT_PAGE_SIZE = 20
@@ -46,6 +53,9 @@ MAX_PAGE_SIZE = 100
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
 log = logging.getLogger(__name__)
+
+IMEI_CHANGES = {"repair/finish": "mainboard", "factory-receive": "factory", "swap": "swap"}
+"""The steps that change a device's IMEI, and the kind of link each keeps."""
 
 NewUow = Callable[[], UnitOfWork]
 Apply = Callable[[RepairOrder, datetime], None]
@@ -154,9 +164,17 @@ async def get_repair_order(new_uow: NewUow, auth: AuthContext, order_id: str) ->
     async with new_uow() as uow:
         order = await repository.get(uow.session, order_id)
     # Another unit's order is indistinguishable from one that does not exist.
-    if order is None or not auth.covers(order.branch_id, order.store_id):
+    if order is None or not visible(auth, order):
         raise NotFound(f"no repair order {order_id}")
     return order
+
+
+def visible(auth: AuthContext, order: RepairOrder) -> bool:
+    """The intake store's scope sees an order, and so does a partner's it was sent to."""
+    work = order.work
+    return auth.covers(order.branch_id, order.store_id) or bool(
+        work.partner_store_id and auth.covers(work.partner_branch_id, work.partner_store_id)
+    )
 
 
 def decode_after(token: str) -> tuple[datetime, str]:
@@ -235,6 +253,72 @@ async def catalog_prices(
     return await parts.retail_prices(order.intake.brand, part_ids) if part_ids else {}
 
 
+async def earlier_warranty_faults(
+    new_uow: NewUow, auth: AuthContext, order_id: str
+) -> frozenset[str]:
+    """The fault codes of the device's earlier repairs closed under warranty, by any IMEI it
+    ever had, across the chain: the same fault again offers a swap (三包)."""
+    order = await get_repair_order(new_uow, auth, order_id)
+    async with new_uow() as uow:
+        imeis, _ = await repository.linked_imeis(uow.session, order.current_imei)
+        earlier = await repository.orders_of_devices(uow.session, imeis)
+    return frozenset(
+        o.work.diagnosis.fault_code
+        for o in earlier
+        if o.id != order.id
+        and o.closed_at
+        and o.warranty.status == IN_WARRANTY
+        and o.work.diagnosis
+    )
+
+
+async def partner_store(
+    new_uow: NewUow,
+    base_data: repository.BaseDataCache,
+    auth: AuthContext,
+    order_id: str,
+    branch_id: str,
+    store_id: str,
+) -> routes.Partner:
+    """The store a send-out goes to (the gateway names its branch from the org tree), and
+    whether it is authorised for the order's brand."""
+    if not branch_id or not store_id:
+        raise invalid("store_id", "name the store that repairs the device")
+    order = await get_repair_order(new_uow, auth, order_id)
+    async with new_uow() as uow:
+        base = await base_data.get(uow.session)
+    return routes.Partner(
+        branch_id,
+        store_id,
+        base.is_authorised(store_id, order.intake.brand, order.intake.service_type),
+    )
+
+
+@dataclass(frozen=True)
+class Passport:
+    """A device's history across the chain (设备档案), as far as the caller may see it."""
+
+    imei: str
+    imeis: list[str]
+    links: list[repository.ImeiLink]
+    orders: list[RepairOrder]
+
+
+async def device_passport(new_uow: NewUow, auth: AuthContext, imei: str) -> Passport:
+    """Found by any IMEI the device ever had; the orders of the caller's scope (HQ all),
+    newest first. None in scope is NotFound, as if the device were unknown."""
+    if not imei.strip():
+        raise invalid("imei", "is required")
+    async with new_uow() as uow:
+        imeis, links = await repository.linked_imeis(uow.session, imei.strip())
+        orders = await repository.orders_of_devices(uow.session, imeis)
+    mine = [o for o in orders if visible(auth, o)]
+    if not mine:
+        raise NotFound(f"no device {imei} in your scope")
+    seen = {o.id for o in mine}
+    return Passport(imei, imeis, [x for x in links if x.order_id in seen], mine)
+
+
 async def take_step(
     new_uow: NewUow,
     parts: Parts,
@@ -258,7 +342,7 @@ async def take_step(
         raise PreconditionFailed(
             f"the order is at version {order.version}, not {expected_version}: read it again"
         )
-    from_status, entries = order.status, len(order.timeline)
+    from_status, entries, imei = order.status, len(order.timeline), order.current_imei
     held = {line.line_id for line in order.work.lines if line.reserved}
     now = clock()
     apply(order, now)
@@ -269,7 +353,12 @@ async def take_step(
                 uow.session, order, expected_version, len(order.timeline) - entries
             ):
                 raise PreconditionFailed("the order was changed meanwhile: read it again")
-            event = events.status_changed(order, step, from_status)
+            if order.current_imei != imei:
+                kind = IMEI_CHANGES.get(step, step)
+                await repository.add_imei_link(
+                    uow.session, imei, order.current_imei, kind, order.id, now
+                )
+            event = events.status_changed(order, step, from_status, imei)
             name = f"order_{order.status}"
             await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
@@ -285,26 +374,90 @@ async def take_step(
     if moved.issued_to_return:
         # Only now that the cancel is written: parts a racing repair start had issued go back.
         try:
-            await parts.give_back(order.id, moved.issued_to_return)
+            await _give_back(parts, order, moved.issued_to_return)
         except Exception:
             log.exception("parts issued to cancelled order %s stay issued: %s", order.id, moved)
     return order
 
 
+def parts_ref(order: RepairOrder, store_id: str) -> str:
+    """Inventory's name for one store's part of an order: the order's id for the intake store,
+    `<id>/<store>` for a partner's, so each store's parts come from its own warehouse and
+    their cost lands where it was spent."""
+    return order.id if store_id in ("", order.store_id) else f"{order.id}/{store_id}"
+
+
+def _by_store(order: RepairOrder, lines: Iterable[PartLine]) -> dict[str, list[PartLine]]:
+    groups: dict[str, list[PartLine]] = {}
+    for line in lines:
+        groups.setdefault(line.store_id or order.store_id, []).append(line)
+    return groups
+
+
 @dataclass
 class PartsMoved:
-    """What inventory did for a step: the reservations it made or let go (to put back when
-    the step cannot be written), and parts found issued to an order being cancelled."""
+    """What inventory did for a step: the reservations it made or let go and the parts it
+    issued (to put back when the step cannot be written), and parts found issued to an order
+    being cancelled."""
 
     reserved: list[str] = field(default_factory=list)
     released: list[PartLine] = field(default_factory=list)
+    issued: dict[str, int] = field(default_factory=dict)
     issued_to_return: dict[str, int] = field(default_factory=dict)
 
     async def undo(self, parts: Parts, order: RepairOrder) -> None:
-        if self.reserved:
-            await parts.release(order.id, self.reserved)
-        if self.released:
-            await parts.reserve(order.id, store_warehouse_id(order.store_id), self.released)
+        lines = {line.line_id: line for line in order.work.lines}
+        if self.issued:
+            await _give_back(parts, order, self.issued)
+        held = [lines[i] for i in self.reserved if i in lines and i not in self.issued]
+        for store, group in _by_store(order, held).items():
+            await parts.release(parts_ref(order, store), [line.line_id for line in group])
+        for store, group in _by_store(order, self.released).items():
+            await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
+
+
+async def _give_back(parts: Parts, order: RepairOrder, issued: dict[str, int]) -> None:
+    lines = [line for line in order.work.lines if issued.get(line.line_id)]
+    for store, group in _by_store(order, lines).items():
+        await parts.give_back(
+            parts_ref(order, store), {x.line_id: issued[x.line_id] for x in group}
+        )
+
+
+async def _reserve(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, int]:
+    reserved: dict[str, int] = {}
+    for store, group in _by_store(order, lines).items():
+        reserved |= await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
+    return reserved
+
+
+async def _issue(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, int]:
+    issued: dict[str, int] = {}
+    for store, group in _by_store(order, lines).items():
+        issued |= await parts.issue(parts_ref(order, store), [line.line_id for line in group])
+    return issued
+
+
+async def _take_at_once(
+    parts: Parts, order: RepairOrder, lines: Sequence[PartLine], what: str
+) -> PartsMoved:
+    """Reserve and issue these lines in one go (a swap unit, a quick order's parts); a
+    shortage lets go of what was reserved and refuses the step."""
+    reserved = await _reserve(parts, order, lines)
+    short = [
+        f"{x.part_id} ×{x.quantity - reserved.get(x.line_id, 0)}"
+        for x in lines
+        if reserved.get(x.line_id, 0) < x.quantity
+    ]
+    if short:
+        taken = [x for x in lines if reserved.get(x.line_id)]
+        for store, group in _by_store(order, taken).items():
+            await parts.release(parts_ref(order, store), [x.line_id for x in group])
+        raise Conflict(f"{what} short at the store's warehouse: {', '.join(short)}")
+    issued = await _issue(parts, order, lines)
+    for line in lines:
+        line.issued, line.reserved = issued.get(line.line_id, line.quantity), 0
+    return PartsMoved(issued={x.line_id: x.issued for x in lines})
 
 
 async def _move_parts(
@@ -317,29 +470,47 @@ async def _move_parts(
     now: datetime,
 ) -> PartsMoved:
     """Inventory's side of a step: reserve once approved (or when parts come), issue when the
-    repair starts, release on cancel. `held`: the lines holding a reservation before it."""
+    repair starts, release on cancel, decline-return or swap, reserve and issue at once a swap
+    unit or a quick order's parts. `held`: the lines holding a reservation before it. Each
+    store's lines at its own warehouse."""
     lines = order.work.lines
     if (order.status == "approved" and from_status == "awaiting_approval") or step == "parts":
         wanted = [line for line in lines if line.issued < line.quantity]
-        reserved = (
-            await parts.reserve(order.id, store_warehouse_id(order.store_id), wanted)
-            if wanted
-            else {}
-        )
+        if wanted and auth.store_id and auth.store_id != order.holder_store_id:
+            # Approved at the intake store while a partner repairs: the partner reserves at
+            # its own warehouse, with the parts step.
+            lifecycle.parts_reserved(order, auth, now, {})
+            return PartsMoved()
+        reserved = await _reserve(parts, order, wanted) if wanted else {}
         lifecycle.parts_reserved(order, auth, now, reserved)
         # Undo only what this step reserved: what the order already held stays held.
         return PartsMoved(reserved=[i for i, n in reserved.items() if n and i not in held])
     if step == "repair/start":
-        to_issue = [line.line_id for line in lines if line.issued]
+        to_issue = [line for line in lines if line.issued]
         if to_issue:
-            issued = await parts.issue(order.id, to_issue)
+            issued = await _issue(parts, order, to_issue)
             for line in lines:
                 line.issued = issued.get(line.line_id, line.issued)
         return PartsMoved()
+    if step == "complete" and lines:
+        return await _take_at_once(parts, order, lines, "parts")
+    moved = PartsMoved()
+    if step == "swap":
+        unit = [line for line in lines if line.line_id == routes.SWAP_LINE]
+        if unit:
+            moved = await _take_at_once(parts, order, unit, "swap units")
     released = [line for line in lines if line.line_id in held and not line.reserved]
     if not released:
-        return PartsMoved()
-    still_issued = await parts.release(order.id, [line.line_id for line in released])
-    return PartsMoved(
-        released=released, issued_to_return={i: n for i, n in still_issued.items() if n}
-    )
+        return moved
+    try:
+        still_issued: dict[str, int] = {}
+        for store, group in _by_store(order, released).items():
+            still_issued |= await parts.release(
+                parts_ref(order, store), [line.line_id for line in group]
+            )
+    except BaseException:
+        await moved.undo(parts, order)
+        raise
+    moved.released = released
+    moved.issued_to_return = {i: n for i, n in still_issued.items() if n}
+    return moved

@@ -105,6 +105,10 @@ repair_orders = Table(
     Index("ix_repair_orders_imei", "imei"),
     Index("ix_repair_orders_customer_phone", "customer_phone"),
     Index("ix_repair_orders_status", "status"),
+    # 网点间送修: the store that repairs the order, which sees it too.
+    Column("partner_branch_id", String(30), nullable=True),
+    Column("partner_store_id", String(30), nullable=True),
+    Index("ix_repair_orders_partner", "partner_branch_id", "partner_store_id"),
 )
 
 order_timeline = Table(
@@ -127,3 +131,16 @@ order_number_counters = Table(
     Column("day", Date, primary_key=True),
     Column("last_number", Integer, nullable=False),
 )
+
+imei_links = Table(
+    "imei_links",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("old_imei", String(20), nullable=False, index=True),
+    Column("new_imei", String(20), nullable=False, index=True),
+    # mainboard (主板更换), factory (a unit replaced by the manufacturer) or swap (换机)
+    Column("kind", String(20), nullable=False),
+    Column("order_id", String(36), ForeignKey("repair_orders.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+"""A device's IMEI changes: its passport follows the links both ways."""

@@ -17,6 +17,7 @@ from servicekit.timeutil import as_utc
 from services.orders.adapters import base_data
 from services.orders.adapters.orm import (
     brands,
+    imei_links,
     models,
     order_number_counters,
     order_timeline,
@@ -26,12 +27,14 @@ from services.orders.domain.base_data import FaultCodeBook
 from services.orders.domain.lifecycle import DEFAULT_APPROVAL_THRESHOLD_FEN
 from services.orders.domain.order import (
     Diagnosis,
+    FactoryReturn,
     Intake,
     PartLine,
     Payment,
     PlannedPart,
     Quote,
     RepairOrder,
+    SwapUnit,
     TimelineEntry,
     Work,
 )
@@ -113,7 +116,8 @@ class BaseDataCache:
 
 
 _LAST_CLOSED_AT = select(func.max(repair_orders.c.closed_at)).where(
-    repair_orders.c.imei == bindparam("imei")
+    repair_orders.c.imei == bindparam("imei"),
+    repair_orders.c.service_type.in_(("repair", "swap")),
 )
 
 
@@ -178,6 +182,8 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "created_by": order.created_by,
             "version": order.version,
             "work": work_json(order.work),
+            "partner_branch_id": order.work.partner_branch_id or None,
+            "partner_store_id": order.work.partner_store_id or None,
         },
     )
     await _add_timeline(session, order.id, order.timeline)
@@ -221,6 +227,8 @@ async def save_transition(
             warranty_entitlements=",".join(warranty.entitlements),
             warranty_reason=warranty.reason,
             closed_at=order.closed_at,
+            partner_branch_id=order.work.partner_branch_id or None,
+            partner_store_id=order.work.partner_store_id or None,
         )
     )
     if changed.rowcount != 1:
@@ -230,11 +238,32 @@ async def save_transition(
     return True
 
 
+def _when(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
 def work_json(work: Work) -> str:
     body = asdict(work)
     for payment in body["payments"]:
         payment["at"] = payment["at"].isoformat()
+    if factory := body["factory"]:
+        factory["shipped_at"] = _when(factory["shipped_at"])
+        factory["received_at"] = _when(factory["received_at"])
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _factory(body: dict[str, Any] | None) -> FactoryReturn | None:
+    if not body:
+        return None
+    shipped_at = _moment(body["shipped_at"])
+    assert shipped_at is not None
+    return FactoryReturn(
+        **{**body, "shipped_at": shipped_at, "received_at": _moment(body["received_at"])}
+    )
 
 
 def work_from_json(text: str) -> Work:
@@ -264,6 +293,18 @@ def work_from_json(text: str) -> Work:
             Payment(p["method"], p["amount_fen"], datetime.fromisoformat(p["at"]))
             for p in body["payments"]
         ],
+        # The routes' fields: absent from orders written before them.
+        partner_branch_id=body.get("partner_branch_id", ""),
+        partner_store_id=body.get("partner_store_id", ""),
+        at_partner=body.get("at_partner", False),
+        partner_repaired=body.get("partner_repaired", False),
+        factory=_factory(body.get("factory")),
+        swap=SwapUnit(**body["swap"]) if body.get("swap") else None,
+        new_imei=body.get("new_imei", ""),
+        swap_offered=body.get("swap_offered", False),
+        swap_offer_reason=body.get("swap_offer_reason", ""),
+        declined=body.get("declined", False),
+        inspection_fee_fen=body.get("inspection_fee_fen", 0),
     )
 
 
@@ -350,15 +391,26 @@ async def release_request_id(session: AsyncConnection, request_id: str, cutoff: 
     )
 
 
+def scope_conditions(branch_id: str | None, store_id: str | None) -> list[Any]:
+    """Orders of this branch or store: taken in there, or sent there for repair (送修)."""
+    c = repair_orders.c
+    intake, partner = [], []
+    if branch_id:
+        intake.append(c.branch_id == branch_id)
+        partner.append(c.partner_branch_id == branch_id)
+    if store_id:
+        intake.append(c.store_id == store_id)
+        partner.append(c.partner_store_id == store_id)
+    return [or_(and_(*intake), and_(*partner))] if intake else []
+
+
 async def list_page(
     session: AsyncConnection, where: OrderFilter, limit: int, after: tuple[datetime, str] | None
 ) -> list[RepairOrder]:
     """Newest first, keyset-paged on (received_at, id) so deep pages stay cheap."""
     c = repair_orders.c
-    conditions = []
+    conditions = scope_conditions(where.branch_id, where.store_id)
     for column, value in (
-        (c.branch_id, where.branch_id),
-        (c.store_id, where.store_id),
         (c.status, where.status),
         (c.service_type, where.service_type),
         (c.imei, where.imei),
@@ -397,3 +449,58 @@ async def list_brands(session: AsyncConnection) -> list[tuple[str, str, list[tup
     for brand_code, code, name in model_rows:
         by_brand.setdefault(brand_code, []).append((code, name))
     return [(code, name, by_brand.get(code, [])) for code, name in brand_rows]
+
+
+async def add_imei_link(
+    session: AsyncConnection, old_imei: str, new_imei: str, kind: str, order_id: str, at: datetime
+) -> None:
+    await session.execute(
+        imei_links.insert(),
+        {"old_imei": old_imei, "new_imei": new_imei, "kind": kind, "order_id": order_id, "at": at},
+    )
+
+
+@dataclass(frozen=True)
+class ImeiLink:
+    old_imei: str
+    new_imei: str
+    kind: str
+    order_id: str
+    at: datetime
+
+
+MAX_LINKED_IMEIS = 50
+"""A device rarely changes IMEI more than a few times: a bound on the walk, whatever the data."""
+
+
+async def linked_imeis(session: AsyncConnection, imei: str) -> tuple[list[str], list[ImeiLink]]:
+    """Every IMEI the device ever had, following the links both ways, and the links."""
+    seen, frontier = [imei], {imei}
+    links: dict[int, ImeiLink] = {}
+    while frontier and len(seen) < MAX_LINKED_IMEIS:
+        rows = await session.execute(
+            select(imei_links).where(
+                or_(imei_links.c.old_imei.in_(frontier), imei_links.c.new_imei.in_(frontier))
+            )
+        )
+        frontier = set()
+        for r in rows:
+            links[r.seq] = ImeiLink(r.old_imei, r.new_imei, r.kind, r.order_id, as_utc(r.at))
+            for other in (r.old_imei, r.new_imei):
+                if other not in seen:
+                    seen.append(other)
+                    frontier.add(other)
+    return seen, [links[k] for k in sorted(links)]
+
+
+async def orders_of_devices(
+    session: AsyncConnection, imeis: list[str], limit: int = 200
+) -> list[RepairOrder]:
+    """The orders taken in for any of these IMEIs, newest first."""
+    rows = await session.execute(
+        select(repair_orders)
+        .where(repair_orders.c.imei.in_(imeis))
+        .order_by(repair_orders.c.received_at.desc(), repair_orders.c.id.desc())
+        .limit(limit)
+    )
+    return [_order_from_row(row) for row in rows]

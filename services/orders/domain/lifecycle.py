@@ -6,6 +6,15 @@ which data, and where each leads. Pure: no I/O and no clock (the caller passes `
     with declined (customer or manager says no), cancelled (before repair starts), and a failed
     quality check back to in_repair.
 
+The routes off that path (their steps are in `routes`):
+
+    送修  received | diagnosed → sent_out → at_partner → (the partner's repair steps)
+          → at_partner (repaired) or unrepaired → returned_from_partner → ready_for_pickup,
+          declined or received at the intake store
+    返厂  received | diagnosed → at_factory → quality_check (repaired, replaced) | received
+    换机  approved → ready_for_pickup, a unit from swap stock handed over
+    quick orders (accessory, software): received → closed, paid
+
 `approved` (待维修) is a status of our own: both approvals are in and every part is reserved, so
 the repair may start.
 """
@@ -18,6 +27,7 @@ from datetime import datetime
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, FieldError, Forbidden, InvalidInput, invalid
+from servicekit.identifiers import imei_problem
 from services.orders.domain.order import (
     Diagnosis,
     PartLine,
@@ -34,7 +44,8 @@ REPAIR_LEVELS = ("L1", "L2", "L3", "L4")
 PAYMENT_METHODS = ("cash", "card", "wechat_pay", "alipay")
 """Recorded, not processed."""
 
-MAINBOARD_ACTIONS = frozenset({"mainboard_replacement", "swap"})
+MAINBOARD_REPLACEMENT = "mainboard_replacement"
+MAINBOARD_ACTIONS = frozenset({MAINBOARD_REPLACEMENT, "swap"})
 """Planned actions that, under warranty, need the branch manager's approval too."""
 
 DEFAULT_APPROVAL_THRESHOLD_FEN = 100_000
@@ -46,30 +57,57 @@ CANCELLABLE = ("received", "diagnosed", "awaiting_approval", "waiting_parts", "a
 
 TECHNICIAN = ("technician",)
 FRONT_DESK = ("clerk", "technician")
+ROUTE_DESK = ("clerk", "technician", "branch_manager")
+
+PARTNER_RETURNABLE = (
+    "at_partner",
+    "diagnosed",
+    "awaiting_approval",
+    "waiting_parts",
+    "approved",
+    "declined",
+)
+"""The partner sends the device back repaired (at_partner again after its QC), or unrepaired
+from any status before its repair starts."""
+
+# Where a store user must be to take a step: at the store that has the device (holder), the
+# store that took the order in (intake: the customer deals with it), the store the device is
+# travelling to (destination), or either store of the order (any).
+HOLDER, INTAKE, DESTINATION, ANY = "holder", "intake", "destination", "any"
 
 
 @dataclass(frozen=True)
 class Step:
-    """A transition: its name (the URL's last part), who may take it and from which statuses."""
+    """A transition: its name (the URL's last part), who may take it, from which statuses, and
+    at which of the order's stores a store user must be."""
 
     name: str
     roles: tuple[str, ...]
     from_statuses: tuple[str, ...]
+    where: str = HOLDER
 
 
 STEPS: dict[str, Step] = {
     s.name: s
     for s in (
-        Step("diagnosis", TECHNICIAN, ("received", "diagnosed")),  # 检测, revisable
+        Step("diagnosis", TECHNICIAN, ("received", "diagnosed", "at_partner")),  # 检测
         Step("quote", FRONT_DESK, ("diagnosed",)),  # 报价
-        Step("approval", FRONT_DESK, ("awaiting_approval",)),  # the customer's answer
-        Step("manager-approval", ("branch_manager",), ("awaiting_approval",)),  # 店长审批
+        Step("approval", FRONT_DESK, ("awaiting_approval",), ANY),  # the customer's answer
+        Step("manager-approval", ("branch_manager",), ("awaiting_approval",), ANY),  # 店长审批
         Step("parts", ("clerk", "technician", "warehouse_keeper"), ("waiting_parts",)),  # 到料
         Step("repair/start", TECHNICIAN, ("approved",)),  # 维修: the parts are issued
         Step("repair/finish", TECHNICIAN, ("in_repair",)),
         Step("qc", FRONT_DESK, ("quality_check",)),  # 质检
-        Step("pickup", ("clerk",), ("ready_for_pickup",)),  # 取机
-        Step("cancel", ("clerk", "branch_manager"), CANCELLABLE),  # 取消
+        Step("pickup", ("clerk",), ("ready_for_pickup", "declined"), INTAKE),  # 取机
+        Step("cancel", ("clerk", "branch_manager"), CANCELLABLE, INTAKE),  # 取消
+        # The routes (see `routes`).
+        Step("send-out", ROUTE_DESK, ("received", "diagnosed"), INTAKE),  # 送修
+        Step("receive", FRONT_DESK, ("sent_out", "returned_from_partner"), DESTINATION),
+        Step("return", FRONT_DESK, PARTNER_RETURNABLE),  # the partner sends it back
+        Step("factory-return", ROUTE_DESK, ("received", "diagnosed")),  # 返厂
+        Step("factory-receive", ROUTE_DESK, ("at_factory",)),
+        Step("swap", FRONT_DESK, ("approved",)),  # 换机
+        Step("complete", FRONT_DESK, ("received",)),  # a quick order done and paid
     )
 }
 
@@ -88,9 +126,24 @@ def needs_manager(order: RepairOrder, quote: Quote, threshold_fen: int) -> bool:
     return quote.total_fen > threshold_fen or (in_warranty and mainboard_or_swap)
 
 
+def destination_store_id(order: RepairOrder) -> str:
+    """Where a travelling device is going: the partner on a send-out, else home."""
+    return order.work.partner_store_id if order.status == "sent_out" else order.store_id
+
+
+def _store_for(order: RepairOrder, where: str) -> str:
+    if where == HOLDER:
+        return order.holder_store_id
+    if where == DESTINATION:
+        return destination_store_id(order)
+    return order.store_id
+
+
 def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
     """The guard every step shares: a known step, a role that may take it, a status it starts
-    from. The role comes first: a clerk learns nothing about an order's state from a 409."""
+    from, and for a store user, the right store of the order (the one with the device for the
+    repair steps, the intake store for the customer's). The role comes first: a clerk learns
+    nothing about an order's state from a 409."""
     step = STEPS.get(step_name)
     if step is None:
         raise invalid("step", f"must be one of {', '.join(STEPS)}")
@@ -101,10 +154,13 @@ def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
             f"the order is {order.status}: {step_name} is possible only when it is "
             + " or ".join(step.from_statuses)
         )
+    stores = order.store_ids() if step.where == ANY else (_store_for(order, step.where),)
+    if auth.store_id and auth.store_id not in stores:
+        raise Forbidden(f"the step {step_name} is store {' or '.join(stores)}'s to take here")
     return step
 
 
-def _move(
+def move(
     order: RepairOrder, status: str, auth: AuthContext, now: datetime, step: str, why: str
 ) -> None:
     """The one way a status changes: the timeline says who, when, where and why. Where is the
@@ -121,9 +177,14 @@ def diagnose(
     now: datetime,
     diagnosis: Diagnosis,
     retail_prices: Mapping[str, int],
+    earlier_warranty_faults: frozenset[str] = frozenset(),
 ) -> None:
-    """`retail_prices`: the catalog's price of each planned part it knows."""
+    """`retail_prices`: the catalog's price of each planned part it knows;
+    `earlier_warranty_faults`: the fault codes of the device's earlier repairs under warranty
+    (by any IMEI it had): the same fault again under warranty offers a swap (三包)."""
     check_step(order, "diagnosis", auth)
+    if order.work.partner_repaired:
+        raise Conflict("the partner repaired the device: return it to the intake store")
     errors: list[FieldError] = []
     if diagnosis.repair_level not in REPAIR_LEVELS:
         errors.append(FieldError("repair_level", f"must be one of {', '.join(REPAIR_LEVELS)}"))
@@ -153,14 +214,29 @@ def diagnose(
         )
         why += f"; warranty now {override}: {diagnosis.override_reason}"
     in_warranty = order.warranty.status == IN_WARRANTY
+    order.work.swap_offered = in_warranty and diagnosis.fault_code in earlier_warranty_faults
+    order.work.swap_offer_reason = (
+        f"second warranty repair of fault {diagnosis.fault_code}: a swap is due (三包)"
+        if order.work.swap_offered
+        else ""
+    )
+    if order.work.swap_offered:
+        why += f"; {order.work.swap_offer_reason}"
     order.work.diagnosis = diagnosis
+    # Lines are numbered per store, so a partner's never share a line id with the intake's.
+    prefix = "P" if order.work.at_partner else "L"
     order.work.lines = [
         PartLine(
-            f"L{i}", p.part_id, p.quantity, in_warranty, retail_price_fen=retail_prices[p.part_id]
+            f"{prefix}{i}",
+            p.part_id,
+            p.quantity,
+            in_warranty,
+            retail_price_fen=retail_prices[p.part_id],
+            store_id=order.holder_store_id,
         )
         for i, p in enumerate(diagnosis.parts, start=1)
     ]
-    _move(order, "diagnosed", auth, now, "diagnosis", why)
+    move(order, "diagnosed", auth, now, "diagnosis", why)
 
 
 def quote(
@@ -183,14 +259,14 @@ def quote(
         if chargeable(order)
         else 0
     )
-    offer = Quote(labour_fen, parts_fen)
+    offer = Quote(labour_fen, parts_fen, order.holder_store_id)
     order.work.quote = offer
     order.work.manager_approval_required = needs_manager(order, offer, threshold_fen)
     order.work.customer_approved = order.work.manager_approved = False
     why = f"quote {offer.total_fen} fen (labour {labour_fen}, parts {parts_fen})"
     if order.work.manager_approval_required:
         why += "; needs the branch manager too"
-    _move(order, "awaiting_approval", auth, now, "quote", why)
+    move(order, "awaiting_approval", auth, now, "quote", why)
 
 
 def approvals_complete(order: RepairOrder) -> bool:
@@ -205,7 +281,8 @@ def approve(
     reserved (`parts_reserved`); declined: `declined`, the device goes back unrepaired."""
     check_step(order, "approval", auth)
     if not accepted:
-        _move(order, "declined", auth, now, "approval", note or "the customer declined")
+        order.work.declined = True
+        move(order, "declined", auth, now, "approval", note or "the customer declined")
         return
     order.work.customer_approved = True
     _after_approval(order, auth, now, "approval", note or "the customer accepted")
@@ -218,7 +295,8 @@ def manager_approve(
     if not order.work.manager_approval_required:
         raise Conflict("this order does not need the branch manager's approval")
     if not approved:
-        _move(order, "declined", auth, now, "manager-approval", note or "the manager refused")
+        order.work.declined = True
+        move(order, "declined", auth, now, "manager-approval", note or "the manager refused")
         return
     order.work.manager_approved = True
     _after_approval(order, auth, now, "manager-approval", note or "the manager approved")
@@ -228,7 +306,7 @@ def _after_approval(
     order: RepairOrder, auth: AuthContext, now: datetime, step: str, why: str
 ) -> None:
     status = "approved" if approvals_complete(order) else "awaiting_approval"
-    _move(order, status, auth, now, step, why)
+    move(order, status, auth, now, step, why)
 
 
 def parts_reserved(
@@ -243,17 +321,28 @@ def parts_reserved(
     short = [f"{line.part_id} ×{line.short}" for line in order.work.lines if line.short]
     if short:
         # Also when still waiting: each reservation tried is in the timeline.
-        _move(order, "waiting_parts", auth, now, "parts", "short: " + ", ".join(short))
+        move(order, "waiting_parts", auth, now, "parts", "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":
-        _move(order, "approved", auth, now, "parts", "all parts reserved")
+        move(order, "approved", auth, now, "parts", "all parts reserved")
+
+
+def repairable_here(order: RepairOrder) -> bool:
+    """Warranty work for a brand the intake store is not authorised for is never done on the
+    spot: an authorised partner, or the factory, does it."""
+    return order.warranty.status != IN_WARRANTY or order.brand_authorised or order.work.at_partner
 
 
 def start_repair(order: RepairOrder, auth: AuthContext, now: datetime) -> None:
     """Every reserved part is issued to its line (stock and cost leave the warehouse)."""
     check_step(order, "repair/start", auth)
+    if not repairable_here(order):
+        raise Conflict(
+            "the store is not authorised for the brand and the order is under warranty: "
+            "send it to an authorised store (send-out) or the factory (factory-return)"
+        )
     for line in order.work.lines:
         line.issued, line.reserved = line.issued + line.reserved, 0
-    _move(order, "in_repair", auth, now, "repair/start", "parts issued")
+    move(order, "in_repair", auth, now, "repair/start", "parts issued")
 
 
 def finish_repair(
@@ -263,7 +352,10 @@ def finish_repair(
     actions_done: tuple[str, ...],
     repair_level: str,
     old_parts_kept: tuple[str, ...],
+    new_imei: str = "",
 ) -> None:
+    """A mainboard replacement (主板更换) changes the device's IMEI: the new one is required
+    then, and the old → new link is kept."""
     check_step(order, "repair/finish", auth)
     errors: list[FieldError] = []
     if not actions_done:
@@ -274,33 +366,58 @@ def finish_repair(
     for line_id in old_parts_kept:
         if line_id not in lines or not lines[line_id].warranty:
             errors.append(FieldError("old_parts_kept", f"{line_id} is no warranty line"))
+    mainboard = MAINBOARD_REPLACEMENT in actions_done
+    planned = order.work.diagnosis.actions if order.work.diagnosis else ()
+    if mainboard and MAINBOARD_REPLACEMENT not in planned:
+        # Planned, so an in-warranty board change had the branch manager's approval.
+        errors.append(FieldError("actions_done", "a mainboard replacement must be planned"))
+    if mainboard:
+        if problem := imei_problem(new_imei):
+            errors.append(FieldError("new_imei", problem))
+        elif new_imei == order.current_imei:
+            errors.append(FieldError("new_imei", "is the IMEI the device has now"))
+    elif new_imei:
+        errors.append(FieldError("new_imei", "only a mainboard replacement changes the IMEI"))
     if errors:
         raise InvalidInput("the repair report has errors", errors)
     for line_id in old_parts_kept:
         lines[line_id].old_part_kept = True
     order.work.actions_done = actions_done
     order.work.repair_level = repair_level
-    _move(order, "quality_check", auth, now, "repair/finish", ", ".join(actions_done))
+    why = ", ".join(actions_done)
+    if mainboard:
+        why += f"; IMEI {order.current_imei} → {new_imei}"
+        order.work.new_imei = new_imei
+    move(order, "quality_check", auth, now, "repair/finish", why)
 
 
 def check_quality(
     order: RepairOrder, auth: AuthContext, now: datetime, passed: bool, note: str = ""
 ) -> None:
     check_step(order, "qc", auth)
+    if passed and order.work.at_partner:
+        # The partner's work is done: it sends the device back (return).
+        order.work.partner_repaired = True
+        move(order, "at_partner", auth, now, "qc", note or "passed: to return to the intake store")
+        return
     if passed:
-        _move(order, "ready_for_pickup", auth, now, "qc", note or "passed")
+        move(order, "ready_for_pickup", auth, now, "qc", note or "passed")
         return
     if not note.strip():
         raise invalid("note", "say why the quality check failed")
     order.work.qc_failures += 1
-    _move(order, "in_repair", auth, now, "qc", f"failed: {note}")
+    move(order, "in_repair", auth, now, "qc", f"failed: {note}")
 
 
 def pick_up(
     order: RepairOrder, auth: AuthContext, now: datetime, method: str, amount_fen: int
 ) -> None:
-    """取机: chargeable work is paid in full, the quoted total; warranty work takes nothing."""
+    """取机: chargeable work is paid in full, the quoted total; warranty work takes nothing. A
+    declined unit goes back unrepaired, with the inspection fee (检测费) asked, if any."""
     check_step(order, "pickup", auth)
+    if order.status == "declined":
+        _pick_up_declined(order, auth, now, method, amount_fen)
+        return
     due = order.work.quote.total_fen if order.work.quote and chargeable(order) else 0
     if amount_fen != due:
         raise invalid("amount_fen", f"must be {due}, the amount due")
@@ -310,16 +427,36 @@ def pick_up(
         order.work.payments.append(Payment(method, amount_fen, now))
     order.closed_at = now
     why = f"paid {due} fen by {method}" if due else "nothing to pay"
-    _move(order, "closed", auth, now, "pickup", why)
+    move(order, "closed", auth, now, "pickup", why)
+
+
+def _pick_up_declined(
+    order: RepairOrder, auth: AuthContext, now: datetime, method: str, amount_fen: int
+) -> None:
+    if order.work.at_partner:
+        raise Conflict("the device is still at the partner store: it must be returned first")
+    if amount_fen < 0:
+        raise invalid("amount_fen", "must not be negative")
+    if amount_fen and method not in PAYMENT_METHODS:
+        raise invalid("method", f"must be one of {', '.join(PAYMENT_METHODS)}")
+    if amount_fen:
+        order.work.payments.append(Payment(method, amount_fen, now))
+    order.work.inspection_fee_fen = amount_fen
+    why = "returned unrepaired"
+    why += f"; inspection fee {amount_fen} fen by {method}" if amount_fen else "; no fee"
+    # No closed_at: the device was not repaired, so its return is no repeat repair.
+    move(order, "closed", auth, now, "pickup", why)
 
 
 def cancel(order: RepairOrder, auth: AuthContext, now: datetime, reason: str) -> None:
     """取消, before the repair starts: every reservation goes back to stock (a decline comes
     before anything is reserved)."""
     check_step(order, "cancel", auth)
+    if order.work.at_partner:
+        raise Conflict("the device is at the partner store: it must be returned first")
     if not reason.strip():
         raise invalid("reason", "say why the order is cancelled")
     for line in order.work.lines:
         if line.reserved:
             line.reserved, line.released = 0, True
-    _move(order, "cancelled", auth, now, "cancel", reason)
+    move(order, "cancelled", auth, now, "cancel", reason)

@@ -22,6 +22,10 @@ STATUSES = (
     "closed",  # 取机
     "cancelled",
     "declined",
+    "sent_out",  # 送修: on its way to the partner store that repairs it
+    "at_partner",  # with the partner store (its repair steps then run there)
+    "returned_from_partner",  # sent back by the partner, on its way to the intake store
+    "at_factory",  # 返厂: at the manufacturer's repair centre
 )
 
 REPEAT_REPAIR_DAYS = 90
@@ -86,6 +90,7 @@ class Diagnosis:
 class Quote:
     labour_fen: int
     parts_fen: int
+    store_id: str = ""  # whose labour it is (where the work is done); "" the order's store
 
     @property
     def total_fen(self) -> int:
@@ -105,6 +110,7 @@ class PartLine:
     released: bool = False
     old_part_kept: bool = False  # 旧件: kept for return to the manufacturer
     retail_price_fen: int = 0  # each, from the catalog at diagnosis
+    store_id: str = ""  # whose warehouse issues it (a partner's on a send-out); "" the order's
 
     @property
     def short(self) -> int:
@@ -116,6 +122,30 @@ class Payment:
     method: str
     amount_fen: int
     at: datetime
+
+
+@dataclass(frozen=True)
+class FactoryReturn:
+    """返厂: shipped to the manufacturer's repair centre, and what came back."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    outcome: str = ""  # repaired | replaced | refused, once back
+    new_imei: str = ""  # of the replacement, when replaced
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SwapUnit:
+    """换机: the replacement unit handed over, and the faulty one owed to the manufacturer.
+    Inventory does not track serials yet: the unit's IMEI is recorded here, and its part number
+    (when given) is issued from swap stock as one unit."""
+
+    imei: str
+    part_id: str
+    faulty_imei: str
+    faulty_return_owed: bool = True
 
 
 @dataclass
@@ -132,6 +162,18 @@ class Work:
     repair_level: str = ""
     qc_failures: int = 0
     payments: list[Payment] = field(default_factory=list)
+    # 网点间送修: the store that repairs it, and whether the device is with it now.
+    partner_branch_id: str = ""
+    partner_store_id: str = ""
+    at_partner: bool = False
+    partner_repaired: bool = False
+    factory: FactoryReturn | None = None
+    swap: SwapUnit | None = None
+    new_imei: str = ""  # the device's IMEI now, when a board, a factory or a swap changed it
+    swap_offered: bool = False  # a second warranty repair of one fault: a swap is due
+    swap_offer_reason: str = ""
+    declined: bool = False
+    inspection_fee_fen: int = 0  # 检测费, paid when a declined unit is picked up
 
 
 @dataclass
@@ -154,6 +196,22 @@ class RepairOrder:
     version: int = 1
     work: Work = field(default_factory=Work)
     closed_at: datetime | None = None
+
+    @property
+    def current_imei(self) -> str:
+        return self.work.new_imei or self.intake.imei
+
+    @property
+    def holder_store_id(self) -> str:
+        """The store that has the device (and does its repair steps) now."""
+        return self.work.partner_store_id if self.work.at_partner else self.store_id
+
+    def store_ids(self) -> tuple[str, ...]:
+        return (
+            (self.store_id, self.work.partner_store_id)
+            if self.work.partner_store_id
+            else (self.store_id,)
+        )
 
 
 def order_number(store_id: str, day: date, sequence: int) -> str:

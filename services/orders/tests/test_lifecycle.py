@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput
-from services.orders.domain import lifecycle
+from services.orders.domain import lifecycle, routes
 from services.orders.domain.lifecycle import STEPS
 from services.orders.domain.order import Diagnosis, Intake, PlannedPart, Quote, RepairOrder
 from services.orders.domain.warranty import WarrantyDecision
@@ -210,7 +210,7 @@ def test_a_shortage_waits_for_parts_until_they_come() -> None:
         PRICES,
     )
     lifecycle.quote(order, CLERK, NOW, 1_000)
-    assert order.work.quote == Quote(1_000, 2 * 20_000 + 5_000)
+    assert order.work.quote == Quote(1_000, 2 * 20_000 + 5_000, "SH-001")
     lifecycle.approve(order, CLERK, NOW, accepted=True)
     lifecycle.parts_reserved(order, TECH, NOW, {"L1": 1, "L2": 1})
     assert order.status == "waiting_parts"
@@ -241,7 +241,18 @@ def test_a_cancel_releases_the_reservations_and_a_decline_ends_the_order() -> No
 
 # --- random walks -----------------------------------------------------------------------------
 
-ACTORS = (CLERK, TECH, MANAGER, KEEPER, AuthContext("u-an", "hq_analyst"))
+PARTNER_CLERK = AuthContext("u-p-clerk", "clerk", "SH", "SH-002")
+PARTNER_TECH = AuthContext("u-p-tech", "technician", "SH", "SH-002")
+ACTORS = (
+    CLERK,
+    TECH,
+    MANAGER,
+    KEEPER,
+    PARTNER_CLERK,
+    PARTNER_TECH,
+    AuthContext("u-an", "hq_analyst"),
+)
+NEW_IMEIS = ("356938035643809", "353918057426386", "867530020419838")
 
 
 def _take(order: RepairOrder, name: str, actor: AuthContext, flag: bool, amount: int) -> None:
@@ -272,6 +283,22 @@ def _take(order: RepairOrder, name: str, actor: AuthContext, flag: bool, amount:
         lifecycle.pick_up(order, actor, NOW, "cash", due)
     elif name == "cancel":
         lifecycle.cancel(order, actor, NOW, "changed mind")
+    elif name == "send-out":
+        routes.send_out(order, actor, NOW, routes.Partner("SH", "SH-002", flag), "")
+    elif name == "receive":
+        routes.receive(order, actor, NOW)
+    elif name == "return":
+        routes.return_to_intake(order, actor, NOW, "" if flag else "cannot fix")
+    elif name == "factory-return":
+        routes.ship_to_factory(order, actor, NOW, "SF", "SF1234")
+    elif name == "factory-receive":
+        outcome = routes.FACTORY_OUTCOMES[amount % 3]
+        new_imei = NEW_IMEIS[amount % 2] if outcome == "replaced" else ""
+        routes.receive_from_factory(order, actor, NOW, outcome, new_imei, "no cover")
+    elif name == "swap":
+        routes.swap(order, actor, NOW, NEW_IMEIS[2], "SWAP-1" if flag else "")
+    elif name == "complete":
+        routes.complete(order, actor, NOW, ("flash",), (), PRICES, amount, "cash", amount)
 
 
 def draw_move(data: st.DataObject, status: str) -> tuple[str, AuthContext, bool, int]:
@@ -311,16 +338,43 @@ def test_no_random_walk_reaches_a_status_its_guards_forbid(
         assert len(order.timeline) > len(before.timeline)
         assert order.timeline[-1].status == order.status
         assert order.timeline[-1].user_id == actor.user_id
+        # A store user acts only at the order's store the step belongs to.
+        if actor.store_id:
+            assert actor.store_id in order.store_ids()
         # The statuses that promise something keep their promise.
         work = order.work
-        if order.status in ("approved", "in_repair", "quality_check", "ready_for_pickup"):
+        promising = ("approved", "in_repair", "quality_check", "ready_for_pickup")
+        # Repaired by the factory, it comes back with no quote of ours.
+        if order.status in promising and not work.factory:
             assert lifecycle.approvals_complete(order)
             assert work.quote is not None and work.diagnosis is not None
         if order.status == "approved":
             assert all(line.short == 0 for line in work.lines)
+        if order.status in ("in_repair", "quality_check") and not work.factory:
+            assert lifecycle.repairable_here(order)
         if order.status == "closed":
             paid = sum(p.amount_fen for p in work.payments)
-            assert paid == (work.quote.total_fen if lifecycle.chargeable(order) else 0)  # type: ignore[union-attr]
+            if work.declined:
+                assert paid == work.inspection_fee_fen
+            else:
+                due = work.quote.total_fen if work.quote else 0
+                assert paid == (due if lifecycle.chargeable(order) else 0)
+        # The device is with the partner only between its receipt there and its return, and
+        # nothing the intake store does for the customer happens meanwhile (the partner may
+        # send it on to the factory, though).
+        if work.at_partner:
+            assert work.partner_store_id
+            assert order.status not in (
+                "sent_out",
+                "returned_from_partner",
+                "ready_for_pickup",
+                "closed",
+                "cancelled",
+            )
+        if order.status in ("sent_out", "returned_from_partner"):
+            assert work.partner_store_id and not work.at_partner
+        if work.swap:
+            assert routes.swap_planned(order) and order.current_imei == work.swap.imei
         # Parts balance: a line never holds more than it asked for, and an order past the
         # start of its repair or cancelled holds no reservation.
         for line in work.lines:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from aftersales.events.v1 import events_pb2 as aftersales_dot_events_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/events/v1/order_events.proto\x12\x14\x61\x66tersales.events.v1\x1a!aftersales/events/v1/events.proto\"?\n\nOrderStore\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"\x92\x03\n\x12OrderStatusChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x05 \x01(\t\x12\x11\n\tto_status\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x0c\n\x04note\x18\x08 \x01(\t\x12\x30\n\x06stores\x18\t \x03(\x0b\x32 .aftersales.events.v1.OrderStore\x12\x14\n\x0cservice_type\x18\n \x01(\t\x12\x17\n\x0fwarranty_status\x18\x0b \x01(\t\x12\x17\n\x0fquote_total_fen\x18\x0c \x01(\x03\x12\x10\n\x08paid_fen\x18\r \x01(\x03\x12\x14\n\x0cwarehouse_id\x18\x0e \x01(\t\x12\x34\n\x0bshort_parts\x18\x0f \x03(\x0b\x32\x1f.aftersales.events.v1.ShortPart\"?\n\tShortPart\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0f\n\x07part_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/events/v1/order_events.proto\x12\x14\x61\x66tersales.events.v1\x1a!aftersales/events/v1/events.proto\"i\n\nOrderStore\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x04 \x01(\t\x12\x12\n\nlabour_fen\x18\x05 \x01(\x03\"\x82\x04\n\x12OrderStatusChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x05 \x01(\t\x12\x11\n\tto_status\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x0c\n\x04note\x18\x08 \x01(\t\x12\x30\n\x06stores\x18\t \x03(\x0b\x32 .aftersales.events.v1.OrderStore\x12\x14\n\x0cservice_type\x18\n \x01(\t\x12\x17\n\x0fwarranty_status\x18\x0b \x01(\t\x12\x17\n\x0fquote_total_fen\x18\x0c \x01(\x03\x12\x10\n\x08paid_fen\x18\r \x01(\x03\x12\x14\n\x0cwarehouse_id\x18\x0e \x01(\t\x12\x34\n\x0bshort_parts\x18\x0f \x03(\x0b\x32\x1f.aftersales.events.v1.ShortPart\x12\x0c\n\x04imei\x18\x10 \x01(\t\x12\x15\n\rprevious_imei\x18\x11 \x01(\t\x12\x14\n\x0cswap_offered\x18\x12 \x01(\x08\x12\x17\n\x0fholder_store_id\x18\x13 \x01(\t\x12\x1a\n\x12inspection_fee_fen\x18\x14 \x01(\x03\"?\n\tShortPart\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0f\n\x07part_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aftersales.events.v1.order_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORDERSTORE']._serialized_start=100
-  _globals['_ORDERSTORE']._serialized_end=163
-  _globals['_ORDERSTATUSCHANGED']._serialized_start=166
-  _globals['_ORDERSTATUSCHANGED']._serialized_end=568
-  _globals['_SHORTPART']._serialized_start=570
-  _globals['_SHORTPART']._serialized_end=633
+  _globals['_ORDERSTORE']._serialized_end=205
+  _globals['_ORDERSTATUSCHANGED']._serialized_start=208
+  _globals['_ORDERSTATUSCHANGED']._serialized_end=722
+  _globals['_SHORTPART']._serialized_start=724
+  _globals['_SHORTPART']._serialized_end=787
 # @@protoc_insertion_point(module_scope)

@@ -28,20 +28,28 @@ class OrderStore(_message.Message):
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     STORE_ID_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LABOUR_FEN_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     store_id: _builtins.str
     role: _builtins.str
-    """intake (the store that took the order in)"""
+    """intake (took the order in) | repairer (a partner it was sent to)"""
+    warehouse_id: _builtins.str
+    """where this store's parts of the order come from"""
+    labour_fen: _builtins.int
+    """the labour quoted by this store (booked where it is done)"""
     def __init__(
         self,
         *,
         branch_id: _builtins.str = ...,
         store_id: _builtins.str = ...,
         role: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        labour_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "role", b"role", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "labour_fen", b"labour_fen", "role", b"role", "store_id", b"store_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -49,7 +57,7 @@ Global___OrderStore: _TypeAlias = OrderStore  # noqa: Y015
 
 @_typing.final
 class OrderStatusChanged(_message.Message):
-    """orders.v1.<branch>.<store>.order_<status>: a step moved the order (order_diagnosed,
+    """orders.v1.<branch>.<store>.order_<status> (the intake store's subject): a step moved the order (order_diagnosed,
     order_ready_for_pickup for the customer notice, order_closed, ...). One per step taken.
     """
 
@@ -70,6 +78,11 @@ class OrderStatusChanged(_message.Message):
     PAID_FEN_FIELD_NUMBER: _builtins.int
     WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
     SHORT_PARTS_FIELD_NUMBER: _builtins.int
+    IMEI_FIELD_NUMBER: _builtins.int
+    PREVIOUS_IMEI_FIELD_NUMBER: _builtins.int
+    SWAP_OFFERED_FIELD_NUMBER: _builtins.int
+    HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
+    INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     step: _builtins.str
@@ -85,6 +98,14 @@ class OrderStatusChanged(_message.Message):
     """The store's warehouse and what it is short of (order_waiting_parts): what a transfer
     or purchase request (调拨/采购) is to bring in.
     """
+    imei: _builtins.str
+    """The routes: the device's IMEI now and before this step (they differ after a mainboard
+    replacement, a factory replacement or a swap), a swap offered at diagnosis, the holder.
+    """
+    previous_imei: _builtins.str
+    swap_offered: _builtins.bool
+    holder_store_id: _builtins.str
+    inspection_fee_fen: _builtins.int
     @_builtins.property
     def meta(self) -> _events_pb2.EventMeta: ...
     @_builtins.property
@@ -109,10 +130,15 @@ class OrderStatusChanged(_message.Message):
         paid_fen: _builtins.int = ...,
         warehouse_id: _builtins.str = ...,
         short_parts: _abc.Iterable[Global___ShortPart] | None = ...,
+        imei: _builtins.str = ...,
+        previous_imei: _builtins.str = ...,
+        swap_offered: _builtins.bool = ...,
+        holder_store_id: _builtins.str = ...,
+        inspection_fee_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "holder_store_id", b"holder_store_id", "imei", b"imei", "inspection_fee_fen", b"inspection_fee_fen", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "previous_imei", b"previous_imei", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "swap_offered", b"swap_offered", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -265,12 +265,15 @@ class Quote(_message.Message):
     MANAGER_APPROVAL_REQUIRED_FIELD_NUMBER: _builtins.int
     CUSTOMER_APPROVED_FIELD_NUMBER: _builtins.int
     MANAGER_APPROVED_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
     labour_fen: _builtins.int
     parts_fen: _builtins.int
     total_fen: _builtins.int
     manager_approval_required: _builtins.bool
     customer_approved: _builtins.bool
     manager_approved: _builtins.bool
+    store_id: _builtins.str
+    """whose labour it is: the store doing the work"""
     def __init__(
         self,
         *,
@@ -280,10 +283,11 @@ class Quote(_message.Message):
         manager_approval_required: _builtins.bool = ...,
         customer_approved: _builtins.bool = ...,
         manager_approved: _builtins.bool = ...,
+        store_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_approved", b"customer_approved", "labour_fen", b"labour_fen", "manager_approval_required", b"manager_approval_required", "manager_approved", b"manager_approved", "parts_fen", b"parts_fen", "total_fen", b"total_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_approved", b"customer_approved", "labour_fen", b"labour_fen", "manager_approval_required", b"manager_approval_required", "manager_approved", b"manager_approved", "parts_fen", b"parts_fen", "store_id", b"store_id", "total_fen", b"total_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -305,6 +309,7 @@ class OrderLine(_message.Message):
     RELEASED_FIELD_NUMBER: _builtins.int
     OLD_PART_KEPT_FIELD_NUMBER: _builtins.int
     RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     quantity: _builtins.int
@@ -317,6 +322,8 @@ class OrderLine(_message.Message):
     """旧件 kept for the manufacturer"""
     retail_price_fen: _builtins.int
     """each, from the catalog at diagnosis"""
+    store_id: _builtins.str
+    """whose warehouse issues it (a partner's on a send-out)"""
     def __init__(
         self,
         *,
@@ -330,10 +337,11 @@ class OrderLine(_message.Message):
         released: _builtins.bool = ...,
         old_part_kept: _builtins.bool = ...,
         retail_price_fen: _builtins.int = ...,
+        store_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "short", b"short", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "short", b"short", "store_id", b"store_id", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,6 +405,17 @@ class RepairOrder(_message.Message):
     REPAIR_LEVEL_FIELD_NUMBER: _builtins.int
     QC_FAILURES_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
+    PARTNER_BRANCH_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_STORE_ID_FIELD_NUMBER: _builtins.int
+    AT_PARTNER_FIELD_NUMBER: _builtins.int
+    PARTNER_REPAIRED_FIELD_NUMBER: _builtins.int
+    FACTORY_FIELD_NUMBER: _builtins.int
+    SWAP_FIELD_NUMBER: _builtins.int
+    CURRENT_IMEI_FIELD_NUMBER: _builtins.int
+    SWAP_OFFERED_FIELD_NUMBER: _builtins.int
+    SWAP_OFFER_REASON_FIELD_NUMBER: _builtins.int
+    INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
+    HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     number: _builtins.str
     status: _builtins.str
@@ -414,6 +433,23 @@ class RepairOrder(_message.Message):
     """the ETag: each step adds one"""
     repair_level: _builtins.str
     qc_failures: _builtins.int
+    partner_branch_id: _builtins.str
+    """The routes.
+    送修: the store that repairs it (empty when none)
+    """
+    partner_store_id: _builtins.str
+    at_partner: _builtins.bool
+    """the device is with the partner now"""
+    partner_repaired: _builtins.bool
+    current_imei: _builtins.str
+    """the device's IMEI now (a board change, factory or swap)"""
+    swap_offered: _builtins.bool
+    """a second warranty repair of one fault: a swap is due"""
+    swap_offer_reason: _builtins.str
+    inspection_fee_fen: _builtins.int
+    """检测费 paid when a declined unit was picked up"""
+    holder_store_id: _builtins.str
+    """the store that has the device now"""
     @_builtins.property
     def customer(self) -> Global___Customer: ...
     @_builtins.property
@@ -438,6 +474,14 @@ class RepairOrder(_message.Message):
     def actions_done(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def factory(self) -> Global___FactoryReturn:
+        """返厂"""
+
+    @_builtins.property
+    def swap(self) -> Global___SwapUnit:
+        """换机"""
+
     def __init__(
         self,
         *,
@@ -468,14 +512,94 @@ class RepairOrder(_message.Message):
         repair_level: _builtins.str = ...,
         qc_failures: _builtins.int = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
+        partner_branch_id: _builtins.str = ...,
+        partner_store_id: _builtins.str = ...,
+        at_partner: _builtins.bool = ...,
+        partner_repaired: _builtins.bool = ...,
+        factory: Global___FactoryReturn | None = ...,
+        swap: Global___SwapUnit | None = ...,
+        current_imei: _builtins.str = ...,
+        swap_offered: _builtins.bool = ...,
+        swap_offer_reason: _builtins.str = ...,
+        inspection_fee_fen: _builtins.int = ...,
+        holder_store_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "fault", b"fault", "quote", b"quote", "received_at", b"received_at", "warranty", b"warranty"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "quote", b"quote", "received_at", b"received_at", "swap", b"swap", "warranty", b"warranty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "fault", b"fault", "id", b"id", "lines", b"lines", "number", b"number", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "at_partner", b"at_partner", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "current_imei", b"current_imei", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "holder_store_id", b"holder_store_id", "id", b"id", "inspection_fee_fen", b"inspection_fee_fen", "lines", b"lines", "number", b"number", "partner_branch_id", b"partner_branch_id", "partner_repaired", b"partner_repaired", "partner_store_id", b"partner_store_id", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap", b"swap", "swap_offer_reason", b"swap_offer_reason", "swap_offered", b"swap_offered", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RepairOrder: _TypeAlias = RepairOrder  # noqa: Y015
+
+@_typing.final
+class FactoryReturn(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARRIER_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    SHIPPED_AT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    NEW_IMEI_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    carrier: _builtins.str
+    tracking_number: _builtins.str
+    outcome: _builtins.str
+    """repaired | replaced | refused, once back"""
+    new_imei: _builtins.str
+    """when replaced"""
+    @_builtins.property
+    def shipped_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        carrier: _builtins.str = ...,
+        tracking_number: _builtins.str = ...,
+        shipped_at: _timestamp_pb2.Timestamp | None = ...,
+        outcome: _builtins.str = ...,
+        new_imei: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at", "shipped_at", b"shipped_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "new_imei", b"new_imei", "outcome", b"outcome", "received_at", b"received_at", "shipped_at", b"shipped_at", "tracking_number", b"tracking_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactoryReturn: _TypeAlias = FactoryReturn  # noqa: Y015
+
+@_typing.final
+class SwapUnit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMEI_FIELD_NUMBER: _builtins.int
+    PART_ID_FIELD_NUMBER: _builtins.int
+    FAULTY_IMEI_FIELD_NUMBER: _builtins.int
+    FAULTY_RETURN_OWED_FIELD_NUMBER: _builtins.int
+    imei: _builtins.str
+    """the unit handed over"""
+    part_id: _builtins.str
+    """its part number in swap stock, when booked through inventory"""
+    faulty_imei: _builtins.str
+    faulty_return_owed: _builtins.bool
+    """the faulty unit goes back to the manufacturer"""
+    def __init__(
+        self,
+        *,
+        imei: _builtins.str = ...,
+        part_id: _builtins.str = ...,
+        faulty_imei: _builtins.str = ...,
+        faulty_return_owed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["faulty_imei", b"faulty_imei", "faulty_return_owed", b"faulty_return_owed", "imei", b"imei", "part_id", b"part_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SwapUnit: _TypeAlias = SwapUnit  # noqa: Y015
 
 @_typing.final
 class Decision(_message.Message):
@@ -528,7 +652,10 @@ class RepairReport(_message.Message):
     ACTIONS_DONE_FIELD_NUMBER: _builtins.int
     REPAIR_LEVEL_FIELD_NUMBER: _builtins.int
     OLD_PARTS_KEPT_FIELD_NUMBER: _builtins.int
+    NEW_IMEI_FIELD_NUMBER: _builtins.int
     repair_level: _builtins.str
+    new_imei: _builtins.str
+    """required with the action mainboard_replacement (主板更换)"""
     @_builtins.property
     def actions_done(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -541,10 +668,11 @@ class RepairReport(_message.Message):
         actions_done: _abc.Iterable[_builtins.str] | None = ...,
         repair_level: _builtins.str = ...,
         old_parts_kept: _abc.Iterable[_builtins.str] | None = ...,
+        new_imei: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions_done", b"actions_done", "old_parts_kept", b"old_parts_kept", "repair_level", b"repair_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions_done", b"actions_done", "new_imei", b"new_imei", "old_parts_kept", b"old_parts_kept", "repair_level", b"repair_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -552,6 +680,8 @@ Global___RepairReport: _TypeAlias = RepairReport  # noqa: Y015
 
 @_typing.final
 class PickupRequest(_message.Message):
+    """At pickup of a declined unit, amount_fen is the inspection fee (检测费), 0 for none."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     METHOD_FIELD_NUMBER: _builtins.int
@@ -571,6 +701,170 @@ class PickupRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PickupRequest: _TypeAlias = PickupRequest  # noqa: Y015
+
+@_typing.final
+class SendOutRequest(_message.Message):
+    """送修: the store that repairs the device (its branch from the org tree)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    store_id: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "note", b"note", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendOutRequest: _TypeAlias = SendOutRequest  # noqa: Y015
+
+@_typing.final
+class RouteNote(_message.Message):
+    """receive (at the partner, or back at the intake store) and return (the partner sends back)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RouteNote: _TypeAlias = RouteNote  # noqa: Y015
+
+@_typing.final
+class FactoryShipment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARRIER_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    carrier: _builtins.str
+    tracking_number: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        carrier: _builtins.str = ...,
+        tracking_number: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "note", b"note", "tracking_number", b"tracking_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactoryShipment: _TypeAlias = FactoryShipment  # noqa: Y015
+
+@_typing.final
+class FactoryOutcome(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    NEW_IMEI_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    outcome: _builtins.str
+    """repaired | replaced | refused"""
+    new_imei: _builtins.str
+    """required when replaced"""
+    note: _builtins.str
+    """required when refused"""
+    def __init__(
+        self,
+        *,
+        outcome: _builtins.str = ...,
+        new_imei: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_imei", b"new_imei", "note", b"note", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactoryOutcome: _TypeAlias = FactoryOutcome  # noqa: Y015
+
+@_typing.final
+class SwapRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMEI_FIELD_NUMBER: _builtins.int
+    PART_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    imei: _builtins.str
+    """the replacement unit's"""
+    part_id: _builtins.str
+    """its part number in swap stock; empty: not booked in inventory"""
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        imei: _builtins.str = ...,
+        part_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imei", b"imei", "note", b"note", "part_id", b"part_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SwapRequest: _TypeAlias = SwapRequest  # noqa: Y015
+
+@_typing.final
+class QuickService(_message.Message):
+    """A quick order (accessory, software) done and paid at once."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIONS_DONE_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    SERVICE_FEN_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    service_fen: _builtins.int
+    method: _builtins.str
+    amount_fen: _builtins.int
+    """service_fen + the parts at retail (0 under warranty)"""
+    @_builtins.property
+    def actions_done(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedPart]: ...
+    def __init__(
+        self,
+        *,
+        actions_done: _abc.Iterable[_builtins.str] | None = ...,
+        parts: _abc.Iterable[Global___PlannedPart] | None = ...,
+        service_fen: _builtins.int = ...,
+        method: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions_done", b"actions_done", "amount_fen", b"amount_fen", "method", b"method", "parts", b"parts", "service_fen", b"service_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuickService: _TypeAlias = QuickService  # noqa: Y015
 
 @_typing.final
 class CancelRequest(_message.Message):
@@ -604,6 +898,12 @@ class TakeStepRequest(_message.Message):
     REPAIR_FIELD_NUMBER: _builtins.int
     PICKUP_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
+    SEND_OUT_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    FACTORY_RETURN_FIELD_NUMBER: _builtins.int
+    FACTORY_RECEIVE_FIELD_NUMBER: _builtins.int
+    SWAP_FIELD_NUMBER: _builtins.int
+    QUICK_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     expected_version: _builtins.int
     """the version the caller read (If-Match)"""
@@ -623,6 +923,22 @@ class TakeStepRequest(_message.Message):
     def pickup(self) -> Global___PickupRequest: ...
     @_builtins.property
     def cancel(self) -> Global___CancelRequest: ...
+    @_builtins.property
+    def send_out(self) -> Global___SendOutRequest: ...
+    @_builtins.property
+    def route(self) -> Global___RouteNote:
+        """receive, return"""
+
+    @_builtins.property
+    def factory_return(self) -> Global___FactoryShipment: ...
+    @_builtins.property
+    def factory_receive(self) -> Global___FactoryOutcome: ...
+    @_builtins.property
+    def swap(self) -> Global___SwapRequest: ...
+    @_builtins.property
+    def quick(self) -> Global___QuickService:
+        """complete"""
+
     def __init__(
         self,
         *,
@@ -635,12 +951,18 @@ class TakeStepRequest(_message.Message):
         repair: Global___RepairReport | None = ...,
         pickup: Global___PickupRequest | None = ...,
         cancel: Global___CancelRequest | None = ...,
+        send_out: Global___SendOutRequest | None = ...,
+        route: Global___RouteNote | None = ...,
+        factory_return: Global___FactoryShipment | None = ...,
+        factory_receive: Global___FactoryOutcome | None = ...,
+        swap: Global___SwapRequest | None = ...,
+        quick: Global___QuickService | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "pickup", b"pickup", "quote", b"quote", "repair", b"repair"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "swap", b"swap"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "expected_version", b"expected_version", "order_id", b"order_id", "pickup", b"pickup", "quote", b"quote", "repair", b"repair", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "expected_version", b"expected_version", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "order_id", b"order_id", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "step", b"step", "swap", b"swap"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["diagnosis", "quote", "decision", "repair", "pickup", "cancel"]  # noqa: Y015
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["diagnosis", "quote", "decision", "repair", "pickup", "cancel", "send_out", "route", "factory_return", "factory_receive", "swap", "quick"]  # noqa: Y015
     _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
 
@@ -794,6 +1116,100 @@ class ListRepairOrdersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRepairOrdersResponse: _TypeAlias = ListRepairOrdersResponse  # noqa: Y015
+
+@_typing.final
+class GetDevicePassportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMEI_FIELD_NUMBER: _builtins.int
+    imei: _builtins.str
+    def __init__(
+        self,
+        *,
+        imei: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imei", b"imei"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDevicePassportRequest: _TypeAlias = GetDevicePassportRequest  # noqa: Y015
+
+@_typing.final
+class ImeiLink(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_IMEI_FIELD_NUMBER: _builtins.int
+    NEW_IMEI_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    old_imei: _builtins.str
+    new_imei: _builtins.str
+    kind: _builtins.str
+    """mainboard | factory | swap"""
+    order_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        old_imei: _builtins.str = ...,
+        new_imei: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "kind", b"kind", "new_imei", b"new_imei", "old_imei", b"old_imei", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImeiLink: _TypeAlias = ImeiLink  # noqa: Y015
+
+@_typing.final
+class DevicePassport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMEI_FIELD_NUMBER: _builtins.int
+    IMEIS_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    WARRANTY_FIELD_NUMBER: _builtins.int
+    imei: _builtins.str
+    """as asked"""
+    @_builtins.property
+    def imeis(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """every IMEI the device had, the one asked first"""
+
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImeiLink]: ...
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepairOrder]:
+        """newest first, without timelines"""
+
+    @_builtins.property
+    def warranty(self) -> Global___WarrantyDecision:
+        """the newest order's"""
+
+    def __init__(
+        self,
+        *,
+        imei: _builtins.str = ...,
+        imeis: _abc.Iterable[_builtins.str] | None = ...,
+        links: _abc.Iterable[Global___ImeiLink] | None = ...,
+        orders: _abc.Iterable[Global___RepairOrder] | None = ...,
+        warranty: Global___WarrantyDecision | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["warranty", b"warranty"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["imei", b"imei", "imeis", b"imeis", "links", b"links", "orders", b"orders", "warranty", b"warranty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DevicePassport: _TypeAlias = DevicePassport  # noqa: Y015
 
 @_typing.final
 class ListBrandsRequest(_message.Message):

@@ -59,6 +59,11 @@ class OrdersServiceStub:
                 request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.SerializeToString,
                 response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.FromString,
                 _registered_method=True)
+        self.GetDevicePassport = channel.unary_unary(
+                '/aftersales.orders.v1.OrdersService/GetDevicePassport',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.GetDevicePassportRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.DevicePassport.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/aftersales.orders.v1.OrdersService/Ping',
                 request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.PingRequest.SerializeToString,
@@ -102,6 +107,14 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDevicePassport(self, request, context):
+        """设备档案: a device's orders within the caller's scope (HQ all), found by any IMEI it ever
+        had; NOT_FOUND when none is in scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ping(self, request, context):
         """Does nothing but answer: the baseline for the gateway -> gRPC path in benchmarks.
         """
@@ -136,6 +149,11 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.TakeStep,
                     request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.FromString,
                     response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.SerializeToString,
+            ),
+            'GetDevicePassport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDevicePassport,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.GetDevicePassportRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.DevicePassport.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -278,6 +296,33 @@ class OrdersService:
             '/aftersales.orders.v1.OrdersService/TakeStep',
             aftersales_dot_orders_dot_v1_dot_orders__pb2.TakeStepRequest.SerializeToString,
             aftersales_dot_orders_dot_v1_dot_orders__pb2.RepairOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDevicePassport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.OrdersService/GetDevicePassport',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.GetDevicePassportRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.DevicePassport.FromString,
             options,
             channel_credentials,
             insecure,

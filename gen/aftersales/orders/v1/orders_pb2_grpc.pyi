@@ -42,6 +42,10 @@ class OrdersServiceStub:
     caller read: a stale version is ABORTED (412), a step the status does not allow
     FAILED_PRECONDITION (409), a role that may not take it PERMISSION_DENIED (403).
     """
+    GetDevicePassport: _grpc.UnaryUnaryMultiCallable[_orders_pb2.GetDevicePassportRequest, _orders_pb2.DevicePassport]
+    """设备档案: a device's orders within the caller's scope (HQ all), found by any IMEI it ever
+    had; NOT_FOUND when none is in scope.
+    """
     Ping: _grpc.UnaryUnaryMultiCallable[_orders_pb2.PingRequest, _orders_pb2.PingResponse]
     """Does nothing but answer: the baseline for the gateway -> gRPC path in benchmarks."""
 
@@ -56,6 +60,10 @@ class OrdersServiceAsyncStub(OrdersServiceStub):
     """One step of the lifecycle (diagnosis, quote, approval, ...), taken on the version the
     caller read: a stale version is ABORTED (412), a step the status does not allow
     FAILED_PRECONDITION (409), a role that may not take it PERMISSION_DENIED (403).
+    """
+    GetDevicePassport: _aio.UnaryUnaryMultiCallable[_orders_pb2.GetDevicePassportRequest, _orders_pb2.DevicePassport]  # type: ignore[assignment]
+    """设备档案: a device's orders within the caller's scope (HQ all), found by any IMEI it ever
+    had; NOT_FOUND when none is in scope.
     """
     Ping: _aio.UnaryUnaryMultiCallable[_orders_pb2.PingRequest, _orders_pb2.PingResponse]  # type: ignore[assignment]
     """Does nothing but answer: the baseline for the gateway -> gRPC path in benchmarks."""
@@ -98,6 +106,16 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         """One step of the lifecycle (diagnosis, quote, approval, ...), taken on the version the
         caller read: a stale version is ABORTED (412), a step the status does not allow
         FAILED_PRECONDITION (409), a role that may not take it PERMISSION_DENIED (403).
+        """
+
+    @_abc_1.abstractmethod
+    def GetDevicePassport(
+        self,
+        request: _orders_pb2.GetDevicePassportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.DevicePassport, _abc.Awaitable[_orders_pb2.DevicePassport]]:
+        """设备档案: a device's orders within the caller's scope (HQ all), found by any IMEI it ever
+        had; NOT_FOUND when none is in scope.
         """
 
     @_abc_1.abstractmethod
