@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import customer_events_pb2, events_pb2, order_events_pb2
 from servicekit import bus, paging
-from servicekit.auth import AuthContext, current_auth, require_role
+from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, NotFound, PreconditionFailed, invalid
 from servicekit.identifiers import imei_problem, mobile_problem
 from servicekit.inbox import UnprocessableEvent
@@ -116,12 +116,13 @@ async def record_order_received(uow: UnitOfWork, event: events_pb2.OrderReceived
     else:
         await repository.update_customer(session, customer)
     if visit.message_consent and not (known and known.message_consent):
+        # Given to the clerk who took the order in.
         await repository.add_consent_change(
             session,
             customer.id,
             True,
             "intake",
-            current_auth().user_id,
+            event.meta.actor_user_id or "intake",
             visit.received_at,
             visit.order_id,
         )
