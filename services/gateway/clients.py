@@ -10,7 +10,7 @@ import grpc
 
 from aftersales.customers.v1 import customers_pb2_grpc, notifications_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
-from aftersales.orders.v1 import orders_pb2_grpc
+from aftersales.orders.v1 import base_data_pb2_grpc, orders_pb2_grpc
 from aftersales.reporting.v1 import reporting_pb2_grpc
 from servicekit.caller_token import GATEWAY, load_signer
 from servicekit.grpc_client import is_serving, open_channel
@@ -26,6 +26,7 @@ class ServiceClients:
             for name, address in addresses.items()
         }
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.channels["orders"])
+        self.base_data = base_data_pb2_grpc.BaseDataServiceStub(self.channels["orders"])
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channels["inventory"])
         self.customers = customers_pb2_grpc.CustomersServiceStub(self.channels["customers"])
         self.notifications = notifications_pb2_grpc.NotificationsServiceStub(

@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
 )
 
-from servicekit.db import new_metadata
+from servicekit.db import BigId, new_metadata
 
 metadata = new_metadata()
 
@@ -72,3 +72,15 @@ login_failures = Table(
     Column("last_failed_at", DateTime(timezone=True), nullable=False, index=True),
     Column("locked_until", DateTime(timezone=True), nullable=True),
 )
+
+admin_changes = Table(
+    "admin_changes",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("what", String(16), nullable=False),  # org_unit | user | password
+    Column("key", String(64), nullable=False),  # the unit's id or the username
+    Column("value", Text, nullable=False),  # what it now is, JSON (never a password)
+)
+"""The audit of the org tree and user administration: who changed what, when, to what."""

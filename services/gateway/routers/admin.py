@@ -1,5 +1,249 @@
+"""The org tree and its users, kept by hq_admin (基础数据: 组织机构, 用户): a new branch or store, a
+store's franchise flag, users added, moved, given another role, deactivated, their password
+reset. A branch manager may keep the store staff of their own branch's stores. Every change is
+audited; a deactivated user is refused at sign-in at once and shut out of their tokens within
+the active-user check (30 s); a new role or unit applies from the user's next sign-in."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+import re
+import uuid
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Query, Request
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from servicekit.auth import AuthContext, require_role
+from servicekit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, invalid
+from servicekit.timeutil import utc_now
+from services.gateway import schemas, schemas_admin
+from services.gateway.deps import Auth, Gateway, Gw
+from services.gateway.idempotency import HEADER, run_once
+from services.gateway.orm import admin_changes, org_units, users
+from services.gateway.render import json_response
+from services.gateway.scope import OrgTree
+from services.gateway.security import hash_password
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+UNIT_ADMINS = ("hq_admin",)
+USER_ADMINS = ("hq_admin", "branch_manager")
+STORE_STAFF = ("clerk", "technician", "warehouse_keeper", "followup_agent")
+"""The roles a branch manager may give, to users of their own branch's stores."""
+
+ROLE_LEVELS = {
+    "hq_admin": ("hq",),
+    "hq_analyst": ("hq",),
+    "branch_manager": ("branch",),
+    "warehouse_keeper": ("branch", "store"),
+    "followup_agent": ("branch", "store"),
+    "clerk": ("store",),
+    "technician": ("store",),
+}
+"""Which kind of unit each role works at (SPEC §1)."""
+
+_UNIT_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": schemas.Problem, "description": "role may not keep this"},
+    404: {"model": schemas.Problem, "description": "user or unit outside your scope"},
+    409: {"model": schemas.Problem, "description": "a unit's kind or parent cannot change"},
+    422: {"model": schemas.Problem, "description": "invalid input, by field"},
+}
+
+
+async def _audit(
+    conn: AsyncConnection, auth: AuthContext, what: str, key: str, value: dict[str, Any]
+) -> None:
+    await conn.execute(
+        insert(admin_changes).values(
+            at=utc_now(),
+            user_id=auth.user_id,
+            what=what,
+            key=key,
+            value=json.dumps(value, ensure_ascii=False, sort_keys=True),
+        )
+    )
+
+
+def unit_json(unit_id: str, body: schemas_admin.OrgUnitIn) -> dict[str, Any]:
+    return {"id": unit_id, **body.model_dump()}
+
+
+@router.put("/org-units/{unit_id}", response_model=schemas_admin.OrgUnit, responses=WRITE_RESPONSES)
+async def put_org_unit(unit_id: str, body: schemas_admin.OrgUnitIn, auth: Auth, gw: Gw) -> Response:
+    """Add a branch (under HQ) or a store (under a branch), or rename one or change its
+    franchise flag. A unit never changes kind or parent: its orders and stock stay where they
+    are."""
+    require_role(auth, UNIT_ADMINS)
+    errors: list[FieldError] = []
+    if not _UNIT_ID.match(unit_id):
+        errors.append(FieldError("id", "must be 1 to 32 capital letters, digits or '-'"))
+    parent = gw.tree.get(body.parent_id)
+    wanted_parent = "hq" if body.kind == "branch" else "branch"
+    if parent is None or parent.kind != wanted_parent:
+        errors.append(FieldError("parent_id", f"must be a unit of kind {wanted_parent}"))
+    if body.kind == "branch" and body.franchised:
+        errors.append(FieldError("franchised", "only a store may be franchised"))
+    if errors:
+        raise InvalidInput("the org unit has errors", errors)
+    existing = gw.tree.get(unit_id)
+    if existing and (existing.kind, existing.parent_id) != (body.kind, body.parent_id):
+        raise Conflict(
+            f"{unit_id} is a {existing.kind} under {existing.parent_id}: that cannot change"
+        )
+    values = {"name": body.name.strip(), "franchised": body.franchised}
+    async with gw.db.begin() as conn:
+        if existing:
+            await conn.execute(update(org_units).where(org_units.c.id == unit_id).values(values))
+        else:
+            await conn.execute(
+                insert(org_units).values(
+                    id=unit_id, kind=body.kind, parent_id=body.parent_id, **values
+                )
+            )
+        await _audit(conn, auth, "org_unit", unit_id, unit_json(unit_id, body))
+    # This gateway sees the unit at once; every request after this one reads the new tree.
+    gw.tree = await OrgTree.load(gw.db)
+    return json_response(unit_json(unit_id, body))
+
+
+def user_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "username": row.username,
+        "display_name": row.display_name,
+        "role": row.role,
+        "org_unit_id": row.org_unit_id,
+        "active": row.active,
+    }
+
+
+def _may_keep(gw: Gateway, auth: AuthContext, role: str, unit_id: str) -> bool:
+    """HQ keeps everyone; a branch manager, store staff of their own branch's stores."""
+    if auth.role == "hq_admin":
+        return True
+    unit = gw.tree.get(unit_id)
+    return (
+        role in STORE_STAFF
+        and unit is not None
+        and unit.kind == "store"
+        and unit.parent_id == auth.branch_id
+    )
+
+
+def _check_keeper(gw: Gateway, auth: AuthContext, role: str, unit_id: str) -> None:
+    """A unit outside the caller's scope is 404, a role or level they may not give 403."""
+    if _may_keep(gw, auth, role, unit_id):
+        return
+    branch, store = gw.tree.path(unit_id) if gw.tree.get(unit_id) else (None, None)
+    if branch is None or not auth.covers(branch, store):
+        raise NotFound(f"no unit {unit_id} in your scope")
+    raise Forbidden(f"role {auth.role} may not keep a {role} of {unit_id}")
+
+
+@router.get("/users", response_model=schemas_admin.Users)
+async def list_users(
+    auth: Auth,
+    gw: Gw,
+    org_unit_id: Annotated[str | None, Query(max_length=32)] = None,
+    role: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """The users the caller may keep: all for HQ, a branch's store staff for its manager."""
+    require_role(auth, USER_ADMINS)
+    statement = select(users).order_by(users.c.username)
+    if org_unit_id:
+        statement = statement.where(users.c.org_unit_id == org_unit_id)
+    if role:
+        statement = statement.where(users.c.role == role)
+    async with gw.db.session() as session:
+        rows = (await session.execute(statement)).all()
+    items = [user_json(r) for r in rows if _may_keep(gw, auth, r.role, r.org_unit_id)]
+    return json_response({"items": items})
+
+
+async def _user(conn: AsyncConnection, username: str) -> Any:
+    return (await conn.execute(select(users).where(users.c.username == username))).first()
+
+
+@router.put("/users/{username}", response_model=schemas_admin.User, responses=WRITE_RESPONSES)
+async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw) -> Response:
+    """Add a user (a password is needed), or change their name, role, unit or whether they are
+    active. Setting the same again changes nothing; the password is kept unless given."""
+    require_role(auth, USER_ADMINS)
+    errors: list[FieldError] = []
+    if not _USERNAME.match(username):
+        errors.append(
+            FieldError("username", "must be 3 to 64 lower-case letters, digits, '.', '_' or '-'")
+        )
+    unit = gw.tree.get(body.org_unit_id)
+    if unit is None:
+        errors.append(FieldError("org_unit_id", f"no unit {body.org_unit_id}"))
+    elif unit.kind not in ROLE_LEVELS[body.role]:
+        where = " or ".join(ROLE_LEVELS[body.role])
+        errors.append(FieldError("org_unit_id", f"a {body.role} works at a {where}"))
+    if errors:
+        raise InvalidInput("the user has errors", errors)
+    _check_keeper(gw, auth, body.role, body.org_unit_id)
+    password_hash = await asyncio.to_thread(hash_password, body.password) if body.password else None
+    values: dict[str, Any] = {
+        "display_name": body.display_name.strip(),
+        "role": body.role,
+        "org_unit_id": body.org_unit_id,
+        "active": body.active,
+    }
+    async with gw.db.begin() as conn:
+        existing = await _user(conn, username)
+        if existing is None:
+            if password_hash is None:
+                raise invalid("password", "is required for a new user")
+            await conn.execute(
+                insert(users).values(
+                    id=str(uuid.uuid4()), username=username, password_hash=password_hash, **values
+                )
+            )
+        else:
+            if not _may_keep(gw, auth, existing.role, existing.org_unit_id):
+                raise NotFound(f"no user {username} in your scope")
+            if password_hash is not None:
+                values["password_hash"] = password_hash
+            await conn.execute(update(users).where(users.c.id == existing.id).values(values))
+        row = await _user(conn, username)
+        await _audit(conn, auth, "user", username, user_json(row))
+    return json_response(user_json(row))
+
+
+@router.post(
+    "/users/{username}/password",
+    response_model=schemas_admin.User,
+    responses=WRITE_RESPONSES,
+)
+async def reset_password(
+    username: str,
+    body: schemas_admin.PasswordIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Set a new password for a user the caller keeps (they sign in with it from now on)."""
+    require_role(auth, USER_ADMINS)
+
+    async def handle() -> Response:
+        password_hash = await asyncio.to_thread(hash_password, body.password)
+        async with gw.db.begin() as conn:
+            row = await _user(conn, username)
+            if row is None or not _may_keep(gw, auth, row.role, row.org_unit_id):
+                raise NotFound(f"no user {username} in your scope")
+            await conn.execute(
+                update(users).where(users.c.id == row.id).values(password_hash=password_hash)
+            )
+            await _audit(conn, auth, "password", username, {"reset": True})
+        return json_response(user_json(row))
+
+    return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
