@@ -28,14 +28,12 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 KINDS = tuple(PLACEHOLDERS)
 
 # The order status an OrderStatusChanged moves to → the notice it brings. Statuses not named
-# here bring none. sent_out / at_factory are the send-out routes' statuses as they come.
+# here bring none.
 KIND_OF_STATUS: dict[str, str] = {
     "awaiting_approval": "quote_to_approve",
     "waiting_parts": "waiting_parts",
-    "sent_out": "sent_to_store",
-    "sent_to_store": "sent_to_store",
-    "at_factory": "sent_to_factory",
-    "sent_to_factory": "sent_to_factory",
+    "sent_out": "sent_to_store",  # 送修 to a partner store
+    "at_factory": "sent_to_factory",  # 返厂
     "ready_for_pickup": "ready_for_pickup",
     "closed": "closed",
 }
