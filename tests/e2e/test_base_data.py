@@ -135,7 +135,7 @@ async def test_the_next_diagnosis_obeys_the_fault_code_table(api: Api) -> None:
 
 
 async def test_only_hq_admin_writes_and_staff_read_their_scope(api: Api) -> None:
-    writes = [
+    writes: list[tuple[str, str, dict[str, Any]]] = [
         ("zj001.clerk", "/api/v1/approval-thresholds/ZJ", {"amount_fen": 1}),
         ("zj.manager", "/api/v1/labour-prices/huawei/L1", {"amount_fen": 1}),
         ("sh001.tech", "/api/v1/fault-codes/huawei/fault/F-LCD", {"description_zh": "x"}),
