@@ -1,7 +1,7 @@
 """Demo base data for orders: brands with their models and warranty periods, which brands each
 demo store is authorised for (every service type), the fault codes every demo manufacturer
-keeps, labour prices and the branches' approval thresholds. Idempotent: what exists is left
-alone, and what a newer version of the demo data adds is added."""
+keeps, labour prices and the branches' approval thresholds. Each table is seeded while it is
+empty only, so what HQ changed or withdrew since stays so."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.orders.adapters.base_data import (
     approval_thresholds,
     fault_codes,
     labour_prices,
-    seed_missing,
+    seed_if_empty,
 )
 from services.orders.adapters.orm import brands, models, store_authorisations
 from services.orders.domain.order import SERVICE_TYPES
@@ -28,7 +28,7 @@ async def seed(runtime: Runtime) -> None:
         session = uow.session
         if await session.scalar(select(brands.c.code).limit(1)) is None:
             await _seed_brands(session, data)
-        await seed_missing(
+        await seed_if_empty(
             session,
             store_authorisations,
             (
@@ -38,7 +38,7 @@ async def seed(runtime: Runtime) -> None:
                 for service_type in SERVICE_TYPES
             ),
         )
-        await seed_missing(
+        await seed_if_empty(
             session,
             fault_codes,
             (
@@ -48,7 +48,7 @@ async def seed(runtime: Runtime) -> None:
                 for code in codes
             ),
         )
-        await seed_missing(
+        await seed_if_empty(
             session,
             labour_prices,
             (
@@ -57,7 +57,7 @@ async def seed(runtime: Runtime) -> None:
                 for level, fen in levels.items()
             ),
         )
-        await seed_missing(
+        await seed_if_empty(
             session,
             approval_thresholds,
             (

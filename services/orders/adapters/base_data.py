@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
     update,
 )
@@ -258,11 +259,12 @@ async def put_threshold(session: AsyncConnection, branch_id: str, fen: int) -> N
     )
 
 
-async def seed_missing(
+async def seed_if_empty(
     session: AsyncConnection, table: Table, rows: Iterable[dict[str, Any]]
 ) -> None:
-    """Demo data: insert the rows whose key is not there yet, leaving the others alone."""
-    for row in rows:
-        await session.execute(
-            upsert_on(session.dialect.name, table).values(**row).on_conflict_do_nothing()
-        )
+    """Demo data, the first time only: what HQ changed or withdrew since stays so."""
+    if await session.scalar(select(func.count()).select_from(table)):
+        return
+    rows = list(rows)
+    if rows:
+        await session.execute(table.insert(), rows)
