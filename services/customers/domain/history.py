@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-FINAL_STATUSES = frozenset({"closed", "cancelled", "declined"})
-"""An order in one of these is done with: the store no longer holds the customer's device."""
+FINAL_STATUSES = frozenset({"closed", "cancelled"})
+"""An order in one of these is done with: the store no longer holds the customer's device (a
+declined order still does, until the customer picks it up unrepaired)."""
 
 
 @dataclass(frozen=True)
