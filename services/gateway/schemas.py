@@ -124,6 +124,11 @@ class RepairFinishIn(BaseModel):
     old_parts_kept: Codes = Field(
         default_factory=list, description="line ids of warranty lines whose old part (旧件) is kept"
     )
+    new_imei: Short | None = Field(
+        None,
+        description="the device's new IMEI, required when actions_done has "
+        "mainboard_replacement (主板更换); the old → new link is kept",
+    )
 
 
 class QcIn(BaseModel):
@@ -135,11 +140,61 @@ class PickupIn(BaseModel):
     method: Literal["cash", "card", "wechat_pay", "alipay"] | None = Field(
         None, description="for chargeable work (recorded, not processed)"
     )
-    amount_fen: Fen = Field(0, description="the quoted total for chargeable work, else 0")
+    amount_fen: Fen = Field(
+        0,
+        description="the quoted total for chargeable work, else 0; for a declined unit the "
+        "inspection fee (检测费), 0 for none",
+    )
 
 
 class CancelIn(BaseModel):
     reason: Note
+
+
+class SendOutIn(BaseModel):
+    """送修: the store that repairs the device (under warranty, one authorised for the brand)."""
+
+    store_id: Short
+    note: Note | None = None
+
+
+class RouteNoteIn(BaseModel):
+    note: Note | None = Field(None, description="required when the partner returns it unrepaired")
+
+
+class FactoryReturnIn(BaseModel):
+    """返厂: the shipment to the manufacturer's repair centre."""
+
+    carrier: Short
+    tracking_number: Short
+    note: Note | None = None
+
+
+class FactoryReceiveIn(BaseModel):
+    outcome: Literal["repaired", "replaced", "refused"]
+    new_imei: Short | None = Field(None, description="the replacement unit's, when replaced")
+    note: Note | None = Field(None, description="required when refused")
+
+
+class SwapIn(BaseModel):
+    """换机: the unit from swap stock handed to the customer."""
+
+    imei: Short = Field(description="the replacement unit's IMEI")
+    part_id: Short | None = Field(
+        None, description="its part number in swap stock: one unit is issued from the warehouse"
+    )
+    note: Note | None = None
+
+
+class CompleteIn(BaseModel):
+    """A quick order (accessory replacement or sale, software service 刷机/升级) done and paid
+    at once: the service fee plus the parts at retail, 0 under warranty."""
+
+    actions_done: Codes
+    parts: list[PlannedPartIn] = Field(default_factory=list, max_length=20)
+    service_fen: Fen = 0
+    method: Literal["cash", "card", "wechat_pay", "alipay"] | None = None
+    amount_fen: Fen = Field(0, description="the amount due: service_fen + the parts at retail")
 
 
 # Responses
@@ -239,6 +294,7 @@ class QuoteOut(BaseModel):
     manager_approval_required: bool
     customer_approved: bool
     manager_approved: bool
+    store_id: str = Field(description="whose labour it is")
 
 
 class OrderLine(BaseModel):
@@ -252,12 +308,69 @@ class OrderLine(BaseModel):
     released: bool
     old_part_kept: bool
     retail_price_fen: int = Field(description="each, from the catalog at diagnosis")
+    store_id: str = Field(description="whose warehouse issues it")
 
 
 class PaymentOut(BaseModel):
     method: str
     amount_fen: int
     at: str | None
+
+
+class PartnerOut(BaseModel):
+    branch_id: str
+    store_id: str
+    at_partner: bool = Field(description="the device is with it now")
+    repaired: bool
+
+
+class FactoryOut(BaseModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: str | None
+    outcome: str | None = Field(description="repaired, replaced or refused, once back")
+    new_imei: str | None
+    received_at: str | None
+
+
+class SwapOut(BaseModel):
+    imei: str = Field(description="the unit handed over")
+    part_id: str | None
+    faulty_imei: str
+    faulty_return_owed: bool
+
+
+class ImeiLinkOut(BaseModel):
+    old_imei: str
+    new_imei: str
+    kind: str = Field(description="mainboard, factory or swap")
+    order_id: str
+    at: str | None
+
+
+class DeviceOrder(BaseModel):
+    id: str
+    number: str
+    status: str
+    service_type: str
+    branch_id: str
+    store_id: str
+    imei: str
+    current_imei: str
+    fault_code: str | None
+    warranty_status: str
+    received_at: str | None
+    closed_at: str | None
+
+
+class DevicePassport(BaseModel):
+    """设备档案: the device's history across the chain within your scope."""
+
+    imei: str
+    imeis: list[str] = Field(description="every IMEI it had, linked both ways")
+    links: list[ImeiLinkOut]
+    warranty: Warranty = Field(description="as decided on its newest order")
+    orders: list[DeviceOrder]
 
 
 class RepairOrder(BaseModel):
@@ -289,6 +402,16 @@ class RepairOrder(BaseModel):
     repair_level: str | None
     qc_failures: int
     closed_at: str | None
+    current_imei: str = Field(
+        description="the device's IMEI now (changed by a board, the factory or a swap)"
+    )
+    holder_store_id: str = Field(description="the store that has the device now")
+    partner: PartnerOut | None = Field(description="送修: the store it was sent to")
+    factory: FactoryOut | None = Field(description="返厂")
+    swap: SwapOut | None = Field(description="换机")
+    swap_offered: bool = Field(description="a second warranty repair of one fault: a swap is due")
+    swap_offer_reason: str | None
+    inspection_fee_fen: int = Field(description="检测费 paid for a declined unit")
 
 
 class RepairOrderPage(BaseModel):

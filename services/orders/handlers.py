@@ -131,7 +131,9 @@ async def _take_in(
     intake = validate_intake(form, today, info.model_codes if info else None)
     assert info is not None  # validate_intake refuses unknown brands
     authorised = base.is_authorised(store_id, intake.brand, intake.service_type)
-    last_closed = await repository.last_closed_at(session, intake.imei)
+    # By any IMEI the device had: a board changed since is the same device back.
+    imeis, _ = await repository.linked_imeis(session, intake.imei)
+    last_closed = await repository.last_closed_at(session, imeis)
     number = order_number(store_id, today, await repository.next_number(session, store_id, today))
     return RepairOrder(
         id=str(uuid.uuid4()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -79,6 +79,7 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
             "manager_approval_required": order.quote.manager_approval_required,
             "customer_approved": order.quote.customer_approved,
             "manager_approved": order.quote.manager_approved,
+            "store_id": order.quote.store_id or order.store_id,
         }
         if order.HasField("quote")
         else None,
@@ -94,6 +95,7 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
                 "released": line.released,
                 "old_part_kept": line.old_part_kept,
                 "retail_price_fen": line.retail_price_fen,
+                "store_id": line.store_id or order.store_id,
             }
             for line in order.lines
         ],
@@ -105,6 +107,44 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
         "repair_level": or_none(order.repair_level),
         "qc_failures": order.qc_failures,
         "closed_at": iso_utc(order.closed_at) if moment(order.closed_at) else None,
+        **routes_json(order),
+    }
+
+
+def routes_json(order: orders_pb2.RepairOrder) -> dict[str, Any]:
+    factory, swap = order.factory, order.swap
+    return {
+        "current_imei": order.current_imei or order.device.imei,
+        "holder_store_id": order.holder_store_id or order.store_id,
+        "partner": {
+            "branch_id": order.partner_branch_id,
+            "store_id": order.partner_store_id,
+            "at_partner": order.at_partner,
+            "repaired": order.partner_repaired,
+        }
+        if order.partner_store_id
+        else None,
+        "factory": {
+            "carrier": factory.carrier,
+            "tracking_number": factory.tracking_number,
+            "shipped_at": iso_utc(factory.shipped_at),
+            "outcome": or_none(factory.outcome),
+            "new_imei": or_none(factory.new_imei),
+            "received_at": iso_utc(factory.received_at) if moment(factory.received_at) else None,
+        }
+        if order.HasField("factory")
+        else None,
+        "swap": {
+            "imei": swap.imei,
+            "part_id": or_none(swap.part_id),
+            "faulty_imei": swap.faulty_imei,
+            "faulty_return_owed": swap.faulty_return_owed,
+        }
+        if order.HasField("swap")
+        else None,
+        "swap_offered": order.swap_offered,
+        "swap_offer_reason": or_none(order.swap_offer_reason),
+        "inspection_fee_fen": order.inspection_fee_fen,
     }
 
 
@@ -240,7 +280,8 @@ async def list_repair_orders(
         Query(
             max_length=50,
             description="received, diagnosed, awaiting_approval, approved, waiting_parts, "
-            "in_repair, quality_check, ready_for_pickup, closed, cancelled, declined",
+            "in_repair, quality_check, ready_for_pickup, closed, cancelled, declined, sent_out, "
+            "at_partner, returned_from_partner, at_factory",
         ),
     ] = None,
     service_type: Filter = None,
@@ -452,11 +493,14 @@ async def repair_finish(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Actions done, repair level, old parts kept on warranty lines. Moves to `quality_check`."""
+    """Actions done, repair level, old parts kept on warranty lines. Moves to `quality_check`.
+    A mainboard replacement (planned at diagnosis) names the device's `new_imei`: the device
+    passport then finds it by either IMEI."""
     data = orders_pb2.RepairReport(
         actions_done=body.actions_done,
         repair_level=body.repair_level,
         old_parts_kept=body.old_parts_kept,
+        new_imei=body.new_imei or "",
     )
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "repair/finish", {"repair": data}, *args)
@@ -477,7 +521,7 @@ async def qc(
     return await take_step(order_id, "qc", _decision(body.passed, body.note), *args)
 
 
-@step_route("pickup", "Pickup (取机)", "clerk", "ready_for_pickup")
+@step_route("pickup", "Pickup (取机)", "clerk of the intake store", "ready_for_pickup, declined")
 async def pickup(
     order_id: str,
     body: schemas.PickupIn,
@@ -487,7 +531,8 @@ async def pickup(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Chargeable work pays the quoted total (method and amount); the order is `closed`."""
+    """Chargeable work pays the quoted total (method and amount); the order is `closed`. A
+    declined unit goes back unrepaired, with the inspection fee (检测费) in `amount_fen`."""
     data = orders_pb2.PickupRequest(method=body.method or "", amount_fen=body.amount_fen)
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "pickup", {"pickup": data}, *args)
@@ -512,3 +557,231 @@ async def cancel(
     data = orders_pb2.CancelRequest(reason=body.reason)
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "cancel", {"cancel": data}, *args)
+
+
+@step_route(
+    "send-out",
+    "Send to another store (网点间送修)",
+    "clerk, technician, branch_manager of the intake store",
+    "received, diagnosed",
+)
+async def send_out(
+    order_id: str,
+    body: schemas.SendOutIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The device goes to `store_id`, which repairs it (under warranty it must be authorised
+    for the brand). Moves to `sent_out`. The partner store sees the order from now on; its
+    parts come from its own warehouse and its labour is its own."""
+    unit = gw.tree.get(body.store_id)
+    if unit is None or unit.kind != "store" or unit.parent_id is None:
+        raise invalid("store_id", f"no store {body.store_id}")
+    data = orders_pb2.SendOutRequest(
+        branch_id=unit.parent_id, store_id=unit.id, note=body.note or ""
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "send-out", {"send_out": data}, *args)
+
+
+@step_route(
+    "receive",
+    "The device arrives",
+    "clerk, technician of the store it travels to",
+    "sent_out, returned_from_partner",
+)
+async def receive(
+    order_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    body: schemas.RouteNoteIn | None = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """At the partner: `at_partner`, where its technicians diagnose and repair it (the
+    partner's users take the repair steps, the QC pass leaves it `at_partner`, repaired). Back
+    at the intake store: `ready_for_pickup` when repaired, `declined` when the customer said
+    no, else `received`."""
+    data = orders_pb2.RouteNote(note=body.note or "" if body else "")
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "receive", {"route": data}, *args)
+
+
+@step_route(
+    "return",
+    "The partner sends the device back",
+    "clerk, technician of the partner store",
+    "at_partner, diagnosed, awaiting_approval, waiting_parts, approved, declined (at the partner)",
+)
+async def return_to_intake(
+    order_id: str,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    body: schemas.RouteNoteIn | None = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Repaired, or unrepaired (say why in `note`; its reservations are released). Moves to
+    `returned_from_partner`."""
+    data = orders_pb2.RouteNote(note=body.note or "" if body else "")
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "return", {"route": data}, *args)
+
+
+@step_route(
+    "factory-return",
+    "Return to factory (返厂)",
+    "clerk, technician, branch_manager of the store with the device",
+    "received, diagnosed",
+)
+async def factory_return(
+    order_id: str,
+    body: schemas.FactoryReturnIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Shipped to the manufacturer's repair centre with carrier and tracking number; moves to
+    `at_factory`. Not while the order holds parts."""
+    data = orders_pb2.FactoryShipment(
+        carrier=body.carrier, tracking_number=body.tracking_number, note=body.note or ""
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "factory-return", {"factory_return": data}, *args)
+
+
+@step_route(
+    "factory-receive",
+    "Back from the factory",
+    "clerk, technician, branch_manager of the store with the device",
+    "at_factory",
+)
+async def factory_receive(
+    order_id: str,
+    body: schemas.FactoryReceiveIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """`repaired` or `replaced` (with the `new_imei`, linked to the old one): `quality_check`.
+    `refused` (say why): back to `received`."""
+    data = orders_pb2.FactoryOutcome(
+        outcome=body.outcome, new_imei=body.new_imei or "", note=body.note or ""
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "factory-receive", {"factory_receive": data}, *args)
+
+
+@step_route("swap", "Swap (换机)", "clerk, technician of the store with the device", "approved")
+async def swap(
+    order_id: str,
+    body: schemas.SwapIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """For a swap order, or a repair whose diagnosis planned the action `swap` (so an
+    in-warranty swap had the branch manager's approval). The replacement's IMEI is recorded
+    and linked to the faulty one, which is owed to the manufacturer; with `part_id`, one unit
+    is issued from the store's swap stock (409 when there is none). Moves to
+    `ready_for_pickup`."""
+    data = orders_pb2.SwapRequest(imei=body.imei, part_id=body.part_id or "", note=body.note or "")
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "swap", {"swap": data}, *args)
+
+
+@step_route(
+    "complete",
+    "A quick order done and paid",
+    "clerk, technician",
+    "received (accessory and software orders)",
+)
+async def complete(
+    order_id: str,
+    body: schemas.CompleteIn,
+    request: Request,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Accessory replacement or sale, or software service (刷机/升级): the parts issued from the
+    store's warehouse at once (409 when short), the payment recorded, `closed`."""
+    data = orders_pb2.QuickService(
+        actions_done=body.actions_done,
+        parts=[orders_pb2.PlannedPart(part_id=p.part_id, quantity=p.quantity) for p in body.parts],
+        service_fen=body.service_fen,
+        method=body.method or "",
+        amount_fen=body.amount_fen,
+    )
+    args = (request, auth, gw, if_match, idempotency_key)
+    return await take_step(order_id, "complete", {"quick": data}, *args)
+
+
+@router.get(
+    "/devices/{imei}",
+    tags=["devices"],
+    response_model=schemas.DevicePassport,
+    responses={404: {"model": schemas.Problem, "description": "no order of it in your scope"}},
+)
+async def device_passport(
+    imei: Annotated[str, Path(max_length=50)], gw: Gw, auth: Auth
+) -> Response:
+    """设备档案: the device's orders across the stores of your scope (HQ: all), found by any
+    IMEI it ever had (mainboard replacements, factory replacements and swaps are followed both
+    ways), newest first, with the warranty as decided on the newest."""
+    passport = await call(
+        gw.clients.orders.GetDevicePassport, orders_pb2.GetDevicePassportRequest(imei=imei)
+    )
+    w = passport.warranty
+    return json_response(
+        {
+            "imei": passport.imei,
+            "imeis": list(passport.imeis),
+            "links": [
+                {
+                    "old_imei": x.old_imei,
+                    "new_imei": x.new_imei,
+                    "kind": x.kind,
+                    "order_id": x.order_id,
+                    "at": iso_utc(x.at),
+                }
+                for x in passport.links
+            ],
+            "warranty": {
+                "status": w.status,
+                "entitlements": list(w.entitlements),
+                "reason": or_none(w.reason),
+                "expires_on": or_none(w.expires_on),
+                "send_on_required": w.send_on_required,
+            },
+            "orders": [
+                {
+                    "id": o.id,
+                    "number": o.number,
+                    "status": o.status,
+                    "service_type": o.service_type,
+                    "branch_id": o.branch_id,
+                    "store_id": o.store_id,
+                    "imei": o.device.imei,
+                    "current_imei": o.current_imei or o.device.imei,
+                    "fault_code": or_none(o.diagnosis.fault_code),
+                    "warranty_status": o.warranty.status,
+                    "received_at": iso_utc(o.received_at),
+                    "closed_at": iso_utc(o.closed_at) if moment(o.closed_at) else None,
+                }
+                for o in passport.orders
+            ],
+        }
+    )

@@ -116,13 +116,14 @@ class BaseDataCache:
 
 
 _LAST_CLOSED_AT = select(func.max(repair_orders.c.closed_at)).where(
-    repair_orders.c.imei == bindparam("imei"),
+    repair_orders.c.imei.in_(bindparam("imeis", expanding=True)),
     repair_orders.c.service_type.in_(("repair", "swap")),
 )
 
 
-async def last_closed_at(session: AsyncConnection, imei: str) -> datetime | None:
-    closed = await session.scalar(_LAST_CLOSED_AT, {"imei": imei})
+async def last_closed_at(session: AsyncConnection, imeis: list[str]) -> datetime | None:
+    """When a repair (or swap) of a device with any of these IMEIs last closed."""
+    closed = await session.scalar(_LAST_CLOSED_AT, {"imeis": imeis})
     return as_utc(closed) if closed else None
 
 
