@@ -13,6 +13,21 @@ Days = Annotated[int, Field(ge=0, le=365)]
 Months = Annotated[int, Field(ge=0, le=60)]
 
 
+class NameIn(BaseModel):
+    """A manufacturer's or a model's name."""
+
+    name: Annotated[str, StringConstraints(max_length=100)]
+
+
+class BrandEntry(NameIn):
+    code: str
+
+
+class ModelEntry(NameIn):
+    brand: str
+    code: str
+
+
 class FaultCodeIn(BaseModel):
     """A manufacturer's symptom, fault or cause code (现象/故障/原因代码)."""
 

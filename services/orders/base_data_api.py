@@ -72,6 +72,45 @@ class BaseDataService(base_data_pb2_grpc.BaseDataServiceServicer):
             await uow.commit()
         return version
 
+    async def PutBrand(
+        self, request: pb.PutBrandRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BrandEntry:
+        auth = current_auth()
+        require_role(auth, WRITERS)
+        code, name = request.brand.code, request.brand.name.strip()
+        rules.check_catalog_entry(code, name)
+
+        async def write(session: AsyncConnection) -> None:
+            await store.put_brand(session, code, name)
+
+        version = await self._change(
+            auth, "brand", code, {"name": name}, request.expected_version, write
+        )
+        return pb.BrandEntry(code=code, name=name, version=version)
+
+    async def PutModel(
+        self, request: pb.PutModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelEntry:
+        auth = current_auth()
+        require_role(auth, WRITERS)
+        m = request.model
+        name = m.name.strip()
+        rules.check_catalog_entry(m.code, name)
+
+        async def write(session: AsyncConnection) -> None:
+            await store.put_model(session, m.brand, m.code, name)
+
+        version = await self._change(
+            auth,
+            "model",
+            f"{m.brand}/{m.code}",
+            {"name": name},
+            request.expected_version,
+            write,
+            brand=m.brand,
+        )
+        return pb.ModelEntry(brand=m.brand, code=m.code, name=name, version=version)
+
     async def ListFaultCodes(
         self, request: pb.ListFaultCodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFaultCodesResponse:

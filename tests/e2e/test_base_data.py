@@ -209,3 +209,21 @@ async def test_a_new_store_and_user_sign_in_until_deactivated(api: Api) -> None:
     assert gone.status_code == 200 and gone.json()["active"] is False
     assert (await sign_in(api, username, "s3cret-pass")).status_code == 401
     assert (await sign_in(api, "hq.admin", DEMO_PASSWORD)).status_code == 200
+
+
+async def test_a_new_manufacturer_and_model_are_taken_in_at_once(api: Api) -> None:
+    brand = f"e2e{random.randrange(10**6)}"
+    made = await put(api, "hq.admin", f"/api/v1/brands/{brand}", {"name": "E2E Mobile"})
+    assert made.status_code == 200, made.text
+    model = await put(api, "hq.admin", f"/api/v1/brands/{brand}/models/m1", {"name": "M1"})
+    assert model.status_code == 200, model.text
+    assert (await put(api, "hq.admin", "/api/v1/brands/Bad Code", {"name": "x"})).status_code == 422
+
+    body = repair_order()
+    body["device"].update(brand=brand, model="m1")
+    created = await api.post("sh001.clerk", ORDERS, body)
+    assert created.status_code == 201, created.text
+    order = created.json()
+    # Bought 30 days ago, under the national defaults; no store is authorised for it yet.
+    assert order["warranty"]["status"] == "in_warranty"
+    assert order["brand_authorised"] is False

@@ -48,6 +48,42 @@ def versioned(body: dict[str, Any], version: int) -> Response:
     return json_response(body, headers={"ETag": f'"{version}"'})
 
 
+@router.put("/brands/{code}", response_model=schemas_admin.BrandEntry, responses=WRITE_RESPONSES)
+async def put_brand(
+    code: str, body: schemas_admin.NameIn, auth: Auth, gw: Gw, if_match: IfMatch = None
+) -> Response:
+    """Add a manufacturer (with the national warranty defaults) or rename one."""
+    require_role(auth, WRITERS)
+    reply = await call(
+        gw.clients.base_data.PutBrand,
+        pb.PutBrandRequest(
+            brand=pb.BrandEntry(code=code, name=body.name),
+            expected_version=expected_version(if_match),
+        ),
+    )
+    return versioned({"code": reply.code, "name": reply.name}, reply.version)
+
+
+@router.put(
+    "/brands/{brand}/models/{code}",
+    response_model=schemas_admin.ModelEntry,
+    responses=WRITE_RESPONSES,
+)
+async def put_model(
+    brand: str, code: str, body: schemas_admin.NameIn, auth: Auth, gw: Gw, if_match: IfMatch = None
+) -> Response:
+    """Add a model of a manufacturer, or rename one; intake accepts it from the next order."""
+    require_role(auth, WRITERS)
+    reply = await call(
+        gw.clients.base_data.PutModel,
+        pb.PutModelRequest(
+            model=pb.ModelEntry(brand=brand, code=code, name=body.name),
+            expected_version=expected_version(if_match),
+        ),
+    )
+    return versioned({"brand": reply.brand, "code": reply.code, "name": reply.name}, reply.version)
+
+
 @router.get("/fault-codes", response_model=schemas_admin.FaultCodes)
 async def list_fault_codes(
     auth: Auth, gw: Gw, brand: Filter = None, kind: Filter = None, active_only: bool = False

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import BigId, upsert_on
 from servicekit.errors import PreconditionFailed
-from services.orders.adapters.orm import brands, metadata, store_authorisations
+from services.orders.adapters.orm import brands, metadata, models, store_authorisations
 from services.orders.domain.base_data import FaultCode
 from services.orders.domain.warranty import WarrantyPolicy
 
@@ -135,6 +135,23 @@ def _upsert(session: AsyncConnection, table: Table, keys: list[str], row: dict[s
     statement = upsert_on(session.dialect.name, table).values(**row)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}
+    )
+
+
+async def put_brand(session: AsyncConnection, code: str, name: str) -> None:
+    """A new manufacturer takes the warranty defaults of its columns; an existing one is
+    renamed."""
+    await session.execute(_upsert(session, brands, ["code"], {"code": code, "name": name}))
+
+
+async def put_model(session: AsyncConnection, brand: str, code: str, name: str) -> None:
+    await session.execute(
+        _upsert(
+            session,
+            models,
+            ["brand_code", "code"],
+            {"brand_code": brand, "code": code, "name": name},
+        )
     )
 
 

@@ -15,6 +15,7 @@ from services.orders.domain.warranty import WarrantyPolicy
 FAULT_CODE_KINDS = ("symptom", "fault", "cause")
 """现象, 故障, 原因: the three tables each manufacturer keeps."""
 
+_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")  # a brand's or a model's code: "redmi-k70"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")
 MAX_DESCRIPTION = 200
 MAX_FEN = 100_000_000  # a million yuan: anything above is a typing error
@@ -92,6 +93,18 @@ def check_fault_code(code: FaultCode) -> None:
         if len(text) > MAX_DESCRIPTION:
             errors.append(FieldError(name, f"is longer than {MAX_DESCRIPTION} characters"))
     _raise(errors, "fault code")
+
+
+def check_catalog_entry(code: str, name: str) -> None:
+    """A manufacturer or a model: its code (in URLs and on orders) and its name."""
+    errors: list[FieldError] = []
+    if not _KEY.match(code):
+        errors.append(FieldError("code", "must be 1 to 30 lower-case letters, digits or '-'"))
+    if not name.strip():
+        errors.append(FieldError("name", "is required"))
+    elif len(name) > 100:
+        errors.append(FieldError("name", "is longer than 100 characters"))
+    _raise(errors, "entry")
 
 
 def check_labour_price(repair_level: str, amount_fen: int) -> None:

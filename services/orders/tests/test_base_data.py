@@ -96,3 +96,10 @@ def test_authorisations_and_thresholds_refuse_nonsense() -> None:
     with pytest.raises(InvalidInput) as caught:
         rules.check_threshold(rules.MAX_FEN + 1)
     assert fields_of(caught) == ["amount_fen"]
+
+
+def test_manufacturers_and_models_have_url_safe_codes_and_names() -> None:
+    rules.check_catalog_entry("redmi-k70", "Redmi K70")
+    with pytest.raises(InvalidInput) as caught:
+        rules.check_catalog_entry("Redmi K70", " ")
+    assert fields_of(caught) == ["code", "name"]

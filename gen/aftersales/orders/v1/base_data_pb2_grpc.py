@@ -34,6 +34,16 @@ class BaseDataServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.PutBrand = channel.unary_unary(
+                '/aftersales.orders.v1.BaseDataService/PutBrand',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutBrandRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.BrandEntry.FromString,
+                _registered_method=True)
+        self.PutModel = channel.unary_unary(
+                '/aftersales.orders.v1.BaseDataService/PutModel',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutModelRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ModelEntry.FromString,
+                _registered_method=True)
         self.ListFaultCodes = channel.unary_unary(
                 '/aftersales.orders.v1.BaseDataService/ListFaultCodes',
                 request_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListFaultCodesRequest.SerializeToString,
@@ -88,6 +98,20 @@ class BaseDataServiceStub:
 
 class BaseDataServiceServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def PutBrand(self, request, context):
+        """Manufacturers and their models, as intake offers them (ListBrands in OrdersService). A new
+        manufacturer starts with the national warranty defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ListFaultCodes(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -154,6 +178,16 @@ class BaseDataServiceServicer:
 
 def add_BaseDataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'PutBrand': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutBrand,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutBrandRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.BrandEntry.SerializeToString,
+            ),
+            'PutModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutModel,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutModelRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ModelEntry.SerializeToString,
+            ),
             'ListFaultCodes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListFaultCodes,
                     request_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListFaultCodesRequest.FromString,
@@ -214,6 +248,60 @@ def add_BaseDataServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class BaseDataService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def PutBrand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.BaseDataService/PutBrand',
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutBrandRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.BrandEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.BaseDataService/PutModel',
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutModelRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.ModelEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ListFaultCodes(request,

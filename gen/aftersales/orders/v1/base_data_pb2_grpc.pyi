@@ -38,6 +38,11 @@ class BaseDataServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> BaseDataServiceAsyncStub: ...
+    PutBrand: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.PutBrandRequest, _base_data_pb2.BrandEntry]
+    """Manufacturers and their models, as intake offers them (ListBrands in OrdersService). A new
+    manufacturer starts with the national warranty defaults.
+    """
+    PutModel: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.PutModelRequest, _base_data_pb2.ModelEntry]
     ListFaultCodes: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.ListFaultCodesRequest, _base_data_pb2.ListFaultCodesResponse]
     PutFaultCode: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.PutFaultCodeRequest, _base_data_pb2.FaultCode]
     ListLabourPrices: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.ListLabourPricesRequest, _base_data_pb2.ListLabourPricesResponse]
@@ -54,6 +59,11 @@ class BaseDataServiceStub:
 @_typing.type_check_only
 class BaseDataServiceAsyncStub(BaseDataServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    PutBrand: _aio.UnaryUnaryMultiCallable[_base_data_pb2.PutBrandRequest, _base_data_pb2.BrandEntry]  # type: ignore[assignment]
+    """Manufacturers and their models, as intake offers them (ListBrands in OrdersService). A new
+    manufacturer starts with the national warranty defaults.
+    """
+    PutModel: _aio.UnaryUnaryMultiCallable[_base_data_pb2.PutModelRequest, _base_data_pb2.ModelEntry]  # type: ignore[assignment]
     ListFaultCodes: _aio.UnaryUnaryMultiCallable[_base_data_pb2.ListFaultCodesRequest, _base_data_pb2.ListFaultCodesResponse]  # type: ignore[assignment]
     PutFaultCode: _aio.UnaryUnaryMultiCallable[_base_data_pb2.PutFaultCodeRequest, _base_data_pb2.FaultCode]  # type: ignore[assignment]
     ListLabourPrices: _aio.UnaryUnaryMultiCallable[_base_data_pb2.ListLabourPricesRequest, _base_data_pb2.ListLabourPricesResponse]  # type: ignore[assignment]
@@ -68,6 +78,23 @@ class BaseDataServiceAsyncStub(BaseDataServiceStub):
     PutApprovalThreshold: _aio.UnaryUnaryMultiCallable[_base_data_pb2.PutApprovalThresholdRequest, _base_data_pb2.ApprovalThreshold]  # type: ignore[assignment]
 
 class BaseDataServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def PutBrand(
+        self,
+        request: _base_data_pb2.PutBrandRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_base_data_pb2.BrandEntry, _abc.Awaitable[_base_data_pb2.BrandEntry]]:
+        """Manufacturers and their models, as intake offers them (ListBrands in OrdersService). A new
+        manufacturer starts with the national warranty defaults.
+        """
+
+    @_abc_1.abstractmethod
+    def PutModel(
+        self,
+        request: _base_data_pb2.PutModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_base_data_pb2.ModelEntry, _abc.Awaitable[_base_data_pb2.ModelEntry]]: ...
+
     @_abc_1.abstractmethod
     def ListFaultCodes(
         self,
