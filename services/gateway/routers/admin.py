@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -97,6 +98,19 @@ async def put_org_unit(unit_id: str, body: schemas_admin.OrgUnitIn, auth: Auth, 
         raise Conflict(
             f"{unit_id} is a {existing.kind} under {existing.parent_id}: that cannot change"
         )
+    try:
+        await _save_unit(gw, auth, unit_id, body, existing is not None)
+    except IntegrityError as error:
+        gw.tree = await OrgTree.load(gw.db)
+        raise Conflict(f"{unit_id} was added meanwhile: read it and try again") from error
+    # This gateway sees the unit at once; every request after this one reads the new tree.
+    gw.tree = await OrgTree.load(gw.db)
+    return json_response(unit_json(unit_id, body))
+
+
+async def _save_unit(
+    gw: Gateway, auth: AuthContext, unit_id: str, body: schemas_admin.OrgUnitIn, existing: bool
+) -> None:
     values = {"name": body.name.strip(), "franchised": body.franchised}
     async with gw.db.begin() as conn:
         if existing:
@@ -108,9 +122,6 @@ async def put_org_unit(unit_id: str, body: schemas_admin.OrgUnitIn, auth: Auth, 
                 )
             )
         await _audit(conn, auth, "org_unit", unit_id, unit_json(unit_id, body))
-    # This gateway sees the unit at once; every request after this one reads the new tree.
-    gw.tree = await OrgTree.load(gw.db)
-    return json_response(unit_json(unit_id, body))
 
 
 def user_json(row: Any) -> dict[str, Any]:
@@ -197,6 +208,20 @@ async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw
         "org_unit_id": body.org_unit_id,
         "active": body.active,
     }
+    try:
+        row = await _save_user(gw, auth, username, values, password_hash)
+    except IntegrityError as error:
+        raise Conflict(f"{username} was added meanwhile: read it and try again") from error
+    return json_response(user_json(row))
+
+
+async def _save_user(
+    gw: Gateway,
+    auth: AuthContext,
+    username: str,
+    values: dict[str, Any],
+    password_hash: str | None,
+) -> Any:
     async with gw.db.begin() as conn:
         existing = await _user(conn, username)
         if existing is None:
@@ -215,7 +240,7 @@ async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw
             await conn.execute(update(users).where(users.c.id == existing.id).values(values))
         row = await _user(conn, username)
         await _audit(conn, auth, "user", username, user_json(row))
-    return json_response(user_json(row))
+    return row
 
 
 @router.post(
