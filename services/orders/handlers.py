@@ -481,7 +481,8 @@ async def _move_parts(
         if wanted and auth.store_id and auth.store_id != order.holder_store_id:
             # Approved at the intake store while a partner repairs: the partner reserves at
             # its own warehouse, with the parts step.
-            lifecycle.parts_reserved(order, auth, now, {})
+            why = f"store {order.holder_store_id} reserves its parts (parts step)"
+            lifecycle.parts_reserved(order, auth, now, {}, why)
             return PartsMoved()
         reserved = await _reserve(parts, order, wanted) if wanted else {}
         lifecycle.parts_reserved(order, auth, now, reserved)
@@ -498,6 +499,9 @@ async def _move_parts(
         return await _take_at_once(parts, order, lines, "parts")
     moved = PartsMoved()
     if step == "swap":
+        # The seam for serial tracking: inventory books the swap unit as one unit of its part
+        # number for now; once it tracks serials, the unit's IMEI (order.work.swap.imei) goes
+        # with the issue.
         unit = [line for line in lines if line.line_id == routes.SWAP_LINE]
         if unit:
             moved = await _take_at_once(parts, order, unit, "swap units")

@@ -310,10 +310,15 @@ def _after_approval(
 
 
 def parts_reserved(
-    order: RepairOrder, auth: AuthContext, now: datetime, reserved: Mapping[str, int]
+    order: RepairOrder,
+    auth: AuthContext,
+    now: datetime,
+    reserved: Mapping[str, int],
+    why: str = "",
 ) -> None:
     """Record what the warehouse reserved per line, right after the approvals are in or at the
-    `parts` step (到料): any shortage waits for parts (待料), none lets the repair start."""
+    `parts` step (到料): any shortage waits for parts (待料), none lets the repair start.
+    `why`: the timeline's note when the wait is not a shortage."""
     if order.status not in ("approved", "waiting_parts"):
         raise Conflict(f"the order is {order.status}: parts are reserved once it is approved")
     for line in order.work.lines:
@@ -321,7 +326,7 @@ def parts_reserved(
     short = [f"{line.part_id} ×{line.short}" for line in order.work.lines if line.short]
     if short:
         # Also when still waiting: each reservation tried is in the timeline.
-        move(order, "waiting_parts", auth, now, "parts", "short: " + ", ".join(short))
+        move(order, "waiting_parts", auth, now, "parts", why or "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":
         move(order, "approved", auth, now, "parts", "all parts reserved")
 

@@ -120,3 +120,24 @@ async def test_a_swap_links_the_imeis_and_gives_its_unit_back_when_it_cannot_be_
     assert [(x.old_imei, x.new_imei, x.kind) for x in links] == [
         (order.device.imei, NEW_IMEI, "swap")
     ]
+
+
+@pytest.mark.service("orders")
+async def test_approved_at_the_intake_store_the_partner_reserves_its_own_parts(
+    runtime: Runtime,
+) -> None:
+    parts = FakeParts(stock={SCREEN: 2}, prices={SCREEN: PRICE})
+    desk = Desk(runtime, parts)
+    order = await desk.intake()
+    out = orders_pb2.SendOutRequest(branch_id="ZJ", store_id="ZJ-001")
+    order = await desk.step(CLERK, order, "send-out", send_out=out)
+    order = await desk.step(PARTNER_CLERK, order, "receive")
+    order = await desk.step(PARTNER_TECH, order, "diagnosis", diagnosis=DIAGNOSIS)
+    quote = orders_pb2.QuoteRequest(labour_fen=5_000)
+    order = await desk.step(PARTNER_CLERK, order, "quote", quote=quote)
+    order = await desk.step(CLERK, order, "approval", decision=yes("the customer said yes"))
+    # The intake clerk cannot book at the partner's warehouse: the partner does, with parts.
+    assert order.status == "waiting_parts" and "ZJ-001" in order.timeline[-1].note
+    assert not any(call[0] == "reserve" for call in parts.calls)
+    order = await desk.step(PARTNER_TECH, order, "parts")
+    assert order.status == "approved" and parts.reserved[(f"{order.id}/ZJ-001", "P1")] == 1
