@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.auth import AuthContext, maybe_auth
 from servicekit.caller_token import METADATA_KEY, CallerTokenSigner, received_for
 from servicekit.errors import ERROR_METADATA_KEY, DomainError, Unauthenticated, error_from_grpc
+from servicekit.idempotency import REQUEST_ID_METADATA, request_id_to_pass
 from servicekit.telemetry import inject_headers
 from servicekit.tls import TlsFiles
 
@@ -51,6 +52,9 @@ class ContextClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         caller = maybe_auth()
         if caller is not None and self.service is not None:
             metadata.append((METADATA_KEY, self.token_for(caller, self.service)))
+        request_id = request_id_to_pass()
+        if request_id is not None:
+            metadata.append((REQUEST_ID_METADATA, request_id))
         metadata.extend(inject_headers().items())
         details = grpc.aio.ClientCallDetails(
             method=client_call_details.method,

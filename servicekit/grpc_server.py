@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.trace import SpanKind
 
-from servicekit import metrics
+from servicekit import idempotency, metrics
 from servicekit.auth import reset_auth, set_auth
 from servicekit.caller_token import (
     METADATA_KEY,
@@ -50,11 +50,18 @@ def audience_of(method: str) -> str:
     return parts[1] if len(parts) == 3 and parts[0] == "aftersales" else ""
 
 
-def caller_token(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
+def _metadata_value(metadata: tuple[tuple[str, str | bytes], ...], name: str) -> str | None:
     for key, value in metadata:
-        if key == METADATA_KEY and isinstance(value, str):
+        if key == name and isinstance(value, str):
             return value
-    raise Unauthenticated("no caller token on the call")
+    return None
+
+
+def caller_token(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
+    token = _metadata_value(metadata, METADATA_KEY)
+    if token is None:
+        raise Unauthenticated("no caller token on the call")
+    return token
 
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
@@ -85,6 +92,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.OK
             auth_reset = set_auth(None)
             received_reset = hold_received(None, None)
+            request_reset = idempotency.hold_received(None)
             try:
                 with tracer(__name__).start_as_current_span(
                     method, context=extract_context(metadata), kind=SpanKind.SERVER
@@ -96,6 +104,14 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                         hold_received(caller, token)
                         if isinstance(request, Message):
                             refuse_unstorable_text(request)
+                            request_id = _metadata_value(metadata, idempotency.REQUEST_ID_METADATA)
+                            if request_id is not None:
+                                idempotency.check_request_id(request_id)
+                                idempotency.hold_received(
+                                    idempotency.ReceivedRequest(
+                                        request_id, method, idempotency.request_hash(request)
+                                    )
+                                )
                         return await inner(request, context)
                     except DomainError as error:
                         code = error.grpc_code
@@ -112,6 +128,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                         code = failure.grpc_code
                         await abort_with(context, failure)
             finally:
+                idempotency.release_received(request_reset)
                 release_received(received_reset)
                 reset_auth(auth_reset)
                 name = method.rsplit("/", 1)[-1]

@@ -31,7 +31,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
 
-from servicekit import bus, dead_letters, inbox, migrations, outbox
+from servicekit import bus, dead_letters, idempotency, inbox, migrations, outbox
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, listen, new_server
@@ -68,8 +68,13 @@ class Runtime:
     def inbox(self) -> Table:
         return self.metadata.tables["inbox"]
 
+    @property
+    def handled_requests(self) -> Table | None:
+        """The handled-requests log, in services that dedupe keyed requests by it."""
+        return self.metadata.tables.get("handled_requests")
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.outbox, self.relay.notify)
+        return UnitOfWork(self.db, self.outbox, self.relay.notify, self.handled_requests)
 
     def consumer(
         self,
@@ -201,12 +206,21 @@ async def serve(spec: ServiceSpec) -> None:
 
 async def prune_inbox(runtime: Runtime, done: asyncio.Event) -> None:
     """Every hour, forget event ids handled longer ago than the stream keeps messages (plus a
-    margin): no redelivery can bring those back. A failed round waits for the next one."""
+    margin): no redelivery can bring those back; and requests handled longer ago than a key
+    is honoured. A failed round waits for the next one."""
     while not done.is_set():
         try:
             removed = await inbox.prune(runtime.db, runtime.inbox, utc_now() - inbox.INBOX_KEPT)
             if removed:
                 log.info("inbox pruned", extra={"fields": {"removed": removed}})
+            if runtime.handled_requests is not None:
+                async with runtime.db.session() as session:
+                    forgotten = await idempotency.prune(
+                        session, runtime.handled_requests, utc_now() - idempotency.KEY_LIFETIME
+                    )
+                    await session.commit()
+                if forgotten:
+                    log.info("handled requests pruned", extra={"fields": {"removed": forgotten}})
         except Exception:
             log.exception("pruning the inbox failed; trying again next round")
         with contextlib.suppress(TimeoutError):

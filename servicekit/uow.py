@@ -11,15 +11,23 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit import outbox
+from servicekit import idempotency, outbox
 from servicekit.db import Database
+from servicekit.timeutil import utc_now
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, outbox_table: Table, on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        outbox_table: Table,
+        on_commit: Callable[[], None],
+        handled_requests: Table | None = None,
+    ) -> None:
         self.db = db
         self.outbox_table = outbox_table
         self.on_commit = on_commit
+        self.handled_requests = handled_requests
         self._emitted = False
 
     async def __aenter__(self) -> UnitOfWork:
@@ -41,7 +49,24 @@ class UnitOfWork:
         await outbox.record(self.session, self.outbox_table, subject, event)
         self._emitted = True
 
-    async def commit(self) -> None:
+    async def earlier_result(self) -> str | None:
+        """What an earlier, committed try of the request being served made (its reply was
+        lost), or None. Only for services that keep the handled-requests log, and only for
+        requests that came with a request id."""
+        request = idempotency.received_request()
+        if request is None or self.handled_requests is None:
+            return None
+        return await idempotency.earlier_result(
+            self.session, self.handled_requests, request, utc_now()
+        )
+
+    async def commit(self, result_id: str | None = None) -> None:
+        """Commit; `result_id` names what the request made, so a retry of it finds it."""
+        request = idempotency.received_request()
+        if result_id is not None and request is not None and self.handled_requests is not None:
+            await idempotency.remember(
+                self.session, self.handled_requests, request, result_id, utc_now()
+            )
         await self.session.commit()
         if self._emitted:
             self._emitted = False

@@ -2,9 +2,11 @@
 
 Entries are kept per (user, key) with a hash of the request. Same key and same request: the
 stored response is replayed. Same key, other request: 422. First request still running: 409,
-unless it has been in flight so long that its process is presumed dead (then it is taken over;
-orders dedupes intake by request id too, inventory's stock documents not yet). Answers of 500
-and above are not kept, so the client may retry. Entries live as long as a key is honoured
+unless it has been in flight so long that its process is presumed dead (then it is taken over).
+Answers of 500 and above are not kept, so the client may retry. The services' calls carry the
+request id `<user>:<key>`: orders dedupes intake by it, inventory its stock documents (the
+handled-requests log, servicekit.idempotency), so a retry after a lost reply does not book
+twice. Entries live as long as a key is honoured
 (servicekit.idempotency.KEY_LIFETIME, the lifetime orders keeps its request ids for too).
 """
 
@@ -26,7 +28,7 @@ from starlette.responses import Response
 
 from servicekit.db import Database
 from servicekit.errors import Conflict, DomainError, FieldError, InvalidInput, invalid
-from servicekit.idempotency import KEY_LIFETIME
+from servicekit.idempotency import KEY_LIFETIME, passing_request_id
 from servicekit.timeutil import as_utc, utc_now
 from services.gateway.orm import idempotency_keys as keys
 from services.gateway.problems import domain_problem
@@ -201,7 +203,10 @@ async def run_once(
     if isinstance(claim, StoredResponse):
         return claim.replay()
     try:
-        response = await handle()
+        # The services that keep a handled-requests log answer a retry of a call whose reply
+        # was lost (a 503 here) with what the first try did.
+        with passing_request_id(f"{user_id}:{key}"):
+            response = await handle()
     except DomainError as error:
         # A refused request is an answer too, replayed like a success; 5xx ones are not.
         response = domain_problem(error, request.url.path)

@@ -15,7 +15,7 @@ from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, Forbidden, NotFound, invalid
 from servicekit.outbox import fill_meta
-from servicekit.timeutil import utc_now
+from servicekit.timeutil import as_utc, utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
 from services.inventory.domain import (
@@ -445,6 +445,8 @@ async def _change_lines(
     async with new_uow() as uow:
         session = uow.session
         warehouse, unlocked = await _order_in_scope(session, auth, order_id)
+        if await uow.earlier_result() is not None:
+            return OrderParts(order_id, warehouse.id, unlocked)
         levels = await repository.lock_levels(
             session, {(warehouse.id, x.part_number) for x in unlocked}
         )
@@ -467,7 +469,7 @@ async def _change_lines(
             await repository.save_lines(session, changed, posting.occurred_at)
             await _record(uow, {warehouse.id: warehouse}, booked)
             await _announce_lines(uow, warehouse, order_id, action, changed)
-            await uow.commit()
+            await uow.commit(result_id=order_id)
         lines = await repository.order_lines(session, order_id)
     return OrderParts(order_id, warehouse.id, lines)
 
@@ -543,6 +545,8 @@ async def record_receipt(
     if not 0 <= unit_cost_fen <= MAX_UNIT_COST_FEN:
         raise invalid("unit_cost_fen", f"must be between 0 and {MAX_UNIT_COST_FEN}")
     async with new_uow() as uow:
+        if (earlier := await _earlier_movement(uow)) is not None:
+            return earlier
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
         if not await repository.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
@@ -554,7 +558,7 @@ async def record_receipt(
         line = MovementLine(warehouse.id, part_number, "receipt", quantity, unit_cost_fen)
         posting = _posting(auth, "receipt", document_id or _new_document_id("GRN"))
         [booked] = await post_movements(uow, [line], posting)
-        await uow.commit()
+        await uow.commit(result_id=str(booked[0]))
     return booked
 
 
@@ -577,6 +581,8 @@ async def record_adjustment(
         raise invalid("reason", "is required")
     _check_document_quantity(quantity, signed=True)
     async with new_uow() as uow:
+        if (earlier := await _earlier_movement(uow)) is not None:
+            return earlier
         session = uow.session
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
         if not await repository.retail_prices(session, [part_number]):
@@ -595,7 +601,7 @@ async def record_adjustment(
         line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
         posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
         [booked] = await post_movements(uow, [line], posting)
-        await uow.commit()
+        await uow.commit(result_id=str(booked[0]))
     return booked
 
 
@@ -622,6 +628,8 @@ async def record_write_off(
         raise invalid("reason", "is required")
     _check_document_quantity(quantity, signed=False)
     async with new_uow() as uow:
+        if (earlier := await _earlier_movement(uow)) is not None:
+            return earlier
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
         if not await repository.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
@@ -629,8 +637,19 @@ async def record_write_off(
         prefix = "SCR" if kind == "scrap" else "RTM"
         posting = _posting(auth, kind, document_id or _new_document_id(prefix))
         [booked] = await post_movements(uow, [line], posting)
-        await uow.commit()
+        await uow.commit(result_id=str(booked[0]))
     return booked
+
+
+async def _earlier_movement(uow: UnitOfWork) -> tuple[int, Movement] | None:
+    """The ledger line an earlier try of this very request booked (its reply was lost)."""
+    earlier = await uow.earlier_result()
+    if earlier is None:
+        return None
+    row = await repository.get_movement(uow.session, int(earlier))
+    if row is None:
+        raise NotFound(f"movement {earlier} of an earlier try is gone")
+    return row.id, row.movement
 
 
 def _new_document_id(prefix: str) -> str:
@@ -749,6 +768,8 @@ async def request_transfer(
         raise invalid("to_warehouse_id", "must differ from from_warehouse_id")
     async with new_uow() as uow:
         session = uow.session
+        if (earlier := await uow.earlier_result()) is not None:
+            return (await _transfer_in_scope(session, auth, earlier))[0]
         found = await _warehouses(session, {from_warehouse_id, to_warehouse_id})
         for field_name, warehouse_id in (
             ("from_warehouse_id", from_warehouse_id),
@@ -778,7 +799,7 @@ async def request_transfer(
         )
         await repository.add_transfer(session, new)
         await _announce_transfer(uow, new, sender)
-        await uow.commit()
+        await uow.commit(result_id=new.id)
     return new
 
 
@@ -787,6 +808,8 @@ async def approve_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str)
     require_role(auth, APPROVER_ROLES)
     async with new_uow() as uow:
         session = uow.session
+        if await uow.earlier_result() is not None:
+            return (await _transfer_in_scope(session, auth, transfer_id))[0]
         before, found = await _transfer_in_scope(session, auth, transfer_id, lock=True)
         after = transfer.approve(before, auth.branch_id)
         granted = [b for b in after.approved_branches if b not in before.approved_branches]
@@ -794,7 +817,7 @@ async def approve_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str)
             await repository.add_approvals(session, before.id, granted, auth.user_id, utc_now())
             await repository.save_transfer(session, after)
             await _announce_transfer(uow, after, found[after.from_warehouse_id])
-            await uow.commit()
+            await uow.commit(result_id=after.id)
     return after
 
 
@@ -813,6 +836,8 @@ async def _move_transfer(
     require_role(auth, TRANSFER_ROLES)
     async with new_uow() as uow:
         session = uow.session
+        if await uow.earlier_result() is not None:
+            return (await _transfer_in_scope(session, auth, transfer_id))[0]
         unlocked, found = await _transfer_in_scope(session, auth, transfer_id)
         warehouse = found[getattr(unlocked, f"{side}_warehouse_id")]
         if not warehouse.visible_to(auth):
@@ -831,7 +856,7 @@ async def _move_transfer(
             await repository.save_transfer(session, after)
             await _record(uow, {warehouse.id: warehouse}, booked)
             await _announce_transfer(uow, after, warehouse)
-            await uow.commit()
+            await uow.commit(result_id=after.id)
     return after
 
 
@@ -858,12 +883,14 @@ async def cancel_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) 
     require_role(auth, TRANSFER_ROLES)
     async with new_uow() as uow:
         session = uow.session
+        if await uow.earlier_result() is not None:
+            return (await _transfer_in_scope(session, auth, transfer_id))[0]
         before, found = await _transfer_in_scope(session, auth, transfer_id, lock=True)
         after = transfer.cancel(before, utc_now())
         if after != before:
             await repository.save_transfer(session, after)
             await _announce_transfer(uow, after, found[after.from_warehouse_id])
-            await uow.commit()
+            await uow.commit(result_id=after.id)
     return after
 
 
@@ -958,6 +985,8 @@ async def return_old_parts(
     require_role(auth, STOCK_DOCUMENT_ROLES)
     async with new_uow() as uow:
         session = uow.session
+        if (earlier := await uow.earlier_result()) is not None:
+            return await _old_part_batch(session, earlier)
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
         owing = await repository.lines_owing_old_parts(session, warehouse.id, lock=True)
         settled = old_parts.match(batch, {(x.order_id, x.line_id): x for x in owing})
@@ -975,8 +1004,23 @@ async def return_old_parts(
             session, done.id, warehouse.id, document_id, batch, auth.user_id, now
         )
         await _announce_document(uow, warehouse, "old_part_return", done.id)
-        await uow.commit()
+        await uow.commit(result_id=done.id)
     return done
+
+
+async def _old_part_batch(session: AsyncConnection, batch_id: str) -> OldPartBatch:
+    found = await repository.get_old_part_batch(session, batch_id)
+    if found is None:
+        raise NotFound(f"old-part batch {batch_id} of an earlier try is gone")
+    header, lines = found
+    return OldPartBatch(
+        id=batch_id,
+        warehouse_id=str(header.warehouse_id),
+        document_id=str(header.document_id),
+        lines=lines,
+        created_by=str(header.created_by),
+        created_at=as_utc(header.created_at),
+    )
 
 
 # --- Slow-moving stock (滞销品) ---------------------------------------------------------------
@@ -1026,6 +1070,8 @@ async def record_stocktake(
     stocktake.check_counts(counts)
     async with new_uow() as uow:
         session = uow.session
+        if (earlier := await uow.earlier_result()) is not None:
+            return await _stocktake_in_scope(session, auth, earlier)
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
         serialised = await repository.serialised_flags(session, {p for p, _ in counts})
         for i, (part_number, _) in enumerate(counts):
@@ -1049,7 +1095,7 @@ async def record_stocktake(
         if doc.status == "posted":
             await _post_stocktake(uow, doc)
         await _announce_document(uow, warehouse, "stocktake", doc.id, doc.status)
-        await uow.commit()
+        await uow.commit(result_id=doc.id)
     return doc
 
 
@@ -1061,6 +1107,8 @@ async def decide_stocktake(
     async with new_uow() as uow:
         session = uow.session
         before = await _stocktake_in_scope(session, auth, stocktake_id)
+        if await uow.earlier_result() is not None:
+            return before
         await repository.lock_levels(
             session, {(before.warehouse_id, x.part_number) for x in before.lines}
         )
@@ -1073,7 +1121,7 @@ async def decide_stocktake(
                 await _post_stocktake(uow, after)
             warehouse = await _visible_warehouse(session, auth, after.warehouse_id)
             await _announce_document(uow, warehouse, "stocktake", after.id, after.status)
-            await uow.commit()
+            await uow.commit(result_id=after.id)
     return after
 
 
@@ -1154,6 +1202,8 @@ async def create_purchase_order(
             raise invalid(f"lines[{i}].unit_cost_fen", f"must be 0 to {MAX_UNIT_COST_FEN}")
     async with new_uow() as uow:
         session = uow.session
+        if (earlier := await uow.earlier_result()) is not None:
+            return await _purchase_order_in_scope(session, auth, earlier)
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
         serialised = await repository.serialised_flags(session, {x.part_number for x in lines})
         for i, line in enumerate(lines):
@@ -1169,7 +1219,7 @@ async def create_purchase_order(
         )
         await repository.add_purchase_order(session, order)
         await _announce_document(uow, warehouse, "purchase_order", order.id, order.status)
-        await uow.commit()
+        await uow.commit(result_id=order.id)
     return order
 
 
@@ -1182,10 +1232,11 @@ async def receive_purchase_order(
         raise invalid("purchase_order_id", "is required")
     async with new_uow() as uow:
         session = uow.session
-        before = await repository.get_purchase_order(session, order_id)
-        warehouse = await repository.get_warehouse(session, before.warehouse_id) if before else None
-        if before is None or warehouse is None or not warehouse.visible_to(auth):
-            raise NotFound(f"no purchase order {order_id} in your scope")
+        if await uow.earlier_result() is not None:
+            return await _purchase_order_in_scope(session, auth, order_id)
+        before = await _purchase_order_in_scope(session, auth, order_id)
+        warehouse = await repository.get_warehouse(session, before.warehouse_id)
+        assert warehouse is not None  # a purchase order's warehouse is never deleted
         await repository.lock_levels(session, {(warehouse.id, x.part_number) for x in before.lines})
         locked = await repository.get_purchase_order(session, order_id, lock=True)
         assert locked is not None  # it was there a moment ago and is never deleted
@@ -1209,5 +1260,15 @@ async def receive_purchase_order(
         await post_movements(uow, receipts, _posting(auth, "purchase_order", order_id))
         await repository.save_purchase_order(session, after)
         await _announce_document(uow, warehouse, "purchase_order", after.id, after.status)
-        await uow.commit()
+        await uow.commit(result_id=after.id)
     return after
+
+
+async def _purchase_order_in_scope(
+    session: AsyncConnection, auth: AuthContext, order_id: str
+) -> purchasing.PurchaseOrder:
+    found = await repository.get_purchase_order(session, order_id)
+    warehouse = await repository.get_warehouse(session, found.warehouse_id) if found else None
+    if found is None or warehouse is None or not warehouse.visible_to(auth):
+        raise NotFound(f"no purchase order {order_id} in your scope")
+    return found

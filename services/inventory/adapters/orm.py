@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from servicekit.db import BigId, new_metadata
+from servicekit.idempotency import handled_requests_table
 from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
 from services.inventory.domain.order_parts import LINE_STATUSES
@@ -37,6 +38,7 @@ from services.inventory.domain.warehouse import WAREHOUSE_KINDS
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+handled_requests = handled_requests_table(metadata)
 
 
 def _sql_list(values: tuple[str, ...]) -> str:

@@ -337,23 +337,31 @@ async def list_movements(
     rows = await session.execute(
         select(stock_movements).where(*conditions).order_by(c.id.desc()).limit(limit)
     )
-    return [
-        LedgerRow(
-            row.id,
-            Movement(
-                warehouse_id=row.warehouse_id,
-                part_number=row.part_number,
-                kind=row.kind,
-                quantity=row.quantity,
-                unit_cost_fen=row.unit_cost_fen,
-                document_type=row.document_type,
-                document_id=row.document_id,
-                occurred_at=as_utc(row.occurred_at),
-                user_id=row.user_id,
-            ),
-        )
-        for row in rows
-    ]
+    return [_ledger_row(row) for row in rows]
+
+
+def _ledger_row(row: Row[tuple[object, ...]]) -> LedgerRow:
+    return LedgerRow(
+        row.id,
+        Movement(
+            warehouse_id=row.warehouse_id,
+            part_number=row.part_number,
+            kind=row.kind,
+            quantity=row.quantity,
+            unit_cost_fen=row.unit_cost_fen,
+            document_type=row.document_type,
+            document_id=row.document_id,
+            occurred_at=as_utc(row.occurred_at),
+            user_id=row.user_id,
+        ),
+    )
+
+
+async def get_movement(session: AsyncConnection, movement_id: int) -> LedgerRow | None:
+    row = (
+        await session.execute(select(stock_movements).where(stock_movements.c.id == movement_id))
+    ).first()
+    return None if row is None else _ledger_row(row)
 
 
 async def retail_prices(session: AsyncConnection, part_numbers: Iterable[str]) -> dict[str, int]:
@@ -732,6 +740,24 @@ async def add_old_part_batch(
             for x in lines
         ],
     )
+
+
+async def get_old_part_batch(
+    session: AsyncConnection, batch_id: str
+) -> tuple[Row[tuple[object, ...]], list[OldPartLine]] | None:
+    """A batch's header row and its lines."""
+    header = (
+        await session.execute(select(old_part_batches).where(old_part_batches.c.id == batch_id))
+    ).first()
+    if header is None:
+        return None
+    c = old_part_batch_lines.c
+    rows = await session.execute(
+        select(c.order_id, c.line_id, c.quantity)
+        .where(c.batch_id == batch_id)
+        .order_by(c.order_id, c.line_id)
+    )
+    return header, [OldPartLine(r.order_id, r.line_id, r.quantity) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.auth import AuthContext
 from servicekit.errors import InvalidInput, NotFound, Unauthenticated
 from servicekit.grpc_client import call
+from servicekit.idempotency import passing_request_id
 from servicekit.runtime import close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, acting_as, service_settings, serving
 from services.inventory.service import SPEC
@@ -149,3 +150,49 @@ async def test_an_order_line_is_reserved_issued_and_returned_over_grpc(
             ),
         )
     assert [e.field for e in caught.value.errors] == ["lines[0].quantity"]
+
+
+@pytest.mark.service("inventory")
+@pytest.mark.usefixtures("as_keeper")
+async def test_a_retried_keyed_document_is_booked_once(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    """The gateway's request id on the call: a retry whose first reply was lost (a 503 at the
+    gateway) is answered with what the first try booked, not booked again."""
+
+    async def ledger() -> list[int]:
+        page = await call(
+            stub.ListMovements,
+            inventory_pb2.ListMovementsRequest(warehouse_id="WH-SH-001", part_number="HW-BAT-P60"),
+        )
+        return [m.id for m in page.movements]
+
+    before = await ledger()
+    receipt = inventory_pb2.RecordReceiptRequest(
+        warehouse_id="WH-SH-001", part_number="HW-BAT-P60", quantity=3, unit_cost_fen=9000
+    )
+    with passing_request_id("u-k1:receipt-1"):
+        first = await call(stub.RecordReceipt, receipt)
+        again = await call(stub.RecordReceipt, receipt)
+        assert again == first
+        with pytest.raises(InvalidInput) as reused:
+            other = inventory_pb2.RecordReceiptRequest()
+            other.CopyFrom(receipt)
+            other.quantity = 4
+            await call(stub.RecordReceipt, other)
+        assert [e.field for e in reused.value.errors] == ["Idempotency-Key"]
+    assert await ledger() == [first.id, *before]
+
+    transfer = inventory_pb2.RequestTransferRequest(
+        from_warehouse_id="WH-SH",
+        to_warehouse_id="WH-SH-001",
+        lines=[inventory_pb2.TransferPartLine(part_number="HW-BAT-P60", quantity=1)],
+    )
+    with passing_request_id("u-k1:transfer-1"):
+        asked = await call(stub.RequestTransfer, transfer)
+        assert (await call(stub.RequestTransfer, transfer)).id == asked.id
+    with passing_request_id("u-k1:transfer-2"):
+        assert (await call(stub.RequestTransfer, transfer)).id != asked.id
+    # Without a key every call is its own request.
+    second = await call(stub.RecordReceipt, receipt)
+    assert second.id not in (first.id, *before)
