@@ -45,6 +45,8 @@ def demo_users() -> list[tuple[str, str, str, str]]:
         ("hq.analyst", "总部分析员", "hq_analyst", "HQ"),
         ("sh.manager", "上海分公司经理", "branch_manager", "SH"),
         ("zj.manager", "浙江分公司经理", "branch_manager", "ZJ"),
+        ("sh.followup", "上海分公司回访专员", "followup_agent", "SH"),
+        ("zj.followup", "浙江分公司回访专员", "followup_agent", "ZJ"),
     ]
     for store, kind, _parent, _name, _franchised in ORG_UNITS:
         if kind != "store":

@@ -434,7 +434,7 @@ async def test_customers_by_phone_or_imei(client: httpx.AsyncClient) -> None:
     )
     assert by_imei.json()["phone"] == "138****5678"
     for params in ({}, {"phone": "13812345678", "imei": "490154203237518"}):
-        bad = await client.get("/api/v1/customers", params=params, headers=headers)
+        bad = await client.get("/api/v1/customers/lookup", params=params, headers=headers)
         assert bad.status_code == 422
         assert {e["field"] for e in bad.json()["errors"]} == {"phone", "imei"}
     unknown = await client.get(

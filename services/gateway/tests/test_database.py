@@ -30,6 +30,7 @@ async def test_demo_data_loads_once(db: Database) -> None:
         names = set((await conn.execute(select(users.c.username))).scalars())
     assert {"hq.admin", "hq.analyst", "sh.manager", "zj.manager", "zj002.tech"} <= names
     assert {"sh001.clerk", "sh002.keeper", "zj001.tech"} <= names
-    assert len(names) == 4 + 4 * 3
+    assert {"sh.followup", "zj.followup"} <= names
+    assert len(names) == 6 + 4 * 3
     tree = await OrgTree.load(db)
     assert tree.path("ZJ-002") == ("ZJ", "ZJ-002")
