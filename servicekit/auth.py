@@ -27,6 +27,10 @@ ROLES = (
 # loading), allowed only what that work needs.
 SERVICE_ROLE = "service"
 
+# Not a user either: someone of the public on the gateway's routes without login (the tracking
+# link, 进度查询). Every RPC refuses them except those that ask for `caller_or_public()`.
+PUBLIC_ROLE = "public"
+
 
 @dataclass(frozen=True)
 class AuthContext:
@@ -43,6 +47,8 @@ class AuthContext:
 
     def covers(self, branch_id: str, store_id: str | None = None) -> bool:
         """Whether data of this branch (and store) lies within the caller's unit or below it."""
+        if self.role == PUBLIC_ROLE:
+            return False
         if self.branch_id and self.branch_id != branch_id:
             return False
         return not (self.store_id and self.store_id != store_id)
@@ -59,6 +65,9 @@ class AuthContext:
         return branch, store
 
 
+PUBLIC_CALLER = AuthContext(user_id="public", role=PUBLIC_ROLE)
+
+
 def service_identity(service: str) -> AuthContext:
     """Who a service is when it acts on its own rather than for a caller."""
     return AuthContext(user_id=f"service:{service}", role=SERVICE_ROLE)
@@ -68,7 +77,16 @@ _current: ContextVar[AuthContext | None] = ContextVar("auth_context", default=No
 
 
 def current_auth() -> AuthContext:
-    """The caller's context; RPCs without one are refused."""
+    """The caller's context; RPCs without one, or called for the public, are refused."""
+    context = caller_or_public()
+    if context.role == PUBLIC_ROLE:
+        raise Forbidden("this needs a signed-in user")
+    return context
+
+
+def caller_or_public() -> AuthContext:
+    """The caller's context, which may be the public's (PUBLIC_ROLE): only for RPCs whose
+    answer holds nothing beyond what the request's own secret opens."""
     context = _current.get()
     if context is None:
         raise Unauthenticated("no auth context on the call")

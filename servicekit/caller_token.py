@@ -2,9 +2,10 @@
 Ed25519) that says who the caller is (user, role, branch, store), who vouches for it (the
 issuer), until when, and which services may act on it (the audience).
 
-- The gateway signs for its users: one token per (caller, service called), reused until a
-  minute before it expires. A token for a service also names the services it calls on for its
-  callers (CALLS_ON), so it can pass the caller's token on.
+- The gateway signs for its users, and for the public on its routes without login (role
+  `public`, which every RPC refuses but those that ask for it): one token per (caller, service
+  called), reused until a minute before it expires. A token for a service also names the
+  services it calls on for its callers (CALLS_ON), so it can pass the caller's token on.
 - A service acting on its own (consumers, relay, demo loading) signs with its own key as
   `service:<name>`, role `service` only, and only for the services it calls on.
 - Services hold only public keys. A verified token is kept until it expires, so the hot path
@@ -27,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from servicekit.auth import ROLES, AuthContext, service_identity
+from servicekit.auth import PUBLIC_CALLER, ROLES, AuthContext, service_identity
 from servicekit.errors import Unauthenticated
 
 GATEWAY = "gateway"
@@ -88,7 +89,7 @@ class CallerTokenSigner:
 
     def _sign(self, caller: AuthContext, service: str, now: float) -> tuple[str, float]:
         if self.process == GATEWAY:
-            if caller.role not in ROLES:
+            if caller.role not in ROLES and caller != PUBLIC_CALLER:
                 raise Unauthenticated(f"the gateway signs for users, not for {caller.user_id}")
         elif caller != service_identity(self.process):
             raise Unauthenticated(f"{self.process} signs only for itself, not {caller.user_id}")
@@ -168,8 +169,8 @@ class CallerTokenVerifier:
         named = claims["aud"]
         audience = frozenset([named] if isinstance(named, str) else named)
         if process == GATEWAY:
-            if caller.role not in ROLES:
-                raise Unauthenticated("the gateway vouches for users only")
+            if caller.role not in ROLES and caller != PUBLIC_CALLER:
+                raise Unauthenticated("the gateway vouches for users and the public only")
         elif caller == service_identity(process):
             audience &= frozenset(audience_for(process)[1:])
         else:

@@ -14,7 +14,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servicekit import caller_token
-from servicekit.auth import AuthContext, service_identity
+from servicekit.auth import (
+    PUBLIC_CALLER,
+    PUBLIC_ROLE,
+    AuthContext,
+    caller_or_public,
+    current_auth,
+    reset_auth,
+    service_identity,
+    set_auth,
+)
 from servicekit.caller_token import (
     GATEWAY,
     LEEWAY_SECONDS,
@@ -27,7 +36,7 @@ from servicekit.caller_token import (
     load_signer,
     load_verifier,
 )
-from servicekit.errors import Unauthenticated
+from servicekit.errors import Forbidden, Unauthenticated
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 MANAGER = AuthContext("u-manager", "branch_manager", "ZJ")
@@ -216,9 +225,26 @@ def test_a_service_key_vouches_for_that_service_towards_those_it_calls_on(
             verifier.verify(token, "inventory")
 
 
-def test_the_gateway_signs_for_users_only(gateway: CallerTokenSigner) -> None:
+def test_the_gateway_signs_for_users_and_the_public_only(
+    gateway: CallerTokenSigner, verifier: CallerTokenVerifier
+) -> None:
     with pytest.raises(Unauthenticated, match="signs for users"):
         gateway.token_for(service_identity("orders"), "inventory")
+    with pytest.raises(Unauthenticated, match="signs for users"):
+        gateway.token_for(AuthContext("public", PUBLIC_ROLE, "SH"), "customers")
+    token = gateway.token_for(PUBLIC_CALLER, "customers")
+    assert verifier.verify(token, "customers") == PUBLIC_CALLER
+
+
+def test_the_public_is_refused_by_every_rpc_but_those_that_serve_it() -> None:
+    reset = set_auth(PUBLIC_CALLER)
+    try:
+        assert caller_or_public() == PUBLIC_CALLER
+        with pytest.raises(Forbidden):
+            current_auth()
+    finally:
+        reset_auth(reset)
+    assert not PUBLIC_CALLER.covers("SH", "SH-001")
 
 
 def test_missing_keys_stop_the_process_with_a_hint(tmp_path: Path) -> None:

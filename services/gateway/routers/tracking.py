@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from aftersales.customers.v1 import notifications_pb2
-from servicekit.auth import AuthContext, set_auth
+from servicekit.auth import PUBLIC_CALLER, set_auth
 from servicekit.errors import NotFound, TooManyRequests
 from servicekit.grpc_client import call
 from services.gateway import schemas, schemas_notifications
@@ -22,12 +22,6 @@ from services.gateway.render import iso_shanghai, iso_utc, json_response, or_non
 
 router = APIRouter(tags=["tracking"])
 
-# Who the gateway calls the customers service as for the public. The caller token the gateway
-# signs vouches only for user roles today, so this stands in as a technician of a unit that
-# does not exist (it covers no real store, branch or HQ data); GetTracking needs no more than
-# a verified caller, since the token in the URL is the credential. To become role `public`
-# once servicekit lets the gateway sign it.
-PUBLIC_CALLER = AuthContext("public:tracking", "technician", "PUBLIC", "PUBLIC")
 MAX_TOKEN_LENGTH = 64
 Token = Annotated[str, Path(max_length=200)]
 
@@ -57,6 +51,8 @@ async def track(token: Token, request: Request, gw: Gw) -> Response:
         raise error
     if len(token) > MAX_TOKEN_LENGTH:
         raise NotFound("no such tracking link, or it has expired")
+    # The public's caller: GetTracking serves it (the token in the URL is the credential),
+    # every other RPC refuses it.
     set_auth(PUBLIC_CALLER)
     shown = await call(
         gw.clients.notifications.GetTracking, notifications_pb2.GetTrackingRequest(token=token)
