@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import uvloop
@@ -95,6 +95,15 @@ class Runtime:
         )
 
 
+class BackgroundWork(Protocol):
+    """Work a service does on its own besides consuming events (a sender, a scheduler): it runs
+    in every replica until `stopping` is set, so it must share its rows with the others."""
+
+    name: str
+
+    async def run(self, stopping: asyncio.Event) -> None: ...
+
+
 @dataclass
 class ServiceSpec:
     name: str
@@ -102,6 +111,7 @@ class ServiceSpec:
     migrations_dir: Path
     register: Callable[[grpc.aio.Server, Runtime], None]
     consumers: Callable[[Runtime], list[EventConsumer]] = field(default=lambda _runtime: [])
+    background: Callable[[Runtime], list[BackgroundWork]] = field(default=lambda _runtime: [])
     seed_demo: Callable[[Runtime], Awaitable[None]] | None = None
     # Operator commands of this service alone: `python -m services.<name> <command> [args]`
     # runs the coroutine with the arguments and exits with the code it returns.
@@ -177,6 +187,10 @@ async def serve(spec: ServiceSpec) -> None:
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
     tasks += [asyncio.create_task(c.run(js), name=c.name) for c in consumers]
     tasks.append(asyncio.create_task(prune_inbox(runtime, housekeeping_done), name="inbox-prune"))
+    tasks += [
+        asyncio.create_task(work.run(housekeeping_done), name=work.name)
+        for work in spec.background(runtime)
+    ]
     await health.set("", SERVING)
     log.info(
         "%s serving",

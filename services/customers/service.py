@@ -1,12 +1,25 @@
-"""The customers service (客户): customers shared chain-wide, found by exact phone or IMEI, the
-devices they own and the orders they brought in. What it offers and listens to:
+"""The customers service (客户): customer records shared chain-wide, their devices and service
+history, notices and the tracking link, follow-up calls and complaints, personal-data requests.
+What it offers, listens to and announces:
 
 - RPCs: aftersales.customers.v1.CustomersService (protos/aftersales/customers/v1/customers.proto)
-  - FindCustomer: a customer by exact phone or by the IMEI of a device they own
-- Events in: orders.v1.<branch>.<store>.order_received (OrderReceived), durable consumer
-  `customers-order-received` on the ORDERS stream: the customer and device are upserted and
-  the order counted once
-- Events out: none yet
+  - FindCustomer, ListCustomers, GetCustomer, UpdateCustomer, MergeCustomers: records, found by
+    exact phone or IMEI chain-wide, listed within the caller's scope, phones masked except for
+    a store holding an open order of the customer
+  - ExportCustomer, EraseCustomer, ListPrivacyAudit: personal data (PIPL), audited
+  - ListFollowUps, GetFollowUp, TakeFollowUp, RecordFollowUpAttempt: follow-up calls (回访)
+  - ListComplaints, GetComplaint, AddComplaintNote, CloseComplaint: complaints
+- RPCs: aftersales.customers.v1.NotificationsService (notifications.proto): notice templates,
+  the delivery log, an order's tracking link, and what a link shows (see notifications/)
+- Events in (ORDERS stream):
+  - `customers-order-received`: OrderReceived; the customer (with consent and language) and
+    device upserted, the order counted once
+  - `customers-order-history`: OrderStatusChanged; each order's status for the history, and a
+    follow-up task at pickup
+  - `customers-notifications`: both; the tracking read model and one notice per event
+- Events out (protos/aftersales/events/v1/customer_events.proto), on
+  customers.v1.<branch>.<store>.<event>: follow_up_recorded, complaint_opened, complaint_closed
+- Background: the notice sender (SMS provider), in every replica
 """
 
 from __future__ import annotations
@@ -36,4 +49,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     consumers=all_consumers,
+    background=notifications.background,
 )

@@ -19,16 +19,15 @@ import grpc
 from aftersales.customers.v1 import notifications_pb2_grpc
 from aftersales.events.v1 import events_pb2, order_events_pb2
 from servicekit.inbox import EventConsumer
-from servicekit.runtime import Runtime
+from servicekit.runtime import BackgroundWork, Runtime
 from services.customers.notifications import handlers
 from services.customers.notifications.grpc_api import NotificationsService
 from services.customers.notifications.providers import provider_from
-from services.customers.notifications.sender import NotificationSender, SenderTask
+from services.customers.notifications.sender import NotificationSender
 from services.customers.notifications.settings import NotificationSettings
 
 ORDERS_STREAM = "ORDERS"
 NOTIFICATIONS_CONSUMER = "customers-notifications"
-SENDER = "customers-notification-sender"
 # Every order event of every branch and store; events of other types are acked and skipped.
 ORDER_EVENTS_SUBJECT = "orders.v1.*.*.*"
 
@@ -63,20 +62,11 @@ def notifications_consumer(
     )
 
 
-def sender_task(runtime: Runtime, settings: NotificationSettings) -> SenderTask:
-    sender = NotificationSender(runtime.db, settings, provider_from(settings))
-    return SenderTask(
-        service=runtime.settings.service,
-        name=SENDER,
-        stream=ORDERS_STREAM,
-        subjects=[],
-        handlers={},
-        new_uow=runtime.uow,
-        inbox=runtime.inbox,
-        sender=sender,
-    )
+def background(runtime: Runtime) -> list[BackgroundWork]:
+    settings = NotificationSettings.from_env()
+    return [NotificationSender(runtime.db, settings, provider_from(settings))]
 
 
 def consumers(runtime: Runtime) -> list[EventConsumer]:
     settings = NotificationSettings.from_env()
-    return [notifications_consumer(runtime, settings), sender_task(runtime, settings)]
+    return [notifications_consumer(runtime, settings)]

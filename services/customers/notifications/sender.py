@@ -12,14 +12,10 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from nats.js import JetStreamContext
-
 from servicekit.db import Database
-from servicekit.inbox import EventConsumer
 from servicekit.timeutil import utc_now
 from services.customers.notifications import store
 from services.customers.notifications.delivery import (
@@ -40,6 +36,10 @@ NOT_KNOWN_YET = "the order's customer is not known yet"
 
 
 class NotificationSender:
+    """Background work of the customers service (servicekit.runtime.BackgroundWork)."""
+
+    name = "customers-notification-sender"
+
     def __init__(
         self,
         db: Database,
@@ -153,19 +153,3 @@ class NotificationSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), self.settings.poll_seconds)
         await self.provider.close()
-
-
-@dataclass(eq=False)
-class SenderTask(EventConsumer):
-    """The sender, started, watched and stopped by the service runtime as it does consumers:
-    servicekit's ServiceSpec has no place for other background work yet. It consumes nothing."""
-
-    sender: NotificationSender | None = field(default=None, kw_only=True)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-
-    async def run(self, js: JetStreamContext) -> None:
-        assert self.sender is not None
-        await self.sender.run(self._stop)
-
-    def stop(self) -> None:
-        self._stop.set()
