@@ -36,3 +36,7 @@ class ActiveUsers:
             active = bool(await session.scalar(_ACTIVE, {"user_id": user_id}))
         self._known[user_id] = (active, now)
         return active
+
+    def forget(self, user_id: str) -> None:
+        """Look the user up afresh on their next request (their record just changed here)."""
+        self._known.pop(user_id, None)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PRUNE_EVERY_SECONDS = 3600.0
+TREE_REFRESH_SECONDS = 60.0
 
 DESCRIPTION = """\
 The public REST API of the after-sales platform of a chain of phone-repair stores.
@@ -97,19 +98,32 @@ async def prune_forever(gw: Gateway) -> None:
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
 
+async def refresh_tree_forever(gw: Gateway) -> None:
+    """Read the org tree again now and then: units another gateway replica added or renamed
+    reach this one within a minute (sign-in reads it at once for a unit it does not know)."""
+    while True:
+        await asyncio.sleep(TREE_REFRESH_SECONDS)
+        try:
+            gw.tree = await OrgTree.load(gw.db)
+        except Exception:
+            log.exception("reading the org tree failed; keeping the last one")
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = await start(settings)
         app.state.gateway = gw
         pruner = asyncio.create_task(prune_forever(gw), name="prune")
+        refresher = asyncio.create_task(refresh_tree_forever(gw), name="org-tree")
         log.info("gateway ready", extra={"fields": {"services": settings.service_addresses}})
         try:
             yield
         finally:
-            pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruner
+            for task in (pruner, refresher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gw.clients.close()
             gw.password_checks.close()
             await gw.db.dispose()

@@ -1,8 +1,9 @@
 """The org tree and its users, kept by hq_admin (基础数据: 组织机构, 用户): a new branch or store, a
 store's franchise flag, users added, moved, given another role, deactivated, their password
 reset. A branch manager may keep the store staff of their own branch's stores. Every change is
-audited; a deactivated user is refused at sign-in at once and shut out of their tokens within
-the active-user check (30 s); a new role or unit applies from the user's next sign-in."""
+audited; a deactivated user is refused at sign-in at once and shut out of their tokens at once
+by this gateway and within the active-user check (30 s) by the others; a new role or unit
+applies from the user's next sign-in."""
 
 from __future__ import annotations
 
@@ -212,6 +213,8 @@ async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw
         row = await _save_user(gw, auth, username, values, password_hash)
     except IntegrityError as error:
         raise Conflict(f"{username} was added meanwhile: read it and try again") from error
+    # This gateway shuts a deactivated user out at once; the others within their check.
+    gw.active_users.forget(row.id)
     return json_response(user_json(row))
 
 

@@ -15,7 +15,7 @@ from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
 from services.gateway.orm import users
 from services.gateway.render import json_response
-from services.gateway.scope import OrgUnit
+from services.gateway.scope import OrgTree, OrgUnit
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -50,6 +50,11 @@ async def issue_token(
         await throttle.failed(form.username, address)
         raise Unauthenticated(_BAD_LOGIN)
     await throttle.succeeded(form.username)
+    if gw.tree.get(user.org_unit_id) is None:
+        # A unit another gateway added since this one last read the tree.
+        gw.tree = await OrgTree.load(gw.db)
+        if gw.tree.get(user.org_unit_id) is None:
+            raise Unauthenticated(_BAD_LOGIN)
     branch_id, store_id = gw.tree.path(user.org_unit_id)
     issued = gw.tokens.issue(AuthContext(user.id, user.role, branch_id, store_id))
     return json_response(

@@ -80,6 +80,23 @@ def test_token_bucket() -> None:
     assert limiter.acquire("a") > 0
 
 
+def test_token_buckets_filled_up_again_are_forgotten_when_there_are_many() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0], max_buckets=3)
+    for address in ("a", "b", "c"):
+        limiter.acquire(address)
+    now[0] = 0.9  # not yet full again: kept, and the new one is let in beside them
+    assert limiter.acquire("d") == 0.0
+    assert set(limiter.buckets) == {"a", "b", "c", "d"}
+    now[0] = 1.0
+    for _ in range(4):
+        limiter.acquire("d")
+    now[0] = 2.0  # a, b and c are full again; d is not
+    assert limiter.acquire("e") == 0.0
+    assert set(limiter.buckets) == {"d", "e"}
+    assert limiter.buckets["d"] == (pytest.approx(0.2), 1.0)  # a spent bucket is kept as it is
+
+
 def test_field_paths() -> None:
     assert field_path(("body", "device", "imei")) == "device.imei"
     assert field_path(("query", "limit")) == "limit"
