@@ -46,6 +46,7 @@ from services.customers.domain.history import (
     is_pickup,
     state_after,
 )
+from services.customers.notifications import store as notification_store
 
 # Hops from a merged record to the one it was merged into (a merged record may itself have been
 # kept once and merged later): a bound, so a loop in bad data cannot hang a consumer.
@@ -399,6 +400,7 @@ async def export_customer(new_uow: NewUow, auth: AuthContext, customer_id: str, 
         cases = await repository.complaints_of_orders(session, order_ids)
         notes = await repository.notes_of(session, [c.id for c in cases])
         consents = await repository.consents_of(session, customer.id)
+        notices = await notification_store.notices_of_orders(session, order_ids)
         document = {
             "exported_at": now.isoformat(),
             "customer": _customer_json(customer),
@@ -456,6 +458,18 @@ async def export_customer(new_uow: NewUow, auth: AuthContext, customer_id: str, 
                 for c in cases
             ],
             "consents": [{**c, "at": _when(c["at"])} for c in consents],  # type: ignore[arg-type]
+            "notices": [
+                {
+                    "order_id": n.order_id,
+                    "kind": n.kind,
+                    "language": n.language,
+                    "status": n.status,
+                    "text": n.text,
+                    "created_at": _when(n.created_at),
+                    "sent_at": _when(n.sent_at),
+                }
+                for n in notices
+            ],
         }
         await repository.add_audit(
             session,
@@ -488,6 +502,9 @@ async def erase_customer(
             raise Conflict("an order of this customer is still open: erase after it is closed")
         after = privacy.erased(customer, now, privacy.erased_phone())
         await repository.forget_person(session, customer.id)
+        await notification_store.forget_notices_of_orders(
+            session, [record.order_id for record in history]
+        )
         await repository.update_customer(session, after)
         await repository.add_audit(
             session,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from services.customers.adapters.orm import customer_orders, customers
-from services.customers.notifications.delivery import QUEUED, Recipient
+from services.customers.notifications.delivery import FAILED, QUEUED, Recipient
 from services.customers.notifications.tables import (
     notification_deliveries,
     notification_templates,
@@ -182,6 +182,35 @@ async def settle(session: AsyncConnection, delivery_id: str, **changes: Any) -> 
         update(notification_deliveries)
         .where(notification_deliveries.c.id == delivery_id)
         .values(**changes)
+    )
+
+
+async def notices_of_orders(session: AsyncConnection, order_ids: list[str]) -> list[Any]:
+    """What was sent (or meant) about these orders: for a personal-data export."""
+    c = notification_deliveries.c
+    query = (
+        select(c.order_id, c.kind, c.language, c.status, c.text, c.created_at, c.sent_at)
+        .where(c.order_id.in_(order_ids))
+        .order_by(c.created_at, c.id)
+    )
+    return list(await session.execute(query)) if order_ids else []
+
+
+async def forget_notices_of_orders(session: AsyncConnection, order_ids: list[str]) -> None:
+    """Erasure: the notices of these orders keep their status for the record, but no longer
+    who they went to or what they said; queued ones are never sent."""
+    if not order_ids:
+        return
+    c = notification_deliveries.c
+    await session.execute(
+        update(notification_deliveries)
+        .where(c.order_id.in_(order_ids))
+        .values(customer_id=None, text=None)
+    )
+    await session.execute(
+        update(notification_deliveries)
+        .where(c.order_id.in_(order_ids), c.status == QUEUED)
+        .values(status=FAILED, last_error="the customer's data was erased")
     )
 
 

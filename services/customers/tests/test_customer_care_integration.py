@@ -23,7 +23,7 @@ from servicekit.inbox import EventConsumer
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
 from servicekit.runtime import Runtime
 from servicekit.testing import acting_as, eventually, serving
-from servicekit.timeutil import from_timestamp, to_timestamp
+from servicekit.timeutil import from_timestamp, to_timestamp, utc_now
 from services.customers import handlers
 from services.customers.adapters import repository
 from services.customers.adapters.orm import outbox
@@ -32,6 +32,7 @@ from services.customers.consumers import (
     ORDERS_STREAM,
     order_history_consumer,
 )
+from services.customers.notifications import store as notification_store
 from services.customers.service import SPEC
 from services.customers.tests.support import (
     IMEI,
@@ -356,6 +357,24 @@ async def test_export_erasure_and_their_audit(
                 follow_up_id=view.follow_up.id, reached=True, score=1, comments="never again"
             ),
         )
+    async with runtime.uow() as uow:  # a notice sent and one still queued about the order
+        for kind, event_id in (("ready_for_pickup", "e-1"), ("closed", "e-2")):
+            await notification_store.queue_notice(
+                uow.session,
+                id=f"n-{event_id}-{order_id}",
+                order_id=order_id,
+                order_number="SH-1",
+                event_id=event_id,
+                kind=kind,
+                branch_id=lane.branch_id,
+                store_id=lane.store_id,
+                values={},
+                at=utc_now(),
+            )
+        await notification_store.settle(
+            uow.session, f"n-e-1-{order_id}", status="sent", text="您的手机已修好"
+        )
+        await uow.commit()
     customer_id = (await handlers.find_customer(runtime.uow, PHONE, "")).customer.id
     with acting_as(manager(lane)):
         with pytest.raises(InvalidInput) as error:
@@ -374,6 +393,10 @@ async def test_export_erasure_and_their_audit(
     assert document["follow_ups"][0]["comments"] == "never again"
     assert document["complaints"][0]["score"] == 1
     assert [c["source"] for c in document["consents"]] == ["intake"]
+    assert [(n["kind"], n["status"], n["text"]) for n in document["notices"]] == [
+        ("ready_for_pickup", "sent", "您的手机已修好"),
+        ("closed", "queued", None),
+    ]
 
     with acting_as(AuthContext("u-zj", "branch_manager", "ZJ")), pytest.raises(NotFound):
         await call(
@@ -413,6 +436,13 @@ async def test_export_erasure_and_their_audit(
         await handlers.find_customer(runtime.uow, "", IMEI)
     detail = await handlers.get_customer(runtime.uow, customer_id)
     assert [r.order_id for r in detail.history] == [order_id]  # kept for accounting
+    async with runtime.uow() as uow:
+        notices = await notification_store.notices_of_orders(uow.session, [order_id])
+    # What the notices said is gone, the queued one is never sent; the record of them stays.
+    assert [(n.kind, n.status, n.text) for n in notices] == [
+        ("ready_for_pickup", "sent", None),
+        ("closed", "failed", None),
+    ]
     [after] = await _follow_ups_of(runtime, order_id)
     assert after.follow_up.comments is None and after.follow_up.score == 1
     with acting_as(manager(lane)), pytest.raises(Forbidden):
