@@ -386,6 +386,9 @@ class RepairOrder(BaseModel):
     warranty: Warranty
     brand_authorised: bool
     repeat_repair: bool
+    repeat_of_order_id: str | None = Field(
+        description="返修: the repair of this device closed within 90 days that it came back from"
+    )
     accessories: str | None
     appearance: str | None
     promised_date: str | None

@@ -32,6 +32,7 @@ def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
         ),
         received_at=to_timestamp(order.received_at),
         repeat_repair=order.repeat_repair,
+        repeat_of_order_id=order.repeat_of or "",
         promised_date=intake.promised_date.isoformat() if intake.promised_date else "",
     )
     fill_meta(event.meta, order.branch_id, order.store_id)

@@ -64,6 +64,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
         warranty=warranty_message(warranty),
         brand_authorised=order.brand_authorised,
         repeat_repair=order.repeat_repair,
+        repeat_of_order_id=order.repeat_of or "",
         accessories=intake.accessories,
         appearance=intake.appearance,
         promised_date=_day(intake.promised_date),

@@ -133,7 +133,8 @@ async def _take_in(
     authorised = base.is_authorised(store_id, intake.brand, intake.service_type)
     # By any IMEI the device had: a board changed since is the same device back.
     imeis, _ = await repository.linked_imeis(session, intake.imei)
-    last_closed = await repository.last_closed_at(session, imeis)
+    earlier = await repository.last_closed(session, imeis)
+    repeat = earlier is not None and now - earlier[1] <= timedelta(days=REPEAT_REPAIR_DAYS)
     number = order_number(store_id, today, await repository.next_number(session, store_id, today))
     return RepairOrder(
         id=str(uuid.uuid4()),
@@ -144,7 +145,8 @@ async def _take_in(
         intake=intake,
         warranty=decide_warranty(intake.purchase_date, today, info.policy, authorised),
         brand_authorised=authorised,
-        repeat_repair=bool(last_closed and now - last_closed <= timedelta(days=REPEAT_REPAIR_DAYS)),
+        repeat_repair=repeat,
+        repeat_of=earlier[0] if earlier is not None and repeat else None,
         received_at=now,
         created_by=auth.user_id,
         timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in", "intake")],

@@ -126,6 +126,9 @@ async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
     back = await api.post("sh002.clerk", ORDERS, again)
     assert back.status_code == 201, back.text
     assert back.json()["repeat_repair"] is True
+    assert back.json()["repeat_of_order_id"] == order["id"]
+    fresh = await api.post("sh001.clerk", ORDERS, repair_order())
+    assert (fresh.json()["repeat_repair"], fresh.json()["repeat_of_order_id"]) == (False, None)
 
 
 async def test_a_customer_declines_the_quote(api: Api) -> None:

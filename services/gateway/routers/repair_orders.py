@@ -63,6 +63,7 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
         },
         "brand_authorised": order.brand_authorised,
         "repeat_repair": order.repeat_repair,
+        "repeat_of_order_id": or_none(order.repeat_of_order_id),
         "accessories": or_none(order.accessories),
         "appearance": or_none(order.appearance),
         "promised_date": or_none(order.promised_date),

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
@@ -115,16 +115,22 @@ class BaseDataCache:
         return self._data
 
 
-_LAST_CLOSED_AT = select(func.max(repair_orders.c.closed_at)).where(
-    repair_orders.c.imei.in_(bindparam("imeis", expanding=True)),
-    repair_orders.c.service_type.in_(("repair", "swap")),
+_LAST_CLOSED = (
+    select(repair_orders.c.id, repair_orders.c.closed_at)
+    .where(
+        repair_orders.c.imei.in_(bindparam("imeis", expanding=True)),
+        repair_orders.c.service_type.in_(("repair", "swap")),
+        repair_orders.c.closed_at.is_not(None),
+    )
+    .order_by(repair_orders.c.closed_at.desc())
+    .limit(1)
 )
 
 
-async def last_closed_at(session: AsyncConnection, imeis: list[str]) -> datetime | None:
-    """When a repair (or swap) of a device with any of these IMEIs last closed."""
-    closed = await session.scalar(_LAST_CLOSED_AT, {"imeis": imeis})
-    return as_utc(closed) if closed else None
+async def last_closed(session: AsyncConnection, imeis: list[str]) -> tuple[str, datetime] | None:
+    """The repair (or swap) of a device with any of these IMEIs that closed last, and when."""
+    row = (await session.execute(_LAST_CLOSED, {"imeis": imeis})).first()
+    return (row.id, as_utc(row.closed_at)) if row else None
 
 
 @functools.cache
@@ -179,6 +185,7 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "send_on_required": warranty.send_on_required,
             "brand_authorised": order.brand_authorised,
             "repeat_repair": order.repeat_repair,
+            "repeat_of_order_id": order.repeat_of,
             "received_at": order.received_at,
             "created_by": order.created_by,
             "version": order.version,
@@ -346,6 +353,7 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
         warranty=warranty,
         brand_authorised=m["brand_authorised"],
         repeat_repair=m["repeat_repair"],
+        repeat_of=m["repeat_of_order_id"],
         received_at=as_utc(m["received_at"]),
         created_by=m["created_by"],
         request_id=m["request_id"],

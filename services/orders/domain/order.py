@@ -189,6 +189,8 @@ class RepairOrder:
     repeat_repair: bool
     received_at: datetime
     created_by: str
+    # 返修: the repair of this device closed within REPEAT_REPAIR_DAYS that it came back from.
+    repeat_of: str | None = None
     request_id: str | None = None
     request_hash: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)

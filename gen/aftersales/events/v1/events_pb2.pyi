@@ -133,6 +133,7 @@ class OrderReceived(_message.Message):
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
     REPEAT_REPAIR_FIELD_NUMBER: _builtins.int
     PROMISED_DATE_FIELD_NUMBER: _builtins.int
+    REPEAT_OF_ORDER_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     service_type: _builtins.str
@@ -140,6 +141,8 @@ class OrderReceived(_message.Message):
     repeat_repair: _builtins.bool
     promised_date: _builtins.str
     """YYYY-MM-DD (Asia/Shanghai), empty when none was promised"""
+    repeat_of_order_id: _builtins.str
+    """the earlier order of a repeat repair (返修)"""
     @_builtins.property
     def meta(self) -> Global___EventMeta: ...
     @_builtins.property
@@ -161,10 +164,11 @@ class OrderReceived(_message.Message):
         received_at: _timestamp_pb2.Timestamp | None = ...,
         repeat_repair: _builtins.bool = ...,
         promised_date: _builtins.str = ...,
+        repeat_of_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "number", b"number", "order_id", b"order_id", "promised_date", b"promised_date", "received_at", b"received_at", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "device", b"device", "meta", b"meta", "number", b"number", "order_id", b"order_id", "promised_date", b"promised_date", "received_at", b"received_at", "repeat_of_order_id", b"repeat_of_order_id", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

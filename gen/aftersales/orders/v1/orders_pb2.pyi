@@ -416,6 +416,7 @@ class RepairOrder(_message.Message):
     SWAP_OFFER_REASON_FIELD_NUMBER: _builtins.int
     INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
     HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
+    REPEAT_OF_ORDER_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     number: _builtins.str
     status: _builtins.str
@@ -450,6 +451,8 @@ class RepairOrder(_message.Message):
     """检测费 paid when a declined unit was picked up"""
     holder_store_id: _builtins.str
     """the store that has the device now"""
+    repeat_of_order_id: _builtins.str
+    """返修: the repair closed within 90 days that it came back from"""
     @_builtins.property
     def customer(self) -> Global___Customer: ...
     @_builtins.property
@@ -523,10 +526,11 @@ class RepairOrder(_message.Message):
         swap_offer_reason: _builtins.str = ...,
         inspection_fee_fen: _builtins.int = ...,
         holder_store_id: _builtins.str = ...,
+        repeat_of_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "quote", b"quote", "received_at", b"received_at", "swap", b"swap", "warranty", b"warranty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "at_partner", b"at_partner", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "current_imei", b"current_imei", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "holder_store_id", b"holder_store_id", "id", b"id", "inspection_fee_fen", b"inspection_fee_fen", "lines", b"lines", "number", b"number", "partner_branch_id", b"partner_branch_id", "partner_repaired", b"partner_repaired", "partner_store_id", b"partner_store_id", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap", b"swap", "swap_offer_reason", b"swap_offer_reason", "swap_offered", b"swap_offered", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "at_partner", b"at_partner", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "current_imei", b"current_imei", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "holder_store_id", b"holder_store_id", "id", b"id", "inspection_fee_fen", b"inspection_fee_fen", "lines", b"lines", "number", b"number", "partner_branch_id", b"partner_branch_id", "partner_repaired", b"partner_repaired", "partner_store_id", b"partner_store_id", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_of_order_id", b"repeat_of_order_id", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap", b"swap", "swap_offer_reason", b"swap_offer_reason", "swap_offered", b"swap_offered", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
