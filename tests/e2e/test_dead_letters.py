@@ -41,15 +41,18 @@ async def command(system: LocalSystem, service: str, *args: str) -> str:
     return out.decode()
 
 
-async def letters_for(system: LocalSystem, service: str, event_id: str) -> list[list[str]]:
-    """The listed letters of one event: seq, at, consumer, kind, subject, event id, reason."""
+async def letters_for(
+    system: LocalSystem, service: str, event_id: str, consumer: str
+) -> list[list[str]]:
+    """The listed letters of one event for one consumer: seq, at, consumer, kind, subject,
+    event id, reason."""
     rows = [line.split("\t") for line in (await command(system, service, "list")).splitlines()]
-    return [row for row in rows if row[5] == event_id]
+    return [row for row in rows if row[5] == event_id and row[2] == consumer]
 
 
-async def one_listed(system: LocalSystem, service: str, event_id: str) -> list[str]:
+async def one_listed(system: LocalSystem, service: str, event_id: str, consumer: str) -> list[str]:
     async def found() -> list[str] | None:
-        rows = await letters_for(system, service, event_id)
+        rows = await letters_for(system, service, event_id, consumer)
         return rows[0] if rows else None
 
     return await eventually(found, within=30, interval=0.2)
@@ -72,8 +75,10 @@ async def test_a_poison_event_lands_in_the_dead_letters_and_is_replayed_to_its_c
     finally:
         await nc.close()
 
-    in_customers = await one_listed(system, "customers", event_id)
-    in_reporting = await one_listed(system, "reporting", event_id)
+    in_customers = await one_listed(system, "customers", event_id, "customers-order-received")
+    in_reporting = await one_listed(system, "reporting", event_id, "reporting-orders")
+    # Each consumer of the event keeps its own letter: customers' notices too.
+    await one_listed(system, "customers", event_id, "customers-notifications")
     assert in_customers[2:5] == ["customers-order-received", "undecodable", SUBJECT]
     assert in_reporting[2:5] == ["reporting-orders", "undecodable", SUBJECT]
     shown = await command(system, "customers", "show", in_customers[0])
@@ -92,10 +97,10 @@ async def test_a_poison_event_lands_in_the_dead_letters_and_is_replayed_to_its_c
     # Still undecodable, so customers keeps it again under a new number; reporting, which the
     # replay was not for, gets nothing new.
     async def kept_again() -> list[str] | None:
-        rows = await letters_for(system, "customers", event_id)
+        rows = await letters_for(system, "customers", event_id, "customers-order-received")
         return rows[0] if rows and rows[0][0] != in_customers[0] else None
 
     again = await eventually(kept_again, within=30, interval=0.2)
     assert again[2:5] == in_customers[2:5]
-    assert await letters_for(system, "customers", event_id) == [again]
-    assert await letters_for(system, "reporting", event_id) == [in_reporting]
+    assert await letters_for(system, "customers", event_id, "customers-order-received") == [again]
+    assert await letters_for(system, "reporting", event_id, "reporting-orders") == [in_reporting]
