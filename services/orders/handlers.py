@@ -128,7 +128,7 @@ async def _take_in(
     today = shanghai_day(now)
     base = await base_data.get(session)
     info = base.brands.get(form.brand)
-    intake = validate_intake(form, today, info.model_codes if info else None)
+    intake = validate_intake(form, today, info.model_codes if info else None, base.fault_codes)
     assert info is not None  # validate_intake refuses unknown brands
     authorised = base.is_authorised(store_id, intake.brand, intake.service_type)
     # By any IMEI the device had: a board changed since is the same device back.

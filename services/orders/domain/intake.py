@@ -9,6 +9,7 @@ from datetime import date
 
 from servicekit.errors import FieldError, InvalidInput
 from servicekit.identifiers import imei_problem, mobile_problem
+from services.orders.domain.base_data import FaultCodeBook
 from services.orders.domain.order import SERVICE_TYPES, Intake
 
 MAX_TEXT = {
@@ -56,8 +57,14 @@ def _parse_day(text: str, field: str, errors: list[FieldError]) -> date | None:
         return None
 
 
-def validate_intake(form: IntakeForm, today: date, brand_models: Collection[str] | None) -> Intake:
-    """`brand_models` are the model codes of the named brand, None when the brand is unknown."""
+def validate_intake(
+    form: IntakeForm,
+    today: date,
+    brand_models: Collection[str] | None,
+    fault_codes: FaultCodeBook | None = None,
+) -> Intake:
+    """`brand_models` are the model codes of the named brand, None when the brand is unknown;
+    a symptom code given must be an active one of the brand's (`fault_codes`, HQ's tables)."""
     errors: list[FieldError] = []
     name = form.customer_name.strip()
     if not name:
@@ -70,6 +77,10 @@ def validate_intake(form: IntakeForm, today: date, brand_models: Collection[str]
         errors.append(FieldError("device.brand", f"unknown brand {form.brand!r}"))
     elif form.model not in brand_models:
         errors.append(FieldError("device.model", f"unknown model {form.model!r} for this brand"))
+    symptom = form.symptom_code.strip()
+    if symptom and brand_models is not None and fault_codes is not None:
+        unlisted = fault_codes.problem(form.brand, "symptom", symptom)
+        errors.extend([FieldError("fault.symptom_code", unlisted)] if unlisted else [])
     purchase_date = _parse_day(form.purchase_date, "device.purchase_date", errors)
     if purchase_date and purchase_date > today:
         errors.append(FieldError("device.purchase_date", "is in the future"))

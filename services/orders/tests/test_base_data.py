@@ -10,6 +10,7 @@ import pytest
 from servicekit.errors import InvalidInput
 from services.orders.domain import base_data as rules
 from services.orders.domain.base_data import FaultCode, FaultCodeBook
+from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import Diagnosis
 from services.orders.domain.warranty import WarrantyPolicy, decide_warranty
 
@@ -103,3 +104,29 @@ def test_manufacturers_and_models_have_url_safe_codes_and_names() -> None:
     with pytest.raises(InvalidInput) as caught:
         rules.check_catalog_entry("Redmi K70", " ")
     assert fields_of(caught) == ["code", "name"]
+
+
+def test_an_intake_names_only_an_active_symptom_code_of_its_manufacturer() -> None:
+    form = IntakeForm(
+        customer_name="张三",
+        customer_phone="13812345678",
+        imei="490154203237518",
+        brand="huawei",
+        model="P60",
+        colour="",
+        purchase_date="",
+        fault_description="screen cracked",
+        symptom_code="S01",
+        service_type="repair",
+        accessories="",
+        appearance="",
+        promised_date="",
+    )
+    today = date(2026, 3, 1)
+    assert validate_intake(form, today, ["P60"], BOOK).symptom_code == "S01"
+    assert validate_intake(replace(form, symptom_code=""), today, ["P60"], BOOK).symptom_code == ""
+    # Another manufacturer's code, or a fault code given as the symptom, is refused by name.
+    for unlisted in ("S99", "F-LCD"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_intake(replace(form, symptom_code=unlisted), today, ["P60"], BOOK)
+        assert fields_of(caught) == ["fault.symptom_code"]
