@@ -17,13 +17,14 @@ from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.quota import QuotaUse
+from services.inventory.domain.serials import SerialItem
 from services.inventory.domain.stock import Movement
 from services.inventory.domain.stocktake import Stocktake
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
 
 
-def part_message(part: Part) -> inventory_pb2.Part:
+def part_message(part: Part, chain: tuple[str, ...] = ()) -> inventory_pb2.Part:
     return inventory_pb2.Part(
         part_number=part.part_number,
         brand=part.brand,
@@ -34,6 +35,7 @@ def part_message(part: Part) -> inventory_pb2.Part:
         standard_cost_fen=part.standard_cost_fen,
         retail_price_fen=part.retail_price_fen,
         superseded_by=part.superseded_by or "",
+        superseded_chain=list(chain),
     )
 
 
@@ -60,6 +62,7 @@ def level_message(row: StockRow) -> inventory_pb2.StockLevel:
 
 
 def order_parts_message(parts: handlers.OrderParts) -> inventory_pb2.OrderParts:
+    none = handlers.SuccessorOffer("", 0)
     return inventory_pb2.OrderParts(
         order_id=parts.order_id,
         warehouse_id=parts.warehouse_id,
@@ -76,6 +79,9 @@ def order_parts_message(parts: handlers.OrderParts) -> inventory_pb2.OrderParts:
                 unit_cost_fen=x.unit_cost_fen,
                 retail_price_fen=x.retail_price_fen,
                 warranty=x.warranty,
+                serials=list(parts.serials.get(x.line_id, ())),
+                successor_part_id=parts.offers.get(x.line_id, none).part_number,
+                successor_available=parts.offers.get(x.line_id, none).available,
             )
             for x in parts.lines
         ],
@@ -84,6 +90,7 @@ def order_parts_message(parts: handlers.OrderParts) -> inventory_pb2.OrderParts:
 
 def movement_message(movement_id: int, movement: Movement) -> inventory_pb2.Movement:
     return inventory_pb2.Movement(
+        serials=[movement.serial_number] if movement.serial_number else [],
         id=movement_id,
         warehouse_id=movement.warehouse_id,
         part_number=movement.part_number,
@@ -94,6 +101,31 @@ def movement_message(movement_id: int, movement: Movement) -> inventory_pb2.Move
         document_id=movement.document_id,
         user_id=movement.user_id,
         occurred_at=_iso(movement.occurred_at),
+    )
+
+
+def posted_message(booked: handlers.Posted) -> inventory_pb2.Movement:
+    """A document's reply: its one ledger row, or its rows of one serial each as one movement
+    (the first row's id, all the units and their serials)."""
+    first_id, first = booked[0]
+    reply = movement_message(first_id, first)
+    if len(booked) > 1:
+        reply.quantity = sum(m.quantity for _, m in booked)
+        reply.ClearField("serials")
+        reply.serials.extend(m.serial_number or "" for _, m in booked)
+    return reply
+
+
+def serial_message(item: SerialItem) -> inventory_pb2.SerialItem:
+    return inventory_pb2.SerialItem(
+        serial_number=item.serial_number,
+        part_number=item.part_number,
+        state=item.state,
+        warehouse_id=item.warehouse_id or "",
+        transfer_id=item.transfer_id or "",
+        order_id=item.order_id or "",
+        line_id=item.line_id or "",
+        unit_cost_fen=item.unit_cost_fen,
     )
 
 
@@ -111,6 +143,7 @@ def conservation_message(part: PartConservation) -> inventory_pb2.PartConservati
         in_transit=part.in_transit,
         balanced=part.balanced,
         warehouses_off=list(part.warehouses_off),
+        serials_off=list(part.serials_off),
     )
 
 
@@ -134,6 +167,9 @@ def transfer_message(doc: Transfer) -> inventory_pb2.Transfer:
                 received=x.received,
                 short=x.short,
                 damaged=x.damaged,
+                serials=list(x.serials),
+                short_serials=list(x.short_serials),
+                damaged_serials=list(x.damaged_serials),
             )
             for x in doc.lines
         ],
@@ -170,6 +206,8 @@ def stocktake_message(doc: Stocktake) -> inventory_pb2.Stocktake:
                 counted=x.counted,
                 difference=x.difference,
                 unit_cost_fen=x.unit_cost_fen,
+                missing_serials=list(x.missing_serials),
+                found_serials=list(x.found_serials),
             )
             for x in doc.lines
         ],
@@ -213,9 +251,18 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         parts, token = await handlers.list_parts(
             self.new_uow, where, request.page_size, request.page_token
         )
+        chains = await handlers.successor_chains(self.new_uow)
         return inventory_pb2.ListPartsResponse(
-            parts=[part_message(p) for p in parts], next_page_token=token
+            parts=[part_message(p, chains.get(p.part_number, ())) for p in parts],
+            next_page_token=token,
         )
+
+    async def GetPart(
+        self, request: inventory_pb2.GetPartRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.Part:
+        current_auth()
+        part, chain = await handlers.get_part(self.new_uow, request.part_number)
+        return part_message(part, chain)
 
     async def PutPart(
         self, request: inventory_pb2.Part, context: grpc.aio.ServicerContext
@@ -231,7 +278,9 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             compatible_models=tuple(request.compatible_models),
             superseded_by=request.superseded_by or None,
         )
-        return part_message(await handlers.put_part(self.new_uow, current_auth(), part))
+        saved = await handlers.put_part(self.new_uow, current_auth(), part)
+        chains = await handlers.successor_chains(self.new_uow)
+        return part_message(saved, chains.get(saved.part_number, ()))
 
     async def ListWarehouses(
         self, request: inventory_pb2.ListWarehousesRequest, context: grpc.aio.ServicerContext
@@ -255,7 +304,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.ReservePartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
         lines = [
-            handlers.PartRequest(x.line_id, x.part_id, x.quantity, x.warranty)
+            handlers.PartRequest(x.line_id, x.part_id, x.quantity, x.warranty, tuple(x.serials))
             for x in request.lines
         ]
         found = await handlers.reserve_parts(
@@ -283,7 +332,12 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.ReturnPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
         found = await handlers.return_parts(
-            self.new_uow, current_auth(), request.order_id, request.line_id, request.quantity
+            self.new_uow,
+            current_auth(),
+            request.order_id,
+            request.line_id,
+            request.quantity,
+            tuple(request.serials),
         )
         return order_parts_message(found)
 
@@ -296,7 +350,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def RecordReceipt(
         self, request: inventory_pb2.RecordReceiptRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        movement_id, movement = await handlers.record_receipt(
+        booked = await handlers.record_receipt(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -304,13 +358,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             request.quantity,
             request.unit_cost_fen,
             request.document_id,
+            tuple(request.serials),
         )
-        return movement_message(movement_id, movement)
+        return posted_message(booked)
 
     async def RecordAdjustment(
         self, request: inventory_pb2.RecordAdjustmentRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        movement_id, movement = await handlers.record_adjustment(
+        booked = await handlers.record_adjustment(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -318,13 +373,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             request.quantity,
             request.reason,
             request.document_id,
+            tuple(request.serials),
         )
-        return movement_message(movement_id, movement)
+        return posted_message(booked)
 
     async def RecordWriteOff(
         self, request: inventory_pb2.RecordWriteOffRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        movement_id, movement = await handlers.record_write_off(
+        booked = await handlers.record_write_off(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -333,8 +389,9 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             request.kind,
             request.reason,
             request.document_id,
+            tuple(request.serials),
         )
-        return movement_message(movement_id, movement)
+        return posted_message(booked)
 
     async def ListMovements(
         self, request: inventory_pb2.ListMovementsRequest, context: grpc.aio.ServicerContext
@@ -370,6 +427,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             request.to_warehouse_id,
             [(x.part_number, x.quantity) for x in request.lines],
             request.note,
+            {x.part_number: tuple(x.serials) for x in request.lines if x.serials},
         )
         return transfer_message(doc)
 
@@ -389,12 +447,15 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.ReceiveTransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
         discrepancies: dict[str, tuple[int, int]] = {}
+        named: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for i, x in enumerate(request.discrepancies):
             if x.part_number in discrepancies:
                 raise invalid(f"discrepancies[{i}].part_number", "each part once")
             discrepancies[x.part_number] = (x.short, x.damaged)
+            # Every part, named or not, so an error's index is the request's.
+            named[x.part_number] = (tuple(x.short_serials), tuple(x.damaged_serials))
         doc = await handlers.receive_transfer(
-            self.new_uow, current_auth(), request.transfer_id, discrepancies
+            self.new_uow, current_auth(), request.transfer_id, discrepancies, named
         )
         return transfer_message(doc)
 
@@ -499,6 +560,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             current_auth(),
             request.warehouse_id,
             [(x.part_number, x.counted) for x in request.lines],
+            {x.part_number: tuple(x.serials) for x in request.lines if x.serials},
         )
         return stocktake_message(doc)
 
@@ -569,6 +631,23 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             self.new_uow, current_auth(), request.purchase_order_id, quantities
         )
         return purchase_order_message(order)
+
+    async def GetSerial(
+        self, request: inventory_pb2.GetSerialRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.SerialTrace:
+        trace = await handlers.get_serial(self.new_uow, current_auth(), request.serial_number)
+        return inventory_pb2.SerialTrace(
+            item=serial_message(trace.item),
+            history=[movement_message(r.id, r.movement) for r in trace.history],
+        )
+
+    async def ListSerials(
+        self, request: inventory_pb2.ListSerialsRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListSerialsResponse:
+        found = await handlers.list_serials(
+            self.new_uow, current_auth(), request.warehouse_id, request.part_number
+        )
+        return inventory_pb2.ListSerialsResponse(serials=[serial_message(x) for x in found])
 
 
 def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:

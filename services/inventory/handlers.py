@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -23,15 +23,23 @@ from services.inventory.domain import (
     order_parts,
     purchasing,
     quota,
+    serials,
     stocktake,
     transfer,
 )
-from services.inventory.domain.catalog import PART_CATEGORIES, Part, check_part
+from services.inventory.domain.catalog import (
+    PART_CATEGORIES,
+    Part,
+    check_part,
+    current_successor,
+    successor_chain,
+)
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.quota import QuotaUse
-from services.inventory.domain.stock import Movement, Posting, StockLevel, book
+from services.inventory.domain.serials import SerialItem
+from services.inventory.domain.stock import Movement, Posting, StockLevel, book, by_serial
 from services.inventory.domain.stocktake import APPROVAL_THRESHOLD_FEN, Stocktake
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
@@ -63,6 +71,11 @@ class MovementLine:
     kind: str
     quantity: int
     unit_cost_fen: int | None = None
+    serials: tuple[str, ...] = ()  # a serialised part's units, one each
+
+
+Posted = list[tuple[int, Movement]]
+"""The ledger rows a document booked, with their ids: one, or one per serial."""
 
 
 def part_filter(brand: str, category: str, model: str) -> repository.PartFilter:
@@ -85,6 +98,25 @@ async def list_parts(
     if len(page) > size:
         return page[:size], paging.encode_page_token(page[size - 1].part_number)
     return page, ""
+
+
+async def successor_chains(new_uow: NewUow) -> dict[str, tuple[str, ...]]:
+    """替代料: per part, the parts that supersede it in turn, the last one current."""
+    async with new_uow() as uow:
+        known = await repository.successors(uow.session)
+    return {part: successor_chain(part, known) for part in known}
+
+
+async def get_part(new_uow: NewUow, part_number: str) -> tuple[Part, tuple[str, ...]]:
+    """One part of the catalog and the chain of parts that supersede it."""
+    if not part_number:
+        raise invalid("part_number", "is required")
+    async with new_uow() as uow:
+        part = await repository.get_part(uow.session, part_number)
+        if part is None:
+            raise NotFound(f"no part {part_number}")
+        known = await repository.successors(uow.session)
+    return part, successor_chain(part_number, known)
 
 
 CATALOG_ROLES = ("hq_admin",)
@@ -139,11 +171,13 @@ async def get_stock(
 
 async def post_movements(
     uow: UnitOfWork, lines: Sequence[MovementLine], posting: Posting
-) -> list[tuple[int, Movement]]:
+) -> Posted:
     """Book stock movements in the caller's unit of work: each level changes and its ledger
     line is written together, so the ledger summed per (warehouse, part) is always on-hand,
-    and each is announced. One line that cannot be booked (unknown part, not enough stock)
-    fails them all. The ledger rows' ids and lines, in the order given."""
+    and each is announced. A serialised part's line names its serials and is booked one
+    ledger row per serial, each serial moving with it. One line that cannot be booked
+    (unknown part, not enough stock, a serial not where it should be) fails them all. The
+    ledger rows' ids and lines, in the order given."""
     if not lines:
         return []
     session = uow.session
@@ -154,21 +188,64 @@ async def post_movements(
             raise NotFound(f"no warehouse {line.warehouse_id}")
         if line.part_number not in serialised:
             raise NotFound(f"no part {line.part_number}")
-        if serialised[line.part_number]:
-            # A serial must be in exactly one place; until serials are tracked, refuse rather
-            # than book serialised stock that no serial accounts for.
-            raise invalid("part_number", f"{line.part_number} is serialised and moves by serial")
+        _check_serials_named(serialised[line.part_number], line.part_number, line.serials)
+        if line.serials:
+            serials.check_serials(line.serials, abs(line.quantity))
     levels = await repository.lock_levels(session, {(x.warehouse_id, x.part_number) for x in lines})
+    items = await repository.lock_serials(session, {s for x in lines for s in x.serials})
+    known = set(items)
     booked: list[Booked] = []
     for line in lines:
         key = (line.warehouse_id, line.part_number)
         levels[key], movement = book(
             levels[key], line.kind, line.quantity, line.unit_cost_fen, posting
         )
-        booked.append((movement, levels[key]))
+        if not line.serials:
+            booked.append((movement, levels[key]))
+            continue
+        for serial in line.serials:
+            items[serial] = _serial_booked(items.get(serial), serial, line, movement.unit_cost_fen)
+        booked += by_serial(movement, levels[key], line.serials)
     await repository.save_levels(session, list(levels.values()))
+    await _save_serials(uow, items, known)
     ids = await _record(uow, found, booked)
     return list(zip(ids, [m for m, _ in booked], strict=True))
+
+
+def _check_serials_named(serialised: bool, part_number: str, named: Sequence[str]) -> None:
+    if serialised and not named:
+        raise invalid("serials", f"{part_number} is serialised: name the serial of each unit")
+    if named and not serialised:
+        raise invalid("serials", f"{part_number} is not serialised")
+
+
+def _serial_booked(
+    item: SerialItem | None, serial: str, line: MovementLine, unit_cost_fen: int
+) -> SerialItem:
+    """Where a document's movement takes one serial."""
+    part, warehouse_id = line.part_number, line.warehouse_id
+    if line.kind == "receipt":
+        return serials.receive(item, serial, part, warehouse_id, unit_cost_fen)
+    if line.kind == "adjustment" and line.quantity > 0:
+        return serials.find(item, serial, part, warehouse_id, unit_cost_fen)
+    if line.kind not in serials.LEAVING_STATES:
+        raise invalid("kind", f"a {line.kind} of serials is booked by its own document")
+    if item is None:
+        raise Conflict(f"serial {serial} is not known, not free in {warehouse_id}")
+    return serials.write_off(item, part, warehouse_id, line.kind)
+
+
+async def _save_serials(uow: UnitOfWork, items: dict[str, SerialItem], known: set[str]) -> None:
+    """Write the serials a posting moved: the ones new to the chain added, the others saved.
+    A new serial booked at the same moment by another posting fails one of the two."""
+    now = utc_now()
+    try:
+        await repository.add_serials(
+            uow.session, [x for k, x in items.items() if k not in known], now
+        )
+    except IntegrityError as error:
+        raise Conflict("a serial was booked elsewhere at the same moment; try again") from error
+    await repository.save_serials(uow.session, [x for k, x in items.items() if k in known], now)
 
 
 async def _warehouses(session: AsyncConnection, ids: Collection[str]) -> dict[str, Warehouse]:
@@ -197,6 +274,7 @@ async def _record(
             document_id=movement.document_id,
             on_hand_after=after.on_hand,
             average_cost_after_fen=after.average_cost_fen,
+            serial_number=movement.serial_number or "",
         )
         fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
         await uow.emit(_subject(warehouse, "stock_moved"), event)
@@ -247,6 +325,16 @@ class PartRequest:
     part_number: str
     quantity: int
     warranty: bool
+    serials: tuple[str, ...] = ()  # a serialised part's units by name; any free ones if none
+
+
+@dataclass(frozen=True)
+class SuccessorOffer:
+    """替代料: a short line's part is superseded; what replaces it now, and how many of it
+    the warehouse has available."""
+
+    part_number: str
+    available: int
 
 
 @dataclass(frozen=True)
@@ -254,6 +342,23 @@ class OrderParts:
     order_id: str
     warehouse_id: str
     lines: list[OrderPartLine]
+    serials: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """By line: the serials it holds, or consumed."""
+    offers: dict[str, SuccessorOffer] = field(default_factory=dict)
+    """By short line whose part is superseded: its successor."""
+
+
+async def _order_parts(
+    session: AsyncConnection,
+    order_id: str,
+    warehouse_id: str,
+    offers: dict[str, SuccessorOffer] | None = None,
+) -> OrderParts:
+    lines = await repository.order_lines(session, order_id)
+    by_line: dict[str, tuple[str, ...]] = {}
+    for item in await repository.serials_of_lines(session, order_id):
+        by_line[str(item.line_id)] = (*by_line.get(str(item.line_id), ()), item.serial_number)
+    return OrderParts(order_id, warehouse_id, lines, by_line, offers or {})
 
 
 async def _announce_lines(
@@ -291,6 +396,24 @@ def _check_order_id(order_id: str) -> None:
         raise invalid("order_id", "is required")
 
 
+def _check_requests(requested: Sequence[PartRequest]) -> None:
+    if not requested:
+        raise invalid("lines", "must not be empty")
+    for i, line in enumerate(requested):
+        if not line.line_id:
+            raise invalid(f"lines[{i}].line_id", "is required")
+        if not line.part_number:
+            raise invalid(f"lines[{i}].part_id", "is required")
+        order_parts.check_quantity(line.quantity, f"lines[{i}].quantity")
+        if line.serials:
+            serials.check_serials(line.serials, line.quantity, f"lines[{i}].serials")
+    if len({x.line_id for x in requested}) != len(requested):
+        raise invalid("lines", "line ids must be unique")
+    named = [s for x in requested for s in x.serials]
+    if len(set(named)) != len(named):
+        raise invalid("lines", "each serial on one line only")
+
+
 async def reserve_parts(
     new_uow: NewUow,
     auth: AuthContext,
@@ -300,23 +423,19 @@ async def reserve_parts(
 ) -> OrderParts:
     """预留: hold each line's parts in the order's warehouse, as many as are available; the
     rest is reported short. Asking again for a line already held changes nothing (a short
-    line takes what has come in since).
+    line takes what has come in since). A serialised part's line holds serials: the ones it
+    names (each must be free there), or any free ones.
+
+    替代料: a short line whose part is superseded is offered the part that replaces it now
+    (the end of its chain) with what is available of it; asking again for the line with that
+    successor (or any part down the chain) lets the old hold go and reserves the successor.
 
     The stock levels are locked first (SELECT ... FOR UPDATE on PostgreSQL, the writer turn on
-    SQLite), then the order's lines: two orders after the last unit are served one after the
-    other, and the second finds it gone."""
+    SQLite), then the order's lines, then serials: two orders after the last unit are served
+    one after the other, and the second finds it gone."""
     require_role(auth, ORDER_PARTS_ROLES)
     _check_order_id(order_id)
-    if not requested:
-        raise invalid("lines", "must not be empty")
-    for i, line in enumerate(requested):
-        if not line.line_id:
-            raise invalid(f"lines[{i}].line_id", "is required")
-        if not line.part_number:
-            raise invalid(f"lines[{i}].part_id", "is required")
-        order_parts.check_quantity(line.quantity, f"lines[{i}].quantity")
-    if len({x.line_id for x in requested}) != len(requested):
-        raise invalid("lines", "line ids must be unique")
+    _check_requests(requested)
     async with new_uow() as uow:
         session = uow.session
         warehouse = await _visible_warehouse(session, auth, warehouse_id)
@@ -324,14 +443,35 @@ async def reserve_parts(
         for i, line in enumerate(requested):
             if line.part_number not in prices:
                 raise invalid(f"lines[{i}].part_id", f"no part {line.part_number}")
-        levels = await repository.lock_levels(
-            session, {(warehouse.id, x.part_number) for x in requested}
-        )
+        successors = await repository.successors(session)
+        first_read = {x.line_id: x for x in await repository.order_lines(session, order_id)}
+        switching = {
+            x.line_id: first_read[x.line_id].part_number
+            for x in requested
+            if x.line_id in first_read
+            and x.part_number in successor_chain(first_read[x.line_id].part_number, successors)
+        }
+        keys = {(warehouse.id, x.part_number) for x in requested}
+        keys |= {(warehouse.id, part) for part in switching.values()}
+        flags = await repository.serialised_flags(session, {p for _, p in keys})
+        for i, line in enumerate(requested):
+            if line.serials and not flags[line.part_number]:
+                raise invalid(f"lines[{i}].serials", f"{line.part_number} is not serialised")
+        levels = await repository.lock_levels(session, keys)
         existing = {
             x.line_id: x for x in await repository.order_lines(session, order_id, lock=True)
         }
         if existing and next(iter(existing.values())).warehouse_id != warehouse.id:
             raise Conflict(f"order {order_id} takes its parts from another warehouse")
+        if any(existing[x].part_number != part for x, part in switching.items()):
+            raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
+        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
+        named = await repository.lock_serials(session, {s for x in requested for s in x.serials})
+        for line in requested:
+            for serial in line.serials:
+                if serial not in named:
+                    raise Conflict(f"serial {serial} is not known, not free in {warehouse.id}")
+                serials.hold(named[serial], line.part_number, warehouse.id, order_id, line.line_id)
         new_lines, changed = [], []
         for line in requested:
             key = (warehouse.id, line.part_number)
@@ -350,6 +490,17 @@ async def reserve_parts(
                     ),
                 )
                 new_lines.append(after)
+            elif line.line_id in switching:
+                old_key = (warehouse.id, before.part_number)
+                levels[old_key], levels[key], after = order_parts.switch_part(
+                    levels[old_key],
+                    levels[key],
+                    before,
+                    line.part_number,
+                    line.quantity,
+                    prices[line.part_number],
+                )
+                changed.append(after)
             else:
                 levels[key], after = order_parts.reserve_again(
                     levels[key], before, line.part_number, line.quantity
@@ -365,11 +516,112 @@ async def reserve_parts(
                 # The same new line reserved at the same moment for another part: one wins.
                 raise Conflict(f"order {order_id} was reserved concurrently; try again") from error
             await repository.save_lines(session, changed, now)
+            asked = {x.line_id: x.serials for x in requested}
+            moved: dict[str, SerialItem] = {}
+            for after in [*new_lines, *changed]:
+                if flags[after.part_number] or linked.get(after.line_id):
+                    found, _ = await _follow_serials(
+                        session,
+                        after,
+                        linked.get(after.line_id, []),
+                        None,
+                        [named[s] for s in asked[after.line_id]],
+                    )
+                    moved |= found
+            await repository.save_serials(session, list(moved.values()), now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
-            await _request_shortfall(uow, auth, warehouse, order_id, new_lines)
+            await _request_shortfall(uow, auth, warehouse, order_id, new_lines, flags)
             await uow.commit()
-        lines = await repository.order_lines(session, order_id)
-    return OrderParts(order_id, warehouse.id, lines)
+        offers = await _successor_offers(session, warehouse.id, order_id, successors)
+        return await _order_parts(session, order_id, warehouse.id, offers)
+
+
+def _by_line(items: Sequence[SerialItem]) -> dict[str, list[SerialItem]]:
+    found: dict[str, list[SerialItem]] = {}
+    for item in items:
+        found.setdefault(str(item.line_id), []).append(item)
+    return found
+
+
+async def _successor_offers(
+    session: AsyncConnection, warehouse_id: str, order_id: str, successors: dict[str, str | None]
+) -> dict[str, SuccessorOffer]:
+    """替代料: for each short line whose part is superseded, the part that replaces it now and
+    what the warehouse has available of it."""
+    offers = {}
+    for line in await repository.order_lines(session, order_id):
+        successor = current_successor(line.part_number, successors)
+        if line.status != "short" or successor is None:
+            continue
+        rows = await repository.stock_in(session, warehouse_id, successor)
+        available = rows[0].level.available if rows else 0
+        offers[line.line_id] = SuccessorOffer(successor, available)
+    return offers
+
+
+async def _follow_serials(
+    session: AsyncConnection,
+    line: OrderPartLine,
+    linked: Sequence[SerialItem],
+    movement: Movement | None,
+    named: Sequence[SerialItem] = (),
+    back: Sequence[str] = (),
+) -> tuple[dict[str, SerialItem], list[str]]:
+    """The serials of one order line after a rule changed it: it holds as many as it
+    reserves (the named ones first, then any free ones of its warehouse), consumes them when
+    issued, and gives back the ones returned (`back`, or the first consumed). The serials
+    changed, and the ones the movement moved, in ledger order."""
+    order_id, line_id = line.order_id, line.line_id
+    changed: dict[str, SerialItem] = {}
+    held = [x for x in linked if x.held]
+    # Serials of another part (the line took a successor) go free.
+    for item in held:
+        if item.part_number != line.part_number:
+            changed[item.serial_number] = serials.let_go(item, order_id, line_id)
+    keep = [x for x in held if x.part_number == line.part_number]
+    wanted = line.reserved if line.open else 0
+    if movement is not None and movement.kind == "issue":
+        wanted = -movement.quantity
+    for item in keep[wanted:]:
+        changed[item.serial_number] = serials.let_go(item, order_id, line_id)
+    keep = keep[:wanted]
+    taken = {x.serial_number for x in keep}
+    extra = [x for x in named if x.serial_number not in taken][: wanted - len(keep)]
+    if len(keep) + len(extra) < wanted:
+        free = await repository.free_serials(
+            session, line.warehouse_id, line.part_number, wanted + len(extra)
+        )
+        names = {x.serial_number for x in extra}
+        extra += [x for x in free if x.serial_number not in names][
+            : wanted - len(keep) - len(extra)
+        ]
+    if len(keep) + len(extra) < wanted:
+        raise Conflict(
+            f"the serials of part {line.part_number} in {line.warehouse_id} do not cover its "
+            "stock: run the conservation check"
+        )
+    for item in extra:
+        changed[item.serial_number] = serials.hold(
+            item, line.part_number, line.warehouse_id, order_id, line_id
+        )
+    keep = sorted(
+        [*keep, *(changed[x.serial_number] for x in extra)], key=lambda x: x.serial_number
+    )
+    if movement is None:
+        return changed, []
+    if movement.kind == "issue":
+        for item in keep:
+            changed[item.serial_number] = serials.consume(item, order_id, line_id)
+        return changed, [x.serial_number for x in keep]
+    consumed = {x.serial_number: x for x in linked if x.state == "consumed"}
+    chosen = list(back) or sorted(consumed)[: movement.quantity]
+    for serial in chosen:
+        if serial not in consumed:
+            raise Conflict(f"serial {serial} was not consumed by order {order_id} line {line_id}")
+        changed[serial] = serials.give_back(
+            consumed[serial], order_id, line_id, line.warehouse_id, movement.unit_cost_fen
+        )
+    return changed, chosen
 
 
 async def _request_shortfall(
@@ -378,13 +630,15 @@ async def _request_shortfall(
     warehouse: Warehouse,
     order_id: str,
     new_lines: Sequence[OrderPartLine],
+    serialised: dict[str, bool],
 ) -> None:
     """A store short of parts for new order lines asks its branch's central warehouse for
     them (补货调拨), in the same transaction; the branch approves it as any other transfer.
-    Asked once, when a line is first reserved: a retry or a top-up asks nothing more."""
+    Asked once, when a line is first reserved: a retry or a top-up asks nothing more.
+    Serialised parts are left out: a transfer names its serials, which the central picks."""
     short: dict[str, int] = {}
     for line in new_lines:
-        if line.short:
+        if line.short and not serialised[line.part_number]:
             short[line.part_number] = short.get(line.part_number, 0) + line.short
     if not short or warehouse.store_id is None:
         return
@@ -438,15 +692,17 @@ async def _change_lines(
     change: Callable[
         [StockLevel, OrderPartLine, Posting], tuple[StockLevel, OrderPartLine, Movement | None]
     ],
+    back: Sequence[str] = (),
 ) -> OrderParts:
-    """Apply one rule to the chosen lines of an order under the locks (levels, then lines),
-    and book, save and announce what changed in one transaction."""
+    """Apply one rule to the chosen lines of an order under the locks (levels, lines, then
+    serials), and book, save and announce what changed in one transaction. A serialised
+    part's serials follow its line, and its movement is booked one row per serial."""
     require_role(auth, ORDER_PARTS_ROLES)
     async with new_uow() as uow:
         session = uow.session
         warehouse, unlocked = await _order_in_scope(session, auth, order_id)
         if await uow.earlier_result() is not None:
-            return OrderParts(order_id, warehouse.id, unlocked)
+            return await _order_parts(session, order_id, warehouse.id)
         levels = await repository.lock_levels(
             session, {(warehouse.id, x.part_number) for x in unlocked}
         )
@@ -455,37 +711,48 @@ async def _change_lines(
         if any((warehouse.id, x.part_number) not in levels for x in current):
             # A line for another part was added since the first read: its level is not locked.
             raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
+        flags = await repository.serialised_flags(session, {x.part_number for x in current})
+        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
         posting = _posting(auth, "order", order_id)
         changed, booked = [], []
+        moved: dict[str, SerialItem] = {}
         for line in _chosen(current, line_ids):
             key = (warehouse.id, line.part_number)
             levels[key], after, movement = change(levels[key], line, posting)
             if after != line:
                 changed.append(after)
-            if movement is not None:
+            if flags[line.part_number]:
+                found, named = await _follow_serials(
+                    session, after, linked.get(line.line_id, []), movement, back=back
+                )
+                moved |= found
+                if movement is not None:
+                    booked += by_serial(movement, levels[key], named)
+            elif movement is not None:
                 booked.append((movement, levels[key]))
         if changed:
             await repository.save_levels(session, list(levels.values()))
             await repository.save_lines(session, changed, posting.occurred_at)
+            await repository.save_serials(session, list(moved.values()), posting.occurred_at)
             await _record(uow, {warehouse.id: warehouse}, booked)
             await _announce_lines(uow, warehouse, order_id, action, changed)
             await uow.commit(result_id=order_id)
-        lines = await repository.order_lines(session, order_id)
-    return OrderParts(order_id, warehouse.id, lines)
+        return await _order_parts(session, order_id, warehouse.id)
 
 
 async def issue_parts(
     new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
 ) -> OrderParts:
     """领料: the held parts leave the warehouse into the order at the moving-average cost (a
-    ledger "issue" each). A line is never issued twice; a short one is a Conflict."""
+    ledger "issue" each; a serial each for a serialised part, recorded on the line). A line
+    is never issued twice; a short one is a Conflict."""
     return await _change_lines(new_uow, auth, order_id, line_ids, "issue", order_parts.issue)
 
 
 async def release_parts(
     new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
 ) -> OrderParts:
-    """The holds of lines not issued are let go."""
+    """The holds of lines not issued are let go (their serials free again)."""
 
     def release(
         level: StockLevel, line: OrderPartLine, _posting: Posting
@@ -496,26 +763,37 @@ async def release_parts(
 
 
 async def return_parts(
-    new_uow: NewUow, auth: AuthContext, order_id: str, line_id: str, quantity: int
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_id: str,
+    quantity: int,
+    serial_numbers: Sequence[str] = (),
 ) -> OrderParts:
-    """退料: issued parts come back to the warehouse at the line's cost (a ledger "return")."""
+    """退料: issued parts come back to the warehouse at the line's cost (a ledger "return").
+    A serialised line's serials come back in stock: the ones named, or the first it
+    consumed."""
     if not line_id:
         raise invalid("line_id", "is required")
     order_parts.check_quantity(quantity)
+    if serial_numbers:
+        serials.check_serials(serial_numbers, quantity)
 
     def give_back(
         level: StockLevel, line: OrderPartLine, posting: Posting
     ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
         return order_parts.give_back(level, line, quantity, posting)
 
-    return await _change_lines(new_uow, auth, order_id, [line_id], "return", give_back)
+    return await _change_lines(
+        new_uow, auth, order_id, [line_id], "return", give_back, serial_numbers
+    )
 
 
 async def get_order_parts(new_uow: NewUow, auth: AuthContext, order_id: str) -> OrderParts:
     require_role(auth, ORDER_PARTS_ROLES)
     async with new_uow() as uow:
-        warehouse, lines = await _order_in_scope(uow.session, auth, order_id)
-    return OrderParts(order_id, warehouse.id, lines)
+        warehouse, _ = await _order_in_scope(uow.session, auth, order_id)
+        return await _order_parts(uow.session, order_id, warehouse.id)
 
 
 # --- Warehouse keepers' documents ------------------------------------------------------------
@@ -536,8 +814,10 @@ async def record_receipt(
     quantity: int,
     unit_cost_fen: int,
     document_id: str,
-) -> tuple[int, Movement]:
-    """入库: stock comes in at a unit cost and the warehouse's moving average follows."""
+    serial_numbers: Sequence[str] = (),
+) -> Posted:
+    """入库: stock comes in at a unit cost and the warehouse's moving average follows. A
+    serialised part names a serial for each unit, none already in the chain."""
     require_role(auth, STOCK_DOCUMENT_ROLES)
     if not part_number:
         raise invalid("part_number", "is required")
@@ -555,10 +835,12 @@ async def record_receipt(
         await _admit_into(
             uow.session, warehouse.id, quantity * unit_cost_fen, f"receipt of {part_number}"
         )
-        line = MovementLine(warehouse.id, part_number, "receipt", quantity, unit_cost_fen)
+        line = MovementLine(
+            warehouse.id, part_number, "receipt", quantity, unit_cost_fen, tuple(serial_numbers)
+        )
         posting = _posting(auth, "receipt", document_id or _new_document_id("GRN"))
-        [booked] = await post_movements(uow, [line], posting)
-        await uow.commit(result_id=str(booked[0]))
+        booked = await post_movements(uow, [line], posting)
+        await uow.commit(result_id=_rows_id(booked))
     return booked
 
 
@@ -570,10 +852,12 @@ async def record_adjustment(
     quantity: int,
     reason: str,
     document_id: str,
-) -> tuple[int, Movement]:
+    serial_numbers: Sequence[str] = (),
+) -> Posted:
     """盘盈/盘亏: found stock comes in at the warehouse's average cost (the part's standard
     cost when there is none); missing stock goes out at it. Only available stock can be
-    written off: what is held for orders must be released first."""
+    written off: what is held for orders must be released first. A serialised part names
+    its serials: found ones unknown or once missing, missing ones free in the warehouse."""
     require_role(auth, STOCK_DOCUMENT_ROLES)
     if not part_number:
         raise invalid("part_number", "is required")
@@ -598,10 +882,12 @@ async def record_adjustment(
                 "record a stocktake for approval"
             )
         await _admit_into(session, warehouse.id, quantity * cost, f"adjustment of {part_number}")
-        line = MovementLine(warehouse.id, part_number, "adjustment", quantity, cost)
+        line = MovementLine(
+            warehouse.id, part_number, "adjustment", quantity, cost, tuple(serial_numbers)
+        )
         posting = _posting(auth, "adjustment", document_id or _new_document_id("ADJ"))
-        [booked] = await post_movements(uow, [line], posting)
-        await uow.commit(result_id=str(booked[0]))
+        booked = await post_movements(uow, [line], posting)
+        await uow.commit(result_id=_rows_id(booked))
     return booked
 
 
@@ -617,8 +903,10 @@ async def record_write_off(
     kind: str,
     reason: str,
     document_id: str,
-) -> tuple[int, Movement]:
-    """报废 or 返厂: available stock leaves the chain at the warehouse's average cost."""
+    serial_numbers: Sequence[str] = (),
+) -> Posted:
+    """报废 or 返厂: available stock leaves the chain at the warehouse's average cost; a
+    serialised part names the free serials that leave."""
     require_role(auth, STOCK_DOCUMENT_ROLES)
     if kind not in WRITE_OFF_KINDS:
         raise invalid("kind", f"must be one of {', '.join(WRITE_OFF_KINDS)}")
@@ -633,23 +921,36 @@ async def record_write_off(
         warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
         if not await repository.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
-        line = MovementLine(warehouse.id, part_number, kind, -quantity)
+        line = MovementLine(warehouse.id, part_number, kind, -quantity, None, tuple(serial_numbers))
         prefix = "SCR" if kind == "scrap" else "RTM"
         posting = _posting(auth, kind, document_id or _new_document_id(prefix))
-        [booked] = await post_movements(uow, [line], posting)
-        await uow.commit(result_id=str(booked[0]))
+        booked = await post_movements(uow, [line], posting)
+        await uow.commit(result_id=_rows_id(booked))
     return booked
 
 
-async def _earlier_movement(uow: UnitOfWork) -> tuple[int, Movement] | None:
-    """The ledger line an earlier try of this very request booked (its reply was lost)."""
+def _rows_id(booked: Posted) -> str:
+    """The ledger rows of one document line, named for the handled-requests log."""
+    ids = [movement_id for movement_id, _ in booked]
+    return ",".join(map(str, ids)) if len(ids) <= 8 else f"{ids[0]}-{ids[-1]}"
+
+
+async def _earlier_movement(uow: UnitOfWork) -> Posted | None:
+    """The ledger rows an earlier try of this very request booked (its reply was lost). Many
+    rows (a serial each) are named by their first and last id: the rows of one warehouse's
+    part between them are this document's, since its level was locked while they were
+    written."""
     earlier = await uow.earlier_result()
     if earlier is None:
         return None
-    row = await repository.get_movement(uow.session, int(earlier))
-    if row is None:
-        raise NotFound(f"movement {earlier} of an earlier try is gone")
-    return row.id, row.movement
+    if "-" in earlier:
+        first, last = (int(x) for x in earlier.split("-"))
+        rows = await repository.movements_like(uow.session, first, last)
+    else:
+        rows = await repository.movements_of(uow.session, [int(x) for x in earlier.split(",")])
+    if not rows:
+        raise NotFound(f"movements {earlier} of an earlier try are gone")
+    return [(row.id, row.movement) for row in rows]
 
 
 def _new_document_id(prefix: str) -> str:
@@ -698,6 +999,7 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
         on_hand = await repository.on_hand_by_part(uow.session, part_number or None)
         in_transit = await repository.in_transit_by_part(uow.session, part_number or None)
         off = await repository.warehouses_off(uow.session, part_number or None)
+        serials_off = await repository.serials_off(uow.session, part_number or None)
     return [
         conserve(
             part,
@@ -705,9 +1007,45 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
             on_hand.get(part, 0),
             in_transit.get(part, 0),
             tuple(off.get(part, [])),
+            tuple(serials_off.get(part, [])),
         )
-        for part in sorted(set(ledger) | set(on_hand) | set(in_transit))
+        for part in sorted(set(ledger) | set(on_hand) | set(in_transit) | set(serials_off))
     ]
+
+
+# --- Serialised items (串号) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SerialTrace:
+    """Where a serial is now, and every ledger row that moved it, oldest first."""
+
+    item: SerialItem
+    history: list[repository.LedgerRow]
+
+
+async def get_serial(new_uow: NewUow, auth: AuthContext, serial_number: str) -> SerialTrace:
+    """A serial and its history, for anyone whose scope it has passed through (HQ any)."""
+    if not serial_number:
+        raise invalid("serial", "is required")
+    async with new_uow() as uow:
+        session = uow.session
+        item = await repository.get_serial(session, serial_number)
+        history = await repository.serial_history(session, serial_number) if item else []
+        places = {x.movement.warehouse_id for x in history}
+        found = await _warehouses(session, places)
+    if item is None or not any(w.visible_to(auth) for w in found.values()):
+        raise NotFound(f"no serial {serial_number} in your scope")
+    return SerialTrace(item, history)
+
+
+async def list_serials(
+    new_uow: NewUow, auth: AuthContext, warehouse_id: str, part_number: str
+) -> list[SerialItem]:
+    """The serials in stock in a warehouse (held for an order or free), by part and serial."""
+    async with new_uow() as uow:
+        warehouse = await _visible_warehouse(uow.session, auth, warehouse_id)
+        return await repository.serials_in(uow.session, warehouse.id, part_number or None)
 
 
 # --- Transfers (调拨) -------------------------------------------------------------------------
@@ -757,11 +1095,20 @@ async def request_transfer(
     to_warehouse_id: str,
     lines: list[tuple[str, int]],
     note: str,
+    serial_numbers: Mapping[str, Sequence[str]] | None = None,
 ) -> Transfer:
     """调拨申请: by someone who covers either warehouse (a store asks its central, or another
-    store, for parts)."""
+    store, for parts). A serialised part's line names its serials (by part in
+    `serial_numbers`), each free in the sender now."""
     require_role(auth, TRANSFER_ROLES)
     checked = transfer.check_lines(lines)
+    named = serial_numbers or {}
+    for i, (part_number, quantity) in enumerate(lines):
+        if named.get(part_number):
+            serials.check_serials(named[part_number], quantity, f"lines[{i}].serials")
+    every = [s for x in named.values() for s in x]
+    if len(set(every)) != len(every):
+        raise invalid("lines", "each serial on one line only")
     if len(note) > 500:
         raise invalid("note", "at most 500 characters")
     if from_warehouse_id and from_warehouse_id == to_warehouse_id:
@@ -781,11 +1128,17 @@ async def request_transfer(
         if not (sender.visible_to(auth) or receiver.visible_to(auth)):
             raise NotFound("neither warehouse is in your scope")
         serialised = await repository.serialised_flags(session, {p for p, _ in lines})
+        items = await repository.lock_serials(session, every, lock=False)
         for i, (part_number, _) in enumerate(lines):
             if part_number not in serialised:
                 raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
-            if serialised[part_number]:
-                raise invalid(f"lines[{i}].part_number", "serialised parts move by serial")
+            if serialised[part_number] and not named.get(part_number):
+                raise invalid(f"lines[{i}].serials", f"{part_number} is serialised: name them")
+            if named.get(part_number) and not serialised[part_number]:
+                raise invalid(f"lines[{i}].serials", f"{part_number} is not serialised")
+            for serial in named.get(part_number, ()):
+                serials.check_free(_known(items, serial), part_number, sender.id)
+        checked = tuple(replace(x, serials=tuple(named.get(x.part_number, ()))) for x in checked)
         new = Transfer(
             id=_new_document_id("TR"),
             from_warehouse_id=sender.id,
@@ -852,12 +1205,56 @@ async def _move_transfer(
             value = sum(x.quantity * x.unit_cost_fen for x in after.lines)
             await _admit_into(session, after.to_warehouse_id, value, f"transfer {after.id}")
         if after != before:
+            named = {s for x in after.lines for s in x.serials}
+            items = await repository.lock_serials(session, named)
+            booked, moved = _serials_of_transfer(after, booked, items, warehouse.id)
             await repository.save_levels(session, list(changed.values()))
+            await repository.save_serials(session, list(moved.values()), posting.occurred_at)
             await repository.save_transfer(session, after)
             await _record(uow, {warehouse.id: warehouse}, booked)
             await _announce_transfer(uow, after, warehouse)
             await uow.commit(result_id=after.id)
     return after
+
+
+def _known(items: Mapping[str, SerialItem], serial: str) -> SerialItem:
+    if serial not in items:
+        raise Conflict(f"serial {serial} is not known to the chain")
+    return items[serial]
+
+
+def _serials_of_transfer(
+    doc: Transfer, booked: list[Booked], items: Mapping[str, SerialItem], warehouse_id: str
+) -> tuple[list[Booked], dict[str, SerialItem]]:
+    """A transfer step's serials: shipped ones in transit on it, arrived ones in the receiver,
+    the short ones then written off missing and the damaged ones scrapped; and its ledger
+    rows split one per serial."""
+    lines = {x.part_number: x for x in doc.lines if x.serials}
+    rows: list[Booked] = []
+    moved: dict[str, SerialItem] = {}
+    for movement, level in booked:
+        line = lines.get(movement.part_number)
+        if line is None:
+            rows.append((movement, level))
+            continue
+        part = line.part_number
+        names: tuple[str, ...] = line.serials
+        if movement.kind == "transfer_out":
+            for serial in names:
+                moved[serial] = serials.ship(_known(items, serial), part, warehouse_id, doc.id)
+        elif movement.kind == "transfer_in":
+            for serial in names:
+                moved[serial] = serials.arrive(
+                    _known(items, serial), doc.id, warehouse_id, movement.unit_cost_fen
+                )
+        else:
+            names = (*line.short_serials, *line.damaged_serials)
+            for serial in line.short_serials:
+                moved[serial] = serials.write_off(moved[serial], part, warehouse_id, "adjustment")
+            for serial in line.damaged_serials:
+                moved[serial] = serials.write_off(moved[serial], part, warehouse_id, "scrap")
+        rows += by_serial(movement, level, names)
+    return rows, moved
 
 
 async def ship_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:
@@ -866,14 +1263,57 @@ async def ship_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) ->
 
 
 async def receive_transfer(
-    new_uow: NewUow, auth: AuthContext, transfer_id: str, discrepancies: dict[str, tuple[int, int]]
+    new_uow: NewUow,
+    auth: AuthContext,
+    transfer_id: str,
+    discrepancies: dict[str, tuple[int, int]],
+    missing_serials: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
 ) -> Transfer:
-    """收货: into the receiver at the transfer's cost; short and damaged units written off."""
+    """收货: into the receiver at the transfer's cost; short and damaged units written off.
+    A serialised part's short and damaged units are named (by part in `missing_serials`, as
+    short, damaged): the short written off missing, the damaged scrapped."""
+    named = missing_serials or {}
 
     def receive(
         before: Transfer, levels: dict[str, StockLevel], posting: Posting
     ) -> tuple[Transfer, dict[str, StockLevel], list[Booked]]:
-        return transfer.receive_goods(before, levels, discrepancies, posting)
+        counts = dict(discrepancies)
+        lines = {x.part_number: x for x in before.lines}
+        for i, (part, (short, damaged)) in enumerate(named.items()):
+            if not short and not damaged:
+                continue
+            on_it = set(lines[part].serials) if part in lines else set()
+            for field_name, names in (("short_serials", short), ("damaged_serials", damaged)):
+                for j, serial in enumerate(names):
+                    if serial not in on_it:
+                        raise invalid(
+                            f"discrepancies[{i}].{field_name}[{j}]",
+                            f"serial {serial} is not on the transfer for part {part}",
+                        )
+            if len({*short, *damaged}) != len(short) + len(damaged):
+                raise invalid(f"discrepancies[{i}]", "each serial once, short or damaged")
+            if counts.get(part, (0, 0)) not in ((0, 0), (len(short), len(damaged))):
+                raise invalid(f"discrepancies[{i}]", "short and damaged count the serials named")
+            counts[part] = (len(short), len(damaged))
+        for part, (short_count, damaged_count) in counts.items():
+            line = lines.get(part)
+            unnamed = not any(named.get(part, ((), ())))
+            if line is not None and line.serials and (short_count or damaged_count) and unnamed:
+                raise invalid("discrepancies", f"name the serials of {part} short or damaged")
+        after, changed, booked = transfer.receive_goods(before, levels, counts, posting)
+        if after is not before and after.status == "received" and before.status != "received":
+            after = replace(
+                after,
+                lines=tuple(
+                    replace(
+                        x,
+                        short_serials=tuple(named.get(x.part_number, ((), ()))[0]),
+                        damaged_serials=tuple(named.get(x.part_number, ((), ()))[1]),
+                    )
+                    for x in after.lines
+                ),
+            )
+        return after, changed, booked
 
     return await _move_transfer(new_uow, auth, transfer_id, "to", receive)
 
@@ -1052,22 +1492,43 @@ async def list_slow_moving(
 
 
 async def _post_stocktake(uow: UnitOfWork, doc: Stocktake) -> None:
-    """Each difference becomes an adjustment at the average cost when counted."""
-    lines = [
-        MovementLine(doc.warehouse_id, x.part_number, "adjustment", x.difference, x.unit_cost_fen)
-        for x in doc.lines
-        if x.difference
-    ]
+    """Each difference becomes an adjustment at the average cost when counted; a serialised
+    part's missing serials go out and its found ones come in, one by one."""
+    lines = []
+    for x in doc.lines:
+        part, cost = x.part_number, x.unit_cost_fen
+        if x.missing_serials:
+            missing = x.missing_serials
+            lines.append(
+                MovementLine(doc.warehouse_id, part, "adjustment", -len(missing), cost, missing)
+            )
+        if x.found_serials:
+            found = x.found_serials
+            lines.append(
+                MovementLine(doc.warehouse_id, part, "adjustment", len(found), cost, found)
+            )
+        if x.difference and not (x.missing_serials or x.found_serials):
+            lines.append(MovementLine(doc.warehouse_id, part, "adjustment", x.difference, cost))
     await post_movements(uow, lines, Posting("stocktake", doc.id, utc_now(), doc.decided_by or ""))
 
 
 async def record_stocktake(
-    new_uow: NewUow, auth: AuthContext, warehouse_id: str, counts: list[tuple[str, int]]
+    new_uow: NewUow,
+    auth: AuthContext,
+    warehouse_id: str,
+    counts: list[tuple[str, int]],
+    serial_numbers: Mapping[str, Sequence[str]] | None = None,
 ) -> Stocktake:
     """盘点: the counts against the book now. Differences within the approval threshold are
-    posted at once; larger ones wait for a manager."""
+    posted at once; larger ones wait for a manager. A serialised part is counted serial by
+    serial (by part in `serial_numbers`): the book's serials not seen are missing, the ones
+    seen that the book does not have are found."""
     require_role(auth, STOCK_DOCUMENT_ROLES)
     stocktake.check_counts(counts)
+    named = serial_numbers or {}
+    for i, (part_number, counted) in enumerate(counts):
+        if named.get(part_number):
+            serials.check_serials(named[part_number], counted, f"lines[{i}].serials")
     async with new_uow() as uow:
         session = uow.session
         if (earlier := await uow.earlier_result()) is not None:
@@ -1077,15 +1538,25 @@ async def record_stocktake(
         for i, (part_number, _) in enumerate(counts):
             if part_number not in serialised:
                 raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
-            if serialised[part_number]:
-                raise invalid(f"lines[{i}].part_number", "serialised parts are counted by serial")
+            if serialised[part_number] and counted and not named.get(part_number):
+                raise invalid(f"lines[{i}].serials", f"{part_number} is counted by serial")
+            if named.get(part_number) and not serialised[part_number]:
+                raise invalid(f"lines[{i}].serials", f"{part_number} is not serialised")
         levels = await repository.lock_levels(session, {(warehouse.id, p) for p, _ in counts})
         book = {part: level for (_, part), level in levels.items()}
+        counted_lines = []
+        for line in stocktake.count(counts, book):
+            if serialised[line.part_number]:
+                on_book = await repository.serials_in(session, warehouse.id, line.part_number)
+                line = stocktake.serial_findings(
+                    line, [x.serial_number for x in on_book], named.get(line.part_number, ())
+                )
+            counted_lines.append(line)
         now = utc_now()
         doc = Stocktake(
             id=_new_document_id("ST"),
             warehouse_id=warehouse.id,
-            lines=stocktake.count(counts, book),
+            lines=tuple(counted_lines),
             counted_by=auth.user_id,
             counted_at=now,
         )

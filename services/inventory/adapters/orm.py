@@ -30,6 +30,7 @@ from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
 from services.inventory.domain.order_parts import LINE_STATUSES
 from services.inventory.domain.purchasing import PO_STATUSES
+from services.inventory.domain.serials import SERIAL_STATES
 from services.inventory.domain.stock import INBOUND_KINDS, MOVEMENT_KINDS, OUTBOUND_KINDS
 from services.inventory.domain.stocktake import STOCKTAKE_STATUSES
 from services.inventory.domain.transfer import TRANSFER_STATUSES
@@ -333,3 +334,67 @@ purchase_order_lines = Table(
     CheckConstraint("unit_cost_fen >= 0", name="unit_cost_not_negative"),
     CheckConstraint("received >= 0 AND received <= quantity", name="received_within_quantity"),
 )
+
+
+serial_items = Table(
+    "serial_items",
+    metadata,
+    Column("serial_number", String(60), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), nullable=False),
+    Column("state", String(30), nullable=False),
+    Column("warehouse_id", String(30), ForeignKey("warehouses.id"), nullable=True),
+    Column("transfer_id", String(40), ForeignKey("transfers.id"), nullable=True),
+    Column("order_id", String(64), nullable=True),
+    Column("line_id", String(64), nullable=True),
+    Column("unit_cost_fen", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(f"state IN ({_sql_list(SERIAL_STATES)})", name="state"),
+    # Exactly one place: a warehouse when in stock, a transfer when in transit, an order line
+    # when consumed, none once gone. Held for an order line only while in stock.
+    CheckConstraint(
+        "(state = 'in_stock' AND warehouse_id IS NOT NULL AND transfer_id IS NULL)"
+        " OR (state = 'in_transit' AND warehouse_id IS NULL AND transfer_id IS NOT NULL"
+        " AND order_id IS NULL)"
+        " OR (state = 'consumed' AND warehouse_id IS NULL AND transfer_id IS NULL"
+        " AND order_id IS NOT NULL)"
+        " OR (state IN ('returned_to_manufacturer', 'scrapped', 'missing')"
+        " AND warehouse_id IS NULL AND transfer_id IS NULL AND order_id IS NULL)",
+        name="one_place",
+    ),
+    CheckConstraint("(order_id IS NULL) = (line_id IS NULL)", name="order_line_whole"),
+    CheckConstraint("unit_cost_fen >= 0", name="unit_cost_not_negative"),
+    ForeignKeyConstraint(
+        ["order_id", "line_id"], ["order_part_lines.order_id", "order_part_lines.line_id"]
+    ),
+    Index("ix_serial_items_warehouse_part", "warehouse_id", "part_number"),
+    Index("ix_serial_items_order_line", "order_id", "line_id"),
+    Index("ix_serial_items_transfer", "transfer_id"),
+)
+"""串号: where each serialised item is now. Its history is the ledger's rows with its serial."""
+
+transfer_serials = Table(
+    "transfer_serials",
+    metadata,
+    Column("transfer_id", String(40), ForeignKey("transfers.id"), primary_key=True),
+    Column("serial_number", String(60), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), nullable=False),
+    # How it arrived: empty until received, then received, short or damaged.
+    Column("outcome", String(20), nullable=True),
+    CheckConstraint(
+        "outcome IS NULL OR outcome IN ('received', 'short', 'damaged')", name="outcome"
+    ),
+    Index("ix_transfer_serials_serial", "serial_number"),
+)
+"""The serials a transfer moves, named line by line, and how each arrived."""
+
+stocktake_serials = Table(
+    "stocktake_serials",
+    metadata,
+    Column("stocktake_id", String(40), ForeignKey("stocktakes.id"), primary_key=True),
+    Column("serial_number", String(60), primary_key=True),
+    Column("part_number", String(40), ForeignKey("parts.part_number"), nullable=False),
+    Column("finding", String(10), nullable=False),
+    CheckConstraint("finding IN ('missing', 'found')", name="finding"),
+)
+"""A stocktake's serial differences: on the book and not counted (missing), or counted and
+not on the book (found)."""

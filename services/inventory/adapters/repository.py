@@ -23,12 +23,15 @@ from services.inventory.adapters.orm import (
     purchase_orders,
     quotas,
     reorder_levels,
+    serial_items,
     stock_levels,
     stock_movements,
     stocktake_lines,
+    stocktake_serials,
     stocktakes,
     transfer_approvals,
     transfer_lines,
+    transfer_serials,
     transfers,
     warehouses,
 )
@@ -37,6 +40,7 @@ from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.purchasing import PurchaseLine, PurchaseOrder, ReorderLevel
 from services.inventory.domain.quota import QuotaUse
+from services.inventory.domain.serials import SerialItem
 from services.inventory.domain.stock import OUTBOUND_KINDS, Movement, StockLevel
 from services.inventory.domain.stocktake import Stocktake, StocktakeLine
 from services.inventory.domain.transfer import Transfer, TransferLine
@@ -130,6 +134,18 @@ def _part_from_row(row: Row[tuple[object, ...]], models: list[str]) -> Part:
         compatible_models=tuple(models),
         superseded_by=m["superseded_by"],
     )
+
+
+async def get_part(session: AsyncConnection, part_number: str) -> Part | None:
+    row = (await session.execute(select(parts).where(parts.c.part_number == part_number))).first()
+    if row is None:
+        return None
+    models = await session.scalars(
+        select(part_models.c.model_code)
+        .where(part_models.c.part_number == part_number)
+        .order_by(part_models.c.model_code)
+    )
+    return _part_from_row(row, list(models))
 
 
 async def serialised_flags(
@@ -307,6 +323,7 @@ async def add_movements(session: AsyncConnection, movements: Collection[Movement
                 "document_id": m.document_id,
                 "occurred_at": m.occurred_at,
                 "user_id": m.user_id,
+                "serial_number": m.serial_number,
             }
             for m in movements
         ],
@@ -353,6 +370,7 @@ def _ledger_row(row: Row[tuple[object, ...]]) -> LedgerRow:
             document_id=row.document_id,
             occurred_at=as_utc(row.occurred_at),
             user_id=row.user_id,
+            serial_number=row.serial_number,
         ),
     )
 
@@ -362,6 +380,36 @@ async def get_movement(session: AsyncConnection, movement_id: int) -> LedgerRow 
         await session.execute(select(stock_movements).where(stock_movements.c.id == movement_id))
     ).first()
     return None if row is None else _ledger_row(row)
+
+
+async def movements_like(session: AsyncConnection, first: int, last: int) -> list[LedgerRow]:
+    """The rows from `first` to `last` of the first one's warehouse, part and document."""
+    head = await get_movement(session, first)
+    if head is None:
+        return []
+    c, m = stock_movements.c, head.movement
+    rows = await session.execute(
+        select(stock_movements)
+        .where(
+            c.id.between(first, last),
+            c.warehouse_id == m.warehouse_id,
+            c.part_number == m.part_number,
+            c.document_type == m.document_type,
+            c.document_id == m.document_id,
+        )
+        .order_by(c.id)
+    )
+    return [_ledger_row(row) for row in rows]
+
+
+async def movements_of(session: AsyncConnection, movement_ids: Collection[int]) -> list[LedgerRow]:
+    """Ledger rows by id, in id order."""
+    rows = await session.execute(
+        select(stock_movements)
+        .where(stock_movements.c.id.in_(list(movement_ids)))
+        .order_by(stock_movements.c.id)
+    )
+    return [_ledger_row(row) for row in rows]
 
 
 async def retail_prices(session: AsyncConnection, part_numbers: Iterable[str]) -> dict[str, int]:
@@ -518,6 +566,33 @@ async def add_transfer(session: AsyncConnection, transfer: Transfer) -> None:
             for x in transfer.lines
         ],
     )
+    named = [
+        {"transfer_id": transfer.id, "serial_number": serial, "part_number": x.part_number}
+        for x in transfer.lines
+        for serial in x.serials
+    ]
+    if named:
+        await session.execute(transfer_serials.insert(), named)
+
+
+async def _transfer_serials(
+    session: AsyncConnection, transfer_id: str
+) -> dict[str, dict[str | None, list[str]]]:
+    """A transfer's serials by part: all of them under None, and those short or damaged
+    under their outcome."""
+    c = transfer_serials.c
+    rows = await session.execute(
+        select(c.part_number, c.serial_number, c.outcome)
+        .where(c.transfer_id == transfer_id)
+        .order_by(c.part_number, c.serial_number)
+    )
+    found: dict[str, dict[str | None, list[str]]] = {}
+    for part, serial, outcome in rows:
+        by_outcome = found.setdefault(part, {})
+        by_outcome.setdefault(None, []).append(serial)
+        if outcome in ("short", "damaged"):
+            by_outcome.setdefault(outcome, []).append(serial)
+    return found
 
 
 def _when(value: datetime | None) -> datetime | None:
@@ -547,6 +622,7 @@ async def get_transfer(
         .where(transfer_lines.c.transfer_id == transfer_id)
         .order_by(transfer_lines.c.part_number)
     )
+    serials = await _transfer_serials(session, transfer_id)
     approved = await session.scalars(
         select(transfer_approvals.c.branch_id)
         .where(transfer_approvals.c.transfer_id == transfer_id)
@@ -567,6 +643,9 @@ async def get_transfer(
                 received=x.received,
                 short=x.short,
                 damaged=x.damaged,
+                serials=tuple(serials.get(x.part_number, {}).get(None, ())),
+                short_serials=tuple(serials.get(x.part_number, {}).get("short", ())),
+                damaged_serials=tuple(serials.get(x.part_number, {}).get("damaged", ())),
             )
             for x in line_rows
         ),
@@ -604,6 +683,20 @@ async def save_transfer(session: AsyncConnection, transfer: Transfer) -> None:
                 damaged=line.damaged,
             )
         )
+        if line.serials and transfer.status == "received":
+            outcomes = dict.fromkeys(line.serials, "received")
+            outcomes |= dict.fromkeys(line.short_serials, "short")
+            outcomes |= dict.fromkeys(line.damaged_serials, "damaged")
+            t = transfer_serials.c
+            await session.execute(
+                update(transfer_serials)
+                .where(
+                    t.transfer_id == transfer.id,
+                    t.serial_number == bindparam("key_serial"),
+                )
+                .values(outcome=bindparam("new_outcome")),
+                [{"key_serial": k, "new_outcome": v} for k, v in outcomes.items()],
+            )
 
 
 async def add_approvals(
@@ -834,6 +927,19 @@ async def add_stocktake(session: AsyncConnection, doc: Stocktake) -> None:
             for x in doc.lines
         ],
     )
+    findings = [
+        {
+            "stocktake_id": doc.id,
+            "serial_number": serial,
+            "part_number": x.part_number,
+            "finding": finding,
+        }
+        for x in doc.lines
+        for finding, serials in (("missing", x.missing_serials), ("found", x.found_serials))
+        for serial in serials
+    ]
+    if findings:
+        await session.execute(stocktake_serials.insert(), findings)
 
 
 async def get_stocktake(
@@ -850,12 +956,28 @@ async def get_stocktake(
         .where(stocktake_lines.c.stocktake_id == stocktake_id)
         .order_by(stocktake_lines.c.part_number)
     )
+    c = stocktake_serials.c
+    findings: dict[tuple[str, str], list[str]] = {}
+    for part, serial, finding in await session.execute(
+        select(c.part_number, c.serial_number, c.finding)
+        .where(c.stocktake_id == stocktake_id)
+        .order_by(c.serial_number)
+    ):
+        findings.setdefault((part, finding), []).append(serial)
     m = row._mapping
     return Stocktake(
         id=m["id"],
         warehouse_id=m["warehouse_id"],
         lines=tuple(
-            StocktakeLine(x.part_number, x.book, x.counted, x.unit_cost_fen) for x in lines
+            StocktakeLine(
+                x.part_number,
+                x.book,
+                x.counted,
+                x.unit_cost_fen,
+                tuple(findings.get((x.part_number, "missing"), ())),
+                tuple(findings.get((x.part_number, "found"), ())),
+            )
+            for x in lines
         ),
         counted_by=m["counted_by"],
         counted_at=as_utc(m["counted_at"]),
@@ -1092,4 +1214,203 @@ async def warehouses_off(session: AsyncConnection, part_number: str | None) -> d
     off: dict[str, list[str]] = {}
     for part, warehouse_id in await session.execute(query):
         off.setdefault(part, []).append(warehouse_id)
+    return off
+
+
+# --- Serialised items (串号) -------------------------------------------------------------------
+
+
+def _serial_from_row(row: Row[tuple[object, ...]]) -> SerialItem:
+    m = row._mapping
+    return SerialItem(
+        serial_number=m["serial_number"],
+        part_number=m["part_number"],
+        state=m["state"],
+        unit_cost_fen=m["unit_cost_fen"],
+        warehouse_id=m["warehouse_id"],
+        transfer_id=m["transfer_id"],
+        order_id=m["order_id"],
+        line_id=m["line_id"],
+    )
+
+
+async def lock_serials(
+    session: AsyncConnection, serial_numbers: Collection[str], *, lock: bool = True
+) -> dict[str, SerialItem]:
+    """The known ones of these serials; locked until the transaction ends unless asked not
+    to (after the stock levels they move: one lock order for everyone)."""
+    if not serial_numbers:
+        return {}
+    c = serial_items.c
+    query = (
+        select(serial_items)
+        .where(c.serial_number.in_(sorted(serial_numbers)))
+        .order_by(c.serial_number)
+    )
+    rows = await session.execute(query.with_for_update() if lock else query)
+    return {row.serial_number: _serial_from_row(row) for row in rows}
+
+
+def _serial_values(item: SerialItem, now: datetime) -> dict[str, object]:
+    return {
+        "part_number": item.part_number,
+        "state": item.state,
+        "warehouse_id": item.warehouse_id,
+        "transfer_id": item.transfer_id,
+        "order_id": item.order_id,
+        "line_id": item.line_id,
+        "unit_cost_fen": item.unit_cost_fen,
+        "updated_at": now,
+    }
+
+
+async def add_serials(
+    session: AsyncConnection, items: Collection[SerialItem], now: datetime
+) -> None:
+    """Serials new to the chain. The same serial added at once elsewhere fails the insert
+    (the primary key), so it is never in two places."""
+    if items:
+        await session.execute(
+            serial_items.insert(),
+            [{"serial_number": x.serial_number, **_serial_values(x, now)} for x in items],
+        )
+
+
+async def save_serials(
+    session: AsyncConnection, items: Collection[SerialItem], now: datetime
+) -> None:
+    c = serial_items.c
+    for item in items:
+        await session.execute(
+            update(serial_items)
+            .where(c.serial_number == item.serial_number)
+            .values(**_serial_values(item, now))
+        )
+
+
+async def serials_of_lines(
+    session: AsyncConnection, order_id: str, *, lock: bool = False
+) -> list[SerialItem]:
+    """The serials an order's lines hold or consumed, by serial."""
+    c = serial_items.c
+    query = select(serial_items).where(c.order_id == order_id).order_by(c.serial_number)
+    if lock:
+        query = query.with_for_update()
+    return [_serial_from_row(row) for row in await session.execute(query)]
+
+
+async def free_serials(
+    session: AsyncConnection, warehouse_id: str, part_number: str, limit: int
+) -> list[SerialItem]:
+    """Serials of the part in stock in the warehouse and held for no order, locked, first by
+    serial number. Called under the level's lock, so no one else takes them meanwhile."""
+    c = serial_items.c
+    rows = await session.execute(
+        select(serial_items)
+        .where(
+            c.warehouse_id == warehouse_id,
+            c.part_number == part_number,
+            c.state == "in_stock",
+            c.order_id.is_(None),
+        )
+        .order_by(c.serial_number)
+        .limit(limit)
+        .with_for_update()
+    )
+    return [_serial_from_row(row) for row in rows]
+
+
+async def serials_in(
+    session: AsyncConnection, warehouse_id: str, part_number: str | None
+) -> list[SerialItem]:
+    """Serials in stock in a warehouse (held or free), by part and serial."""
+    c = serial_items.c
+    conditions = [c.warehouse_id == warehouse_id, c.state == "in_stock"]
+    if part_number:
+        conditions.append(c.part_number == part_number)
+    rows = await session.execute(
+        select(serial_items).where(*conditions).order_by(c.part_number, c.serial_number)
+    )
+    return [_serial_from_row(row) for row in rows]
+
+
+async def get_serial(session: AsyncConnection, serial_number: str) -> SerialItem | None:
+    row = (
+        await session.execute(
+            select(serial_items).where(serial_items.c.serial_number == serial_number)
+        )
+    ).first()
+    return None if row is None else _serial_from_row(row)
+
+
+async def serial_history(session: AsyncConnection, serial_number: str) -> list[LedgerRow]:
+    """Every ledger row of one serial, oldest first."""
+    c = stock_movements.c
+    rows = await session.execute(
+        select(stock_movements).where(c.serial_number == serial_number).order_by(c.id)
+    )
+    return [_ledger_row(row) for row in rows]
+
+
+async def serials_off(session: AsyncConnection, part_number: str | None) -> dict[str, list[str]]:
+    """Per serialised part, where its serials disagree with the balances: the warehouses
+    whose serials in stock (or held) are not their on-hand (or reserved), and "in transit"
+    when the serials on their way are not the units shipped."""
+    s, i, p = stock_levels.c, serial_items.c, parts.c
+    counted = (
+        select(
+            i.warehouse_id,
+            i.part_number,
+            func.count().label("in_stock"),
+            func.count(i.order_id).label("held"),
+        )
+        .where(i.state == "in_stock")
+        .group_by(i.warehouse_id, i.part_number)
+        .subquery()
+    )
+    query = (
+        select(s.part_number, s.warehouse_id)
+        .join(parts, p.part_number == s.part_number)
+        .outerjoin(
+            counted,
+            (counted.c.warehouse_id == s.warehouse_id) & (counted.c.part_number == s.part_number),
+        )
+        .where(
+            p.serialised.is_(True),
+            (func.coalesce(counted.c.in_stock, 0) != s.on_hand)
+            | (func.coalesce(counted.c.held, 0) != s.reserved),
+        )
+        .order_by(s.part_number, s.warehouse_id)
+    )
+    if part_number:
+        query = query.where(s.part_number == part_number)
+    off: dict[str, list[str]] = {}
+    for part, warehouse_id in await session.execute(query):
+        off.setdefault(part, []).append(warehouse_id)
+    # Serials in stock where no balance row is, or in transit other than the units shipped.
+    strays = select(i.part_number).where(
+        i.state == "in_stock",
+        ~select(s.warehouse_id)
+        .where(s.warehouse_id == i.warehouse_id, s.part_number == i.part_number)
+        .exists(),
+    )
+    if part_number:
+        strays = strays.where(i.part_number == part_number)
+    for (part,) in await session.execute(strays.distinct()):
+        off.setdefault(part, []).append("no balance")
+    transit_query = (
+        select(i.part_number, func.count()).where(i.state == "in_transit").group_by(i.part_number)
+    )
+    if part_number:
+        transit_query = transit_query.where(i.part_number == part_number)
+    serials_moving = {part: int(n) for part, n in await session.execute(transit_query)}
+    serialised = set(await session.scalars(select(p.part_number).where(p.serialised.is_(True))))
+    shipped = {
+        part: n
+        for part, n in (await in_transit_by_part(session, part_number)).items()
+        if part in serialised
+    }
+    for part in sorted(set(serials_moving) | set(shipped)):
+        if serials_moving.get(part, 0) != shipped.get(part, 0):
+            off.setdefault(part, []).append("in transit")
     return off

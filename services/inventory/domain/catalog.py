@@ -69,3 +69,23 @@ def check_part(part: Part, successors: Mapping[str, str | None]) -> None:
             raise Conflict(f"{part.part_number} would supersede itself through {successor}")
         seen.add(successor)
         successor = successors[successor]
+
+
+def successor_chain(part_number: str, successors: Mapping[str, str | None]) -> tuple[str, ...]:
+    """替代料: the parts that supersede this one in turn (A→B→C gives (B, C) for A), the last
+    being the one to use now. Empty for a current part. Stops before a part seen already, so
+    a loop the catalog refuses can never hang a reader."""
+    chain: list[str] = []
+    seen = {part_number}
+    successor = successors.get(part_number)
+    while successor and successor not in seen:
+        chain.append(successor)
+        seen.add(successor)
+        successor = successors.get(successor)
+    return tuple(chain)
+
+
+def current_successor(part_number: str, successors: Mapping[str, str | None]) -> str | None:
+    """The last part of the chain: what a superseded part is replaced by now."""
+    chain = successor_chain(part_number, successors)
+    return chain[-1] if chain else None

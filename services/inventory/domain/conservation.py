@@ -8,6 +8,8 @@ and transfers only move stock between warehouses: what left senders and has not 
 exactly what is in transit. Both sides come from different places (the ledger, the balances),
 so a movement booked without its balance, or the reverse, shows here; and since two wrong
 warehouses could cancel out in the totals, each warehouse's ledger is held to its own balance.
+A serialised part's serials are counted too: those in stock (and held) in each warehouse must
+be its on-hand (and reserved), and those in transit the units shipped.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class PartConservation:
     on_hand: int
     in_transit: int
     warehouses_off: tuple[str, ...] = ()  # whose ledger disagrees with their balance
+    serials_off: tuple[str, ...] = ()  # a serialised part: where its serials disagree
 
     @property
     def expected(self) -> int:
@@ -44,7 +47,10 @@ class PartConservation:
     def balanced(self) -> bool:
         held = self.on_hand + self.in_transit
         return (
-            self.expected == held and self.transfers == -self.in_transit and not self.warehouses_off
+            self.expected == held
+            and self.transfers == -self.in_transit
+            and not self.warehouses_off
+            and not self.serials_off
         )
 
 
@@ -54,10 +60,12 @@ def conserve(
     on_hand: int,
     in_transit: int,
     warehouses_off: tuple[str, ...] = (),
+    serials_off: tuple[str, ...] = (),
 ) -> PartConservation:
     """The check for one part from its ledger summed by kind (signed quantities), its on-hand
-    over all warehouses, its quantity in transit, and the warehouses whose own ledger and
-    balance disagree."""
+    over all warehouses, its quantity in transit, the warehouses whose own ledger and
+    balance disagree, and for a serialised part, where its serials do not match the
+    balances (a warehouse, or "in transit")."""
 
     def total(kind: str) -> int:
         return ledger.get(kind, 0)
@@ -73,4 +81,5 @@ def conserve(
         on_hand=on_hand,
         in_transit=in_transit,
         warehouses_off=warehouses_off,
+        serials_off=serials_off,
     )

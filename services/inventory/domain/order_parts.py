@@ -155,3 +155,31 @@ def give_back(
         line, returned=returned, status="returned" if returned == line.issued else "issued"
     )
     return after, back, movement(after, "return", quantity, line.unit_cost_fen, posting)
+
+
+def switch_part(
+    old_level: StockLevel,
+    new_level: StockLevel,
+    line: OrderPartLine,
+    part_number: str,
+    quantity: int,
+    retail_price_fen: int,
+) -> tuple[StockLevel, StockLevel, OrderPartLine]:
+    """替代料: a line not yet issued takes another part instead (its part's successor): the
+    hold on the old part is let go, and the new part is held as a new reservation would be."""
+    if line.issued:
+        raise Conflict(
+            f"line {line.line_id} of order {line.order_id} has issued {line.part_number}: "
+            "return it before taking another part"
+        )
+    old_level, released = release(old_level, line)
+    new_level, after = reserve(
+        new_level,
+        replace(
+            released,
+            part_number=part_number,
+            quantity=quantity,
+            retail_price_fen=retail_price_fen,
+        ),
+    )
+    return old_level, new_level, after

@@ -6,6 +6,7 @@ Quantities are whole units; money is integer fen, never floats.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -63,6 +64,22 @@ class Movement:
     document_id: str
     occurred_at: datetime
     user_id: str
+    serial_number: str | None = None  # a serialised part moves one serial a line
+
+
+def by_serial(
+    moved: Movement, after: StockLevel, serials: Sequence[str]
+) -> list[tuple[Movement, StockLevel]]:
+    """A movement of n units of a serialised part as n ledger lines of one serial each, each
+    with the level it left (the last one `after`)."""
+    if len(serials) != abs(moved.quantity):
+        raise invalid("serials", f"name one serial for each of the {abs(moved.quantity)} units")
+    step = 1 if moved.quantity > 0 else -1
+    lines = []
+    for left, serial in enumerate(serials, start=1 - len(serials)):
+        level = replace(after, on_hand=after.on_hand + step * left)
+        lines.append((replace(moved, quantity=step, serial_number=serial), level))
+    return lines
 
 
 def movement(

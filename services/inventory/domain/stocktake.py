@@ -5,7 +5,7 @@ ones are posted at once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -24,10 +24,18 @@ class StocktakeLine:
     book: int
     counted: int
     unit_cost_fen: int
+    missing_serials: tuple[str, ...] = ()  # a serialised part: on the book, not counted
+    found_serials: tuple[str, ...] = ()  # counted, not on the book
 
     @property
     def difference(self) -> int:
         return self.counted - self.book
+
+    @property
+    def units_changed(self) -> int:
+        """Units the stocktake books: a serial missing and another found change two, though
+        the count is the same."""
+        return max(abs(self.difference), len(self.missing_serials) + len(self.found_serials))
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class Stocktake:
 
     @property
     def difference_value_fen(self) -> int:
-        return sum(abs(x.difference) * x.unit_cost_fen for x in self.lines)
+        return sum(x.units_changed * x.unit_cost_fen for x in self.lines)
 
     @property
     def needs_approval(self) -> bool:
@@ -84,3 +92,17 @@ def decide(stocktake: Stocktake, approve: bool, user_id: str, at: datetime) -> S
     if stocktake.status != "pending_approval":
         raise Conflict(f"stocktake {stocktake.id} is already {stocktake.status}")
     return replace(stocktake, status=wanted, decided_by=user_id, decided_at=at)
+
+
+def serial_findings(
+    line: StocktakeLine, on_book: Collection[str], counted: Collection[str]
+) -> StocktakeLine:
+    """A serialised part counted serial by serial: the book's serials not found are missing,
+    the counted ones the book does not have are found."""
+    book = set(on_book)
+    seen = set(counted)
+    return replace(
+        line,
+        missing_serials=tuple(sorted(book - seen)),
+        found_serials=tuple(sorted(seen - book)),
+    )

@@ -38,6 +38,9 @@ class TransferLine:
     received: int = 0
     short: int = 0
     damaged: int = 0
+    serials: tuple[str, ...] = ()  # a serialised part's units, named
+    short_serials: tuple[str, ...] = ()  # of those, the ones that never arrived
+    damaged_serials: tuple[str, ...] = ()  # and the ones that arrived unusable
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,7 @@ async def test_the_conservation_command_reports_and_fails_on_an_unbalanced_part(
 async def test_scrap_and_returns_to_the_manufacturer_leave_the_chain(runtime: Runtime) -> None:
     start = await level(runtime)
     uow = runtime.uow
-    _, scrapped = await handlers.record_write_off(
+    [(_, scrapped)] = await handlers.record_write_off(
         uow, KEEPER, WAREHOUSE, PART, 1, "scrap", "屏幕破损", ""
     )
     assert (scrapped.kind, scrapped.quantity, scrapped.unit_cost_fen) == (

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from aftersales.events.v1 import events_pb2 as aftersales_dot_events_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aftersales/events/v1/inventory_events.proto\x12\x14\x61\x66tersales.events.v1\x1a!aftersales/events/v1/events.proto\"\x80\x02\n\nStockMoved\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x14\n\x0cwarehouse_id\x18\x02 \x01(\t\x12\x13\n\x0bpart_number\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x05\x12\x15\n\runit_cost_fen\x18\x06 \x01(\x03\x12\x15\n\rdocument_type\x18\x07 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x08 \x01(\t\x12\x15\n\ron_hand_after\x18\t \x01(\x03\x12\x1e\n\x16\x61verage_cost_after_fen\x18\n \x01(\x03\"\xb6\x01\n\x12OrderPartLineState\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x10\n\x08reserved\x18\x04 \x01(\x05\x12\r\n\x05short\x18\x05 \x01(\x05\x12\x0e\n\x06issued\x18\x06 \x01(\x05\x12\x10\n\x08returned\x18\x07 \x01(\x05\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x15\n\runit_cost_fen\x18\t \x01(\x03\"\xb3\x01\n\x11OrderPartsChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x37\n\x05lines\x18\x05 \x03(\x0b\x32(.aftersales.events.v1.OrderPartLineState\"\xb3\x01\n\x0fTransferChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\x12\x19\n\x11\x66rom_warehouse_id\x18\x03 \x01(\t\x12\x17\n\x0fto_warehouse_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x18\n\x10pending_branches\x18\x06 \x03(\t\"\x92\x01\n\x0f\x44ocumentChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x15\n\rdocument_type\x18\x02 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x03 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aftersales/events/v1/inventory_events.proto\x12\x14\x61\x66tersales.events.v1\x1a!aftersales/events/v1/events.proto\"\x97\x02\n\nStockMoved\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x14\n\x0cwarehouse_id\x18\x02 \x01(\t\x12\x13\n\x0bpart_number\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x05\x12\x15\n\runit_cost_fen\x18\x06 \x01(\x03\x12\x15\n\rdocument_type\x18\x07 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x08 \x01(\t\x12\x15\n\ron_hand_after\x18\t \x01(\x03\x12\x1e\n\x16\x61verage_cost_after_fen\x18\n \x01(\x03\x12\x15\n\rserial_number\x18\x0b \x01(\t\"\xb6\x01\n\x12OrderPartLineState\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x10\n\x08reserved\x18\x04 \x01(\x05\x12\r\n\x05short\x18\x05 \x01(\x05\x12\x0e\n\x06issued\x18\x06 \x01(\x05\x12\x10\n\x08returned\x18\x07 \x01(\x05\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x15\n\runit_cost_fen\x18\t \x01(\x03\"\xb3\x01\n\x11OrderPartsChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x37\n\x05lines\x18\x05 \x03(\x0b\x32(.aftersales.events.v1.OrderPartLineState\"\xb3\x01\n\x0fTransferChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\x12\x19\n\x11\x66rom_warehouse_id\x18\x03 \x01(\t\x12\x17\n\x0fto_warehouse_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x18\n\x10pending_branches\x18\x06 \x03(\t\"\x92\x01\n\x0f\x44ocumentChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x15\n\rdocument_type\x18\x02 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x03 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aftersales.events.v1.invent
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STOCKMOVED']._serialized_start=105
-  _globals['_STOCKMOVED']._serialized_end=361
-  _globals['_ORDERPARTLINESTATE']._serialized_start=364
-  _globals['_ORDERPARTLINESTATE']._serialized_end=546
-  _globals['_ORDERPARTSCHANGED']._serialized_start=549
-  _globals['_ORDERPARTSCHANGED']._serialized_end=728
-  _globals['_TRANSFERCHANGED']._serialized_start=731
-  _globals['_TRANSFERCHANGED']._serialized_end=910
-  _globals['_DOCUMENTCHANGED']._serialized_start=913
-  _globals['_DOCUMENTCHANGED']._serialized_end=1059
+  _globals['_STOCKMOVED']._serialized_end=384
+  _globals['_ORDERPARTLINESTATE']._serialized_start=387
+  _globals['_ORDERPARTLINESTATE']._serialized_end=569
+  _globals['_ORDERPARTSCHANGED']._serialized_start=572
+  _globals['_ORDERPARTSCHANGED']._serialized_end=751
+  _globals['_TRANSFERCHANGED']._serialized_start=754
+  _globals['_TRANSFERCHANGED']._serialized_end=933
+  _globals['_DOCUMENTCHANGED']._serialized_start=936
+  _globals['_DOCUMENTCHANGED']._serialized_end=1082
 # @@protoc_insertion_point(module_scope)

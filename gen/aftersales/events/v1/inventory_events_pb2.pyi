@@ -38,6 +38,7 @@ class StockMoved(_message.Message):
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     ON_HAND_AFTER_FIELD_NUMBER: _builtins.int
     AVERAGE_COST_AFTER_FEN_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
     kind: _builtins.str
@@ -52,6 +53,8 @@ class StockMoved(_message.Message):
     on_hand_after: _builtins.int
     """the part's on-hand in the warehouse after the movement"""
     average_cost_after_fen: _builtins.int
+    serial_number: _builtins.str
+    """a serialised part moves one serial a row; empty otherwise"""
     @_builtins.property
     def meta(self) -> _events_pb2.EventMeta: ...
     def __init__(
@@ -67,10 +70,11 @@ class StockMoved(_message.Message):
         document_id: _builtins.str = ...,
         on_hand_after: _builtins.int = ...,
         average_cost_after_fen: _builtins.int = ...,
+        serial_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost_after_fen", b"average_cost_after_fen", "document_id", b"document_id", "document_type", b"document_type", "kind", b"kind", "meta", b"meta", "on_hand_after", b"on_hand_after", "part_number", b"part_number", "quantity", b"quantity", "unit_cost_fen", b"unit_cost_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_cost_after_fen", b"average_cost_after_fen", "document_id", b"document_id", "document_type", b"document_type", "kind", b"kind", "meta", b"meta", "on_hand_after", b"on_hand_after", "part_number", b"part_number", "quantity", b"quantity", "serial_number", b"serial_number", "unit_cost_fen", b"unit_cost_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

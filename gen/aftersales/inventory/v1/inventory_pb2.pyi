@@ -34,6 +34,7 @@ class Part(_message.Message):
     STANDARD_COST_FEN_FIELD_NUMBER: _builtins.int
     RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
     SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_CHAIN_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     brand: _builtins.str
     description: _builtins.str
@@ -46,6 +47,10 @@ class Part(_message.Message):
     """the part number that replaces this one; empty when current"""
     @_builtins.property
     def compatible_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def superseded_chain(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The parts that supersede it in turn (A→B→C: [B, C] for A); the last is current."""
+
     def __init__(
         self,
         *,
@@ -58,14 +63,34 @@ class Part(_message.Message):
         standard_cost_fen: _builtins.int = ...,
         retail_price_fen: _builtins.int = ...,
         superseded_by: _builtins.str = ...,
+        superseded_chain: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "category", b"category", "compatible_models", b"compatible_models", "description", b"description", "part_number", b"part_number", "retail_price_fen", b"retail_price_fen", "serialised", b"serialised", "standard_cost_fen", b"standard_cost_fen", "superseded_by", b"superseded_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "category", b"category", "compatible_models", b"compatible_models", "description", b"description", "part_number", b"part_number", "retail_price_fen", b"retail_price_fen", "serialised", b"serialised", "standard_cost_fen", b"standard_cost_fen", "superseded_by", b"superseded_by", "superseded_chain", b"superseded_chain"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Part: _TypeAlias = Part  # noqa: Y015
+
+@_typing.final
+class GetPartRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.str
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartRequest: _TypeAlias = GetPartRequest  # noqa: Y015
 
 @_typing.final
 class ListPartsRequest(_message.Message):
@@ -279,11 +304,18 @@ class PartLine(_message.Message):
     PART_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     WARRANTY_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     """the part number"""
     quantity: _builtins.int
     warranty: _builtins.bool
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A serialised part: the serials wanted, one per unit, each free in the warehouse;
+        empty: any free ones.
+        """
+
     def __init__(
         self,
         *,
@@ -291,10 +323,11 @@ class PartLine(_message.Message):
         part_id: _builtins.str = ...,
         quantity: _builtins.int = ...,
         warranty: _builtins.bool = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity", "serials", b"serials", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -358,19 +391,25 @@ class ReturnPartsRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     LINE_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     line_id: _builtins.str
     quantity: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised line: which come back; empty: the first"""
+
     def __init__(
         self,
         *,
         order_id: _builtins.str = ...,
         line_id: _builtins.str = ...,
         quantity: _builtins.int = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "order_id", b"order_id", "quantity", b"quantity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "order_id", b"order_id", "quantity", b"quantity", "serials", b"serials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -410,6 +449,9 @@ class OrderPartLine(_message.Message):
     UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
     RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
     WARRANTY_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_PART_ID_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_AVAILABLE_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     quantity: _builtins.int
@@ -428,6 +470,15 @@ class OrderPartLine(_message.Message):
     """moving-average cost when issued (0 before)"""
     retail_price_fen: _builtins.int
     warranty: _builtins.bool
+    successor_part_id: _builtins.str
+    """替代料 (ReserveParts): the line is short and its part superseded; the part that
+    replaces it now, and how many of it the warehouse has available. Empty otherwise.
+    """
+    successor_available: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: the serials held, or consumed"""
+
     def __init__(
         self,
         *,
@@ -442,10 +493,13 @@ class OrderPartLine(_message.Message):
         unit_cost_fen: _builtins.int = ...,
         retail_price_fen: _builtins.int = ...,
         warranty: _builtins.bool = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
+        successor_part_id: _builtins.str = ...,
+        successor_available: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "returned", b"returned", "short", b"short", "status", b"status", "unit_cost_fen", b"unit_cost_fen", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "returned", b"returned", "serials", b"serials", "short", b"short", "status", b"status", "successor_available", b"successor_available", "successor_part_id", b"successor_part_id", "unit_cost_fen", b"unit_cost_fen", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -491,6 +545,7 @@ class Movement(_message.Message):
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
@@ -507,6 +562,12 @@ class Movement(_message.Message):
     user_id: _builtins.str
     occurred_at: _builtins.str
     """UTC, RFC 3339"""
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A serialised part: the serial of a ledger row; for a document's reply, every serial
+        it moved (one ledger row each, the id the first one's).
+        """
+
     def __init__(
         self,
         *,
@@ -520,10 +581,11 @@ class Movement(_message.Message):
         document_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
         occurred_at: _builtins.str = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "document_type", b"document_type", "id", b"id", "kind", b"kind", "occurred_at", b"occurred_at", "part_number", b"part_number", "quantity", b"quantity", "unit_cost_fen", b"unit_cost_fen", "user_id", b"user_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "document_type", b"document_type", "id", b"id", "kind", b"kind", "occurred_at", b"occurred_at", "part_number", b"part_number", "quantity", b"quantity", "serials", b"serials", "unit_cost_fen", b"unit_cost_fen", "user_id", b"user_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -538,12 +600,17 @@ class RecordReceiptRequest(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
     quantity: _builtins.int
     unit_cost_fen: _builtins.int
     document_id: _builtins.str
     """the delivery note or purchase order; optional"""
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: one per unit, none known in stock"""
+
     def __init__(
         self,
         *,
@@ -552,10 +619,11 @@ class RecordReceiptRequest(_message.Message):
         quantity: _builtins.int = ...,
         unit_cost_fen: _builtins.int = ...,
         document_id: _builtins.str = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "part_number", b"part_number", "quantity", b"quantity", "unit_cost_fen", b"unit_cost_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "part_number", b"part_number", "quantity", b"quantity", "serials", b"serials", "unit_cost_fen", b"unit_cost_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -570,6 +638,7 @@ class RecordAdjustmentRequest(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
     quantity: _builtins.int
@@ -577,6 +646,10 @@ class RecordAdjustmentRequest(_message.Message):
     reason: _builtins.str
     document_id: _builtins.str
     """the stocktake; optional"""
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: the serials found or missing"""
+
     def __init__(
         self,
         *,
@@ -585,10 +658,11 @@ class RecordAdjustmentRequest(_message.Message):
         quantity: _builtins.int = ...,
         reason: _builtins.str = ...,
         document_id: _builtins.str = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "part_number", b"part_number", "quantity", b"quantity", "reason", b"reason", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "part_number", b"part_number", "quantity", b"quantity", "reason", b"reason", "serials", b"serials", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -604,6 +678,7 @@ class RecordWriteOffRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     part_number: _builtins.str
     quantity: _builtins.int
@@ -613,6 +688,10 @@ class RecordWriteOffRequest(_message.Message):
     reason: _builtins.str
     document_id: _builtins.str
     """optional"""
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: the free serials that leave"""
+
     def __init__(
         self,
         *,
@@ -622,10 +701,11 @@ class RecordWriteOffRequest(_message.Message):
         kind: _builtins.str = ...,
         reason: _builtins.str = ...,
         document_id: _builtins.str = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "kind", b"kind", "part_number", b"part_number", "quantity", b"quantity", "reason", b"reason", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "kind", b"kind", "part_number", b"part_number", "quantity", b"quantity", "reason", b"reason", "serials", b"serials", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -719,6 +799,7 @@ class PartConservation(_message.Message):
     IN_TRANSIT_FIELD_NUMBER: _builtins.int
     BALANCED_FIELD_NUMBER: _builtins.int
     WAREHOUSES_OFF_FIELD_NUMBER: _builtins.int
+    SERIALS_OFF_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     receipts: _builtins.int
     scrapped: _builtins.int
@@ -739,6 +820,12 @@ class PartConservation(_message.Message):
     def warehouses_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """whose ledger disagrees with their balance"""
 
+    @_builtins.property
+    def serials_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A serialised part: where its serials disagree with the balances (a warehouse whose
+        serials in stock or held are not its on-hand or reserved, or "in transit").
+        """
+
     def __init__(
         self,
         *,
@@ -754,10 +841,11 @@ class PartConservation(_message.Message):
         in_transit: _builtins.int = ...,
         balanced: _builtins.bool = ...,
         warehouses_off: _abc.Iterable[_builtins.str] | None = ...,
+        serials_off: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "transfers", b"transfers", "warehouses_off", b"warehouses_off"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "serials_off", b"serials_off", "transfers", b"transfers", "warehouses_off", b"warehouses_off"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -798,6 +886,9 @@ class TransferLine(_message.Message):
     RECEIVED_FIELD_NUMBER: _builtins.int
     SHORT_FIELD_NUMBER: _builtins.int
     DAMAGED_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
+    SHORT_SERIALS_FIELD_NUMBER: _builtins.int
+    DAMAGED_SERIALS_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     quantity: _builtins.int
     """asked for, and shipped"""
@@ -809,6 +900,14 @@ class TransferLine(_message.Message):
     """never arrived"""
     damaged: _builtins.int
     """arrived unusable"""
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: the serials it moves"""
+
+    @_builtins.property
+    def short_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def damaged_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -818,10 +917,13 @@ class TransferLine(_message.Message):
         received: _builtins.int = ...,
         short: _builtins.int = ...,
         damaged: _builtins.int = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
+        short_serials: _abc.Iterable[_builtins.str] | None = ...,
+        damaged_serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "part_number", b"part_number", "quantity", b"quantity", "received", b"received", "short", b"short", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "damaged_serials", b"damaged_serials", "part_number", b"part_number", "quantity", b"quantity", "received", b"received", "serials", b"serials", "short", b"short", "short_serials", b"short_serials", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -895,17 +997,23 @@ class TransferPartLine(_message.Message):
 
     PART_NUMBER_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     quantity: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: one per unit, free in the sender"""
+
     def __init__(
         self,
         *,
         part_number: _builtins.str = ...,
         quantity: _builtins.int = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "quantity", b"quantity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "quantity", b"quantity", "serials", b"serials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -966,21 +1074,31 @@ class ReceivedLine(_message.Message):
     PART_NUMBER_FIELD_NUMBER: _builtins.int
     SHORT_FIELD_NUMBER: _builtins.int
     DAMAGED_FIELD_NUMBER: _builtins.int
+    SHORT_SERIALS_FIELD_NUMBER: _builtins.int
+    DAMAGED_SERIALS_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     short: _builtins.int
     """not arrived"""
     damaged: _builtins.int
     """arrived unusable"""
+    @_builtins.property
+    def short_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A serialised part names them (the counts, when given, must agree)."""
+
+    @_builtins.property
+    def damaged_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         part_number: _builtins.str = ...,
         short: _builtins.int = ...,
         damaged: _builtins.int = ...,
+        short_serials: _abc.Iterable[_builtins.str] | None = ...,
+        damaged_serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "part_number", b"part_number", "short", b"short"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["damaged", b"damaged", "damaged_serials", b"damaged_serials", "part_number", b"part_number", "short", b"short", "short_serials", b"short_serials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1350,17 +1468,23 @@ class CountedLine(_message.Message):
 
     PART_NUMBER_FIELD_NUMBER: _builtins.int
     COUNTED_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     counted: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a serialised part: each serial counted"""
+
     def __init__(
         self,
         *,
         part_number: _builtins.str = ...,
         counted: _builtins.int = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted", b"counted", "part_number", b"part_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted", b"counted", "part_number", b"part_number", "serials", b"serials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1440,6 +1564,8 @@ class StocktakeLine(_message.Message):
     COUNTED_FIELD_NUMBER: _builtins.int
     DIFFERENCE_FIELD_NUMBER: _builtins.int
     UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    MISSING_SERIALS_FIELD_NUMBER: _builtins.int
+    FOUND_SERIALS_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     book: _builtins.int
     """on-hand when counted"""
@@ -1448,6 +1574,14 @@ class StocktakeLine(_message.Message):
     """counted - book"""
     unit_cost_fen: _builtins.int
     """average cost when counted"""
+    @_builtins.property
+    def missing_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """on the book, not counted"""
+
+    @_builtins.property
+    def found_serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """counted, not on the book"""
+
     def __init__(
         self,
         *,
@@ -1456,10 +1590,12 @@ class StocktakeLine(_message.Message):
         counted: _builtins.int = ...,
         difference: _builtins.int = ...,
         unit_cost_fen: _builtins.int = ...,
+        missing_serials: _abc.Iterable[_builtins.str] | None = ...,
+        found_serials: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "counted", b"counted", "difference", b"difference", "part_number", b"part_number", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "counted", b"counted", "difference", b"difference", "found_serials", b"found_serials", "missing_serials", b"missing_serials", "part_number", b"part_number", "unit_cost_fen", b"unit_cost_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1785,3 +1921,136 @@ class ReceivePurchaseOrderRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceivePurchaseOrderRequest: _TypeAlias = ReceivePurchaseOrderRequest  # noqa: Y015
+
+@_typing.final
+class GetSerialRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    serial_number: _builtins.str
+    def __init__(
+        self,
+        *,
+        serial_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["serial_number", b"serial_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSerialRequest: _TypeAlias = GetSerialRequest  # noqa: Y015
+
+@_typing.final
+class SerialItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    UNIT_COST_FEN_FIELD_NUMBER: _builtins.int
+    serial_number: _builtins.str
+    part_number: _builtins.str
+    state: _builtins.str
+    """in_stock | in_transit | consumed | returned_to_manufacturer | scrapped | missing"""
+    warehouse_id: _builtins.str
+    """in stock"""
+    transfer_id: _builtins.str
+    """in transit"""
+    order_id: _builtins.str
+    """held for (in stock) or consumed by (consumed)"""
+    line_id: _builtins.str
+    unit_cost_fen: _builtins.int
+    """what it last came into a warehouse at"""
+    def __init__(
+        self,
+        *,
+        serial_number: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        state: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        transfer_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        unit_cost_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "order_id", b"order_id", "part_number", b"part_number", "serial_number", b"serial_number", "state", b"state", "transfer_id", b"transfer_id", "unit_cost_fen", b"unit_cost_fen", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SerialItem: _TypeAlias = SerialItem  # noqa: Y015
+
+@_typing.final
+class SerialTrace(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def item(self) -> Global___SerialItem: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___Movement]:
+        """oldest first"""
+
+    def __init__(
+        self,
+        *,
+        item: Global___SerialItem | None = ...,
+        history: _abc.Iterable[Global___Movement] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SerialTrace: _TypeAlias = SerialTrace  # noqa: Y015
+
+@_typing.final
+class ListSerialsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    part_number: _builtins.str
+    """optional filter"""
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_number", b"part_number", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSerialsRequest: _TypeAlias = ListSerialsRequest  # noqa: Y015
+
+@_typing.final
+class ListSerialsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedCompositeFieldContainer[Global___SerialItem]: ...
+    def __init__(
+        self,
+        *,
+        serials: _abc.Iterable[Global___SerialItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["serials", b"serials"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSerialsResponse: _TypeAlias = ListSerialsResponse  # noqa: Y015

@@ -39,6 +39,11 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.FromString,
                 _registered_method=True)
+        self.GetPart = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetPart',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPartRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.FromString,
+                _registered_method=True)
         self.PutPart = channel.unary_unary(
                 '/aftersales.inventory.v1.InventoryService/PutPart',
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.SerializeToString,
@@ -194,12 +199,28 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
                 _registered_method=True)
+        self.GetSerial = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetSerial',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetSerialRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SerialTrace.FromString,
+                _registered_method=True)
+        self.ListSerials = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListSerials',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListParts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPart(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -227,7 +248,10 @@ class InventoryServiceServicer:
     def ReserveParts(self, request, context):
         """Parts for a work order (工单用料), called by orders with the user's token.
         Reserve takes what is available and reports the rest as short; re-reserving a
-        line is idempotent, keyed by (order_id, line_id).
+        line is idempotent, keyed by (order_id, line_id). A serialised part's line holds
+        serials (the named ones, or any free ones). A short line whose part is superseded
+        (替代料) is offered its successor; reserving the line again with that successor
+        lets the old hold go and holds the successor instead.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -418,6 +442,20 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSerial(self, request, context):
+        """Serialised items (串号): where a serial is and every movement of it; the serials in
+        stock in a warehouse.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSerials(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -425,6 +463,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ListParts,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.SerializeToString,
+            ),
+            'GetPart': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPart,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPartRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.SerializeToString,
             ),
             'PutPart': grpc.unary_unary_rpc_method_handler(
                     servicer.PutPart,
@@ -581,6 +624,16 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.SerializeToString,
             ),
+            'GetSerial': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSerial,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetSerialRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SerialTrace.SerializeToString,
+            ),
+            'ListSerials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSerials,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'aftersales.inventory.v1.InventoryService', rpc_method_handlers)
@@ -609,6 +662,33 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ListParts',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPartsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetPart',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPartRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.Part.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1446,6 +1526,60 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ReceivePurchaseOrder',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ReceivePurchaseOrderRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSerial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetSerial',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetSerialRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.SerialTrace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSerials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListSerials',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.FromString,
             options,
             channel_credentials,
             insecure,

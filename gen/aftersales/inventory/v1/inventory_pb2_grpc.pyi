@@ -35,6 +35,7 @@ class InventoryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> InventoryServiceAsyncStub: ...
     ListParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListPartsRequest, _inventory_pb2.ListPartsResponse]
+    GetPart: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetPartRequest, _inventory_pb2.Part]
     PutPart: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.Part, _inventory_pb2.Part]
     """HQ keeps the catalog: a part added, or changed (hq_admin)."""
     ListWarehouses: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListWarehousesRequest, _inventory_pb2.ListWarehousesResponse]
@@ -42,7 +43,10 @@ class InventoryServiceStub:
     ReserveParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReservePartsRequest, _inventory_pb2.OrderParts]
     """Parts for a work order (工单用料), called by orders with the user's token.
     Reserve takes what is available and reports the rest as short; re-reserving a
-    line is idempotent, keyed by (order_id, line_id).
+    line is idempotent, keyed by (order_id, line_id). A serialised part's line holds
+    serials (the named ones, or any free ones). A short line whose part is superseded
+    (替代料) is offered its successor; reserving the line again with that successor
+    lets the old hold go and holds the successor instead.
     """
     IssueParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.OrderPartsRequest, _inventory_pb2.OrderParts]
     """Reserved stock leaves on-hand into the order line at the moving-average cost; an
@@ -103,11 +107,17 @@ class InventoryServiceStub:
     SuggestReorders: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.SuggestReordersRequest, _inventory_pb2.SuggestReordersResponse]
     CreatePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.CreatePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]
     ReceivePurchaseOrder: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReceivePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]
+    GetSerial: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetSerialRequest, _inventory_pb2.SerialTrace]
+    """Serialised items (串号): where a serial is and every movement of it; the serials in
+    stock in a warehouse.
+    """
+    ListSerials: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListSerialsRequest, _inventory_pb2.ListSerialsResponse]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListPartsRequest, _inventory_pb2.ListPartsResponse]  # type: ignore[assignment]
+    GetPart: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetPartRequest, _inventory_pb2.Part]  # type: ignore[assignment]
     PutPart: _aio.UnaryUnaryMultiCallable[_inventory_pb2.Part, _inventory_pb2.Part]  # type: ignore[assignment]
     """HQ keeps the catalog: a part added, or changed (hq_admin)."""
     ListWarehouses: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListWarehousesRequest, _inventory_pb2.ListWarehousesResponse]  # type: ignore[assignment]
@@ -115,7 +125,10 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     ReserveParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReservePartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
     """Parts for a work order (工单用料), called by orders with the user's token.
     Reserve takes what is available and reports the rest as short; re-reserving a
-    line is idempotent, keyed by (order_id, line_id).
+    line is idempotent, keyed by (order_id, line_id). A serialised part's line holds
+    serials (the named ones, or any free ones). A short line whose part is superseded
+    (替代料) is offered its successor; reserving the line again with that successor
+    lets the old hold go and holds the successor instead.
     """
     IssueParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.OrderPartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
     """Reserved stock leaves on-hand into the order line at the moving-average cost; an
@@ -176,6 +189,11 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     SuggestReorders: _aio.UnaryUnaryMultiCallable[_inventory_pb2.SuggestReordersRequest, _inventory_pb2.SuggestReordersResponse]  # type: ignore[assignment]
     CreatePurchaseOrder: _aio.UnaryUnaryMultiCallable[_inventory_pb2.CreatePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]  # type: ignore[assignment]
     ReceivePurchaseOrder: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReceivePurchaseOrderRequest, _inventory_pb2.PurchaseOrder]  # type: ignore[assignment]
+    GetSerial: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetSerialRequest, _inventory_pb2.SerialTrace]  # type: ignore[assignment]
+    """Serialised items (串号): where a serial is and every movement of it; the serials in
+    stock in a warehouse.
+    """
+    ListSerials: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListSerialsRequest, _inventory_pb2.ListSerialsResponse]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -184,6 +202,13 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ListPartsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.ListPartsResponse, _abc.Awaitable[_inventory_pb2.ListPartsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPart(
+        self,
+        request: _inventory_pb2.GetPartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.Part, _abc.Awaitable[_inventory_pb2.Part]]: ...
 
     @_abc_1.abstractmethod
     def PutPart(
@@ -215,7 +240,10 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inventory_pb2.OrderParts, _abc.Awaitable[_inventory_pb2.OrderParts]]:
         """Parts for a work order (工单用料), called by orders with the user's token.
         Reserve takes what is available and reports the rest as short; re-reserving a
-        line is idempotent, keyed by (order_id, line_id).
+        line is idempotent, keyed by (order_id, line_id). A serialised part's line holds
+        serials (the named ones, or any free ones). A short line whose part is superseded
+        (替代料) is offered its successor; reserving the line again with that successor
+        lets the old hold go and holds the successor instead.
         """
 
     @_abc_1.abstractmethod
@@ -438,5 +466,22 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ReceivePurchaseOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.PurchaseOrder, _abc.Awaitable[_inventory_pb2.PurchaseOrder]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSerial(
+        self,
+        request: _inventory_pb2.GetSerialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.SerialTrace, _abc.Awaitable[_inventory_pb2.SerialTrace]]:
+        """Serialised items (串号): where a serial is and every movement of it; the serials in
+        stock in a warehouse.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSerials(
+        self,
+        request: _inventory_pb2.ListSerialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListSerialsResponse, _abc.Awaitable[_inventory_pb2.ListSerialsResponse]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
