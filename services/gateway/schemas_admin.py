@@ -3,7 +3,7 @@ Shape only here; orders and the gateway's admin routes judge the content. Money 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -172,3 +172,47 @@ class Users(BaseModel):
 
 class PasswordIn(BaseModel):
     password: Password
+
+
+BaseDataChangeKind = Literal[
+    "brand",
+    "model",
+    "fault_code",
+    "labour_price",
+    "warranty_policy",
+    "authorisation",
+    "approval_threshold",
+]
+AdminChangeKind = Literal["org_unit", "user", "password"]
+
+
+class Change(BaseModel):
+    """One audited change (变更记录): who set what, when, to what."""
+
+    seq: int = Field(description="the order changes were made in; newest first")
+    at: str = Field(description="UTC, ISO 8601")
+    at_local: str = Field(description="the same moment in Asia/Shanghai")
+    user_id: str = Field(description="who made it")
+    what: str
+    key: str = Field(description="the row's natural key")
+    value: dict[str, Any] = Field(description="what it was set to")
+
+
+class BaseDataChange(Change):
+    what: BaseDataChangeKind
+    version: int = Field(description="of the base data, after this change")
+
+
+class BaseDataChangePage(BaseModel):
+    items: list[BaseDataChange]
+    next_cursor: str | None
+
+
+class AdminChange(Change):
+    what: AdminChangeKind
+    value: dict[str, Any] = Field(description="what it was set to (never a password)")
+
+
+class AdminChangePage(BaseModel):
+    items: list[AdminChange]
+    next_cursor: str | None

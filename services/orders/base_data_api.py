@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.orders.v1 import base_data_pb2 as pb
 from aftersales.orders.v1 import base_data_pb2_grpc
+from servicekit import paging
 from servicekit.auth import AuthContext, current_auth, require_role
 from servicekit.errors import NotFound, invalid
 from servicekit.runtime import Runtime
-from servicekit.timeutil import utc_now
+from servicekit.timeutil import to_timestamp, utc_now
 from services.orders.adapters import base_data as store
 from services.orders.domain import base_data as rules
 from services.orders.domain.base_data import FaultCode
@@ -25,7 +26,21 @@ from services.orders.domain.warranty import WarrantyPolicy
 from services.orders.handlers import NewUow
 
 WRITERS = ("hq_admin",)
+AUDITORS = ("hq_admin",)
 POLICY_FIELDS = tuple(f.name for f in fields(WarrantyPolicy))
+ChangeKind = Literal[
+    "brand",
+    "model",
+    "fault_code",
+    "labour_price",
+    "warranty_policy",
+    "authorisation",
+    "approval_threshold",
+]
+"""What a change is of, as the audit names it."""
+CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
+CHANGES_PAGE_SIZE = 50
+CHANGES_MAX_PAGE_SIZE = 200
 
 Write = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -53,7 +68,7 @@ class BaseDataService(base_data_pb2_grpc.BaseDataServiceServicer):
     async def _change(
         self,
         auth: AuthContext,
-        what: str,
+        what: ChangeKind,
         key: str,
         value: Mapping[str, Any],
         expected_version: int,
@@ -309,6 +324,40 @@ class BaseDataService(base_data_pb2_grpc.BaseDataServiceServicer):
             write,
         )
         return pb.ApprovalThreshold(branch_id=m.branch_id, amount_fen=m.amount_fen, version=version)
+
+    async def ListBaseDataChanges(
+        self, request: pb.ListBaseDataChangesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListBaseDataChangesResponse:
+        require_role(current_auth(), AUDITORS)
+        if request.what and request.what not in CHANGE_KINDS:
+            raise invalid("what", f"must be one of {', '.join(CHANGE_KINDS)}")
+        size = paging.page_size(request.page_size, CHANGES_PAGE_SIZE, CHANGES_MAX_PAGE_SIZE)
+        before = None
+        if request.page_token:
+            (last_seq,) = paging.decode_page_token(request.page_token, 1)
+            if not last_seq.isdigit():
+                raise invalid("cursor", "is not a cursor this service issued")
+            before = int(last_seq)
+        async with self.new_uow() as uow:
+            found = await store.list_changes(
+                uow.session, request.what, request.key, size + 1, before
+            )
+        page, more = found[:size], len(found) > size
+        return pb.ListBaseDataChangesResponse(
+            changes=[
+                pb.BaseDataChange(
+                    seq=c.seq,
+                    at=to_timestamp(c.at),
+                    user_id=c.user_id,
+                    what=c.what,
+                    key=c.key,
+                    value_json=c.value_json,
+                    version=c.version,
+                )
+                for c in page
+            ],
+            next_page_token=paging.encode_page_token(str(page[-1].seq)) if more else "",
+        )
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:

@@ -3,7 +3,7 @@ store's franchise flag, users added, moved, given another role, deactivated, the
 reset. A branch manager may keep the store staff of their own branch's stores. Every change is
 audited; a deactivated user is refused at sign-in at once and shut out of their tokens at once
 by this gateway and within the active-user check (30 s) by the others; a new role or unit
-applies from the user's next sign-in."""
+applies from the user's next sign-in. hq_admin reads the audit at /admin/changes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -19,13 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
+from servicekit import paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, invalid
-from servicekit.timeutil import utc_now
+from servicekit.timeutil import SHANGHAI, as_utc, utc_now
 from services.gateway import schemas, schemas_admin
 from services.gateway.deps import Auth, Gateway, Gw
 from services.gateway.idempotency import HEADER, run_once
 from services.gateway.orm import admin_changes, org_units, users
+from services.gateway.pagination import Cursor, page
 from services.gateway.render import json_response
 from services.gateway.scope import OrgTree
 from services.gateway.security import hash_password
@@ -33,6 +36,7 @@ from services.gateway.security import hash_password
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 UNIT_ADMINS = ("hq_admin",)
+AUDITORS = ("hq_admin",)
 USER_ADMINS = ("hq_admin", "branch_manager")
 STORE_STAFF = ("clerk", "technician", "warehouse_keeper", "followup_agent")
 """The roles a branch manager may give, to users of their own branch's stores."""
@@ -51,6 +55,7 @@ ROLE_LEVELS = {
 _UNIT_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
+ChangesLimit = Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")]
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "role may not keep this"},
     404: {"model": schemas.Problem, "description": "user or unit outside your scope"},
@@ -275,3 +280,63 @@ async def reset_password(
         return json_response(user_json(row))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
+
+
+def _iso(moment: datetime) -> str:
+    return as_utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_local(moment: datetime) -> str:
+    return as_utc(moment).astimezone(SHANGHAI).isoformat(timespec="milliseconds")
+
+
+@router.get(
+    "/changes",
+    response_model=schemas_admin.AdminChangePage,
+    responses={
+        403: {"model": schemas.Problem, "description": "only hq_admin reads the audit"},
+        422: {"model": schemas.Problem, "description": "invalid input, by field"},
+    },
+)
+async def list_changes(
+    auth: Auth,
+    gw: Gw,
+    what: schemas_admin.AdminChangeKind | None = None,
+    key: Annotated[
+        str | None, Query(max_length=64, description="a unit's id or a username")
+    ] = None,
+    limit: ChangesLimit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """The audit of the org tree and the users (hq_admin), newest first: who changed which
+    unit or user, when, to what (a password reset says only that it was reset)."""
+    require_role(auth, AUDITORS)
+    c = admin_changes.c
+    statement = select(admin_changes).order_by(c.seq.desc()).limit(limit + 1)
+    if what:
+        statement = statement.where(c.what == what)
+    if key:
+        statement = statement.where(c.key == key)
+    if cursor:
+        (last_seq,) = paging.decode_page_token(cursor, 1)
+        if not last_seq.isdigit():
+            raise invalid("cursor", "is not a cursor this service issued")
+        statement = statement.where(c.seq < int(last_seq))
+    async with gw.db.session() as session:
+        rows = (await session.execute(statement)).all()
+    items = [
+        {
+            "seq": r.seq,
+            "at": _iso(r.at),
+            "at_local": _iso_local(r.at),
+            "user_id": r.user_id,
+            "what": r.what,
+            "key": r.key,
+            "value": json.loads(r.value),
+        }
+        for r in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return json_response(
+        page(items, paging.encode_page_token(str(rows[limit - 1].seq)) if more else "")
+    )

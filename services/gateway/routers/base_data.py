@@ -2,10 +2,12 @@
 warranty policies, the authorisation matrix and the branches' approval thresholds. Staff read
 what lies in their scope; hq_admin writes. A PUT sets a row by its natural key (the same PUT
 twice is the same); `If-Match` with the `ETag` of a list (the base data version) is optional
-and makes a change made meanwhile a 412. Every change is obeyed by the next order step."""
+and makes a change made meanwhile a 412. Every change is obeyed by the next order step, and
+audited: hq_admin reads the audit at /base-data/changes."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -17,7 +19,8 @@ from servicekit.errors import invalid
 from servicekit.grpc_client import call
 from services.gateway import schemas, schemas_admin
 from services.gateway.deps import Auth, Gw
-from services.gateway.render import json_response
+from services.gateway.pagination import Cursor, page
+from services.gateway.render import iso_shanghai, iso_utc, json_response
 
 router = APIRouter(prefix="/api/v1", tags=["base data"])
 
@@ -30,6 +33,13 @@ IfMatch = Annotated[
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "only hq_admin keeps base data"},
     412: {"model": schemas.Problem, "description": "the base data changed since If-Match"},
+    422: {"model": schemas.Problem, "description": "invalid input, by field"},
+}
+
+
+ChangesLimit = Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")]
+AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": schemas.Problem, "description": "only hq_admin reads the audit"},
     422: {"model": schemas.Problem, "description": "invalid input, by field"},
 }
 
@@ -323,3 +333,41 @@ async def put_approval_threshold(
         ),
     )
     return versioned({"branch_id": reply.branch_id, "amount_fen": reply.amount_fen}, reply.version)
+
+
+@router.get(
+    "/base-data/changes",
+    response_model=schemas_admin.BaseDataChangePage,
+    responses=AUDIT_RESPONSES,
+)
+async def list_base_data_changes(
+    auth: Auth,
+    gw: Gw,
+    what: schemas_admin.BaseDataChangeKind | None = None,
+    key: Annotated[str | None, Query(max_length=120, description="e.g. huawei/L2")] = None,
+    limit: ChangesLimit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """The audit of HQ's base data (hq_admin), newest first: who changed which row, when, to
+    what, and the base data version it made."""
+    require_role(auth, WRITERS)
+    reply = await call(
+        gw.clients.base_data.ListBaseDataChanges,
+        pb.ListBaseDataChangesRequest(
+            what=what or "", key=key or "", page_size=limit, page_token=cursor or ""
+        ),
+    )
+    items = [
+        {
+            "seq": c.seq,
+            "at": iso_utc(c.at),
+            "at_local": iso_shanghai(c.at),
+            "user_id": c.user_id,
+            "what": c.what,
+            "key": c.key,
+            "value": json.loads(c.value_json),
+            "version": c.version,
+        }
+        for c in reply.changes
+    ]
+    return json_response(page(items, reply.next_page_token))

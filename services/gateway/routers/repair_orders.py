@@ -3,6 +3,8 @@ the orders service."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -21,6 +23,7 @@ from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.privacy import phone_for
 from services.gateway.render import iso_shanghai, iso_utc, json_response, moment, or_none
 from services.gateway.scope import OrgTree
+from services.orders.domain import lifecycle
 
 router = APIRouter(prefix="/api/v1", tags=["repair orders"])
 
@@ -326,6 +329,7 @@ IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description='the ETag of the order as read, e.g. "3"'),
 ]
+Handler = Callable[..., Awaitable[Response]]
 
 
 def expected_version(if_match: str | None) -> int:
@@ -341,14 +345,34 @@ def expected_version(if_match: str | None) -> int:
     return int(digits)
 
 
-def step_route(step: str, summary: str, roles: str, statuses: str) -> Any:
-    return router.post(
-        f"/repair-orders/{{order_id}}/{step}",
-        response_model=schemas.RepairOrder,
-        responses=STEP_RESPONSES,
-        summary=summary,
-        description=f"**Who**: {roles}. **From**: {statuses}. Requires If-Match.",
+def step_rules(step: str) -> str:
+    """Who may take a step and from which statuses, as the orders domain's guard decides: read
+    from its table, so the documentation cannot drift from the rules."""
+    rule = lifecycle.STEPS[step]
+    roles = ", ".join(f"`{role}`" for role in rule.roles)
+    statuses = ", ".join(f"`{status}`" for status in rule.from_statuses)
+    return (
+        f"**Who**: {roles}; a store user only at {lifecycle.STORE_OF_STEP[rule.where]}. "
+        f"**From**: {statuses}. Requires If-Match."
     )
+
+
+def step_route(step: str, summary: str) -> Callable[[Handler], Handler]:
+    """`POST /repair-orders/{order_id}/<step>`, documented by the step's rules and then the
+    handler's docstring."""
+
+    def register(handler: Handler) -> Handler:
+        description = f"{step_rules(step)}\n\n{inspect.cleandoc(handler.__doc__ or '')}"
+        route = router.post(
+            f"/repair-orders/{{order_id}}/{step}",
+            response_model=schemas.RepairOrder,
+            responses=STEP_RESPONSES,
+            summary=summary,
+            description=description.strip(),
+        )
+        return route(handler)
+
+    return register
 
 
 async def take_step(
@@ -378,7 +402,7 @@ def _decision(accepted: bool, note: str | None) -> dict[str, Any]:
     return {"decision": orders_pb2.Decision(accepted=accepted, note=note or "")}
 
 
-@step_route("diagnosis", "Diagnosis (检测)", "technician", "received, diagnosed (to revise)")
+@step_route("diagnosis", "Diagnosis (检测)")
 async def diagnosis(
     order_id: str,
     body: schemas.DiagnosisIn,
@@ -388,7 +412,9 @@ async def diagnosis(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Moves to `diagnosed`. An override of the warranty needs `override_reason`."""
+    """Moves to `diagnosed` (taken again from there, it revises the diagnosis; `at_partner`:
+    the partner store's technician diagnoses it). An override of the warranty needs
+    `override_reason`."""
     data = orders_pb2.Diagnosis(
         symptom_code=body.symptom_code,
         fault_code=body.fault_code,
@@ -403,7 +429,7 @@ async def diagnosis(
     return await take_step(order_id, "diagnosis", {"diagnosis": data}, *args)
 
 
-@step_route("quote", "Quote (报价)", "clerk, technician", "diagnosed")
+@step_route("quote", "Quote (报价)")
 async def quote(
     order_id: str,
     body: schemas.QuoteIn,
@@ -414,15 +440,15 @@ async def quote(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The labour asked plus the planned parts at the catalog's retail prices (work under
-    warranty: 0). Moves to `awaiting_approval`. Above the branch's threshold (SH 1,000 yuan,
-    ZJ 800, else 1,000), or for an in-warranty mainboard replacement or swap, the branch
-    manager must approve too."""
+    warranty: 0). Moves to `awaiting_approval`. Above the branch's approval threshold (HQ keeps
+    it: `GET /api/v1/approval-thresholds`), or for an in-warranty mainboard replacement or
+    swap, the branch manager must approve too."""
     data = orders_pb2.QuoteRequest(labour_fen=body.labour_fen)
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "quote", {"quote": data}, *args)
 
 
-@step_route("approval", "The customer's answer", "clerk, technician", "awaiting_approval")
+@step_route("approval", "The customer's answer")
 async def approval(
     order_id: str,
     body: schemas.ApprovalIn,
@@ -438,7 +464,7 @@ async def approval(
     return await take_step(order_id, "approval", _decision(body.accepted, body.note), *args)
 
 
-@step_route("manager-approval", "Branch manager's approval", "branch_manager", "awaiting_approval")
+@step_route("manager-approval", "Branch manager's approval")
 async def manager_approval(
     order_id: str,
     body: schemas.ManagerApprovalIn,
@@ -454,7 +480,7 @@ async def manager_approval(
     return await take_step(order_id, "manager-approval", data, *args)
 
 
-@step_route("parts", "Parts came (到料)", "clerk, technician, warehouse_keeper", "waiting_parts")
+@step_route("parts", "Parts came (到料)")
 async def parts(
     order_id: str,
     request: Request,
@@ -469,7 +495,7 @@ async def parts(
     return await take_step(order_id, "parts", {}, *args)
 
 
-@step_route("repair/start", "Repair starts (维修)", "technician", "approved")
+@step_route("repair/start", "Repair starts (维修)")
 async def repair_start(
     order_id: str,
     request: Request,
@@ -484,7 +510,7 @@ async def repair_start(
     return await take_step(order_id, "repair/start", {}, *args)
 
 
-@step_route("repair/finish", "Repair done", "technician", "in_repair")
+@step_route("repair/finish", "Repair done")
 async def repair_finish(
     order_id: str,
     body: schemas.RepairFinishIn,
@@ -507,7 +533,7 @@ async def repair_finish(
     return await take_step(order_id, "repair/finish", {"repair": data}, *args)
 
 
-@step_route("qc", "Quality check (质检)", "clerk, technician", "quality_check")
+@step_route("qc", "Quality check (质检)")
 async def qc(
     order_id: str,
     body: schemas.QcIn,
@@ -522,7 +548,7 @@ async def qc(
     return await take_step(order_id, "qc", _decision(body.passed, body.note), *args)
 
 
-@step_route("pickup", "Pickup (取机)", "clerk of the intake store", "ready_for_pickup, declined")
+@step_route("pickup", "Pickup (取机)")
 async def pickup(
     order_id: str,
     body: schemas.PickupIn,
@@ -539,12 +565,7 @@ async def pickup(
     return await take_step(order_id, "pickup", {"pickup": data}, *args)
 
 
-@step_route(
-    "cancel",
-    "Cancel (取消)",
-    "clerk, branch_manager",
-    "received, diagnosed, awaiting_approval, waiting_parts, approved",
-)
+@step_route("cancel", "Cancel (取消)")
 async def cancel(
     order_id: str,
     body: schemas.CancelIn,
@@ -560,12 +581,7 @@ async def cancel(
     return await take_step(order_id, "cancel", {"cancel": data}, *args)
 
 
-@step_route(
-    "send-out",
-    "Send to another store (网点间送修)",
-    "clerk, technician, branch_manager of the intake store",
-    "received, diagnosed",
-)
+@step_route("send-out", "Send to another store (网点间送修)")
 async def send_out(
     order_id: str,
     body: schemas.SendOutIn,
@@ -588,12 +604,7 @@ async def send_out(
     return await take_step(order_id, "send-out", {"send_out": data}, *args)
 
 
-@step_route(
-    "receive",
-    "The device arrives",
-    "clerk, technician of the store it travels to",
-    "sent_out, returned_from_partner",
-)
+@step_route("receive", "The device arrives")
 async def receive(
     order_id: str,
     request: Request,
@@ -612,12 +623,7 @@ async def receive(
     return await take_step(order_id, "receive", {"route": data}, *args)
 
 
-@step_route(
-    "return",
-    "The partner sends the device back",
-    "clerk, technician of the partner store",
-    "at_partner, diagnosed, awaiting_approval, waiting_parts, approved, declined (at the partner)",
-)
+@step_route("return", "The partner sends the device back")
 async def return_to_intake(
     order_id: str,
     request: Request,
@@ -634,12 +640,7 @@ async def return_to_intake(
     return await take_step(order_id, "return", {"route": data}, *args)
 
 
-@step_route(
-    "factory-return",
-    "Return to factory (返厂)",
-    "clerk, technician, branch_manager of the store with the device",
-    "received, diagnosed",
-)
+@step_route("factory-return", "Return to factory (返厂)")
 async def factory_return(
     order_id: str,
     body: schemas.FactoryReturnIn,
@@ -658,12 +659,7 @@ async def factory_return(
     return await take_step(order_id, "factory-return", {"factory_return": data}, *args)
 
 
-@step_route(
-    "factory-receive",
-    "Back from the factory",
-    "clerk, technician, branch_manager of the store with the device",
-    "at_factory",
-)
+@step_route("factory-receive", "Back from the factory")
 async def factory_receive(
     order_id: str,
     body: schemas.FactoryReceiveIn,
@@ -682,7 +678,7 @@ async def factory_receive(
     return await take_step(order_id, "factory-receive", {"factory_receive": data}, *args)
 
 
-@step_route("swap", "Swap (换机)", "clerk, technician of the store with the device", "approved")
+@step_route("swap", "Swap (换机)")
 async def swap(
     order_id: str,
     body: schemas.SwapIn,
@@ -702,12 +698,7 @@ async def swap(
     return await take_step(order_id, "swap", {"swap": data}, *args)
 
 
-@step_route(
-    "complete",
-    "A quick order done and paid",
-    "clerk, technician",
-    "received (accessory and software orders)",
-)
+@step_route("complete", "A quick order done and paid")
 async def complete(
     order_id: str,
     body: schemas.CompleteIn,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +125,37 @@ async def record_change(
         )
     )
     return version
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the audit."""
+
+    seq: int
+    at: datetime
+    user_id: str
+    what: str
+    key: str
+    value_json: str  # the row as it was set
+    version: int
+
+
+async def list_changes(
+    session: AsyncConnection, what: str, key: str, limit: int, before_seq: int | None
+) -> list[Change]:
+    """The audit newest first, after the page that ended at `before_seq` (keyset on seq)."""
+    c = base_data_changes.c
+    conditions = []
+    if what:
+        conditions.append(c.what == what)
+    if key:
+        conditions.append(c.key == key)
+    if before_seq is not None:
+        conditions.append(c.seq < before_seq)
+    rows = await session.execute(
+        select(base_data_changes).where(*conditions).order_by(c.seq.desc()).limit(limit)
+    )
+    return [Change(r.seq, r.at, r.user_id, r.what, r.key, r.value, r.version) for r in rows]
 
 
 async def brand_exists(session: AsyncConnection, brand: str) -> bool:

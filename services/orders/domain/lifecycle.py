@@ -75,6 +75,14 @@ from any status before its repair starts."""
 # travelling to (destination), or either store of the order (any).
 HOLDER, INTAKE, DESTINATION, ANY = "holder", "intake", "destination", "any"
 
+STORE_OF_STEP: dict[str, str] = {
+    HOLDER: "the store holding the device",
+    INTAKE: "the intake store",
+    DESTINATION: "the store the device is travelling to",
+    ANY: "either store of the order (intake or partner)",
+}
+"""Each `where` in words, for the API's documentation of the steps."""
+
 
 @dataclass(frozen=True)
 class Step:

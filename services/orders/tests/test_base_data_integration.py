@@ -4,8 +4,9 @@ warm, and refused to anyone but hq_admin or on a stale version."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -205,3 +206,44 @@ async def test_only_hq_writes_and_reads_are_scoped(
     set_auth(MANAGER)
     thresholds = await service.ListApprovalThresholds(pb.ListApprovalThresholdsRequest(), None)
     assert [t.branch_id for t in thresholds.thresholds] == ["ZJ"]
+
+
+@pytest.mark.service("orders")
+async def test_hq_reads_the_audit_of_changes_newest_first(
+    runtime: Runtime, service: BaseDataService
+) -> None:
+    set_auth(HQ)
+    for fen in (6_000, 7_000, 8_000):
+        price = pb.LabourPrice(brand="huawei", repair_level="L2", amount_fen=fen)
+        await service.PutLabourPrice(pb.PutLabourPriceRequest(price=price), None)
+    threshold = pb.ApprovalThreshold(branch_id="ZJ", amount_fen=5)
+    last = await service.PutApprovalThreshold(
+        pb.PutApprovalThresholdRequest(threshold=threshold), None
+    )
+
+    everything = await service.ListBaseDataChanges(pb.ListBaseDataChangesRequest(), None)
+    newest = everything.changes[0]
+    assert (newest.what, newest.key, newest.user_id) == ("approval_threshold", "ZJ", "u-hq")
+    assert json.loads(newest.value_json) == {"amount_fen": 5}
+    assert newest.version == last.version
+    assert utc_now() - newest.at.ToDatetime(tzinfo=UTC) < timedelta(minutes=5)
+
+    request = pb.ListBaseDataChangesRequest(what="labour_price", key="huawei/L2", page_size=2)
+    first = await service.ListBaseDataChanges(request, None)
+    assert [json.loads(c.value_json)["amount_fen"] for c in first.changes] == [8_000, 7_000]
+    assert first.changes[0].seq > first.changes[1].seq
+    request.page_token = first.next_page_token
+    second = await service.ListBaseDataChanges(request, None)
+    assert [json.loads(c.value_json)["amount_fen"] for c in second.changes] == [6_000]
+    assert second.next_page_token == ""
+
+    with pytest.raises(InvalidInput) as caught:
+        await service.ListBaseDataChanges(pb.ListBaseDataChangesRequest(what="colour"), None)
+    assert [e.field for e in caught.value.errors] == ["what"]
+    with pytest.raises(InvalidInput) as caught:
+        await service.ListBaseDataChanges(pb.ListBaseDataChangesRequest(page_token="x!"), None)
+    assert [e.field for e in caught.value.errors] == ["cursor"]
+
+    set_auth(CLERK)
+    with pytest.raises(Forbidden):
+        await service.ListBaseDataChanges(pb.ListBaseDataChangesRequest(), None)

@@ -13,6 +13,7 @@ by their natural key. Writes are hq_admin only (PERMISSION_DENIED otherwise).
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -640,3 +641,104 @@ class PutApprovalThresholdRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PutApprovalThresholdRequest: _TypeAlias = PutApprovalThresholdRequest  # noqa: Y015
+
+@_typing.final
+class BaseDataChange(_message.Message):
+    """One audited change: who set what, when, to what."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    WHAT_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_JSON_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """the order changes were made in"""
+    user_id: _builtins.str
+    what: _builtins.str
+    """brand | model | fault_code | labour_price | warranty_policy | authorisation | approval_threshold"""
+    key: _builtins.str
+    """the row's natural key, e.g. huawei/fault/F-LCD"""
+    value_json: _builtins.str
+    """the row as it was set, a JSON object"""
+    version: _builtins.int
+    """of the base data, after this change"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        user_id: _builtins.str = ...,
+        what: _builtins.str = ...,
+        key: _builtins.str = ...,
+        value_json: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "key", b"key", "seq", b"seq", "user_id", b"user_id", "value_json", b"value_json", "version", b"version", "what", b"what"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BaseDataChange: _TypeAlias = BaseDataChange  # noqa: Y015
+
+@_typing.final
+class ListBaseDataChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WHAT_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    what: _builtins.str
+    """empty: every kind"""
+    key: _builtins.str
+    """empty: every key"""
+    page_size: _builtins.int
+    """0: 50; at most 200"""
+    page_token: _builtins.str
+    """next_page_token of the previous page"""
+    def __init__(
+        self,
+        *,
+        what: _builtins.str = ...,
+        key: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "page_size", b"page_size", "page_token", b"page_token", "what", b"what"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBaseDataChangesRequest: _TypeAlias = ListBaseDataChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListBaseDataChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """empty on the last page"""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___BaseDataChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___BaseDataChange] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBaseDataChangesResponse: _TypeAlias = ListBaseDataChangesResponse  # noqa: Y015

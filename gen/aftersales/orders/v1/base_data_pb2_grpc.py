@@ -94,6 +94,11 @@ class BaseDataServiceStub:
                 request_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutApprovalThresholdRequest.SerializeToString,
                 response_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ApprovalThreshold.FromString,
                 _registered_method=True)
+        self.ListBaseDataChanges = channel.unary_unary(
+                '/aftersales.orders.v1.BaseDataService/ListBaseDataChanges',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesResponse.FromString,
+                _registered_method=True)
 
 
 class BaseDataServiceServicer:
@@ -175,6 +180,13 @@ class BaseDataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBaseDataChanges(self, request, context):
+        """The audit of every change above, newest first (hq_admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BaseDataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +249,11 @@ def add_BaseDataServiceServicer_to_server(servicer, server):
                     servicer.PutApprovalThreshold,
                     request_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutApprovalThresholdRequest.FromString,
                     response_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ApprovalThreshold.SerializeToString,
+            ),
+            'ListBaseDataChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBaseDataChanges,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -563,6 +580,33 @@ class BaseDataService:
             '/aftersales.orders.v1.BaseDataService/PutApprovalThreshold',
             aftersales_dot_orders_dot_v1_dot_base__data__pb2.PutApprovalThresholdRequest.SerializeToString,
             aftersales_dot_orders_dot_v1_dot_base__data__pb2.ApprovalThreshold.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBaseDataChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.BaseDataService/ListBaseDataChanges',
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_base__data__pb2.ListBaseDataChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

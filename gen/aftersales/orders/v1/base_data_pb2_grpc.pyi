@@ -55,6 +55,8 @@ class BaseDataServiceStub:
     ListApprovalThresholds: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.ListApprovalThresholdsRequest, _base_data_pb2.ListApprovalThresholdsResponse]
     """Branch and store users see their branch's threshold only."""
     PutApprovalThreshold: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.PutApprovalThresholdRequest, _base_data_pb2.ApprovalThreshold]
+    ListBaseDataChanges: _grpc.UnaryUnaryMultiCallable[_base_data_pb2.ListBaseDataChangesRequest, _base_data_pb2.ListBaseDataChangesResponse]
+    """The audit of every change above, newest first (hq_admin only)."""
 
 @_typing.type_check_only
 class BaseDataServiceAsyncStub(BaseDataServiceStub):
@@ -76,6 +78,8 @@ class BaseDataServiceAsyncStub(BaseDataServiceStub):
     ListApprovalThresholds: _aio.UnaryUnaryMultiCallable[_base_data_pb2.ListApprovalThresholdsRequest, _base_data_pb2.ListApprovalThresholdsResponse]  # type: ignore[assignment]
     """Branch and store users see their branch's threshold only."""
     PutApprovalThreshold: _aio.UnaryUnaryMultiCallable[_base_data_pb2.PutApprovalThresholdRequest, _base_data_pb2.ApprovalThreshold]  # type: ignore[assignment]
+    ListBaseDataChanges: _aio.UnaryUnaryMultiCallable[_base_data_pb2.ListBaseDataChangesRequest, _base_data_pb2.ListBaseDataChangesResponse]  # type: ignore[assignment]
+    """The audit of every change above, newest first (hq_admin only)."""
 
 class BaseDataServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -166,5 +170,13 @@ class BaseDataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _base_data_pb2.PutApprovalThresholdRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_base_data_pb2.ApprovalThreshold, _abc.Awaitable[_base_data_pb2.ApprovalThreshold]]: ...
+
+    @_abc_1.abstractmethod
+    def ListBaseDataChanges(
+        self,
+        request: _base_data_pb2.ListBaseDataChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_base_data_pb2.ListBaseDataChangesResponse, _abc.Awaitable[_base_data_pb2.ListBaseDataChangesResponse]]:
+        """The audit of every change above, newest first (hq_admin only)."""
 
 def add_BaseDataServiceServicer_to_server(servicer: BaseDataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
