@@ -227,3 +227,56 @@ async def test_a_new_manufacturer_and_model_are_taken_in_at_once(api: Api) -> No
     # Bought 30 days ago, under the national defaults; no store is authorised for it yet.
     assert order["warranty"]["status"] == "in_warranty"
     assert order["brand_authorised"] is False
+
+
+async def test_hq_reads_who_changed_the_base_data_and_the_users(api: Api) -> None:
+    code = f"F-AUDIT{random.randrange(10**6)}"
+    path = f"/api/v1/fault-codes/samsung/fault/{code}"
+    for active in (True, False):  # added, then retired: nothing is left in use
+        reply = await put(api, "hq.admin", path, {"description_zh": "审计", "active": active})
+        assert reply.status_code == 200, reply.text
+    version = int(reply.headers["ETag"].strip('"'))
+    me = await api.get("hq.admin", "/api/v1/me")
+    hq_user_id = me.json()["id"]
+
+    changes = "/api/v1/base-data/changes"
+    key = f"samsung/fault/{code}"
+    first = await api.get("hq.admin", changes, what="fault_code", key=key, limit="1")
+    assert first.status_code == 200, first.text
+    [newest] = first.json()["items"]
+    assert (newest["what"], newest["key"], newest["user_id"]) == ("fault_code", key, hq_user_id)
+    assert newest["value"]["active"] is False and newest["version"] == version
+    assert newest["at"].endswith("Z") and newest["at_local"].endswith("+08:00")
+    cursor = first.json()["next_cursor"]
+    second = await api.get("hq.admin", changes, what="fault_code", key=key, cursor=cursor)
+    assert second.status_code == 200, second.text
+    assert [c["value"]["active"] for c in second.json()["items"]] == [True]
+    assert second.json()["next_cursor"] is None
+
+    username = f"e2e.audit{random.randrange(10**6)}"
+    user = {
+        "display_name": "审计受理员",
+        "role": "clerk",
+        "org_unit_id": "ZJ-001",
+        "password": "s3cret-pass",
+        "active": False,  # never signs in
+    }
+    made = await put(api, "hq.admin", f"/api/v1/admin/users/{username}", user)
+    assert made.status_code == 200, made.text
+    audit = await api.get("hq.admin", "/api/v1/admin/changes", what="user", key=username)
+    assert audit.status_code == 200, audit.text
+    [change] = audit.json()["items"]
+    assert change["user_id"] == hq_user_id
+    assert change["value"]["role"] == "clerk" and change["value"]["active"] is False
+    assert "password" not in change["value"] and "password_hash" not in change["value"]
+    assert "version" not in change
+
+    for username in ("zj001.clerk", "zj.manager"):
+        for audit_path in (changes, "/api/v1/admin/changes"):
+            refused = await api.get(username, audit_path)
+            assert refused.status_code == 403, (username, audit_path, refused.text)
+    for audit_path in (changes, "/api/v1/admin/changes"):
+        for params in ({"limit": "0"}, {"limit": "201"}, {"cursor": "not-ours"}):
+            bad = await api.get("hq.admin", audit_path, **params)
+            assert bad.status_code == 422, (audit_path, params, bad.text)
+            assert [e["field"] for e in bad.json()["errors"]] == list(params), bad.text
