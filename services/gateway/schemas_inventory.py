@@ -9,6 +9,10 @@ from pydantic import BaseModel, Field, StringConstraints
 
 Short = Annotated[str, StringConstraints(max_length=50)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
+# A serial's form (1 to 60 letters, digits and . _ / -) is judged by inventory, which names
+# the one at fault as serials[i]; here only the size is bounded.
+SerialText = Annotated[str, StringConstraints(max_length=100)]
+MAX_SERIALS = 1000
 
 
 class ReceiptIn(BaseModel):
@@ -18,6 +22,11 @@ class ReceiptIn(BaseModel):
     quantity: int = Field(ge=1, le=100_000)
     unit_cost_fen: int = Field(ge=0, le=100_000_000)
     document_id: Short | None = Field(None, description="the delivery note; made up when absent")
+    serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: one serial per unit, none already in stock",
+    )
 
 
 class AdjustmentIn(BaseModel):
@@ -27,6 +36,11 @@ class AdjustmentIn(BaseModel):
     quantity: int = Field(ge=-100_000, le=100_000, description="signed, not zero")
     reason: Reason
     document_id: Short | None = Field(None, description="the stocktake; made up when absent")
+    serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: the serials found (+) or missing (-), one per unit",
+    )
 
 
 class WriteOffIn(BaseModel):
@@ -37,6 +51,11 @@ class WriteOffIn(BaseModel):
     kind: Literal["scrap", "return_to_manufacturer"]
     reason: Reason
     document_id: Short | None = None
+    serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: the free serials that leave",
+    )
 
 
 class Movement(BaseModel):
@@ -53,6 +72,10 @@ class Movement(BaseModel):
     document_id: str
     user_id: str
     occurred_at: str
+    serials: list[str] = Field(
+        description="a serialised part: the row's serial; for a document, all it moved "
+        "(one ledger row each, the id the first one's)"
+    )
 
 
 class MovementPage(BaseModel):
@@ -73,6 +96,10 @@ class PartConservation(BaseModel):
     in_transit: int
     balanced: bool
     warehouses_off: list[str] = Field(description="whose ledger disagrees with their balance")
+    serials_off: list[str] = Field(
+        description="a serialised part: where its serials disagree with the balances "
+        '(a warehouse, or "in transit")'
+    )
 
 
 class Conservation(BaseModel):
@@ -83,6 +110,11 @@ class Conservation(BaseModel):
 class TransferLineIn(BaseModel):
     part_number: Short
     quantity: int = Field(ge=1, le=10_000)
+    serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: one serial per unit, each free in the sender",
+    )
 
 
 class TransferIn(BaseModel):
@@ -98,6 +130,16 @@ class DiscrepancyIn(BaseModel):
     part_number: Short
     short: int = Field(0, ge=0, le=10_000, description="never arrived")
     damaged: int = Field(0, ge=0, le=10_000, description="arrived unusable")
+    short_serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: the ones not arrived",
+    )
+    damaged_serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: the unusable ones",
+    )
 
 
 class ReceiptOfTransferIn(BaseModel):
@@ -113,6 +155,9 @@ class TransferLine(BaseModel):
     received: int
     short: int
     damaged: int
+    serials: list[str] = Field(description="a serialised part: the serials it moves")
+    short_serials: list[str]
+    damaged_serials: list[str]
 
 
 class Transfer(BaseModel):
@@ -202,6 +247,11 @@ class SlowMoving(BaseModel):
 class CountedLineIn(BaseModel):
     part_number: Short
     counted: int = Field(ge=0, le=100_000)
+    serials: list[SerialText] = Field(
+        default_factory=list,
+        max_length=MAX_SERIALS,
+        description="a serialised part: each serial counted",
+    )
 
 
 class StocktakeIn(BaseModel):
@@ -216,6 +266,8 @@ class StocktakeLine(BaseModel):
     counted: int
     difference: int
     unit_cost_fen: int
+    missing_serials: list[str] = Field(description="on the book, not counted")
+    found_serials: list[str] = Field(description="counted, not on the book")
 
 
 class Stocktake(BaseModel):
@@ -306,3 +358,50 @@ class PartIn(BaseModel):
         default_factory=list, max_length=100
     )
     superseded_by: Short | None = None
+
+
+class PartView(BaseModel):
+    """A part of the catalog (料号), with the parts that supersede it (替代料)."""
+
+    part_number: str
+    brand: str
+    description: str
+    category: str
+    compatible_models: list[str]
+    serialised: bool
+    standard_cost_fen: int
+    retail_price_fen: int
+    superseded_by: str | None
+    superseded_chain: list[str] = Field(
+        description="the parts that supersede it in turn (A→B→C: [B, C] for A)"
+    )
+    current_part_number: str = Field(
+        description="what to use now: the end of the chain, or the part itself"
+    )
+
+
+class PartViewPage(BaseModel):
+    items: list[PartView]
+    next_cursor: str | None
+
+
+class SerialItem(BaseModel):
+    serial: str
+    part_number: str
+    state: str = Field(
+        description="in_stock | in_transit | consumed | returned_to_manufacturer | scrapped | "
+        "missing"
+    )
+    warehouse_id: str | None = Field(description="in stock")
+    transfer_id: str | None = Field(description="in transit")
+    order_id: str | None = Field(description="held for (in stock) or consumed by (consumed)")
+    line_id: str | None
+    unit_cost_fen: int = Field(description="what it last came into a warehouse at")
+
+
+class SerialTrace(SerialItem):
+    history: list[Movement] = Field(description="every ledger row of the serial, oldest first")
+
+
+class Serials(BaseModel):
+    items: list[SerialItem]

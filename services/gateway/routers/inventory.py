@@ -50,7 +50,24 @@ def visible(auth: AuthContext, warehouse: inventory_pb2.Warehouse) -> bool:
     return auth.covers(warehouse.branch_id, warehouse.store_id or None)
 
 
-@router.get("/parts", response_model=schemas.PartPage)
+def part_json(p: inventory_pb2.Part) -> dict[str, Any]:
+    chain = list(p.superseded_chain)
+    return {
+        "part_number": p.part_number,
+        "brand": p.brand,
+        "description": p.description,
+        "category": p.category,
+        "compatible_models": list(p.compatible_models),
+        "serialised": p.serialised,
+        "standard_cost_fen": p.standard_cost_fen,
+        "retail_price_fen": p.retail_price_fen,
+        "superseded_by": or_none(p.superseded_by),
+        "superseded_chain": chain,
+        "current_part_number": chain[-1] if chain else p.part_number,
+    }
+
+
+@router.get("/parts", response_model=schemas_inventory.PartViewPage)
 async def list_parts(
     auth: Auth,
     gw: Gw,
@@ -68,21 +85,21 @@ async def list_parts(
         page_token=cursor or "",
     )
     reply = await call(gw.clients.inventory.ListParts, request)
-    items = [
-        {
-            "part_number": p.part_number,
-            "brand": p.brand,
-            "description": p.description,
-            "category": p.category,
-            "compatible_models": list(p.compatible_models),
-            "serialised": p.serialised,
-            "standard_cost_fen": p.standard_cost_fen,
-            "retail_price_fen": p.retail_price_fen,
-            "superseded_by": or_none(p.superseded_by),
-        }
-        for p in reply.parts
-    ]
+    items = [part_json(p) for p in reply.parts]
     return json_response(page(items, reply.next_page_token))
+
+
+@router.get(
+    "/parts/{part_number}",
+    response_model=schemas_inventory.PartView,
+    responses={404: {"model": schemas.Problem}},
+)
+async def get_part(part_number: str, auth: Auth, gw: Gw) -> Response:
+    """A part of the catalog and the chain of parts that supersede it (替代料)."""
+    p = await call(
+        gw.clients.inventory.GetPart, inventory_pb2.GetPartRequest(part_number=part_number)
+    )
+    return json_response(part_json(p))
 
 
 @router.get("/warehouses", response_model=schemas.Warehouses)
@@ -131,6 +148,7 @@ def movement_json(movement: inventory_pb2.Movement) -> dict[str, Any]:
         "document_id": movement.document_id,
         "user_id": movement.user_id,
         "occurred_at": movement.occurred_at,
+        "serials": list(movement.serials),
     }
 
 
@@ -167,6 +185,7 @@ async def record_receipt(
             quantity=body.quantity,
             unit_cost_fen=body.unit_cost_fen,
             document_id=body.document_id or "",
+            serials=body.serials,
         )
         movement = await call(gw.clients.inventory.RecordReceipt, message)
         return json_response(movement_json(movement), 201)
@@ -199,6 +218,7 @@ async def record_adjustment(
             quantity=body.quantity,
             reason=body.reason,
             document_id=body.document_id or "",
+            serials=body.serials,
         )
         movement = await call(gw.clients.inventory.RecordAdjustment, message)
         return json_response(movement_json(movement), 201)
@@ -232,6 +252,7 @@ async def record_write_off(
             kind=body.kind,
             reason=body.reason,
             document_id=body.document_id or "",
+            serials=body.serials,
         )
         movement = await call(gw.clients.inventory.RecordWriteOff, message)
         return json_response(movement_json(movement), 201)
@@ -290,6 +311,7 @@ async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> 
             "in_transit": p.in_transit,
             "balanced": p.balanced,
             "warehouses_off": list(p.warehouses_off),
+            "serials_off": list(p.serials_off),
         }
         for p in reply.parts
     ]
@@ -324,6 +346,9 @@ def transfer_json(doc: inventory_pb2.Transfer) -> dict[str, Any]:
                 "received": x.received,
                 "short": x.short,
                 "damaged": x.damaged,
+                "serials": list(x.serials),
+                "short_serials": list(x.short_serials),
+                "damaged_serials": list(x.damaged_serials),
             }
             for x in doc.lines
         ],
@@ -356,7 +381,9 @@ async def request_transfer(
             from_warehouse_id=body.from_warehouse_id,
             to_warehouse_id=body.to_warehouse_id,
             lines=[
-                inventory_pb2.TransferPartLine(part_number=x.part_number, quantity=x.quantity)
+                inventory_pb2.TransferPartLine(
+                    part_number=x.part_number, quantity=x.quantity, serials=x.serials
+                )
                 for x in body.lines
             ],
             note=body.note or "",
@@ -466,7 +493,11 @@ async def receive_transfer(
             transfer_id=transfer_id,
             discrepancies=[
                 inventory_pb2.ReceivedLine(
-                    part_number=x.part_number, short=x.short, damaged=x.damaged
+                    part_number=x.part_number,
+                    short=x.short,
+                    damaged=x.damaged,
+                    short_serials=x.short_serials,
+                    damaged_serials=x.damaged_serials,
                 )
                 for x in body.discrepancies
             ],
@@ -640,6 +671,8 @@ def stocktake_json(doc: inventory_pb2.Stocktake) -> dict[str, Any]:
                 "counted": x.counted,
                 "difference": x.difference,
                 "unit_cost_fen": x.unit_cost_fen,
+                "missing_serials": list(x.missing_serials),
+                "found_serials": list(x.found_serials),
             }
             for x in doc.lines
         ],
@@ -674,7 +707,9 @@ async def record_stocktake(
         message = inventory_pb2.RecordStocktakeRequest(
             warehouse_id=warehouse_id,
             lines=[
-                inventory_pb2.CountedLine(part_number=x.part_number, counted=x.counted)
+                inventory_pb2.CountedLine(
+                    part_number=x.part_number, counted=x.counted, serials=x.serials
+                )
                 for x in body.lines
             ],
         )
@@ -892,7 +927,7 @@ async def receive_purchase_order(
 
 @router.put(
     "/parts/{part_number}",
-    response_model=schemas.Part,
+    response_model=schemas_inventory.PartView,
     responses={
         403: {"model": schemas.Problem, "description": "only HQ keeps the catalog"},
         409: {"model": schemas.Problem, "description": "successors would loop; flag fixed"},
@@ -916,16 +951,49 @@ async def put_part(
         superseded_by=body.superseded_by or "",
     )
     p = await call(gw.clients.inventory.PutPart, message)
-    return json_response(
-        {
-            "part_number": p.part_number,
-            "brand": p.brand,
-            "description": p.description,
-            "category": p.category,
-            "compatible_models": list(p.compatible_models),
-            "serialised": p.serialised,
-            "standard_cost_fen": p.standard_cost_fen,
-            "retail_price_fen": p.retail_price_fen,
-            "superseded_by": or_none(p.superseded_by),
-        }
+    return json_response(part_json(p))
+
+
+def serial_json(item: inventory_pb2.SerialItem) -> dict[str, Any]:
+    return {
+        "serial": item.serial_number,
+        "part_number": item.part_number,
+        "state": item.state,
+        "warehouse_id": or_none(item.warehouse_id),
+        "transfer_id": or_none(item.transfer_id),
+        "order_id": or_none(item.order_id),
+        "line_id": or_none(item.line_id),
+        "unit_cost_fen": item.unit_cost_fen,
+    }
+
+
+@router.get(
+    "/serials/{serial}",
+    response_model=schemas_inventory.SerialTrace,
+    responses={404: {"model": schemas.Problem, "description": "never in your scope"}},
+)
+async def get_serial(serial: str, auth: Auth, gw: Gw) -> Response:
+    """串号: where a serialised item (mainboard, swap unit) is now, and every movement of it,
+    for anyone whose scope it has passed through."""
+    trace = await call(
+        gw.clients.inventory.GetSerial, inventory_pb2.GetSerialRequest(serial_number=serial)
     )
+    history = [movement_json(m) for m in trace.history]
+    return json_response({**serial_json(trace.item), "history": history})
+
+
+@router.get(
+    "/warehouses/{warehouse_id}/serials",
+    response_model=schemas_inventory.Serials,
+    responses={404: {"model": schemas.Problem}},
+)
+async def list_serials(
+    warehouse_id: str, auth: Auth, gw: Gw, part_number: Filter = None
+) -> Response:
+    """The serials in stock in the warehouse (held for an order or free), by part."""
+    await check_warehouse(gw, auth, warehouse_id)
+    reply = await call(
+        gw.clients.inventory.ListSerials,
+        inventory_pb2.ListSerialsRequest(warehouse_id=warehouse_id, part_number=part_number or ""),
+    )
+    return json_response({"items": [serial_json(x) for x in reply.serials]})
