@@ -335,7 +335,7 @@ class BaseDataService(base_data_pb2_grpc.BaseDataServiceServicer):
         before = None
         if request.page_token:
             (last_seq,) = paging.decode_page_token(request.page_token, 1)
-            if not last_seq.isdigit():
+            if not (last_seq.isascii() and last_seq.isdigit() and len(last_seq) <= 18):
                 raise invalid("cursor", "is not a cursor this service issued")
             before = int(last_seq)
         async with self.new_uow() as uow:

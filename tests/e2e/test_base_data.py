@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from servicekit.demo import DEMO_PASSWORD
+from servicekit.paging import encode_page_token
 from servicekit.timeutil import shanghai_day, utc_now
 from tests.e2e.conftest import Api, repair_order
 
@@ -276,7 +277,8 @@ async def test_hq_reads_who_changed_the_base_data_and_the_users(api: Api) -> Non
             refused = await api.get(username, audit_path)
             assert refused.status_code == 403, (username, audit_path, refused.text)
     for audit_path in (changes, "/api/v1/admin/changes"):
-        for params in ({"limit": "0"}, {"limit": "201"}, {"cursor": "not-ours"}):
+        not_a_seq = encode_page_token("²")
+        for params in ({"limit": "0"}, {"limit": "201"}, {"cursor": "x!"}, {"cursor": not_a_seq}):
             bad = await api.get("hq.admin", audit_path, **params)
             assert bad.status_code == 422, (audit_path, params, bad.text)
             assert [e["field"] for e in bad.json()["errors"]] == list(params), bad.text

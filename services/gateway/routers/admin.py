@@ -319,7 +319,7 @@ async def list_changes(
         statement = statement.where(c.key == key)
     if cursor:
         (last_seq,) = paging.decode_page_token(cursor, 1)
-        if not last_seq.isdigit():
+        if not (last_seq.isascii() and last_seq.isdigit() and len(last_seq) <= 18):
             raise invalid("cursor", "is not a cursor this service issued")
         statement = statement.where(c.seq < int(last_seq))
     async with gw.db.session() as session:
