@@ -196,3 +196,72 @@ async def test_a_retried_keyed_document_is_booked_once(
     # Without a key every call is its own request.
     second = await call(stub.RecordReceipt, receipt)
     assert second.id not in (first.id, *before)
+
+
+@pytest.mark.service("inventory")
+async def test_serials_over_grpc_as_a_keeper_and_orders_use_them(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    """A receipt of two serials retried under one request id answers the same and books
+    once; an order line (as orders calls it, for the swap unit say) holds a named serial,
+    issues it, and returns it; the serial's trace follows."""
+    part, serials = "HW-MAI-P60", ["MB-GRPC-1", "MB-GRPC-2"]
+    receipt = inventory_pb2.RecordReceiptRequest(
+        warehouse_id="WH-SH-001",
+        part_number=part,
+        quantity=2,
+        unit_cost_fen=120_000,
+        serials=serials,
+    )
+    with acting_as(KEEPER), passing_request_id("u-k1:serial-receipt"):
+        first = await call(stub.RecordReceipt, receipt)
+        again = await call(stub.RecordReceipt, receipt)
+    assert again == first
+    assert (first.quantity, list(first.serials)) == (2, serials)
+    # Many serials are remembered by their first and last row: the retry finds all of them.
+    many = [f"MB-GRPC-X{i:02}" for i in range(12)]
+    bulk = inventory_pb2.RecordReceiptRequest()
+    bulk.CopyFrom(receipt)
+    bulk.quantity, bulk.serials[:] = len(many), many
+    with acting_as(KEEPER), passing_request_id("u-k1:serial-bulk"):
+        booked = await call(stub.RecordReceipt, bulk)
+        assert await call(stub.RecordReceipt, bulk) == booked
+    assert (booked.quantity, list(booked.serials)) == (12, many)
+
+    tech = AuthContext("u-t1", "technician", "SH", "SH-001")
+    with acting_as(tech):
+        line = inventory_pb2.PartLine(
+            line_id="SWAP", part_id=part, quantity=1, serials=[serials[1]]
+        )
+        held = await call(
+            stub.ReserveParts,
+            inventory_pb2.ReservePartsRequest(
+                order_id="o-grpc", warehouse_id="WH-SH-001", lines=[line]
+            ),
+        )
+        assert list(held.lines[0].serials) == [serials[1]]
+        issued = await call(stub.IssueParts, inventory_pb2.OrderPartsRequest(order_id="o-grpc"))
+        assert (issued.lines[0].status, list(issued.lines[0].serials)) == ("issued", [serials[1]])
+        trace = await call(stub.GetSerial, inventory_pb2.GetSerialRequest(serial_number=serials[1]))
+        assert (trace.item.state, trace.item.order_id, trace.item.line_id) == (
+            "consumed",
+            "o-grpc",
+            "SWAP",
+        )
+        assert [(m.kind, list(m.serials)) for m in trace.history] == [
+            ("receipt", [serials[1]]),
+            ("issue", [serials[1]]),
+        ]
+        back = await call(
+            stub.ReturnParts,
+            inventory_pb2.ReturnPartsRequest(
+                order_id="o-grpc", line_id="SWAP", quantity=1, serials=[serials[1]]
+            ),
+        )
+        assert back.lines[0].status == "returned"
+    with acting_as(KEEPER):
+        listed = await call(
+            stub.ListSerials,
+            inventory_pb2.ListSerialsRequest(warehouse_id="WH-SH-001", part_number=part),
+        )
+    assert {x.serial_number for x in listed.serials} == {*serials, *many}
