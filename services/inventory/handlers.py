@@ -468,10 +468,17 @@ async def reserve_parts(
         linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
         named = await repository.lock_serials(session, {s for x in requested for s in x.serials})
         for line in requested:
+            mine = {x.serial_number for x in linked.get(line.line_id, [])}
+            if line.serials and mine and mine != set(line.serials):
+                raise Conflict(
+                    f"line {line.line_id} of order {order_id} has serials {', '.join(sorted(mine))}"
+                    "; release it to take others"
+                )
             for serial in line.serials:
                 if serial not in named:
                     raise Conflict(f"serial {serial} is not known, not free in {warehouse.id}")
-                serials.hold(named[serial], line.part_number, warehouse.id, order_id, line.line_id)
+                if serial not in mine:
+                    serials.check_free(named[serial], line.part_number, warehouse.id)
         new_lines, changed = [], []
         for line in requested:
             key = (warehouse.id, line.part_number)
@@ -526,6 +533,7 @@ async def reserve_parts(
                         linked.get(after.line_id, []),
                         None,
                         [named[s] for s in asked[after.line_id]],
+                        serialised=flags[after.part_number],
                     )
                     moved |= found
             await repository.save_serials(session, list(moved.values()), now)
@@ -566,6 +574,8 @@ async def _follow_serials(
     movement: Movement | None,
     named: Sequence[SerialItem] = (),
     back: Sequence[str] = (),
+    *,
+    serialised: bool = True,
 ) -> tuple[dict[str, SerialItem], list[str]]:
     """The serials of one order line after a rule changed it: it holds as many as it
     reserves (the named ones first, then any free ones of its warehouse), consumes them when
@@ -579,7 +589,8 @@ async def _follow_serials(
         if item.part_number != line.part_number:
             changed[item.serial_number] = serials.let_go(item, order_id, line_id)
     keep = [x for x in held if x.part_number == line.part_number]
-    wanted = line.reserved if line.open else 0
+    # A line that took a part not serialised (its successor) holds no serials.
+    wanted = line.reserved if line.open and serialised else 0
     if movement is not None and movement.kind == "issue":
         wanted = -movement.quantity
     for item in keep[wanted:]:

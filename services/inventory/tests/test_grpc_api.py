@@ -242,6 +242,14 @@ async def test_serials_over_grpc_as_a_keeper_and_orders_use_them(
         assert list(held.lines[0].serials) == [serials[1]]
         issued = await call(stub.IssueParts, inventory_pb2.OrderPartsRequest(order_id="o-grpc"))
         assert (issued.lines[0].status, list(issued.lines[0].serials)) == ("issued", [serials[1]])
+        # Orders retrying the step asks again for the line: answered as it is.
+        retried = await call(
+            stub.ReserveParts,
+            inventory_pb2.ReservePartsRequest(
+                order_id="o-grpc", warehouse_id="WH-SH-001", lines=[line]
+            ),
+        )
+        assert retried.lines == issued.lines
         trace = await call(stub.GetSerial, inventory_pb2.GetSerialRequest(serial_number=serials[1]))
         assert (trace.item.state, trace.item.order_id, trace.item.line_id) == (
             "consumed",
