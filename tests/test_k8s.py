@@ -38,6 +38,8 @@ from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.grpc_client import is_serving, open_channel
 from servicekit.settings import Settings, TrustSettings
 from servicekit.testing import DatabaseTarget, NatsServer, database_target, drop_schema, free_port
+from services.customers.notifications.settings import NotificationSettings
+from services.customers.settings import follow_up_days
 from services.gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -431,10 +433,19 @@ def names_read_by(process: str, monkeypatch: pytest.MonkeyPatch) -> set[str]:
             TrustSettings.from_env()  # servicekit's: its caller-token key, mutual TLS
         else:
             Settings.from_env(process)
+        if process == "customers":
+            NotificationSettings.from_env()
+            follow_up_days()
     return environ.read
 
 
-ENV_READERS = {"servicekit/settings.py", "services/gateway/settings.py", "servicekit/testing.py"}
+ENV_READERS = {
+    "servicekit/settings.py",
+    "services/gateway/settings.py",
+    "services/customers/settings.py",
+    "services/customers/notifications/settings.py",
+    "servicekit/testing.py",
+}
 
 
 def test_only_the_settings_modules_read_the_environment() -> None:
@@ -821,7 +832,9 @@ def pod_env(container: Doc, site: Path, secret: dict[str, str], **changes: str) 
         elif "configMapKeyRef" in item["valueFrom"]:
             env[item["name"]] = config[item["valueFrom"]["configMapKeyRef"]["key"]]
         else:
-            env[item["name"]] = secret[item["valueFrom"]["secretKeyRef"]["key"]]
+            ref = item["valueFrom"]["secretKeyRef"]
+            if ref["key"] in secret or not ref.get("optional"):
+                env[item["name"]] = secret[ref["key"]]
     env.update(changes)
     return env
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from aftersales.events.v1 import events_pb2, order_events_pb2
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime
 from services.customers import handlers
-from services.customers.domain.follow_up import DEFAULT_DAYS_AFTER_PICKUP
+from services.customers.settings import follow_up_days
 
 ORDERS_STREAM = "ORDERS"
 ORDER_RECEIVED_CONSUMER = "customers-order-received"
@@ -18,14 +17,6 @@ ORDER_RECEIVED_SUBJECT = "orders.v1.*.*.order_received"
 ORDER_HISTORY_CONSUMER = "customers-order-history"
 # Every order_<status> event; order_received is acked and skipped (no handler for it here).
 ORDER_HISTORY_SUBJECT = "orders.v1.*.*.*"
-
-
-def follow_up_days() -> int:
-    """FOLLOW_UP_AFTER_DAYS: days from pickup to the follow-up call (回访), 0 for the same day."""
-    raw = os.environ.get("FOLLOW_UP_AFTER_DAYS", str(DEFAULT_DAYS_AFTER_PICKUP))
-    if not raw.isdigit():
-        raise SystemExit(f"FOLLOW_UP_AFTER_DAYS must be a whole number of days, not {raw!r}")
-    return int(raw)
 
 
 def order_received_consumer(

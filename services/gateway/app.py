@@ -82,6 +82,7 @@ async def start(settings: GatewaySettings) -> Gateway:
             db, settings.login_failures_per_user, settings.login_failures_per_address
         ),
         password_checks=PasswordChecks(settings.password_checks_at_once),
+        public_limiter=RateLimiter(settings.tracking_rate_per_second),
     )
 
 

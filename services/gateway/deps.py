@@ -36,6 +36,8 @@ class Gateway:
     active_users: ActiveUsers
     login_throttle: LoginThrottle
     password_checks: PasswordChecks
+    # Per client address on the routes without login (the tracking link).
+    public_limiter: RateLimiter
 
 
 # Dependencies are async on purpose: sync ones run in a worker thread, which costs time and

@@ -23,6 +23,8 @@ class GatewaySettings:
     jwt_secret_generated: bool = False
     jwt_ttl_seconds: int = 3600
     rate_limit_per_second: float = 100.0
+    # Tracking-link look-ups per client address: plenty for a customer, slow for a guesser.
+    tracking_rate_per_second: float = 2.0
     # Bodies over this many bytes are refused (413) before they are read.
     max_body_bytes: int = 1024 * 1024
     # Failed sign-ins before a username, or a client address (many shops behind one NAT), is
@@ -56,6 +58,7 @@ class GatewaySettings:
             jwt_secret_generated=not secret,
             jwt_ttl_seconds=int(os.environ.get("JWT_TTL_SECONDS", "3600")),
             rate_limit_per_second=float(os.environ.get("RATE_LIMIT_PER_SECOND", "100")),
+            tracking_rate_per_second=float(os.environ.get("TRACKING_RATE_PER_SECOND", "2")),
             max_body_bytes=int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024))),
             login_failures_per_user=int(os.environ.get("LOGIN_FAILURES_PER_USER", "5")),
             login_failures_per_address=int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "200")),

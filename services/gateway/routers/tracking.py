@@ -5,7 +5,6 @@ address; an unknown or expired token is 404 alike."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -17,24 +16,12 @@ from servicekit.errors import NotFound, TooManyRequests
 from servicekit.grpc_client import call
 from services.gateway import schemas, schemas_notifications
 from services.gateway.deps import Gw
-from services.gateway.ratelimit import RateLimiter
 from services.gateway.render import iso_shanghai, iso_utc, json_response, or_none
 
 router = APIRouter(tags=["tracking"])
 
 MAX_TOKEN_LENGTH = 64
 Token = Annotated[str, Path(max_length=200)]
-
-
-def limiter(request: Request) -> RateLimiter:
-    """The per-address limiter of this app, made on first use: TRACKING_RATE_PER_SECOND (2
-    by default, bursts of twice that) is plenty for a customer and slow for a guesser."""
-    state = request.app.state
-    found: RateLimiter | None = getattr(state, "tracking_limiter", None)
-    if found is None:
-        found = RateLimiter(float(os.environ.get("TRACKING_RATE_PER_SECOND", "2")))
-        state.tracking_limiter = found
-    return found
 
 
 @router.get(
@@ -44,7 +31,7 @@ def limiter(request: Request) -> RateLimiter:
 )
 async def track(token: Token, request: Request, gw: Gw) -> Response:
     address = request.client.host if request.client else "unknown"
-    wait = limiter(request).acquire(f"track:{address}")
+    wait = gw.public_limiter.acquire(f"track:{address}")
     if wait:
         error = TooManyRequests("too many look-ups from your address, slow down")
         error.retry_after_seconds = math.ceil(wait)
