@@ -323,31 +323,26 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.TakeStepRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.RepairOrder:
         auth = current_auth()
-        async with self.new_uow() as uow:
-            base = await self.base_data.get(uow.session)
+        context = await handlers.step_context(
+            self.new_uow, self.base_data, auth, request.order_id, request.step
+        )
         prices: dict[str, int] = {}
         planned = {"diagnosis": request.diagnosis.parts, "complete": request.quick.parts}
         if part_ids := [p.part_id for p in planned.get(request.step, [])]:
-            prices = await handlers.catalog_prices(
-                self.new_uow, self.parts, auth, request.order_id, part_ids
-            )
-        earlier: frozenset[str] = frozenset()
-        if request.step == "diagnosis":
-            earlier = await handlers.earlier_warranty_faults(self.new_uow, auth, request.order_id)
+            # The catalog's prices now, asked with no transaction of ours open.
+            prices = await self.parts.retail_prices(context.order.intake.brand, part_ids)
         partner = None
         if request.step == "send-out":
             to = request.send_out
-            partner = await handlers.partner_store(
-                self.new_uow, self.base_data, auth, request.order_id, to.branch_id, to.store_id
-            )
+            partner = handlers.partner_store(context, to.branch_id, to.store_id)
         order = await handlers.take_step(
             self.new_uow,
             self.parts,
             auth,
-            request.order_id,
+            context.order,
             request.expected_version,
             request.step,
-            step_action(auth, request, prices, base, earlier, partner),
+            step_action(auth, request, prices, context.base, context.earlier_faults, partner),
         )
         return order_message(order)
 

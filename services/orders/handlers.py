@@ -248,24 +248,40 @@ async def list_repair_orders(
     return page, ""
 
 
-async def catalog_prices(
-    new_uow: NewUow, parts: Parts, auth: AuthContext, order_id: str, part_ids: list[str]
-) -> dict[str, int]:
-    """The retail prices of the parts a diagnosis plans, from the catalog of the order's
-    brand."""
-    order = await get_repair_order(new_uow, auth, order_id)
-    return await parts.retail_prices(order.intake.brand, part_ids) if part_ids else {}
+@dataclass(frozen=True)
+class StepContext:
+    """What a step reads before it runs, in one transaction: the order as the caller sees it,
+    HQ's base data, and for a diagnosis the fault codes of the device's earlier repairs closed
+    under warranty (the same fault again offers a swap, 三包)."""
+
+    order: RepairOrder
+    base: repository.BaseData
+    earlier_faults: frozenset[str]
 
 
-async def earlier_warranty_faults(
-    new_uow: NewUow, auth: AuthContext, order_id: str
-) -> frozenset[str]:
-    """The fault codes of the device's earlier repairs closed under warranty, by any IMEI it
-    ever had, across the chain: the same fault again offers a swap (三包)."""
-    order = await get_repair_order(new_uow, auth, order_id)
+async def step_context(
+    new_uow: NewUow,
+    base_data: repository.BaseDataCache,
+    auth: AuthContext,
+    order_id: str,
+    step: str,
+) -> StepContext:
     async with new_uow() as uow:
-        imeis, _ = await repository.linked_imeis(uow.session, order.current_imei)
-        earlier = await repository.orders_of_devices(uow.session, imeis)
+        order = await repository.get(uow.session, order_id)
+        # Another unit's order is indistinguishable from one that does not exist.
+        if order is None or not visible(auth, order):
+            raise NotFound(f"no repair order {order_id}")
+        base = await base_data.get(uow.session)
+        earlier = frozenset[str]()
+        if step == "diagnosis":
+            earlier = await _earlier_warranty_faults(uow.session, order)
+    return StepContext(order, base, earlier)
+
+
+async def _earlier_warranty_faults(session: AsyncConnection, order: RepairOrder) -> frozenset[str]:
+    """By any IMEI the device ever had, across the chain."""
+    imeis, _ = await repository.linked_imeis(session, order.current_imei)
+    earlier = await repository.orders_of_devices(session, imeis)
     return frozenset(
         o.work.diagnosis.fault_code
         for o in earlier
@@ -276,25 +292,16 @@ async def earlier_warranty_faults(
     )
 
 
-async def partner_store(
-    new_uow: NewUow,
-    base_data: repository.BaseDataCache,
-    auth: AuthContext,
-    order_id: str,
-    branch_id: str,
-    store_id: str,
-) -> routes.Partner:
+def partner_store(context: StepContext, branch_id: str, store_id: str) -> routes.Partner:
     """The store a send-out goes to (the gateway names its branch from the org tree), and
     whether it is authorised for the order's brand."""
     if not branch_id or not store_id:
         raise invalid("store_id", "name the store that repairs the device")
-    order = await get_repair_order(new_uow, auth, order_id)
-    async with new_uow() as uow:
-        base = await base_data.get(uow.session)
+    intake = context.order.intake
     return routes.Partner(
         branch_id,
         store_id,
-        base.is_authorised(store_id, order.intake.brand, order.intake.service_type),
+        context.base.is_authorised(store_id, intake.brand, intake.service_type),
     )
 
 
@@ -327,13 +334,14 @@ async def take_step(
     new_uow: NewUow,
     parts: Parts,
     auth: AuthContext,
-    order_id: str,
+    order: RepairOrder,
     expected_version: int,
     step: str,
     apply: Apply,
     clock: Callable[[], datetime] = utc_now,
 ) -> RepairOrder:
-    """One step of the lifecycle on the order as the caller read it (`expected_version`).
+    """One step of the lifecycle on the order as the caller read it (`expected_version`);
+    `order` is as step_context read it.
 
     The rules run on the order read, then inventory is called with no transaction of ours
     open, then the change is written only if nobody changed the order meanwhile. When the
@@ -341,7 +349,6 @@ async def take_step(
     them. An issue is not undone: inventory never issues a line twice, so the step taken
     again finds it issued.
     """
-    order = await get_repair_order(new_uow, auth, order_id)
     if order.version != expected_version:
         raise PreconditionFailed(
             f"the order is at version {order.version}, not {expected_version}: read it again"
