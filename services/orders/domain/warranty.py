@@ -5,7 +5,7 @@ example physical or liquid damage, 人为损坏)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 IN_WARRANTY = "in_warranty"
 OUT_OF_WARRANTY = "out_of_warranty"
@@ -74,3 +74,36 @@ def decide_warranty(
     if not brand_authorised:
         reason += "; this store is not authorised for the brand: send on to an authorised store"
     return WarrantyDecision(IN_WARRANTY, entitlements, reason, expires_on, not brand_authorised)
+
+
+def with_repair_hold(
+    decision: WarrantyDecision,
+    days_since_repair: int | None,
+    earlier_number: str,
+    policy: WarrantyPolicy,
+) -> WarrantyDecision:
+    """A repair must hold (返修保修): a device back within `repair_hold_days` of a closed
+    repair is repaired free whatever its warranty. The technician may still find another fault
+    at diagnosis and override this, with the reason."""
+    if days_since_repair is None or days_since_repair > policy.repair_hold_days:
+        return decision
+    hold = f"back {days_since_repair} days after repair {earlier_number}: repaired free (返修保修)"
+    if decision.status == IN_WARRANTY:
+        return WarrantyDecision(
+            decision.status,
+            decision.entitlements,
+            f"{decision.reason}; {hold}",
+            decision.expires_on,
+            decision.send_on_required,
+        )
+    return WarrantyDecision(IN_WARRANTY, ("repair",), hold, None, False)
+
+
+def parts_wait_swap_on(
+    decision: WarrantyDecision, intake_day: date, policy: WarrantyPolicy
+) -> date | None:
+    """An in-warranty repair not finished within `parts_wait_days` of intake because parts are
+    missing entitles a swap (三包): the day that happens; None out of warranty."""
+    if decision.status != IN_WARRANTY:
+        return None
+    return intake_day + timedelta(days=policy.parts_wait_days)

@@ -15,6 +15,8 @@ from services.orders.domain.warranty import (
     WarrantyPolicy,
     add_months,
     decide_warranty,
+    parts_wait_swap_on,
+    with_repair_hold,
 )
 
 SOLD = date(2026, 3, 10)
@@ -96,3 +98,34 @@ def test_months_are_added_to_the_last_day_a_short_month_has(
     start: date, months: int, end: date
 ) -> None:
     assert add_months(start, months) == end
+
+
+@pytest.mark.parametrize(
+    ("days_since_repair", "free"),
+    [(0, True), (1, True), (30, True), (31, False), (None, False)],
+)
+def test_a_device_back_within_the_repair_hold_is_repaired_free(
+    days_since_repair: int | None, free: bool
+) -> None:
+    paid = decide_warranty(None, day(400), NATIONAL, brand_authorised=True)
+    held = with_repair_hold(paid, days_since_repair, "SH-001-260101-0001", NATIONAL)
+    assert (held.status == IN_WARRANTY) is free
+    if free:
+        assert held.entitlements == ("repair",)
+        assert "SH-001-260101-0001" in held.reason and "返修保修" in held.reason
+    else:
+        assert held == paid
+    # Under warranty anyway: the decision stands, and says why the repair is free twice over.
+    covered = decide_warranty(SOLD, day(40), NATIONAL, brand_authorised=True)
+    again = with_repair_hold(covered, 10, "SH-001-260101-0001", NATIONAL)
+    assert (again.status, again.entitlements) == (covered.status, covered.entitlements)
+    assert again.reason.startswith(covered.reason)
+
+
+def test_an_in_warranty_repair_waiting_too_long_for_parts_is_owed_a_swap() -> None:
+    covered = decide_warranty(SOLD, day(40), NATIONAL, brand_authorised=True)
+    assert parts_wait_swap_on(covered, day(40), NATIONAL) == day(100)
+    patient = replace(NATIONAL, parts_wait_days=90)
+    assert parts_wait_swap_on(covered, day(40), patient) == day(130)
+    paid = decide_warranty(None, day(40), NATIONAL, brand_authorised=True)
+    assert parts_wait_swap_on(paid, day(40), NATIONAL) is None
