@@ -118,6 +118,20 @@ class NoBody(BaseModel):
     """No data: send `{}`."""
 
 
+class SubstituteIn(BaseModel):
+    line_id: Short = Field(description="a short line offered a successor (successor_part_id)")
+    part_id: Short = Field(
+        description="the successor offered, or a part further down its superseded chain"
+    )
+
+
+class PartsIn(BaseModel):
+    """到料: reserve again what was short; `substitutes` take the successor inventory offered
+    for a short superseded line (替代料) instead of waiting for the old part."""
+
+    substitutes: list[SubstituteIn] = Field(default_factory=list, max_length=20)
+
+
 class RepairFinishIn(BaseModel):
     actions_done: Codes
     repair_level: Short
@@ -181,7 +195,9 @@ class SwapIn(BaseModel):
 
     imei: Short = Field(description="the replacement unit's IMEI")
     part_id: Short | None = Field(
-        None, description="its part number in swap stock: one unit is issued from the warehouse"
+        None,
+        description="its part number in swap stock (serialised): the unit with this IMEI as "
+        "its serial is issued from the store's warehouse",
     )
     note: Note | None = None
 
@@ -307,8 +323,19 @@ class OrderLine(BaseModel):
     issued: int
     released: bool
     old_part_kept: bool
-    retail_price_fen: int = Field(description="each, from the catalog at diagnosis")
+    retail_price_fen: int = Field(
+        description="each, from the catalog at diagnosis (or when a successor was taken)"
+    )
     store_id: str = Field(description="whose warehouse issues it")
+    serials: list[str] = Field(
+        description="a serialised part (swap unit, mainboard): the serials it holds or took"
+    )
+    successor_part_id: str | None = Field(
+        description="替代料: short, and its part superseded: the part offered in its place"
+    )
+    successor_available: int = Field(
+        description="how many of the successor the warehouse has available"
+    )
 
 
 class PaymentOut(BaseModel):

@@ -81,7 +81,13 @@ def status_changed(
         paid_fen=sum(p.amount_fen for p in work.payments),
         warehouse_id=store_warehouse_id(order.holder_store_id),
         short_parts=[
-            ShortPart(line_id=line.line_id, part_id=line.part_id, quantity=line.short)
+            ShortPart(
+                line_id=line.line_id,
+                part_id=line.part_id,
+                quantity=line.short,
+                successor_part_id=line.successor_part_id,
+                successor_available=line.successor_available,
+            )
             for line in work.lines
             if line.short and order.status == "waiting_parts"
         ],

@@ -95,6 +95,9 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
                 old_part_kept=line.old_part_kept,
                 retail_price_fen=line.retail_price_fen,
                 store_id=line.store_id or order.store_id,
+                serials=list(line.serials),
+                successor_part_id=line.successor_part_id,
+                successor_available=line.successor_available,
             )
             for line in work.lines
         ],
@@ -239,10 +242,17 @@ def step_action(
             o, auth, now, decision.accepted, decision.note
         )
     if step == "parts":
+        substitutes = [
+            lifecycle.Substitute(x.line_id, x.part_id) for x in request.parts.substitutes
+        ]
 
         def parts_came(order: RepairOrder, now: datetime) -> None:
-            # Only the guard: the handler reserves with inventory and records its answer.
+            # The guard, and the successors taken (替代料): the handler reserves with
+            # inventory and records its answer.
             lifecycle.check_step(order, "parts", auth)
+            if substitutes:
+                threshold = base.approval_threshold_fen(order.branch_id)
+                lifecycle.substitute(order, auth, now, substitutes, retail_prices, threshold)
 
         return parts_came
     if step == "repair/start":
@@ -327,8 +337,12 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             self.new_uow, self.base_data, auth, request.order_id, request.step
         )
         prices: dict[str, int] = {}
-        planned = {"diagnosis": request.diagnosis.parts, "complete": request.quick.parts}
-        if part_ids := [p.part_id for p in planned.get(request.step, [])]:
+        planned = {
+            "diagnosis": [p.part_id for p in request.diagnosis.parts],
+            "complete": [p.part_id for p in request.quick.parts],
+            "parts": [s.part_id for s in request.parts.substitutes],
+        }
+        if part_ids := planned.get(request.step, []):
             # The catalog's prices now, asked with no transaction of ours open.
             prices = await self.parts.retail_prices(context.order.intake.brand, part_ids)
         partner = None

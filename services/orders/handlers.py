@@ -32,7 +32,7 @@ from servicekit.timeutil import (
 from servicekit.uow import UnitOfWork
 from services.orders import events
 from services.orders.adapters import repository
-from services.orders.adapters.inventory import Parts, store_warehouse_id
+from services.orders.adapters.inventory import Held, Parts, store_warehouse_id
 from services.orders.domain import lifecycle, routes
 from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import (
@@ -428,18 +428,26 @@ class PartsMoved:
 
 
 async def _give_back(parts: Parts, order: RepairOrder, issued: dict[str, int]) -> None:
+    """Issued parts back to their warehouse, a serialised line's by the serials it took."""
     lines = [line for line in order.work.lines if issued.get(line.line_id)]
     for store, group in _by_store(order, lines).items():
         await parts.give_back(
-            parts_ref(order, store), {x.line_id: issued[x.line_id] for x in group}
+            parts_ref(order, store),
+            {x.line_id: issued[x.line_id] for x in group},
+            {x.line_id: x.serials for x in group if x.serials},
         )
 
 
-async def _reserve(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, int]:
-    reserved: dict[str, int] = {}
+async def _reserve(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, Held]:
+    """Each store's lines at its own warehouse; the serials inventory holds for a line are
+    recorded on it."""
+    held: dict[str, Held] = {}
     for store, group in _by_store(order, lines).items():
-        reserved |= await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
-    return reserved
+        held |= await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
+    for line in order.work.lines:
+        if line.line_id in held and held[line.line_id].serials:
+            line.serials = held[line.line_id].serials
+    return held
 
 
 async def _issue(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, int]:
@@ -454,7 +462,7 @@ async def _take_at_once(
 ) -> PartsMoved:
     """Reserve and issue these lines in one go (a swap unit, a quick order's parts); a
     shortage lets go of what was reserved and refuses the step."""
-    reserved = await _reserve(parts, order, lines)
+    reserved = {i: x.reserved for i, x in (await _reserve(parts, order, lines)).items()}
     short = [
         f"{x.part_id} ×{x.quantity - reserved.get(x.line_id, 0)}"
         for x in lines
@@ -469,6 +477,22 @@ async def _take_at_once(
     for line in lines:
         line.issued, line.reserved = issued.get(line.line_id, line.quantity), 0
     return PartsMoved(issued={x.line_id: x.issued for x in lines})
+
+
+async def _take_swap_unit(parts: Parts, order: RepairOrder, unit: PartLine) -> PartsMoved:
+    """换机: exactly the unit named by its IMEI (its serial in swap stock) is reserved and
+    issued. One not free in the store's swap stock, or a part number that is no serialised
+    part, refuses the step naming it."""
+    imei = order.work.swap.imei if order.work.swap else ""
+    try:
+        return await _take_at_once(parts, order, [unit], "swap units")
+    except Conflict as error:
+        raise Conflict(
+            f"swap unit {imei} ({unit.part_id}) is not in the store's swap stock: {error.message}"
+        ) from error
+    except InvalidInput as error:
+        reasons = "; ".join(e.reason for e in error.errors) or error.message
+        raise invalid("part_id", f"{reasons}: a swap unit is issued by its IMEI") from error
 
 
 async def _move_parts(
@@ -493,8 +517,14 @@ async def _move_parts(
             why = f"store {order.holder_store_id} reserves its parts (parts step)"
             lifecycle.parts_reserved(order, auth, now, {}, why)
             return PartsMoved()
-        reserved = await _reserve(parts, order, wanted) if wanted else {}
-        lifecycle.parts_reserved(order, auth, now, reserved)
+        answer = await _reserve(parts, order, wanted) if wanted else {}
+        offers = {
+            i: (x.successor_part_id, x.successor_available)
+            for i, x in answer.items()
+            if x.successor_part_id
+        }
+        reserved = {i: x.reserved for i, x in answer.items()}
+        lifecycle.parts_reserved(order, auth, now, reserved, offers=offers)
         # Undo only what this step reserved: what the order already held stays held.
         return PartsMoved(reserved=[i for i, n in reserved.items() if n and i not in held])
     if step == "repair/start":
@@ -508,12 +538,9 @@ async def _move_parts(
         return await _take_at_once(parts, order, lines, "parts")
     moved = PartsMoved()
     if step == "swap":
-        # The seam for serial tracking: inventory books the swap unit as one unit of its part
-        # number for now; once it tracks serials, the unit's IMEI (order.work.swap.imei) goes
-        # with the issue.
         unit = [line for line in lines if line.line_id == routes.SWAP_LINE]
         if unit:
-            moved = await _take_at_once(parts, order, unit, "swap units")
+            moved = await _take_swap_unit(parts, order, unit[0])
     released = [line for line in lines if line.line_id in held and not line.reserved]
     if not released:
         return moved

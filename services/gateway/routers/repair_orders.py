@@ -100,6 +100,9 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
                 "old_part_kept": line.old_part_kept,
                 "retail_price_fen": line.retail_price_fen,
                 "store_id": line.store_id or order.store_id,
+                "serials": list(line.serials),
+                "successor_part_id": or_none(line.successor_part_id),
+                "successor_available": line.successor_available,
             }
             for line in order.lines
         ],
@@ -486,13 +489,22 @@ async def parts(
     request: Request,
     auth: Auth,
     gw: Gw,
-    body: schemas.NoBody | None = None,
+    body: schemas.PartsIn | None = None,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Reserves again what was short: `approved` once nothing is."""
+    """Reserves again what was short: `approved` once nothing is. 替代料: a short line whose
+    part is superseded shows the successor offered (`successor_part_id`,
+    `successor_available`); naming it in `substitutes` reserves it instead, at its retail
+    price. Chargeable work is quoted again: a higher total goes back to `awaiting_approval`
+    (approved again like any quote), a lower or equal one stands."""
+    substitutes = [
+        orders_pb2.Substitute(line_id=x.line_id, part_id=x.part_id)
+        for x in (body.substitutes if body else [])
+    ]
+    data = {"parts": orders_pb2.PartsRequest(substitutes=substitutes)} if substitutes else {}
     args = (request, auth, gw, if_match, idempotency_key)
-    return await take_step(order_id, "parts", {}, *args)
+    return await take_step(order_id, "parts", data, *args)
 
 
 @step_route("repair/start", "Repair starts (维修)")
@@ -690,9 +702,9 @@ async def swap(
 ) -> Response:
     """For a swap order, or a repair whose diagnosis planned the action `swap` (so an
     in-warranty swap had the branch manager's approval). The replacement's IMEI is recorded
-    and linked to the faulty one, which is owed to the manufacturer; with `part_id`, one unit
-    is issued from the store's swap stock (409 when there is none). Moves to
-    `ready_for_pickup`."""
+    and linked to the faulty one, which is owed to the manufacturer; with `part_id`, the unit
+    is issued from the store's swap stock by its IMEI (409 naming the IMEI when that unit is
+    not free there). Moves to `ready_for_pickup`."""
     data = orders_pb2.SwapRequest(imei=body.imei, part_id=body.part_id or "", note=body.note or "")
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "swap", {"swap": data}, *args)

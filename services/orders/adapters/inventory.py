@@ -3,7 +3,8 @@ token passed on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -20,13 +21,27 @@ def store_warehouse_id(store_id: str) -> str:
     return f"WH-{store_id}"
 
 
+@dataclass(frozen=True)
+class Held:
+    """One line as inventory holds it after a reservation: the quantity reserved (less than
+    asked when short), the serials held for a serialised part, and for a short line whose part
+    is superseded the part that replaces it now (替代料) with how many of it are available."""
+
+    reserved: int
+    serials: tuple[str, ...] = ()
+    successor_part_id: str = ""
+    successor_available: int = 0
+
+
 class Parts(Protocol):
     """What orders asks of inventory. Each call is idempotent per (order, line)."""
 
     async def reserve(
         self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
-    ) -> dict[str, int]:
-        """Reserve what is available: line id → quantity now reserved (less when short)."""
+    ) -> dict[str, Held]:
+        """Reserve what is available, a serialised line its named serials (`PartLine.serials`,
+        each free in the warehouse, else Conflict) or any free ones. A line reserved again
+        with its part's successor takes the successor instead."""
         ...
 
     async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
@@ -38,8 +53,14 @@ class Parts(Protocol):
         as it is (a repair start that came first)."""
         ...
 
-    async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
-        """Return issued quantities to the warehouse unused (退料)."""
+    async def give_back(
+        self,
+        order_id: str,
+        issued: dict[str, int],
+        serials: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Return issued quantities to the warehouse unused (退料), a serialised line's by
+        its serials (line id → the serials that come back)."""
         ...
 
     async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
@@ -53,7 +74,7 @@ class InventoryParts:
 
     async def reserve(
         self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
-    ) -> dict[str, int]:
+    ) -> dict[str, Held]:
         request = inventory_pb2.ReservePartsRequest(
             order_id=order_id,
             warehouse_id=warehouse_id,
@@ -63,12 +84,21 @@ class InventoryParts:
                     part_id=line.part_id,
                     quantity=line.quantity,
                     warranty=line.warranty,
+                    serials=list(line.serials),
                 )
                 for line in lines
             ],
         )
         reply = await call(self.stub.ReserveParts, request)
-        return {line.line_id: line.reserved for line in reply.lines}
+        return {
+            line.line_id: Held(
+                line.reserved,
+                tuple(line.serials),
+                line.successor_part_id,
+                line.successor_available,
+            )
+            for line in reply.lines
+        }
 
     async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
         request = inventory_pb2.OrderPartsRequest(order_id=order_id, line_ids=list(line_ids))
@@ -84,13 +114,21 @@ class InventoryParts:
             if line.line_id in line_ids
         }
 
-    async def give_back(self, order_id: str, issued: dict[str, int]) -> None:
+    async def give_back(
+        self,
+        order_id: str,
+        issued: dict[str, int],
+        serials: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         for line_id, quantity in issued.items():
             if quantity:
+                named = list((serials or {}).get(line_id, ()))
+                # Named only when they are all that come back; otherwise inventory picks.
+                back = named if len(named) == quantity else []
                 await call(
                     self.stub.ReturnParts,
                     inventory_pb2.ReturnPartsRequest(
-                        order_id=order_id, line_id=line_id, quantity=quantity
+                        order_id=order_id, line_id=line_id, quantity=quantity, serials=back
                     ),
                 )
 

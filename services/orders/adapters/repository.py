@@ -293,7 +293,10 @@ def work_from_json(text: str) -> Work:
         customer_approved=body["customer_approved"],
         manager_approval_required=body["manager_approval_required"],
         manager_approved=body["manager_approved"],
-        lines=[PartLine(**line) for line in body["lines"]],
+        lines=[
+            PartLine(**{**line, "serials": tuple(line.get("serials", ()))})
+            for line in body["lines"]
+        ],
         actions_done=tuple(body["actions_done"]),
         repair_level=body["repair_level"],
         qc_failures=body["qc_failures"],

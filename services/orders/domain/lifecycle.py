@@ -17,11 +17,16 @@ The routes off that path (their steps are in `routes`):
 
 `approved` (待维修) is a status of our own: both approvals are in and every part is reserved, so
 the repair may start.
+
+替代料: a line left short whose part is superseded is offered its successor by inventory; the
+`parts` step may take it (`substitute`). The line is priced anew; for chargeable work a higher
+quote goes back to awaiting_approval (the customer, and the manager by the usual rules, approve
+the new figure), a lower or equal one stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -286,10 +291,12 @@ def approve(
     order: RepairOrder, auth: AuthContext, now: datetime, accepted: bool, note: str = ""
 ) -> None:
     """The customer's answer. Accepted and nothing else awaited: `approved`, until parts are
-    reserved (`parts_reserved`); declined: `declined`, the device goes back unrepaired."""
+    reserved (`parts_reserved`); declined: `declined`, the device goes back unrepaired and
+    what a substitute's reservation held goes back to stock."""
     check_step(order, "approval", auth)
     if not accepted:
         order.work.declined = True
+        release_held(order)
         move(order, "declined", auth, now, "approval", note or "the customer declined")
         return
     order.work.customer_approved = True
@@ -304,6 +311,7 @@ def manager_approve(
         raise Conflict("this order does not need the branch manager's approval")
     if not approved:
         order.work.declined = True
+        release_held(order)
         move(order, "declined", auth, now, "manager-approval", note or "the manager refused")
         return
     order.work.manager_approved = True
@@ -323,20 +331,117 @@ def parts_reserved(
     now: datetime,
     reserved: Mapping[str, int],
     why: str = "",
+    offers: Mapping[str, tuple[str, int]] | None = None,
 ) -> None:
     """Record what the warehouse reserved per line, right after the approvals are in or at the
     `parts` step (到料): any shortage waits for parts (待料), none lets the repair start.
-    `why`: the timeline's note when the wait is not a shortage."""
-    if order.status not in ("approved", "waiting_parts"):
+    `why`: the timeline's note when the wait is not a shortage. `offers`: by short line whose
+    part is superseded, the successor inventory offers and how many of it are available
+    (替代料). Awaiting approval again (a substitute raised the quote), the order only records
+    them: the approvals decide what comes next."""
+    if order.status not in ("approved", "waiting_parts", "awaiting_approval"):
         raise Conflict(f"the order is {order.status}: parts are reserved once it is approved")
+    offers = offers or {}
     for line in order.work.lines:
-        line.reserved = reserved.get(line.line_id, line.reserved)
-    short = [f"{line.part_id} ×{line.short}" for line in order.work.lines if line.short]
+        if line.line_id in reserved:
+            line.reserved = reserved[line.line_id]
+            line.successor_part_id, line.successor_available = offers.get(line.line_id, ("", 0))
+    if order.status == "awaiting_approval":
+        return
+    short = [short_note(line) for line in order.work.lines if line.short]
     if short:
         # Also when still waiting: each reservation tried is in the timeline.
         move(order, "waiting_parts", auth, now, "parts", why or "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":
         move(order, "approved", auth, now, "parts", "all parts reserved")
+
+
+def short_note(line: PartLine) -> str:
+    """`HW-BAT-P60-A ×1`, and the successor offered when there is one."""
+    note = f"{line.part_id} ×{line.short}"
+    if line.successor_part_id:
+        note += f" (替代料 {line.successor_part_id}: {line.successor_available} available)"
+    return note
+
+
+@dataclass(frozen=True)
+class Substitute:
+    """替代料 taken: a short line takes the part inventory offered in its place."""
+
+    line_id: str
+    part_id: str
+
+
+def substitute(
+    order: RepairOrder,
+    auth: AuthContext,
+    now: datetime,
+    substitutes: Sequence[Substitute],
+    retail_prices: Mapping[str, int],
+    threshold_fen: int = DEFAULT_APPROVAL_THRESHOLD_FEN,
+) -> None:
+    """The `parts` step taking successors: each named line (one inventory offered a successor
+    for, not issued) takes the part at its catalog retail price. Inventory checks that the part
+    is the one it offered, or further down the superseded chain, when it reserves it.
+
+    Chargeable work is quoted again with the labour as it was: a higher total goes back to
+    awaiting_approval, its approvals to be given again (the manager's when the new quote needs
+    it); a lower or equal one stands, and the reservation decides the status as at any `parts`
+    step. Under warranty the quote stays 0."""
+    check_step(order, "parts", auth)
+    lines = {line.line_id: line for line in order.work.lines}
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, wanted in enumerate(substitutes):
+        line = lines.get(wanted.line_id)
+        if line is None:
+            errors.append(FieldError(f"substitutes[{i}].line_id", "is no line of the order"))
+        elif wanted.line_id in seen:
+            errors.append(FieldError(f"substitutes[{i}].line_id", "is named twice"))
+        elif line.issued:
+            errors.append(FieldError(f"substitutes[{i}].line_id", "is issued already"))
+        elif not line.successor_part_id:
+            errors.append(
+                FieldError(f"substitutes[{i}].line_id", "was offered no successor (替代料)")
+            )
+        seen.add(wanted.line_id)
+        if not wanted.part_id:
+            errors.append(FieldError(f"substitutes[{i}].part_id", "is required"))
+        elif wanted.part_id not in retail_prices:
+            errors.append(FieldError(f"substitutes[{i}].part_id", "is not in the catalog"))
+        elif line is not None and wanted.part_id == line.part_id:
+            errors.append(FieldError(f"substitutes[{i}].part_id", "is the line's part already"))
+    if errors:
+        raise InvalidInput("the substitutes have errors", errors)
+    taken = []
+    for wanted in substitutes:
+        line = lines[wanted.line_id]
+        taken.append(f"{line.line_id} {line.part_id} → {wanted.part_id}")
+        line.part_id, line.retail_price_fen = wanted.part_id, retail_prices[wanted.part_id]
+        line.successor_part_id, line.successor_available = "", 0
+    why = "替代料: " + ", ".join(taken)
+    before = order.work.quote
+    if before is None or not chargeable(order):
+        move(order, order.status, auth, now, "parts", why)
+        return
+    parts_fen = sum(line.retail_price_fen * line.quantity for line in order.work.lines)
+    after = Quote(before.labour_fen, parts_fen, before.store_id)
+    order.work.quote = after
+    why += f"; quote {after.total_fen} fen (was {before.total_fen})"
+    if after.total_fen <= before.total_fen:
+        move(order, order.status, auth, now, "parts", why)
+        return
+    work = order.work
+    work.manager_approval_required = needs_manager(order, after, threshold_fen)
+    work.customer_approved = work.manager_approved = False
+    move(order, "awaiting_approval", auth, now, "parts", why + ": to be approved again")
+
+
+def release_held(order: RepairOrder) -> None:
+    """Every reservation goes back to stock (issued parts stay issued)."""
+    for line in order.work.lines:
+        if line.reserved:
+            line.reserved, line.released = 0, True
 
 
 def repairable_here(order: RepairOrder) -> bool:
@@ -469,7 +574,5 @@ def cancel(order: RepairOrder, auth: AuthContext, now: datetime, reason: str) ->
         raise Conflict("the device is at the partner store: it must be returned first")
     if not reason.strip():
         raise invalid("reason", "say why the order is cancelled")
-    for line in order.work.lines:
-        if line.reserved:
-            line.reserved, line.released = 0, True
+    release_held(order)
     move(order, "cancelled", auth, now, "cancel", reason)

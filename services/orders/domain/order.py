@@ -109,8 +109,13 @@ class PartLine:
     issued: int = 0
     released: bool = False
     old_part_kept: bool = False  # 旧件: kept for return to the manufacturer
-    retail_price_fen: int = 0  # each, from the catalog at diagnosis
+    retail_price_fen: int = 0  # each, from the catalog at diagnosis (or at a substitution)
     store_id: str = ""  # whose warehouse issues it (a partner's on a send-out); "" the order's
+    serials: tuple[str, ...] = ()  # a serialised part's units it holds or took (串号)
+    # 替代料: the line is short and its part superseded; inventory offers the part that
+    # replaces it now, with how many of it the warehouse has available.
+    successor_part_id: str = ""
+    successor_available: int = 0
 
     @property
     def short(self) -> int:
@@ -139,8 +144,7 @@ class FactoryReturn:
 @dataclass(frozen=True)
 class SwapUnit:
     """换机: the replacement unit handed over, and the faulty one owed to the manufacturer.
-    Inventory does not track serials yet: the unit's IMEI is recorded here, and its part number
-    (when given) is issued from swap stock as one unit."""
+    With its part number, the unit is issued from swap stock by its IMEI (its serial there)."""
 
     imei: str
     part_id: str

@@ -192,7 +192,8 @@ def swap(
     """换机: a unit from swap stock goes to the customer, and the faulty one is owed to the
     manufacturer. Only a swap the diagnosis planned (or a swap order), so its approvals (the
     branch manager's for one under warranty) are in. The repair's reservations are let go; the
-    swap unit, when its part number is given, becomes line S1 (reserved and issued at once)."""
+    swap unit, when its part number is given, becomes line S1, its serial the unit's IMEI
+    (reserved and issued at once: exactly that unit leaves the store's swap stock)."""
     check_step(order, "swap", auth)
     if not swap_planned(order):
         raise Conflict("no swap was planned: diagnose with the action swap first")
@@ -212,6 +213,7 @@ def swap(
                 1,
                 order.warranty.status == IN_WARRANTY,
                 store_id=order.holder_store_id,
+                serials=(imei,),
             )
         )
     faulty = order.current_imei

@@ -98,14 +98,16 @@ async def _approved_swap(desk: Desk) -> orders_pb2.RepairOrder:
 async def test_a_swap_links_the_imeis_and_gives_its_unit_back_when_it_cannot_be_written(
     runtime: Runtime,
 ) -> None:
-    parts = FakeParts(stock={UNIT: 1}, prices={})
+    parts = FakeParts(units={UNIT: [NEW_IMEI]}, prices={})
     desk = Desk(runtime, parts)
     order = await _approved_swap(desk)
     unit = orders_pb2.SwapRequest(imei=NEW_IMEI, part_id=UNIT)
     parts.meanwhile["issue"] = someone_else_changes(runtime, order.id)
     with pytest.raises(PreconditionFailed):
         await desk.step(CLERK, order, "swap", swap=unit)
-    assert parts.stock[UNIT] == 1 and parts.issued[(order.id, "S1")] == 0  # given back
+    # Given back, by its serial.
+    assert parts.stock[UNIT] == 1 and parts.issued[(order.id, "S1")] == 0
+    assert parts.units[UNIT] == [NEW_IMEI]
 
     order = await desk.get(order.id)
     order = await desk.step(CLERK, order, "swap", swap=unit)
@@ -114,7 +116,7 @@ async def test_a_swap_links_the_imeis_and_gives_its_unit_back_when_it_cannot_be_
         NEW_IMEI,
         order.device.imei,
     )
-    assert parts.stock[UNIT] == 0
+    assert parts.stock[UNIT] == 0 and parts.serials_of[(order.id, "S1")] == [NEW_IMEI]
     async with runtime.db.session() as session:
         links = (await session.execute(select(imei_links))).all()
     assert [(x.old_imei, x.new_imei, x.kind) for x in links] == [

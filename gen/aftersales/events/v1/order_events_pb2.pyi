@@ -151,19 +151,26 @@ class ShortPart(_message.Message):
     LINE_ID_FIELD_NUMBER: _builtins.int
     PART_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_PART_ID_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_AVAILABLE_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     quantity: _builtins.int
+    successor_part_id: _builtins.str
+    """替代料: the part superseded, the successor inventory offers and how many are available."""
+    successor_available: _builtins.int
     def __init__(
         self,
         *,
         line_id: _builtins.str = ...,
         part_id: _builtins.str = ...,
         quantity: _builtins.int = ...,
+        successor_part_id: _builtins.str = ...,
+        successor_available: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id", "quantity", b"quantity", "successor_available", b"successor_available", "successor_part_id", b"successor_part_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -310,6 +310,9 @@ class OrderLine(_message.Message):
     OLD_PART_KEPT_FIELD_NUMBER: _builtins.int
     RETAIL_PRICE_FEN_FIELD_NUMBER: _builtins.int
     STORE_ID_FIELD_NUMBER: _builtins.int
+    SERIALS_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_PART_ID_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_AVAILABLE_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     part_id: _builtins.str
     quantity: _builtins.int
@@ -324,6 +327,17 @@ class OrderLine(_message.Message):
     """each, from the catalog at diagnosis"""
     store_id: _builtins.str
     """whose warehouse issues it (a partner's on a send-out)"""
+    successor_part_id: _builtins.str
+    """替代料: the line is short and its part superseded; the part inventory offers in its
+    place and how many of it the warehouse has available (take it with the parts step).
+    """
+    successor_available: _builtins.int
+    @_builtins.property
+    def serials(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A serialised part (a swap unit, a mainboard): the serials it holds or took (串号); a
+        released line keeps the ones it held last.
+        """
+
     def __init__(
         self,
         *,
@@ -338,10 +352,13 @@ class OrderLine(_message.Message):
         old_part_kept: _builtins.bool = ...,
         retail_price_fen: _builtins.int = ...,
         store_id: _builtins.str = ...,
+        serials: _abc.Iterable[_builtins.str] | None = ...,
+        successor_part_id: _builtins.str = ...,
+        successor_available: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "short", b"short", "store_id", b"store_id", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "released", b"released", "reserved", b"reserved", "retail_price_fen", b"retail_price_fen", "serials", b"serials", "short", b"short", "store_id", b"store_id", "successor_available", b"successor_available", "successor_part_id", b"successor_part_id", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -817,8 +834,9 @@ class SwapRequest(_message.Message):
     imei: _builtins.str
     """the replacement unit's"""
     part_id: _builtins.str
-    """its part number in swap stock; empty: not booked in inventory"""
+    """its part number in swap stock (serialised: the unit is issued"""
     note: _builtins.str
+    """by its IMEI); empty: not booked in inventory"""
     def __init__(
         self,
         *,
@@ -908,6 +926,7 @@ class TakeStepRequest(_message.Message):
     FACTORY_RECEIVE_FIELD_NUMBER: _builtins.int
     SWAP_FIELD_NUMBER: _builtins.int
     QUICK_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     expected_version: _builtins.int
     """the version the caller read (If-Match)"""
@@ -943,6 +962,10 @@ class TakeStepRequest(_message.Message):
     def quick(self) -> Global___QuickService:
         """complete"""
 
+    @_builtins.property
+    def parts(self) -> Global___PartsRequest:
+        """parts (optional)"""
+
     def __init__(
         self,
         *,
@@ -961,16 +984,64 @@ class TakeStepRequest(_message.Message):
         factory_receive: Global___FactoryOutcome | None = ...,
         swap: Global___SwapRequest | None = ...,
         quick: Global___QuickService | None = ...,
+        parts: Global___PartsRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "swap", b"swap"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "parts", b"parts", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "swap", b"swap"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "expected_version", b"expected_version", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "order_id", b"order_id", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "step", b"step", "swap", b"swap"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel", b"cancel", "data", b"data", "decision", b"decision", "diagnosis", b"diagnosis", "expected_version", b"expected_version", "factory_receive", b"factory_receive", "factory_return", b"factory_return", "order_id", b"order_id", "parts", b"parts", "pickup", b"pickup", "quick", b"quick", "quote", b"quote", "repair", b"repair", "route", b"route", "send_out", b"send_out", "step", b"step", "swap", b"swap"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["diagnosis", "quote", "decision", "repair", "pickup", "cancel", "send_out", "route", "factory_return", "factory_receive", "swap", "quick"]  # noqa: Y015
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["diagnosis", "quote", "decision", "repair", "pickup", "cancel", "send_out", "route", "factory_return", "factory_receive", "swap", "quick", "parts"]  # noqa: Y015
     _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
 
 Global___TakeStepRequest: _TypeAlias = TakeStepRequest  # noqa: Y015
+
+@_typing.final
+class PartsRequest(_message.Message):
+    """The parts step: reserve again what was short, the named lines with the successor
+    inventory offered (替代料), priced anew.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSTITUTES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def substitutes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Substitute]: ...
+    def __init__(
+        self,
+        *,
+        substitutes: _abc.Iterable[Global___Substitute] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["substitutes", b"substitutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartsRequest: _TypeAlias = PartsRequest  # noqa: Y015
+
+@_typing.final
+class Substitute(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PART_ID_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    part_id: _builtins.str
+    """the successor offered, or a part further down its chain"""
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        part_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "part_id", b"part_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Substitute: _TypeAlias = Substitute  # noqa: Y015
 
 @_typing.final
 class CreateRepairOrderRequest(_message.Message):
