@@ -5,6 +5,11 @@ exists, nothing is added.
 Opening stock is booked as ledger receipts through `handlers.post_movements`, the path every
 real receipt takes, so on-hand equals the ledger from the first row. Quantities come from a
 checksum of (warehouse, part): the same on every run and machine, no randomness.
+
+So that every route can be walked in the demo: a superseded part (替代料) is left to the branch
+centrals only, its stores short of it and offered its successor; and serialised units named in
+the data (`serialised_stock`: the swap units of a store, their IMEIs as serials) are received
+one by one.
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ def opening_quantity(warehouse_id: str, part_number: str, low: int, high: int) -
 
 
 def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
-    """Receipts at standard cost: each store holds 2..6 of every non-serialised part of the
-    brands it is authorised for, each branch central 10..20 of every non-serialised part."""
+    """Receipts at standard cost: each store holds 2..6 of every current non-serialised part
+    of the brands it is authorised for (none of a superseded one), each branch central 10..20
+    of every non-serialised part."""
     stocked = [p for p in demo_parts(data) if not p.serialised]
     authorised = {store: set(brands) for store, brands in data["store_authorisations"].items()}
     lines = []
@@ -92,7 +98,7 @@ def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
         else:
             low, high = STORE_OPENING
             brands = authorised.get(warehouse.store_id, set())
-            chosen = [p for p in stocked if p.brand in brands]
+            chosen = [p for p in stocked if p.brand in brands and not p.superseded_by]
         lines += [
             handlers.MovementLine(
                 warehouse_id=warehouse.id,
@@ -104,6 +110,22 @@ def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
             for p in chosen
         ]
     return lines
+
+
+def serialised_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
+    """Receipts at standard cost of the serialised units the data names, one serial each."""
+    cost = {p.part_number: p.standard_cost_fen for p in demo_parts(data)}
+    return [
+        handlers.MovementLine(
+            warehouse_id=x["warehouse_id"],
+            part_number=x["part_number"],
+            kind="receipt",
+            quantity=len(x["serials"]),
+            unit_cost_fen=cost[x["part_number"]],
+            serials=tuple(x["serials"]),
+        )
+        for x in data.get("serialised_stock", [])
+    ]
 
 
 def demo_quota(held_fen: int) -> int:
@@ -122,7 +144,7 @@ async def seed(runtime: Runtime) -> None:
         await repository.add_parts(session, demo_parts(data))
         await repository.add_warehouses(session, demo_warehouses(data))
         posting = Posting("receipt", OPENING_DOCUMENT, utc_now(), DEMO_USER)
-        await handlers.post_movements(uow, opening_stock(data), posting)
+        await handlers.post_movements(uow, opening_stock(data) + serialised_stock(data), posting)
         for warehouse in demo_warehouses(data):
             if warehouse.franchised:
                 held = await repository.held_value(session, warehouse.id)
