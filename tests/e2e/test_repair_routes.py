@@ -1,8 +1,9 @@
 """The routes off a repair's happy path, on the real processes through the gateway: a send-out
-to another store and back, a factory return, a swap from swap stock, a mainboard replacement
-found by both IMEIs, quick orders, a declined unit picked up with an inspection fee, a second
-warranty repair of one fault that offers a swap, and the guards (409 naming the status, 412 on
-a stale ETag, 403 at the wrong store, 404 outside the scope)."""
+to another store and back, a factory return, a swap from swap stock by IMEI, a short
+superseded part taking its successor (替代料), a mainboard replacement found by both IMEIs,
+quick orders, a declined unit picked up with an inspection fee, a second warranty repair of one
+fault that offers a swap, and the guards (409 naming the status, 412 on a stale ETag, 403 at
+the wrong store, 404 outside the scope)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from tests.e2e.conftest import Api, new_imei, repair_order
 from tests.e2e.test_repair_lifecycle import ORDERS, Desk
 
 PARTNER_WAREHOUSE = "WH-ZJ-001"
+STORE_WAREHOUSE = "WH-SH-001"
 SCREEN = "HW-SCR-P60"  # stocked at every store authorised for Huawei (demo data)
+SWAP_UNIT = "HW-SWAP-P60"  # serialised: three at WH-SH-001, their IMEIs as serials (demo data)
+# The old P60 battery, superseded by the current one: only the branch centrals hold it (demo).
+OLD_BATTERY, BATTERY = "HW-BAT-P60-A", "HW-BAT-P60"
 
 
 async def open_order(api: Api, clerk: str = "sh001.clerk", **changes: Any) -> Desk:
@@ -169,27 +174,18 @@ async def test_a_factory_return_replaced_by_a_new_unit(api: Api) -> None:
     assert passport.json()["links"][0]["kind"] == "factory"
 
 
-async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
-    # A swap unit in the catalog and one in SH-001's swap stock (serials are not tracked yet:
-    # the unit's IMEI is recorded on the order).
-    unit = f"HW-SWAP-P60-{uuid.uuid4().hex[:6].upper()}"
-    part = {
-        "brand": "huawei",
-        "description": "P60 swap unit 换机备机",
-        "category": "swap-unit",
-        "standard_cost_fen": 300_000,
-        "retail_price_fen": 450_000,
-        "compatible_models": ["p60"],
-    }
-    headers = await api.as_user("hq.admin")
-    put = await api.client.put(f"/api/v1/parts/{unit}", json=part, headers=headers)
-    assert put.status_code in (200, 201), put.text
-    receipt = {"part_number": unit, "quantity": 1, "unit_cost_fen": 300_000}
-    booked = await api.post(
-        "sh001.keeper", "/api/v1/warehouses/WH-SH-001/receipts", receipt, key=str(uuid.uuid4())
+async def free_swap_unit(api: Api) -> str:
+    """The IMEI of a demo swap unit free in SH-001's swap stock."""
+    reply = await api.get(
+        "sh001.keeper", f"/api/v1/warehouses/{STORE_WAREHOUSE}/serials", part_number=SWAP_UNIT
     )
-    assert booked.status_code in (200, 201), booked.text
+    assert reply.status_code == 200, reply.text
+    free = [x["serial"] for x in reply.json()["items"] if not x["order_id"]]
+    assert free, "the demo's swap units are all taken"
+    return str(free[0])
 
+
+async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
     desk = await open_order(api, service_type="swap")
     faulty = desk.order["device"]["imei"]
     assert desk.order["warranty"]["status"] == "in_warranty"
@@ -203,28 +199,45 @@ async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
     order = await desk.take("sh.manager", "manager-approval", {"approved": True})
     assert order["status"] == "approved"
 
-    replacement = new_imei()
-    order = await desk.take("sh001.clerk", "swap", {"imei": replacement, "part_id": unit})
+    # A unit not in the store's swap stock: 409 naming its IMEI, and the order as it was.
+    stranger = new_imei()
+    refused = await desk.step("sh001.clerk", "swap", {"imei": stranger, "part_id": SWAP_UNIT})
+    assert refused.status_code == 409 and stranger in refused.json()["detail"], refused.text
+    assert desk.order["status"] == "approved"
+
+    # A demo unit by its IMEI: exactly that one leaves swap stock, consumed by the order.
+    before = await available(api, "sh001.keeper", STORE_WAREHOUSE, SWAP_UNIT)
+    replacement = await free_swap_unit(api)
+    order = await desk.take("sh001.clerk", "swap", {"imei": replacement, "part_id": SWAP_UNIT})
     assert order["status"] == "ready_for_pickup"
     assert order["swap"] == {
         "imei": replacement,
-        "part_id": unit,
+        "part_id": SWAP_UNIT,
         "faulty_imei": faulty,
         "faulty_return_owed": True,
     }
+    [unit] = [x for x in order["lines"] if x["line_id"] == "S1"]
+    assert (unit["issued"], unit["serials"]) == (1, [replacement])
     assert order["current_imei"] == replacement and order["device"]["imei"] == faulty
-    assert await available(api, "sh001.keeper", "WH-SH-001", unit) == 0
+    assert await available(api, "sh001.keeper", STORE_WAREHOUSE, SWAP_UNIT) == before - 1
+    trace = await api.get("sh001.keeper", f"/api/v1/serials/{replacement}")
+    assert trace.status_code == 200, trace.text
+    assert (trace.json()["state"], trace.json()["order_id"], trace.json()["line_id"]) == (
+        "consumed",
+        order["id"],
+        "S1",
+    )
     order = await desk.take("sh001.clerk", "pickup", {})
     assert order["status"] == "closed"
 
-    # The next swap finds no unit: 409, and the order is as it was.
+    # The unit is gone: another order naming it is refused.
     other = await open_order(api, service_type="swap")
     await other.take("sh001.tech", "diagnosis", diagnosis("F-MB", ("swap",)))
     await other.take("sh001.clerk", "quote", {"labour_fen": 0})
     await other.take("sh001.clerk", "approval", {"accepted": True})
     await other.take("sh.manager", "manager-approval", {"approved": True})
-    none_left = await other.step("sh001.clerk", "swap", {"imei": new_imei(), "part_id": unit})
-    assert none_left.status_code == 409, none_left.text
+    taken = await other.step("sh001.clerk", "swap", {"imei": replacement, "part_id": SWAP_UNIT})
+    assert taken.status_code == 409 and replacement in taken.json()["detail"], taken.text
     assert (await api.get("sh001.clerk", f"{ORDERS}/{other.order['id']}")).json()[
         "status"
     ] == "approved"
@@ -232,6 +245,50 @@ async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
     passport = await api.get("hq.analyst", f"/api/v1/devices/{faulty}")
     assert passport.status_code == 200, passport.text
     assert replacement in passport.json()["imeis"]
+
+
+async def test_a_short_superseded_part_is_offered_its_successor_and_takes_it(api: Api) -> None:
+    # SH-001 holds none of the old P60 battery (superseded, demo data); one of its successor
+    # is booked in so the offer does not hang on what other tests used.
+    receipt = {"part_number": BATTERY, "quantity": 1, "unit_cost_fen": 12_000}
+    booked = await api.post(
+        "sh001.keeper",
+        f"/api/v1/warehouses/{STORE_WAREHOUSE}/receipts",
+        receipt,
+        key=str(uuid.uuid4()),
+    )
+    assert booked.status_code in (200, 201), booked.text
+    desk = await open_order(api, device=out_of_warranty())
+    plan = diagnosis("F-BAT", ("replace_battery",))
+    plan["parts"] = [{"part_id": OLD_BATTERY, "quantity": 1}]
+    await desk.take("sh001.tech", "diagnosis", plan)
+    order = await desk.take("sh001.clerk", "quote", {"labour_fen": 5_000})
+    assert order["quote"]["total_fen"] == 5_000 + 22_900
+    order = await desk.take("sh001.clerk", "approval", {"accepted": True})
+    assert order["status"] == "waiting_parts"
+    [line] = order["lines"]
+    assert (line["part_id"], line["short"], line["successor_part_id"]) == (OLD_BATTERY, 1, BATTERY)
+    assert line["successor_available"] >= 1
+    assert f"替代料 {BATTERY}" in order["timeline"][-1]["note"]
+
+    # A part off the old one's chain: inventory refuses it, and nothing changes.
+    off_chain = {"substitutes": [{"line_id": "L1", "part_id": SCREEN}]}
+    refused = await desk.step("sh001.tech", "parts", off_chain)
+    assert refused.status_code == 409, refused.text
+    assert desk.order["lines"][0]["part_id"] == OLD_BATTERY
+
+    # The successor, dearer: held at once, priced anew, and approved again.
+    taken = {"substitutes": [{"line_id": "L1", "part_id": BATTERY}]}
+    order = await desk.take("sh001.tech", "parts", taken)
+    [line] = order["lines"]
+    assert (line["part_id"], line["reserved"], line["retail_price_fen"]) == (BATTERY, 1, 24_900)
+    assert line["successor_part_id"] is None
+    assert order["status"] == "awaiting_approval"
+    assert order["quote"]["total_fen"] == 5_000 + 24_900
+    order = await desk.take("sh001.clerk", "approval", {"accepted": True})
+    assert order["status"] == "approved"
+    order = await desk.take("sh001.tech", "repair/start", {})
+    assert order["lines"][0]["issued"] == 1
 
 
 async def test_a_mainboard_replacement_and_the_passport_by_both_imeis(api: Api) -> None:
