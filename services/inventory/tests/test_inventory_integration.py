@@ -60,9 +60,8 @@ async def ledger_and_levels(runtime: Runtime) -> tuple[dict[tuple[str, str], int
 async def test_demo_on_hand_equals_the_ledger_everywhere(runtime: Runtime) -> None:
     ledger, on_hand = await ledger_and_levels(runtime)
     assert ledger == on_hand
-    expected = {
-        (x.warehouse_id, x.part_number): x.quantity for x in demo.opening_stock(demo_data())
-    }
+    opening = demo.opening_stock(demo_data()) + demo.serialised_stock(demo_data())
+    expected = {(x.warehouse_id, x.part_number): x.quantity for x in opening}
     assert on_hand == expected
     async with runtime.db.session() as session:
         kinds = await session.scalars(select(stock_movements.c.kind).distinct())
