@@ -416,6 +416,13 @@ class RepairOrder(BaseModel):
     repeat_of_order_id: str | None = Field(
         description="返修: the repair of this device closed within 90 days that it came back from"
     )
+    parts_wait_swap_on: str | None = Field(
+        description="三包: an in-warranty repair still waiting for parts on this day (YYYY-MM-DD) "
+        "is owed a swap"
+    )
+    swap_days_left: int | None = Field(
+        description="days until then while the order is open and in warranty; negative once due"
+    )
     accessories: str | None
     appearance: str | None
     promised_date: str | None

@@ -65,6 +65,7 @@ def order_message(order: RepairOrder) -> orders_pb2.RepairOrder:
         brand_authorised=order.brand_authorised,
         repeat_repair=order.repeat_repair,
         repeat_of_order_id=order.repeat_of or "",
+        parts_wait_swap_on=order.parts_wait_swap_on.isoformat() if order.parts_wait_swap_on else "",
         accessories=intake.accessories,
         appearance=intake.appearance,
         promised_date=_day(intake.promised_date),
@@ -412,6 +413,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             phone=request.phone,
             received_from=request.received_from,
             received_to=request.received_to,
+            swap_due_by=request.swap_due_by,
         )
         orders, token = await handlers.list_repair_orders(
             self.new_uow, where, request.page_size, request.page_token

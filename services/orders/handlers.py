@@ -44,7 +44,12 @@ from services.orders.domain.order import (
     TimelineEntry,
     order_number,
 )
-from services.orders.domain.warranty import IN_WARRANTY, decide_warranty
+from services.orders.domain.warranty import (
+    IN_WARRANTY,
+    decide_warranty,
+    parts_wait_swap_on,
+    with_repair_hold,
+)
 
 INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
 DEFAULT_PAGE_SIZE = 20
@@ -134,7 +139,11 @@ async def _take_in(
     # By any IMEI the device had: a board changed since is the same device back.
     imeis, _ = await repository.linked_imeis(session, intake.imei)
     earlier = await repository.last_closed(session, imeis)
-    repeat = earlier is not None and now - earlier[1] <= timedelta(days=REPEAT_REPAIR_DAYS)
+    repeat = earlier is not None and now - earlier.closed_at <= timedelta(days=REPEAT_REPAIR_DAYS)
+    warranty = decide_warranty(intake.purchase_date, today, info.policy, authorised)
+    if earlier is not None and intake.service_type == "repair":
+        since = (today - shanghai_day(earlier.closed_at)).days
+        warranty = with_repair_hold(warranty, since, earlier.number, info.policy)
     number = order_number(store_id, today, await repository.next_number(session, store_id, today))
     return RepairOrder(
         id=str(uuid.uuid4()),
@@ -143,10 +152,13 @@ async def _take_in(
         branch_id=branch_id,
         store_id=store_id,
         intake=intake,
-        warranty=decide_warranty(intake.purchase_date, today, info.policy, authorised),
+        warranty=warranty,
         brand_authorised=authorised,
         repeat_repair=repeat,
-        repeat_of=earlier[0] if earlier is not None and repeat else None,
+        repeat_of=earlier.order_id if earlier is not None and repeat else None,
+        parts_wait_swap_on=parts_wait_swap_on(warranty, today, info.policy)
+        if intake.service_type == "repair"
+        else None,
         received_at=now,
         created_by=auth.user_id,
         timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in", "intake")],
@@ -200,6 +212,7 @@ def order_filter(
     phone: str,
     received_from: str,
     received_to: str,
+    swap_due_by: str = "",
 ) -> repository.OrderFilter:
     branch, store = auth.narrow(branch_id or None, store_id or None)
     errors: list[FieldError] = []
@@ -208,7 +221,12 @@ def order_filter(
     if service_type and service_type not in SERVICE_TYPES:
         errors.append(FieldError("service_type", f"must be one of {', '.join(SERVICE_TYPES)}"))
     bounds = {}
-    for name, text in (("received_from", received_from), ("received_to", received_to)):
+    named = (
+        ("received_from", received_from),
+        ("received_to", received_to),
+        ("swap_due_by", swap_due_by),
+    )
+    for name, text in named:
         if text:
             try:
                 bounds[name] = parse_day(text)
@@ -229,6 +247,7 @@ def order_filter(
         received_before=shanghai_day_end_utc(bounds["received_to"])
         if "received_to" in bounds
         else None,
+        swap_due_by=bounds.get("swap_due_by"),
     )
 
 

@@ -5,10 +5,12 @@ cancel that gives the reserved part back to stock."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
+from servicekit.timeutil import shanghai_day, utc_now
 from tests.e2e.conftest import Api, repair_order
 
 STORE_WAREHOUSE = "WH-SH-001"
@@ -127,6 +129,9 @@ async def test_a_paid_repair_walks_to_closed(api: Api) -> None:
     assert back.status_code == 201, back.text
     assert back.json()["repeat_repair"] is True
     assert back.json()["repeat_of_order_id"] == order["id"]
+    # Back within 30 days of the repair: repaired free whatever the warranty (返修保修).
+    assert back.json()["warranty"]["status"] == "in_warranty"
+    assert order["number"] in back.json()["warranty"]["reason"]
     fresh = await api.post("sh001.clerk", ORDERS, repair_order())
     assert (fresh.json()["repeat_repair"], fresh.json()["repeat_of_order_id"]) == (False, None)
 
@@ -166,6 +171,16 @@ async def test_a_warranty_repair_keeps_the_old_part_and_takes_no_payment(api: Ap
     created = await api.post("sh001.clerk", ORDERS, body)
     assert created.status_code == 201, created.text
     assert created.json()["warranty"]["status"] == "in_warranty"
+    # 三包: still waiting for parts 60 days after intake, the customer is owed a swap.
+    received = date.fromisoformat(created.json()["received_at_local"][:10])
+    due = received + timedelta(days=60)
+    assert created.json()["parts_wait_swap_on"] == due.isoformat()
+    assert created.json()["swap_days_left"] == (due - shanghai_day(utc_now())).days
+    near = await api.get("sh001.clerk", ORDERS, swap_due_by=due.isoformat(), limit="100")
+    assert created.json()["id"] in [o["id"] for o in near.json()["items"]]
+    early = (due - timedelta(days=1)).isoformat()
+    not_yet = await api.get("sh001.clerk", ORDERS, swap_due_by=early, limit="100")
+    assert created.json()["id"] not in [o["id"] for o in not_yet.json()["items"]]
     read = await api.get("sh001.clerk", f"{ORDERS}/{created.json()['id']}")
     desk = Desk(api, read.json(), read.headers["ETag"])
     charged = await desk.step("sh001.clerk", "quote", {"labour_fen": 1})
@@ -182,6 +197,7 @@ async def test_a_warranty_repair_keeps_the_old_part_and_takes_no_payment(api: Ap
     await desk.take("sh001.clerk", "qc", {"passed": True})
     order = await desk.take("sh001.clerk", "pickup", {})
     assert order["status"] == "closed" and order["payments"] == []
+    assert order["swap_days_left"] is None  # back with the customer: nothing owed
 
 
 async def test_two_people_changing_one_order_at_once_cannot_both_win(api: Api) -> None:

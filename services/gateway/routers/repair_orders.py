@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -16,6 +17,7 @@ from servicekit.auth import AuthContext
 from servicekit.errors import invalid
 from servicekit.grpc_client import call
 from servicekit.idempotency import request_hash
+from servicekit.timeutil import shanghai_day, utc_now
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
 from services.gateway.idempotency import HEADER, run_once
@@ -67,6 +69,8 @@ def order_json(order: orders_pb2.RepairOrder, auth: AuthContext) -> dict[str, An
         "brand_authorised": order.brand_authorised,
         "repeat_repair": order.repeat_repair,
         "repeat_of_order_id": or_none(order.repeat_of_order_id),
+        "parts_wait_swap_on": or_none(order.parts_wait_swap_on),
+        "swap_days_left": swap_days_left(order),
         "accessories": or_none(order.accessories),
         "appearance": or_none(order.appearance),
         "promised_date": or_none(order.promised_date),
@@ -276,6 +280,21 @@ async def get_timeline(order_id: str, auth: Auth, gw: Gw) -> Response:
     return json_response(body, headers=etag(order))
 
 
+# Once the device is back with the customer, or the work chargeable, nothing is owed.
+_SWAP_OWED_UNTIL = {"ready_for_pickup", "closed", "cancelled", "declined"}
+
+
+def swap_days_left(order: orders_pb2.RepairOrder) -> int | None:
+    """三包: days (Shanghai) until an in-warranty repair still open is owed a swap for want of
+    parts; negative once it is."""
+    if not order.parts_wait_swap_on or order.status in _SWAP_OWED_UNTIL:
+        return None
+    if order.warranty.status != "in_warranty":
+        return None
+    due = date.fromisoformat(order.parts_wait_swap_on)
+    return (due - shanghai_day(utc_now())).days
+
+
 @router.get("/repair-orders", response_model=schemas.RepairOrderPage)
 async def list_repair_orders(
     auth: Auth,
@@ -298,6 +317,13 @@ async def list_repair_orders(
     branch_id: Filter = None,
     received_from: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
     received_to: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    swap_due_by: Annotated[
+        str | None,
+        Query(
+            description="YYYY-MM-DD: in-warranty orders owed a swap (三包, parts waited for too "
+            "long) on or before this day; with status=waiting_parts, the ones near the limit"
+        ),
+    ] = None,
 ) -> Response:
     branch, store = gw.tree.check_filter(auth, branch_id, store_id)
     request = orders_pb2.ListRepairOrdersRequest(
@@ -311,6 +337,7 @@ async def list_repair_orders(
         phone=phone or "",
         received_from=schemas.check_day("received_from", received_from),
         received_to=schemas.check_day("received_to", received_to),
+        swap_due_by=schemas.check_day("swap_due_by", swap_due_by),
     )
     reply = await call(gw.clients.orders.ListRepairOrders, request)
     return json_response(page([order_json(o, auth) for o in reply.orders], reply.next_page_token))

@@ -93,6 +93,7 @@ repair_orders = Table(
     Column("brand_authorised", Boolean, nullable=False),
     Column("repeat_repair", Boolean, nullable=False),
     Column("repeat_of_order_id", String(36), nullable=True),
+    Column("parts_wait_swap_on", Date, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("created_by", String(64), nullable=False),

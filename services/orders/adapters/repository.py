@@ -38,7 +38,7 @@ from services.orders.domain.order import (
     TimelineEntry,
     Work,
 )
-from services.orders.domain.warranty import WarrantyDecision, WarrantyPolicy
+from services.orders.domain.warranty import IN_WARRANTY, WarrantyDecision, WarrantyPolicy
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class OrderFilter:
     phone: str | None = None
     received_from: datetime | None = None  # inclusive, UTC
     received_before: datetime | None = None  # exclusive, UTC
+    swap_due_by: date | None = None  # in warranty, owed a swap on or before this day
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class BaseDataCache:
 
 
 _LAST_CLOSED = (
-    select(repair_orders.c.id, repair_orders.c.closed_at)
+    select(repair_orders.c.id, repair_orders.c.number, repair_orders.c.closed_at)
     .where(
         repair_orders.c.imei.in_(bindparam("imeis", expanding=True)),
         repair_orders.c.service_type.in_(("repair", "swap")),
@@ -127,10 +128,17 @@ _LAST_CLOSED = (
 )
 
 
-async def last_closed(session: AsyncConnection, imeis: list[str]) -> tuple[str, datetime] | None:
-    """The repair (or swap) of a device with any of these IMEIs that closed last, and when."""
+@dataclass(frozen=True)
+class ClosedRepair:
+    order_id: str
+    number: str
+    closed_at: datetime
+
+
+async def last_closed(session: AsyncConnection, imeis: list[str]) -> ClosedRepair | None:
+    """The repair (or swap) of a device with any of these IMEIs that closed last."""
     row = (await session.execute(_LAST_CLOSED, {"imeis": imeis})).first()
-    return (row.id, as_utc(row.closed_at)) if row else None
+    return ClosedRepair(row.id, row.number, as_utc(row.closed_at)) if row else None
 
 
 @functools.cache
@@ -186,6 +194,7 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "brand_authorised": order.brand_authorised,
             "repeat_repair": order.repeat_repair,
             "repeat_of_order_id": order.repeat_of,
+            "parts_wait_swap_on": order.parts_wait_swap_on,
             "received_at": order.received_at,
             "created_by": order.created_by,
             "version": order.version,
@@ -357,6 +366,7 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
         brand_authorised=m["brand_authorised"],
         repeat_repair=m["repeat_repair"],
         repeat_of=m["repeat_of_order_id"],
+        parts_wait_swap_on=m["parts_wait_swap_on"],
         received_at=as_utc(m["received_at"]),
         created_by=m["created_by"],
         request_id=m["request_id"],
@@ -434,6 +444,9 @@ async def list_page(
         conditions.append(c.received_at >= where.received_from)
     if where.received_before:
         conditions.append(c.received_at < where.received_before)
+    if where.swap_due_by:
+        conditions.append(c.parts_wait_swap_on <= where.swap_due_by)
+        conditions.append(c.warranty_status == IN_WARRANTY)
     if after:
         at, last_id = after
         conditions.append(or_(c.received_at < at, and_(c.received_at == at, c.id < last_id)))

@@ -195,6 +195,8 @@ class RepairOrder:
     created_by: str
     # 返修: the repair of this device closed within REPEAT_REPAIR_DAYS that it came back from.
     repeat_of: str | None = None
+    # 三包: in warranty and still waiting for parts on this day, the customer is owed a swap.
+    parts_wait_swap_on: date | None = None
     request_id: str | None = None
     request_hash: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)

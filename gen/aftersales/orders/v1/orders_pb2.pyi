@@ -434,6 +434,7 @@ class RepairOrder(_message.Message):
     INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
     HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
     REPEAT_OF_ORDER_ID_FIELD_NUMBER: _builtins.int
+    PARTS_WAIT_SWAP_ON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     number: _builtins.str
     status: _builtins.str
@@ -470,6 +471,8 @@ class RepairOrder(_message.Message):
     """the store that has the device now"""
     repeat_of_order_id: _builtins.str
     """返修: the repair closed within 90 days that it came back from"""
+    parts_wait_swap_on: _builtins.str
+    """三包: an in-warranty repair still waiting for parts on this day is owed a swap (YYYY-MM-DD)."""
     @_builtins.property
     def customer(self) -> Global___Customer: ...
     @_builtins.property
@@ -544,10 +547,11 @@ class RepairOrder(_message.Message):
         inspection_fee_fen: _builtins.int = ...,
         holder_store_id: _builtins.str = ...,
         repeat_of_order_id: _builtins.str = ...,
+        parts_wait_swap_on: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "quote", b"quote", "received_at", b"received_at", "swap", b"swap", "warranty", b"warranty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "at_partner", b"at_partner", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "current_imei", b"current_imei", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "holder_store_id", b"holder_store_id", "id", b"id", "inspection_fee_fen", b"inspection_fee_fen", "lines", b"lines", "number", b"number", "partner_branch_id", b"partner_branch_id", "partner_repaired", b"partner_repaired", "partner_store_id", b"partner_store_id", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_of_order_id", b"repeat_of_order_id", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap", b"swap", "swap_offer_reason", b"swap_offer_reason", "swap_offered", b"swap_offered", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessories", b"accessories", "actions_done", b"actions_done", "appearance", b"appearance", "at_partner", b"at_partner", "branch_id", b"branch_id", "brand_authorised", b"brand_authorised", "closed_at", b"closed_at", "created_by", b"created_by", "current_imei", b"current_imei", "customer", b"customer", "device", b"device", "diagnosis", b"diagnosis", "factory", b"factory", "fault", b"fault", "holder_store_id", b"holder_store_id", "id", b"id", "inspection_fee_fen", b"inspection_fee_fen", "lines", b"lines", "number", b"number", "partner_branch_id", b"partner_branch_id", "partner_repaired", b"partner_repaired", "partner_store_id", b"partner_store_id", "parts_wait_swap_on", b"parts_wait_swap_on", "payments", b"payments", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote", b"quote", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_of_order_id", b"repeat_of_order_id", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap", b"swap", "swap_offer_reason", b"swap_offer_reason", "swap_offered", b"swap_offered", "timeline", b"timeline", "version", b"version", "warranty", b"warranty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1134,6 +1138,7 @@ class ListRepairOrdersRequest(_message.Message):
     PHONE_FIELD_NUMBER: _builtins.int
     RECEIVED_FROM_FIELD_NUMBER: _builtins.int
     RECEIVED_TO_FIELD_NUMBER: _builtins.int
+    SWAP_DUE_BY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     branch_id: _builtins.str
@@ -1147,6 +1152,8 @@ class ListRepairOrdersRequest(_message.Message):
     """YYYY-MM-DD, Asia/Shanghai day"""
     received_to: _builtins.str
     """YYYY-MM-DD inclusive"""
+    swap_due_by: _builtins.str
+    """YYYY-MM-DD: in-warranty orders owed a swap on or before it"""
     def __init__(
         self,
         *,
@@ -1160,10 +1167,11 @@ class ListRepairOrdersRequest(_message.Message):
         phone: _builtins.str = ...,
         received_from: _builtins.str = ...,
         received_to: _builtins.str = ...,
+        swap_due_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "imei", b"imei", "page_size", b"page_size", "page_token", b"page_token", "phone", b"phone", "received_from", b"received_from", "received_to", b"received_to", "service_type", b"service_type", "status", b"status", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "imei", b"imei", "page_size", b"page_size", "page_token", b"page_token", "phone", b"phone", "received_from", b"received_from", "received_to", b"received_to", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "swap_due_by", b"swap_due_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
