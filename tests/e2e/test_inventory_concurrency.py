@@ -12,7 +12,12 @@ WH-SH-002) and a few Huawei parts, so that they contend for the same rows:
 - a share of order parts through the repair lifecycle at store SH-001 (the only way the gateway
   reaches them): intake, diagnosis with a part, quote, approval (reserve), then the repair start
   (issue) or a cancel (release). A return from an order happens only when a cancel races a
-  repair start; this mix does not force it.
+  repair start; this mix does not force it;
+- about an eighth of the operations move serialised items (串号) of one swap unit the test adds
+  to the catalog: receipts of 1 to 3 new serials, write-offs of a free serial in stock, found
+  (a new serial) and missing (a free one) adjustments, and transfers naming free serials, some
+  received with one short. A free serial is read from the warehouse's list just before, so
+  clients race for the same ones: the loser's 409 is part of the game.
 
 Clients behave as the API asks: a 503 (or a 409 while the first try is still in flight) is
 retried with the same Idempotency-Key after Retry-After. A step whose first try took effect
@@ -31,10 +36,16 @@ Afterwards:
   ledger rows written since then. A movement without its event, an event without its movement
   (a rolled back transaction that still announced), and an event published twice under two ids
   each break that equality; a republish under the same id (the relay killed between publishing
-  and marking the row) is dropped by the stream's duplicate window, as designed.
-
-Serialised items (one serial in exactly one place) are not built yet: that part of issue 7's
-check is skipped until they are.
+  and marking the row) is dropped by the stream's duplicate window, as designed. A serial's
+  rows and events carry the serial, so the equality holds serial by serial;
+- every serial is in exactly one place: each serial the test created answers
+  GET /serials/{serial} with one place fitting its state (in stock: one warehouse, and listed
+  there; in transit: one transfer, shipped and naming it; consumed, scrapped, returned or
+  missing: none), its own ledger rows add up to 1 in stock and 0 otherwise, and a serial the
+  test saw leave (written off, missing, short) is still gone; across all warehouses no serial
+  is listed twice, none the test did not create, and each warehouse's list of the part is as
+  long as its on-hand; every serial document answered 201 has one ledger row per serial it
+  named, and no (document, kind, serial) row is in the ledger twice.
 
 Runs in the PostgreSQL pass only (TEST_DATABASE_URL), on a system of its own.
 """
@@ -82,10 +93,35 @@ KEEPERS = {CENTRAL: "sh.manager", STORE_1: "sh001.keeper", STORE_2: "sh002.keepe
 MANAGER = "sh.manager"
 ORDERS = "/api/v1/repair-orders"
 IN_FLIGHT = "still in progress"
-# Weights of what a client does next; a transfer is 3 or 4 requests, an order 5 or 6.
-MIX = {"receipt": 30, "adjustment": 16, "write_off": 12, "transfer": 9, "order": 2}
+# Weights of what a client does next; a transfer is 3 or 4 requests, an order 5 or 6. The
+# serial_ ones make about an eighth of the requests.
+MIX = {
+    "receipt": 30,
+    "adjustment": 16,
+    "write_off": 12,
+    "transfer": 9,
+    "order": 2,
+    "serial_receipt": 4,
+    "serial_adjustment": 2,
+    "serial_write_off": 2,
+    "serial_transfer": 2,
+}
+# A swap unit of the test's own, so that every serial of it is one the test made.
+SERIAL_PART = "HW-SWP-LOAD"
+SWAP_UNIT = {
+    "brand": "huawei",
+    "description": "P60 swap unit 整机备件 (load test)",
+    "category": "swap-unit",
+    "serialised": True,
+    "standard_cost_fen": 150_000,
+    "retail_price_fen": 260_000,
+    "compatible_models": ["p60"],
+}
+# A client takes one of the first few free serials it reads, so that clients race for them.
+CONTENDED = 4
+WRITTEN_OFF = {"scrap": "scrapped", "return_to_manufacturer": "returned_to_manufacturer"}
 STOCK_MOVED = "inventory.v1.*.*.stock_moved"
-LedgerKey = tuple[str, str, str, int, str, str]
+LedgerKey = tuple[str, str, str, int, str, str, str]  # ... document type and id, serial
 
 
 @dataclass
@@ -101,6 +137,11 @@ class Tally:
     unexpected: list[str] = field(default_factory=list)
     documents: dict[str, str] = field(default_factory=dict)  # document id -> kind, for 201s
     flows: Counter[str] = field(default_factory=Counter)  # transfers and orders by outcome
+    # Serialised items: the serials a 201 document named, by document id; every serial made
+    # (received or found); the ones seen leaving for good, with the state they must keep.
+    serial_documents: dict[str, list[str]] = field(default_factory=dict)
+    serials_made: set[str] = field(default_factory=set)
+    serials_gone: dict[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
@@ -157,10 +198,10 @@ class Client:
                 self.tally.unexpected.append(f"{kind} {path}: {reply.status_code} {reply.text}")
             return reply
 
-    async def read(self, username: str, path: str) -> httpx.Response:
+    async def read(self, username: str, path: str, **params: str) -> httpx.Response:
         while True:
             try:
-                reply = await self.api.get(username, path)
+                reply = await self.api.get(username, path, **params)
             except httpx.TimeoutException:
                 self.tally.hangs += 1
                 continue
@@ -216,12 +257,90 @@ class Client:
         if self.expect(await self.send("write_off", KEEPERS[warehouse], path, body), 201):
             self.tally.documents[doc] = kind
 
+    # Serialised items: the test's swap unit, each unit named by its serial.
+
+    async def free_serials(self, warehouse: str) -> list[str]:
+        """The first few serials of the swap unit in stock in the warehouse and held for no
+        order: the ones other clients are likely to take too."""
+        path = f"/api/v1/warehouses/{warehouse}/serials"
+        reply = await self.read(MANAGER, path, part_number=SERIAL_PART)
+        if not self.expect(reply, 200):
+            return []
+        return [x["serial"] for x in reply.json()["items"] if x["order_id"] is None][:CONTENDED]
+
+    def booked(self, document: str, kind: str, serials: list[str]) -> None:
+        self.tally.documents[document] = kind
+        self.tally.serial_documents[document] = serials
+
+    async def serial_receipt(self, warehouse: str) -> None:
+        doc = f"GRN-{uuid.uuid4().hex[:16]}"
+        serials = new_serials(random.randint(1, 3))
+        body = {
+            "part_number": SERIAL_PART,
+            "quantity": len(serials),
+            "unit_cost_fen": random.randint(120_000, 180_000),
+            "document_id": doc,
+            "serials": serials,
+        }
+        path = f"/api/v1/warehouses/{warehouse}/receipts"
+        if self.expect(await self.send("serial_receipt", KEEPERS[warehouse], path, body), 201):
+            self.booked(doc, "receipt", serials)
+            self.tally.serials_made.update(serials)
+
+    async def serial_adjustment(self, warehouse: str) -> None:
+        """A serial found (a new one) or missing (a free one in stock)."""
+        if random.random() < 0.5:
+            serials, quantity = new_serials(1), 1
+        else:
+            free = await self.free_serials(warehouse)
+            if not free:
+                self.tally.flows["serial missing: none free"] += 1
+                return
+            serials, quantity = [random.choice(free)], -1
+        doc = f"ADJ-{uuid.uuid4().hex[:16]}"
+        body = {
+            "part_number": SERIAL_PART,
+            "quantity": quantity,
+            "reason": "盘点差异",
+            "document_id": doc,
+            "serials": serials,
+        }
+        path = f"/api/v1/warehouses/{warehouse}/adjustments"
+        # A swap unit is worth more than a keeper may adjust alone: the branch manager does.
+        if self.expect(await self.send("serial_adjustment", MANAGER, path, body), 201):
+            self.booked(doc, "adjustment", serials)
+            if quantity > 0:
+                self.tally.serials_made.update(serials)
+            else:
+                self.tally.serials_gone[serials[0]] = "missing"
+
+    async def serial_write_off(self, warehouse: str) -> None:
+        free = await self.free_serials(warehouse)
+        if not free:
+            self.tally.flows["serial write-off: none free"] += 1
+            return
+        serial = random.choice(free)
+        doc = f"WO-{uuid.uuid4().hex[:16]}"
+        kind = random.choice(tuple(WRITTEN_OFF))
+        body = {
+            "part_number": SERIAL_PART,
+            "quantity": 1,
+            "kind": kind,
+            "reason": "损坏",
+            "document_id": doc,
+            "serials": [serial],
+        }
+        path = f"/api/v1/warehouses/{warehouse}/write-offs"
+        if self.expect(await self.send("serial_write_off", KEEPERS[warehouse], path, body), 201):
+            self.booked(doc, kind, [serial])
+            self.tally.serials_gone[serial] = WRITTEN_OFF[kind]
+
     # Transfers: request, approve, then ship and receive (some short), or cancel.
 
     async def transfer_step(
-        self, path: str, step: str, username: str, body: dict[str, Any], after: str
+        self, path: str, step: str, username: str, body: dict[str, Any], after: str, name: str
     ) -> bool:
-        reply = await self.send(f"transfer_{step}", username, f"{path}/{step}", body)
+        reply = await self.send(f"{name}_{step}", username, f"{path}/{step}", body)
         if reply.status_code == 200:
             return True
         if reply.status_code == 409:
@@ -238,28 +357,59 @@ class Client:
             {"part_number": p, "quantity": random.randint(1, 3)}
             for p in random.sample(parts, random.randint(1, 2))
         ]
+        short = {"part_number": lines[0]["part_number"], "short": 1}
+        await self.move("transfer", source, target, lines, short if random.random() < 0.2 else None)
+
+    async def serial_transfer(self) -> None:
+        """1 or 2 free serials of the sender, named on the request; a quarter arrive one short."""
+        source, target = random.sample(WAREHOUSES, 2)
+        free = await self.free_serials(source)
+        if not free:
+            self.tally.flows["serial transfer: none free"] += 1
+            return
+        serials = random.sample(free, min(len(free), random.randint(1, 2)))
+        lines = [{"part_number": SERIAL_PART, "quantity": len(serials), "serials": serials}]
+        short = None
+        if random.random() < 0.25:
+            short = {"part_number": SERIAL_PART, "short": 1, "short_serials": serials[:1]}
+        if await self.move("serial_transfer", source, target, lines, short) and short:
+            self.tally.serials_gone[serials[0]] = "missing"
+
+    async def move(
+        self,
+        name: str,
+        source: str,
+        target: str,
+        lines: list[dict[str, Any]],
+        short: dict[str, Any] | None,
+    ) -> bool:
+        """Request, approve, then ship and receive (`short` its discrepancy), or cancel; True
+        when received."""
+        label = name.replace("_", " ")
         body = {"from_warehouse_id": source, "to_warehouse_id": target, "lines": lines}
-        reply = await self.send("transfer_request", KEEPERS[target], "/api/v1/transfers", body)
+        reply = await self.send(f"{name}_request", KEEPERS[target], "/api/v1/transfers", body)
         if not self.expect(reply, 201):
-            self.tally.flows["transfer refused at request"] += 1
-            return
+            self.tally.flows[f"{label} refused at request"] += 1
+            return False
         path = f"/api/v1/transfers/{reply.json()['id']}"
-        if not await self.transfer_step(path, "approve", MANAGER, {}, "approved"):
-            self.tally.flows["transfer not approved"] += 1
-            return
+        if not await self.transfer_step(path, "approve", MANAGER, {}, "approved", name):
+            self.tally.flows[f"{label} not approved"] += 1
+            return False
         if random.random() < 0.15:
-            done = await self.transfer_step(path, "cancel", MANAGER, {}, "cancelled")
-            self.tally.flows["transfer cancelled" if done else "transfer cancel refused"] += 1
-            return
-        if not await self.transfer_step(path, "ship", MANAGER, {}, "shipped"):
-            self.tally.flows["transfer ship refused"] += 1  # not enough at the sender
-            await self.transfer_step(path, "cancel", MANAGER, {}, "cancelled")
-            return
-        received: dict[str, Any] = {}
-        if random.random() < 0.2:
-            received = {"discrepancies": [{"part_number": lines[0]["part_number"], "short": 1}]}
-        done = await self.transfer_step(path, "receive", KEEPERS[target], received, "received")
-        self.tally.flows["transfer received" if done else "transfer receive refused"] += 1
+            done = await self.transfer_step(path, "cancel", MANAGER, {}, "cancelled", name)
+            self.tally.flows[f"{label} cancelled" if done else f"{label} cancel refused"] += 1
+            return False
+        if not await self.transfer_step(path, "ship", MANAGER, {}, "shipped", name):
+            # Not enough at the sender, or a named serial has left it meanwhile.
+            self.tally.flows[f"{label} ship refused"] += 1
+            await self.transfer_step(path, "cancel", MANAGER, {}, "cancelled", name)
+            return False
+        received = {"discrepancies": [short]} if short else {}
+        done = await self.transfer_step(
+            path, "receive", KEEPERS[target], received, "received", name
+        )
+        self.tally.flows[f"{label} received" if done else f"{label} receive refused"] += 1
+        return done
 
     # Order parts through the repair lifecycle at SH-001.
 
@@ -334,8 +484,21 @@ class Client:
                 await self.write_off(warehouse, part)
             elif kind == "transfer":
                 await self.transfer(parts)
-            else:
+            elif kind == "order":
                 await self.order(parts)
+            elif kind == "serial_receipt":
+                await self.serial_receipt(warehouse)
+            elif kind == "serial_adjustment":
+                await self.serial_adjustment(warehouse)
+            elif kind == "serial_write_off":
+                await self.serial_write_off(warehouse)
+            else:
+                await self.serial_transfer()
+
+
+def new_serials(n: int) -> list[str]:
+    tag = uuid.uuid4().hex[:12].upper()
+    return [f"LD{tag}{i}" for i in range(n)]
 
 
 async def huawei_parts(api: Api) -> list[str]:
@@ -387,6 +550,7 @@ def ledger_key(row: dict[str, Any]) -> LedgerKey:
         int(row["quantity"]),
         row["document_type"],
         row["document_id"],
+        "".join(row["serials"]),  # a serialised part's row moves one serial
     )
 
 
@@ -435,6 +599,7 @@ async def stock_moved_since(nats_url: str, after_seq: int) -> tuple[Counter[Ledg
                         event.quantity,
                         event.document_type,
                         event.document_id,
+                        event.serial_number,
                     )
                 ] += 1
                 ids.add((message.headers or {}).get("Nats-Msg-Id", ""))
@@ -445,6 +610,78 @@ async def stock_moved_since(nats_url: str, after_seq: int) -> tuple[Counter[Ledg
     finally:
         await connection.close()
     return events, count, len(ids)
+
+
+async def serials_in_place(
+    api: Api, tally: Tally, on_hand: dict[str, int]
+) -> tuple[list[str], Counter[str], int]:
+    """Where the swap unit's serials are, read back through the gateway: what is wrong, the
+    serials the test made by state now, and how many are listed in stock.
+
+    `on_hand` is the swap unit's on-hand in every warehouse (0 where it never was)."""
+    problems: list[str] = []
+    listed: dict[str, list[str]] = {}  # serial -> the warehouses that list it
+    for warehouse in on_hand:
+        reply = await api.get(
+            "hq.admin", f"/api/v1/warehouses/{warehouse}/serials", part_number=SERIAL_PART
+        )
+        assert reply.status_code == 200, reply.text
+        items = reply.json()["items"]
+        for x in items:
+            listed.setdefault(x["serial"], []).append(warehouse)
+        if len(items) != on_hand[warehouse]:
+            problems.append(f"{warehouse} lists {len(items)} serials, on hand {on_hand[warehouse]}")
+    problems += [f"{s} listed in {ws}" for s, ws in listed.items() if len(ws) > 1]
+    problems += [f"{s} listed, never made" for s in set(listed) - tally.serials_made]
+
+    limit = asyncio.Semaphore(8)
+
+    async def trace(serial: str) -> httpx.Response:
+        async with limit:
+            return await api.get("hq.admin", f"/api/v1/serials/{serial}")
+
+    made = sorted(tally.serials_made)
+    states: Counter[str] = Counter()
+    in_transit: dict[str, str] = {}
+    for serial, reply in zip(made, await asyncio.gather(*(trace(s) for s in made)), strict=True):
+        if reply.status_code != 200:
+            problems.append(f"{serial}: {reply.status_code} {reply.text}")
+            continue
+        item = reply.json()
+        state, history = item["state"], item["history"]
+        states[state] += 1
+        place = (item["warehouse_id"], item["transfer_id"])
+        rows = sum(int(m["quantity"]) for m in history)
+        if state == "in_stock":
+            last = history[-1] if history else {}
+            fits = (
+                place[0] is not None
+                and place[1] is None
+                and listed.get(serial) == [place[0]]
+                and rows == 1
+                and (last.get("warehouse_id"), last.get("quantity")) == (place[0], 1)
+            )
+        elif state == "in_transit":
+            fits = place[0] is None and place[1] is not None and serial not in listed and rows == 0
+            in_transit[serial] = place[1]
+        else:
+            fits = place == (None, None) and serial not in listed and rows == 0
+        if not fits or item["part_number"] != SERIAL_PART:
+            problems.append(
+                f"{serial}: {state} at {place}, listed in {listed.get(serial)}, its rows add "
+                f"to {rows}"
+            )
+        gone = tally.serials_gone.get(serial)
+        if gone is not None and state != gone:
+            problems.append(f"{serial} left as {gone}, now {state} at {place}")
+    for serial, transfer_id in in_transit.items():
+        reply = await api.get("hq.admin", f"/api/v1/transfers/{transfer_id}")
+        assert reply.status_code == 200, reply.text
+        doc = reply.json()
+        on_it = {s for line in doc["lines"] for s in line["serials"]}
+        if doc["status"] != "shipped" or serial not in on_it:
+            problems.append(f"{serial} in transit on {transfer_id}, {doc['status']}")
+    return problems, states, len(listed)
 
 
 async def outbox_left(schema: str) -> tuple[int, int]:
@@ -474,6 +711,10 @@ async def test_ten_thousand_stock_operations_with_inventory_killed_midway_stay_c
         for user in {*KEEPERS.values(), MANAGER, "hq.admin", "sh001.clerk", "sh001.tech"}:
             await api.token(user)
         parts = await huawei_parts(api)
+        swap_unit = await api.client.put(
+            f"/api/v1/parts/{SERIAL_PART}", json=SWAP_UNIT, headers=await api.as_user("hq.admin")
+        )
+        assert swap_unit.status_code == 200, swap_unit.text
         baseline = {w: await newest_movement(api, w) for w in WAREHOUSES}
         stream_baseline = await stream_last_seq(system.nats_url)
 
@@ -510,17 +751,22 @@ async def test_ten_thousand_stock_operations_with_inventory_killed_midway_stay_c
         off = [p for p in conservation["parts"] if not p["balanced"]]
 
         negative = []
+        swap_units: dict[str, int] = {}  # on hand of the swap unit, by warehouse
         for warehouse in (
             w["id"] for w in (await api.get("hq.admin", "/api/v1/warehouses")).json()["items"]
         ):
             stock = await api.get("hq.admin", f"/api/v1/warehouses/{warehouse}/stock")
             assert stock.status_code == 200, stock.text
+            swap_units[warehouse] = 0
             for lv in stock.json()["levels"]:
                 if (
                     min(lv["on_hand"], lv["reserved"], lv["available"]) < 0
                     or lv["reserved"] > lv["on_hand"]
                 ):
                     negative.append((warehouse, lv))
+                if lv["part_number"] == SERIAL_PART:
+                    swap_units[warehouse] = lv["on_hand"]
+        misplaced, serial_states, serials_listed = await serials_in_place(api, tally, swap_units)
 
         async def outbox_drained() -> tuple[int, int] | None:
             left = await outbox_left(f"{system.config.schema_prefix}inventory")
@@ -536,8 +782,29 @@ async def test_ten_thousand_stock_operations_with_inventory_killed_midway_stay_c
             row["document_id"] for row in ledger if row["document_id"] in tally.documents
         )
         missing = [d for d in tally.documents if by_document[d] == 0]
-        doubled = {d: n for d, n in by_document.items() if n > 1}
+        # A serial document books one row per serial it names, any other document one row.
+        doubled = {
+            d: n
+            for d, n in by_document.items()
+            if n > max(1, len(tally.serial_documents.get(d, ())))
+        }
+        serial_rows = Counter(
+            (row["document_id"], row["kind"], s) for row in ledger for s in row["serials"]
+        )
+        serials_twice = [key for key, n in serial_rows.items() if n > 1]
+        named_in_ledger: dict[str, list[str]] = {}
+        for row in ledger:
+            if row["document_id"] in tally.serial_documents:
+                named_in_ledger.setdefault(row["document_id"], []).extend(row["serials"])
+        serials_unlike = {
+            d: named_in_ledger.get(d, [])
+            for d, serials in tally.serial_documents.items()
+            if sorted(named_in_ledger.get(d, [])) != sorted(serials)
+        }
         checks_seconds = time.monotonic() - checks_started
+        serial_operations = sum(
+            n for kind, n in tally.operations.items() if kind.startswith("serial_")
+        )
 
     print(
         f"\n{tally.done} operations by {CLIENTS} clients in {load_seconds:.1f} s "
@@ -552,22 +819,33 @@ async def test_ten_thousand_stock_operations_with_inventory_killed_midway_stay_c
         f"ledger rows since start {len(ledger)}, stock_moved messages {messages} "
         f"({distinct_ids} distinct Nats-Msg-Ids), outbox unpublished {unpublished} "
         f"parked {parked}; conservation over {len(conservation['parts'])} parts balanced "
-        f"{conservation['balanced']}; checks {checks_seconds:.1f} s"
+        f"{conservation['balanced']}; checks {checks_seconds:.1f} s\n"
+        f"serials: {serial_operations} serial operations ({serial_operations / tally.done:.0%}); "
+        f"{len(tally.serials_made)} serials made, {len(tally.serial_documents)} serial "
+        f"documents, {len(serial_rows)} serial ledger rows; now "
+        f"{dict(sorted(serial_states.items()))}, {serials_listed} listed in stock "
+        f"({sum(swap_units.values())} on hand), {len(tally.serials_gone)} seen leaving"
     )
     assert tally.done >= OPERATIONS
     assert tally.answers[500] == 0, "a request was answered 500"
     assert not tally.unexpected, tally.unexpected[:5]
     assert tally.answers_503 > 0, "the kill was never seen: did inventory stop?"
     assert conservation["balanced"] is True and not off, off[:5]
+    assert not [p for p in conservation["parts"] if p["serials_off"]]
     assert not negative, negative[:5]
     assert not missing, (
         f"{len(missing)} documents answered 201 are not in the ledger: {missing[:5]}"
     )
     assert not doubled, f"retries booked documents twice: {list(doubled.items())[:5]}"
+    assert not serials_twice, f"serial rows booked twice: {serials_twice[:5]}"
+    assert not serials_unlike, (
+        f"serial documents whose rows are not their serials: {list(serials_unlike.items())[:5]}"
+    )
     assert (unpublished, parked) == (0, 0)
     assert messages == distinct_ids, "a movement event is in the stream twice"
     assert messages == len(ledger) and events == in_ledger, (
         f"events and ledger differ: only in ledger {list((in_ledger - events).items())[:5]}, "
         f"only in events {list((events - in_ledger).items())[:5]}"
     )
-    # Serialised items are not built yet: nothing to check for "one serial, one place".
+    assert tally.serials_made and tally.serials_gone, "the serial mix did nothing"
+    assert not misplaced, f"serials not in exactly one place: {misplaced[:5]}"
