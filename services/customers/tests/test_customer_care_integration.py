@@ -357,11 +357,12 @@ async def test_export_erasure_and_their_audit(
                 follow_up_id=view.follow_up.id, reached=True, score=1, comments="never again"
             ),
         )
+    notices = {"ready_for_pickup": str(uuid.uuid4()), "closed": str(uuid.uuid4())}
     async with runtime.uow() as uow:  # a notice sent and one still queued about the order
         for kind, event_id in (("ready_for_pickup", "e-1"), ("closed", "e-2")):
             await notification_store.queue_notice(
                 uow.session,
-                id=f"n-{event_id}-{order_id}",
+                id=notices[kind],
                 order_id=order_id,
                 order_number="SH-1",
                 event_id=event_id,
@@ -372,7 +373,7 @@ async def test_export_erasure_and_their_audit(
                 at=utc_now(),
             )
         await notification_store.settle(
-            uow.session, f"n-e-1-{order_id}", status="sent", text="您的手机已修好"
+            uow.session, notices["ready_for_pickup"], status="sent", text="您的手机已修好"
         )
         await uow.commit()
     customer_id = (await handlers.find_customer(runtime.uow, PHONE, "")).customer.id
