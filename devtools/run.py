@@ -12,7 +12,8 @@ import socket
 from pathlib import Path
 
 from devtools.system import SERVICES, LocalSystem, SystemConfig
-from servicekit.demo import DEMO_PASSWORD, demo_data
+from servicekit.demo import DEMO_PASSWORD
+from services.gateway.demo import demo_users
 
 
 def _port_taken(port: int) -> bool:
@@ -21,11 +22,7 @@ def _port_taken(port: int) -> bool:
 
 
 def demo_usernames() -> list[str]:
-    names = ["hq.admin", "hq.analyst", "sh.manager", "zj.manager"]
-    for store in demo_data()["org"]["stores"]:
-        code = store["id"].lower().replace("-", "")
-        names += [f"{code}.clerk", f"{code}.tech", f"{code}.keeper"]
-    return names
+    return [username for username, _name, _role, _unit in demo_users()]
 
 
 def banner(system: LocalSystem) -> str:

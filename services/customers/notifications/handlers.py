@@ -142,7 +142,7 @@ async def order_received(
     await store.add_step(uow.session, meta.event_id, event.order_id, "received", received)
     # The same order announced again under another event id gets no second notice.
     if not await store.notice_of_kind(uow.session, event.order_id, "order_received"):
-        values = {"promised_date": event.promised_date or "-"}
+        values = {"promised_date": event.promised_date}
         await _queue(uow, settings, row, "order_received", meta.event_id, values, now)
 
 

@@ -27,7 +27,12 @@ from services.customers.notifications.delivery import (
 )
 from services.customers.notifications.providers import SmsFailed, SmsMessage, SmsProvider
 from services.customers.notifications.settings import NotificationSettings
-from services.customers.notifications.templates import DEFAULTS, language_or_default, render
+from services.customers.notifications.templates import (
+    DEFAULTS,
+    in_language,
+    language_or_default,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +82,8 @@ class NotificationSender:
             if recipient is not None and may_send(recipient):
                 language = language_or_default(recipient.language)
                 body = await store.kept_body(session, row.kind, language)
-                text = render(
-                    body or DEFAULTS[(row.kind, language)], json.loads(row.template_values)
-                )
+                values = in_language(json.loads(row.template_values), language)
+                text = render(body or DEFAULTS[(row.kind, language)], values)
         if recipient is None:
             await self._failed(row, NOT_KNOWN_YET, None)
             return

@@ -123,6 +123,19 @@ def render(body: str, values: Mapping[str, str]) -> str:
     return "".join(parts)
 
 
+# A promised date not given yet, in the customer's language.
+NOT_PROMISED = {"zh-CN": "待定", "en": "to be confirmed"}
+
+
+def in_language(values: Mapping[str, str], language: str) -> dict[str, str]:
+    """The values as the customer reads them: a missing promised date says so in their
+    language ("-" is how notices queued before said it)."""
+    filled = dict(values)
+    if filled.get("promised_date", "") in ("", "-"):
+        filled["promised_date"] = NOT_PROMISED.get(language, NOT_PROMISED["zh-CN"])
+    return filled
+
+
 def amount_yuan(fen: int) -> str:
     """Fen as yuan for a message: 12345 → 123.45."""
     sign = "-" if fen < 0 else ""

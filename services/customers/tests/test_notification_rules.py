@@ -23,6 +23,7 @@ from services.customers.notifications.templates import (
     amount_yuan,
     check_template,
     effective_templates,
+    in_language,
     language_or_default,
     render,
 )
@@ -52,6 +53,16 @@ def test_rendering_fills_placeholders_and_keeps_braces() -> None:
 
 def test_a_missing_value_renders_empty() -> None:
     assert render("[{amount_yuan}]", {}) == "[]"
+
+
+def test_a_promised_date_not_given_says_so_in_the_customers_language() -> None:
+    body = DEFAULTS[("order_received", "zh-CN")]
+    for given in ("", "-"):
+        assert "预计完成日期待定" in render(body, in_language({"promised_date": given}, "zh-CN"))
+    english = render(DEFAULTS[("order_received", "en")], in_language({}, "en"))
+    assert "expected by to be confirmed" in english
+    dated = in_language({"promised_date": "2026-12-01"}, "en")
+    assert dated["promised_date"] == "2026-12-01"
 
 
 def test_the_quote_notice_shows_yuan() -> None:
