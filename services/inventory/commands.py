@@ -13,8 +13,8 @@ import sys
 from servicekit.db import Database
 from servicekit.settings import Settings
 from servicekit.uow import UnitOfWork
-from services.inventory import handlers
 from services.inventory.adapters.orm import outbox
+from services.inventory.handlers import conservation
 
 HEADER = (
     "part\treceipts\tscrapped\tconsumed\treturned_to_manufacturer\tadjustments\ttransfers"
@@ -30,7 +30,7 @@ async def conservation_command(args: list[str]) -> int:
     db = Database(settings.database_url, settings.db_schema)
     try:
         # Read only: nothing is emitted, so no relay needs waking.
-        parts = await handlers.conservation(
+        parts = await conservation.conservation(
             lambda: UnitOfWork(db, outbox, lambda: None), args[0] if args else ""
         )
     finally:

@@ -2,9 +2,9 @@
 branch, opening stock, and a quota for each franchised store. Idempotent: once the catalog
 exists, nothing is added.
 
-Opening stock is booked as ledger receipts through `handlers.post_movements`, the path every
-real receipt takes, so on-hand equals the ledger from the first row. Quantities come from a
-checksum of (warehouse, part): the same on every run and machine, no randomness.
+Opening stock is booked as ledger receipts through `handlers.common.post_movements`, the
+path every real receipt takes, so on-hand equals the ledger from the first row. Quantities
+come from a checksum of (warehouse, part): the same on every run and machine, no randomness.
 
 So that every route can be walked in the demo: a superseded part (替代料) is left to the branch
 centrals only, its stores short of it and offered its successor; and serialised units named in
@@ -22,7 +22,6 @@ from sqlalchemy import select
 from servicekit.demo import demo_data
 from servicekit.runtime import Runtime
 from servicekit.timeutil import utc_now
-from services.inventory import handlers
 from services.inventory.adapters import repository
 from services.inventory.adapters.orm import parts
 from services.inventory.domain.catalog import Part
@@ -32,6 +31,7 @@ from services.inventory.domain.warehouse import (
     central_warehouse_id,
     store_warehouse_id,
 )
+from services.inventory.handlers import common
 
 OPENING_DOCUMENT = "demo:opening-stock"
 DEMO_USER = "system:demo"
@@ -84,7 +84,7 @@ def opening_quantity(warehouse_id: str, part_number: str, low: int, high: int) -
     return low + zlib.crc32(f"{warehouse_id}/{part_number}".encode()) % (high - low + 1)
 
 
-def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
+def opening_stock(data: dict[str, Any]) -> list[common.MovementLine]:
     """Receipts at standard cost: each store holds 2..6 of every current non-serialised part
     of the brands it is authorised for (none of a superseded one), each branch central 10..20
     of every non-serialised part."""
@@ -100,7 +100,7 @@ def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
             brands = authorised.get(warehouse.store_id, set())
             chosen = [p for p in stocked if p.brand in brands and not p.superseded_by]
         lines += [
-            handlers.MovementLine(
+            common.MovementLine(
                 warehouse_id=warehouse.id,
                 part_number=p.part_number,
                 kind="receipt",
@@ -112,11 +112,11 @@ def opening_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
     return lines
 
 
-def serialised_stock(data: dict[str, Any]) -> list[handlers.MovementLine]:
+def serialised_stock(data: dict[str, Any]) -> list[common.MovementLine]:
     """Receipts at standard cost of the serialised units the data names, one serial each."""
     cost = {p.part_number: p.standard_cost_fen for p in demo_parts(data)}
     return [
-        handlers.MovementLine(
+        common.MovementLine(
             warehouse_id=x["warehouse_id"],
             part_number=x["part_number"],
             kind="receipt",
@@ -144,7 +144,7 @@ async def seed(runtime: Runtime) -> None:
         await repository.add_parts(session, demo_parts(data))
         await repository.add_warehouses(session, demo_warehouses(data))
         posting = Posting("receipt", OPENING_DOCUMENT, utc_now(), DEMO_USER)
-        await handlers.post_movements(uow, opening_stock(data) + serialised_stock(data), posting)
+        await common.post_movements(uow, opening_stock(data) + serialised_stock(data), posting)
         for warehouse in demo_warehouses(data):
             if warehouse.franchised:
                 held = await repository.held_value(session, warehouse.id)

@@ -10,7 +10,6 @@ from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.auth import current_auth
 from servicekit.errors import invalid
 from servicekit.timeutil import utc_now
-from services.inventory import handlers
 from services.inventory.adapters.repository import StockRow
 from services.inventory.domain import old_parts, purchasing
 from services.inventory.domain.catalog import Part
@@ -22,6 +21,21 @@ from services.inventory.domain.stock import Movement
 from services.inventory.domain.stocktake import Stocktake
 from services.inventory.domain.transfer import Transfer
 from services.inventory.domain.warehouse import Warehouse
+from services.inventory.handlers import (
+    catalog,
+    common,
+    conservation,
+    documents,
+    old_part_returns,
+    procurement,
+    quotas,
+    serial_trace,
+    slow_moving,
+    stock,
+    stocktakes,
+    transfers,
+    work_order_parts,
+)
 
 
 def part_message(part: Part, chain: tuple[str, ...] = ()) -> inventory_pb2.Part:
@@ -61,8 +75,8 @@ def level_message(row: StockRow) -> inventory_pb2.StockLevel:
     )
 
 
-def order_parts_message(parts: handlers.OrderParts) -> inventory_pb2.OrderParts:
-    none = handlers.SuccessorOffer("", 0)
+def order_parts_message(parts: work_order_parts.OrderParts) -> inventory_pb2.OrderParts:
+    none = work_order_parts.SuccessorOffer("", 0)
     return inventory_pb2.OrderParts(
         order_id=parts.order_id,
         warehouse_id=parts.warehouse_id,
@@ -104,7 +118,7 @@ def movement_message(movement_id: int, movement: Movement) -> inventory_pb2.Move
     )
 
 
-def posted_message(booked: handlers.Posted) -> inventory_pb2.Movement:
+def posted_message(booked: common.Posted) -> inventory_pb2.Movement:
     """A document's reply: its one ledger row, or its rows of one serial each as one movement
     (the first row's id, all the units and their serials)."""
     first_id, first = booked[0]
@@ -240,18 +254,18 @@ def purchase_order_message(order: purchasing.PurchaseOrder) -> inventory_pb2.Pur
 
 
 class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, new_uow: handlers.NewUow) -> None:
+    def __init__(self, new_uow: common.NewUow) -> None:
         self.new_uow = new_uow
 
     async def ListParts(
         self, request: inventory_pb2.ListPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListPartsResponse:
         current_auth()  # the catalog is chain-wide, but only for callers who say who they are
-        where = handlers.part_filter(request.brand, request.category, request.model)
-        parts, token = await handlers.list_parts(
+        where = catalog.part_filter(request.brand, request.category, request.model)
+        parts, token = await catalog.list_parts(
             self.new_uow, where, request.page_size, request.page_token
         )
-        chains = await handlers.successor_chains(self.new_uow)
+        chains = await catalog.successor_chains(self.new_uow)
         return inventory_pb2.ListPartsResponse(
             parts=[part_message(p, chains.get(p.part_number, ())) for p in parts],
             next_page_token=token,
@@ -261,7 +275,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.GetPartRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Part:
         current_auth()
-        part, chain = await handlers.get_part(self.new_uow, request.part_number)
+        part, chain = await catalog.get_part(self.new_uow, request.part_number)
         return part_message(part, chain)
 
     async def PutPart(
@@ -278,14 +292,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             compatible_models=tuple(request.compatible_models),
             superseded_by=request.superseded_by or None,
         )
-        saved = await handlers.put_part(self.new_uow, current_auth(), part)
-        chains = await handlers.successor_chains(self.new_uow)
+        saved = await catalog.put_part(self.new_uow, current_auth(), part)
+        chains = await catalog.successor_chains(self.new_uow)
         return part_message(saved, chains.get(saved.part_number, ()))
 
     async def ListWarehouses(
         self, request: inventory_pb2.ListWarehousesRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListWarehousesResponse:
-        found = await handlers.list_warehouses(self.new_uow, current_auth())
+        found = await stock.list_warehouses(self.new_uow, current_auth())
         return inventory_pb2.ListWarehousesResponse(
             warehouses=[warehouse_message(w) for w in found]
         )
@@ -293,7 +307,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetStock(
         self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.GetStockResponse:
-        warehouse, rows = await handlers.get_stock(
+        warehouse, rows = await stock.get_stock(
             self.new_uow, current_auth(), request.warehouse_id, request.part_number
         )
         return inventory_pb2.GetStockResponse(
@@ -304,10 +318,12 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.ReservePartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
         lines = [
-            handlers.PartRequest(x.line_id, x.part_id, x.quantity, x.warranty, tuple(x.serials))
+            work_order_parts.PartRequest(
+                x.line_id, x.part_id, x.quantity, x.warranty, tuple(x.serials)
+            )
             for x in request.lines
         ]
-        found = await handlers.reserve_parts(
+        found = await work_order_parts.reserve_parts(
             self.new_uow, current_auth(), request.order_id, request.warehouse_id, lines
         )
         return order_parts_message(found)
@@ -315,7 +331,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def IssueParts(
         self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
-        found = await handlers.issue_parts(
+        found = await work_order_parts.issue_parts(
             self.new_uow, current_auth(), request.order_id, list(request.line_ids)
         )
         return order_parts_message(found)
@@ -323,7 +339,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ReleaseParts(
         self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
-        found = await handlers.release_parts(
+        found = await work_order_parts.release_parts(
             self.new_uow, current_auth(), request.order_id, list(request.line_ids)
         )
         return order_parts_message(found)
@@ -331,7 +347,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ReturnParts(
         self, request: inventory_pb2.ReturnPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
-        found = await handlers.return_parts(
+        found = await work_order_parts.return_parts(
             self.new_uow,
             current_auth(),
             request.order_id,
@@ -344,13 +360,15 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetOrderParts(
         self, request: inventory_pb2.GetOrderPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
-        found = await handlers.get_order_parts(self.new_uow, current_auth(), request.order_id)
+        found = await work_order_parts.get_order_parts(
+            self.new_uow, current_auth(), request.order_id
+        )
         return order_parts_message(found)
 
     async def RecordReceipt(
         self, request: inventory_pb2.RecordReceiptRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        booked = await handlers.record_receipt(
+        booked = await documents.record_receipt(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -365,7 +383,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def RecordAdjustment(
         self, request: inventory_pb2.RecordAdjustmentRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        booked = await handlers.record_adjustment(
+        booked = await documents.record_adjustment(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -380,7 +398,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def RecordWriteOff(
         self, request: inventory_pb2.RecordWriteOffRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Movement:
-        booked = await handlers.record_write_off(
+        booked = await documents.record_write_off(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -396,7 +414,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListMovements(
         self, request: inventory_pb2.ListMovementsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListMovementsResponse:
-        rows, token = await handlers.list_movements(
+        rows, token = await documents.list_movements(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -411,7 +429,9 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def CheckConservation(
         self, request: inventory_pb2.CheckConservationRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ConservationReport:
-        parts = await handlers.check_conservation(self.new_uow, current_auth(), request.part_number)
+        parts = await conservation.check_conservation(
+            self.new_uow, current_auth(), request.part_number
+        )
         return inventory_pb2.ConservationReport(
             balanced=all(p.balanced for p in parts),
             parts=[conservation_message(p) for p in parts],
@@ -420,7 +440,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def RequestTransfer(
         self, request: inventory_pb2.RequestTransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
-        doc = await handlers.request_transfer(
+        doc = await transfers.request_transfer(
             self.new_uow,
             current_auth(),
             request.from_warehouse_id,
@@ -434,13 +454,13 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ApproveTransfer(
         self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
-        doc = await handlers.approve_transfer(self.new_uow, current_auth(), request.transfer_id)
+        doc = await transfers.approve_transfer(self.new_uow, current_auth(), request.transfer_id)
         return transfer_message(doc)
 
     async def ShipTransfer(
         self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
-        doc = await handlers.ship_transfer(self.new_uow, current_auth(), request.transfer_id)
+        doc = await transfers.ship_transfer(self.new_uow, current_auth(), request.transfer_id)
         return transfer_message(doc)
 
     async def ReceiveTransfer(
@@ -454,7 +474,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             discrepancies[x.part_number] = (x.short, x.damaged)
             # Every part, named or not, so an error's index is the request's.
             named[x.part_number] = (tuple(x.short_serials), tuple(x.damaged_serials))
-        doc = await handlers.receive_transfer(
+        doc = await transfers.receive_transfer(
             self.new_uow, current_auth(), request.transfer_id, discrepancies, named
         )
         return transfer_message(doc)
@@ -462,19 +482,19 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def CancelTransfer(
         self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
-        doc = await handlers.cancel_transfer(self.new_uow, current_auth(), request.transfer_id)
+        doc = await transfers.cancel_transfer(self.new_uow, current_auth(), request.transfer_id)
         return transfer_message(doc)
 
     async def GetTransfer(
         self, request: inventory_pb2.TransferRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Transfer:
-        doc = await handlers.get_transfer(self.new_uow, current_auth(), request.transfer_id)
+        doc = await transfers.get_transfer(self.new_uow, current_auth(), request.transfer_id)
         return transfer_message(doc)
 
     async def SetQuota(
         self, request: inventory_pb2.SetQuotaRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.QuotaUse:
-        use = await handlers.set_quota(
+        use = await quotas.set_quota(
             self.new_uow, current_auth(), request.warehouse_id, request.quota_fen
         )
         return quota_message(use)
@@ -482,13 +502,13 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetQuota(
         self, request: inventory_pb2.GetQuotaRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.QuotaUse:
-        use = await handlers.get_quota(self.new_uow, current_auth(), request.warehouse_id)
+        use = await quotas.get_quota(self.new_uow, current_auth(), request.warehouse_id)
         return quota_message(use)
 
     async def ListOldPartsOwed(
         self, request: inventory_pb2.ListOldPartsOwedRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListOldPartsOwedResponse:
-        lines = await handlers.list_old_parts_owed(
+        lines = await old_part_returns.list_old_parts_owed(
             self.new_uow, current_auth(), request.warehouse_id, request.overdue_only
         )
         now = utc_now()
@@ -511,7 +531,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ReturnOldParts(
         self, request: inventory_pb2.ReturnOldPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OldPartBatch:
-        batch = await handlers.return_old_parts(
+        batch = await old_part_returns.return_old_parts(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -534,7 +554,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListSlowMoving(
         self, request: inventory_pb2.ListSlowMovingRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListSlowMovingResponse:
-        found = await handlers.list_slow_moving(
+        found = await slow_moving.list_slow_moving(
             self.new_uow, current_auth(), request.days, request.warehouse_id
         )
         return inventory_pb2.ListSlowMovingResponse(
@@ -555,7 +575,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def RecordStocktake(
         self, request: inventory_pb2.RecordStocktakeRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Stocktake:
-        doc = await handlers.record_stocktake(
+        doc = await stocktakes.record_stocktake(
             self.new_uow,
             current_auth(),
             request.warehouse_id,
@@ -567,7 +587,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def DecideStocktake(
         self, request: inventory_pb2.DecideStocktakeRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Stocktake:
-        doc = await handlers.decide_stocktake(
+        doc = await stocktakes.decide_stocktake(
             self.new_uow, current_auth(), request.stocktake_id, request.approve
         )
         return stocktake_message(doc)
@@ -575,7 +595,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetStocktake(
         self, request: inventory_pb2.GetStocktakeRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.Stocktake:
-        doc = await handlers.get_stocktake(self.new_uow, current_auth(), request.stocktake_id)
+        doc = await stocktakes.get_stocktake(self.new_uow, current_auth(), request.stocktake_id)
         return stocktake_message(doc)
 
     async def SetReorderLevel(
@@ -583,13 +603,13 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> inventory_pb2.ReorderLevel:
         x = request.level
         level = purchasing.ReorderLevel(x.part_number, x.min_level, x.max_level, x.lead_time_days)
-        await handlers.set_reorder_level(self.new_uow, current_auth(), x.warehouse_id, level)
+        await procurement.set_reorder_level(self.new_uow, current_auth(), x.warehouse_id, level)
         return x
 
     async def SuggestReorders(
         self, request: inventory_pb2.SuggestReordersRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.SuggestReordersResponse:
-        found = await handlers.suggest_reorders(
+        found = await procurement.suggest_reorders(
             self.new_uow, current_auth(), request.warehouse_id, request.window_days
         )
         return inventory_pb2.SuggestReordersResponse(
@@ -614,7 +634,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             purchasing.PurchaseLine(x.part_number, x.quantity, x.unit_cost_fen)
             for x in request.lines
         ]
-        order = await handlers.create_purchase_order(
+        order = await procurement.create_purchase_order(
             self.new_uow, current_auth(), request.warehouse_id, request.supplier, lines
         )
         return purchase_order_message(order)
@@ -627,7 +647,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             if x.part_number in quantities:
                 raise invalid(f"lines[{i}].part_number", "each part once")
             quantities[x.part_number] = x.quantity
-        order = await handlers.receive_purchase_order(
+        order = await procurement.receive_purchase_order(
             self.new_uow, current_auth(), request.purchase_order_id, quantities
         )
         return purchase_order_message(order)
@@ -635,7 +655,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def GetSerial(
         self, request: inventory_pb2.GetSerialRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.SerialTrace:
-        trace = await handlers.get_serial(self.new_uow, current_auth(), request.serial_number)
+        trace = await serial_trace.get_serial(self.new_uow, current_auth(), request.serial_number)
         return inventory_pb2.SerialTrace(
             item=serial_message(trace.item),
             history=[movement_message(r.id, r.movement) for r in trace.history],
@@ -644,11 +664,11 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListSerials(
         self, request: inventory_pb2.ListSerialsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.ListSerialsResponse:
-        found = await handlers.list_serials(
+        found = await serial_trace.list_serials(
             self.new_uow, current_auth(), request.warehouse_id, request.part_number
         )
         return inventory_pb2.ListSerialsResponse(serials=[serial_message(x) for x in found])
 
 
-def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:
+def register(server: grpc.aio.Server, new_uow: common.NewUow) -> None:
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryService(new_uow), server)

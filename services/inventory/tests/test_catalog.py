@@ -12,8 +12,8 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.domain.catalog import Part, check_part
+from services.inventory.handlers import catalog
 from services.inventory.service import SPEC
 
 HQ_ADMIN = AuthContext("u-hq", "hq_admin")
@@ -58,22 +58,22 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 @pytest.mark.service("inventory")
 async def test_hq_adds_a_successor_and_supersedes_the_old_part(runtime: Runtime) -> None:
     uow = runtime.uow
-    await handlers.put_part(uow, HQ_ADMIN, NEW)
+    await catalog.put_part(uow, HQ_ADMIN, NEW)
     [old] = [
         p
         for p in (
-            await handlers.list_parts(uow, handlers.part_filter("huawei", "screen", "p60"), 50, "")
+            await catalog.list_parts(uow, catalog.part_filter("huawei", "screen", "p60"), 50, "")
         )[0]
         if p.part_number == "HW-SCR-P60"
     ]
-    await handlers.put_part(uow, HQ_ADMIN, replace(old, superseded_by=NEW.part_number))
-    parts, _ = await handlers.list_parts(uow, handlers.part_filter("", "", "p60"), 50, "")
+    await catalog.put_part(uow, HQ_ADMIN, replace(old, superseded_by=NEW.part_number))
+    parts, _ = await catalog.list_parts(uow, catalog.part_filter("", "", "p60"), 50, "")
     by_number = {p.part_number: p for p in parts}
     assert by_number["HW-SCR-P60"].superseded_by == NEW.part_number
     assert by_number[NEW.part_number].compatible_models == ("p60",)
     with pytest.raises(Conflict):  # the new one cannot be superseded by the old one
-        await handlers.put_part(uow, HQ_ADMIN, replace(NEW, superseded_by="HW-SCR-P60"))
+        await catalog.put_part(uow, HQ_ADMIN, replace(NEW, superseded_by="HW-SCR-P60"))
     with pytest.raises(Conflict):  # the old one has moved: its flag stays
-        await handlers.put_part(uow, HQ_ADMIN, replace(old, serialised=True))
+        await catalog.put_part(uow, HQ_ADMIN, replace(old, serialised=True))
     with pytest.raises(Forbidden):
-        await handlers.put_part(uow, AuthContext("u-shm", "branch_manager", "SH"), NEW)
+        await catalog.put_part(uow, AuthContext("u-shm", "branch_manager", "SH"), NEW)

@@ -19,10 +19,18 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, InvalidInput
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.adapters.orm import order_part_lines, stock_levels, stock_movements
 from services.inventory.domain.purchasing import PurchaseLine
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import (
+    conservation,
+    documents,
+    procurement,
+    stock,
+    stocktakes,
+    transfers,
+    work_order_parts,
+)
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 PARTS = ("OP-SCR-FINDX7", "OP-BAT-FINDX7")
@@ -65,33 +73,35 @@ async def client(number: int, replicas: list[Runtime], counts: Counter[str]) -> 
             if action == "reserve" or not orders:
                 order_id = f"o-{number}-{step}"
                 lines = [PartRequest("l-1", part, rng.randint(1, 3), rng.random() < 0.3)]
-                await handlers.reserve_parts(uow, HQ_ADMIN, order_id, store, lines)
+                await work_order_parts.reserve_parts(uow, HQ_ADMIN, order_id, store, lines)
                 orders.append(order_id)
                 action = "reserve"
             elif action == "issue":
-                await handlers.issue_parts(uow, HQ_ADMIN, rng.choice(orders), [])
+                await work_order_parts.issue_parts(uow, HQ_ADMIN, rng.choice(orders), [])
             elif action == "return":
-                await handlers.return_parts(uow, HQ_ADMIN, rng.choice(orders), "l-1", 1)
+                await work_order_parts.return_parts(uow, HQ_ADMIN, rng.choice(orders), "l-1", 1)
             elif action == "release":
-                await handlers.release_parts(uow, HQ_ADMIN, rng.choice(orders), [])
+                await work_order_parts.release_parts(uow, HQ_ADMIN, rng.choice(orders), [])
             elif action == "receipt":
                 cost = rng.randint(30000, 50000)
-                await handlers.record_receipt(uow, HQ_ADMIN, store, part, 2, cost, "")
+                await documents.record_receipt(uow, HQ_ADMIN, store, part, 2, cost, "")
             elif action == "stocktake":
-                _, [row] = await handlers.get_stock(uow, HQ_ADMIN, store, part)
+                _, [row] = await stock.get_stock(uow, HQ_ADMIN, store, part)
                 counted = max(row.level.on_hand + rng.choice((-1, 0, 1)), 0)
-                await handlers.record_stocktake(uow, HQ_ADMIN, store, [(part, counted)])
+                await stocktakes.record_stocktake(uow, HQ_ADMIN, store, [(part, counted)])
             elif action == "purchase":
                 lines = [PurchaseLine(part, 2, rng.randint(30000, 50000))]
-                order = await handlers.create_purchase_order(uow, HQ_ADMIN, store, "供应商", lines)
-                await handlers.receive_purchase_order(uow, HQ_ADMIN, order.id, {})
+                order = await procurement.create_purchase_order(
+                    uow, HQ_ADMIN, store, "供应商", lines
+                )
+                await procurement.receive_purchase_order(uow, HQ_ADMIN, order.id, {})
             else:
                 other = rng.choice([x for x in STORES if x != store])
-                doc = await handlers.request_transfer(uow, HQ_ADMIN, store, other, [(part, 1)], "")
-                await handlers.approve_transfer(uow, HQ_ADMIN, doc.id)
-                await handlers.ship_transfer(uow, HQ_ADMIN, doc.id)
+                doc = await transfers.request_transfer(uow, HQ_ADMIN, store, other, [(part, 1)], "")
+                await transfers.approve_transfer(uow, HQ_ADMIN, doc.id)
+                await transfers.ship_transfer(uow, HQ_ADMIN, doc.id)
                 if rng.random() < 0.7:
-                    await handlers.receive_transfer(uow, HQ_ADMIN, doc.id, {})
+                    await transfers.receive_transfer(uow, HQ_ADMIN, doc.id, {})
             counts[action] += 1
         except (Conflict, InvalidInput):
             counts[f"{action} refused"] += 1
@@ -107,7 +117,7 @@ async def test_concurrent_clients_keep_the_ledger_and_the_balances_true(
     assert sum(counts.values()) == CLIENTS * OPERATIONS
     assert counts["reserve"] and counts["issue"] and counts["transfer"] and counts["purchase"]
 
-    report = await handlers.check_conservation(replicas[0].uow, HQ_ADMIN, "")
+    report = await conservation.check_conservation(replicas[0].uow, HQ_ADMIN, "")
     assert [p.part_number for p in report if not p.balanced] == []
     async with replicas[0].db.session() as session:
         s, m, o = stock_levels.c, stock_movements.c, order_part_lines.c

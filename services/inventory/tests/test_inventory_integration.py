@@ -15,10 +15,11 @@ from servicekit.errors import Conflict, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import utc_now
-from services.inventory import demo, handlers
+from services.inventory import demo
 from services.inventory.adapters.orm import parts, stock_levels, stock_movements, warehouses
 from services.inventory.domain.stock import Posting
-from services.inventory.handlers import MovementLine
+from services.inventory.handlers import catalog, common, stock
+from services.inventory.handlers.common import MovementLine
 from services.inventory.service import SPEC
 
 HQ = AuthContext("u-hq", "hq_analyst")
@@ -86,10 +87,10 @@ async def test_demo_seeding_is_idempotent(runtime: Runtime) -> None:
 @pytest.mark.service("inventory")
 async def test_receipts_move_the_average_and_issues_stop_at_zero(runtime: Runtime) -> None:
     part, where = "HW-BAT-P60", "WH-SH-001"
-    _, start = await handlers.get_stock(runtime.uow, HQ, where, part)
+    _, start = await stock.get_stock(runtime.uow, HQ, where, part)
     before = start[0].level
     async with runtime.uow() as uow:
-        await handlers.post_movements(
+        await common.post_movements(
             uow,
             [
                 MovementLine(where, part, "receipt", 2, 12000),
@@ -98,7 +99,7 @@ async def test_receipts_move_the_average_and_issues_stop_at_zero(runtime: Runtim
             posting("GRN-test"),
         )
         await uow.commit()
-    _, rows = await handlers.get_stock(runtime.uow, HQ, where, part)
+    _, rows = await stock.get_stock(runtime.uow, HQ, where, part)
     level = rows[0].level
     total = before.on_hand * before.average_cost_fen + 2 * 12000
     assert level.average_cost_fen == total // (before.on_hand + 2)
@@ -107,7 +108,7 @@ async def test_receipts_move_the_average_and_issues_stop_at_zero(runtime: Runtim
     # Taking one more than there is fails the whole document and changes nothing.
     async with runtime.uow() as uow:
         with pytest.raises(Conflict) as caught:
-            await handlers.post_movements(
+            await common.post_movements(
                 uow,
                 [
                     MovementLine(where, "HW-SCR-P60", "receipt", 1, 100),
@@ -131,7 +132,7 @@ async def test_unknown_and_serialised_parts_are_refused(runtime: Runtime) -> Non
     for line, error in cases:
         async with runtime.uow() as uow:
             with pytest.raises(error):
-                await handlers.post_movements(uow, [line], posting("ref"))
+                await common.post_movements(uow, [line], posting("ref"))
 
 
 @pytest.mark.service("inventory")
@@ -149,7 +150,7 @@ async def test_the_database_refuses_negative_stock(runtime: Runtime) -> None:
 @pytest.mark.service("inventory")
 async def test_warehouses_are_scoped_to_the_caller(runtime: Runtime) -> None:
     async def ids(auth: AuthContext) -> list[str]:
-        return [w.id for w in await handlers.list_warehouses(runtime.uow, auth)]
+        return [w.id for w in await stock.list_warehouses(runtime.uow, auth)]
 
     assert await ids(HQ) == ["WH-SH", "WH-SH-001", "WH-SH-002", "WH-ZJ", "WH-ZJ-001", "WH-ZJ-002"]
     assert await ids(SH_MANAGER) == ["WH-SH", "WH-SH-001", "WH-SH-002"]
@@ -172,38 +173,38 @@ async def test_stock_is_readable_only_within_scope(runtime: Runtime) -> None:
     }
     for auth, ids in allowed.items():
         for warehouse_id in ids:
-            warehouse, rows = await handlers.get_stock(runtime.uow, auth, warehouse_id, "")
+            warehouse, rows = await stock.get_stock(runtime.uow, auth, warehouse_id, "")
             assert warehouse.id == warehouse_id
             assert rows and all(r.level.available == r.level.on_hand for r in rows)
     for auth, ids in refused.items():
         for warehouse_id in ids:
             with pytest.raises(NotFound):
-                await handlers.get_stock(runtime.uow, auth, warehouse_id, "")
+                await stock.get_stock(runtime.uow, auth, warehouse_id, "")
 
 
 @pytest.mark.service("inventory")
 async def test_stock_of_one_part(runtime: Runtime) -> None:
     # SH-001 is not authorised for Samsung: a known part never stocked there reads as zero.
-    _, rows = await handlers.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "SS-BAT-GALAXYS24")
+    _, rows = await stock.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "SS-BAT-GALAXYS24")
     assert [(r.level.part_number, r.level.on_hand) for r in rows] == [("SS-BAT-GALAXYS24", 0)]
     assert rows[0].description
-    _, rows = await handlers.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "HW-BAT-P60")
+    _, rows = await stock.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "HW-BAT-P60")
     level = rows[0].level
     assert 2 <= level.on_hand <= 6
     assert level.average_cost_fen == next(
         p["standard_cost_fen"] for p in demo_data()["parts"] if p["part_number"] == "HW-BAT-P60"
     )
     with pytest.raises(NotFound):
-        await handlers.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "NO-SUCH-PART")
+        await stock.get_stock(runtime.uow, SH001_KEEPER, "WH-SH-001", "NO-SUCH-PART")
 
 
 @pytest.mark.service("inventory")
 async def test_paging_visits_every_part_once(runtime: Runtime) -> None:
-    where = handlers.part_filter("", "", "")
+    where = catalog.part_filter("", "", "")
     seen: list[str] = []
     token = ""
     while True:
-        page, token = await handlers.list_parts(runtime.uow, where, 7, token)
+        page, token = await catalog.list_parts(runtime.uow, where, 7, token)
         assert len(page) <= 7
         seen += [p.part_number for p in page]
         if not token:
@@ -211,26 +212,24 @@ async def test_paging_visits_every_part_once(runtime: Runtime) -> None:
     everything = sorted(p["part_number"] for p in demo_data()["parts"])
     assert seen == everything
 
-    first, token = await handlers.list_parts(runtime.uow, where, 0, "")
-    assert len(first) == handlers.DEFAULT_PAGE_SIZE and token
-    everything_at_once, token = await handlers.list_parts(runtime.uow, where, 10_000, "")
+    first, token = await catalog.list_parts(runtime.uow, where, 0, "")
+    assert len(first) == common.DEFAULT_PAGE_SIZE and token
+    everything_at_once, token = await catalog.list_parts(runtime.uow, where, 10_000, "")
     assert len(everything_at_once) == len(everything) and token == ""
 
 
 @pytest.mark.service("inventory")
 async def test_parts_filters(runtime: Runtime) -> None:
-    screens, _ = await handlers.list_parts(
-        runtime.uow, handlers.part_filter("huawei", "screen", ""), 200, ""
+    screens, _ = await catalog.list_parts(
+        runtime.uow, catalog.part_filter("huawei", "screen", ""), 200, ""
     )
     assert screens and all(p.brand == "huawei" and p.category == "screen" for p in screens)
-    for_p60, _ = await handlers.list_parts(
-        runtime.uow, handlers.part_filter("", "", "p60"), 200, ""
-    )
+    for_p60, _ = await catalog.list_parts(runtime.uow, catalog.part_filter("", "", "p60"), 200, "")
     assert {p.category for p in for_p60} >= {"screen", "battery"}
     assert all(p.compatible_models == ("p60",) for p in for_p60)
     with pytest.raises(InvalidInput) as caught:
-        handlers.part_filter("", "toaster", "")
+        catalog.part_filter("", "toaster", "")
     assert [e.field for e in caught.value.errors] == ["category"]
     with pytest.raises(InvalidInput) as caught:
-        await handlers.list_parts(runtime.uow, handlers.part_filter("", "", ""), 10, "bogus")
+        await catalog.list_parts(runtime.uow, catalog.part_filter("", "", ""), 10, "bogus")
     assert [e.field for e in caught.value.errors] == ["cursor"]

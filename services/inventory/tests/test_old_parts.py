@@ -13,12 +13,12 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.domain import old_parts
 from services.inventory.domain.old_parts import OLD_PART_DUE_DAYS, OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine, give_back
 from services.inventory.domain.stock import Posting, StockLevel
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import old_part_returns, work_order_parts
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 ISSUED = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -91,33 +91,35 @@ async def test_old_parts_owed_are_listed_and_settled_by_a_batch(runtime: Runtime
         PartRequest("l-1", "HW-BAT-P60", 2, True),
         PartRequest("l-2", "HW-SCR-P60", 1, False),
     ]
-    await handlers.reserve_parts(uow, tech, "o-w", "WH-SH-001", lines)
-    await handlers.issue_parts(uow, tech, "o-w", [])
+    await work_order_parts.reserve_parts(uow, tech, "o-w", "WH-SH-001", lines)
+    await work_order_parts.issue_parts(uow, tech, "o-w", [])
 
-    [owed] = await handlers.list_old_parts_owed(uow, keeper, "WH-SH-001", False)
+    [owed] = await old_part_returns.list_old_parts_owed(uow, keeper, "WH-SH-001", False)
     assert (owed.order_id, owed.line_id, owed.old_parts_owed) == ("o-w", "l-1", 2)
-    assert await handlers.list_old_parts_owed(uow, keeper, "WH-SH-001", True) == []
+    assert await old_part_returns.list_old_parts_owed(uow, keeper, "WH-SH-001", True) == []
 
-    batch = await handlers.return_old_parts(
+    batch = await old_part_returns.return_old_parts(
         uow, keeper, "WH-SH-001", [OldPartLine("o-w", "l-1", 1)], "RMA-1"
     )
     assert batch.id.startswith("OPR-") and batch.lines == [OldPartLine("o-w", "l-1", 1)]
-    [owed] = await handlers.list_old_parts_owed(uow, keeper, "WH-SH-001", False)
+    [owed] = await old_part_returns.list_old_parts_owed(uow, keeper, "WH-SH-001", False)
     assert owed.old_parts_owed == 1
     with pytest.raises(InvalidInput):
-        await handlers.return_old_parts(
+        await old_part_returns.return_old_parts(
             uow, keeper, "WH-SH-001", [OldPartLine("o-w", "l-1", 2)], ""
         )
     with pytest.raises(InvalidInput):  # a line that owes nothing
-        await handlers.return_old_parts(
+        await old_part_returns.return_old_parts(
             uow, keeper, "WH-SH-001", [OldPartLine("o-w", "l-2", 1)], ""
         )
     # Only one unit of the line is still unused-returnable: the other's old part is gone.
     with pytest.raises(InvalidInput):
-        await handlers.return_parts(uow, tech, "o-w", "l-1", 2)
+        await work_order_parts.return_parts(uow, tech, "o-w", "l-1", 2)
     with pytest.raises(Forbidden):
-        await handlers.return_old_parts(uow, tech, "WH-SH-001", [OldPartLine("o-w", "l-1", 1)], "")
+        await old_part_returns.return_old_parts(
+            uow, tech, "WH-SH-001", [OldPartLine("o-w", "l-1", 1)], ""
+        )
     with pytest.raises(NotFound):
-        await handlers.list_old_parts_owed(
+        await old_part_returns.list_old_parts_owed(
             uow, AuthContext("u-k2", "warehouse_keeper", "SH", "SH-002"), "WH-SH-001", False
         )

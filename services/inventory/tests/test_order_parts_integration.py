@@ -17,10 +17,17 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.adapters.orm import outbox, stock_levels, stock_movements, transfers
 from services.inventory.domain.stock import StockLevel
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import (
+    conservation,
+    documents,
+    slow_moving,
+    stock,
+    work_order_parts,
+)
+from services.inventory.handlers.transfers import get_transfer
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 WAREHOUSE, PART = "WH-SH-002", "OP-SCR-FINDX7"
@@ -39,7 +46,7 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 
 
 async def level(runtime: Runtime, part: str = PART) -> StockLevel:
-    _, rows = await handlers.get_stock(runtime.uow, HQ_ADMIN, WAREHOUSE, part)
+    _, rows = await stock.get_stock(runtime.uow, HQ_ADMIN, WAREHOUSE, part)
     return rows[0].level
 
 
@@ -73,28 +80,32 @@ async def test_reserve_issue_return_and_release_move_stock_and_ledger(runtime: R
     start = await level(runtime)
     assert start.on_hand >= 2
 
-    held = await handlers.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2))
+    held = await work_order_parts.reserve_parts(
+        runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2)
+    )
     [line] = held.lines
     assert (line.reserved, line.short, line.status) == (2, 0, "reserved")
     assert line.retail_price_fen > 0
     # A retry is answered the same and holds nothing more.
-    again = await handlers.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2))
+    again = await work_order_parts.reserve_parts(
+        runtime.uow, TECH, "o-1", WAREHOUSE, one(quantity=2)
+    )
     assert again == held
     after_reserve = await level(runtime)
     assert (after_reserve.on_hand, after_reserve.reserved) == (start.on_hand, start.reserved + 2)
 
-    issued = await handlers.issue_parts(runtime.uow, TECH, "o-1", [])
+    issued = await work_order_parts.issue_parts(runtime.uow, TECH, "o-1", [])
     [line] = issued.lines
     assert (line.issued, line.status, line.unit_cost_fen) == (2, "issued", start.average_cost_fen)
-    assert await handlers.issue_parts(runtime.uow, TECH, "o-1", ["l-1"]) == issued
+    assert await work_order_parts.issue_parts(runtime.uow, TECH, "o-1", ["l-1"]) == issued
     after_issue = await level(runtime)
     assert (after_issue.on_hand, after_issue.reserved) == (start.on_hand - 2, start.reserved)
 
-    returned = await handlers.return_parts(runtime.uow, TECH, "o-1", "l-1", 1)
+    returned = await work_order_parts.return_parts(runtime.uow, TECH, "o-1", "l-1", 1)
     assert (returned.lines[0].returned, returned.lines[0].status) == (1, "issued")
     assert (await level(runtime)).on_hand == start.on_hand - 1
     with pytest.raises(InvalidInput):
-        await handlers.return_parts(runtime.uow, TECH, "o-1", "l-1", 2)
+        await work_order_parts.return_parts(runtime.uow, TECH, "o-1", "l-1", 2)
 
     cost = start.average_cost_fen
     assert await ledger_rows(runtime, "o-1") == [("issue", -2, cost), ("return", 1, cost)]
@@ -113,15 +124,17 @@ async def test_reserve_issue_return_and_release_move_stock_and_ledger(runtime: R
     assert changes == ["reserve", "issue", "return"]
 
     # Release frees a second order's hold, and leaves the issued line alone.
-    await handlers.reserve_parts(runtime.uow, TECH, "o-2", WAREHOUSE, one())
-    released = await handlers.release_parts(runtime.uow, TECH, "o-2", [])
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-2", WAREHOUSE, one())
+    released = await work_order_parts.release_parts(runtime.uow, TECH, "o-2", [])
     assert released.lines[0].status == "released"
     assert (await level(runtime)).reserved == start.reserved
-    assert (await handlers.release_parts(runtime.uow, TECH, "o-1", [])).lines[0].status == "issued"
+    assert (await work_order_parts.release_parts(runtime.uow, TECH, "o-1", [])).lines[
+        0
+    ].status == "issued"
     with pytest.raises(Conflict):
-        await handlers.issue_parts(runtime.uow, TECH, "o-2", [])
+        await work_order_parts.issue_parts(runtime.uow, TECH, "o-2", [])
 
-    report = await handlers.check_conservation(runtime.uow, HQ_ADMIN, PART)
+    report = await conservation.check_conservation(runtime.uow, HQ_ADMIN, PART)
     assert [p.balanced for p in report] == [True]
     assert report[0].consumed == 1
 
@@ -130,29 +143,33 @@ async def test_reserve_issue_return_and_release_move_stock_and_ledger(runtime: R
 async def test_what_is_not_there_is_reported_short(runtime: Runtime) -> None:
     start = await level(runtime)
     asked = start.available + 3
-    held = await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    held = await work_order_parts.reserve_parts(
+        runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked)
+    )
     assert (held.lines[0].reserved, held.lines[0].short, held.lines[0].status) == (
         start.available,
         3,
         "short",
     )
     with pytest.raises(Conflict):
-        await handlers.issue_parts(runtime.uow, TECH, "o-s", [])
+        await work_order_parts.issue_parts(runtime.uow, TECH, "o-s", [])
     # The store has asked its branch's central warehouse for the shortfall, once.
-    await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
     async with runtime.db.session() as session:
         [transfer_id] = await session.scalars(
             select(transfers.c.id).where(transfers.c.note == "order o-s short of parts")
         )
-    asked_for = await handlers.get_transfer(runtime.uow, KEEPER, transfer_id)
+    asked_for = await get_transfer(runtime.uow, KEEPER, transfer_id)
     assert (asked_for.from_warehouse_id, asked_for.to_warehouse_id) == ("WH-SH", WAREHOUSE)
     assert [(x.part_number, x.quantity) for x in asked_for.lines] == [(PART, 3)]
     assert asked_for.status == "requested"
     # The parts arrive; asking again takes them, and the line can be issued.
-    await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 3, 40000, "GRN-1")
-    topped = await handlers.reserve_parts(runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked))
+    await documents.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 3, 40000, "GRN-1")
+    topped = await work_order_parts.reserve_parts(
+        runtime.uow, TECH, "o-s", WAREHOUSE, one(quantity=asked)
+    )
     assert (topped.lines[0].reserved, topped.lines[0].short) == (asked, 0)
-    issued = await handlers.issue_parts(runtime.uow, TECH, "o-s", [])
+    issued = await work_order_parts.issue_parts(runtime.uow, TECH, "o-s", [])
     assert issued.lines[0].issued == asked
 
 
@@ -168,27 +185,27 @@ async def test_bad_requests_name_the_field_and_scope_hides_other_orders(runtime:
     ]
     for lines, field in cases:
         with pytest.raises(InvalidInput) as caught:
-            await handlers.reserve_parts(uow, TECH, "o-x", WAREHOUSE, lines)
+            await work_order_parts.reserve_parts(uow, TECH, "o-x", WAREHOUSE, lines)
         assert caught.value.errors[0].field == field
     with pytest.raises(NotFound):
-        await handlers.reserve_parts(uow, TECH, "o-x", "WH-SH-001", one())
+        await work_order_parts.reserve_parts(uow, TECH, "o-x", "WH-SH-001", one())
     with pytest.raises(NotFound):
-        await handlers.reserve_parts(uow, TECH, "o-x", "WH-NOWHERE", one())
+        await work_order_parts.reserve_parts(uow, TECH, "o-x", "WH-NOWHERE", one())
 
-    await handlers.reserve_parts(uow, TECH, "o-3", WAREHOUSE, one())
+    await work_order_parts.reserve_parts(uow, TECH, "o-3", WAREHOUSE, one())
     for call in (
-        handlers.get_order_parts(uow, OTHER_STORE, "o-3"),
-        handlers.issue_parts(uow, OTHER_STORE, "o-3", []),
-        handlers.get_order_parts(uow, TECH, "o-unknown"),
+        work_order_parts.get_order_parts(uow, OTHER_STORE, "o-3"),
+        work_order_parts.issue_parts(uow, OTHER_STORE, "o-3", []),
+        work_order_parts.get_order_parts(uow, TECH, "o-unknown"),
     ):
         with pytest.raises(NotFound):
             await call
     with pytest.raises(InvalidInput) as caught:
-        await handlers.issue_parts(uow, TECH, "o-3", ["l-9"])
+        await work_order_parts.issue_parts(uow, TECH, "o-3", ["l-9"])
     assert caught.value.errors[0].field == "line_ids[0]"
     with pytest.raises(Forbidden):
-        await handlers.get_order_parts(uow, AuthContext("u-a", "hq_analyst"), "o-3")
-    assert (await handlers.get_order_parts(uow, HQ_ADMIN, "o-3")).warehouse_id == WAREHOUSE
+        await work_order_parts.get_order_parts(uow, AuthContext("u-a", "hq_analyst"), "o-3")
+    assert (await work_order_parts.get_order_parts(uow, HQ_ADMIN, "o-3")).warehouse_id == WAREHOUSE
 
 
 @pytest.mark.service("inventory")
@@ -203,14 +220,14 @@ async def test_two_replicas_racing_for_the_last_unit_give_it_to_one(
     try:
         start = await level(runtime)
         if start.available > 1:
-            await handlers.reserve_parts(
+            await work_order_parts.reserve_parts(
                 runtime.uow, TECH, "o-fill", WAREHOUSE, one(quantity=start.available - 1)
             )
         assert (await level(runtime)).available == 1
 
         first, second = await asyncio.gather(
-            handlers.reserve_parts(runtime.uow, TECH, "o-a", WAREHOUSE, one()),
-            handlers.reserve_parts(replica.uow, TECH, "o-b", WAREHOUSE, one()),
+            work_order_parts.reserve_parts(runtime.uow, TECH, "o-a", WAREHOUSE, one()),
+            work_order_parts.reserve_parts(replica.uow, TECH, "o-b", WAREHOUSE, one()),
         )
         outcomes = sorted((x.lines[0].reserved, x.lines[0].short) for x in (first, second))
         assert outcomes == [(0, 1), (1, 0)]
@@ -219,8 +236,8 @@ async def test_two_replicas_racing_for_the_last_unit_give_it_to_one(
 
         winner = first if first.lines[0].reserved else second
         await asyncio.gather(
-            handlers.issue_parts(runtime.uow, TECH, winner.order_id, []),
-            handlers.issue_parts(replica.uow, TECH, winner.order_id, []),
+            work_order_parts.issue_parts(runtime.uow, TECH, winner.order_id, []),
+            work_order_parts.issue_parts(replica.uow, TECH, winner.order_id, []),
         )
         assert await ledger_rows(runtime, winner.order_id) == [
             ("issue", -1, start.average_cost_fen)
@@ -233,7 +250,7 @@ async def test_two_replicas_racing_for_the_last_unit_give_it_to_one(
                 .where(stock_movements.c.quantity == 0)
             )
         assert negative == 0
-        report = await handlers.check_conservation(runtime.uow, HQ_ADMIN, "")
+        report = await conservation.check_conservation(runtime.uow, HQ_ADMIN, "")
         assert report and all(p.balanced for p in report)
     finally:
         await close_runtime(replica)
@@ -279,7 +296,7 @@ async def test_the_conservation_command_reports_and_fails_on_an_unbalanced_part(
 async def test_scrap_and_returns_to_the_manufacturer_leave_the_chain(runtime: Runtime) -> None:
     start = await level(runtime)
     uow = runtime.uow
-    [(_, scrapped)] = await handlers.record_write_off(
+    [(_, scrapped)] = await documents.record_write_off(
         uow, KEEPER, WAREHOUSE, PART, 1, "scrap", "屏幕破损", ""
     )
     assert (scrapped.kind, scrapped.quantity, scrapped.unit_cost_fen) == (
@@ -288,42 +305,42 @@ async def test_scrap_and_returns_to_the_manufacturer_leave_the_chain(runtime: Ru
         start.average_cost_fen,
     )
     assert scrapped.document_id.startswith("SCR-")
-    await handlers.record_write_off(
+    await documents.record_write_off(
         uow, KEEPER, WAREHOUSE, PART, 1, "return_to_manufacturer", "批次召回", "RMA-9"
     )
     assert (await level(runtime)).on_hand == start.on_hand - 2
-    [check] = await handlers.check_conservation(uow, HQ_ADMIN, PART)
+    [check] = await conservation.check_conservation(uow, HQ_ADMIN, PART)
     assert (check.scrapped, check.returned_to_manufacturer, check.balanced) == (1, 1, True)
 
     with pytest.raises(Conflict):
-        await handlers.record_write_off(
+        await documents.record_write_off(
             uow, KEEPER, WAREHOUSE, PART, start.on_hand, "scrap", "all of it", ""
         )
     with pytest.raises(InvalidInput) as caught:
-        await handlers.record_write_off(uow, KEEPER, WAREHOUSE, PART, 1, "issue", "x", "")
+        await documents.record_write_off(uow, KEEPER, WAREHOUSE, PART, 1, "issue", "x", "")
     assert caught.value.errors[0].field == "kind"
     with pytest.raises(Forbidden):
-        await handlers.record_write_off(uow, TECH, WAREHOUSE, PART, 1, "scrap", "x", "")
+        await documents.record_write_off(uow, TECH, WAREHOUSE, PART, 1, "scrap", "x", "")
 
 
 @pytest.mark.service("inventory")
 async def test_slow_moving_stock_is_what_nothing_took_out(runtime: Runtime) -> None:
     uow = runtime.uow
-    before = await handlers.list_slow_moving(uow, TECH, 30, "")
+    before = await slow_moving.list_slow_moving(uow, TECH, 30, "")
     assert {x.warehouse_id for x in before} == {WAREHOUSE}
     assert (WAREHOUSE, PART) in {(x.warehouse_id, x.part_number) for x in before}
     assert [x.value_fen for x in before] == sorted((x.value_fen for x in before), reverse=True)
     assert all(x.last_outbound_at is None for x in before)
 
-    await handlers.reserve_parts(uow, TECH, "o-slow", WAREHOUSE, one())
-    await handlers.issue_parts(uow, TECH, "o-slow", [])
-    after = await handlers.list_slow_moving(uow, TECH, 30, WAREHOUSE)
+    await work_order_parts.reserve_parts(uow, TECH, "o-slow", WAREHOUSE, one())
+    await work_order_parts.issue_parts(uow, TECH, "o-slow", [])
+    after = await slow_moving.list_slow_moving(uow, TECH, 30, WAREHOUSE)
     assert PART not in {x.part_number for x in after}
     assert len(after) == len(before) - 1
 
-    chain = await handlers.list_slow_moving(uow, HQ_ADMIN, 30, "")
+    chain = await slow_moving.list_slow_moving(uow, HQ_ADMIN, 30, "")
     assert {"WH-SH", "WH-ZJ", "WH-ZJ-002"} <= {x.warehouse_id for x in chain}
     with pytest.raises(InvalidInput):
-        await handlers.list_slow_moving(uow, TECH, 0, "")
+        await slow_moving.list_slow_moving(uow, TECH, 0, "")
     with pytest.raises(NotFound):
-        await handlers.list_slow_moving(uow, TECH, 30, "WH-SH-001")
+        await slow_moving.list_slow_moving(uow, TECH, 30, "WH-SH-001")

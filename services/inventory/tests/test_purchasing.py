@@ -12,10 +12,10 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.domain import purchasing
 from services.inventory.domain.purchasing import PurchaseLine, ReorderLevel
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import conservation, procurement, stock, work_order_parts
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 WAREHOUSE, PART = "WH-SH-002", "OP-CAM-FINDX7"
@@ -64,38 +64,38 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 @pytest.mark.service("inventory")
 async def test_a_suggestion_becomes_an_order_and_its_receipt(runtime: Runtime) -> None:
     uow = runtime.uow
-    _, [row] = await handlers.get_stock(uow, KEEPER, WAREHOUSE, PART)
+    _, [row] = await stock.get_stock(uow, KEEPER, WAREHOUSE, PART)
     available = row.level.available
     level = ReorderLevel(PART, min_level=available + 2, max_level=available + 10, lead_time_days=7)
-    await handlers.set_reorder_level(uow, KEEPER, WAREHOUSE, level)
+    await procurement.set_reorder_level(uow, KEEPER, WAREHOUSE, level)
     # One consumed today: a little daily consumption, still below the minimum.
-    await handlers.reserve_parts(
+    await work_order_parts.reserve_parts(
         uow, KEEPER, "o-p", WAREHOUSE, [PartRequest("l-1", PART, 1, False)]
     )
-    await handlers.issue_parts(uow, KEEPER, "o-p", [])
-    [suggestion] = await handlers.suggest_reorders(uow, KEEPER, WAREHOUSE, 0)
+    await work_order_parts.issue_parts(uow, KEEPER, "o-p", [])
+    [suggestion] = await procurement.suggest_reorders(uow, KEEPER, WAREHOUSE, 0)
     assert suggestion.part_number == PART and suggestion.available == available - 1
     assert suggestion.quantity == level.max_level - (available - 1)
 
-    order = await handlers.create_purchase_order(
+    order = await procurement.create_purchase_order(
         uow, KEEPER, WAREHOUSE, "欧珀配件", [PurchaseLine(PART, suggestion.quantity, 33000)]
     )
-    assert await handlers.suggest_reorders(uow, KEEPER, WAREHOUSE, 0) == []  # on order now
-    received = await handlers.receive_purchase_order(uow, KEEPER, order.id, {})
+    assert await procurement.suggest_reorders(uow, KEEPER, WAREHOUSE, 0) == []  # on order now
+    received = await procurement.receive_purchase_order(uow, KEEPER, order.id, {})
     assert received.status == "received"
-    _, [after] = await handlers.get_stock(uow, KEEPER, WAREHOUSE, PART)
+    _, [after] = await stock.get_stock(uow, KEEPER, WAREHOUSE, PART)
     assert after.level.on_hand == row.level.on_hand - 1 + suggestion.quantity
-    [check] = await handlers.check_conservation(uow, AuthContext("u-hq", "hq_admin"), PART)
+    [check] = await conservation.check_conservation(uow, AuthContext("u-hq", "hq_admin"), PART)
     assert check.balanced
 
     with pytest.raises(Conflict):
-        await handlers.receive_purchase_order(uow, KEEPER, order.id, {})
+        await procurement.receive_purchase_order(uow, KEEPER, order.id, {})
     with pytest.raises(NotFound):
-        await handlers.receive_purchase_order(
+        await procurement.receive_purchase_order(
             uow, AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001"), order.id, {}
         )
     with pytest.raises(InvalidInput) as caught:
-        await handlers.create_purchase_order(
+        await procurement.create_purchase_order(
             uow, KEEPER, WAREHOUSE, "x", [PurchaseLine("OP-MAI-FINDX7", 1, 1)]
         )
     assert caught.value.errors[0].field == "lines[0].part_number"

@@ -12,9 +12,10 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import demo, handlers
+from services.inventory import demo
 from services.inventory.domain.quota import QuotaUse, admit
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import documents, quotas, stock, transfers, work_order_parts
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 STORE = "WH-ZJ-002"
@@ -54,51 +55,51 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 @pytest.mark.service("inventory")
 async def test_the_franchised_store_is_held_to_its_quota(runtime: Runtime) -> None:
     uow = runtime.uow
-    use = await handlers.get_quota(uow, ZJ002_CLERK, STORE)
+    use = await quotas.get_quota(uow, ZJ002_CLERK, STORE)
     assert use.quota_fen >= use.used_fen == use.held_fen > 0
     with pytest.raises(NotFound):
-        await handlers.get_quota(uow, SH_MANAGER, STORE)
+        await quotas.get_quota(uow, SH_MANAGER, STORE)
     with pytest.raises(NotFound):
-        await handlers.get_quota(uow, ZJ_MANAGER, "WH-ZJ-001")  # an own store: no quota
+        await quotas.get_quota(uow, ZJ_MANAGER, "WH-ZJ-001")  # an own store: no quota
 
     # A receipt worth more than the headroom is refused; one within it is taken.
     with pytest.raises(Conflict) as caught:
-        await handlers.record_receipt(uow, ZJ002_KEEPER, STORE, PART, 1, use.headroom_fen + 1, "")
+        await documents.record_receipt(uow, ZJ002_KEEPER, STORE, PART, 1, use.headroom_fen + 1, "")
     assert f"headroom {use.headroom_fen}" in caught.value.message
-    await handlers.record_receipt(uow, ZJ002_KEEPER, STORE, PART, 1, use.headroom_fen, "")
+    await documents.record_receipt(uow, ZJ002_KEEPER, STORE, PART, 1, use.headroom_fen, "")
     # Held stock is valued at the average, rounded down: a few fen may come free.
-    assert 0 <= (await handlers.get_quota(uow, ZJ002_CLERK, STORE)).headroom_fen < 10
+    assert 0 <= (await quotas.get_quota(uow, ZJ002_CLERK, STORE)).headroom_fen < 10
 
     # Its branch raises the quota by one unit's worth of the central's stock, then a transfer
     # of two units from the central is refused at shipping, and one goes.
-    _, [central] = await handlers.get_stock(uow, ZJ_MANAGER, "WH-ZJ", PART)
+    _, [central] = await stock.get_stock(uow, ZJ_MANAGER, "WH-ZJ", PART)
     cost = central.level.average_cost_fen
-    use = await handlers.set_quota(uow, ZJ_MANAGER, STORE, use.quota_fen + cost)
+    use = await quotas.set_quota(uow, ZJ_MANAGER, STORE, use.quota_fen + cost)
     assert cost <= use.headroom_fen < cost + 10
-    two = await handlers.request_transfer(uow, ZJ002_KEEPER, "WH-ZJ", STORE, [(PART, 2)], "")
-    await handlers.approve_transfer(uow, ZJ_MANAGER, two.id)
+    two = await transfers.request_transfer(uow, ZJ002_KEEPER, "WH-ZJ", STORE, [(PART, 2)], "")
+    await transfers.approve_transfer(uow, ZJ_MANAGER, two.id)
     with pytest.raises(Conflict) as caught:
-        await handlers.ship_transfer(uow, ZJ_MANAGER, two.id)
+        await transfers.ship_transfer(uow, ZJ_MANAGER, two.id)
     assert "franchise quota of WH-ZJ-002" in caught.value.message
-    one = await handlers.request_transfer(uow, ZJ002_KEEPER, "WH-ZJ", STORE, [(PART, 1)], "")
-    await handlers.approve_transfer(uow, ZJ_MANAGER, one.id)
-    await handlers.ship_transfer(uow, ZJ_MANAGER, one.id)
+    one = await transfers.request_transfer(uow, ZJ002_KEEPER, "WH-ZJ", STORE, [(PART, 1)], "")
+    await transfers.approve_transfer(uow, ZJ_MANAGER, one.id)
+    await transfers.ship_transfer(uow, ZJ_MANAGER, one.id)
     headroom = use.headroom_fen
-    use = await handlers.get_quota(uow, ZJ002_CLERK, STORE)
+    use = await quotas.get_quota(uow, ZJ002_CLERK, STORE)
     assert (use.in_transit_fen, use.headroom_fen) == (cost, headroom - cost)
 
     # A warranty issue turns held value into an old part owed; the total stays.
     line = [PartRequest("l-1", PART, 1, True)]
-    await handlers.reserve_parts(uow, ZJ002_CLERK, "o-w", STORE, line)
-    issued = await handlers.issue_parts(uow, ZJ002_CLERK, "o-w", [])
-    after = await handlers.get_quota(uow, ZJ002_CLERK, STORE)
+    await work_order_parts.reserve_parts(uow, ZJ002_CLERK, "o-w", STORE, line)
+    issued = await work_order_parts.issue_parts(uow, ZJ002_CLERK, "o-w", [])
+    after = await quotas.get_quota(uow, ZJ002_CLERK, STORE)
     assert after.owed_fen == issued.lines[0].unit_cost_fen > 0
     assert after.used_fen == use.used_fen
 
     with pytest.raises(Forbidden):
-        await handlers.set_quota(uow, ZJ002_KEEPER, STORE, 1)
+        await quotas.set_quota(uow, ZJ002_KEEPER, STORE, 1)
     with pytest.raises(InvalidInput) as caught:
-        await handlers.set_quota(uow, ZJ_MANAGER, "WH-ZJ-001", 1)
+        await quotas.set_quota(uow, ZJ_MANAGER, "WH-ZJ-001", 1)
     assert caught.value.errors[0].field == "warehouse_id"
     with pytest.raises(InvalidInput):
-        await handlers.set_quota(uow, ZJ_MANAGER, STORE, -1)
+        await quotas.set_quota(uow, ZJ_MANAGER, STORE, -1)

@@ -17,11 +17,20 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, DomainError, InvalidInput
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.adapters.orm import serial_items, stock_movements
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.stock import StockLevel
-from services.inventory.handlers import PartRequest
+from services.inventory.handlers import (
+    catalog,
+    conservation,
+    documents,
+    serial_trace,
+    stock,
+    stocktakes,
+    transfers,
+    work_order_parts,
+)
+from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 WAREHOUSE, PART = "WH-SH-002", "OP-MAI-FINDX7"  # a mainboard: serialised
@@ -46,24 +55,24 @@ def new_serials(n: int) -> list[str]:
 
 
 async def level(runtime: Runtime, warehouse: str = WAREHOUSE, part: str = PART) -> StockLevel:
-    _, rows = await handlers.get_stock(runtime.uow, HQ_ADMIN, warehouse, part)
+    _, rows = await stock.get_stock(runtime.uow, HQ_ADMIN, warehouse, part)
     return rows[0].level
 
 
 async def receive(runtime: Runtime, serials: list[str], warehouse: str = WAREHOUSE) -> None:
     auth = KEEPER if warehouse == WAREHOUSE else MANAGER
-    await handlers.record_receipt(
+    await documents.record_receipt(
         runtime.uow, auth, warehouse, PART, len(serials), 110_000, "GRN-S", serials
     )
 
 
 async def where(runtime: Runtime, serial: str) -> tuple[str, str | None]:
-    trace = await handlers.get_serial(runtime.uow, HQ_ADMIN, serial)
+    trace = await serial_trace.get_serial(runtime.uow, HQ_ADMIN, serial)
     return trace.item.state, trace.item.warehouse_id
 
 
 async def balanced(runtime: Runtime) -> bool:
-    report = await handlers.check_conservation(runtime.uow, HQ_ADMIN, PART)
+    report = await conservation.check_conservation(runtime.uow, HQ_ADMIN, PART)
     return bool(report) and all(p.balanced for p in report)
 
 
@@ -73,45 +82,45 @@ async def test_a_receipt_of_serials_books_a_row_each_and_refuses_one_already_in_
 ) -> None:
     start = await level(runtime)
     serials = new_serials(3)
-    booked = await handlers.record_receipt(
+    booked = await documents.record_receipt(
         runtime.uow, KEEPER, WAREHOUSE, PART, 3, 110_000, "GRN-1", serials
     )
     assert [(m.serial_number, m.quantity, m.kind) for _, m in booked] == [
         (s, 1, "receipt") for s in serials
     ]
     assert (await level(runtime)).on_hand == start.on_hand + 3
-    listed = await handlers.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
+    listed = await serial_trace.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
     assert set(serials) <= {x.serial_number for x in listed}
     assert await where(runtime, serials[0]) == ("in_stock", WAREHOUSE)
 
     with pytest.raises(Conflict, match=f"{serials[1]} is in stock in {WAREHOUSE}"):
-        await handlers.record_receipt(
+        await documents.record_receipt(
             runtime.uow, MANAGER, CENTRAL, PART, 1, 110_000, "", [serials[1]]
         )
     with pytest.raises(InvalidInput) as error:
-        await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 2, 1, "", ["X1"])
+        await documents.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 2, 1, "", ["X1"])
     assert error.value.errors[0].field == "serials"
     with pytest.raises(InvalidInput) as error:
-        await handlers.record_receipt(
+        await documents.record_receipt(
             runtime.uow, KEEPER, WAREHOUSE, PART, 3, 1, "", ["X1", "X2", "X1"]
         )
     assert error.value.errors[0].field == "serials[2]"
     with pytest.raises(InvalidInput, match="is serialised"):
-        await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 1, 1, "", [])
+        await documents.record_receipt(runtime.uow, KEEPER, WAREHOUSE, PART, 1, 1, "", [])
     with pytest.raises(InvalidInput, match="is not serialised"):
-        await handlers.record_receipt(
+        await documents.record_receipt(
             runtime.uow, KEEPER, WAREHOUSE, "OP-SCR-FINDX7", 1, 1, "", ["X9"]
         )
     # A write-off names a free serial of the warehouse; the serial is then gone.
-    await handlers.record_write_off(
+    await documents.record_write_off(
         runtime.uow, KEEPER, WAREHOUSE, PART, 1, "return_to_manufacturer", "坏板", "", [serials[2]]
     )
     assert await where(runtime, serials[2]) == ("returned_to_manufacturer", None)
     with pytest.raises(Conflict):
-        await handlers.record_write_off(
+        await documents.record_write_off(
             runtime.uow, KEEPER, WAREHOUSE, PART, 1, "scrap", "x", "", [serials[2]]
         )
-    trace = await handlers.get_serial(runtime.uow, KEEPER, serials[2])
+    trace = await serial_trace.get_serial(runtime.uow, KEEPER, serials[2])
     assert [m.movement.kind for m in trace.history] == ["receipt", "return_to_manufacturer"]
     assert await balanced(runtime)
 
@@ -123,18 +132,18 @@ async def test_an_order_line_holds_issues_returns_and_releases_serials(runtime: 
     start = await level(runtime)
 
     # Any free serial, or a named one.
-    anyone = await handlers.reserve_parts(
+    anyone = await work_order_parts.reserve_parts(
         runtime.uow, TECH, "o-s1", WAREHOUSE, [PartRequest("l-1", PART, 1, True)]
     )
     [held] = anyone.serials["l-1"]
-    named = await handlers.reserve_parts(
+    named = await work_order_parts.reserve_parts(
         runtime.uow, TECH, "o-s2", WAREHOUSE, [PartRequest("l-1", PART, 1, False, (serials[2],))]
     )
     assert named.serials["l-1"] == (serials[2],) and held != serials[2]
     assert (await level(runtime)).reserved == start.reserved + 2
     # A serial held by another line is not to be had.
     with pytest.raises(Conflict, match="held for order o-s2"):
-        await handlers.reserve_parts(
+        await work_order_parts.reserve_parts(
             runtime.uow,
             TECH,
             "o-s3",
@@ -142,14 +151,14 @@ async def test_an_order_line_holds_issues_returns_and_releases_serials(runtime: 
             [PartRequest("l-1", PART, 1, False, (serials[2],))],
         )
     # Asked again, the line is as it was.
-    again = await handlers.reserve_parts(
+    again = await work_order_parts.reserve_parts(
         runtime.uow, TECH, "o-s1", WAREHOUSE, [PartRequest("l-1", PART, 1, True)]
     )
     assert again.serials == anyone.serials
 
-    issued = await handlers.issue_parts(runtime.uow, TECH, "o-s1", [])
+    issued = await work_order_parts.issue_parts(runtime.uow, TECH, "o-s1", [])
     assert issued.lines[0].status == "issued" and issued.serials["l-1"] == (held,)
-    trace = await handlers.get_serial(runtime.uow, TECH, held)
+    trace = await serial_trace.get_serial(runtime.uow, TECH, held)
     assert (trace.item.state, trace.item.order_id, trace.item.line_id) == (
         "consumed",
         "o-s1",
@@ -157,15 +166,15 @@ async def test_an_order_line_holds_issues_returns_and_releases_serials(runtime: 
     )
     assert [(m.movement.kind, m.movement.quantity) for m in trace.history][-1] == ("issue", -1)
 
-    back = await handlers.return_parts(runtime.uow, TECH, "o-s1", "l-1", 1, [held])
+    back = await work_order_parts.return_parts(runtime.uow, TECH, "o-s1", "l-1", 1, [held])
     assert back.lines[0].status == "returned" and back.serials == {}
     assert await where(runtime, held) == ("in_stock", WAREHOUSE)
 
-    released = await handlers.release_parts(runtime.uow, TECH, "o-s2", [])
+    released = await work_order_parts.release_parts(runtime.uow, TECH, "o-s2", [])
     assert released.lines[0].status == "released" and released.serials == {}
     free = {
         x.serial_number
-        for x in await handlers.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
+        for x in await serial_trace.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
         if not x.held
     }
     assert set(serials) <= free
@@ -188,14 +197,14 @@ async def test_two_replicas_issuing_the_same_serial_give_it_to_one_order(
 
         async def take(r: Runtime, order_id: str) -> str:
             try:
-                await handlers.reserve_parts(
+                await work_order_parts.reserve_parts(
                     r.uow,
                     TECH,
                     order_id,
                     WAREHOUSE,
                     [PartRequest("l-1", PART, 1, False, (serial,))],
                 )
-                await handlers.issue_parts(r.uow, TECH, order_id, [])
+                await work_order_parts.issue_parts(r.uow, TECH, order_id, [])
             except Conflict:
                 return "refused"
             return "issued"
@@ -203,7 +212,7 @@ async def test_two_replicas_issuing_the_same_serial_give_it_to_one_order(
         outcomes = await asyncio.gather(take(runtime, "o-race-a"), take(replica, "o-race-b"))
         assert sorted(outcomes) == ["issued", "refused"]
         winner = "o-race-a" if outcomes[0] == "issued" else "o-race-b"
-        trace = await handlers.get_serial(runtime.uow, HQ_ADMIN, serial)
+        trace = await serial_trace.get_serial(runtime.uow, HQ_ADMIN, serial)
         assert (trace.item.state, trace.item.order_id) == ("consumed", winner)
         assert [m.movement.kind for m in trace.history] == ["receipt", "issue"]
         assert (await level(runtime)).on_hand == start.on_hand - 1
@@ -219,45 +228,45 @@ async def test_a_transfer_moves_named_serials_and_writes_off_the_short_one(
     serials = new_serials(3)
     await receive(runtime, serials, CENTRAL)
     with pytest.raises(InvalidInput) as error:
-        await handlers.request_transfer(
+        await transfers.request_transfer(
             runtime.uow, KEEPER, CENTRAL, WAREHOUSE, [(PART, 2)], "", {}
         )
     assert error.value.errors[0].field == "lines[0].serials"
     with pytest.raises(Conflict, match=f"not free in {WAREHOUSE}"):
-        await handlers.request_transfer(
+        await transfers.request_transfer(
             runtime.uow, KEEPER, WAREHOUSE, CENTRAL, [(PART, 1)], "", {PART: [serials[0]]}
         )
-    doc = await handlers.request_transfer(
+    doc = await transfers.request_transfer(
         runtime.uow, KEEPER, CENTRAL, WAREHOUSE, [(PART, 3)], "", {PART: serials}
     )
     assert doc.lines[0].serials == tuple(serials)
-    await handlers.approve_transfer(runtime.uow, MANAGER, doc.id)
-    shipped = await handlers.ship_transfer(runtime.uow, MANAGER, doc.id)
+    await transfers.approve_transfer(runtime.uow, MANAGER, doc.id)
+    shipped = await transfers.ship_transfer(runtime.uow, MANAGER, doc.id)
     assert shipped.status == "shipped"
-    trace = await handlers.get_serial(runtime.uow, HQ_ADMIN, serials[0])
+    trace = await serial_trace.get_serial(runtime.uow, HQ_ADMIN, serials[0])
     assert (trace.item.state, trace.item.transfer_id) == ("in_transit", doc.id)
     assert await balanced(runtime)
 
     with pytest.raises(InvalidInput) as error:
-        await handlers.receive_transfer(
+        await transfers.receive_transfer(
             runtime.uow, KEEPER, doc.id, {PART: (0, 0)}, {PART: (("ELSEWHERE",), ())}
         )
     assert error.value.errors[0].field == "discrepancies[0].short_serials[0]"
     with pytest.raises(InvalidInput, match="name the serials"):
-        await handlers.receive_transfer(runtime.uow, KEEPER, doc.id, {PART: (1, 0)})
-    received = await handlers.receive_transfer(
+        await transfers.receive_transfer(runtime.uow, KEEPER, doc.id, {PART: (1, 0)})
+    received = await transfers.receive_transfer(
         runtime.uow, KEEPER, doc.id, {}, {PART: ((serials[1],), ())}
     )
     [line] = received.lines
     assert (line.received, line.short, line.short_serials) == (2, 1, (serials[1],))
     assert await where(runtime, serials[0]) == ("in_stock", WAREHOUSE)
     assert await where(runtime, serials[1]) == ("missing", None)
-    got = await handlers.get_transfer(runtime.uow, KEEPER, doc.id)
+    got = await transfers.get_transfer(runtime.uow, KEEPER, doc.id)
     assert got.lines[0].short_serials == (serials[1],)
     assert await balanced(runtime)
 
     # Found after all: an adjustment brings it back.
-    await handlers.record_adjustment(
+    await documents.record_adjustment(
         runtime.uow, MANAGER, WAREHOUSE, PART, 1, "找到了", "", [serials[1]]
     )
     assert await where(runtime, serials[1]) == ("in_stock", WAREHOUSE)
@@ -269,14 +278,15 @@ async def test_a_stocktake_by_serial_books_the_missing_and_the_found(runtime: Ru
     serials = new_serials(2)
     await receive(runtime, serials)
     book = [
-        x.serial_number for x in await handlers.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
+        x.serial_number
+        for x in await serial_trace.list_serials(runtime.uow, KEEPER, WAREHOUSE, PART)
     ]
     [stray] = new_serials(1)
     seen = [s for s in book if s != serials[0]] + [stray]
     with pytest.raises(InvalidInput) as error:
-        await handlers.record_stocktake(runtime.uow, MANAGER, WAREHOUSE, [(PART, len(seen))])
+        await stocktakes.record_stocktake(runtime.uow, MANAGER, WAREHOUSE, [(PART, len(seen))])
     assert error.value.errors[0].field == "lines[0].serials"
-    doc = await handlers.record_stocktake(
+    doc = await stocktakes.record_stocktake(
         runtime.uow, MANAGER, WAREHOUSE, [(PART, len(seen))], {PART: seen}
     )
     [line] = doc.lines
@@ -286,10 +296,10 @@ async def test_a_stocktake_by_serial_books_the_missing_and_the_found(runtime: Ru
         0,
     )
     assert doc.status == "pending_approval"  # two mainboards changed hands: over the threshold
-    await handlers.decide_stocktake(runtime.uow, MANAGER, doc.id, True)
+    await stocktakes.decide_stocktake(runtime.uow, MANAGER, doc.id, True)
     assert await where(runtime, serials[0]) == ("missing", None)
     assert await where(runtime, stray) == ("in_stock", WAREHOUSE)
-    again = await handlers.get_stocktake(runtime.uow, MANAGER, doc.id)
+    again = await stocktakes.get_stocktake(runtime.uow, MANAGER, doc.id)
     assert again.lines[0].found_serials == (stray,)
     assert await balanced(runtime)
 
@@ -318,7 +328,7 @@ async def test_the_database_keeps_a_serial_in_one_place_and_the_check_sees_a_str
             .values(warehouse_id="WH-SH-001")
         )
         await session.commit()
-    [part] = await handlers.check_conservation(runtime.uow, HQ_ADMIN, PART)
+    [part] = await conservation.check_conservation(runtime.uow, HQ_ADMIN, PART)
     assert not part.balanced and WAREHOUSE in part.serials_off
     async with runtime.db.session() as session:
         rows = await session.scalars(
@@ -340,21 +350,21 @@ async def test_a_short_superseded_part_is_offered_its_successor_and_the_line_tak
         )
 
     for number, successor in ((c, None), (b, c), (a, b)):
-        await handlers.put_part(runtime.uow, HQ_ADMIN, part(number, successor))
+        await catalog.put_part(runtime.uow, HQ_ADMIN, part(number, successor))
     # A loop is refused at catalog upkeep.
     with pytest.raises(Conflict, match="supersede itself"):
-        await handlers.put_part(runtime.uow, HQ_ADMIN, part(c, a))
-    found, chain = await handlers.get_part(runtime.uow, a)
+        await catalog.put_part(runtime.uow, HQ_ADMIN, part(c, a))
+    found, chain = await catalog.get_part(runtime.uow, a)
     assert found.superseded_by == b and chain == (b, c)
-    assert (await handlers.successor_chains(runtime.uow))[b] == (c,)
-    await handlers.record_receipt(runtime.uow, KEEPER, WAREHOUSE, c, 2, 30_000, "")
+    assert (await catalog.successor_chains(runtime.uow))[b] == (c,)
+    await documents.record_receipt(runtime.uow, KEEPER, WAREHOUSE, c, 2, 30_000, "")
 
-    short = await handlers.reserve_parts(
+    short = await work_order_parts.reserve_parts(
         runtime.uow, TECH, "o-sup", WAREHOUSE, [PartRequest("l-1", a, 1, False)]
     )
     assert short.lines[0].status == "short"
-    assert short.offers["l-1"] == handlers.SuccessorOffer(c, 2)
-    taken = await handlers.reserve_parts(
+    assert short.offers["l-1"] == work_order_parts.SuccessorOffer(c, 2)
+    taken = await work_order_parts.reserve_parts(
         runtime.uow, TECH, "o-sup", WAREHOUSE, [PartRequest("l-1", c, 1, False)]
     )
     [line] = taken.lines
@@ -364,6 +374,6 @@ async def test_a_short_superseded_part_is_offered_its_successor_and_the_line_tak
     assert (await level(runtime, part=a)).reserved == 0
     # A part not down the chain is still a conflict.
     with pytest.raises(DomainError):
-        await handlers.reserve_parts(
+        await work_order_parts.reserve_parts(
             runtime.uow, TECH, "o-sup", WAREHOUSE, [PartRequest("l-1", a, 1, False)]
         )

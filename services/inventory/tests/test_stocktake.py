@@ -14,11 +14,11 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.adapters.orm import outbox
 from services.inventory.domain import stocktake
 from services.inventory.domain.stock import StockLevel
 from services.inventory.domain.stocktake import APPROVAL_THRESHOLD_FEN
+from services.inventory.handlers import conservation, documents, stock, stocktakes
 from services.inventory.service import SPEC
 
 AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -57,7 +57,7 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 
 
 async def on_hand(runtime: Runtime, part: str) -> tuple[int, int]:
-    _, [row] = await handlers.get_stock(runtime.uow, HQ_ADMIN, WAREHOUSE, part)
+    _, [row] = await stock.get_stock(runtime.uow, HQ_ADMIN, WAREHOUSE, part)
     return row.level.on_hand, row.level.average_cost_fen
 
 
@@ -70,7 +70,7 @@ async def test_a_small_stocktake_posts_at_once_and_a_large_one_waits(runtime: Ru
     )
     # One found and nothing missing of the other: worth less than the threshold.
     assert part_cost <= APPROVAL_THRESHOLD_FEN
-    doc = await handlers.record_stocktake(
+    doc = await stocktakes.record_stocktake(
         uow, KEEPER, WAREHOUSE, [(PART, part_book + 1), (OTHER, other_book)]
     )
     assert (doc.status, doc.difference_value_fen) == ("posted", part_cost)
@@ -79,21 +79,23 @@ async def test_a_small_stocktake_posts_at_once_and_a_large_one_waits(runtime: Ru
     # Missing more than the threshold's worth: nothing moves until the manager approves.
     missing = APPROVAL_THRESHOLD_FEN // part_cost + 1
     assert missing <= part_book + 1
-    doc = await handlers.record_stocktake(uow, KEEPER, WAREHOUSE, [(PART, part_book + 1 - missing)])
+    doc = await stocktakes.record_stocktake(
+        uow, KEEPER, WAREHOUSE, [(PART, part_book + 1 - missing)]
+    )
     assert doc.status == "pending_approval"
     assert (await on_hand(runtime, PART))[0] == part_book + 1
     with pytest.raises(Forbidden):
-        await handlers.decide_stocktake(uow, KEEPER, doc.id, True)
+        await stocktakes.decide_stocktake(uow, KEEPER, doc.id, True)
     with pytest.raises(NotFound):
-        await handlers.get_stocktake(
+        await stocktakes.get_stocktake(
             uow, AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001"), doc.id
         )
-    approved = await handlers.decide_stocktake(uow, SH_MANAGER, doc.id, True)
+    approved = await stocktakes.decide_stocktake(uow, SH_MANAGER, doc.id, True)
     assert (approved.status, approved.decided_by) == ("posted", SH_MANAGER.user_id)
     assert (await on_hand(runtime, PART))[0] == part_book + 1 - missing
-    assert await handlers.decide_stocktake(uow, SH_MANAGER, doc.id, True) == approved
+    assert await stocktakes.decide_stocktake(uow, SH_MANAGER, doc.id, True) == approved
 
-    [check] = await handlers.check_conservation(uow, HQ_ADMIN, PART)
+    [check] = await conservation.check_conservation(uow, HQ_ADMIN, PART)
     assert check.balanced
     async with runtime.db.session() as session:
         payloads = await session.scalars(
@@ -112,5 +114,5 @@ async def test_a_small_stocktake_posts_at_once_and_a_large_one_waits(runtime: Ru
     # A keeper cannot write off that much directly either; the manager can.
     too_much = -(APPROVAL_THRESHOLD_FEN // other_cost + 1)
     with pytest.raises(Forbidden):
-        await handlers.record_adjustment(uow, KEEPER, WAREHOUSE, OTHER, too_much, "lost", "")
-    await handlers.record_adjustment(uow, SH_MANAGER, WAREHOUSE, OTHER, 1, "found", "")
+        await documents.record_adjustment(uow, KEEPER, WAREHOUSE, OTHER, too_much, "lost", "")
+    await documents.record_adjustment(uow, SH_MANAGER, WAREHOUSE, OTHER, 1, "found", "")

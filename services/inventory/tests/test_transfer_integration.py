@@ -13,9 +13,9 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
-from services.inventory import handlers
 from services.inventory.adapters.orm import outbox
 from services.inventory.domain.stock import StockLevel
+from services.inventory.handlers import conservation, stock, transfers
 from services.inventory.service import SPEC
 
 PART = "VV-SCR-X100"  # stocked at the SH central, SH-002 and ZJ-001
@@ -36,12 +36,12 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 
 
 async def level(runtime: Runtime, warehouse_id: str) -> StockLevel:
-    _, rows = await handlers.get_stock(runtime.uow, HQ_ADMIN, warehouse_id, PART)
+    _, rows = await stock.get_stock(runtime.uow, HQ_ADMIN, warehouse_id, PART)
     return rows[0].level
 
 
 async def balanced(runtime: Runtime) -> tuple[bool, int]:
-    [check] = await handlers.check_conservation(runtime.uow, HQ_ADMIN, PART)
+    [check] = await conservation.check_conservation(runtime.uow, HQ_ADMIN, PART)
     return check.balanced, check.in_transit
 
 
@@ -49,29 +49,29 @@ async def balanced(runtime: Runtime) -> tuple[bool, int]:
 async def test_a_transfer_within_a_branch_with_a_short_receipt(runtime: Runtime) -> None:
     uow = runtime.uow
     central, store = await level(runtime, "WH-SH"), await level(runtime, "WH-SH-002")
-    doc = await handlers.request_transfer(uow, SH002_KEEPER, "WH-SH", "WH-SH-002", [(PART, 3)], "")
+    doc = await transfers.request_transfer(uow, SH002_KEEPER, "WH-SH", "WH-SH-002", [(PART, 3)], "")
     assert (doc.status, doc.pending_branches) == ("requested", ("SH",))
     with pytest.raises(Forbidden):
-        await handlers.approve_transfer(uow, SH002_KEEPER, doc.id)
+        await transfers.approve_transfer(uow, SH002_KEEPER, doc.id)
     with pytest.raises(NotFound):
-        await handlers.get_transfer(uow, ZJ_MANAGER, doc.id)
+        await transfers.get_transfer(uow, ZJ_MANAGER, doc.id)
     with pytest.raises(Conflict):
-        await handlers.ship_transfer(uow, SH_MANAGER, doc.id)
-    doc = await handlers.approve_transfer(uow, SH_MANAGER, doc.id)
+        await transfers.ship_transfer(uow, SH_MANAGER, doc.id)
+    doc = await transfers.approve_transfer(uow, SH_MANAGER, doc.id)
     assert doc.status == "approved"
     # The store may not ship out of its branch's central warehouse.
     with pytest.raises(Forbidden):
-        await handlers.ship_transfer(uow, SH002_KEEPER, doc.id)
+        await transfers.ship_transfer(uow, SH002_KEEPER, doc.id)
 
-    doc = await handlers.ship_transfer(uow, SH_MANAGER, doc.id)
+    doc = await transfers.ship_transfer(uow, SH_MANAGER, doc.id)
     assert doc.status == "shipped" and doc.lines[0].unit_cost_fen == central.average_cost_fen
-    assert await handlers.ship_transfer(uow, SH_MANAGER, doc.id) == doc  # never twice
+    assert await transfers.ship_transfer(uow, SH_MANAGER, doc.id) == doc  # never twice
     assert (await level(runtime, "WH-SH")).on_hand == central.on_hand - 3
     assert await balanced(runtime) == (True, 3)
     with pytest.raises(Conflict):
-        await handlers.cancel_transfer(uow, SH_MANAGER, doc.id)
+        await transfers.cancel_transfer(uow, SH_MANAGER, doc.id)
 
-    doc = await handlers.receive_transfer(uow, SH002_KEEPER, doc.id, {PART: (1, 0)})
+    doc = await transfers.receive_transfer(uow, SH002_KEEPER, doc.id, {PART: (1, 0)})
     assert (doc.status, doc.lines[0].received, doc.lines[0].short) == ("received", 2, 1)
     after = await level(runtime, "WH-SH-002")
     assert after.on_hand == store.on_hand + 2
@@ -100,35 +100,35 @@ async def test_across_branches_both_approve_and_a_transfer_can_be_cancelled(
     runtime: Runtime,
 ) -> None:
     uow = runtime.uow
-    doc = await handlers.request_transfer(
+    doc = await transfers.request_transfer(
         uow, ZJ001_KEEPER, "WH-SH-002", "WH-ZJ-001", [(PART, 1)], "急"
     )
-    doc = await handlers.approve_transfer(uow, ZJ_MANAGER, doc.id)
+    doc = await transfers.approve_transfer(uow, ZJ_MANAGER, doc.id)
     assert (doc.status, doc.pending_branches) == ("requested", ("SH",))
-    doc = await handlers.approve_transfer(uow, SH_MANAGER, doc.id)
+    doc = await transfers.approve_transfer(uow, SH_MANAGER, doc.id)
     assert doc.status == "approved"
-    doc = await handlers.cancel_transfer(uow, ZJ001_KEEPER, doc.id)
+    doc = await transfers.cancel_transfer(uow, ZJ001_KEEPER, doc.id)
     assert doc.status == "cancelled" and doc.cancelled_at is not None
     with pytest.raises(Conflict):
-        await handlers.ship_transfer(uow, SH002_KEEPER, doc.id)
+        await transfers.ship_transfer(uow, SH002_KEEPER, doc.id)
 
     with pytest.raises(NotFound):
-        await handlers.request_transfer(
+        await transfers.request_transfer(
             uow, SH001_KEEPER, "WH-SH-002", "WH-ZJ-001", [(PART, 1)], ""
         )
     with pytest.raises(InvalidInput) as caught:
-        await handlers.request_transfer(uow, ZJ001_KEEPER, "WH-SH", "WH-ZJ-001", [("NONE", 1)], "")
+        await transfers.request_transfer(uow, ZJ001_KEEPER, "WH-SH", "WH-ZJ-001", [("NONE", 1)], "")
     assert caught.value.errors[0].field == "lines[0].part_number"
     with pytest.raises(InvalidInput) as caught:
-        await handlers.request_transfer(uow, ZJ001_KEEPER, "WH-XX", "WH-ZJ-001", [(PART, 1)], "")
+        await transfers.request_transfer(uow, ZJ001_KEEPER, "WH-XX", "WH-ZJ-001", [(PART, 1)], "")
     assert caught.value.errors[0].field == "from_warehouse_id"
     # Shipping more than the sender has available is a conflict that changes nothing.
     big = (await level(runtime, "WH-SH-002")).available + 1
-    doc = await handlers.request_transfer(
+    doc = await transfers.request_transfer(
         uow, HQ_ADMIN, "WH-SH-002", "WH-ZJ-001", [(PART, big)], ""
     )
-    await handlers.approve_transfer(uow, HQ_ADMIN, doc.id)
+    await transfers.approve_transfer(uow, HQ_ADMIN, doc.id)
     with pytest.raises(Conflict):
-        await handlers.ship_transfer(uow, HQ_ADMIN, doc.id)
-    assert (await handlers.get_transfer(uow, HQ_ADMIN, doc.id)).status == "approved"
+        await transfers.ship_transfer(uow, HQ_ADMIN, doc.id)
+    assert (await transfers.get_transfer(uow, HQ_ADMIN, doc.id)).status == "approved"
     assert await balanced(runtime) == (True, 0)

@@ -1,0 +1,519 @@
+"""Parts for work orders (工单用料): reserve, issue, release and return an order's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aftersales.events.v1 import inventory_events_pb2
+from servicekit.auth import AuthContext, require_role
+from servicekit.errors import Conflict, NotFound, invalid
+from servicekit.outbox import fill_meta
+from servicekit.timeutil import utc_now
+from servicekit.uow import UnitOfWork
+from services.inventory.adapters import repository
+from services.inventory.domain import order_parts, serials, transfer
+from services.inventory.domain.catalog import current_successor, successor_chain
+from services.inventory.domain.order_parts import OrderPartLine
+from services.inventory.domain.serials import SerialItem
+from services.inventory.domain.stock import Movement, Posting, StockLevel, by_serial
+from services.inventory.domain.transfer import Transfer
+from services.inventory.domain.warehouse import Warehouse
+from services.inventory.handlers import common, transfers
+from services.inventory.handlers.common import NewUow
+
+ORDER_PARTS_ROLES = ("clerk", "technician", "warehouse_keeper", "branch_manager", "hq_admin")
+"""Who works on an order's parts (through orders, which passes their token on)."""
+
+
+@dataclass(frozen=True)
+class PartRequest:
+    """One line an order asks to reserve."""
+
+    line_id: str
+    part_number: str
+    quantity: int
+    warranty: bool
+    serials: tuple[str, ...] = ()  # a serialised part's units by name; any free ones if none
+
+
+@dataclass(frozen=True)
+class SuccessorOffer:
+    """替代料: a short line's part is superseded; what replaces it now, and how many of it
+    the warehouse has available."""
+
+    part_number: str
+    available: int
+
+
+@dataclass(frozen=True)
+class OrderParts:
+    order_id: str
+    warehouse_id: str
+    lines: list[OrderPartLine]
+    serials: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """By line: the serials it holds, or consumed."""
+    offers: dict[str, SuccessorOffer] = field(default_factory=dict)
+    """By short line whose part is superseded: its successor."""
+
+
+async def _order_parts(
+    session: AsyncConnection,
+    order_id: str,
+    warehouse_id: str,
+    offers: dict[str, SuccessorOffer] | None = None,
+) -> OrderParts:
+    lines = await repository.order_lines(session, order_id)
+    by_line: dict[str, tuple[str, ...]] = {}
+    for item in await repository.serials_of_lines(session, order_id):
+        by_line[str(item.line_id)] = (*by_line.get(str(item.line_id), ()), item.serial_number)
+    return OrderParts(order_id, warehouse_id, lines, by_line, offers or {})
+
+
+async def _announce_lines(
+    uow: UnitOfWork,
+    warehouse: Warehouse,
+    order_id: str,
+    action: str,
+    lines: Sequence[OrderPartLine],
+) -> None:
+    event = inventory_events_pb2.OrderPartsChanged(
+        order_id=order_id,
+        warehouse_id=warehouse.id,
+        action=action,
+        lines=[
+            inventory_events_pb2.OrderPartLineState(
+                line_id=x.line_id,
+                part_number=x.part_number,
+                quantity=x.quantity,
+                reserved=x.reserved,
+                short=x.short,
+                issued=x.issued,
+                returned=x.returned,
+                status=x.status,
+                unit_cost_fen=x.unit_cost_fen,
+            )
+            for x in lines
+        ],
+    )
+    fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
+    await uow.emit(common.subject(warehouse, "order_parts_changed"), event)
+
+
+def _check_order_id(order_id: str) -> None:
+    if not order_id:
+        raise invalid("order_id", "is required")
+
+
+def _check_requests(requested: Sequence[PartRequest]) -> None:
+    if not requested:
+        raise invalid("lines", "must not be empty")
+    for i, line in enumerate(requested):
+        if not line.line_id:
+            raise invalid(f"lines[{i}].line_id", "is required")
+        if not line.part_number:
+            raise invalid(f"lines[{i}].part_id", "is required")
+        order_parts.check_quantity(line.quantity, f"lines[{i}].quantity")
+        if line.serials:
+            serials.check_serials(line.serials, line.quantity, f"lines[{i}].serials")
+    if len({x.line_id for x in requested}) != len(requested):
+        raise invalid("lines", "line ids must be unique")
+    named = [s for x in requested for s in x.serials]
+    if len(set(named)) != len(named):
+        raise invalid("lines", "each serial on one line only")
+
+
+async def reserve_parts(
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    warehouse_id: str,
+    requested: Sequence[PartRequest],
+) -> OrderParts:
+    """预留: hold each line's parts in the order's warehouse, as many as are available; the
+    rest is reported short. Asking again for a line already held changes nothing (a short
+    line takes what has come in since). A serialised part's line holds serials: the ones it
+    names (each must be free there), or any free ones.
+
+    替代料: a short line whose part is superseded is offered the part that replaces it now
+    (the end of its chain) with what is available of it; asking again for the line with that
+    successor (or any part down the chain) lets the old hold go and reserves the successor.
+
+    The stock levels are locked first (SELECT ... FOR UPDATE on PostgreSQL, the writer turn on
+    SQLite), then the order's lines, then serials: two orders after the last unit are served
+    one after the other, and the second finds it gone."""
+    require_role(auth, ORDER_PARTS_ROLES)
+    _check_order_id(order_id)
+    _check_requests(requested)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse = await common.visible_warehouse(session, auth, warehouse_id)
+        prices = await repository.retail_prices(session, {x.part_number for x in requested})
+        for i, line in enumerate(requested):
+            if line.part_number not in prices:
+                raise invalid(f"lines[{i}].part_id", f"no part {line.part_number}")
+        successors = await repository.successors(session)
+        first_read = {x.line_id: x for x in await repository.order_lines(session, order_id)}
+        switching = {
+            x.line_id: first_read[x.line_id].part_number
+            for x in requested
+            if x.line_id in first_read
+            and x.part_number in successor_chain(first_read[x.line_id].part_number, successors)
+        }
+        keys = {(warehouse.id, x.part_number) for x in requested}
+        keys |= {(warehouse.id, part) for part in switching.values()}
+        flags = await repository.serialised_flags(session, {p for _, p in keys})
+        for i, line in enumerate(requested):
+            if line.serials and not flags[line.part_number]:
+                raise invalid(f"lines[{i}].serials", f"{line.part_number} is not serialised")
+        levels = await repository.lock_levels(session, keys)
+        existing = {
+            x.line_id: x for x in await repository.order_lines(session, order_id, lock=True)
+        }
+        if existing and next(iter(existing.values())).warehouse_id != warehouse.id:
+            raise Conflict(f"order {order_id} takes its parts from another warehouse")
+        if any(existing[x].part_number != part for x, part in switching.items()):
+            raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
+        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
+        named = await repository.lock_serials(session, {s for x in requested for s in x.serials})
+        for line in requested:
+            mine = {x.serial_number for x in linked.get(line.line_id, [])}
+            if line.serials and mine and mine != set(line.serials):
+                raise Conflict(
+                    f"line {line.line_id} of order {order_id} has serials {', '.join(sorted(mine))}"
+                    "; release it to take others"
+                )
+            for serial in line.serials:
+                if serial not in named:
+                    raise Conflict(f"serial {serial} is not known, not free in {warehouse.id}")
+                if serial not in mine:
+                    serials.check_free(named[serial], line.part_number, warehouse.id)
+        new_lines, changed = [], []
+        for line in requested:
+            key = (warehouse.id, line.part_number)
+            before = existing.get(line.line_id)
+            if before is None:
+                levels[key], after = order_parts.reserve(
+                    levels[key],
+                    OrderPartLine(
+                        order_id=order_id,
+                        line_id=line.line_id,
+                        warehouse_id=warehouse.id,
+                        part_number=line.part_number,
+                        quantity=line.quantity,
+                        warranty=line.warranty,
+                        retail_price_fen=prices[line.part_number],
+                    ),
+                )
+                new_lines.append(after)
+            elif line.line_id in switching:
+                old_key = (warehouse.id, before.part_number)
+                levels[old_key], levels[key], after = order_parts.switch_part(
+                    levels[old_key],
+                    levels[key],
+                    before,
+                    line.part_number,
+                    line.quantity,
+                    prices[line.part_number],
+                )
+                changed.append(after)
+            else:
+                levels[key], after = order_parts.reserve_again(
+                    levels[key], before, line.part_number, line.quantity
+                )
+                if after != before:
+                    changed.append(after)
+        if new_lines or changed:
+            now = utc_now()
+            await repository.save_levels(session, list(levels.values()))
+            try:
+                await repository.add_lines(session, new_lines, now)
+            except IntegrityError as error:
+                # The same new line reserved at the same moment for another part: one wins.
+                raise Conflict(f"order {order_id} was reserved concurrently; try again") from error
+            await repository.save_lines(session, changed, now)
+            asked = {x.line_id: x.serials for x in requested}
+            moved: dict[str, SerialItem] = {}
+            for after in [*new_lines, *changed]:
+                if flags[after.part_number] or linked.get(after.line_id):
+                    found, _ = await _follow_serials(
+                        session,
+                        after,
+                        linked.get(after.line_id, []),
+                        None,
+                        [named[s] for s in asked[after.line_id]],
+                        serialised=flags[after.part_number],
+                    )
+                    moved |= found
+            await repository.save_serials(session, list(moved.values()), now)
+            await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
+            await _request_shortfall(uow, auth, warehouse, order_id, new_lines, flags)
+            await uow.commit()
+        offers = await _successor_offers(session, warehouse.id, order_id, successors)
+        return await _order_parts(session, order_id, warehouse.id, offers)
+
+
+def _by_line(items: Sequence[SerialItem]) -> dict[str, list[SerialItem]]:
+    found: dict[str, list[SerialItem]] = {}
+    for item in items:
+        found.setdefault(str(item.line_id), []).append(item)
+    return found
+
+
+async def _successor_offers(
+    session: AsyncConnection, warehouse_id: str, order_id: str, successors: dict[str, str | None]
+) -> dict[str, SuccessorOffer]:
+    """替代料: for each short line whose part is superseded, the part that replaces it now and
+    what the warehouse has available of it."""
+    offers = {}
+    for line in await repository.order_lines(session, order_id):
+        successor = current_successor(line.part_number, successors)
+        if line.status != "short" or successor is None:
+            continue
+        rows = await repository.stock_in(session, warehouse_id, successor)
+        available = rows[0].level.available if rows else 0
+        offers[line.line_id] = SuccessorOffer(successor, available)
+    return offers
+
+
+async def _follow_serials(
+    session: AsyncConnection,
+    line: OrderPartLine,
+    linked: Sequence[SerialItem],
+    movement: Movement | None,
+    named: Sequence[SerialItem] = (),
+    back: Sequence[str] = (),
+    *,
+    serialised: bool = True,
+) -> tuple[dict[str, SerialItem], list[str]]:
+    """The serials of one order line after a rule changed it: it holds as many as it
+    reserves (the named ones first, then any free ones of its warehouse), consumes them when
+    issued, and gives back the ones returned (`back`, or the first consumed). The serials
+    changed, and the ones the movement moved, in ledger order."""
+    order_id, line_id = line.order_id, line.line_id
+    changed: dict[str, SerialItem] = {}
+    held = [x for x in linked if x.held]
+    # Serials of another part (the line took a successor) go free.
+    for item in held:
+        if item.part_number != line.part_number:
+            changed[item.serial_number] = serials.let_go(item, order_id, line_id)
+    keep = [x for x in held if x.part_number == line.part_number]
+    # A line that took a part not serialised (its successor) holds no serials.
+    wanted = line.reserved if line.open and serialised else 0
+    if movement is not None and movement.kind == "issue":
+        wanted = -movement.quantity
+    for item in keep[wanted:]:
+        changed[item.serial_number] = serials.let_go(item, order_id, line_id)
+    keep = keep[:wanted]
+    taken = {x.serial_number for x in keep}
+    extra = [x for x in named if x.serial_number not in taken][: wanted - len(keep)]
+    if len(keep) + len(extra) < wanted:
+        free = await repository.free_serials(
+            session, line.warehouse_id, line.part_number, wanted + len(extra)
+        )
+        names = {x.serial_number for x in extra}
+        extra += [x for x in free if x.serial_number not in names][
+            : wanted - len(keep) - len(extra)
+        ]
+    if len(keep) + len(extra) < wanted:
+        raise Conflict(
+            f"the serials of part {line.part_number} in {line.warehouse_id} do not cover its "
+            "stock: run the conservation check"
+        )
+    for item in extra:
+        changed[item.serial_number] = serials.hold(
+            item, line.part_number, line.warehouse_id, order_id, line_id
+        )
+    keep = sorted(
+        [*keep, *(changed[x.serial_number] for x in extra)], key=lambda x: x.serial_number
+    )
+    if movement is None:
+        return changed, []
+    if movement.kind == "issue":
+        for item in keep:
+            changed[item.serial_number] = serials.consume(item, order_id, line_id)
+        return changed, [x.serial_number for x in keep]
+    consumed = {x.serial_number: x for x in linked if x.state == "consumed"}
+    chosen = list(back) or sorted(consumed)[: movement.quantity]
+    for serial in chosen:
+        if serial not in consumed:
+            raise Conflict(f"serial {serial} was not consumed by order {order_id} line {line_id}")
+        changed[serial] = serials.give_back(
+            consumed[serial], order_id, line_id, line.warehouse_id, movement.unit_cost_fen
+        )
+    return changed, chosen
+
+
+async def _request_shortfall(
+    uow: UnitOfWork,
+    auth: AuthContext,
+    warehouse: Warehouse,
+    order_id: str,
+    new_lines: Sequence[OrderPartLine],
+    serialised: dict[str, bool],
+) -> None:
+    """A store short of parts for new order lines asks its branch's central warehouse for
+    them (补货调拨), in the same transaction; the branch approves it as any other transfer.
+    Asked once, when a line is first reserved: a retry or a top-up asks nothing more.
+    Serialised parts are left out: a transfer names its serials, which the central picks."""
+    short: dict[str, int] = {}
+    for line in new_lines:
+        if line.short and not serialised[line.part_number]:
+            short[line.part_number] = short.get(line.part_number, 0) + line.short
+    if not short or warehouse.store_id is None:
+        return
+    central = await repository.central_warehouse(uow.session, warehouse.branch_id)
+    if central is None:
+        return
+    doc = Transfer(
+        id=common.new_document_id("TR"),
+        from_warehouse_id=central.id,
+        from_branch_id=central.branch_id,
+        to_warehouse_id=warehouse.id,
+        to_branch_id=warehouse.branch_id,
+        lines=transfer.check_lines(sorted(short.items())),
+        requested_by=auth.user_id,
+        requested_at=utc_now(),
+        note=f"order {order_id} short of parts",
+    )
+    await repository.add_transfer(uow.session, doc)
+    await transfers.announce_transfer(uow, doc, central)
+
+
+async def _order_in_scope(
+    session: AsyncConnection, auth: AuthContext, order_id: str
+) -> tuple[Warehouse, list[OrderPartLine]]:
+    """An order's lines (unlocked) and its warehouse; none, or outside the caller's scope, is
+    NotFound."""
+    _check_order_id(order_id)
+    lines = await repository.order_lines(session, order_id)
+    warehouse = await repository.get_warehouse(session, lines[0].warehouse_id) if lines else None
+    if warehouse is None or not warehouse.visible_to(auth):
+        raise NotFound(f"no parts for order {order_id} in your scope")
+    return warehouse, lines
+
+
+def _chosen(lines: Sequence[OrderPartLine], line_ids: Sequence[str]) -> list[OrderPartLine]:
+    if not line_ids:
+        return list(lines)
+    by_id = {x.line_id: x for x in lines}
+    for i, line_id in enumerate(line_ids):
+        if line_id not in by_id:
+            raise invalid(f"line_ids[{i}]", f"no line {line_id} on the order")
+    return [by_id[x] for x in dict.fromkeys(line_ids)]
+
+
+async def _change_lines(
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_ids: Sequence[str],
+    action: str,
+    change: Callable[
+        [StockLevel, OrderPartLine, Posting], tuple[StockLevel, OrderPartLine, Movement | None]
+    ],
+    back: Sequence[str] = (),
+) -> OrderParts:
+    """Apply one rule to the chosen lines of an order under the locks (levels, lines, then
+    serials), and book, save and announce what changed in one transaction. A serialised
+    part's serials follow its line, and its movement is booked one row per serial."""
+    require_role(auth, ORDER_PARTS_ROLES)
+    async with new_uow() as uow:
+        session = uow.session
+        warehouse, unlocked = await _order_in_scope(session, auth, order_id)
+        if await uow.earlier_result() is not None:
+            return await _order_parts(session, order_id, warehouse.id)
+        levels = await repository.lock_levels(
+            session, {(warehouse.id, x.part_number) for x in unlocked}
+        )
+        # Read again under the locks: a concurrent call may have changed them meanwhile.
+        current = await repository.order_lines(session, order_id, lock=True)
+        if any((warehouse.id, x.part_number) not in levels for x in current):
+            # A line for another part was added since the first read: its level is not locked.
+            raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
+        flags = await repository.serialised_flags(session, {x.part_number for x in current})
+        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
+        posting = common.posting(auth, "order", order_id)
+        changed, booked = [], []
+        moved: dict[str, SerialItem] = {}
+        for line in _chosen(current, line_ids):
+            key = (warehouse.id, line.part_number)
+            levels[key], after, movement = change(levels[key], line, posting)
+            if after != line:
+                changed.append(after)
+            if flags[line.part_number]:
+                found, named = await _follow_serials(
+                    session, after, linked.get(line.line_id, []), movement, back=back
+                )
+                moved |= found
+                if movement is not None:
+                    booked += by_serial(movement, levels[key], named)
+            elif movement is not None:
+                booked.append((movement, levels[key]))
+        if changed:
+            await repository.save_levels(session, list(levels.values()))
+            await repository.save_lines(session, changed, posting.occurred_at)
+            await repository.save_serials(session, list(moved.values()), posting.occurred_at)
+            await common.record(uow, {warehouse.id: warehouse}, booked)
+            await _announce_lines(uow, warehouse, order_id, action, changed)
+            await uow.commit(result_id=order_id)
+        return await _order_parts(session, order_id, warehouse.id)
+
+
+async def issue_parts(
+    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+) -> OrderParts:
+    """领料: the held parts leave the warehouse into the order at the moving-average cost (a
+    ledger "issue" each; a serial each for a serialised part, recorded on the line). A line
+    is never issued twice; a short one is a Conflict."""
+    return await _change_lines(new_uow, auth, order_id, line_ids, "issue", order_parts.issue)
+
+
+async def release_parts(
+    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+) -> OrderParts:
+    """The holds of lines not issued are let go (their serials free again)."""
+
+    def release(
+        level: StockLevel, line: OrderPartLine, _posting: Posting
+    ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+        return (*order_parts.release(level, line), None)
+
+    return await _change_lines(new_uow, auth, order_id, line_ids, "release", release)
+
+
+async def return_parts(
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_id: str,
+    quantity: int,
+    serial_numbers: Sequence[str] = (),
+) -> OrderParts:
+    """退料: issued parts come back to the warehouse at the line's cost (a ledger "return").
+    A serialised line's serials come back in stock: the ones named, or the first it
+    consumed."""
+    if not line_id:
+        raise invalid("line_id", "is required")
+    order_parts.check_quantity(quantity)
+    if serial_numbers:
+        serials.check_serials(serial_numbers, quantity)
+
+    def give_back(
+        level: StockLevel, line: OrderPartLine, posting: Posting
+    ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+        return order_parts.give_back(level, line, quantity, posting)
+
+    return await _change_lines(
+        new_uow, auth, order_id, [line_id], "return", give_back, serial_numbers
+    )
+
+
+async def get_order_parts(new_uow: NewUow, auth: AuthContext, order_id: str) -> OrderParts:
+    require_role(auth, ORDER_PARTS_ROLES)
+    async with new_uow() as uow:
+        warehouse, _ = await _order_in_scope(uow.session, auth, order_id)
+        return await _order_parts(uow.session, order_id, warehouse.id)
