@@ -446,7 +446,10 @@ class RepairOrder(BaseModel):
     partner: PartnerOut | None = Field(description="送修: the store it was sent to")
     factory: FactoryOut | None = Field(description="返厂")
     swap: SwapOut | None = Field(description="换机")
-    swap_offered: bool = Field(description="a second warranty repair of one fault: a swap is due")
+    swap_offered: bool = Field(
+        description="the manufacturer's count of warranty repairs of one fault is reached (by "
+        "default the second): a swap is due"
+    )
     swap_offer_reason: str | None
     inspection_fee_fen: int = Field(description="检测费 paid for a declined unit")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 import grpc
@@ -200,7 +200,7 @@ def step_action(
     request: orders_pb2.TakeStepRequest,
     retail_prices: Mapping[str, int],
     base: repository.BaseData,
-    earlier_faults: frozenset[str] = frozenset(),
+    earlier_faults: Collection[str] = (),
     partner: routes.Partner | None = None,
 ) -> handlers.Apply:
     """The pure transition a request asks for, with its data out of protobuf (and, for a
@@ -228,7 +228,16 @@ def step_action(
         def diagnose(order: RepairOrder, now: datetime) -> None:
             lifecycle.check_step(order, "diagnosis", auth)
             check_diagnosis_codes(base.fault_codes, order.intake.brand, diagnosis)
-            lifecycle.diagnose(order, auth, now, diagnosis, retail_prices, earlier_faults)
+            policy = base.brands[order.intake.brand].policy
+            lifecycle.diagnose(
+                order,
+                auth,
+                now,
+                diagnosis,
+                retail_prices,
+                earlier_faults,
+                policy.swap_after_repairs,
+            )
 
         return diagnose
     if step == "quote":

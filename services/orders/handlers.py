@@ -275,7 +275,7 @@ class StepContext:
 
     order: RepairOrder
     base: repository.BaseData
-    earlier_faults: frozenset[str]
+    earlier_faults: tuple[str, ...]
 
 
 async def step_context(
@@ -291,17 +291,18 @@ async def step_context(
         if order is None or not visible(auth, order):
             raise NotFound(f"no repair order {order_id}")
         base = await base_data.get(uow.session)
-        earlier = frozenset[str]()
+        earlier: tuple[str, ...] = ()
         if step == "diagnosis":
             earlier = await _earlier_warranty_faults(uow.session, order)
     return StepContext(order, base, earlier)
 
 
-async def _earlier_warranty_faults(session: AsyncConnection, order: RepairOrder) -> frozenset[str]:
-    """By any IMEI the device ever had, across the chain."""
+async def _earlier_warranty_faults(session: AsyncConnection, order: RepairOrder) -> tuple[str, ...]:
+    """One fault code per earlier repair closed under warranty, by any IMEI the device ever
+    had, across the chain."""
     imeis, _ = await repository.linked_imeis(session, order.current_imei)
     earlier = await repository.orders_of_devices(session, imeis)
-    return frozenset(
+    return tuple(
         o.work.diagnosis.fault_code
         for o in earlier
         if o.id != order.id

@@ -26,7 +26,7 @@ the new figure), a lower or equal one stands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -190,11 +190,13 @@ def diagnose(
     now: datetime,
     diagnosis: Diagnosis,
     retail_prices: Mapping[str, int],
-    earlier_warranty_faults: frozenset[str] = frozenset(),
+    earlier_warranty_faults: Collection[str] = (),
+    swap_after_repairs: int = 2,
 ) -> None:
     """`retail_prices`: the catalog's price of each planned part it knows;
-    `earlier_warranty_faults`: the fault codes of the device's earlier repairs under warranty
-    (by any IMEI it had): the same fault again under warranty offers a swap (三包)."""
+    `earlier_warranty_faults`: the fault code of each of the device's earlier repairs under
+    warranty (by any IMEI it had): the manufacturer's `swap_after_repairs`-th warranty repair of
+    one fault offers a swap (三包)."""
     check_step(order, "diagnosis", auth)
     if order.work.partner_repaired:
         raise Conflict("the partner repaired the device: return it to the intake store")
@@ -227,9 +229,10 @@ def diagnose(
         )
         why += f"; warranty now {override}: {diagnosis.override_reason}"
     in_warranty = order.warranty.status == IN_WARRANTY
-    order.work.swap_offered = in_warranty and diagnosis.fault_code in earlier_warranty_faults
+    repairs = 1 + sum(1 for code in earlier_warranty_faults if code == diagnosis.fault_code)
+    order.work.swap_offered = in_warranty and repairs >= swap_after_repairs
     order.work.swap_offer_reason = (
-        f"second warranty repair of fault {diagnosis.fault_code}: a swap is due (三包)"
+        f"warranty repair no. {repairs} of fault {diagnosis.fault_code}: a swap is due (三包)"
         if order.work.swap_offered
         else ""
     )

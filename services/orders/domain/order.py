@@ -174,7 +174,7 @@ class Work:
     factory: FactoryReturn | None = None
     swap: SwapUnit | None = None
     new_imei: str = ""  # the device's IMEI now, when a board, a factory or a swap changed it
-    swap_offered: bool = False  # a second warranty repair of one fault: a swap is due
+    swap_offered: bool = False  # 三包: the policy's repair count of one fault reached
     swap_offer_reason: str = ""
     declined: bool = False
     inspection_fee_fen: int = 0  # 检测费, paid when a declined unit is picked up

@@ -199,3 +199,12 @@ def test_quick_orders_are_paid_and_closed_at_once() -> None:
     repair = new_order()
     with pytest.raises(Conflict):
         routes.complete(repair, CLERK, NOW, ("sell",), (), PRICES, 0, "", 0)
+
+
+def test_a_manufacturer_that_swaps_after_three_repairs_offers_it_at_the_third() -> None:
+    order = new_order(warranty="in_warranty")
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(), PRICES, ("F-LCD",), swap_after_repairs=3)
+    assert not order.work.swap_offered
+    again = ("F-LCD", "F-BAT", "F-LCD")
+    lifecycle.diagnose(order, TECH, NOW, diagnosis(), PRICES, again, swap_after_repairs=3)
+    assert order.work.swap_offered and "no. 3" in order.work.swap_offer_reason
