@@ -33,11 +33,13 @@ async def customer_erased(uow: UnitOfWork, event: customer_events_pb2.CustomerEr
     log.info("customer erased: %d orders lost their name and phone", cleared)
 
 
-def erasures_consumer(runtime: Runtime) -> EventConsumer:
+def erasures_consumer(
+    runtime: Runtime, name: str = ERASURES_CONSUMER, subject: str = ERASURES_SUBJECT
+) -> EventConsumer:
     return runtime.consumer(
-        ERASURES_CONSUMER,
+        name,
         CUSTOMERS_STREAM,
-        [ERASURES_SUBJECT],
+        [subject],
         {
             customer_events_pb2.CustomerErased.DESCRIPTOR.full_name: (
                 customer_events_pb2.CustomerErased,
