@@ -143,9 +143,10 @@ class PersonalDataKeys:
         raise RuntimeError("could not settle on a data key for a phone")
 
     async def key_by_id(self, key_id: str) -> DataKey:
-        """The key an event names; KeyShredded once its customer was erased."""
+        """The key an event names; KeyShredded once its customer was erased, ValueError for
+        no key id at all (an event from before sealing, or a forged one)."""
         if not _is_key_id(key_id):
-            raise KeyShredded(f"no such data key: {key_id!r}")
+            raise ValueError(f"names no data key: {key_id!r}")
         found = await self._get(f"key.{key_id}")
         if found is None:
             raise KeyShredded(f"data key {key_id} is destroyed")
@@ -197,6 +198,8 @@ class InMemoryKeys:
         return self.key_for(phone)
 
     async def key_by_id(self, key_id: str) -> DataKey:
+        if not _is_key_id(key_id):
+            raise ValueError(f"names no data key: {key_id!r}")
         if key_id not in self._by_id:
             raise KeyShredded(f"data key {key_id} is destroyed")
         return self._by_id[key_id]

@@ -71,6 +71,8 @@ async def test_replicas_taking_in_one_new_phone_at_once_share_one_key(
     assert found == keys[0]
     with pytest.raises(KeyShredded):
         await replicas[0].key_by_id(secrets.token_hex(16))  # never made
+    with pytest.raises(ValueError):
+        await replicas[0].key_by_id("")  # an event from before sealing
 
 
 async def test_shredding_leaves_nothing_of_the_key_or_the_phone(js: JetStreamContext) -> None:

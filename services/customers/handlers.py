@@ -108,8 +108,8 @@ async def open_person(
     personal_keys: DataKeys, event: events_pb2.OrderReceived
 ) -> events_pb2.PersonalData:
     """The name and phone the event carries sealed (KeyShredded once the customer is erased)."""
-    key = await personal_keys.key_by_id(event.customer.key_id)
     try:
+        key = await personal_keys.key_by_id(event.customer.key_id)
         return events_pb2.PersonalData.FromString(key.open(event.customer.sealed, event.order_id))
     except (ValueError, DecodeError) as error:
         raise UnprocessableEvent(f"customer: {error}") from error

@@ -132,7 +132,7 @@ async def messages_holding(js: JetStreamContext, stream: str, person: Person) ->
         info = await js.stream_info(stream)
     except NotFoundError:
         return []
-    if not info.state.messages:
+    if not info.state.messages or not info.config.subjects:
         return []
     found = []
     sub = await js.pull_subscribe(info.config.subjects[0], durable=None, stream=stream)

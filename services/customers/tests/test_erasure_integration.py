@@ -113,3 +113,13 @@ async def test_a_sealed_snapshot_that_does_not_open_is_refused(
     async with runtime.uow() as uow:
         with pytest.raises(UnprocessableEvent):
             await handlers.record_order_received(uow, event, keys)
+
+
+async def test_an_event_naming_no_key_is_refused(runtime: Runtime, lane: Lane) -> None:
+    """An OrderReceived from before sealing (name and phone in fields now reserved) or a forged
+    one goes to the dead letters, where an operator sees it, instead of vanishing."""
+    event = await sealed_order(PersonalDataKeys(runtime.js), lane, "孙八", new_phone())
+    event.customer.key_id = ""
+    async with runtime.uow() as uow:
+        with pytest.raises(UnprocessableEvent):
+            await handlers.record_order_received(uow, event, PersonalDataKeys(runtime.js))
