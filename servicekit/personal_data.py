@@ -117,6 +117,7 @@ class PersonalDataKeys:
                     KeyValueConfig(
                         bucket=BUCKET,
                         history=1,
+                        direct=True,
                         storage=StorageType.FILE,
                         replicas=self._replicas,
                         description="per-customer data keys; erasure purges them",
