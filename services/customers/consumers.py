@@ -6,6 +6,7 @@ import functools
 
 from aftersales.events.v1 import events_pb2, order_events_pb2
 from servicekit.inbox import EventConsumer
+from servicekit.personal_data import DataKeys
 from servicekit.runtime import Runtime
 from services.customers import handlers
 from services.customers.settings import follow_up_days
@@ -21,9 +22,11 @@ ORDER_HISTORY_SUBJECT = "orders.v1.*.*.*"
 
 def order_received_consumer(
     runtime: Runtime,
+    personal_keys: DataKeys,
     name: str = ORDER_RECEIVED_CONSUMER,
     subject: str = ORDER_RECEIVED_SUBJECT,
 ) -> EventConsumer:
+    """`personal_keys` open the name and phone the events carry sealed."""
     return runtime.consumer(
         name,
         ORDERS_STREAM,
@@ -31,7 +34,7 @@ def order_received_consumer(
         {
             events_pb2.OrderReceived.DESCRIPTOR.full_name: (
                 events_pb2.OrderReceived,
-                handlers.record_order_received,
+                functools.partial(handlers.record_order_received, personal_keys=personal_keys),
             )
         },
     )
@@ -59,5 +62,5 @@ def order_history_consumer(
     )
 
 
-def consumers(runtime: Runtime) -> list[EventConsumer]:
-    return [order_received_consumer(runtime), order_history_consumer(runtime)]
+def consumers(runtime: Runtime, personal_keys: DataKeys) -> list[EventConsumer]:
+    return [order_received_consumer(runtime, personal_keys), order_history_consumer(runtime)]

@@ -8,6 +8,7 @@ import grpc
 
 from aftersales.customers.v1 import customers_pb2, customers_pb2_grpc
 from servicekit.auth import current_auth
+from servicekit.personal_data import DataKeys
 from servicekit.timeutil import to_timestamp, utc_now
 from services.customers import handlers
 from services.customers.domain.complaint import is_overdue as complaint_overdue
@@ -135,8 +136,9 @@ def complaint_message(view: handlers.ComplaintView) -> customers_pb2.Complaint:
 
 
 class CustomersService(customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, new_uow: handlers.NewUow) -> None:
+    def __init__(self, new_uow: handlers.NewUow, personal_keys: DataKeys) -> None:
         self.new_uow = new_uow
+        self.personal_keys = personal_keys
 
     async def FindCustomer(
         self, request: customers_pb2.FindCustomerRequest, context: Context
@@ -210,7 +212,7 @@ class CustomersService(customers_pb2_grpc.CustomersServiceServicer):
         self, request: customers_pb2.EraseCustomerRequest, context: Context
     ) -> customers_pb2.Customer:
         profile = await handlers.erase_customer(
-            self.new_uow, current_auth(), request.customer_id, request.reason
+            self.new_uow, current_auth(), request.customer_id, request.reason, self.personal_keys
         )
         return customer_message(profile)
 
@@ -315,5 +317,7 @@ class CustomersService(customers_pb2_grpc.CustomersServiceServicer):
         return complaint_message(view)
 
 
-def register(server: grpc.aio.Server, new_uow: handlers.NewUow) -> None:
-    customers_pb2_grpc.add_CustomersServiceServicer_to_server(CustomersService(new_uow), server)
+def register(server: grpc.aio.Server, new_uow: handlers.NewUow, personal_keys: DataKeys) -> None:
+    customers_pb2_grpc.add_CustomersServiceServicer_to_server(
+        CustomersService(new_uow, personal_keys), server
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import customer_events_pb2, events_pb2, order_events_pb2
@@ -18,6 +20,7 @@ from servicekit.errors import Conflict, FieldError, NotFound, PreconditionFailed
 from servicekit.identifiers import imei_problem, mobile_problem
 from servicekit.inbox import UnprocessableEvent
 from servicekit.outbox import fill_meta
+from servicekit.personal_data import DataKeys, KeyShredded
 from servicekit.timeutil import from_timestamp, to_timestamp, utc_now
 from servicekit.uow import UnitOfWork
 from services.customers.adapters import repository
@@ -52,6 +55,8 @@ from services.customers.notifications import store as notification_store
 # kept once and merged later): a bound, so a loop in bad data cannot hang a consumer.
 MAX_MERGE_HOPS = 5
 
+log = logging.getLogger(__name__)
+
 NewUow = Callable[[], UnitOfWork]
 
 
@@ -65,15 +70,17 @@ class CustomerProfile:
     open_store_ids: list[str]
 
 
-def visit_from_order_received(event: events_pb2.OrderReceived) -> Visit:
+def visit_from_order_received(
+    event: events_pb2.OrderReceived, person: events_pb2.PersonalData
+) -> Visit:
     # An event without its own intake time falls back to when it occurred.
     received = event.received_at if event.HasField("received_at") else event.meta.occurred_at
     return Visit(
         order_id=event.order_id,
         branch_id=event.meta.branch_id,
         store_id=event.meta.store_id,
-        customer_name=event.customer.name,
-        phone=event.customer.phone,
+        customer_name=person.name,
+        phone=person.phone,
         imei=event.device.imei,
         brand=event.device.brand,
         model=event.device.model,
@@ -97,10 +104,31 @@ async def follow_merges(uow: UnitOfWork, customer: Customer | None) -> Customer 
     return customer
 
 
-async def record_order_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+async def open_person(
+    personal_keys: DataKeys, event: events_pb2.OrderReceived
+) -> events_pb2.PersonalData:
+    """The name and phone the event carries sealed (KeyShredded once the customer is erased)."""
+    try:
+        key = await personal_keys.key_by_id(event.customer.key_id)
+        return events_pb2.PersonalData.FromString(key.open(event.customer.sealed, event.order_id))
+    except (ValueError, DecodeError) as error:
+        raise UnprocessableEvent(f"customer: {error}") from error
+
+
+async def record_order_received(
+    uow: UnitOfWork, event: events_pb2.OrderReceived, personal_keys: DataKeys
+) -> None:
     """A work order was taken in: the customer and their device become known (or are brought
-    up to date) and the order joins the customer's history. The consumer commits."""
-    visit = visit_from_order_received(event)
+    up to date) and the order joins the customer's history. The consumer commits.
+
+    An order whose customer was erased before it got here has nothing left to record: its
+    key is destroyed, and orders cleared the order's copy when it heard of the erasure."""
+    try:
+        person = await open_person(personal_keys, event)
+    except KeyShredded as gone:
+        log.info("order %s: its customer is erased (%s)", event.order_id, gone)
+        return
+    visit = visit_from_order_received(event, person)
     try:
         check_visit(visit)
     except UnusableVisit as error:
@@ -133,7 +161,7 @@ async def record_order_received(uow: UnitOfWork, event: events_pb2.OrderReceived
         await repository.add_device(session, device)
     else:
         await repository.update_device(session, device)
-    await repository.add_order(session, customer.id, visit)
+    await repository.add_order(session, customer.id, visit, event.customer.key_id)
 
 
 async def find_customer(new_uow: NewUow, phone: str, imei: str) -> CustomerProfile:
@@ -487,10 +515,15 @@ async def export_customer(new_uow: NewUow, auth: AuthContext, customer_id: str, 
 
 
 async def erase_customer(
-    new_uow: NewUow, auth: AuthContext, customer_id: str, reason: str
+    new_uow: NewUow, auth: AuthContext, customer_id: str, reason: str, personal_keys: DataKeys
 ) -> CustomerProfile:
     """PIPL: the person anonymised, their orders kept for accounting (audited). Refused while
-    a store still holds one of their devices: it must be able to reach them."""
+    a store still holds one of their devices: it must be able to reach them.
+
+    The data keys of their orders are destroyed before the commit (a failed commit leaves
+    them destroyed, and the erasure can be asked again; never the other way round), so every
+    event that carried their name and phone, in any stream or dead letter, is unreadable;
+    CustomerErased then tells orders to clear its copy."""
     require_role(auth, privacy.PRIVACY_ROLES)
     why = privacy.check_reason(reason)
     now = utc_now()
@@ -501,6 +534,8 @@ async def erase_customer(
         if any(is_open(record.status) for record in history):
             raise Conflict("an order of this customer is still open: erase after it is closed")
         after = privacy.erased(customer, now, privacy.erased_phone())
+        key_ids = await repository.personal_keys_of(session, customer.id)
+        await personal_keys.shred(key_ids)
         await repository.forget_person(session, customer.id)
         await notification_store.forget_notices_of_orders(
             session, [record.order_id for record in history]
@@ -516,6 +551,14 @@ async def erase_customer(
             why,
             f"anonymised; {len(history)} orders kept for accounting",
         )
+        erased = customer_events_pb2.CustomerErased(
+            customer_id=customer.id,
+            order_ids=[record.order_id for record in history],
+            key_ids=key_ids,
+        )
+        branch_id, store_id = auth.branch_id or "_", auth.store_id or "_"
+        fill_meta(erased.meta, branch_id, store_id)
+        await uow.emit(_subject(branch_id, store_id, "customer_erased"), erased)
         profile = await profile_of(session, after)
         await uow.commit()
     return profile

@@ -18,7 +18,10 @@ What it offers, listens to and announces:
     follow-up task at pickup
   - `customers-notifications`: both; the tracking read model and one notice per event
 - Events out (protos/aftersales/events/v1/customer_events.proto), on
-  customers.v1.<branch>.<store>.<event>: follow_up_recorded, complaint_opened, complaint_closed
+  customers.v1.<branch>.<store>.<event>: follow_up_recorded, complaint_opened, complaint_closed,
+  customer_erased (orders clears its copy of the name and phone)
+- Keys: the customers' data keys in the PERSONAL_DATA_KEYS bucket (servicekit.personal_data):
+  OrderReceived's name and phone are opened with them; erasure destroys them
 - Background: the notice sender (SMS provider), in every replica
 """
 
@@ -29,18 +32,23 @@ from pathlib import Path
 import grpc
 
 from servicekit.inbox import EventConsumer
+from servicekit.personal_data import PersonalDataKeys
 from servicekit.runtime import Runtime, ServiceSpec
 from services.customers import consumers, grpc_api, notifications
 from services.customers.adapters.orm import metadata
 
 
+def personal_keys(runtime: Runtime) -> PersonalDataKeys:
+    return PersonalDataKeys(runtime.js, replicas=runtime.settings.stream_replicas)
+
+
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
-    grpc_api.register(server, runtime.uow)
+    grpc_api.register(server, runtime.uow, personal_keys(runtime))
     notifications.register(server, runtime)
 
 
 def all_consumers(runtime: Runtime) -> list[EventConsumer]:
-    return consumers.consumers(runtime) + notifications.consumers(runtime)
+    return consumers.consumers(runtime, personal_keys(runtime)) + notifications.consumers(runtime)
 
 
 SPEC = ServiceSpec(

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -161,6 +161,24 @@ class IdempotencyStore:
     async def release(self, user_id: str, key: str, lease: str) -> None:
         async with self.db.begin() as conn:
             await conn.execute(delete(keys).where(_same_entry(user_id, key, lease)))
+
+    async def forget_replies_naming(self, needles: Sequence[str]) -> int:
+        """Erasure (PIPL): forget the kept replies that name any of `needles` (the customer's
+        phone, their orders' ids), as an intake's reply names its customer. A retry of such a
+        request reaches the service again, which knows its request id still."""
+        wanted = [needle.encode() for needle in needles if needle]
+        if not wanted:
+            return 0
+        async with self.db.begin() as conn:
+            rows = await conn.execute(
+                select(keys.c.user_id, keys.c.key, keys.c.response_body).where(
+                    keys.c.response_body.is_not(None)
+                )
+            )
+            naming = [(r.user_id, r.key) for r in rows if any(w in r.response_body for w in wanted)]
+            for user_id, key in naming:
+                await conn.execute(delete(keys).where(keys.c.user_id == user_id, keys.c.key == key))
+        return len(naming)
 
     async def prune(self) -> int:
         """Forget entries older than the lifetime a key is honoured for."""

@@ -5,23 +5,26 @@ from __future__ import annotations
 from aftersales.events.v1 import events_pb2
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore, ShortPart
 from servicekit.outbox import fill_meta
+from servicekit.personal_data import DataKey
 from servicekit.timeutil import to_timestamp
 from services.orders.adapters.inventory import store_warehouse_id
 from services.orders.domain.order import RepairOrder
 
 
-def order_received(order: RepairOrder) -> events_pb2.OrderReceived:
+def order_received(order: RepairOrder, key: DataKey) -> events_pb2.OrderReceived:
+    """The customer's name and phone go sealed with their data key, never in clear."""
     intake = order.intake
+    person = events_pb2.PersonalData(name=intake.customer_name, phone=intake.customer_phone)
     event = events_pb2.OrderReceived(
         order_id=order.id,
         number=order.number,
         service_type=intake.service_type,
         warranty_status=order.warranty.status,
         customer=events_pb2.CustomerSnapshot(
-            name=intake.customer_name,
-            phone=intake.customer_phone,
             message_consent=intake.message_consent,
             language=intake.language,
+            key_id=key.key_id,
+            sealed=key.seal(person.SerializeToString(), order.id),
         ),
         device=events_pb2.DeviceSnapshot(
             imei=intake.imei,

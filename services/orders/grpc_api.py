@@ -11,6 +11,7 @@ from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import AuthContext, current_auth
 from servicekit.errors import invalid
 from servicekit.idempotency import request_hash
+from servicekit.personal_data import DataKeys
 from servicekit.timeutil import to_timestamp
 from services.orders import handlers
 from services.orders.adapters import repository
@@ -334,9 +335,10 @@ def route_action(
 
 
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
-    def __init__(self, new_uow: handlers.NewUow, parts: Parts) -> None:
+    def __init__(self, new_uow: handlers.NewUow, parts: Parts, personal_keys: DataKeys) -> None:
         self.new_uow = new_uow
         self.parts = parts
+        self.personal_keys = personal_keys
         self.base_data = repository.BaseDataCache()
 
     async def TakeStep(
@@ -399,6 +401,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             store_id=request.store_id,
             request_id=request.request_id or None,
             request_hash=request.request_hash or request_hash(request),
+            personal_keys=self.personal_keys,
         )
         return order_message(order)
 
@@ -475,5 +478,9 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         return orders_pb2.PingResponse()
 
 
-def register(server: grpc.aio.Server, new_uow: handlers.NewUow, parts: Parts) -> None:
-    orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersService(new_uow, parts), server)
+def register(
+    server: grpc.aio.Server, new_uow: handlers.NewUow, parts: Parts, personal_keys: DataKeys
+) -> None:
+    orders_pb2_grpc.add_OrdersServiceServicer_to_server(
+        OrdersService(new_uow, parts, personal_keys), server
+    )

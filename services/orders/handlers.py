@@ -22,6 +22,7 @@ from servicekit.errors import (
     invalid,
 )
 from servicekit.idempotency import KEY_LIFETIME
+from servicekit.personal_data import DataKeys
 from servicekit.timeutil import (
     parse_day,
     shanghai_day,
@@ -76,6 +77,8 @@ async def create_repair_order(
     request_id: str | None,
     request_hash: str = "",
     clock: Callable[[], datetime] = utc_now,
+    *,
+    personal_keys: DataKeys,
 ) -> RepairOrder:
     """Intake (受理): check the form, decide warranty and authorisation, number the order, store
     it and announce it, all in one transaction.
@@ -96,10 +99,12 @@ async def create_repair_order(
             order = await _take_in(session, base_data, auth, form, branch_id, store_id, now)
             order.request_id = request_id
             order.request_hash = request_hash or None
+            # The customer's data key: their name and phone leave only sealed with it.
+            personal_key = await personal_keys.key_for_phone(order.intake.customer_phone)
             try:
                 if free_expired_id and request_id:
                     await repository.release_request_id(session, request_id, now - KEY_LIFETIME)
-                await repository.add(session, order)
+                await repository.add(session, order, personal_key.key_id)
             except IntegrityError:
                 # The request id is taken. Finding out here, not by a look-up up front, keeps
                 # the usual first attempt one query shorter.
@@ -115,7 +120,7 @@ async def create_repair_order(
                     raise  # freed in this very transaction, yet taken: not a key clash
                 free_expired_id = True
                 continue
-            event = events.order_received(order)
+            event = events.order_received(order, personal_key)
             await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
             await uow.commit()
         return order

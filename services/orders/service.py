@@ -5,7 +5,10 @@ authorisation, the device passport. What it offers and announces:
 - Events out: orders.v1.<branch>.<store>.order_received (OrderReceived), and
   orders.v1.<branch>.<store>.order_<status> (OrderStatusChanged) for every step taken
 - Calls: aftersales.inventory.v1.InventoryService to reserve, issue and release parts
-- Events in: none yet
+- Events in: customers.v1.<branch>.<store>.customer_erased (CustomerErased): the erased
+  customer's orders keep no name or phone (services/orders/erasure.py)
+- Keys: the customers' data keys in the PERSONAL_DATA_KEYS bucket (servicekit.personal_data):
+  OrderReceived carries the name and phone sealed only
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import grpc
 
 from servicekit.caller_token import load_signer
 from servicekit.grpc_client import open_channel
+from servicekit.personal_data import PersonalDataKeys
 from servicekit.runtime import Runtime, ServiceSpec
-from services.orders import base_data_api, demo, grpc_api
+from services.orders import base_data_api, demo, erasure, grpc_api
 from services.orders.adapters.inventory import InventoryParts
 from services.orders.adapters.orm import metadata
 
@@ -32,7 +36,8 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
         load_signer(trust.token_keys, "orders"),
         trust.tls,
     )
-    grpc_api.register(server, runtime.uow, InventoryParts(channel))
+    keys = PersonalDataKeys(runtime.js, replicas=runtime.settings.stream_replicas)
+    grpc_api.register(server, runtime.uow, InventoryParts(channel), keys)
     base_data_api.register(server, runtime)
 
 
@@ -41,5 +46,6 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    consumers=lambda runtime: [erasure.erasures_consumer(runtime)],
     seed_demo=demo.seed,
 )

@@ -72,6 +72,9 @@ customer_orders = Table(
     Column("number", String(40), nullable=True),
     Column("imei", String(20), nullable=True),
     Column("service_type", String(20), nullable=True),
+    # The data key its OrderReceived sealed the name and phone with: erasure destroys the keys
+    # of all the customer's orders (servicekit.personal_data).
+    Column("personal_key_id", String(32), nullable=True),
 )
 
 order_states = Table(

@@ -166,7 +166,9 @@ async def update_device(session: AsyncConnection, device: Device) -> None:
     await session.execute(_UPDATE_DEVICE, {"device_imei": device.imei, **_device_values(device)})
 
 
-async def add_order(session: AsyncConnection, customer_id: str, visit: Visit) -> None:
+async def add_order(
+    session: AsyncConnection, customer_id: str, visit: Visit, personal_key_id: str
+) -> None:
     await session.execute(
         customer_orders.insert(),
         {
@@ -178,8 +180,22 @@ async def add_order(session: AsyncConnection, customer_id: str, visit: Visit) ->
             "number": visit.number or None,
             "imei": visit.imei,
             "service_type": visit.service_type or None,
+            "personal_key_id": personal_key_id or None,
         },
     )
+
+
+async def personal_keys_of(session: AsyncConnection, customer_id: str) -> list[str]:
+    """The data keys of the customer's orders (merged records' orders included)."""
+    found = await session.execute(
+        select(customer_orders.c.personal_key_id)
+        .where(
+            customer_orders.c.customer_id == customer_id,
+            customer_orders.c.personal_key_id.is_not(None),
+        )
+        .distinct()
+    )
+    return sorted(str(key_id) for key_id in found.scalars())
 
 
 async def add_consent_change(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.customers.consumers import (
@@ -31,11 +32,13 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 async def lane(runtime: Runtime) -> AsyncIterator[Lane]:
     tag = uuid.uuid4().hex[:8]
     branch_id = f"T{tag}"
+    keys = InMemoryKeys()
     consumer = order_received_consumer(
         runtime,
+        keys,
         name=f"{ORDER_RECEIVED_CONSUMER}-{tag}",
         subject=f"orders.v1.{branch_id}.*.order_received",
     )
-    yield Lane(branch_id, f"{branch_id}-001", consumer)
+    yield Lane(branch_id, f"{branch_id}-001", consumer, keys)
     with contextlib.suppress(Exception):
         await runtime.js.delete_consumer(ORDERS_STREAM, consumer.name)

@@ -13,6 +13,7 @@ from datetime import datetime
 from aftersales.events.v1 import events_pb2
 from servicekit.inbox import EventConsumer
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
+from servicekit.personal_data import DataKey, InMemoryKeys
 from servicekit.runtime import Runtime
 from servicekit.timeutil import to_timestamp, utc_now
 
@@ -29,6 +30,8 @@ class Lane:
     branch_id: str
     store_id: str
     consumer: EventConsumer
+    # The data keys the lane's events are sealed with, as orders seals them.
+    keys: InMemoryKeys
 
     @property
     def subject(self) -> str:
@@ -49,12 +52,21 @@ def order_received(
         number=f"{lane.store_id}-261123-{order_id[:4]}",
         service_type="repair",
         warranty_status="out_of_warranty",
-        customer=events_pb2.CustomerSnapshot(name=name, phone=phone),
+        customer=sealed_customer(lane.keys.key_for(phone), order_id, name, phone),
         device=events_pb2.DeviceSnapshot(imei=imei, brand="huawei", model="p60", colour="black"),
         received_at=to_timestamp(received_at or utc_now()),
     )
     fill_meta(event.meta, lane.branch_id, lane.store_id)
     return event
+
+
+def sealed_customer(
+    key: DataKey, order_id: str, name: str, phone: str
+) -> events_pb2.CustomerSnapshot:
+    person = events_pb2.PersonalData(name=name, phone=phone)
+    return events_pb2.CustomerSnapshot(
+        key_id=key.key_id, sealed=key.seal(person.SerializeToString(), order_id)
+    )
 
 
 async def publish(runtime: Runtime, lane: Lane, event: events_pb2.OrderReceived) -> None:

@@ -211,7 +211,7 @@ async def test_an_open_order_shows_its_store_and_the_list_is_scoped(
     runtime: Runtime, lane: Lane, stub: customers_pb2_grpc.CustomersServiceStub
 ) -> None:
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, order_received(lane))
+        await handlers.record_order_received(uow, order_received(lane), lane.keys)
         await uow.commit()
     with acting_as(AuthContext("u-c", "clerk", lane.branch_id, lane.store_id)):
         mine = await call(stub.ListCustomers, customers_pb2.ListCustomersRequest())
@@ -455,9 +455,9 @@ async def test_edit_and_merge(
 ) -> None:
     second_imei = "356938035643809"
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, order_received(lane))
+        await handlers.record_order_received(uow, order_received(lane), lane.keys)
         await handlers.record_order_received(
-            uow, order_received(lane, name="张三", phone=OTHER_PHONE, imei=second_imei)
+            uow, order_received(lane, name="张三", phone=OTHER_PHONE, imei=second_imei), lane.keys
         )
         await uow.commit()
     keep = (await handlers.find_customer(runtime.uow, PHONE, "")).customer
@@ -522,7 +522,9 @@ async def test_edit_and_merge(
     # The merged record's phone leads to the kept one, now and for later intakes.
     assert (await handlers.find_customer(runtime.uow, OTHER_PHONE, "")).customer.id == keep.id
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, order_received(lane, phone=OTHER_PHONE))
+        await handlers.record_order_received(
+            uow, order_received(lane, phone=OTHER_PHONE), lane.keys
+        )
         await uow.commit()
     detail = await handlers.get_customer(runtime.uow, keep.id)
     assert detail.profile.customer.order_count == 3 and len(detail.history) == 3

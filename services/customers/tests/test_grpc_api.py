@@ -35,7 +35,7 @@ async def test_a_customer_is_found_by_phone_and_by_imei(
 ) -> None:
     event = order_received(lane)
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, event)
+        await handlers.record_order_received(uow, event, lane.keys)
         await uow.commit()
 
     with acting_as(ELSEWHERE):

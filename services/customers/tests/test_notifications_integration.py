@@ -94,7 +94,7 @@ def received(branch: Branch, order_id: str) -> events_pb2.OrderReceived:
         number=f"{branch.store_id}-261123-0001",
         service_type="repair",
         warranty_status="out_of_warranty",
-        customer=events_pb2.CustomerSnapshot(name="张三", phone=PHONE, message_consent=True),
+        customer=events_pb2.CustomerSnapshot(message_consent=True),
         device=events_pb2.DeviceSnapshot(imei="490154203237518", brand="huawei", model="p60"),
         promised_date="2026-11-26",
     )

@@ -254,8 +254,16 @@ async def erase_customer(
     已删除, phone and email gone), their orders stay for accounting. Audited."""
 
     async def handle() -> Response:
+        before = await call(
+            gw.clients.customers.GetCustomer,
+            customers_pb2.GetCustomerRequest(customer_id=customer_id),
+        )
         message = customers_pb2.EraseCustomerRequest(customer_id=customer_id, reason=body.reason)
         customer = await call(gw.clients.customers.EraseCustomer, message)
+        # The replies kept for retries (24 h) hold what they answered: an intake's, the person.
+        await gw.idempotency.forget_replies_naming(
+            [before.customer.phone, *(record.order_id for record in before.history)]
+        )
         return json_response(customer_json(auth, customer), headers=etag(customer))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)

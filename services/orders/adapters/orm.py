@@ -111,6 +111,11 @@ repair_orders = Table(
     Column("partner_branch_id", String(30), nullable=True),
     Column("partner_store_id", String(30), nullable=True),
     Index("ix_repair_orders_partner", "partner_branch_id", "partner_store_id"),
+    # The data key the order's OrderReceived sealed the customer's name and phone with
+    # (servicekit.personal_data): an erasure names the keys it destroyed, and the orders
+    # holding them lose their copy of the name and phone as well.
+    Column("personal_key_id", String(32), nullable=True),
+    Index("ix_repair_orders_personal_key", "personal_key_id"),
 )
 
 order_timeline = Table(

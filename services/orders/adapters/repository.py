@@ -159,7 +159,8 @@ async def next_number(session: AsyncConnection, store_id: str, day: date) -> int
     return int(taken.scalar_one())
 
 
-async def add(session: AsyncConnection, order: RepairOrder) -> None:
+async def add(session: AsyncConnection, order: RepairOrder, personal_key_id: str) -> None:
+    """`personal_key_id`: the data key the customer's name and phone travel sealed with."""
     intake, warranty = order.intake, order.warranty
     await session.execute(
         repair_orders.insert(),
@@ -174,6 +175,7 @@ async def add(session: AsyncConnection, order: RepairOrder) -> None:
             "store_id": order.store_id,
             "customer_name": intake.customer_name,
             "customer_phone": intake.customer_phone,
+            "personal_key_id": personal_key_id,
             "message_consent": intake.message_consent,
             "customer_language": intake.language,
             "imei": intake.imei,
@@ -529,3 +531,23 @@ async def orders_of_devices(
         .limit(limit)
     )
     return [_order_from_row(row) for row in rows]
+
+
+async def forget_customer(
+    session: AsyncConnection, order_ids: list[str], key_ids: list[str], erased_name: str
+) -> int:
+    """Erasure: the orders of an erased customer (by id, or by a destroyed data key for the
+    orders customers had not heard of yet) keep no name or phone. Returns how many changed."""
+    c = repair_orders.c
+    matches = [c.id.in_(order_ids)] if order_ids else []
+    if key_ids:
+        matches.append(c.personal_key_id.in_(key_ids))
+    if not matches:
+        return 0
+    result = await session.execute(
+        update(repair_orders)
+        .where(or_(*matches))
+        .where(or_(c.customer_name != erased_name, c.customer_phone != ""))
+        .values(customer_name=erased_name, customer_phone="")
+    )
+    return result.rowcount or 0

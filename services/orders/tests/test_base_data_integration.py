@@ -15,6 +15,7 @@ from aftersales.orders.v1 import base_data_pb2 as pb
 from servicekit import paging
 from servicekit.auth import AuthContext, set_auth
 from servicekit.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import shanghai_day, utc_now
@@ -30,6 +31,8 @@ from services.orders.tests.test_intake_integration import form
 HQ = AuthContext("u-hq", "hq_admin")
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 MANAGER = AuthContext("u-zj", "branch_manager", "ZJ")
+
+KEYS = InMemoryKeys()
 
 
 @pytest.fixture
@@ -101,7 +104,14 @@ async def test_the_next_intake_reads_the_new_policy_and_authorisation(
     cache = repository.BaseDataCache()
     bought = (shanghai_day(utc_now()) - timedelta(days=400)).isoformat()
     first = await handlers.create_repair_order(
-        runtime.uow, cache, CLERK, form(purchase_date=bought), "SH", "SH-001", None
+        runtime.uow,
+        cache,
+        CLERK,
+        form(purchase_date=bought),
+        "SH",
+        "SH-001",
+        None,
+        personal_keys=KEYS,
     )
     assert first.warranty.status == "out_of_warranty"
     assert first.brand_authorised
@@ -126,7 +136,14 @@ async def test_the_next_intake_reads_the_new_policy_and_authorisation(
     await service.PutAuthorisation(pb.PutAuthorisationRequest(authorisation=cell), None)
 
     second = await handlers.create_repair_order(
-        runtime.uow, cache, CLERK, form(purchase_date=bought), "SH", "SH-001", None
+        runtime.uow,
+        cache,
+        CLERK,
+        form(purchase_date=bought),
+        "SH",
+        "SH-001",
+        None,
+        personal_keys=KEYS,
     )
     assert second.warranty.status == "in_warranty"
     assert not second.brand_authorised

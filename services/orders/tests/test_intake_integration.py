@@ -16,6 +16,7 @@ from aftersales.orders.v1 import orders_pb2
 from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.errors import InvalidInput, NotFound
 from servicekit.idempotency import KEY_LIFETIME, request_hash
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
@@ -28,6 +29,8 @@ from services.orders.tests.fake_parts import FakeParts
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 BASE = repository.BaseDataCache()
+
+KEYS = InMemoryKeys()
 
 
 def form(**changes: str) -> IntakeForm:
@@ -61,10 +64,24 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
 @pytest.mark.service("orders")
 async def test_intake_stores_numbers_and_announces_once(runtime: Runtime) -> None:
     order = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        request_id="u-clerk:key-1",
+        personal_keys=KEYS,
     )
     again = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", request_id="u-clerk:key-1"
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        request_id="u-clerk:key-1",
+        personal_keys=KEYS,
     )
     assert again.id == order.id
     assert order.status == "received"
@@ -93,12 +110,12 @@ async def test_intake_stores_numbers_and_announces_once(runtime: Runtime) -> Non
 async def test_intake_keeps_consent_and_language_and_announces_them(runtime: Runtime) -> None:
     consenting = replace(form(promised_date="2099-01-02"), message_consent=True, language="en")
     order = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, consenting, "SH", "SH-001", None
+        runtime.uow, BASE, CLERK, consenting, "SH", "SH-001", None, personal_keys=KEYS
     )
     stored = await handlers.get_repair_order(runtime.uow, CLERK, order.id)
     assert (stored.intake.message_consent, stored.intake.language) == (True, "en")
     plain = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None, personal_keys=KEYS
     )
     assert (plain.intake.message_consent, plain.intake.language) == (False, "zh-CN")
 
@@ -120,7 +137,14 @@ async def test_intake_keeps_consent_and_language_and_announces_them(runtime: Run
 async def test_intake_refuses_an_unknown_language(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput) as caught:
         await handlers.create_repair_order(
-            runtime.uow, BASE, CLERK, replace(form(), language="fr"), "SH", "SH-001", None
+            runtime.uow,
+            BASE,
+            CLERK,
+            replace(form(), language="fr"),
+            "SH",
+            "SH-001",
+            None,
+            personal_keys=KEYS,
         )
     assert [e.field for e in caught.value.errors] == ["customer.language"]
 
@@ -136,6 +160,7 @@ async def test_bad_intake_changes_nothing(runtime: Runtime) -> None:
             "SH",
             "SH-001",
             None,
+            personal_keys=KEYS,
         )
     assert {e.field for e in caught.value.errors} == {"device.imei", "device.brand"}
     async with runtime.db.session() as session:
@@ -146,7 +171,7 @@ async def test_bad_intake_changes_nothing(runtime: Runtime) -> None:
 @pytest.mark.service("orders")
 async def test_other_store_cannot_read_the_order(runtime: Runtime) -> None:
     order = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None
+        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None, personal_keys=KEYS
     )
     other_store = AuthContext("u2", "clerk", "SH", "SH-002")
     other_branch = AuthContext("u3", "branch_manager", "ZJ")
@@ -161,7 +186,9 @@ async def test_other_store_cannot_read_the_order(runtime: Runtime) -> None:
 async def test_concurrent_intake_numbers_are_unique(runtime: Runtime) -> None:
     created = await asyncio.gather(
         *(
-            handlers.create_repair_order(runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None)
+            handlers.create_repair_order(
+                runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None, personal_keys=KEYS
+            )
             for _ in range(10)
         )
     )
@@ -171,7 +198,9 @@ async def test_concurrent_intake_numbers_are_unique(runtime: Runtime) -> None:
 @pytest.mark.service("orders")
 async def test_listing_pages_through_every_order_once(runtime: Runtime) -> None:
     for _ in range(5):
-        await handlers.create_repair_order(runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None)
+        await handlers.create_repair_order(
+            runtime.uow, BASE, CLERK, form(), "SH", "SH-001", None, personal_keys=KEYS
+        )
     where = handlers.order_filter(CLERK, "", "", "", "", "", "", "", "")
     seen: list[str] = []
     token = ""
@@ -217,10 +246,28 @@ async def test_a_key_reused_for_another_request_is_refused_within_its_lifetime(
 ) -> None:
     later = FIRST_USE + KEY_LIFETIME - timedelta(seconds=1)
     first = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(FIRST_USE)
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        "u-clerk:k",
+        "hash-a",
+        clock_at(FIRST_USE),
+        personal_keys=KEYS,
     )
     retry = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(later)
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        "u-clerk:k",
+        "hash-a",
+        clock_at(later),
+        personal_keys=KEYS,
     )
     assert retry.id == first.id
     with pytest.raises(InvalidInput) as refused:
@@ -234,6 +281,7 @@ async def test_a_key_reused_for_another_request_is_refused_within_its_lifetime(
             "u-clerk:k",
             "hash-b",
             clock_at(later),
+            personal_keys=KEYS,
         )
     assert [e.field for e in refused.value.errors] == ["Idempotency-Key"]
     async with runtime.db.session() as session:
@@ -244,7 +292,16 @@ async def test_a_key_reused_for_another_request_is_refused_within_its_lifetime(
 async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
     expired = FIRST_USE + KEY_LIFETIME
     first = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-a", clock_at(FIRST_USE)
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        "u-clerk:k",
+        "hash-a",
+        clock_at(FIRST_USE),
+        personal_keys=KEYS,
     )
     again = await handlers.create_repair_order(
         runtime.uow,
@@ -256,12 +313,22 @@ async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
         "u-clerk:k",
         "hash-b",
         clock_at(expired),
+        personal_keys=KEYS,
     )
     assert again.id != first.id
     assert again.intake.fault_description == "battery drains"
     # The new order holds the key now; the old one is kept, without it.
     retry = await handlers.create_repair_order(
-        runtime.uow, BASE, CLERK, form(), "SH", "SH-001", "u-clerk:k", "hash-b", clock_at(expired)
+        runtime.uow,
+        BASE,
+        CLERK,
+        form(),
+        "SH",
+        "SH-001",
+        "u-clerk:k",
+        "hash-b",
+        clock_at(expired),
+        personal_keys=KEYS,
     )
     assert retry.id == again.id
     async with runtime.db.session() as session:
@@ -271,7 +338,7 @@ async def test_a_key_is_free_again_after_its_lifetime(runtime: Runtime) -> None:
 
 @pytest.mark.service("orders")
 async def test_the_service_hashes_a_request_that_comes_without_a_hash(runtime: Runtime) -> None:
-    service = OrdersService(runtime.uow, FakeParts())
+    service = OrdersService(runtime.uow, FakeParts(), KEYS)
     request = orders_pb2.CreateRepairOrderRequest(
         request_id="u-clerk:k",
         branch_id="SH",

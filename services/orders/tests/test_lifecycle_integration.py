@@ -21,6 +21,7 @@ from servicekit.errors import (
     PreconditionFailed,
     ServiceUnavailable,
 )
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
@@ -36,6 +37,8 @@ TECH = AuthContext("u-tech", "technician", "SH", "SH-001")
 OTHER_CLERK = AuthContext("u-clerk2", "clerk", "SH", "SH-002")
 SCREEN = "HW-SCR-001"
 PRICE = 20_000  # the screen's retail price
+
+KEYS = InMemoryKeys()
 
 
 def inventory(stock: int) -> FakeParts:
@@ -54,12 +57,19 @@ class Desk:
     """Takes steps through the servicer as a given user, the way the gateway calls it."""
 
     def __init__(self, runtime: Runtime, parts: FakeParts) -> None:
-        self.service = OrdersService(runtime.uow, parts)
+        self.service = OrdersService(runtime.uow, parts, KEYS)
         self.runtime = runtime
 
     async def intake(self) -> orders_pb2.RepairOrder:
         order = await handlers.create_repair_order(
-            self.runtime.uow, repository.BaseDataCache(), CLERK, form(), "SH", "SH-001", None
+            self.runtime.uow,
+            repository.BaseDataCache(),
+            CLERK,
+            form(),
+            "SH",
+            "SH-001",
+            None,
+            personal_keys=KEYS,
         )
         return await self.get(order.id)
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!aftersales/events/v1/events.proto\x12\x14\x61\x66tersales.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x10\n\x08store_id\x18\x04 \x01(\t\x12\x15\n\ractor_user_id\x18\x05 \x01(\t\"Z\n\x10\x43ustomerSnapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x17\n\x0fmessage_consent\x18\x03 \x01(\x08\x12\x10\n\x08language\x18\x04 \x01(\t\"c\n\x0e\x44\x65viceSnapshot\x12\x0c\n\x04imei\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06\x63olour\x18\x04 \x01(\t\x12\x15\n\rpurchase_date\x18\x05 \x01(\t\"\xfa\x02\n\rOrderReceived\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x14\n\x0cservice_type\x18\x04 \x01(\t\x12\x17\n\x0fwarranty_status\x18\x05 \x01(\t\x12\x38\n\x08\x63ustomer\x18\x06 \x01(\x0b\x32&.aftersales.events.v1.CustomerSnapshot\x12\x34\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32$.aftersales.events.v1.DeviceSnapshot\x12/\n\x0breceived_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrepeat_repair\x18\t \x01(\x08\x12\x15\n\rpromised_date\x18\n \x01(\t\x12\x1a\n\x12repeat_of_order_id\x18\x0b \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!aftersales/events/v1/events.proto\x12\x14\x61\x66tersales.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x10\n\x08store_id\x18\x04 \x01(\t\x12\x15\n\ractor_user_id\x18\x05 \x01(\t\"v\n\x10\x43ustomerSnapshot\x12\x17\n\x0fmessage_consent\x18\x03 \x01(\x08\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\x12\x0e\n\x06sealed\x18\x06 \x01(\x0cJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x04nameR\x05phone\"+\n\x0cPersonalData\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"c\n\x0e\x44\x65viceSnapshot\x12\x0c\n\x04imei\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06\x63olour\x18\x04 \x01(\t\x12\x15\n\rpurchase_date\x18\x05 \x01(\t\"\xfa\x02\n\rOrderReceived\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x14\n\x0cservice_type\x18\x04 \x01(\t\x12\x17\n\x0fwarranty_status\x18\x05 \x01(\t\x12\x38\n\x08\x63ustomer\x18\x06 \x01(\x0b\x32&.aftersales.events.v1.CustomerSnapshot\x12\x34\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32$.aftersales.events.v1.DeviceSnapshot\x12/\n\x0breceived_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrepeat_repair\x18\t \x01(\x08\x12\x15\n\rpromised_date\x18\n \x01(\t\x12\x1a\n\x12repeat_of_order_id\x18\x0b \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTMETA']._serialized_start=93
   _globals['_EVENTMETA']._serialized_end=231
   _globals['_CUSTOMERSNAPSHOT']._serialized_start=233
-  _globals['_CUSTOMERSNAPSHOT']._serialized_end=323
-  _globals['_DEVICESNAPSHOT']._serialized_start=325
-  _globals['_DEVICESNAPSHOT']._serialized_end=424
-  _globals['_ORDERRECEIVED']._serialized_start=427
-  _globals['_ORDERRECEIVED']._serialized_end=805
+  _globals['_CUSTOMERSNAPSHOT']._serialized_end=351
+  _globals['_PERSONALDATA']._serialized_start=353
+  _globals['_PERSONALDATA']._serialized_end=396
+  _globals['_DEVICESNAPSHOT']._serialized_start=398
+  _globals['_DEVICESNAPSHOT']._serialized_end=497
+  _globals['_ORDERRECEIVED']._serialized_start=500
+  _globals['_ORDERRECEIVED']._serialized_end=878
 # @@protoc_insertion_point(module_scope)

@@ -57,33 +57,64 @@ Global___EventMeta: _TypeAlias = EventMeta  # noqa: Y015
 
 @_typing.final
 class CustomerSnapshot(_message.Message):
+    """The customer as taken in. Name and phone never travel in clear (streams and dead letters
+    keep messages for months): they are sealed in `sealed` with the data key `key_id` names, a
+    key per customer that erasure destroys (servicekit/personal_data.py, crypto-shredding).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    NAME_FIELD_NUMBER: _builtins.int
-    PHONE_FIELD_NUMBER: _builtins.int
     MESSAGE_CONSENT_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
-    name: _builtins.str
-    phone: _builtins.str
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
     message_consent: _builtins.bool
     """the customer agreed at intake to service messages (SMS)"""
     language: _builtins.str
     """zh-CN or en; empty means zh-CN"""
+    key_id: _builtins.str
+    """the data key (random: nothing can be worked back from it)"""
+    sealed: _builtins.bytes
+    """PersonalData, AES-256-GCM: 12-byte nonce + ciphertext + tag"""
+    def __init__(
+        self,
+        *,
+        message_consent: _builtins.bool = ...,
+        language: _builtins.str = ...,
+        key_id: _builtins.str = ...,
+        sealed: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "language", b"language", "message_consent", b"message_consent", "sealed", b"sealed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerSnapshot: _TypeAlias = CustomerSnapshot  # noqa: Y015
+
+@_typing.final
+class PersonalData(_message.Message):
+    """What CustomerSnapshot.sealed holds once opened."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    phone: _builtins.str
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         phone: _builtins.str = ...,
-        message_consent: _builtins.bool = ...,
-        language: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "message_consent", b"message_consent", "name", b"name", "phone", b"phone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "phone", b"phone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CustomerSnapshot: _TypeAlias = CustomerSnapshot  # noqa: Y015
+Global___PersonalData: _TypeAlias = PersonalData  # noqa: Y015
 
 @_typing.final
 class DeviceSnapshot(_message.Message):
