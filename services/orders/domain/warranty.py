@@ -5,7 +5,9 @@ example physical or liquid damage, 人为损坏)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+from servicekit.timeutil import shanghai_day
 
 IN_WARRANTY = "in_warranty"
 OUT_OF_WARRANTY = "out_of_warranty"
@@ -74,6 +76,12 @@ def decide_warranty(
     if not brand_authorised:
         reason += "; this store is not authorised for the brand: send on to an authorised store"
     return WarrantyDecision(IN_WARRANTY, entitlements, reason, expires_on, not brand_authorised)
+
+
+def days_since_repair(closed_at: datetime, intake_day: date) -> int:
+    """Shanghai days from the day a repair closed to the (Shanghai) intake day: closed at 23:30
+    and back at 00:30 is back one day later, however few hours passed."""
+    return (intake_day - shanghai_day(closed_at)).days
 
 
 def with_repair_hold(
