@@ -32,6 +32,13 @@ def shanghai_day_end_utc(day: date) -> datetime:
     return shanghai_day_start_utc(day + timedelta(days=1))
 
 
+def shanghai_day_start_after(moment: datetime, days: int) -> datetime:
+    """The first instant (UTC) of the Shanghai day `days` after the one `moment` falls on: a
+    business rule of "n days after" counts Shanghai days, whatever the hour (0: the start of
+    its own day)."""
+    return shanghai_day_start_utc(shanghai_day(moment) + timedelta(days=days))
+
+
 def to_timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(as_utc(moment))

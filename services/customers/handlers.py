@@ -612,7 +612,7 @@ def _listing(
         branch_id=auth.branch_id,
         store_id=auth.store_id,
         state=state or None,
-        overdue_at=utc_now() if overdue else None,
+        overdue_at=follow_ups.overdue_before(utc_now()) if overdue else None,
         limit=paging.page_size(size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + 1,
         after=_decode_after(token) if token else None,
     )

@@ -100,6 +100,10 @@ class PartConservation(BaseModel):
         description="a serialised part: where its serials disagree with the balances "
         '(a warehouse, or "in transit")'
     )
+    value_in_fen: int = Field(description="receipts, returns, stock found")
+    value_out_fen: int = Field(description="issues, write-offs, stock missing")
+    value_held_fen: int = Field(description="what the on-hand over all warehouses is worth")
+    value_in_transit_fen: int = Field(description="what the units in transit took from senders")
 
 
 class Conservation(BaseModel):

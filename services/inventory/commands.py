@@ -18,7 +18,8 @@ from services.inventory.handlers import conservation
 
 HEADER = (
     "part\treceipts\tscrapped\tconsumed\treturned_to_manufacturer\tadjustments\ttransfers"
-    "\texpected\ton_hand\tin_transit\tstate"
+    "\texpected\ton_hand\tin_transit\tvalue_in_fen\tvalue_out_fen\tvalue_held_fen"
+    "\tvalue_in_transit_fen\tstate"
 )
 
 
@@ -41,7 +42,8 @@ async def conservation_command(args: list[str]) -> int:
         print(
             f"{p.part_number}\t{p.receipts}\t{p.scrapped}\t{p.consumed}"
             f"\t{p.returned_to_manufacturer}\t{p.adjustments}\t{p.transfers}"
-            f"\t{p.expected}\t{p.on_hand}\t{p.in_transit}\t{state}"
+            f"\t{p.expected}\t{p.on_hand}\t{p.in_transit}\t{p.value_in}\t{p.value_out}"
+            f"\t{p.value_held}\t{p.value_in_transit}\t{state}"
         )
     unbalanced = sum(not p.balanced for p in parts)
     print(f"{len(parts)} parts, {unbalanced} unbalanced")

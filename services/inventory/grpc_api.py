@@ -158,6 +158,10 @@ def conservation_message(part: PartConservation) -> inventory_pb2.PartConservati
         balanced=part.balanced,
         warehouses_off=list(part.warehouses_off),
         serials_off=list(part.serials_off),
+        value_in_fen=part.value_in,
+        value_out_fen=part.value_out,
+        value_held_fen=part.value_held,
+        value_in_transit_fen=part.value_in_transit,
     )
 
 

@@ -20,7 +20,7 @@ from services.orders.domain import lifecycle, routes
 from services.orders.domain.base_data import check_diagnosis_codes
 from services.orders.domain.intake import IntakeForm
 from services.orders.domain.order import Diagnosis, PlannedPart, RepairOrder
-from services.orders.domain.warranty import WarrantyDecision
+from services.orders.domain.warranty import WarrantyDecision, WarrantyPolicy
 
 
 def _day(value: object) -> str:
@@ -203,9 +203,11 @@ def step_action(
     base: repository.BaseData,
     earlier_faults: Collection[str] = (),
     partner: routes.Partner | None = None,
+    categories: Mapping[str, str] | None = None,
 ) -> handlers.Apply:
     """The pure transition a request asks for, with its data out of protobuf (and, for a
-    diagnosis, the catalog's prices of the planned parts), under HQ's base data."""
+    diagnosis, the catalog's prices and categories of the planned parts), under HQ's base
+    data."""
     step = request.step
     if step not in STEP_DATA:
         raise invalid("step", f"must be one of {', '.join(STEP_DATA)}")
@@ -238,6 +240,8 @@ def step_action(
                 retail_prices,
                 earlier_faults,
                 policy.swap_after_repairs,
+                categories,
+                policy,
             )
 
         return diagnose
@@ -287,7 +291,7 @@ def step_action(
         return lambda o, now: lifecycle.pick_up(o, auth, now, pickup.method, pickup.amount_fen)
     if step == "cancel":
         return lambda o, now: lifecycle.cancel(o, auth, now, request.cancel.reason)
-    return route_action(auth, request, retail_prices, partner)
+    return route_action(auth, request, retail_prices, partner, categories, base)
 
 
 def route_action(
@@ -295,6 +299,8 @@ def route_action(
     request: orders_pb2.TakeStepRequest,
     retail_prices: Mapping[str, int],
     partner: routes.Partner | None,
+    categories: Mapping[str, str] | None = None,
+    base: repository.BaseData | None = None,
 ) -> handlers.Apply:
     """The steps of the routes: send-outs, factory returns, swaps and quick orders."""
     step, note = request.step, request.route.note
@@ -331,7 +337,14 @@ def route_action(
         quick.service_fen,
         quick.method,
         quick.amount_fen,
+        categories,
+        _policy(base, o),
     )
+
+
+def _policy(base: repository.BaseData | None, order: RepairOrder) -> WarrantyPolicy | None:
+    info = base.brands.get(order.intake.brand) if base else None
+    return info.policy if info else None
 
 
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
@@ -349,6 +362,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             self.new_uow, self.base_data, auth, request.order_id, request.step
         )
         prices: dict[str, int] = {}
+        categories: dict[str, str] = {}
         planned = {
             "diagnosis": [p.part_id for p in request.diagnosis.parts],
             "complete": [p.part_id for p in request.quick.parts],
@@ -357,6 +371,8 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
         if part_ids := planned.get(request.step, []):
             # The catalog's prices now, asked with no transaction of ours open.
             prices = await self.parts.retail_prices(context.order.intake.brand, part_ids)
+            if request.step != "parts":  # a line's warranty is decided when it is planned
+                categories = await self.parts.part_categories(context.order.intake.brand, part_ids)
         partner = None
         if request.step == "send-out":
             to = request.send_out
@@ -368,7 +384,9 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             context.order,
             request.expected_version,
             request.step,
-            step_action(auth, request, prices, context.base, context.earlier_faults, partner),
+            step_action(
+                auth, request, prices, context.base, context.earlier_faults, partner, categories
+            ),
         )
         return order_message(order)
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,16 +37,17 @@ from services.orders.adapters.inventory import Held, Parts, store_warehouse_id
 from services.orders.domain import lifecycle, routes
 from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import (
-    REPEAT_REPAIR_DAYS,
     SERVICE_TYPES,
     STATUSES,
     PartLine,
     RepairOrder,
     TimelineEntry,
+    is_repeat_repair,
     order_number,
 )
 from services.orders.domain.warranty import (
     IN_WARRANTY,
+    days_since_repair,
     decide_warranty,
     parts_wait_swap_on,
     with_repair_hold,
@@ -144,10 +145,10 @@ async def _take_in(
     # By any IMEI the device had: a board changed since is the same device back.
     imeis, _ = await repository.linked_imeis(session, intake.imei)
     earlier = await repository.last_closed(session, imeis)
-    repeat = earlier is not None and now - earlier.closed_at <= timedelta(days=REPEAT_REPAIR_DAYS)
+    since = days_since_repair(earlier.closed_at, today) if earlier is not None else None
+    repeat = is_repeat_repair(since)
     warranty = decide_warranty(intake.purchase_date, today, info.policy, authorised)
-    if earlier is not None and intake.service_type == "repair":
-        since = (today - shanghai_day(earlier.closed_at)).days
+    if earlier is not None and since is not None and intake.service_type == "repair":
         warranty = with_repair_hold(warranty, since, earlier.number, info.policy)
     number = order_number(store_id, today, await repository.next_number(session, store_id, today))
     return RepairOrder(

@@ -75,6 +75,8 @@ async def test_a_receipt_moves_stock_and_average_and_an_adjustment_follows(api: 
     [part] = report["parts"]
     assert part["part_number"] == PART and part["expected"] == part["on_hand"]
     assert part["scrapped"] >= 1 and part["warehouses_off"] == []
+    held = part["value_held_fen"] + part["value_in_transit_fen"]
+    assert part["value_in_fen"] - part["value_out_fen"] == held > 0
 
 
 async def test_stock_documents_are_scoped_and_kept_to_their_roles(api: Api) -> None:

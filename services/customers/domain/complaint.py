@@ -6,14 +6,16 @@ on, and an outcome when closed. Only the branch's manager, HQ and the owner see 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, invalid
+from servicekit.timeutil import shanghai_day_start_after
 
 COMPLAINT_SCORES = frozenset({1, 2})
-ANSWER_WITHIN = timedelta(days=2)
-"""A complaint open longer than this is overdue (the branch should have answered the customer)."""
+ANSWER_WITHIN_DAYS = 2
+"""The branch answers the customer by the end of the second Shanghai day after the complaint's:
+it is due from the start of that day and overdue once that day is over."""
 TEXT_MAX = 2000
 
 OPEN = "open"
@@ -71,7 +73,7 @@ def new_complaint(
         score=score,
         owner_id=owner_id,
         opened_at=now,
-        due_at=now + ANSWER_WITHIN,
+        due_at=shanghai_day_start_after(now, ANSWER_WITHIN_DAYS),
     )
 
 
@@ -92,7 +94,7 @@ def may_handle(auth: AuthContext, complaint: Complaint) -> bool:
 
 
 def is_overdue(complaint: Complaint, now: datetime) -> bool:
-    return complaint.state == OPEN and complaint.due_at < now
+    return complaint.state == OPEN and complaint.due_at < shanghai_day_start_after(now, 0)
 
 
 def check_text(field: str, text: str) -> str:

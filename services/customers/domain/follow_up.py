@@ -1,19 +1,21 @@
 """Follow-up calls (回访): some days after a pickup an agent of the store or branch calls the
 customer, records whether they were reached and, if so, a satisfaction score (1-5) and comments.
 An unanswered call is tried again the next day, three tries in all, then closed as unreachable.
-Pure rules: the caller passes the clock.
+Days are Shanghai days: a task is due from the start of its day, and overdue once that day is
+over, whatever the hour of the pickup or the call. Pure rules: the caller passes the clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from servicekit.errors import Conflict, FieldError, InvalidInput
+from servicekit.timeutil import shanghai_day_start_after
 
 DEFAULT_DAYS_AFTER_PICKUP = 3
 MAX_ATTEMPTS = 3
-RETRY_AFTER = timedelta(days=1)
+RETRY_AFTER_DAYS = 1
 COMMENTS_MAX = 1000
 SCORES = range(1, 6)
 
@@ -52,8 +54,14 @@ class Attempt:
 
 
 def due_at(picked_up_at: datetime, days_after_pickup: int) -> datetime:
-    """When the first call is due: the set number of days after the pickup."""
-    return picked_up_at + timedelta(days=days_after_pickup)
+    """When the first call is due: the start of the Shanghai day the set number of days after
+    the pickup's."""
+    return shanghai_day_start_after(picked_up_at, days_after_pickup)
+
+
+def overdue_before(now: datetime) -> datetime:
+    """A task due before this (the start of today in Shanghai) is overdue: its day is over."""
+    return shanghai_day_start_after(now, 0)
 
 
 def new_follow_up(
@@ -77,7 +85,7 @@ def new_follow_up(
 
 
 def is_overdue(follow_up: FollowUp, now: datetime) -> bool:
-    return follow_up.state == OPEN and follow_up.due_at < now
+    return follow_up.state == OPEN and follow_up.due_at < overdue_before(now)
 
 
 def taken(follow_up: FollowUp, agent_id: str) -> FollowUp:
@@ -111,9 +119,9 @@ def after_attempt(
     may_override: bool = False,
 ) -> tuple[FollowUp, Attempt]:
     """The follow-up once a call is recorded, and the call. Reached: done with its score. Not
-    reached: tried again a day later, until the third try closes it as unreachable. Whoever
-    records a call on an untaken task takes it; a manager (`may_override`) may record on one
-    another agent took."""
+    reached: tried again the next (Shanghai) day, until the third try closes it as
+    unreachable. Whoever records a call on an untaken task takes it; a manager
+    (`may_override`) may record on one another agent took."""
     check_attempt(reached, score, comments)
     if follow_up.state != OPEN:
         raise Conflict(f"the follow-up is {follow_up.state}: no more calls to record")
@@ -134,6 +142,9 @@ def after_attempt(
         after = replace(follow_up, state=UNREACHABLE, assigned_to=assigned, attempts=attempt.number)
     else:
         after = replace(
-            follow_up, assigned_to=assigned, attempts=attempt.number, due_at=now + RETRY_AFTER
+            follow_up,
+            assigned_to=assigned,
+            attempts=attempt.number,
+            due_at=shanghai_day_start_after(now, RETRY_AFTER_DAYS),
         )
     return after, attempt

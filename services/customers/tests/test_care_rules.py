@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,8 +23,16 @@ from services.customers.domain.customer import (
 )
 from services.customers.domain.history import OrderState, is_open, is_pickup, state_after
 
-PICKUP = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+PICKUP = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
 DAY = timedelta(days=1)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Half an hour before and after midnight in Shanghai: two Shanghai days, one UTC day (Nov 23).
+LATE = datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI)  # 15:30 UTC
+EARLY = datetime(2026, 11, 24, 0, 30, tzinfo=SHANGHAI)  # 16:30 UTC
+
+
+def shanghai_midnight(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=SHANGHAI)
 
 
 def task(**changes: object) -> follow_up.FollowUp:
@@ -32,13 +41,41 @@ def task(**changes: object) -> follow_up.FollowUp:
 
 
 def test_a_follow_up_is_due_the_set_days_after_pickup() -> None:
-    assert follow_up.due_at(PICKUP, 3) == PICKUP + 3 * DAY
-    assert follow_up.due_at(PICKUP, 0) == PICKUP
+    due = shanghai_midnight(2026, 11, 26)
+    assert follow_up.due_at(PICKUP, 3) == due
+    assert follow_up.due_at(PICKUP, 0) == shanghai_midnight(2026, 11, 23)
     made = task()
-    assert (made.state, made.attempts, made.due_at) == ("open", 0, PICKUP + 3 * DAY)
-    assert not follow_up.is_overdue(made, PICKUP + 3 * DAY)
-    assert follow_up.is_overdue(made, PICKUP + 3 * DAY + timedelta(seconds=1))
+    assert (made.state, made.attempts, made.due_at) == ("open", 0, due)
+    # Due all that day; overdue once the day is over in Shanghai.
+    assert not follow_up.is_overdue(made, due + DAY - timedelta(seconds=1))
+    assert follow_up.is_overdue(made, due + DAY)
     assert not follow_up.is_overdue(replace(made, state="done"), PICKUP + 9 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("picked_up_at", "due"),
+    [(LATE, shanghai_midnight(2026, 11, 26)), (EARLY, shanghai_midnight(2026, 11, 27))],
+)
+def test_a_follow_up_counts_shanghai_days_from_the_pickup(
+    picked_up_at: datetime, due: datetime
+) -> None:
+    """Picked up at 23:30 or 00:30 in Shanghai (the same UTC day): due three Shanghai days on,
+    from the start of that day."""
+    assert follow_up.due_at(picked_up_at, 3) == due
+    assert not follow_up.is_overdue(task(due_at=due), due + DAY - timedelta(minutes=1))
+    assert follow_up.is_overdue(task(due_at=due), due + DAY)
+
+
+@pytest.mark.parametrize(
+    ("called_at", "retry"),
+    [(LATE, shanghai_midnight(2026, 11, 24)), (EARLY, shanghai_midnight(2026, 11, 25))],
+)
+def test_an_unanswered_call_is_retried_the_next_shanghai_day(
+    called_at: datetime, retry: datetime
+) -> None:
+    after, _ = follow_up.after_attempt(task(), "agent-1", False, None, None, called_at)
+    assert after.due_at == retry
+    assert not follow_up.is_overdue(after, retry + DAY - timedelta(minutes=1))
 
 
 def test_a_reached_customer_closes_the_follow_up_with_the_score() -> None:
@@ -67,7 +104,7 @@ def test_an_unanswered_call_is_tried_again_the_next_day_three_times_in_all() -> 
     for number in (1, 2):
         current, attempt = follow_up.after_attempt(current, "agent-1", False, None, None, now)
         assert (current.state, current.attempts, attempt.number) == ("open", number, number)
-        assert current.due_at == now + follow_up.RETRY_AFTER
+        assert current.due_at == follow_up.shanghai_day_start_after(now, 1)
         now = current.due_at
     current, attempt = follow_up.after_attempt(current, "agent-1", False, None, None, now)
     assert (current.state, current.attempts) == ("unreachable", follow_up.MAX_ATTEMPTS)
@@ -113,9 +150,22 @@ def case(**changes: object) -> complaint.Complaint:
     return replace(made, **changes)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("opened_at", "due"),
+    [(LATE, shanghai_midnight(2026, 11, 25)), (EARLY, shanghai_midnight(2026, 11, 26))],
+)
+def test_a_complaint_is_answered_by_the_end_of_the_second_shanghai_day(
+    opened_at: datetime, due: datetime
+) -> None:
+    made = complaint.new_complaint("c-1", "f-1", "o-1", "SH", "SH-001", 1, "agent-1", opened_at)
+    assert made.due_at == due
+    assert not complaint.is_overdue(made, due + DAY - timedelta(minutes=1))
+    assert complaint.is_overdue(made, due + DAY)
+
+
 def test_only_the_branch_manager_hq_and_the_owner_see_a_complaint() -> None:
     made = case()
-    assert made.due_at == PICKUP + complaint.ANSWER_WITHIN
+    assert made.due_at == shanghai_midnight(2026, 11, 25)
     seen = {
         "hq": AuthContext("u-hq", "hq_admin"),
         "analyst": AuthContext("u-an", "hq_analyst"),
@@ -143,7 +193,7 @@ def test_a_complaint_is_noted_handed_on_and_closed_with_an_outcome() -> None:
     done = complaint.closed(made, "screen replaced free", "u-sh", PICKUP + DAY)
     assert (done.state, done.outcome, done.closed_by) == ("closed", "screen replaced free", "u-sh")
     assert not complaint.is_overdue(done, PICKUP + 9 * DAY)
-    assert complaint.is_overdue(made, made.due_at + timedelta(seconds=1))
+    assert complaint.is_overdue(made, made.due_at + DAY)
     with pytest.raises(Conflict):
         complaint.closed(done, "again", "u-sh", PICKUP)
     with pytest.raises(Conflict):

@@ -23,7 +23,7 @@ from servicekit.inbox import EventConsumer
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
 from servicekit.runtime import Runtime
 from servicekit.testing import acting_as, eventually, serving
-from servicekit.timeutil import from_timestamp, to_timestamp, utc_now
+from servicekit.timeutil import from_timestamp, shanghai_day_start_after, to_timestamp, utc_now
 from services.customers import handlers
 from services.customers.adapters import repository
 from services.customers.adapters.orm import outbox
@@ -152,7 +152,8 @@ async def test_order_events_build_the_history_and_a_follow_up_after_pickup(
 
     views, _ = await handlers.list_follow_ups(runtime.uow, agent(lane), "open", False, 100, "")
     [view] = views
-    assert view.follow_up.due_at == view.follow_up.picked_up_at + timedelta(days=3)
+    # Due from the start of the third Shanghai day after the pickup's.
+    assert view.follow_up.due_at == shanghai_day_start_after(view.follow_up.picked_up_at, 3)
     assert view.follow_up.picked_up_at == record.closed_at
     assert view.customer is not None and view.customer.phone == PHONE
     # Another store's agent has its own queue.
@@ -163,7 +164,8 @@ async def test_order_events_build_the_history_and_a_follow_up_after_pickup(
 
 
 async def test_a_follow_up_due_in_the_past_is_listed_overdue(runtime: Runtime, lane: Lane) -> None:
-    long_ago, far_ahead = datetime(2020, 1, 6, tzinfo=UTC), datetime(2100, 1, 4, tzinfo=UTC)
+    # Shanghai midnights, where a task picked up and due the same day starts its day.
+    long_ago, far_ahead = datetime(2020, 1, 5, 16, tzinfo=UTC), datetime(2100, 1, 3, 16, tzinfo=UTC)
     for picked_up_at in (long_ago, far_ahead):
         event = status_changed(lane, str(uuid.uuid4()), 5, "pickup", "closed")
         event.meta.occurred_at.CopyFrom(to_timestamp(picked_up_at))

@@ -293,7 +293,8 @@ async def list_movements(
 )
 async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> Response:
     """守恒 (hq_admin): per part, receipts - scrap - consumed - returned to the manufacturer
-    +/- adjustments = on-hand over all warehouses + in transit."""
+    +/- adjustments = on-hand over all warehouses + in transit; and in fen, value in - value
+    out = value held + value in transit."""
     require_role(auth, CONSERVATION_ROLES)
     request = inventory_pb2.CheckConservationRequest(part_number=part_number or "")
     reply = await call(gw.clients.inventory.CheckConservation, request)
@@ -312,6 +313,10 @@ async def check_conservation(auth: Auth, gw: Gw, part_number: Filter = None) -> 
             "balanced": p.balanced,
             "warehouses_off": list(p.warehouses_off),
             "serials_off": list(p.serials_off),
+            "value_in_fen": p.value_in_fen,
+            "value_out_fen": p.value_out_fen,
+            "value_held_fen": p.value_held_fen,
+            "value_in_transit_fen": p.value_in_transit_fen,
         }
         for p in reply.parts
     ]

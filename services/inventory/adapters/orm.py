@@ -108,12 +108,15 @@ stock_levels = Table(
     Column("on_hand", Integer, nullable=False),
     Column("reserved", Integer, nullable=False),
     Column("average_cost_fen", BigInteger, nullable=False),
+    # What the on-hand is worth in total: the average is derived from it, so no fen is lost.
+    Column("value_fen", BigInteger, nullable=False),
     # The last line of defence for "stock is never negative": a bug upstream fails the
     # transaction instead of storing an impossible level.
     CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
     CheckConstraint("average_cost_fen >= 0", name="average_cost_not_negative"),
+    CheckConstraint("value_fen >= 0", name="value_not_negative"),
     Index("ix_stock_levels_part_number", "part_number"),
 )
 """On-hand, reserved and moving-average cost of one part in one warehouse."""
@@ -127,6 +130,8 @@ stock_movements = Table(
     Column("kind", String(30), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("unit_cost_fen", BigInteger, nullable=False),
+    # Exactly what the line moved, signed like the quantity.
+    Column("value_fen", BigInteger, nullable=False),
     # Serialised parts (mainboards, swap units) move one serial a line.
     Column("serial_number", String(60), nullable=True),
     # The business document behind it: a receipt note, an order, an adjustment, a transfer.
@@ -210,6 +215,8 @@ transfer_lines = Table(
     Column("part_number", String(40), ForeignKey("parts.part_number"), primary_key=True),
     Column("quantity", Integer, nullable=False),
     Column("unit_cost_fen", BigInteger, nullable=False),
+    # Exactly what the shipped units took from the sender: in transit until received.
+    Column("value_fen", BigInteger, nullable=False),
     Column("received", Integer, nullable=False),
     Column("short", Integer, nullable=False),
     Column("damaged", Integer, nullable=False),

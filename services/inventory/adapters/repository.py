@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
@@ -230,6 +230,7 @@ def _level_from_row(row: Row[tuple[object, ...]]) -> StockLevel:
         on_hand=m["on_hand"],
         reserved=m["reserved"],
         average_cost_fen=m["average_cost_fen"],
+        value_fen=m["value_fen"],
     )
 
 
@@ -266,6 +267,7 @@ async def lock_levels(
                 "on_hand": 0,
                 "reserved": 0,
                 "average_cost_fen": 0,
+                "value_fen": 0,
             }
             for warehouse_id, part_number in ordered
         ],
@@ -292,6 +294,7 @@ async def save_levels(session: AsyncConnection, levels: Collection[StockLevel]) 
             on_hand=bindparam("new_on_hand"),
             reserved=bindparam("new_reserved"),
             average_cost_fen=bindparam("new_average_cost_fen"),
+            value_fen=bindparam("new_value_fen"),
         ),
         [
             {
@@ -300,6 +303,7 @@ async def save_levels(session: AsyncConnection, levels: Collection[StockLevel]) 
                 "new_on_hand": level.on_hand,
                 "new_reserved": level.reserved,
                 "new_average_cost_fen": level.average_cost_fen,
+                "new_value_fen": level.value_fen,
             }
             for level in levels
         ],
@@ -319,6 +323,7 @@ async def add_movements(session: AsyncConnection, movements: Collection[Movement
                 "kind": m.kind,
                 "quantity": m.quantity,
                 "unit_cost_fen": m.unit_cost_fen,
+                "value_fen": m.value_fen,
                 "document_type": m.document_type,
                 "document_id": m.document_id,
                 "occurred_at": m.occurred_at,
@@ -371,6 +376,7 @@ def _ledger_row(row: Row[tuple[object, ...]]) -> LedgerRow:
             occurred_at=as_utc(row.occurred_at),
             user_id=row.user_id,
             serial_number=row.serial_number,
+            value_fen=row.value_fen,
         ),
     )
 
@@ -529,6 +535,33 @@ async def ledger_by_part_and_kind(
     return sums
 
 
+async def ledger_value_by_part(
+    session: AsyncConnection, part_number: str | None
+) -> dict[str, tuple[int, int]]:
+    """Per part, the value the ledger brought into the chain and took out of it (both
+    positive); transfers only move value inside it, so they are left out."""
+    c = stock_movements.c
+    value_in = func.sum(case((c.value_fen > 0, c.value_fen), else_=0))
+    value_out = func.sum(case((c.value_fen < 0, -c.value_fen), else_=0))
+    query = (
+        select(c.part_number, value_in, value_out)
+        .where(c.kind.not_in(("transfer_out", "transfer_in")))
+        .group_by(c.part_number)
+    )
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    return {part: (int(i or 0), int(o or 0)) for part, i, o in await session.execute(query)}
+
+
+async def value_by_part(session: AsyncConnection, part_number: str | None) -> dict[str, int]:
+    """What the on-hand is worth per part over all warehouses, from the balances."""
+    c = stock_levels.c
+    query = select(c.part_number, func.sum(c.value_fen)).group_by(c.part_number)
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    return {part: int(value) for part, value in await session.execute(query)}
+
+
 async def on_hand_by_part(session: AsyncConnection, part_number: str | None) -> dict[str, int]:
     """On-hand per part over all warehouses, from the balances."""
     c = stock_levels.c
@@ -559,6 +592,7 @@ async def add_transfer(session: AsyncConnection, transfer: Transfer) -> None:
                 "part_number": x.part_number,
                 "quantity": x.quantity,
                 "unit_cost_fen": x.unit_cost_fen,
+                "value_fen": x.value_fen,
                 "received": x.received,
                 "short": x.short,
                 "damaged": x.damaged,
@@ -640,6 +674,7 @@ async def get_transfer(
                 part_number=x.part_number,
                 quantity=x.quantity,
                 unit_cost_fen=x.unit_cost_fen,
+                value_fen=x.value_fen,
                 received=x.received,
                 short=x.short,
                 damaged=x.damaged,
@@ -678,6 +713,7 @@ async def save_transfer(session: AsyncConnection, transfer: Transfer) -> None:
             .where(c.transfer_id == transfer.id, c.part_number == line.part_number)
             .values(
                 unit_cost_fen=line.unit_cost_fen,
+                value_fen=line.value_fen,
                 received=line.received,
                 short=line.short,
                 damaged=line.damaged,
@@ -731,6 +767,22 @@ async def in_transit_by_part(session: AsyncConnection, part_number: str | None) 
     return {part: int(quantity) for part, quantity in await session.execute(query)}
 
 
+async def in_transit_value_by_part(
+    session: AsyncConnection, part_number: str | None
+) -> dict[str, int]:
+    """What the units shipped and not yet received took from their senders, per part."""
+    c = transfer_lines.c
+    query = (
+        select(c.part_number, func.sum(c.value_fen))
+        .join(transfers, transfers.c.id == c.transfer_id)
+        .where(transfers.c.status == "shipped")
+        .group_by(c.part_number)
+    )
+    if part_number:
+        query = query.where(c.part_number == part_number)
+    return {part: int(value) for part, value in await session.execute(query)}
+
+
 async def set_quota(
     session: AsyncConnection, warehouse_id: str, quota_fen: int, user_id: str, at: datetime
 ) -> None:
@@ -758,7 +810,7 @@ async def quota_use(
     held = await held_value(session, warehouse_id)
     t = transfer_lines.c
     in_transit = await session.scalar(
-        select(func.coalesce(func.sum(t.quantity * t.unit_cost_fen), 0))
+        select(func.coalesce(func.sum(t.value_fen), 0))
         .join(transfers, transfers.c.id == t.transfer_id)
         .where(transfers.c.to_warehouse_id == warehouse_id, transfers.c.status == "shipped")
     )
@@ -772,12 +824,10 @@ async def quota_use(
 
 
 async def held_value(session: AsyncConnection, warehouse_id: str) -> int:
-    """On-hand at the average cost, over every part in the warehouse."""
+    """What the on-hand is worth, over every part in the warehouse."""
     s = stock_levels.c
     held = await session.scalar(
-        select(func.coalesce(func.sum(s.on_hand * s.average_cost_fen), 0)).where(
-            s.warehouse_id == warehouse_id
-        )
+        select(func.coalesce(func.sum(s.value_fen), 0)).where(s.warehouse_id == warehouse_id)
     )
     return int(held or 0)
 
@@ -875,7 +925,7 @@ async def slow_moving(
         .group_by(m.warehouse_id, m.part_number)
         .subquery()
     )
-    value = (s.on_hand * s.average_cost_fen).label("value_fen")
+    value = s.value_fen.label("value_fen")
     rows = await session.execute(
         select(
             s.warehouse_id,
@@ -1193,10 +1243,16 @@ async def part_is_stocked(session: AsyncConnection, part_number: str) -> bool:
 
 
 async def warehouses_off(session: AsyncConnection, part_number: str | None) -> dict[str, list[str]]:
-    """Per part, the warehouses whose ledger summed does not equal their on-hand."""
+    """Per part, the warehouses whose ledger summed does not equal their on-hand, or whose
+    ledger's value summed does not equal what their on-hand is worth."""
     s, m = stock_levels.c, stock_movements.c
     ledger = (
-        select(m.warehouse_id, m.part_number, func.sum(m.quantity).label("total"))
+        select(
+            m.warehouse_id,
+            m.part_number,
+            func.sum(m.quantity).label("total"),
+            func.sum(m.value_fen).label("value"),
+        )
         .group_by(m.warehouse_id, m.part_number)
         .subquery()
     )
@@ -1206,7 +1262,10 @@ async def warehouses_off(session: AsyncConnection, part_number: str | None) -> d
             ledger,
             (ledger.c.warehouse_id == s.warehouse_id) & (ledger.c.part_number == s.part_number),
         )
-        .where(func.coalesce(ledger.c.total, 0) != s.on_hand)
+        .where(
+            (func.coalesce(ledger.c.total, 0) != s.on_hand)
+            | (func.coalesce(ledger.c.value, 0) != s.value_fen)
+        )
         .order_by(s.part_number, s.warehouse_id)
     )
     if part_number:

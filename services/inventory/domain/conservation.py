@@ -10,6 +10,11 @@ so a movement booked without its balance, or the reverse, shows here; and since 
 warehouses could cancel out in the totals, each warehouse's ledger is held to its own balance.
 A serialised part's serials are counted too: those in stock (and held) in each warehouse must
 be its on-hand (and reserved), and those in transit the units shipped.
+
+Value is held to the same rule, to the fen: what the ledger brought into the chain less what
+it took out equals what the on-hand of all warehouses is worth plus what is in transit at its
+shipping value; and each warehouse's ledger value is its balance's value (so what transfers
+took out and have not brought in is what is in transit).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ class PartConservation:
     in_transit: int
     warehouses_off: tuple[str, ...] = ()  # whose ledger disagrees with their balance
     serials_off: tuple[str, ...] = ()  # a serialised part: where its serials disagree
+    value_in: int = 0  # fen the ledger brought into the chain (receipts, returns, found)
+    value_out: int = 0  # fen it took out of it (issues, write-offs, missing)
+    value_held: int = 0  # what the on-hand over all warehouses is worth, from the balances
+    value_in_transit: int = 0  # what the units in transit took from their senders
 
     @property
     def expected(self) -> int:
@@ -48,6 +57,7 @@ class PartConservation:
         held = self.on_hand + self.in_transit
         return (
             self.expected == held
+            and self.value_in - self.value_out == self.value_held + self.value_in_transit
             and self.transfers == -self.in_transit
             and not self.warehouses_off
             and not self.serials_off
@@ -61,11 +71,13 @@ def conserve(
     in_transit: int,
     warehouses_off: tuple[str, ...] = (),
     serials_off: tuple[str, ...] = (),
+    value: tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> PartConservation:
     """The check for one part from its ledger summed by kind (signed quantities), its on-hand
     over all warehouses, its quantity in transit, the warehouses whose own ledger and
     balance disagree, and for a serialised part, where its serials do not match the
-    balances (a warehouse, or "in transit")."""
+    balances (a warehouse, or "in transit"); and in fen, `value`: in and out by the ledger,
+    held and in transit by the balances."""
 
     def total(kind: str) -> int:
         return ledger.get(kind, 0)
@@ -82,4 +94,8 @@ def conserve(
         in_transit=in_transit,
         warehouses_off=warehouses_off,
         serials_off=serials_off,
+        value_in=value[0],
+        value_out=value[1],
+        value_held=value[2],
+        value_in_transit=value[3],
     )

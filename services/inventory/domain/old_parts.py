@@ -1,15 +1,17 @@
 """Old-part returns (旧件返还): a warranty repair that consumed a new part owes the manufacturer
 the old one. The store sends old parts back in batches, each batch line naming the order line
 it settles, so what is owed is always known line by line, and a line overdue after
-OLD_PART_DUE_DAYS is listed as such."""
+OLD_PART_DUE_DAYS is listed as such. Days are Shanghai days: the old part is due on the
+OLD_PART_DUE_DAYS-th day after the issue's, and overdue once that day is over."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from servicekit.errors import invalid
+from servicekit.timeutil import shanghai_day_start_after
 from services.inventory.domain.order_parts import OrderPartLine
 
 OLD_PART_DUE_DAYS = 30
@@ -24,12 +26,15 @@ class OldPartLine:
 
 
 def due_at(line: OrderPartLine) -> datetime | None:
-    return line.issued_at + timedelta(days=OLD_PART_DUE_DAYS) if line.issued_at else None
+    """The start of the day the old part is due (its whole day to send it)."""
+    if line.issued_at is None:
+        return None
+    return shanghai_day_start_after(line.issued_at, OLD_PART_DUE_DAYS)
 
 
 def overdue(line: OrderPartLine, now: datetime) -> bool:
     due = due_at(line)
-    return line.old_parts_owed > 0 and due is not None and due < now
+    return line.old_parts_owed > 0 and due is not None and due < shanghai_day_start_after(now, 0)
 
 
 def match(

@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from servicekit.errors import Conflict, invalid
-from services.inventory.domain.stock import Movement, Posting, StockLevel, movement, receive
+from services.inventory.domain.stock import (
+    Movement,
+    Posting,
+    StockLevel,
+    movement,
+    receive,
+    share_of_value,
+    valued,
+)
 
 LINE_STATUSES = ("reserved", "short", "issued", "released", "returned")
 """reserved: all of it held; short: part of it (or none) held, the rest awaited; issued: taken
@@ -98,7 +106,8 @@ def reserve_again(
 def issue(
     level: StockLevel, line: OrderPartLine, posting: Posting
 ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
-    """领料: the held stock leaves on-hand into the order at the moving-average cost. A short
+    """领料: the held stock leaves on-hand into the order with its share of the warehouse's
+    value (its unit cost the average, for the line's price of cost). A short
     line first takes what has come in; if still short it cannot be issued (the order waits). An
     issued or returned line is answered as it is: a line is never issued twice."""
     if line.status in ("issued", "returned"):
@@ -112,7 +121,11 @@ def issue(
             f"{line.part_number}: {line.reserved} of {line.quantity} held"
         )
     quantity = line.reserved
-    after = replace(level, on_hand=level.on_hand - quantity, reserved=level.reserved - quantity)
+    value = share_of_value(level, quantity)
+    after = replace(
+        valued(level, level.on_hand - quantity, level.value_fen - value),
+        reserved=level.reserved - quantity,
+    )
     cost = level.average_cost_fen
     issued = replace(
         line,
@@ -123,7 +136,7 @@ def issue(
         unit_cost_fen=cost,
         issued_at=posting.occurred_at,
     )
-    return after, issued, movement(after, "issue", -quantity, cost, posting)
+    return after, issued, movement(after, "issue", -quantity, cost, posting, -value)
 
 
 def release(level: StockLevel, line: OrderPartLine) -> tuple[StockLevel, OrderPartLine]:

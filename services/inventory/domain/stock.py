@@ -1,7 +1,9 @@
 """Stock in a warehouse (库存) and the ledger that moves it: what each kind of movement does to
 on-hand and to the moving-average cost, and the rule that stock never goes negative.
 
-Quantities are whole units; money is integer fen, never floats.
+Quantities are whole units; money is integer fen, never floats. A level keeps the total value
+of its stock, not only the average: the average is derived from it, and stock going out takes
+its share of the value, so no fen is lost to rounding: value in = value out + value held.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ MOVEMENT_KINDS = (*INBOUND_KINDS, *OUTBOUND_KINDS, "adjustment")
 @dataclass(frozen=True)
 class StockLevel:
     """One part in one warehouse. `reserved` is on-hand promised to orders; what is left is
-    available."""
+    available. `value_fen` is what the on-hand is worth in total; `average_cost_fen` is derived
+    from it (rounded down) and, once the stock is gone, stays at what it last was, so stock
+    found later has a price."""
 
     warehouse_id: str
     part_number: str
     on_hand: int = 0
     reserved: int = 0
     average_cost_fen: int = 0
+    value_fen: int = 0
 
     @property
     def available(self) -> int:
@@ -52,8 +57,9 @@ class Posting:
 @dataclass(frozen=True)
 class Movement:
     """One line of the stock ledger (库存台账), never changed once written. `quantity` is
-    signed: + in, - out; the unit cost is what the line is valued at, so the ledger alone
-    values every warehouse."""
+    signed: + in, - out. `value_fen`, signed like the quantity, is exactly what the line
+    moved, so the ledger alone values every warehouse to the fen; the unit cost is the
+    average per unit it went at, shown to people (rounded down for stock going out)."""
 
     warehouse_id: str
     part_number: str
@@ -65,6 +71,7 @@ class Movement:
     occurred_at: datetime
     user_id: str
     serial_number: str | None = None  # a serialised part moves one serial a line
+    value_fen: int = 0
 
 
 def by_serial(
@@ -75,17 +82,61 @@ def by_serial(
     if len(serials) != abs(moved.quantity):
         raise invalid("serials", f"name one serial for each of the {abs(moved.quantity)} units")
     step = 1 if moved.quantity > 0 else -1
+    shares = split_value(abs(moved.value_fen), len(serials))
     lines = []
-    for left, serial in enumerate(serials, start=1 - len(serials)):
-        level = replace(after, on_hand=after.on_hand + step * left)
-        lines.append((replace(moved, quantity=step, serial_number=serial), level))
+    for i, serial in enumerate(serials):
+        still_to_move = step * sum(shares[i + 1 :])
+        level = replace(
+            after,
+            on_hand=after.on_hand - step * (len(serials) - 1 - i),
+            value_fen=after.value_fen - still_to_move,
+        )
+        one = replace(moved, quantity=step, serial_number=serial, value_fen=step * shares[i])
+        lines.append((one, level))
     return lines
 
 
+def split_value(value_fen: int, parts: int) -> list[int]:
+    """`value_fen` in `parts` whole-fen shares that add up to it exactly, the first ones a fen
+    more where it does not divide."""
+    share, rest = divmod(value_fen, parts)
+    return [share + (1 if i < rest else 0) for i in range(parts)]
+
+
+def share_of_value(level: StockLevel, quantity: int) -> int:
+    """What `quantity` of the level's on-hand is worth: its share of the total value, rounded
+    down; all of it when the last units go, so what leaves and what stays add up to the
+    value."""
+    if quantity >= level.on_hand:
+        return level.value_fen
+    return level.value_fen * quantity // level.on_hand
+
+
+def average_of(on_hand: int, value_fen: int, before: int) -> int:
+    """The average cost of `on_hand` units worth `value_fen`; `before` when none are left."""
+    return value_fen // on_hand if on_hand else before
+
+
+def valued(level: StockLevel, on_hand: int, value_fen: int) -> StockLevel:
+    """The level with this on-hand and value, and the average that follows from them."""
+    return replace(
+        level,
+        on_hand=on_hand,
+        value_fen=value_fen,
+        average_cost_fen=average_of(on_hand, value_fen, level.average_cost_fen),
+    )
+
+
 def movement(
-    after: StockLevel, kind: str, quantity: int, unit_cost_fen: int, posting: Posting
+    after: StockLevel,
+    kind: str,
+    quantity: int,
+    unit_cost_fen: int,
+    posting: Posting,
+    value_fen: int | None = None,
 ) -> Movement:
-    """The ledger line that brought a level to `after`."""
+    """The ledger line that brought a level to `after`. Its value is `value_fen` (signed like
+    the quantity), or quantity × unit cost when that is exact (stock coming in)."""
     return Movement(
         warehouse_id=after.warehouse_id,
         part_number=after.part_number,
@@ -96,39 +147,30 @@ def movement(
         document_id=posting.document_id,
         occurred_at=posting.occurred_at,
         user_id=posting.user_id,
+        value_fen=quantity * unit_cost_fen if value_fen is None else value_fen,
     )
 
 
-def moving_average_cost(
-    on_hand: int, average_cost_fen: int, quantity: int, unit_cost_fen: int
-) -> int:
-    """The average cost after `quantity` units come in at `unit_cost_fen` (移动加权平均).
-
-    Rounded down to the whole fen: (on_hand*avg + quantity*cost) // (on_hand + quantity). The
-    fraction of a fen per unit that rounding drops is not carried forward; it is at most one
-    fen a unit and never makes the cost negative.
-    """
-    return (on_hand * average_cost_fen + quantity * unit_cost_fen) // (on_hand + quantity)
-
-
 def receive(level: StockLevel, quantity: int, unit_cost_fen: int) -> StockLevel:
-    """Stock comes in: on-hand rises and the average cost moves towards the unit cost."""
+    """Stock comes in (移动加权平均): on-hand rises, the value by quantity × unit cost, and the
+    average moves towards the unit cost."""
     if quantity <= 0:
         raise invalid("quantity", "must be positive")
     if unit_cost_fen < 0:
         raise invalid("unit_cost_fen", "must not be negative")
-    return replace(
-        level,
-        on_hand=level.on_hand + quantity,
-        average_cost_fen=moving_average_cost(
-            level.on_hand, level.average_cost_fen, quantity, unit_cost_fen
-        ),
-    )
+    return receive_value(level, quantity, quantity * unit_cost_fen)
 
 
-def withdraw(level: StockLevel, quantity: int) -> StockLevel:
-    """Stock goes out at the average cost, which stays as it is. Only available stock can go:
-    on-hand never drops below zero, nor below what is reserved for orders."""
+def receive_value(level: StockLevel, quantity: int, value_fen: int) -> StockLevel:
+    """`quantity` units worth `value_fen` in all come in (a transfer's units arrive at what
+    they left the sender at)."""
+    return valued(level, level.on_hand + quantity, level.value_fen + value_fen)
+
+
+def withdraw(level: StockLevel, quantity: int) -> tuple[StockLevel, int]:
+    """Stock goes out with its share of the value (see share_of_value): the level after, and
+    the value that left. Only available stock can go: on-hand never drops below zero, nor
+    below what is reserved for orders."""
     if quantity <= 0:
         raise invalid("quantity", "must be positive")
     if quantity > level.available:
@@ -136,7 +178,8 @@ def withdraw(level: StockLevel, quantity: int) -> StockLevel:
             f"not enough of part {level.part_number} in warehouse {level.warehouse_id}: "
             f"{level.available} available, {quantity} wanted"
         )
-    return replace(level, on_hand=level.on_hand - quantity)
+    out = share_of_value(level, quantity)
+    return valued(level, level.on_hand - quantity, level.value_fen - out), out
 
 
 def book(
@@ -148,8 +191,8 @@ def book(
 ) -> tuple[StockLevel, Movement]:
     """Post one movement to a level: the level after it and the ledger line that records it.
 
-    Stock coming in is valued at `unit_cost_fen` (required); stock going out is valued at the
-    warehouse's average cost, so a transfer carries the sender's cost to the receiver.
+    Stock coming in is valued at `unit_cost_fen` (required); stock going out takes its share
+    of the warehouse's value, so a transfer carries the sender's cost to the receiver.
     """
     if kind not in MOVEMENT_KINDS:
         raise invalid("kind", f"must be one of {', '.join(MOVEMENT_KINDS)}")
@@ -161,8 +204,6 @@ def book(
         if unit_cost_fen is None:
             raise invalid("unit_cost_fen", f"is required for a {kind}")
         after = receive(level, quantity, unit_cost_fen)
-        cost = unit_cost_fen
-    else:
-        after = withdraw(level, -quantity)
-        cost = level.average_cost_fen
-    return after, movement(after, kind, quantity, cost, posting)
+        return after, movement(after, kind, quantity, unit_cost_fen, posting)
+    after, out = withdraw(level, -quantity)
+    return after, movement(after, kind, quantity, level.average_cost_fen, posting, -out)

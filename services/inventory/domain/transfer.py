@@ -1,12 +1,12 @@
 """Transfers (调拨) between warehouses: requested, approved by the branch (by both branches when
 it crosses them), shipped, received, or cancelled before shipping.
 
-Shipping takes the stock out of the sender at its moving-average cost and puts it in transit;
-receiving brings it into the receiver at that same cost, which moves the receiver's average.
-The cost travels with the goods in one step. Units that never arrived (short) or arrived
-unusable (damaged) are recorded on the line as discrepancies and written off at the receiver in
-the same step, by an adjustment at the transfer's cost, so in transit returns to zero and the
-ledger still explains every unit.
+Shipping takes the stock out of the sender with its share of the sender's value and puts it in
+transit at that value; receiving brings it into the receiver at that same value, which moves
+the receiver's average. The cost travels with the goods in one step. Units that never arrived
+(short) or arrived unusable (damaged) are recorded on the line as discrepancies and written off
+at the receiver in the same step, by an adjustment with their share of the transfer's value,
+so in transit returns to zero and the ledger still explains every unit and every fen.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from services.inventory.domain.stock import (
     Posting,
     StockLevel,
     movement,
-    receive,
+    receive_value,
+    valued,
     withdraw,
 )
 
@@ -34,10 +35,11 @@ MAX_TRANSFER_LINES = 100
 class TransferLine:
     part_number: str
     quantity: int
-    unit_cost_fen: int = 0
+    unit_cost_fen: int = 0  # the sender's average, per unit, shown to people
     received: int = 0
     short: int = 0
     damaged: int = 0
+    value_fen: int = 0  # exactly what the shipped units took from the sender: in transit
     serials: tuple[str, ...] = ()  # a serialised part's units, named
     short_serials: tuple[str, ...] = ()  # of those, the ones that never arrived
     damaged_serials: tuple[str, ...] = ()  # and the ones that arrived unusable
@@ -128,10 +130,12 @@ def ship(
     for line in transfer.lines:
         level = after[line.part_number]
         cost = level.average_cost_fen
-        after[line.part_number] = withdraw(level, line.quantity)
-        out = movement(after[line.part_number], "transfer_out", -line.quantity, cost, posting)
+        after[line.part_number], value = withdraw(level, line.quantity)
+        out = movement(
+            after[line.part_number], "transfer_out", -line.quantity, cost, posting, -value
+        )
         booked.append((out, after[line.part_number]))
-        lines.append(replace(line, unit_cost_fen=cost))
+        lines.append(replace(line, unit_cost_fen=cost, value_fen=value))
     shipped = replace(
         transfer, status="shipped", lines=tuple(lines), shipped_at=posting.occurred_at
     )
@@ -169,21 +173,30 @@ def receive_goods(
             )
         level = after[line.part_number]
         good = line.quantity - missing
-        # The average as if only the good units had come in; the ledger shows all of them
-        # arriving and the missing ones written off, both at the transfer's cost.
-        average = (
-            receive(level, good, line.unit_cost_fen).average_cost_fen
-            if good
-            else level.average_cost_fen
-        )
-        arrived = replace(level, on_hand=level.on_hand + line.quantity, average_cost_fen=average)
+        # All units arrive at what they left the sender at; the missing ones are written off
+        # with their share of it, so the receiver's value and average move by the good only.
+        arrived = receive_value(level, line.quantity, line.value_fen)
         booked.append(
-            (movement(arrived, "transfer_in", line.quantity, line.unit_cost_fen, posting), arrived)
+            (
+                movement(
+                    arrived,
+                    "transfer_in",
+                    line.quantity,
+                    line.unit_cost_fen,
+                    posting,
+                    line.value_fen,
+                ),
+                arrived,
+            )
         )
-        kept = replace(arrived, on_hand=arrived.on_hand - missing)
+        lost = line.value_fen * missing // line.quantity
+        kept = valued(arrived, level.on_hand + good, arrived.value_fen - lost)
         if missing:
             booked.append(
-                (movement(kept, "adjustment", -missing, line.unit_cost_fen, posting), kept)
+                (
+                    movement(kept, "adjustment", -missing, line.unit_cost_fen, posting, -lost),
+                    kept,
+                )
             )
         after[line.part_number] = kept
         lines.append(replace(line, received=good, short=short, damaged=damaged))

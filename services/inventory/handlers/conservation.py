@@ -27,6 +27,9 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
         in_transit = await repository.in_transit_by_part(uow.session, part_number or None)
         off = await repository.warehouses_off(uow.session, part_number or None)
         serials_off = await repository.serials_off(uow.session, part_number or None)
+        value = await repository.ledger_value_by_part(uow.session, part_number or None)
+        held = await repository.value_by_part(uow.session, part_number or None)
+        moving = await repository.in_transit_value_by_part(uow.session, part_number or None)
     return [
         conserve(
             part,
@@ -35,6 +38,7 @@ async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConse
             in_transit.get(part, 0),
             tuple(off.get(part, [])),
             tuple(serials_off.get(part, [])),
+            (*value.get(part, (0, 0)), held.get(part, 0), moving.get(part, 0)),
         )
         for part in sorted(set(ledger) | set(on_hand) | set(in_transit) | set(serials_off))
     ]

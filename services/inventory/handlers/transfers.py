@@ -173,7 +173,7 @@ async def _move_transfer(
         by_part = {part: levels[(warehouse.id, part)] for _, part in keys}
         after, changed, booked = step(before, by_part, posting)
         if side == "from" and after.status == "shipped" and before.status != "shipped":
-            value = sum(x.quantity * x.unit_cost_fen for x in after.lines)
+            value = sum(x.value_fen for x in after.lines)
             await quotas.admit_into(session, after.to_warehouse_id, value, f"transfer {after.id}")
         if after != before:
             named = {s for x in after.lines for s in x.serials}

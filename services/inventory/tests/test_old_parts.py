@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +23,7 @@ from services.inventory.handlers.work_order_parts import PartRequest
 from services.inventory.service import SPEC
 
 ISSUED = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 LINE = OrderPartLine(
     order_id="o-1",
     line_id="l-1",
@@ -44,11 +46,28 @@ def test_a_warranty_line_owes_an_old_part_per_unit_consumed() -> None:
 
 
 def test_owed_old_parts_fall_overdue_after_the_due_days() -> None:
-    due = ISSUED + timedelta(days=OLD_PART_DUE_DAYS)
+    # Issued on Mar 1 (17:30 in Shanghai): due from the start of the 30th day after.
+    due = datetime(2025, 3, 1, tzinfo=SHANGHAI) + timedelta(days=OLD_PART_DUE_DAYS)
     assert old_parts.due_at(LINE) == due
-    assert not old_parts.overdue(LINE, due)
-    assert old_parts.overdue(LINE, due + timedelta(seconds=1))
-    assert not old_parts.overdue(replace(LINE, old_returned=2), due + timedelta(days=1))
+    assert not old_parts.overdue(LINE, due + timedelta(days=1, seconds=-1))
+    assert old_parts.overdue(LINE, due + timedelta(days=1))
+    assert not old_parts.overdue(replace(LINE, old_returned=2), due + timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    ("issued_at", "due"),
+    [
+        (datetime(2025, 3, 1, 23, 30, tzinfo=SHANGHAI), datetime(2025, 3, 31, tzinfo=SHANGHAI)),
+        (datetime(2025, 3, 2, 0, 30, tzinfo=SHANGHAI), datetime(2025, 4, 1, tzinfo=SHANGHAI)),
+    ],
+)
+def test_old_parts_are_due_by_shanghai_days(issued_at: datetime, due: datetime) -> None:
+    """Issued at 23:30 or 00:30 in Shanghai (one UTC day): due OLD_PART_DUE_DAYS Shanghai days
+    on, overdue once that day is over."""
+    line = replace(LINE, issued_at=issued_at)
+    assert old_parts.due_at(line) == due
+    assert not old_parts.overdue(line, due + timedelta(days=1, minutes=-1))
+    assert old_parts.overdue(line, due + timedelta(days=1))
 
 
 def test_a_batch_is_matched_line_by_line() -> None:

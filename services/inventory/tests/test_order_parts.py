@@ -16,7 +16,9 @@ from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.stock import Posting, StockLevel
 
 POSTING = Posting("order", "o-1", datetime(2025, 3, 1, 9, 30, tzinfo=UTC), "u-tech")
-LEVEL = StockLevel("WH-SH-001", "HW-SCR-P60", on_hand=3, reserved=1, average_cost_fen=41000)
+LEVEL = StockLevel(
+    "WH-SH-001", "HW-SCR-P60", on_hand=3, reserved=1, average_cost_fen=41000, value_fen=123000
+)
 
 
 def line(quantity: int = 2) -> OrderPartLine:
@@ -106,7 +108,7 @@ def test_return_puts_issued_parts_back_at_the_line_cost() -> None:
     level, held = order_parts.reserve(LEVEL, line(2))
     level, issued, _ = order_parts.issue(level, held, POSTING)
     # Stock bought dearer since: the return pulls the average back towards the line's cost.
-    dearer = replace(level, on_hand=2, reserved=0, average_cost_fen=50000)
+    dearer = replace(level, on_hand=2, reserved=0, average_cost_fen=50000, value_fen=100000)
     after, back, movement = order_parts.give_back(dearer, issued, 1, POSTING)
     assert (movement.kind, movement.quantity, movement.unit_cost_fen) == ("return", 1, 41000)
     assert (after.on_hand, after.average_cost_fen) == (3, (2 * 50000 + 41000) // 3)

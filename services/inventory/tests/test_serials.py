@@ -107,7 +107,7 @@ def test_serials_named_are_one_per_unit_well_formed_and_never_twice() -> None:
 
 def test_a_movement_of_serials_is_one_ledger_row_each_with_its_level() -> None:
     moved = Movement(WH, PART, "receipt", 3, 100, "receipt", "GRN-1", AT, "u-1")
-    after = StockLevel(WH, PART, on_hand=5, average_cost_fen=100)
+    after = StockLevel(WH, PART, on_hand=5, average_cost_fen=100, value_fen=500)
     rows = by_serial(moved, after, ["A", "B", "C"])
     assert [(m.serial_number, m.quantity, lv.on_hand) for m, lv in rows] == [
         ("A", 1, 3),

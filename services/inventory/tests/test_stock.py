@@ -14,7 +14,7 @@ from services.inventory.domain.stock import (
     Posting,
     StockLevel,
     book,
-    moving_average_cost,
+    by_serial,
     receive,
     withdraw,
 )
@@ -42,22 +42,67 @@ def test_receipt_moves_the_average_weighted_by_quantity() -> None:
     assert (level.on_hand, level.average_cost_fen) == (4, 11000)
 
 
-def test_average_cost_rounds_down_to_the_whole_fen() -> None:
-    # (2*100 + 1*101) / 3 = 100.33… fen, and (1*100 + 2*101) / 3 = 100.67… fen: both 100.
-    assert moving_average_cost(2, 100, 1, 101) == 100
-    assert moving_average_cost(1, 100, 2, 101) == 100
-    assert moving_average_cost(0, 0, 7, 12345) == 12345
+def test_the_average_is_derived_from_the_value_and_rounds_down_to_the_whole_fen() -> None:
+    # (2*100 + 1*101) / 3 = 100.33… fen, and (1*100 + 2*101) / 3 = 100.67… fen: both shown as
+    # 100, but the level keeps every fen of 301 and 302.
+    level = receive(receive(EMPTY, 2, 100), 1, 101)
+    assert (level.average_cost_fen, level.value_fen) == (100, 301)
+    level = receive(receive(EMPTY, 1, 100), 2, 101)
+    assert (level.average_cost_fen, level.value_fen) == (100, 302)
+
+
+def test_fen_that_do_not_divide_leave_with_the_last_units() -> None:
+    # 3 units worth 100 fen go one by one: 33, 33, and the last takes the 34 left.
+    level = receive(receive(EMPTY, 2, 0), 1, 100)
+    assert (level.on_hand, level.value_fen, level.average_cost_fen) == (3, 100, 33)
+    taken = []
+    for _ in range(3):
+        level, out = withdraw(level, 1)
+        taken.append(out)
+    assert taken == [33, 33, 34]
+    assert (level.on_hand, level.value_fen) == (0, 0)
+
+
+def test_value_in_is_value_out_plus_value_held_to_the_fen() -> None:
+    """Receipts at prices that do not divide, then issues, transfers and write-offs of odd
+    quantities: every fen the ledger brought in either left on a ledger line or is held."""
+    level, lines = EMPTY, []
+    for quantity, cost in ((3, 1001), (7, 333), (2, 1), (5, 997)):
+        level, line = book(level, "receipt", quantity, cost, posting())
+        lines.append(line)
+    for kind, quantity in (("issue", -4), ("transfer_out", -3), ("scrap", -1), ("adjustment", -5)):
+        level, line = book(level, kind, quantity, None, posting())
+        lines.append(line)
+        ledger_value = sum(x.value_fen for x in lines)
+        assert ledger_value == level.value_fen
+    assert sum(x.quantity for x in lines) == level.on_hand == 4
+    value_in = sum(x.value_fen for x in lines if x.value_fen > 0)
+    value_out = -sum(x.value_fen for x in lines if x.value_fen < 0)
+    assert value_in == 3 * 1001 + 7 * 333 + 2 * 1 + 5 * 997
+    assert value_in == value_out + level.value_fen
+    level, line = book(level, "issue", -4, None, posting())
+    assert level.value_fen == 0 and -line.value_fen == value_in - value_out
+
+
+def test_a_serialised_movement_splits_its_value_exactly_over_its_serials() -> None:
+    level = receive(EMPTY, 3, 0)
+    level = receive(level, 1, 100)  # 4 units worth 100
+    after, moved = book(level, "issue", -3, None, posting())
+    rows = by_serial(moved, after, ["S1", "S2", "S3"])
+    assert sum(m.value_fen for m, _ in rows) == moved.value_fen == -75
+    assert [lv.value_fen for _, lv in rows][-1] == after.value_fen == 25
+    assert [lv.on_hand for _, lv in rows] == [3, 2, 1]
 
 
 def test_a_receipt_into_emptied_stock_takes_the_new_cost() -> None:
-    level = withdraw(receive(EMPTY, 2, 5000), 2)
+    level, _ = withdraw(receive(EMPTY, 2, 5000), 2)
     assert level.on_hand == 0
     assert receive(level, 1, 8000).average_cost_fen == 8000
 
 
 def test_withdrawing_keeps_the_average_cost() -> None:
-    level = withdraw(receive(EMPTY, 5, 3000), 2)
-    assert (level.on_hand, level.average_cost_fen) == (3, 3000)
+    level, out = withdraw(receive(EMPTY, 5, 3000), 2)
+    assert (level.on_hand, level.average_cost_fen, out) == (3, 3000, 6000)
 
 
 def test_stock_never_goes_negative() -> None:
@@ -69,11 +114,13 @@ def test_stock_never_goes_negative() -> None:
 
 
 def test_reserved_stock_cannot_be_withdrawn() -> None:
-    level = StockLevel("WH-SH-001", "HW-BAT-P60", on_hand=5, reserved=4, average_cost_fen=1)
+    level = StockLevel(
+        "WH-SH-001", "HW-BAT-P60", on_hand=5, reserved=4, average_cost_fen=1, value_fen=5
+    )
     assert level.available == 1
     with pytest.raises(Conflict):
         withdraw(level, 2)
-    assert withdraw(level, 1).on_hand == 4
+    assert withdraw(level, 1)[0].on_hand == 4
 
 
 def test_outbound_movements_are_booked_at_the_average_cost() -> None:

@@ -54,7 +54,11 @@ def test_across_branches_both_approve() -> None:
 
 
 def test_shipping_moves_stock_into_transit_at_the_senders_cost() -> None:
-    sender = {PART: StockLevel("WH-SH", PART, on_hand=10, reserved=2, average_cost_fen=40000)}
+    sender = {
+        PART: StockLevel(
+            "WH-SH", PART, on_hand=10, reserved=2, average_cost_fen=40000, value_fen=400000
+        )
+    }
     shipped, after, booked = transfer.ship(approved(request()), sender, POSTING)
     assert shipped.status == "shipped" and shipped.in_transit == {PART: 4}
     assert shipped.lines[0].unit_cost_fen == 40000
@@ -67,9 +71,13 @@ def test_shipping_moves_stock_into_transit_at_the_senders_cost() -> None:
 
 
 def test_receiving_with_discrepancies_writes_them_off_at_the_transfer_cost() -> None:
-    sender = {PART: StockLevel("WH-SH", PART, 10, 0, 40000)}
+    sender = {PART: StockLevel("WH-SH", PART, 10, 0, 40000, 400000)}
     shipped, _, _ = transfer.ship(approved(request()), sender, POSTING)
-    receiver = {PART: StockLevel("WH-SH-001", PART, on_hand=2, reserved=0, average_cost_fen=46000)}
+    receiver = {
+        PART: StockLevel(
+            "WH-SH-001", PART, on_hand=2, reserved=0, average_cost_fen=46000, value_fen=92000
+        )
+    }
     received, after, booked = transfer.receive_goods(shipped, receiver, {PART: (1, 1)}, POSTING)
     assert received.status == "received" and received.in_transit == {}
     assert (received.lines[0].received, received.lines[0].short, received.lines[0].damaged) == (
@@ -89,6 +97,28 @@ def test_receiving_with_discrepancies_writes_them_off_at_the_transfer_cost() -> 
         transfer.receive_goods(shipped, receiver, {PART: (3, 2)}, POSTING)
     with pytest.raises(InvalidInput):
         transfer.receive_goods(shipped, receiver, {"OTHER": (1, 0)}, POSTING)
+
+
+def test_a_transfer_carries_its_value_to_the_fen() -> None:
+    """7 units worth 1000 fen (142.86 each) at the sender; 4 shipped take 571 fen with them,
+    in transit; received with one short, the short one is written off with its 142 and the
+    good three bring 429. Nothing is lost: 1000 = 429 + 429 at the sender + 142 written off."""
+    sender = {PART: StockLevel("WH-SH", PART, 7, 0, 142, 1000)}
+    shipped, left, out = transfer.ship(approved(request()), sender, POSTING)
+    assert (left[PART].on_hand, left[PART].value_fen) == (3, 429)
+    assert shipped.lines[0].value_fen == 571 == -out[0][0].value_fen
+    receiver = {PART: StockLevel("WH-SH-001", PART)}
+    _, after, booked = transfer.receive_goods(shipped, receiver, {PART: (1, 0)}, POSTING)
+    assert [(m.kind, m.quantity, m.value_fen) for m, _ in booked] == [
+        ("transfer_in", 4, 571),
+        ("adjustment", -1, -142),
+    ]
+    assert (after[PART].on_hand, after[PART].value_fen, after[PART].average_cost_fen) == (
+        3,
+        429,
+        143,
+    )
+    assert left[PART].value_fen + after[PART].value_fen + 142 == 1000
 
 
 def test_cancel_only_before_shipping() -> None:

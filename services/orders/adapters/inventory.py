@@ -67,6 +67,10 @@ class Parts(Protocol):
         """The catalog's retail price of each of these parts it knows."""
         ...
 
+    async def part_categories(self, brand: str, part_ids: Sequence[str]) -> dict[str, str]:
+        """The catalog's category of each of these parts it knows (battery, screen, ...)."""
+        ...
+
 
 class InventoryParts:
     def __init__(self, channel: grpc.aio.Channel) -> None:
@@ -133,19 +137,25 @@ class InventoryParts:
                 )
 
     async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
+        found = await self._catalog(brand, part_ids)
+        return {k: p.retail_price_fen for k, p in found.items()}
+
+    async def part_categories(self, brand: str, part_ids: Sequence[str]) -> dict[str, str]:
+        found = await self._catalog(brand, part_ids)
+        return {k: p.category for k, p in found.items()}
+
+    async def _catalog(self, brand: str, part_ids: Sequence[str]) -> dict[str, inventory_pb2.Part]:
         # The catalog has no look-up by part numbers yet: read the brand's parts, a page at a
         # time, until every part asked for is found.
         wanted, token = set(part_ids), ""
-        prices: dict[str, int] = {}
-        while wanted - prices.keys():
+        found: dict[str, inventory_pb2.Part] = {}
+        while wanted - found.keys():
             request = inventory_pb2.ListPartsRequest(
                 brand=brand, page_size=CATALOG_PAGE, page_token=token
             )
             reply = await call(self.stub.ListParts, request)
-            prices |= {
-                p.part_number: p.retail_price_fen for p in reply.parts if p.part_number in wanted
-            }
+            found |= {p.part_number: p for p in reply.parts if p.part_number in wanted}
             token = reply.next_page_token
             if not token:
                 break
-        return prices
+        return found

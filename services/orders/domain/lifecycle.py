@@ -33,6 +33,7 @@ from datetime import datetime
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, FieldError, Forbidden, InvalidInput, invalid
 from servicekit.identifiers import imei_problem
+from servicekit.timeutil import shanghai_day
 from services.orders.domain.order import (
     Diagnosis,
     PartLine,
@@ -41,7 +42,12 @@ from services.orders.domain.order import (
     RepairOrder,
     TimelineEntry,
 )
-from services.orders.domain.warranty import IN_WARRANTY, OUT_OF_WARRANTY
+from services.orders.domain.warranty import (
+    IN_WARRANTY,
+    OUT_OF_WARRANTY,
+    WarrantyPolicy,
+    line_in_warranty,
+)
 
 REPAIR_LEVELS = ("L1", "L2", "L3", "L4")
 """The manufacturer's repair levels (维修级别), which decide its labour fee."""
@@ -126,8 +132,16 @@ STEPS: dict[str, Step] = {
 
 
 def chargeable(order: RepairOrder) -> bool:
-    """Work the customer pays for: anything out of warranty."""
+    """Work the customer pays for: a part line out of warranty (each line has its own, see
+    diagnose), or with no parts, a device out of warranty."""
+    if order.work.lines:
+        return any(not line.warranty for line in order.work.lines)
     return order.warranty.status == OUT_OF_WARRANTY
+
+
+def parts_due_fen(order: RepairOrder) -> int:
+    """The planned parts the customer pays for, at retail: the lines out of warranty only."""
+    return sum(x.retail_price_fen * x.quantity for x in order.work.lines if not x.warranty)
 
 
 def needs_manager(order: RepairOrder, quote: Quote, threshold_fen: int) -> bool:
@@ -192,8 +206,12 @@ def diagnose(
     retail_prices: Mapping[str, int],
     earlier_warranty_faults: Collection[str] = (),
     swap_after_repairs: int = 2,
+    categories: Mapping[str, str] | None = None,
+    policy: WarrantyPolicy | None = None,
 ) -> None:
-    """`retail_prices`: the catalog's price of each planned part it knows;
+    """`retail_prices`: the catalog's price of each planned part it knows, `categories` its
+    category, whose warranty `policy` (the brand's) decides each line's (a battery's own
+    period, say);
     `earlier_warranty_faults`: the fault code of each of the device's earlier repairs under
     warranty (by any IMEI it had): the manufacturer's `swap_after_repairs`-th warranty repair of
     one fault offers a swap (三包)."""
@@ -241,12 +259,24 @@ def diagnose(
     order.work.diagnosis = diagnosis
     # Lines are numbered per store, so a partner's never share a line id with the intake's.
     prefix = "P" if order.work.at_partner else "L"
+    intake_day = shanghai_day(order.received_at)
+
+    def covered(part_id: str) -> bool:
+        return line_in_warranty(
+            (categories or {}).get(part_id, ""),
+            order.warranty,
+            order.intake.purchase_date,
+            intake_day,
+            policy or WarrantyPolicy(),
+            technician_decided=bool(override),
+        )
+
     order.work.lines = [
         PartLine(
             f"{prefix}{i}",
             p.part_id,
             p.quantity,
-            in_warranty,
+            covered(p.part_id),
             retail_price_fen=retail_prices[p.part_id],
             store_id=order.holder_store_id,
         )
@@ -262,19 +292,15 @@ def quote(
     labour_fen: int,
     threshold_fen: int = DEFAULT_APPROVAL_THRESHOLD_FEN,
 ) -> None:
-    """报价: the labour asked, plus the planned parts at their retail prices. Work under
-    warranty is free: its quote is zero, and the customer still consents. `threshold_fen`: the
-    order's branch's approval threshold."""
+    """报价: the labour asked, plus the planned parts out of warranty at their retail prices.
+    Work with nothing out of warranty is free: its quote is zero, and the customer still
+    consents. `threshold_fen`: the order's branch's approval threshold."""
     check_step(order, "quote", auth)
     if labour_fen < 0:
         raise invalid("labour_fen", "must not be negative")
     if not chargeable(order) and labour_fen:
         raise invalid("labour_fen", "work under warranty is free: quote 0")
-    parts_fen = (
-        sum(line.retail_price_fen * line.quantity for line in order.work.lines)
-        if chargeable(order)
-        else 0
-    )
+    parts_fen = parts_due_fen(order)
     offer = Quote(labour_fen, parts_fen, order.holder_store_id)
     order.work.quote = offer
     order.work.manager_approval_required = needs_manager(order, offer, threshold_fen)
@@ -427,7 +453,7 @@ def substitute(
     if before is None or not chargeable(order):
         move(order, order.status, auth, now, "parts", why)
         return
-    parts_fen = sum(line.retail_price_fen * line.quantity for line in order.work.lines)
+    parts_fen = parts_due_fen(order)
     after = Quote(before.labour_fen, parts_fen, before.store_id)
     order.work.quote = after
     why += f"; quote {after.total_fen} fen (was {before.total_fen})"

@@ -32,6 +32,12 @@ REPEAT_REPAIR_DAYS = 90
 """A device back within this many days of a closed repair is a repeat repair (返修)."""
 
 
+def is_repeat_repair(days_since_repair: int | None) -> bool:
+    """Back within REPEAT_REPAIR_DAYS (Shanghai days, see warranty.days_since_repair) of a
+    closed repair; None when the device had none."""
+    return days_since_repair is not None and days_since_repair <= REPEAT_REPAIR_DAYS
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
     """Who moved the order (user), when, where (store), why (note), by which step."""

@@ -18,6 +18,7 @@ from datetime import datetime
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, FieldError, InvalidInput, invalid
 from servicekit.identifiers import imei_problem
+from servicekit.timeutil import shanghai_day
 from services.orders.domain.lifecycle import (
     PAYMENT_METHODS,
     chargeable,
@@ -33,7 +34,7 @@ from services.orders.domain.order import (
     RepairOrder,
     SwapUnit,
 )
-from services.orders.domain.warranty import IN_WARRANTY
+from services.orders.domain.warranty import IN_WARRANTY, WarrantyPolicy, line_in_warranty
 
 FACTORY_OUTCOMES = ("repaired", "replaced", "refused")
 """What the manufacturer's repair centre did: repaired the unit, replaced it by a new one (a
@@ -233,10 +234,14 @@ def complete(
     service_fen: int,
     method: str,
     amount_fen: int,
+    categories: Mapping[str, str] | None = None,
+    policy: WarrantyPolicy | None = None,
 ) -> None:
     """A quick order (accessory replacement or sale, software service) done while the customer
     waits: its parts issued from the store's warehouse, paid (the service fee plus the parts at
-    retail, nothing under warranty) and closed in one step."""
+    retail, nothing under warranty) and closed in one step. Each part's warranty is its own
+    (`categories` from the catalog, `policy` the brand's): a battery within its period is free
+    though the phone's warranty has ended."""
     check_step(order, "complete", auth)
     if order.intake.service_type not in QUICK_SERVICE_TYPES:
         raise Conflict(
@@ -255,25 +260,34 @@ def complete(
             errors.append(FieldError(f"parts[{i}].quantity", "must be at least 1"))
     if errors:
         raise InvalidInput("the quick order has errors", errors)
-    paid = chargeable(order)
-    parts_fen = sum(retail_prices[p.part_id] * p.quantity for p in parts) if paid else 0
+    intake_day = shanghai_day(order.received_at)
+    lines = [
+        PartLine(
+            f"L{i}",
+            p.part_id,
+            p.quantity,
+            line_in_warranty(
+                (categories or {}).get(p.part_id, ""),
+                order.warranty,
+                order.intake.purchase_date,
+                intake_day,
+                policy or WarrantyPolicy(),
+            ),
+            retail_price_fen=retail_prices[p.part_id],
+            store_id=order.store_id,
+        )
+        for i, p in enumerate(parts, start=1)
+    ]
+    # A quick order has no lines before this step: with parts, what it pays for is theirs.
+    paid = any(not x.warranty for x in lines) if lines else chargeable(order)
+    parts_fen = sum(x.retail_price_fen * x.quantity for x in lines if not x.warranty)
     due = service_fen + parts_fen if paid else 0
     if amount_fen != due:
         raise invalid("amount_fen", f"must be {due}, the amount due")
     if due and method not in PAYMENT_METHODS:
         raise invalid("method", f"must be one of {', '.join(PAYMENT_METHODS)}")
     work = order.work
-    work.lines = [
-        PartLine(
-            f"L{i}",
-            p.part_id,
-            p.quantity,
-            not paid,
-            retail_price_fen=retail_prices[p.part_id],
-            store_id=order.store_id,
-        )
-        for i, p in enumerate(parts, start=1)
-    ]
+    work.lines = lines
     work.quote = Quote(service_fen if paid else 0, parts_fen, order.store_id)
     work.customer_approved = True
     work.actions_done = actions_done

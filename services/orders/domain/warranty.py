@@ -5,10 +5,13 @@ example physical or liquid damage, 人为损坏)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+from servicekit.timeutil import shanghai_day
 
 IN_WARRANTY = "in_warranty"
 OUT_OF_WARRANTY = "out_of_warranty"
+REPAIR_HOLD = "返修保修"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ def decide_warranty(
     return WarrantyDecision(IN_WARRANTY, entitlements, reason, expires_on, not brand_authorised)
 
 
+def days_since_repair(closed_at: datetime, intake_day: date) -> int:
+    """Shanghai days from the day a repair closed to the (Shanghai) intake day: closed at 23:30
+    and back at 00:30 is back one day later, however few hours passed."""
+    return (intake_day - shanghai_day(closed_at)).days
+
+
 def with_repair_hold(
     decision: WarrantyDecision,
     days_since_repair: int | None,
@@ -87,7 +96,10 @@ def with_repair_hold(
     at diagnosis and override this, with the reason."""
     if days_since_repair is None or days_since_repair > policy.repair_hold_days:
         return decision
-    hold = f"back {days_since_repair} days after repair {earlier_number}: repaired free (返修保修)"
+    hold = (
+        f"back {days_since_repair} days after repair {earlier_number}: "
+        f"repaired free ({REPAIR_HOLD})"
+    )
     if decision.status == IN_WARRANTY:
         return WarrantyDecision(
             decision.status,
@@ -97,6 +109,43 @@ def with_repair_hold(
             decision.send_on_required,
         )
     return WarrantyDecision(IN_WARRANTY, ("repair",), hold, None, False)
+
+
+def accessory_months(category: str, policy: WarrantyPolicy) -> int | None:
+    """The accessory's own warranty period by its catalog category; None for a part of the
+    main unit (a screen, a mainboard, a camera, ...)."""
+    periods = {
+        "battery": policy.battery_months,
+        "charger": policy.charger_months,
+        "earphone": policy.earphone_months,
+    }
+    return periods.get(category)
+
+
+def under_repair_hold(decision: WarrantyDecision) -> bool:
+    """Free because a repair must hold (with_repair_hold said so)."""
+    return decision.status == IN_WARRANTY and REPAIR_HOLD in decision.reason
+
+
+def line_in_warranty(
+    category: str,
+    decision: WarrantyDecision,
+    purchase_date: date | None,
+    intake_day: date,
+    policy: WarrantyPolicy,
+    technician_decided: bool = False,
+) -> bool:
+    """Whether one part line is free (三包 per part): a part of the main unit follows the
+    order's decision; a battery, charger or earphone has its own period from the purchase, so
+    it is free within it though the main unit's warranty has ended, and paid past it though
+    the main unit is still covered. The technician's finding on the device (an override) and a
+    repair that must hold cover every line alike."""
+    months = accessory_months(category, policy)
+    if months is None or technician_decided:
+        return decision.status == IN_WARRANTY
+    if under_repair_hold(decision):
+        return True
+    return purchase_date is not None and intake_day < add_months(purchase_date, months)
 
 
 def parts_wait_swap_on(

@@ -16,6 +16,7 @@ from services.orders.domain.order import PartLine
 class FakeParts:
     stock: dict[str, int] = field(default_factory=dict)
     prices: dict[str, int] = field(default_factory=dict)  # the catalog's retail prices
+    categories: dict[str, str] = field(default_factory=dict)  # and categories, when not "screen"
     reserved: dict[tuple[str, str], int] = field(default_factory=dict)
     issued: dict[tuple[str, str], int] = field(default_factory=dict)
     parts_of: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -138,3 +139,6 @@ class FakeParts:
     async def retail_prices(self, brand: str, part_ids: Sequence[str]) -> dict[str, int]:
         self.calls.append(("retail_prices", brand, list(part_ids)))
         return {p: self.prices[p] for p in part_ids if p in self.prices}
+
+    async def part_categories(self, brand: str, part_ids: Sequence[str]) -> dict[str, str]:
+        return {p: self.categories.get(p, "screen") for p in part_ids if p in self.prices}

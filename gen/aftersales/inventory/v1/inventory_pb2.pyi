@@ -800,6 +800,10 @@ class PartConservation(_message.Message):
     BALANCED_FIELD_NUMBER: _builtins.int
     WAREHOUSES_OFF_FIELD_NUMBER: _builtins.int
     SERIALS_OFF_FIELD_NUMBER: _builtins.int
+    VALUE_IN_FEN_FIELD_NUMBER: _builtins.int
+    VALUE_OUT_FEN_FIELD_NUMBER: _builtins.int
+    VALUE_HELD_FEN_FIELD_NUMBER: _builtins.int
+    VALUE_IN_TRANSIT_FEN_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     receipts: _builtins.int
     scrapped: _builtins.int
@@ -816,6 +820,16 @@ class PartConservation(_message.Message):
     """over all warehouses, from the balances"""
     in_transit: _builtins.int
     balanced: _builtins.bool
+    value_in_fen: _builtins.int
+    """Value, to the fen: in less out by the ledger equals held plus in transit by the balances.
+    receipts, returns, stock found
+    """
+    value_out_fen: _builtins.int
+    """issues, write-offs, stock missing"""
+    value_held_fen: _builtins.int
+    """what the on-hand over all warehouses is worth"""
+    value_in_transit_fen: _builtins.int
+    """what the units in transit took from their senders"""
     @_builtins.property
     def warehouses_off(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """whose ledger disagrees with their balance"""
@@ -842,10 +856,14 @@ class PartConservation(_message.Message):
         balanced: _builtins.bool = ...,
         warehouses_off: _abc.Iterable[_builtins.str] | None = ...,
         serials_off: _abc.Iterable[_builtins.str] | None = ...,
+        value_in_fen: _builtins.int = ...,
+        value_out_fen: _builtins.int = ...,
+        value_held_fen: _builtins.int = ...,
+        value_in_transit_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "serials_off", b"serials_off", "transfers", b"transfers", "warehouses_off", b"warehouses_off"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjustments", b"adjustments", "balanced", b"balanced", "consumed", b"consumed", "expected", b"expected", "in_transit", b"in_transit", "on_hand", b"on_hand", "part_number", b"part_number", "receipts", b"receipts", "returned_to_manufacturer", b"returned_to_manufacturer", "scrapped", b"scrapped", "serials_off", b"serials_off", "transfers", b"transfers", "value_held_fen", b"value_held_fen", "value_in_fen", b"value_in_fen", "value_in_transit_fen", b"value_in_transit_fen", "value_out_fen", b"value_out_fen", "warehouses_off", b"warehouses_off"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
