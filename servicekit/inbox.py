@@ -187,7 +187,7 @@ def _note_event(dialect_name: str, inbox: Table) -> Any:
 
 
 @functools.cache
-def _count_failure(dialect_name: str, failures: Table) -> Any:
+def _add_failure(dialect_name: str, failures: Table) -> Any:
     """Add one failed attempt to a message's count (the first one makes the row)."""
     insert = upsert_on(dialect_name, failures)
     return insert.on_conflict_do_update(
@@ -432,7 +432,7 @@ class EventConsumer:
         async with self.new_uow() as uow:
             counted = (
                 await uow.session.execute(
-                    _count_failure(uow.session.dialect.name, failures),
+                    _add_failure(uow.session.dialect.name, failures),
                     {
                         "consumer": self.name,
                         "event_id": delivery.event_id,
