@@ -2,13 +2,19 @@
 goes into the inbox table in the same transaction as the handler's writes, so a redelivered
 message is acked and skipped.
 
-A failure is one of two kinds:
-- transient (the database or a dependency is away, a timeout): the message is retried, never
-  given up on. When the database does not answer, the consumer stops fetching and probes it
-  with growing pauses (capped) until it answers, so an outage causes no storm and loses nothing;
-- unprocessable (undecodable, an `UnprocessableEvent`, or an error that keeps coming while the
-  database answers): the message goes to the dead letters (servicekit.dead_letters) and is
-  terminated only once the dead letter is stored.
+A failed attempt is counted per message in `consumer_failures`, in a transaction of its own
+after the failed one rolled back, and only while the database answers: JetStream's delivery
+count also counts the redeliveries of an outage, so it says nothing about the message. Then:
+- while the database does not answer, nothing is counted: the consumer stops fetching and
+  probes it with growing pauses (capped) until it answers, so an outage causes no storm and
+  loses nothing;
+- a transient failure (a dependency away, a timeout) is retried with back-off, up to a ceiling
+  of attempts and of time since the first failure (a message that times out every time must
+  not be retried for ever);
+- an ordinary error is retried a few times (it may have met a passing state);
+- an undecodable event or an `UnprocessableEvent` is given up on at once.
+A message given up on goes to the dead letters (servicekit.dead_letters) with the reason, and
+is terminated only once the dead letter is stored.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -42,24 +49,32 @@ from sqlalchemy import (
 
 from servicekit import dead_letters, metrics
 from servicekit.auth import reset_auth, service_identity, set_auth
-from servicekit.bus import RETENTION
+from servicekit.bus import DEAD_LETTER_RETENTION, RETENTION
 from servicekit.db import Database, lost_connection, upsert_on
 from servicekit.dead_letters import EVENT_ID_HEADER, REPLAY_FOR_HEADER
 from servicekit.errors import ServiceUnavailable
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.telemetry import extract_context, tracer
-from servicekit.timeutil import utc_now
+from servicekit.timeutil import as_utc, utc_now
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-# An event id is kept in the inbox this long after it was handled: past the stream's own
-# retention nothing can bring the message back, and a week more covers clocks and replays.
-INBOX_KEPT = RETENTION + timedelta(days=7)
+# An event id is kept in the inbox this long after it was handled: for as long as anything can
+# bring the message back (a redelivery from its stream, or a replay of a dead letter, which
+# carries the event id), and a week more for clocks.
+INBOX_KEPT = max(RETENTION, DEAD_LETTER_RETENTION) + timedelta(days=7)
+
+FAILURES_TABLE = "consumer_failures"
+# The last error as kept with a message's failures: a line, not a traceback.
+_ERROR_LIMIT = 500
 
 
 def inbox_table(metadata: MetaData) -> Table:
+    """The inbox: the events each consumer handled, and (in `consumer_failures`, see
+    `failures_table`) the failed attempts of those it has not handled yet."""
+    failures_table(metadata)
     return Table(
         "inbox",
         metadata,
@@ -71,12 +86,68 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+def failures_table(metadata: MetaData) -> Table:
+    """Failed attempts per consumer and event: `errors` counts ordinary handler errors,
+    `attempts` every failure counted (transient ones too)."""
+    if FAILURES_TABLE in metadata.tables:
+        return metadata.tables[FAILURES_TABLE]
+    return Table(
+        FAILURES_TABLE,
+        metadata,
+        Column("consumer", String(64), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("errors", Integer, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("first_failed_at", DateTime(timezone=True), nullable=False),
+        Column("last_failed_at", DateTime(timezone=True), nullable=False),
+        Column("last_error", String(_ERROR_LIMIT), nullable=False),
+        PrimaryKeyConstraint("consumer", "event_id"),
+        Index("ix_consumer_failures_last_failed_at", "last_failed_at"),
+    )
+
+
 async def prune(db: Database, inbox: Table, before: datetime) -> int:
-    """Forget events handled before `before`; returns how many."""
+    """Forget events handled, and failures last counted, before `before`; returns how many."""
+    failures = failures_table(inbox.metadata)
     async with db.session() as session:
-        result = await session.execute(delete(inbox).where(inbox.c.handled_at < before))
+        handled = await session.execute(delete(inbox).where(inbox.c.handled_at < before))
+        failed = await session.execute(delete(failures).where(failures.c.last_failed_at < before))
         await session.commit()
-    return int(result.rowcount or 0)
+    return int(handled.rowcount or 0) + int(failed.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Failures:
+    """What has been counted against one message so far."""
+
+    errors: int
+    attempts: int
+    first_failed_at: datetime
+
+
+@dataclass(frozen=True)
+class RetryLimits:
+    """When a message that keeps failing is given up on."""
+
+    # Ordinary errors: a few, in case the handler met a passing state.
+    errors: int = 5
+    # Failures of any kind, transient ones included: a message that times out every time.
+    attempts: int = 100
+    # Time since the first failure: a dependency away longer than this is an operator's
+    # matter, and the dead letter can be replayed once it is back.
+    failing_for: timedelta = timedelta(hours=2)
+
+
+def give_up_reason(failures: Failures, limits: RetryLimits, now: datetime) -> str | None:
+    """Why a message that failed again is given up on, or None to try it again."""
+    if failures.errors >= limits.errors:
+        return f"failed {failures.errors} times"
+    if failures.attempts >= limits.attempts:
+        return f"failed {failures.attempts} attempts"
+    failing_for = now - failures.first_failed_at
+    if failing_for >= limits.failing_for:
+        return f"failing for {failing_for} over {failures.attempts} attempts"
+    return None
 
 
 Handler = Callable[[UnitOfWork, Any], Awaitable[None]]
@@ -115,6 +186,21 @@ def _note_event(dialect_name: str, inbox: Table) -> Any:
     return upsert_on(dialect_name, inbox).on_conflict_do_nothing()
 
 
+@functools.cache
+def _add_failure(dialect_name: str, failures: Table) -> Any:
+    """Add one failed attempt to a message's count (the first one makes the row)."""
+    insert = upsert_on(dialect_name, failures)
+    return insert.on_conflict_do_update(
+        index_elements=[failures.c.consumer, failures.c.event_id],
+        set_={
+            "errors": failures.c.errors + insert.excluded.errors,
+            "attempts": failures.c.attempts + 1,
+            "last_failed_at": insert.excluded.last_failed_at,
+            "last_error": insert.excluded.last_error,
+        },
+    ).returning(failures.c.errors, failures.c.attempts, failures.c.first_failed_at)
+
+
 @contextlib.contextmanager
 def _acting_as_service(service: str) -> Iterator[None]:
     # Events a handler emits record the service as their actor, not whoever called last.
@@ -139,10 +225,12 @@ class EventConsumer:
     inbox: Table
     # Where dead letters go; `run` sets it when not given.
     js: JetStreamContext | None = None
-    # A message that keeps failing while the database answers goes to the dead letters at
-    # this delivery (transient failures never count: they are retried for as long as it takes).
-    dead_letter_after: int = 5
+    # When a message that keeps failing while the database answers goes to the dead letters.
+    limits: RetryLimits = field(default_factory=RetryLimits)
     ack_wait_seconds: float = 30.0
+    # One try at a message (or a batch) ends as a timeout after this, before the server would
+    # deliver it again: a handler that hangs is a failed attempt, not a stuck consumer.
+    attempt_timeout_seconds: float = 20.0
     batch_size: int = 64
     # A partial batch waits this long for more: one transaction and one fetch for several
     # events cost far less than one each. Read models lag by up to about this much.
@@ -238,7 +326,7 @@ class EventConsumer:
             if not deliveries:
                 return
             try:
-                async with self.new_uow() as uow:
+                async with asyncio.timeout(self.attempt_timeout_seconds), self.new_uow() as uow:
                     duplicates = [await self._record(uow, d) for d in deliveries]
                     await uow.commit()
             except Exception as error:
@@ -269,14 +357,14 @@ class EventConsumer:
             await self._nak(delivery.msg)
             return
         try:
-            async with self.new_uow() as uow:
+            async with asyncio.timeout(self.attempt_timeout_seconds), self.new_uow() as uow:
                 duplicate = await self._record(uow, delivery)
                 await uow.commit()
         except UnprocessableEvent as error:
-            await self._dead_letter(delivery.msg, "unprocessable", str(error))
+            await self._dead_letter(delivery.msg, "unprocessable", str(error), delivery.event_id)
             return
         except Exception as error:
-            await self._failed(delivery.msg, error)
+            await self._failed(delivery, error)
             return
         await self._done(delivery, duplicate)
 
@@ -304,23 +392,75 @@ class EventConsumer:
             lag = (utc_now() - occurred.ToDatetime(tzinfo=UTC)).total_seconds()
             metrics.EVENT_LAG.labels(self.service, self.name).observe(max(lag, 0.0))
 
-    async def _failed(self, msg: Msg, error: Exception) -> None:
-        """A handler failed: retry what may pass by itself, give up only on what keeps failing
-        while the database answers (an error that is neither a rule broken nor an outage)."""
-        if transient(error) or not await self._database_answers():
+    async def _failed(self, delivery: Delivery, error: Exception) -> None:
+        """A handler failed: count the attempt against the message (only while the database
+        answers: an outage is nobody's fault), then retry it or, past its limits, give up."""
+        msg = delivery.msg
+        is_transient = transient(error)
+        if not is_transient and not await self._database_answers():
             await self._retry_later(msg, error)
             return
-        delivered = msg.metadata.num_delivered or 1
-        if delivered >= self.dead_letter_after:
+        described = f"{type(error).__name__}: {error}"
+        try:
+            failures = await self._count_failure(delivery, described, is_transient)
+        except Exception:
+            # Not counted (the database went away meanwhile, or worse): tried again later.
+            log.exception("could not count a failure on %s", self.name)
+            await self._database_answers()
+            await self._retry_later(msg, error)
+            return
+        reason = give_up_reason(failures, self.limits, utc_now())
+        if reason is not None:
             await self._dead_letter(
-                msg, "failing", f"{type(error).__name__}: {error} (delivery {delivered})"
+                msg, "failing", f"{reason}; last: {described}", delivery.event_id
             )
             return
         log.warning(
-            "handler failed on %s (delivery %d); will retry", self.name, delivered, exc_info=error
+            "%s failure on %s (attempt %d); will retry",
+            "transient" if is_transient else "handler",
+            self.name,
+            failures.attempts,
+            exc_info=error,
         )
         self._count("retried")
-        await msg.nak(delay=self._retry_delay(delivered))
+        await msg.nak(delay=self._retry_delay(failures.attempts))
+
+    async def _count_failure(self, delivery: Delivery, error: str, is_transient: bool) -> Failures:
+        """Add the attempt to the message's failures, in a transaction of its own."""
+        failures = failures_table(self.inbox.metadata)
+        now = utc_now()
+        async with self.new_uow() as uow:
+            counted = (
+                await uow.session.execute(
+                    _add_failure(uow.session.dialect.name, failures),
+                    {
+                        "consumer": self.name,
+                        "event_id": delivery.event_id,
+                        "errors": 0 if is_transient else 1,
+                        "attempts": 1,
+                        "first_failed_at": now,
+                        "last_failed_at": now,
+                        "last_error": error[:_ERROR_LIMIT],
+                    },
+                )
+            ).one()
+            await uow.commit()
+        return Failures(counted.errors, counted.attempts, as_utc(counted.first_failed_at))
+
+    async def _forget_failures(self, event_id: str) -> None:
+        """A message given up on starts afresh if it is replayed (after a fix)."""
+        failures = failures_table(self.inbox.metadata)
+        try:
+            async with self.new_uow() as uow:
+                await uow.session.execute(
+                    delete(failures).where(
+                        failures.c.consumer == self.name, failures.c.event_id == event_id
+                    )
+                )
+                await uow.commit()
+        except Exception:
+            # Pruned with the inbox in any case; a replay would only be given up on sooner.
+            log.exception("could not forget the failures of %s on %s", event_id, self.name)
 
     async def _retry_later(self, msg: Msg, error: Exception) -> None:
         log.warning(
@@ -366,7 +506,9 @@ class EventConsumer:
                 return
             delay = min(delay * 2, self.max_probe_delay)
 
-    async def _dead_letter(self, msg: Msg, kind: str, reason: str) -> None:
+    async def _dead_letter(
+        self, msg: Msg, kind: str, reason: str, event_id: str | None = None
+    ) -> None:
         """Store the message in the dead letters, then terminate it; if the dead letter cannot
         be stored, the message is retried later instead: it is never just dropped."""
         meta = msg.metadata
@@ -398,3 +540,5 @@ class EventConsumer:
         self._count("poison")
         metrics.DEAD_LETTERS.labels(self.service, self.name, kind).inc()
         await msg.term()
+        if event_id is not None:
+            await self._forget_failures(event_id)

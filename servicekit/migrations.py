@@ -123,3 +123,28 @@ def drop_messaging_reliability(op: Any) -> None:
         batch.drop_column("retry_at")
         batch.drop_column("last_error")
         batch.drop_column("attempts")
+
+
+def add_consumer_failures(op: Any) -> None:
+    """The failed attempts counted per consumer and event (servicekit.inbox.failures_table).
+    Written out, so that the migrations adding it never change."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "consumer_failures",
+        sa.Column("consumer", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.String(500), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    op.create_index("ix_consumer_failures_last_failed_at", "consumer_failures", ["last_failed_at"])
+
+
+def drop_consumer_failures(op: Any) -> None:
+    """The reverse of add_consumer_failures."""
+    op.drop_index("ix_consumer_failures_last_failed_at", table_name="consumer_failures")
+    op.drop_table("consumer_failures")

@@ -8,13 +8,22 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from aftersales.events.v1 import events_pb2
 from servicekit import bus, dead_letters
 from servicekit.db import Database, new_metadata
-from servicekit.inbox import EventConsumer, Handler, UnprocessableEvent, inbox_table
+from servicekit.inbox import (
+    EventConsumer,
+    Failures,
+    Handler,
+    RetryLimits,
+    UnprocessableEvent,
+    give_up_reason,
+    inbox_table,
+)
 from servicekit.metrics import DEAD_LETTERS, INBOX_HANDLED
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta, outbox_table
 from servicekit.testing import DatabaseTarget, database_with, eventually
@@ -225,7 +234,7 @@ async def test_a_handler_that_keeps_failing_goes_to_the_dead_letters_after_its_d
         raise ValueError("a bug, not an outage")
 
     consumer = consumer_of(db, js, f"buggy-{uuid.uuid4().hex[:8]}", subject, broken)
-    consumer.dead_letter_after = 3
+    consumer.limits = RetryLimits(errors=3)
     consumer.max_retry_delay = 0.2
     await publish(js, subject, new_event(subject))
     async with running(consumer):
@@ -234,3 +243,117 @@ async def test_a_handler_that_keeps_failing_goes_to_the_dead_letters_after_its_d
     assert letter.kind == "failing"
     assert "ValueError: a bug, not an outage" in letter.reason
     assert outcome(consumer, "retried") == 2
+    assert "failed 3 times" in letter.reason
+
+
+async def deliver_and_nak(js: bus.JetStreamContext, consumer: EventConsumer, times: int) -> None:
+    """Deliver the consumer's next message `times` times without handling it, as an outage
+    does: a replica that dies holding it, a fetch whose ack wait runs out, a database away."""
+    await js.add_consumer("ORDERS", consumer.config())
+    subscription = await js.pull_subscribe_bind(durable=consumer.name, stream="ORDERS")
+    for _ in range(times):
+        (msg,) = await subscription.fetch(1, timeout=5)
+        await msg.nak()
+    await subscription.unsubscribe()
+
+
+async def test_deliveries_of_an_outage_do_not_count_as_failures(
+    db: Database, js: bus.JetStreamContext, subject: str
+) -> None:
+    failures_left = 1
+    applied: list[str] = []
+
+    async def flaky(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise ValueError("met a passing state")
+        applied.append(event.order_id)
+
+    consumer = consumer_of(db, js, f"after-outage-{uuid.uuid4().hex[:8]}", subject, flaky)
+    consumer.limits = RetryLimits(errors=3)
+    consumer.max_retry_delay = 0.2
+    event = new_event(subject)
+    await publish(js, subject, event)
+    await deliver_and_nak(js, consumer, times=5)
+    async with running(consumer):
+        await eventually(lambda: asyncio.sleep(0, applied == [event.order_id]))
+        await eventually(lambda: settled(js, consumer))
+    # One error, after five deliveries that were nobody's fault: retried, not given up on.
+    assert outcome(consumer, "retried") == 1
+    assert await letters_of(js, consumer) == []
+
+
+async def test_a_message_that_times_out_every_time_goes_to_the_dead_letters_with_why(
+    db: Database, js: bus.JetStreamContext, subject: str
+) -> None:
+    never = asyncio.Event()
+
+    async def hangs(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        await never.wait()
+
+    consumer = consumer_of(db, js, f"hangs-{uuid.uuid4().hex[:8]}", subject, hangs)
+    consumer.limits = RetryLimits(attempts=3)
+    consumer.attempt_timeout_seconds = 0.1
+    consumer.max_retry_delay = 0.2
+    await publish(js, subject, new_event(subject))
+    async with running(consumer):
+        letter = await one_letter(js, consumer)
+        await eventually(lambda: settled(js, consumer))
+    assert letter.kind == "failing"
+    assert "failed 3 attempts" in letter.reason
+    assert "TimeoutError" in letter.reason
+    assert outcome(consumer, "retried") == 2
+
+
+async def test_a_replayed_letter_gets_its_tries_afresh(
+    db: Database, js: bus.JetStreamContext, subject: str
+) -> None:
+    errors_to_raise = 2
+    applied: list[str] = []
+
+    async def buggy(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        nonlocal errors_to_raise
+        if errors_to_raise:
+            errors_to_raise -= 1
+            raise ValueError("a bug, fixed later")
+        applied.append(event.order_id)
+
+    consumer = consumer_of(db, js, f"refixed-{uuid.uuid4().hex[:8]}", subject, buggy)
+    consumer.limits = RetryLimits(errors=2)
+    consumer.max_retry_delay = 0.2
+    event = new_event(subject)
+    await publish(js, subject, event)
+    async with running(consumer):
+        letter = await one_letter(js, consumer)
+        await eventually(lambda: settled(js, consumer))
+        # After the fix the replay meets one passing error: it has its own two to spend.
+        errors_to_raise = 1
+        await dead_letters.replay(js, letter)
+        await eventually(lambda: asyncio.sleep(0, applied == [event.order_id]))
+    assert await letters_of(js, consumer) == []
+
+
+FIRST_FAILURE = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("failures", "minutes_later", "why"),
+    [
+        (Failures(errors=4, attempts=4, first_failed_at=FIRST_FAILURE), 5, None),
+        (Failures(errors=5, attempts=5, first_failed_at=FIRST_FAILURE), 5, "failed 5 times"),
+        (Failures(errors=0, attempts=99, first_failed_at=FIRST_FAILURE), 60, None),
+        (Failures(errors=0, attempts=100, first_failed_at=FIRST_FAILURE), 60, "100 attempts"),
+        (Failures(errors=1, attempts=3, first_failed_at=FIRST_FAILURE), 119, None),
+        (Failures(errors=1, attempts=3, first_failed_at=FIRST_FAILURE), 120, "failing for 2:00"),
+    ],
+)
+def test_a_message_is_given_up_on_past_its_errors_its_attempts_or_its_age(
+    failures: Failures, minutes_later: int, why: str | None
+) -> None:
+    now = FIRST_FAILURE + timedelta(minutes=minutes_later)
+    reason = give_up_reason(failures, RetryLimits(), now)
+    if why is None:
+        assert reason is None
+    else:
+        assert reason is not None and why in reason

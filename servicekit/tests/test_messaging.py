@@ -24,9 +24,12 @@ from servicekit.auth import maybe_auth, service_identity
 from servicekit.db import Database, new_metadata
 from servicekit.errors import ServiceUnavailable
 from servicekit.inbox import (
+    INBOX_KEPT,
     EventConsumer,
     Handler,
+    RetryLimits,
     UnprocessableEvent,
+    failures_table,
     inbox_table,
     transient,
 )
@@ -41,6 +44,7 @@ from servicekit.outbox import (
 )
 from servicekit.telemetry import configure_tracing, tracer
 from servicekit.testing import DatabaseTarget, database_with, eventually, free_port
+from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 
 metadata = new_metadata()
@@ -69,6 +73,7 @@ def order_consumer(
     handler: Handler,
     dead_letter_after: int = 5,
 ) -> EventConsumer:
+    """`dead_letter_after`: the ordinary errors after which a message is given up on."""
     return EventConsumer(
         service="t",
         name=name,
@@ -78,7 +83,7 @@ def order_consumer(
         new_uow=lambda: UnitOfWork(db, outbox, lambda: None),
         inbox=inbox,
         js=js,
-        dead_letter_after=dead_letter_after,
+        limits=RetryLimits(errors=dead_letter_after),
     )
 
 
@@ -374,7 +379,7 @@ async def test_a_database_outage_is_waited_out_without_a_storm_and_nothing_is_lo
     assert info.config.max_deliver == -1
 
 
-async def test_a_handler_losing_its_database_connection_is_retried_past_any_limit(
+async def test_a_handler_losing_its_database_connection_is_retried_past_the_error_limit(
     db: Database, js: bus.JetStreamContext
 ) -> None:
     store = uuid.uuid4().hex[:8]
@@ -421,10 +426,56 @@ async def test_pruning_the_inbox_forgets_only_old_events(db: Database) -> None:
             ],
         )
         await session.commit()
-    assert await prune_inbox(db, inbox, datetime(2026, 2, 1, tzinfo=UTC)) == 2
+    failures = failures_table(metadata)
+    async with db.session() as session:
+        await session.execute(
+            failures.insert(),
+            [
+                {
+                    "consumer": consumer,
+                    "event_id": event_id,
+                    "errors": 1,
+                    "attempts": 1,
+                    "first_failed_at": at,
+                    "last_failed_at": at,
+                    "last_error": "ValueError: x",
+                }
+                for event_id, at in (("failed-old", old), ("failed-recent", recent))
+            ],
+        )
+        await session.commit()
+    assert await prune_inbox(db, inbox, datetime(2026, 2, 1, tzinfo=UTC)) == 3
     async with db.session() as session:
         left = await session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == consumer))
         assert list(left) == ["recent"]
+        failed = await session.scalars(
+            select(failures.c.event_id).where(failures.c.consumer == consumer)
+        )
+        assert list(failed) == ["failed-recent"]
+
+
+async def test_the_inbox_remembers_an_event_for_as_long_as_its_dead_letter_can_be_replayed(
+    db: Database,
+) -> None:
+    # An event handled now may also lie in the dead letters (a copy a replica gave up on), and
+    # an operator may replay that letter until the DEAD_LETTERS stream drops it.
+    consumer = f"kept-{uuid.uuid4().hex[:8]}"
+    now = utc_now()
+    async with db.session() as session:
+        await session.execute(
+            inbox.insert(),
+            {
+                "consumer": consumer,
+                "event_id": "late-replay",
+                "handled_at": now - bus.DEAD_LETTER_RETENTION,
+            },
+        )
+        await session.commit()
+    # What the service's hourly pruning does.
+    await prune_inbox(db, inbox, now - INBOX_KEPT)
+    async with db.session() as session:
+        left = await session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == consumer))
+        assert list(left) == ["late-replay"]
 
 
 async def test_the_streams_include_the_dead_letters(js: bus.JetStreamContext) -> None:

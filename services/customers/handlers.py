@@ -136,13 +136,10 @@ async def record_order_received(
     session = uow.session
     if await repository.order_known(session, visit.order_id):
         return  # the same order announced again under another event id: counted already
-    known = await follow_merges(
-        uow, await repository.customer_by_phone(session, visit.phone, for_update=True)
-    )
-    customer = customer_after_visit(known, visit, new_id=str(uuid.uuid4()))
-    if known is None:
-        await repository.add_customer(session, customer)
-    else:
+    new = customer_after_visit(None, visit, new_id=str(uuid.uuid4()))
+    known = await follow_merges(uow, await repository.customer_by_phone_or_add(session, new))
+    customer = new if known is None else customer_after_visit(known, visit, new_id=new.id)
+    if known is not None:
         await repository.update_customer(session, customer)
     if visit.message_consent and not (known and known.message_consent):
         # Given to the clerk who took the order in.
@@ -359,8 +356,13 @@ async def merge_customers(
     why = privacy.check_reason(reason)
     async with new_uow() as uow:
         session = uow.session
-        keep = await _customer_in_reach(uow, auth, keep_id, "keep_id")
-        other = await _customer_in_reach(uow, auth, merge_id, "merge_id")
+        # Locked in id order, whatever the order asked: merge(A, B) beside merge(B, A) then
+        # waits its turn instead of deadlocking.
+        reached = {
+            customer_id: await _customer_in_reach(uow, auth, customer_id, field)
+            for customer_id, field in sorted({keep_id: "keep_id", merge_id: "merge_id"}.items())
+        }
+        keep, other = reached[keep_id], reached[merge_id]
         kept, merged = privacy.merged(keep, other)
         await repository.merge_into(session, kept.id, merged.id)
         await repository.update_customer(session, kept)

@@ -3,14 +3,17 @@ the privacy audit. SQL lives here; rules live in domain/."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from servicekit.db import upsert_on
 from servicekit.timeutil import as_utc
 from services.customers.adapters.orm import (
     complaint_notes,
@@ -88,6 +91,33 @@ async def customer_by_phone(
     return _customer_from_row(row) if row else None
 
 
+@functools.cache
+def _add_customer_unless_phone_known(dialect_name: str) -> Any:
+    return (
+        upsert_on(dialect_name, customers)
+        .on_conflict_do_nothing(index_elements=[customers.c.phone])
+        .returning(customers.c.id)
+    )
+
+
+async def customer_by_phone_or_add(session: AsyncConnection, new: Customer) -> Customer | None:
+    """The customer with `new`'s phone, locked until the transaction ends; None when there was
+    none and `new` is added. An upsert, since a phone nobody has has no row to lock: when
+    another replica adds the same phone at this moment, the insert waits for its transaction
+    and then yields to the row it made."""
+    known = await customer_by_phone(session, new.phone, for_update=True)
+    if known is not None:
+        return known
+    # Values as parameters, not .values(): the statement is built once (a consumer hot path).
+    added = await session.execute(
+        _add_customer_unless_phone_known(session.dialect.name),
+        {"id": new.id, **_customer_values(new)},
+    )
+    if added.first() is not None:
+        return None
+    return await customer_by_phone(session, new.phone, for_update=True)
+
+
 async def customer_by_id(
     session: AsyncConnection, customer_id: str, for_update: bool = False
 ) -> Customer | None:
@@ -135,11 +165,6 @@ def _customer_values(customer: Customer) -> dict[str, object]:
         "last_seen_at": customer.last_seen_at,
         "last_store_id": customer.last_store_id,
     }
-
-
-async def add_customer(session: AsyncConnection, customer: Customer) -> None:
-    # Values as parameters, not .values(): the compiled INSERT is cached (a consumer hot path).
-    await session.execute(customers.insert(), {"id": customer.id, **_customer_values(customer)})
 
 
 async def update_customer(session: AsyncConnection, customer: Customer) -> None:
