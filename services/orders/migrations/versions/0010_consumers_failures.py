@@ -1,15 +1,15 @@
 """consumers: failed attempts counted per consumer and event, not per delivery
 
-Revision ID: 0009_consumers_failures
-Revises: 0008
+Revision ID: 0010_consumers_failures
+Revises: 0009_privacy_personal_keys
 """
 
 from alembic import op
 
 from servicekit.migrations import add_consumer_failures, drop_consumer_failures
 
-revision = "0009_consumers_failures"
-down_revision = "0008"
+revision = "0010_consumers_failures"
+down_revision = "0009_privacy_personal_keys"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """consumers: failed attempts counted per consumer and event, not per delivery
 
-Revision ID: 0005_consumers_failures
-Revises: 0004
+Revision ID: 0006_consumers_failures
+Revises: 0005_privacy_personal_keys
 """
 
 from alembic import op
 
 from servicekit.migrations import add_consumer_failures, drop_consumer_failures
 
-revision = "0005_consumers_failures"
-down_revision = "0004"
+revision = "0006_consumers_failures"
+down_revision = "0005_privacy_personal_keys"
 branch_labels = None
 depends_on = None
 
