@@ -105,3 +105,30 @@ async def test_an_in_warranty_quick_order_at_a_store_not_authorised_is_sent_on(a
     # SH-002 is authorised for OPPO: sent on there.
     order = await desk.take("sh001.clerk", "send-out", {"branch_id": "SH", "store_id": "SH-002"})
     assert order["status"] == "sent_out"
+
+
+async def test_a_transfer_received_again_with_other_discrepancies_is_409(api: Api) -> None:
+    part = "SS-BAT-GALAXYS24"  # stocked at the ZJ central (demo data)
+    body = {
+        "from_warehouse_id": "WH-ZJ",
+        "to_warehouse_id": "WH-ZJ-001",
+        "lines": [{"part_number": part, "quantity": 2}],
+    }
+    reply = await api.post("zj001.keeper", "/api/v1/transfers", body, str(uuid.uuid4()))
+    assert reply.status_code == 201, reply.text
+    path = f"/api/v1/transfers/{reply.json()['id']}"
+    for user, step in (("zj.manager", "approve"), ("zj.manager", "ship")):
+        reply = await api.post(user, f"{path}/{step}", {}, str(uuid.uuid4()))
+        assert reply.status_code == 200, reply.text
+    short = {"discrepancies": [{"part_number": part, "short": 1}]}
+    received = await api.post("zj001.keeper", f"{path}/receive", short, str(uuid.uuid4()))
+    assert received.status_code == 200, received.text
+
+    same = await api.post("zj001.keeper", f"{path}/receive", short, str(uuid.uuid4()))
+    assert same.status_code == 200 and same.json() == received.json(), same.text
+    damaged = {"discrepancies": [{"part_number": part, "damaged": 1}]}
+    other = await api.post("zj001.keeper", f"{path}/receive", damaged, str(uuid.uuid4()))
+    assert other.status_code == 409, other.text
+    [error] = other.json()["errors"]
+    assert error["field"] == "discrepancies" and part in error["reason"]
+    assert (await api.get("zj001.keeper", path)).json() == received.json()
