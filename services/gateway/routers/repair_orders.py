@@ -349,7 +349,11 @@ async def list_repair_orders(
 STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "your role may not take this step"},
     404: {"model": schemas.Problem, "description": "no such order in your scope"},
-    409: {"model": schemas.Problem, "description": "not possible from the order's status"},
+    409: {
+        "model": schemas.Problem,
+        "description": "not possible from the order's status, or already done (an approval "
+        "given twice); for a step doing the work, an order this store must send on",
+    },
     412: {"model": schemas.Problem, "description": "If-Match is not the order's current ETag"},
     422: {"model": schemas.Problem, "description": "invalid input, by field"},
     428: {"model": schemas.Problem, "description": "If-Match is missing"},
