@@ -194,8 +194,7 @@ class SwapIn(BaseModel):
     """换机: the unit from swap stock handed to the customer."""
 
     imei: Short = Field(description="the replacement unit's IMEI")
-    part_id: Short | None = Field(
-        None,
+    part_id: Short = Field(
         description="its part number in swap stock (serialised): the unit with this IMEI as "
         "its serial is issued from the store's warehouse",
     )

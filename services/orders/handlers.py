@@ -395,9 +395,10 @@ async def take_step(
                 await repository.add_imei_link(
                     uow.session, imei, order.current_imei, kind, order.id, now
                 )
-            event = events.status_changed(order, step, from_status, imei)
-            name = f"order_{order.status}"
-            await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
+            if order.status != from_status:  # a step that leaves the status is no change to tell
+                event = events.status_changed(order, step, from_status, imei)
+                name = f"order_{order.status}"
+                await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
     except BaseException:
         try:

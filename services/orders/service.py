@@ -3,7 +3,8 @@ authorisation, the device passport. What it offers and announces:
 
 - RPCs: aftersales.orders.v1.OrdersService (protos/aftersales/orders/v1/orders.proto)
 - Events out: orders.v1.<branch>.<store>.order_received (OrderReceived), and
-  orders.v1.<branch>.<store>.order_<status> (OrderStatusChanged) for every step taken
+  orders.v1.<branch>.<store>.order_<status> (OrderStatusChanged) for every step that moves
+  the status (one that leaves it as it was, such as a parts retry, announces nothing)
 - Calls: aftersales.inventory.v1.InventoryService to reserve, issue and release parts
 - Events in: customers.v1.<branch>.<store>.customer_erased (CustomerErased): the erased
   customer's orders keep no name or phone (services/orders/erasure.py)

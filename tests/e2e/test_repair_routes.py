@@ -189,7 +189,7 @@ async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
     desk = await open_order(api, service_type="swap")
     faulty = desk.order["device"]["imei"]
     assert desk.order["warranty"]["status"] == "in_warranty"
-    too_early = await desk.step("sh001.clerk", "swap", {"imei": new_imei()})
+    too_early = await desk.step("sh001.clerk", "swap", {"imei": new_imei(), "part_id": SWAP_UNIT})
     assert too_early.status_code == 409 and "received" in too_early.json()["detail"]
     await desk.take("sh001.tech", "diagnosis", diagnosis("F-MB", ("swap",)))
     order = await desk.take("sh001.clerk", "quote", {"labour_fen": 0})
@@ -198,6 +198,11 @@ async def test_a_swap_from_swap_stock_keeps_both_imeis(api: Api) -> None:
     assert order["status"] == "awaiting_approval"
     order = await desk.take("sh.manager", "manager-approval", {"approved": True})
     assert order["status"] == "approved"
+
+    # A swap names the unit it issues: none named is 422 naming the field.
+    unnamed = await desk.step("sh001.clerk", "swap", {"imei": new_imei()})
+    assert unnamed.status_code == 422, unnamed.text
+    assert [e["field"] for e in unnamed.json()["errors"]] == ["part_id"]
 
     # A unit not in the store's swap stock: 409 naming its IMEI, and the order as it was.
     stranger = new_imei()

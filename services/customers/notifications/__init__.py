@@ -5,7 +5,8 @@
   (scoped), an order's tracking link (scoped), and what a link shows (any verified caller)
 - Events in: orders.v1.<branch>.<store>.order_received (OrderReceived) and .order_<status>
   (OrderStatusChanged), durable consumer `customers-notifications` on the ORDERS stream: the
-  tracking read model, and one notice per event in the delivery log
+  tracking read model, and one notice per real change the customer cares about in the
+  delivery log
 - Background: the sender, which sends due notices through the SMS provider (SMS_PROVIDER)
 - Tables: services/customers/notifications/tables.py
 """

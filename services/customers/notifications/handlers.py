@@ -22,12 +22,12 @@ from services.customers.notifications import store
 from services.customers.notifications.delivery import STATUSES
 from services.customers.notifications.settings import NotificationSettings
 from services.customers.notifications.templates import (
-    KIND_OF_STATUS,
     PLACEHOLDERS,
     Template,
     amount_yuan,
     check_template,
     effective_templates,
+    notice_of_change,
 )
 from services.customers.notifications.tracking import expired, expiry, newer
 
@@ -149,8 +149,9 @@ async def order_received(
 async def status_changed(
     uow: UnitOfWork, event: order_events_pb2.OrderStatusChanged, settings: NotificationSettings
 ) -> None:
-    """An order moved: a step on its tracking page, and the notice its new status brings. An
-    event older than what is shown (a late redelivery) adds its step but changes nothing else."""
+    """An order moved: a step on its tracking page, and the notice its new status brings, once
+    per real change (`notice_of_change`). An event older than what is shown (a late
+    redelivery) adds its step but changes nothing else."""
     now = utc_now()
     meta = event.meta
     at = from_timestamp(meta.occurred_at)
@@ -160,6 +161,7 @@ async def status_changed(
     await store.add_step(uow.session, meta.event_id, event.order_id, event.to_status, at)
     if not newer(event.version, row.version):
         return
+    kind = notice_of_change(row.status, event.from_status, event.to_status)
     await store.update_tracking(
         uow.session,
         event.order_id,
@@ -168,7 +170,6 @@ async def status_changed(
         updated_at=at,
         expires_at=expiry(event.to_status, at, settings.tracking_days_after_pickup),
     )
-    kind = KIND_OF_STATUS.get(event.to_status)
     if kind is not None:
         values = {"amount_yuan": amount_yuan(event.quote_total_fen)}
         await _queue(uow, settings, row, kind, meta.event_id, values, now)

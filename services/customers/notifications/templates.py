@@ -38,6 +38,17 @@ KIND_OF_STATUS: dict[str, str] = {
     "closed": "closed",
 }
 
+
+def notice_of_change(known_status: str, from_status: str, to_status: str) -> str | None:
+    """The notice an order's move brings, once per real change the customer cares about: none
+    when the order stays where it was (orders says so in `from_status`; `known_status` is the
+    status this service last knew of it, so a repeat of one change under another event id
+    brings none either), else its new status's kind, if any."""
+    if to_status in (from_status, known_status):
+        return None
+    return KIND_OF_STATUS.get(to_status)
+
+
 DEFAULTS: dict[tuple[str, str], str] = {
     ("order_received", "zh-CN"): (
         "您的维修单{number}已在{store}受理，预计完成日期{promised_date}。进度查询：{link}"

@@ -25,7 +25,6 @@ from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.privacy import phone_for
 from services.gateway.render import iso_shanghai, iso_utc, json_response, moment, or_none
 from services.gateway.scope import OrgTree
-from services.orders.domain import lifecycle
 
 router = APIRouter(prefix="/api/v1", tags=["repair orders"])
 
@@ -350,7 +349,11 @@ async def list_repair_orders(
 STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "your role may not take this step"},
     404: {"model": schemas.Problem, "description": "no such order in your scope"},
-    409: {"model": schemas.Problem, "description": "not possible from the order's status"},
+    409: {
+        "model": schemas.Problem,
+        "description": "not possible from the order's status, or already done (an approval "
+        "given twice); for a step doing the work, an order this store must send on",
+    },
     412: {"model": schemas.Problem, "description": "If-Match is not the order's current ETag"},
     422: {"model": schemas.Problem, "description": "invalid input, by field"},
     428: {"model": schemas.Problem, "description": "If-Match is missing"},
@@ -375,15 +378,39 @@ def expected_version(if_match: str | None) -> int:
     return int(digits)
 
 
+def step_guards() -> dict[str, orders_pb2.StepGuard]:
+    """Each step's guards as orders' contract declares them: the options of the proto's enum
+    `Step`, which a test of orders keeps equal to the guards its domain applies."""
+    declared = (
+        value.GetOptions().Extensions[orders_pb2.guard]
+        for value in orders_pb2.Step.DESCRIPTOR.values
+    )
+    return {guard.name: guard for guard in declared if guard.name}
+
+
+STEP_GUARDS = step_guards()
+STORE_OF_STEP = {
+    "holder": "the store holding the device",
+    "intake": "the intake store",
+    "destination": "the store the device is travelling to",
+    "any": "either store of the order (intake or partner)",
+}
+"""Each guard's `where` in words."""
+SENT_ON = (
+    "\n\nOnly where the order may be repaired: an in-warranty order at a store not authorised for "
+    "the brand is sent on (`send-out` or `factory-return`), this step answers 409."
+)
+
+
 def step_rules(step: str) -> str:
-    """Who may take a step and from which statuses, as the orders domain's guard decides: read
-    from its table, so the documentation cannot drift from the rules."""
-    rule = lifecycle.STEPS[step]
+    """Who may take a step and from which statuses, as orders' contract declares its guards,
+    so the documentation cannot drift from the rules."""
+    rule = STEP_GUARDS[step]
     roles = ", ".join(f"`{role}`" for role in rule.roles)
     statuses = ", ".join(f"`{status}`" for status in rule.from_statuses)
     return (
-        f"**Who**: {roles}; a store user only at {lifecycle.STORE_OF_STEP[rule.where]}. "
-        f"**From**: {statuses}. Requires If-Match."
+        f"**Who**: {roles}; a store user only at {STORE_OF_STEP[rule.where]}. "
+        f"**From**: {statuses}. Requires If-Match." + (SENT_ON if rule.does_work else "")
     )
 
 
@@ -729,10 +756,10 @@ async def swap(
 ) -> Response:
     """For a swap order, or a repair whose diagnosis planned the action `swap` (so an
     in-warranty swap had the branch manager's approval). The replacement's IMEI is recorded
-    and linked to the faulty one, which is owed to the manufacturer; with `part_id`, the unit
-    is issued from the store's swap stock by its IMEI (409 naming the IMEI when that unit is
-    not free there). Moves to `ready_for_pickup`."""
-    data = orders_pb2.SwapRequest(imei=body.imei, part_id=body.part_id or "", note=body.note or "")
+    and linked to the faulty one, which is owed to the manufacturer; the unit, named by
+    `part_id`, is issued from the store's swap stock by its IMEI (409 naming the IMEI when that
+    unit is not free there). Moves to `ready_for_pickup`."""
+    data = orders_pb2.SwapRequest(imei=body.imei, part_id=body.part_id, note=body.note or "")
     args = (request, auth, gw, if_match, idempotency_key)
     return await take_step(order_id, "swap", {"swap": data}, *args)
 

@@ -1,14 +1,16 @@
 """The OpenAPI of the order steps says, for each, who may take it and from which statuses, as
-the orders domain's guard decides (the contract the frontends rely on)."""
+orders' contract declares its guards (the proto's enum `Step`, which orders keeps equal to its
+domain's table): the contract the frontends rely on, read without opening orders' code."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.orders.domain.lifecycle import STEPS, STORE_OF_STEP
+from services.gateway.routers.repair_orders import STEP_GUARDS, STORE_OF_STEP
 
 STEP_PATH = "/api/v1/repair-orders/{order_id}/"
 
@@ -36,8 +38,8 @@ async def test_every_step_of_the_domain_is_a_documented_operation(
     client: httpx.AsyncClient,
 ) -> None:
     operations = await step_operations(client)
-    assert set(operations) == set(STEPS)
-    for name, step in STEPS.items():
+    assert set(operations) == set(STEP_GUARDS)
+    for name, step in STEP_GUARDS.items():
         operation = operations[name]
         assert operation["summary"], name
         who, from_ = who_and_from(operation["description"])
@@ -45,6 +47,7 @@ async def test_every_step_of_the_domain_is_a_documented_operation(
         assert quoted(roles) == list(step.roles), name
         assert STORE_OF_STEP[step.where] in store, name
         assert quoted(from_) == list(step.from_statuses), name
+        assert ("is sent on" in operation["description"]) == step.does_work, name
         assert {"403", "404", "409", "412", "422", "428"} <= set(operation["responses"]), name
 
 
@@ -67,3 +70,25 @@ async def test_each_step_documents_its_body(client: httpx.AsyncClient) -> None:
     for name in ("diagnosis", "quote", "pickup", "cancel", "send-out", "swap", "complete"):
         body = operations[name]["requestBody"]["content"]["application/json"]["schema"]
         assert "$ref" in body, name
+
+
+async def test_a_step_doing_the_work_says_an_order_to_send_on_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    operations = await step_operations(client)
+    for name in ("repair/start", "swap", "complete"):
+        assert "not authorised for the brand is sent on" in operations[name]["description"]
+    assert "sent on" not in operations["diagnosis"]["description"]
+
+
+def test_the_gateway_opens_no_other_service_s_code() -> None:
+    """Services talk through their contracts (gen/), never by importing each other."""
+    gateway = Path(__file__).resolve().parent.parent
+    others = ("services.orders", "services.inventory", "services.customers", "services.reporting")
+    found = [
+        f"{path.relative_to(gateway)}: {line.strip()}"
+        for path in gateway.rglob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.lstrip().startswith(("import ", "from ")) and any(o in line for o in others)
+    ]
+    assert found == []

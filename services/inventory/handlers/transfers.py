@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import inventory_events_pb2
 from servicekit.auth import AuthContext, require_role
-from servicekit.errors import Conflict, Forbidden, NotFound, invalid
+from servicekit.errors import Conflict, FieldError, Forbidden, NotFound, invalid
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
@@ -271,6 +271,14 @@ async def receive_transfer(
             unnamed = not any(named.get(part, ((), ())))
             if line is not None and line.serials and (short_count or damaged_count) and unnamed:
                 raise invalid("discrepancies", f"name the serials of {part} short or damaged")
+        # Received already: the same receipt again answers it as it was, another is refused.
+        differs = receipt_differences(before, counts, named) if before.status == "received" else []
+        if differs:
+            raise Conflict(
+                f"transfer {before.id} was received already with other discrepancies: "
+                + "; ".join(e.reason for e in differs),
+                differs,
+            )
         after, changed, booked = transfer.receive_goods(before, levels, counts, posting)
         if after is not before and after.status == "received" and before.status != "received":
             after = replace(
@@ -287,6 +295,42 @@ async def receive_transfer(
         return after, changed, booked
 
     return await _move_transfer(new_uow, auth, transfer_id, "to", receive)
+
+
+def receipt_differences(
+    received: Transfer,
+    counts: Mapping[str, tuple[int, int]],
+    named: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+) -> list[FieldError]:
+    """How a receipt asked of a transfer received already differs from the one recorded, by
+    part: its short and damaged counts, and a serialised part's short and damaged serials."""
+    lines = {x.part_number: x for x in received.lines}
+    found = [
+        FieldError("discrepancies", f"part {part} is not on the transfer")
+        for part in sorted(set(counts) - set(lines))
+    ]
+    for part, line in lines.items():
+        asked = counts.get(part, (0, 0))
+        if asked != (line.short, line.damaged):
+            found.append(
+                FieldError(
+                    "discrepancies",
+                    f"part {part}: received with {line.short} short and {line.damaged} "
+                    f"damaged, not {asked[0]} and {asked[1]}",
+                )
+            )
+            continue
+        short, damaged = named.get(part, ((), ()))
+        if (set(short), set(damaged)) != (set(line.short_serials), set(line.damaged_serials)):
+            found.append(
+                FieldError(
+                    "discrepancies",
+                    f"part {part}: received with short serials "
+                    f"{', '.join(line.short_serials) or 'none'} and damaged "
+                    f"{', '.join(line.damaged_serials) or 'none'}",
+                )
+            )
+    return found
 
 
 async def cancel_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) -> Transfer:

@@ -86,24 +86,19 @@ from any status before its repair starts."""
 # travelling to (destination), or either store of the order (any).
 HOLDER, INTAKE, DESTINATION, ANY = "holder", "intake", "destination", "any"
 
-STORE_OF_STEP: dict[str, str] = {
-    HOLDER: "the store holding the device",
-    INTAKE: "the intake store",
-    DESTINATION: "the store the device is travelling to",
-    ANY: "either store of the order (intake or partner)",
-}
-"""Each `where` in words, for the API's documentation of the steps."""
-
 
 @dataclass(frozen=True)
 class Step:
-    """A transition: its name (the URL's last part), who may take it, from which statuses, and
-    at which of the order's stores a store user must be."""
+    """A transition: its name (the URL's last part), who may take it, from which statuses, at
+    which of the order's stores a store user must be, and whether it does the repair work
+    itself (`does_work`: parts issued, a swap unit handed over, a quick order done), which a
+    store may only do when the order is repairable there (`repairable_here`)."""
 
     name: str
     roles: tuple[str, ...]
     from_statuses: tuple[str, ...]
     where: str = HOLDER
+    does_work: bool = False
 
 
 STEPS: dict[str, Step] = {
@@ -114,7 +109,7 @@ STEPS: dict[str, Step] = {
         Step("approval", FRONT_DESK, ("awaiting_approval",), ANY),  # the customer's answer
         Step("manager-approval", ("branch_manager",), ("awaiting_approval",), ANY),  # 店长审批
         Step("parts", ("clerk", "technician", "warehouse_keeper"), ("waiting_parts",)),  # 到料
-        Step("repair/start", TECHNICIAN, ("approved",)),  # 维修: the parts are issued
+        Step("repair/start", TECHNICIAN, ("approved",), does_work=True),  # 维修: parts issued
         Step("repair/finish", TECHNICIAN, ("in_repair",)),
         Step("qc", FRONT_DESK, ("quality_check",)),  # 质检
         Step("pickup", ("clerk",), ("ready_for_pickup", "declined"), INTAKE),  # 取机
@@ -125,10 +120,12 @@ STEPS: dict[str, Step] = {
         Step("return", FRONT_DESK, PARTNER_RETURNABLE),  # the partner sends it back
         Step("factory-return", ROUTE_DESK, ("received", "diagnosed")),  # 返厂
         Step("factory-receive", ROUTE_DESK, ("at_factory",)),
-        Step("swap", FRONT_DESK, ("approved",)),  # 换机
-        Step("complete", FRONT_DESK, ("received",)),  # a quick order done and paid
+        Step("swap", FRONT_DESK, ("approved",), does_work=True),  # 换机
+        Step("complete", FRONT_DESK, ("received",), does_work=True),  # a quick order, paid
     )
 }
+"""Every step's guards, in one table: `check_step` applies them all, each step's own rules
+(its data, its approvals) come after."""
 
 
 def chargeable(order: RepairOrder) -> bool:
@@ -166,11 +163,24 @@ def _store_for(order: RepairOrder, where: str) -> str:
     return order.store_id
 
 
+def repairable_here(order: RepairOrder) -> bool:
+    """Warranty work for a brand the intake store is not authorised for is never done on the
+    spot (SPEC §2, `send_on_required`): an authorised partner, or the factory, does it."""
+    return order.warranty.status != IN_WARRANTY or order.brand_authorised or order.work.at_partner
+
+
+SEND_ON = (
+    "the store is not authorised for the brand and the order is under warranty: "
+    "send it to an authorised store (send-out) or the factory (factory-return)"
+)
+
+
 def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
-    """The guard every step shares: a known step, a role that may take it, a status it starts
-    from, and for a store user, the right store of the order (the one with the device for the
-    repair steps, the intake store for the customer's). The role comes first: a clerk learns
-    nothing about an order's state from a 409."""
+    """The guards every step shares, as `STEPS` says: a known step, a role that may take it, a
+    status it starts from, for a store user the right store of the order (the one with the
+    device for the repair steps, the intake store for the customer's), and for a step doing
+    the work, an order repairable here. The role comes first: a clerk learns nothing about an
+    order's state from a 409."""
     step = STEPS.get(step_name)
     if step is None:
         raise invalid("step", f"must be one of {', '.join(STEPS)}")
@@ -184,6 +194,8 @@ def check_step(order: RepairOrder, step_name: str, auth: AuthContext) -> Step:
     stores = order.store_ids() if step.where == ANY else (_store_for(order, step.where),)
     if auth.store_id and auth.store_id not in stores:
         raise Forbidden(f"the step {step_name} is store {' or '.join(stores)}'s to take here")
+    if step.does_work and not repairable_here(order):
+        raise Conflict(SEND_ON)
     return step
 
 
@@ -328,6 +340,8 @@ def approve(
         release_held(order)
         move(order, "declined", auth, now, "approval", note or "the customer declined")
         return
+    if order.work.customer_approved:
+        raise Conflict("the customer has agreed already: the branch manager's answer is awaited")
     order.work.customer_approved = True
     _after_approval(order, auth, now, "approval", note or "the customer accepted")
 
@@ -343,6 +357,8 @@ def manager_approve(
         release_held(order)
         move(order, "declined", auth, now, "manager-approval", note or "the manager refused")
         return
+    if order.work.manager_approved:
+        raise Conflict("the branch manager has approved already: the customer's answer is awaited")
     order.work.manager_approved = True
     _after_approval(order, auth, now, "manager-approval", note or "the manager approved")
 
@@ -473,20 +489,9 @@ def release_held(order: RepairOrder) -> None:
             line.reserved, line.released = 0, True
 
 
-def repairable_here(order: RepairOrder) -> bool:
-    """Warranty work for a brand the intake store is not authorised for is never done on the
-    spot: an authorised partner, or the factory, does it."""
-    return order.warranty.status != IN_WARRANTY or order.brand_authorised or order.work.at_partner
-
-
 def start_repair(order: RepairOrder, auth: AuthContext, now: datetime) -> None:
     """Every reserved part is issued to its line (stock and cost leave the warehouse)."""
     check_step(order, "repair/start", auth)
-    if not repairable_here(order):
-        raise Conflict(
-            "the store is not authorised for the brand and the order is under warranty: "
-            "send it to an authorised store (send-out) or the factory (factory-return)"
-        )
     for line in order.work.lines:
         line.issued, line.reserved = line.issued + line.reserved, 0
     move(order, "in_repair", auth, now, "repair/start", "parts issued")

@@ -187,36 +187,40 @@ def swap(
     auth: AuthContext,
     now: datetime,
     imei: str,
-    part_id: str = "",
+    part_id: str,
     note: str = "",
 ) -> None:
     """换机: a unit from swap stock goes to the customer, and the faulty one is owed to the
     manufacturer. Only a swap the diagnosis planned (or a swap order), so its approvals (the
     branch manager's for one under warranty) are in. The repair's reservations are let go; the
-    swap unit, when its part number is given, becomes line S1, its serial the unit's IMEI
-    (reserved and issued at once: exactly that unit leaves the store's swap stock)."""
+    swap unit, named by its part number, becomes line S1, its serial the unit's IMEI (reserved
+    and issued at once: exactly that unit leaves the store's swap stock, in the ledger)."""
     check_step(order, "swap", auth)
     if not swap_planned(order):
         raise Conflict("no swap was planned: diagnose with the action swap first")
+    errors: list[FieldError] = []
     if problem := imei_problem(imei):
-        raise invalid("imei", problem)
-    if imei == order.current_imei:
-        raise invalid("imei", "is the faulty unit's IMEI")
+        errors.append(FieldError("imei", problem))
+    elif imei == order.current_imei:
+        errors.append(FieldError("imei", "is the faulty unit's IMEI"))
+    if not part_id.strip():
+        errors.append(FieldError("part_id", "name the unit's part number in swap stock"))
+    if errors:
+        raise InvalidInput("the swap has errors", errors)
     work = order.work
     for line in work.lines:
         if line.reserved:
             line.reserved, line.released = 0, True
-    if part_id:
-        work.lines.append(
-            PartLine(
-                SWAP_LINE,
-                part_id,
-                1,
-                order.warranty.status == IN_WARRANTY,
-                store_id=order.holder_store_id,
-                serials=(imei,),
-            )
+    work.lines.append(
+        PartLine(
+            SWAP_LINE,
+            part_id,
+            1,
+            order.warranty.status == IN_WARRANTY,
+            store_id=order.holder_store_id,
+            serials=(imei,),
         )
+    )
     faulty = order.current_imei
     work.swap = SwapUnit(imei, part_id, faulty)
     work.new_imei = imei

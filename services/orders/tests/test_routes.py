@@ -122,7 +122,7 @@ def test_a_swap_needs_it_planned_and_keeps_both_imeis() -> None:
     order = new_order(warranty="in_warranty")
     walk_to_approved(order, total=20_000)
     with pytest.raises(Conflict):
-        routes.swap(order, CLERK, NOW, NEW_IMEI)
+        routes.swap(order, CLERK, NOW, NEW_IMEI, "HW-SWAP-P60")
     planned = new_order(warranty="in_warranty")
     lifecycle.diagnose(planned, TECH, NOW, diagnosis(actions=("swap",)), PRICES)
     lifecycle.quote(planned, CLERK, NOW, 0)
@@ -132,7 +132,7 @@ def test_a_swap_needs_it_planned_and_keeps_both_imeis() -> None:
     lifecycle.manager_approve(planned, MANAGER, NOW, approved=True)
     lifecycle.parts_reserved(planned, TECH, NOW, {"L1": 1})
     with pytest.raises(InvalidInput):
-        routes.swap(planned, CLERK, NOW, planned.intake.imei)
+        routes.swap(planned, CLERK, NOW, planned.intake.imei, "HW-SWAP-P60")
     routes.swap(planned, CLERK, NOW, NEW_IMEI, "HW-SWAP-P60")
     assert planned.status == "ready_for_pickup"
     assert planned.work.swap is not None and planned.work.swap.faulty_imei == planned.intake.imei

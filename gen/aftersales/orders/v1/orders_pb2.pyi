@@ -7,9 +7,12 @@ brand/model base data the intake form needs.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +23,53 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Step:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StepEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Step.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STEP_UNSPECIFIED: _Step.ValueType  # 0
+    STEP_DIAGNOSIS: _Step.ValueType  # 1
+    STEP_QUOTE: _Step.ValueType  # 2
+    STEP_APPROVAL: _Step.ValueType  # 3
+    STEP_MANAGER_APPROVAL: _Step.ValueType  # 4
+    STEP_PARTS: _Step.ValueType  # 5
+    STEP_REPAIR_START: _Step.ValueType  # 6
+    STEP_REPAIR_FINISH: _Step.ValueType  # 7
+    STEP_QC: _Step.ValueType  # 8
+    STEP_PICKUP: _Step.ValueType  # 9
+    STEP_CANCEL: _Step.ValueType  # 10
+    STEP_SEND_OUT: _Step.ValueType  # 11
+    STEP_RECEIVE: _Step.ValueType  # 12
+    STEP_RETURN: _Step.ValueType  # 13
+    STEP_FACTORY_RETURN: _Step.ValueType  # 14
+    STEP_FACTORY_RECEIVE: _Step.ValueType  # 15
+    STEP_SWAP: _Step.ValueType  # 16
+    STEP_COMPLETE: _Step.ValueType  # 17
+
+class Step(_Step, metaclass=_StepEnumTypeWrapper): ...
+
+STEP_UNSPECIFIED: Step.ValueType  # 0
+STEP_DIAGNOSIS: Step.ValueType  # 1
+STEP_QUOTE: Step.ValueType  # 2
+STEP_APPROVAL: Step.ValueType  # 3
+STEP_MANAGER_APPROVAL: Step.ValueType  # 4
+STEP_PARTS: Step.ValueType  # 5
+STEP_REPAIR_START: Step.ValueType  # 6
+STEP_REPAIR_FINISH: Step.ValueType  # 7
+STEP_QC: Step.ValueType  # 8
+STEP_PICKUP: Step.ValueType  # 9
+STEP_CANCEL: Step.ValueType  # 10
+STEP_SEND_OUT: Step.ValueType  # 11
+STEP_RECEIVE: Step.ValueType  # 12
+STEP_RETURN: Step.ValueType  # 13
+STEP_FACTORY_RETURN: Step.ValueType  # 14
+STEP_FACTORY_RECEIVE: Step.ValueType  # 15
+STEP_SWAP: Step.ValueType  # 16
+STEP_COMPLETE: Step.ValueType  # 17
+Global___Step: _TypeAlias = Step  # noqa: Y015
 
 @_typing.final
 class Customer(_message.Message):
@@ -838,9 +888,9 @@ class SwapRequest(_message.Message):
     imei: _builtins.str
     """the replacement unit's"""
     part_id: _builtins.str
-    """its part number in swap stock (serialised: the unit is issued"""
+    """required: its part number in swap stock (serialised: the unit"""
     note: _builtins.str
-    """by its IMEI); empty: not booked in inventory"""
+    """is issued by its IMEI, a ledger row and a serial move)"""
     def __init__(
         self,
         *,
@@ -912,6 +962,57 @@ class CancelRequest(_message.Message):
 Global___CancelRequest: _TypeAlias = CancelRequest  # noqa: Y015
 
 @_typing.final
+class StepGuard(_message.Message):
+    """The steps of TakeStep and the guards every step shares, as orders' domain applies them
+    (services/orders/domain/lifecycle.py, STEPS; a test of orders keeps the two equal). Callers
+    read them from the descriptor (Step.DESCRIPTOR: each value's options, extension `guard`),
+    for example to document each step, without opening orders' code.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    FROM_STATUSES_FIELD_NUMBER: _builtins.int
+    WHERE_FIELD_NUMBER: _builtins.int
+    DOES_WORK_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """TakeStepRequest.step, the URL's last part"""
+    where: _builtins.str
+    """Where a store user must be: holder (the store with the device), intake (the store that
+    took the order in), destination (the store the device travels to), any (either store).
+    """
+    does_work: _builtins.bool
+    """The step does the repair work itself (issues parts, hands over a swap unit, completes a
+    quick order): refused (FAILED_PRECONDITION) on an in-warranty order at a store not
+    authorised for the brand, which is sent on (send-out or factory-return).
+    """
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """who may take it"""
+
+    @_builtins.property
+    def from_statuses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the statuses it starts from"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        from_statuses: _abc.Iterable[_builtins.str] | None = ...,
+        where: _builtins.str = ...,
+        does_work: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["does_work", b"does_work", "from_statuses", b"from_statuses", "name", b"name", "roles", b"roles", "where", b"where"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepGuard: _TypeAlias = StepGuard  # noqa: Y015
+
+@_typing.final
 class TakeStepRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -935,7 +1036,7 @@ class TakeStepRequest(_message.Message):
     expected_version: _builtins.int
     """the version the caller read (If-Match)"""
     step: _builtins.str
-    """diagnosis | quote | approval | manager-approval | parts |"""
+    """a StepGuard.name of enum Step: diagnosis, quote, approval, ..."""
     @_builtins.property
     def diagnosis(self) -> Global___Diagnosis: ...
     @_builtins.property
@@ -1406,3 +1507,6 @@ class PingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PingResponse: _TypeAlias = PingResponse  # noqa: Y015
+
+GUARD_FIELD_NUMBER: _builtins.int
+guard: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, Global___StepGuard]
