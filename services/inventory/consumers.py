@@ -43,8 +43,9 @@ def consumers(runtime: Runtime) -> list[EventConsumer]:
 
 
 class HoldKeeper:
-    """Every round: attempts past their grace let go of what only they claimed, and the loose
-    holds left are counted for the metric. Replicas share the work under the lines' locks."""
+    """Every round: attempts past their grace let go of what only they claimed, an ended
+    order's holds left behind go too, and the loose holds left are counted for the metric.
+    Replicas share the work under the lines' locks."""
 
     name = "hold-keeper"
 
@@ -55,8 +56,7 @@ class HoldKeeper:
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                await holds.let_go_stale(self.new_uow, self.settings.grace)
-                await holds.loose_holds(self.new_uow, self.settings.grace)
+                await holds.let_go_loose(self.new_uow, self.settings.grace)
             except Exception:
                 log.exception("checking orders' holds failed; trying again next round")
             with contextlib.suppress(TimeoutError):

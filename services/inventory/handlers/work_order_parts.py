@@ -257,11 +257,11 @@ async def reserve_parts(
             await repository.save_serials(session, list(moved.values()), now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
             await _request_shortfall(uow, auth, warehouse, order_id, new_lines, flags)
-        after = existing | {x.line_id: x for x in [*new_lines, *changed]}
+        now_held = existing | {x.line_id: x for x in [*new_lines, *changed]}
         claims = holds.claims_for(
             attempt,
             order_id,
-            [after[x.line_id] for x in requested],
+            [now_held[x.line_id] for x in requested],
             existing,
             await held_by.claims_of(session, order_id),
             now,
