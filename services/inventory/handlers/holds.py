@@ -66,22 +66,26 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
             await held_by.claims_of(session, name), event.version, event.parts_attempt
         )
         await held_by.commit_claims(session, won)
-        if ended:
-            lines = await repository.order_lines(session, name)
-            warehouse = await repository.get_warehouse(session, lines[0].warehouse_id)
-            assert warehouse is not None  # a line's warehouse is a foreign key
-            released = await change_held(
-                uow,
-                warehouse,
-                name,
-                [],
-                "release",
-                release_rule,
-                _posting(name, now),
-                claiming=Claiming(clear=True),
-            )
-            if released:
-                metrics.HOLDS_LET_GO.labels("order_ended").inc()
+        if ended and await _release(uow, name, [], now):
+            metrics.HOLDS_LET_GO.labels("order_ended").inc()
+
+
+async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now: datetime) -> bool:
+    """The order needs these open lines (all: none named) no more: their holds go, with every
+    claim on them."""
+    lines = await repository.order_lines(uow.session, order_id)
+    warehouse = await repository.get_warehouse(uow.session, lines[0].warehouse_id)
+    assert warehouse is not None  # a line's warehouse is a foreign key
+    return await change_held(
+        uow,
+        warehouse,
+        order_id,
+        line_ids,
+        "release",
+        release_rule,
+        _posting(order_id, now),
+        claiming=Claiming(clear=True),
+    )
 
 
 async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
@@ -134,20 +138,9 @@ async def let_go_loose(new_uow: NewUow, grace: timedelta, now: datetime | None =
     for hold in await loose_holds(new_uow, grace, now):
         name = hold.line.order_id
         async with new_uow() as uow:
-            lines = await repository.order_lines(uow.session, name)
-            warehouse = await repository.get_warehouse(uow.session, lines[0].warehouse_id)
-            assert warehouse is not None
-            if await change_held(
-                uow,
-                warehouse,
-                name,
-                [hold.line.line_id],
-                "release",
-                release_rule,
-                _posting(name, now),
-                claiming=Claiming(clear=True),
-            ):
+            if await _release(uow, name, [hold.line.line_id], now):
                 await uow.commit()
                 changed += 1
+                metrics.HOLDS_LET_GO.labels("order_ended").inc()
     await loose_holds(new_uow, grace, now)
     return changed
