@@ -69,6 +69,17 @@ EVENT_LAG = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+HOLDS_LET_GO = Counter(
+    "aftersales_inventory_holds_let_go_total",
+    "Orders' parts holds inventory let go by itself, by reason (order_ended,"
+    " attempt_never_written)",
+    ["reason"],
+)
+LOOSE_HOLDS = Gauge(
+    "aftersales_inventory_loose_holds",
+    "Open order-line holds no live step of their order stands behind, at the last check",
+)
+
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose /metrics on its own port (a daemon thread of prometheus_client)."""

@@ -4,6 +4,12 @@
 
 prints the conservation check (守恒) per part, the figures and `ok` or `UNBALANCED`, and exits
 1 when any part does not balance, so a cron job or a test can act on it.
+
+    python -m services.inventory reconcile-holds [--release]
+
+lists the orders' holds no live step stands behind (the order ended, or only attempts never
+written past HOLD_GRACE_SECONDS claim them) and exits 1 when there are any; with --release
+lets them go first, and lists what is left.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from servicekit.db import Database
 from servicekit.settings import Settings
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters.orm import outbox
-from services.inventory.handlers import conservation
+from services.inventory.handlers import conservation, holds
+from services.inventory.settings import HoldSettings
 
 HEADER = (
     "part\treceipts\tscrapped\tconsumed\treturned_to_manufacturer\tadjustments\ttransfers"
@@ -48,3 +55,30 @@ async def conservation_command(args: list[str]) -> int:
     unbalanced = sum(not p.balanced for p in parts)
     print(f"{len(parts)} parts, {unbalanced} unbalanced")
     return 1 if unbalanced else 0
+
+
+async def reconcile_holds_command(args: list[str]) -> int:
+    if args not in ([], ["--release"]):
+        print("usage: python -m services.inventory reconcile-holds [--release]", file=sys.stderr)
+        return 2
+    settings = Settings.from_env("inventory")
+    grace = HoldSettings.from_env().grace
+    db = Database(settings.database_url, settings.db_schema)
+    try:
+        # Events are emitted only when holds are let go: the service's own relay sends them.
+        def new_uow() -> UnitOfWork:
+            return UnitOfWork(db, outbox, lambda: None)
+
+        if args:
+            print(f"let go: {await holds.let_go_loose(new_uow, grace)} orders' parts")
+        loose = await holds.loose_holds(new_uow, grace)
+    finally:
+        await db.dispose()
+    print("order\tline\tpart\treserved\tstatus\treason")
+    for hold in loose:
+        x = hold.line
+        print(
+            f"{x.order_id}\t{x.line_id}\t{x.part_number}\t{x.reserved}\t{x.status}\t{hold.reason}"
+        )
+    print(f"{len(loose)} loose holds")
+    return 1 if loose else 0

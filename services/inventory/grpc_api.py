@@ -14,6 +14,7 @@ from services.inventory.adapters.repository import StockRow
 from services.inventory.domain import old_parts, purchasing
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation
+from services.inventory.domain.holds import Attempt
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.domain.serials import SerialItem
@@ -257,6 +258,15 @@ def purchase_order_message(order: purchasing.PurchaseOrder) -> inventory_pb2.Pur
     )
 
 
+def _attempt(
+    request: inventory_pb2.ReservePartsRequest | inventory_pb2.OrderPartsRequest,
+) -> Attempt | None:
+    """The step attempt a request is part of; none: the order's own."""
+    if not request.HasField("attempt") or not request.attempt.id:
+        return None
+    return Attempt(request.attempt.id, request.attempt.order_version)
+
+
 class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     def __init__(self, new_uow: common.NewUow) -> None:
         self.new_uow = new_uow
@@ -328,7 +338,12 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             for x in request.lines
         ]
         found = await work_order_parts.reserve_parts(
-            self.new_uow, current_auth(), request.order_id, request.warehouse_id, lines
+            self.new_uow,
+            current_auth(),
+            request.order_id,
+            request.warehouse_id,
+            lines,
+            _attempt(request),
         )
         return order_parts_message(found)
 
@@ -336,7 +351,11 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
         found = await work_order_parts.issue_parts(
-            self.new_uow, current_auth(), request.order_id, list(request.line_ids)
+            self.new_uow,
+            current_auth(),
+            request.order_id,
+            list(request.line_ids),
+            _attempt(request),
         )
         return order_parts_message(found)
 
@@ -344,7 +363,11 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.OrderPartsRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.OrderParts:
         found = await work_order_parts.release_parts(
-            self.new_uow, current_auth(), request.order_id, list(request.line_ids)
+            self.new_uow,
+            current_auth(),
+            request.order_id,
+            list(request.line_ids),
+            _attempt(request),
         )
         return order_parts_message(found)
 

@@ -22,8 +22,13 @@ stock ledger (库存台账). What it offers and announces:
   - order_parts_changed: an order's lines reserved, issued, released or returned
   - transfer_changed: a transfer requested, approved, shipped, received or cancelled
   - document_changed: a stocktake, an old-part batch, a quota or a purchase order
-- Events in: none yet
-- Commands: `conservation [<part number>]` (services/inventory/commands.py)
+- Events in (ORDERS stream): `inventory-order-holds`: OrderStatusChanged; the parts attempt
+  that moved the order is written, any other at its version lets go of what only it claimed,
+  and an order cancelled, declined or closed lets go of its holds (domain/holds.py)
+- Background: the hold keeper, in every replica: an attempt not written within
+  HOLD_GRACE_SECONDS lets go of what only it claimed; the loose holds are a metric
+- Commands: `conservation [<part number>]`, `reconcile-holds [--release]`
+  (services/inventory/commands.py)
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 import grpc
 
 from servicekit.runtime import Runtime, ServiceSpec
-from services.inventory import commands, demo, grpc_api
+from services.inventory import commands, consumers, demo, grpc_api
 from services.inventory.adapters.orm import metadata
 
 
@@ -46,6 +51,11 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    consumers=consumers.consumers,
+    background=consumers.background,
     seed_demo=demo.seed,
-    commands={"conservation": commands.conservation_command},
+    commands={
+        "conservation": commands.conservation_command,
+        "reconcile-holds": commands.reconcile_holds_command,
+    },
 )

@@ -64,9 +64,14 @@ def order_stores(order: RepairOrder) -> list[OrderStore]:
 
 
 def status_changed(
-    order: RepairOrder, step: str, from_status: str, previous_imei: str = ""
+    order: RepairOrder,
+    step: str,
+    from_status: str,
+    previous_imei: str = "",
+    parts_attempt: str = "",
 ) -> OrderStatusChanged:
-    """One event per step taken, with the org path of every store involved."""
+    """One event per step taken, with the org path of every store involved, and the attempt
+    of the step at inventory's side that was written (parts_step.PartsAttempt)."""
     work = order.work
     last = order.timeline[-1]
     event = OrderStatusChanged(
@@ -99,6 +104,7 @@ def status_changed(
         swap_offered=work.swap_offered,
         holder_store_id=order.holder_store_id,
         inspection_fee_fen=work.inspection_fee_fen,
+        parts_attempt=parts_attempt,
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

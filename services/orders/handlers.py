@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import (
-    Conflict,
     FieldError,
     InvalidInput,
     NotFound,
@@ -33,13 +32,12 @@ from servicekit.timeutil import (
 from servicekit.uow import UnitOfWork
 from services.orders import events
 from services.orders.adapters import repository
-from services.orders.adapters.inventory import Held, Parts, store_warehouse_id
-from services.orders.domain import lifecycle, routes
+from services.orders.adapters.inventory import Parts
+from services.orders.domain import routes
 from services.orders.domain.intake import IntakeForm, validate_intake
 from services.orders.domain.order import (
     SERVICE_TYPES,
     STATUSES,
-    PartLine,
     RepairOrder,
     TimelineEntry,
     is_repeat_repair,
@@ -52,6 +50,7 @@ from services.orders.domain.warranty import (
     parts_wait_swap_on,
     with_repair_hold,
 )
+from services.orders.parts_step import PartsAttempt
 
 INTAKE_ROLES = ("clerk", "technician", "branch_manager", "hq_admin")
 DEFAULT_PAGE_SIZE = 20
@@ -370,10 +369,10 @@ async def take_step(
     `order` is as step_context read it.
 
     The rules run on the order read, then inventory is called with no transaction of ours
-    open, then the change is written only if nobody changed the order meanwhile. When the
-    write fails, the reservations this step made or let go are put back as the order knows
-    them. An issue is not undone: inventory never issues a line twice, so the step taken
-    again finds it issued.
+    open (one attempt of the step: parts_step.PartsAttempt), then the change is written only
+    if nobody changed the order meanwhile, announcing which attempt it was. When the write
+    fails, the attempt is undone: inventory lets go of what only it claimed, so a racing step
+    that won keeps its parts.
     """
     if order.version != expected_version:
         raise PreconditionFailed(
@@ -383,7 +382,8 @@ async def take_step(
     held = {line.line_id for line in order.work.lines if line.reserved}
     now = clock()
     apply(order, now)
-    moved = await _move_parts(parts, auth, order, from_status, step, held, now)
+    attempt = PartsAttempt.begin(parts, order)
+    await attempt.move(auth, from_status, step, held, now)
     try:
         async with new_uow() as uow:
             if not await repository.save_transition(
@@ -395,191 +395,25 @@ async def take_step(
                 await repository.add_imei_link(
                     uow.session, imei, order.current_imei, kind, order.id, now
                 )
-            if order.status != from_status:  # a step that leaves the status is no change to tell
-                event = events.status_changed(order, step, from_status, imei)
+            # A step that leaves the status is no change to tell the customer; inventory still
+            # hears of it when it claimed parts, so the attempt is kept as written.
+            if order.status != from_status or attempt.claimed:
+                event = events.status_changed(order, step, from_status, imei, attempt.id)
                 name = f"order_{order.status}"
                 await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
     except BaseException:
-        try:
-            await moved.undo(parts, order)
-        except Exception:
-            # The step's own failure is the answer; what could not be undone is for the log.
-            log.exception(
-                "could not undo inventory's side of %s on order %s: %s", step, order.id, moved
-            )
+        await attempt.undo(await _written(new_uow, order.id))
         raise
-    if moved.issued_to_return:
-        # Only now that the cancel is written: parts a racing repair start had issued go back.
-        try:
-            await _give_back(parts, order, moved.issued_to_return)
-        except Exception:
-            log.exception("parts issued to cancelled order %s stay issued: %s", order.id, moved)
+    await attempt.written()
     return order
 
 
-def parts_ref(order: RepairOrder, store_id: str) -> str:
-    """Inventory's name for one store's part of an order: the order's id for the intake store,
-    `<id>/<store>` for a partner's, so each store's parts come from its own warehouse and
-    their cost lands where it was spent."""
-    return order.id if store_id in ("", order.store_id) else f"{order.id}/{store_id}"
-
-
-def _by_store(order: RepairOrder, lines: Iterable[PartLine]) -> dict[str, list[PartLine]]:
-    groups: dict[str, list[PartLine]] = {}
-    for line in lines:
-        groups.setdefault(line.store_id or order.store_id, []).append(line)
-    return groups
-
-
-@dataclass
-class PartsMoved:
-    """What inventory did for a step: the reservations it made or let go and the parts it
-    issued (to put back when the step cannot be written), and parts found issued to an order
-    being cancelled."""
-
-    reserved: list[str] = field(default_factory=list)
-    released: list[PartLine] = field(default_factory=list)
-    issued: dict[str, int] = field(default_factory=dict)
-    issued_to_return: dict[str, int] = field(default_factory=dict)
-
-    async def undo(self, parts: Parts, order: RepairOrder) -> None:
-        lines = {line.line_id: line for line in order.work.lines}
-        if self.issued:
-            await _give_back(parts, order, self.issued)
-        held = [lines[i] for i in self.reserved if i in lines and i not in self.issued]
-        for store, group in _by_store(order, held).items():
-            await parts.release(parts_ref(order, store), [line.line_id for line in group])
-        for store, group in _by_store(order, self.released).items():
-            await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
-
-
-async def _give_back(parts: Parts, order: RepairOrder, issued: dict[str, int]) -> None:
-    """Issued parts back to their warehouse, a serialised line's by the serials it took."""
-    lines = [line for line in order.work.lines if issued.get(line.line_id)]
-    for store, group in _by_store(order, lines).items():
-        await parts.give_back(
-            parts_ref(order, store),
-            {x.line_id: issued[x.line_id] for x in group},
-            {x.line_id: x.serials for x in group if x.serials},
-        )
-
-
-async def _reserve(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, Held]:
-    """Each store's lines at its own warehouse; the serials inventory holds for a line are
-    recorded on it."""
-    held: dict[str, Held] = {}
-    for store, group in _by_store(order, lines).items():
-        held |= await parts.reserve(parts_ref(order, store), store_warehouse_id(store), group)
-    for line in order.work.lines:
-        if line.line_id in held and held[line.line_id].serials:
-            line.serials = held[line.line_id].serials
-    return held
-
-
-async def _issue(parts: Parts, order: RepairOrder, lines: Sequence[PartLine]) -> dict[str, int]:
-    issued: dict[str, int] = {}
-    for store, group in _by_store(order, lines).items():
-        issued |= await parts.issue(parts_ref(order, store), [line.line_id for line in group])
-    return issued
-
-
-async def _take_at_once(
-    parts: Parts, order: RepairOrder, lines: Sequence[PartLine], what: str
-) -> PartsMoved:
-    """Reserve and issue these lines in one go (a swap unit, a quick order's parts); a
-    shortage lets go of what was reserved and refuses the step."""
-    reserved = {i: x.reserved for i, x in (await _reserve(parts, order, lines)).items()}
-    short = [
-        f"{x.part_id} ×{x.quantity - reserved.get(x.line_id, 0)}"
-        for x in lines
-        if reserved.get(x.line_id, 0) < x.quantity
-    ]
-    if short:
-        taken = [x for x in lines if reserved.get(x.line_id)]
-        for store, group in _by_store(order, taken).items():
-            await parts.release(parts_ref(order, store), [x.line_id for x in group])
-        raise Conflict(f"{what} short at the store's warehouse: {', '.join(short)}")
-    issued = await _issue(parts, order, lines)
-    for line in lines:
-        line.issued, line.reserved = issued.get(line.line_id, line.quantity), 0
-    return PartsMoved(issued={x.line_id: x.issued for x in lines})
-
-
-async def _take_swap_unit(parts: Parts, order: RepairOrder, unit: PartLine) -> PartsMoved:
-    """换机: exactly the unit named by its IMEI (its serial in swap stock) is reserved and
-    issued. One not free in the store's swap stock, or a part number that is no serialised
-    part, refuses the step naming it."""
-    imei = order.work.swap.imei if order.work.swap else ""
+async def _written(new_uow: NewUow, order_id: str) -> RepairOrder | None:
+    """The order as written now, when it can be read (after a failed write of ours)."""
     try:
-        return await _take_at_once(parts, order, [unit], "swap units")
-    except Conflict as error:
-        raise Conflict(
-            f"swap unit {imei} ({unit.part_id}) is not in the store's swap stock: {error.message}"
-        ) from error
-    except InvalidInput as error:
-        reasons = "; ".join(e.reason for e in error.errors) or error.message
-        raise invalid("part_id", f"{reasons}: a swap unit is issued by its IMEI") from error
-
-
-async def _move_parts(
-    parts: Parts,
-    auth: AuthContext,
-    order: RepairOrder,
-    from_status: str,
-    step: str,
-    held: set[str],
-    now: datetime,
-) -> PartsMoved:
-    """Inventory's side of a step: reserve once approved (or when parts come), issue when the
-    repair starts, release on cancel, decline-return or swap, reserve and issue at once a swap
-    unit or a quick order's parts. `held`: the lines holding a reservation before it. Each
-    store's lines at its own warehouse."""
-    lines = order.work.lines
-    if (order.status == "approved" and from_status == "awaiting_approval") or step == "parts":
-        wanted = [line for line in lines if line.issued < line.quantity]
-        if wanted and auth.store_id and auth.store_id != order.holder_store_id:
-            # Approved at the intake store while a partner repairs: the partner reserves at
-            # its own warehouse, with the parts step.
-            why = f"store {order.holder_store_id} reserves its parts (parts step)"
-            lifecycle.parts_reserved(order, auth, now, {}, why)
-            return PartsMoved()
-        answer = await _reserve(parts, order, wanted) if wanted else {}
-        offers = {
-            i: (x.successor_part_id, x.successor_available)
-            for i, x in answer.items()
-            if x.successor_part_id
-        }
-        reserved = {i: x.reserved for i, x in answer.items()}
-        lifecycle.parts_reserved(order, auth, now, reserved, offers=offers)
-        # Undo only what this step reserved: what the order already held stays held.
-        return PartsMoved(reserved=[i for i, n in reserved.items() if n and i not in held])
-    if step == "repair/start":
-        to_issue = [line for line in lines if line.issued]
-        if to_issue:
-            issued = await _issue(parts, order, to_issue)
-            for line in lines:
-                line.issued = issued.get(line.line_id, line.issued)
-        return PartsMoved()
-    if step == "complete" and lines:
-        return await _take_at_once(parts, order, lines, "parts")
-    moved = PartsMoved()
-    if step == "swap":
-        unit = [line for line in lines if line.line_id == routes.SWAP_LINE]
-        if unit:
-            moved = await _take_swap_unit(parts, order, unit[0])
-    released = [line for line in lines if line.line_id in held and not line.reserved]
-    if not released:
-        return moved
-    try:
-        still_issued: dict[str, int] = {}
-        for store, group in _by_store(order, released).items():
-            still_issued |= await parts.release(
-                parts_ref(order, store), [line.line_id for line in group]
-            )
-    except BaseException:
-        await moved.undo(parts, order)
-        raise
-    moved.released = released
-    moved.issued_to_return = {i: n for i, n in still_issued.items() if n}
-    return moved
+        async with new_uow() as uow:
+            return await repository.get(uow.session, order_id)
+    except Exception:
+        log.exception("could not read order %s after a failed step", order_id)
+        return None

@@ -189,6 +189,36 @@ order_part_lines = Table(
 )
 """工单用料: what each order line holds, took and gave back, keyed by (order, line)."""
 
+order_part_claims = Table(
+    "order_part_claims",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("line_id", String(64), primary_key=True),
+    Column("attempt_id", String(64), primary_key=True),
+    Column("order_root", String(64), nullable=False),
+    Column("order_version", Integer, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("committed", Boolean, nullable=False),
+    ForeignKeyConstraint(
+        ["order_id", "line_id"], ["order_part_lines.order_id", "order_part_lines.line_id"]
+    ),
+    Index("ix_order_part_claims_order_root", "order_root", "order_version"),
+    Index("ix_order_part_claims_pending", "committed", "claimed_at"),
+)
+"""Which attempts of an order's steps claim each line's hold or issue: a line is let go when
+its last claim is (an undo, an attempt never written); the order's standing holds are claimed
+by the empty attempt, committed."""
+
+order_states = Table(
+    "order_states",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Each order's newest version and status as its events told inventory."""
+
 transfers = Table(
     "transfers",
     metadata,

@@ -14,9 +14,11 @@ from servicekit.errors import Conflict, NotFound, invalid
 from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
+from services.inventory.adapters import holds as held_by
 from services.inventory.adapters import repository
-from services.inventory.domain import order_parts, serials, transfer
+from services.inventory.domain import holds, order_parts, serials, transfer
 from services.inventory.domain.catalog import current_successor, successor_chain
+from services.inventory.domain.holds import Attempt, Claim
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.serials import SerialItem
 from services.inventory.domain.stock import Movement, Posting, StockLevel, by_serial
@@ -132,6 +134,7 @@ async def reserve_parts(
     order_id: str,
     warehouse_id: str,
     requested: Sequence[PartRequest],
+    attempt: Attempt | None = None,
 ) -> OrderParts:
     """预留: hold each line's parts in the order's warehouse, as many as are available; the
     rest is reported short. Asking again for a line already held changes nothing (a short
@@ -141,6 +144,9 @@ async def reserve_parts(
     替代料: a short line whose part is superseded is offered the part that replaces it now
     (the end of its chain) with what is available of it; asking again for the line with that
     successor (or any part down the chain) lets the old hold go and reserves the successor.
+
+    Each line is claimed by `attempt` (None: by the order outright), so that undoing the attempt
+    lets go only of what no other attempt claims (domain/holds.py).
 
     The stock levels are locked first (SELECT ... FOR UPDATE on PostgreSQL, the writer turn on
     SQLite), then the order's lines, then serials: two orders after the last unit are served
@@ -192,6 +198,7 @@ async def reserve_parts(
                 if serial not in mine:
                     serials.check_free(named[serial], line.part_number, warehouse.id)
         new_lines, changed = [], []
+        now = utc_now()
         for line in requested:
             key = (warehouse.id, line.part_number)
             before = existing.get(line.line_id)
@@ -227,7 +234,6 @@ async def reserve_parts(
                 if after != before:
                     changed.append(after)
         if new_lines or changed:
-            now = utc_now()
             await repository.save_levels(session, list(levels.values()))
             try:
                 await repository.add_lines(session, new_lines, now)
@@ -251,6 +257,17 @@ async def reserve_parts(
             await repository.save_serials(session, list(moved.values()), now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
             await _request_shortfall(uow, auth, warehouse, order_id, new_lines, flags)
+        now_held = existing | {x.line_id: x for x in [*new_lines, *changed]}
+        claims = holds.claims_for(
+            attempt,
+            order_id,
+            [now_held[x.line_id] for x in requested],
+            existing,
+            await held_by.claims_of(session, order_id),
+            now,
+        )
+        await held_by.add_claims(session, claims)
+        if new_lines or changed or claims:
             await uow.commit()
         offers = await _successor_offers(session, warehouse.id, order_id, successors)
         return await _order_parts(session, order_id, warehouse.id, offers)
@@ -406,83 +423,197 @@ def _chosen(lines: Sequence[OrderPartLine], line_ids: Sequence[str]) -> list[Ord
     return [by_id[x] for x in dict.fromkeys(line_ids)]
 
 
+@dataclass(frozen=True)
+class Claiming:
+    """What a change does to the claims on the lines (domain/holds.py)."""
+
+    attempt: Attempt | None = None
+    """The attempt that claims the lines it changed (an issue)."""
+    clear: bool = False
+    """The order let the lines go itself: no claim on a released line stays."""
+    dropping: Callable[[Sequence[Claim]], list[Claim]] | None = None
+    """The claims that go (an undo, an attempt never written): only the lines that lose
+    their last claim are changed."""
+
+
+ChangeRule = Callable[
+    [StockLevel, OrderPartLine, Posting], tuple[StockLevel, OrderPartLine, Movement | None]
+]
+
+
 async def _change_lines(
     new_uow: NewUow,
     auth: AuthContext,
     order_id: str,
     line_ids: Sequence[str],
     action: str,
-    change: Callable[
-        [StockLevel, OrderPartLine, Posting], tuple[StockLevel, OrderPartLine, Movement | None]
-    ],
+    change: ChangeRule,
     back: Sequence[str] = (),
+    claiming: Claiming = Claiming(),
 ) -> OrderParts:
-    """Apply one rule to the chosen lines of an order under the locks (levels, lines, then
-    serials), and book, save and announce what changed in one transaction. A serialised
-    part's serials follow its line, and its movement is booked one row per serial."""
+    """Apply one rule to the chosen lines of an order in the caller's scope, in one
+    transaction (`change_held`)."""
     require_role(auth, ORDER_PARTS_ROLES)
     async with new_uow() as uow:
         session = uow.session
-        warehouse, unlocked = await _order_in_scope(session, auth, order_id)
+        warehouse, _ = await _order_in_scope(session, auth, order_id)
         if await uow.earlier_result() is not None:
             return await _order_parts(session, order_id, warehouse.id)
-        levels = await repository.lock_levels(
-            session, {(warehouse.id, x.part_number) for x in unlocked}
-        )
-        # Read again under the locks: a concurrent call may have changed them meanwhile.
-        current = await repository.order_lines(session, order_id, lock=True)
-        if any((warehouse.id, x.part_number) not in levels for x in current):
-            # A line for another part was added since the first read: its level is not locked.
-            raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
-        flags = await repository.serialised_flags(session, {x.part_number for x in current})
-        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
         posting = common.posting(auth, "order", order_id)
-        changed, booked = [], []
-        moved: dict[str, SerialItem] = {}
-        for line in _chosen(current, line_ids):
-            key = (warehouse.id, line.part_number)
-            levels[key], after, movement = change(levels[key], line, posting)
-            if after != line:
-                changed.append(after)
-            if flags[line.part_number]:
-                found, named = await _follow_serials(
-                    session, after, linked.get(line.line_id, []), movement, back=back
-                )
-                moved |= found
-                if movement is not None:
-                    booked += by_serial(movement, levels[key], named)
-            elif movement is not None:
-                booked.append((movement, levels[key]))
-        if changed:
-            await repository.save_levels(session, list(levels.values()))
-            await repository.save_lines(session, changed, posting.occurred_at)
-            await repository.save_serials(session, list(moved.values()), posting.occurred_at)
-            await common.record(uow, {warehouse.id: warehouse}, booked)
-            await _announce_lines(uow, warehouse, order_id, action, changed)
+        if await change_held(
+            uow, warehouse, order_id, line_ids, action, change, posting, back, claiming
+        ):
             await uow.commit(result_id=order_id)
         return await _order_parts(session, order_id, warehouse.id)
 
 
+async def change_held(
+    uow: UnitOfWork,
+    warehouse: Warehouse,
+    order_id: str,
+    line_ids: Sequence[str],
+    action: str,
+    change: ChangeRule,
+    posting: Posting,
+    back: Sequence[str] = (),
+    claiming: Claiming = Claiming(),
+) -> bool:
+    """Apply one rule to the chosen lines of an order under the locks (levels, lines, then
+    serials, then the lines' claims), and book, save and announce what changed, for the
+    caller to commit; whether anything did. A serialised part's serials follow its line, and
+    its movement is booked one row per serial."""
+    session = uow.session
+    unlocked = await repository.order_lines(session, order_id)
+    levels = await repository.lock_levels(
+        session, {(warehouse.id, x.part_number) for x in unlocked}
+    )
+    # Read again under the locks: a concurrent call may have changed them meanwhile.
+    current = await repository.order_lines(session, order_id, lock=True)
+    if any((warehouse.id, x.part_number) not in levels for x in current):
+        # A line for another part was added since the first read: its level is not locked.
+        raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
+    flags = await repository.serialised_flags(session, {x.part_number for x in current})
+    linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
+    claims = await held_by.claims_of(session, order_id)
+    dropped: list[Claim] = []
+    if claiming.dropping is not None:
+        # An undo names the lines it asked for: one that was never made has nothing to undo.
+        known = {x.line_id for x in current}
+        asked = [x for x in line_ids if x in known]
+        chosen = _chosen(current, asked) if asked or not line_ids else []
+        named = {x.line_id for x in chosen}
+        dropped = [x for x in claiming.dropping(claims) if x.line_id in named]
+        gone = holds.let_go(claims, dropped)
+        chosen = [x for x in chosen if x.line_id in gone]
+    else:
+        chosen = _chosen(current, line_ids)
+    changed, after_lines, booked = [], [], []
+    moved: dict[str, SerialItem] = {}
+    for line in chosen:
+        key = (warehouse.id, line.part_number)
+        levels[key], after, movement = change(levels[key], line, posting)
+        after_lines.append(after)
+        if after != line:
+            changed.append(after)
+        if flags[line.part_number]:
+            found, named_serials = await _follow_serials(
+                session, after, linked.get(line.line_id, []), movement, back=back
+            )
+            moved |= found
+            if movement is not None:
+                booked += by_serial(movement, levels[key], named_serials)
+        elif movement is not None:
+            booked.append((movement, levels[key]))
+    added = []
+    if claiming.attempt is not None:
+        before = {x.line_id: x for x in current}
+        added = holds.claims_for(
+            claiming.attempt, order_id, after_lines, before, claims, posting.occurred_at
+        )
+    cleared = [x.line_id for x in after_lines if claiming.clear and x.status == "released"]
+    await held_by.drop_claims(session, dropped)
+    await held_by.drop_line_claims(session, order_id, cleared)
+    await held_by.add_claims(session, added)
+    if changed:
+        await repository.save_levels(session, list(levels.values()))
+        await repository.save_lines(session, changed, posting.occurred_at)
+        await repository.save_serials(session, list(moved.values()), posting.occurred_at)
+        await common.record(uow, {warehouse.id: warehouse}, booked)
+        announced: dict[str, list[OrderPartLine]] = {}
+        for x in changed:
+            named_action = "release" if x.status == "released" else action
+            announced.setdefault(named_action, []).append(x)
+        for name, group in announced.items():
+            await _announce_lines(uow, warehouse, order_id, name, group)
+    return bool(changed or dropped or cleared or added)
+
+
+def undo(
+    level: StockLevel, line: OrderPartLine, posting: Posting
+) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+    """What no attempt claims any more goes back: a hold is let go, an issue comes back."""
+    if line.open:
+        return (*order_parts.release(level, line), None)
+    outstanding = line.issued - line.returned - line.old_returned
+    if line.status == "issued" and outstanding > 0:
+        return order_parts.give_back(level, line, outstanding, posting)
+    return level, line, None
+
+
 async def issue_parts(
-    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_ids: Sequence[str],
+    attempt: Attempt | None = None,
 ) -> OrderParts:
     """领料: the held parts leave the warehouse into the order at the moving-average cost (a
     ledger "issue" each; a serial each for a serialised part, recorded on the line). A line
-    is never issued twice; a short one is a Conflict."""
-    return await _change_lines(new_uow, auth, order_id, line_ids, "issue", order_parts.issue)
+    is never issued twice; a short one is a Conflict. With an attempt, the issue is claimed
+    by it, so that undoing it gives back only what no other attempt claims."""
+    claiming = Claiming(attempt=attempt)
+    return await _change_lines(
+        new_uow, auth, order_id, line_ids, "issue", order_parts.issue, claiming=claiming
+    )
+
+
+def release_rule(
+    level: StockLevel, line: OrderPartLine, _posting: Posting
+) -> tuple[StockLevel, OrderPartLine, Movement | None]:
+    """An open line's hold is let go; issued, returned and released lines stay as they are."""
+    return (*order_parts.release(level, line), None)
 
 
 async def release_parts(
-    new_uow: NewUow, auth: AuthContext, order_id: str, line_ids: Sequence[str]
+    new_uow: NewUow,
+    auth: AuthContext,
+    order_id: str,
+    line_ids: Sequence[str],
+    attempt: Attempt | None = None,
 ) -> OrderParts:
-    """The holds of lines not issued are let go (their serials free again)."""
+    """The holds of lines not issued are let go (their serials free again), with every claim
+    on them.
 
-    def release(
-        level: StockLevel, line: OrderPartLine, _posting: Posting
-    ) -> tuple[StockLevel, OrderPartLine, Movement | None]:
-        return (*order_parts.release(level, line), None)
+    With an attempt it is that attempt's undo: its claims on the lines go, and only a line no
+    other attempt claims is let go (a hold released, an issue given back). A line the attempt
+    never claimed is left as it is."""
+    if attempt is None:
+        return await _change_lines(
+            new_uow,
+            auth,
+            order_id,
+            line_ids,
+            "release",
+            release_rule,
+            claiming=Claiming(clear=True),
+        )
 
-    return await _change_lines(new_uow, auth, order_id, line_ids, "release", release)
+    def mine(claims: Sequence[Claim]) -> list[Claim]:
+        return [x for x in claims if x.attempt_id == attempt.id]
+
+    return await _change_lines(
+        new_uow, auth, order_id, line_ids, "return", undo, claiming=Claiming(dropping=mine)
+    )
 
 
 async def return_parts(

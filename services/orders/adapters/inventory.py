@@ -33,24 +33,46 @@ class Held:
     successor_available: int = 0
 
 
+@dataclass(frozen=True)
+class StepAttempt:
+    """One try of a step at inventory's side: the lines it reserves or issues are claimed by
+    it, and its undo lets go only of what no other attempt claims. `order_version`: the
+    version the step moves the order to."""
+
+    id: str
+    order_version: int
+
+
 class Parts(Protocol):
     """What orders asks of inventory. Each call is idempotent per (order, line)."""
 
     async def reserve(
-        self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
+        self,
+        order_id: str,
+        warehouse_id: str,
+        lines: Sequence[PartLine],
+        attempt: StepAttempt | None = None,
     ) -> dict[str, Held]:
         """Reserve what is available, a serialised line its named serials (`PartLine.serials`,
         each free in the warehouse, else Conflict) or any free ones. A line reserved again
-        with its part's successor takes the successor instead."""
+        with its part's successor takes the successor instead. The holds are claimed by
+        `attempt` (None: by the order outright)."""
         ...
 
-    async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
-        """Issue the reserved quantity to each line: line id → quantity issued."""
+    async def issue(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
+        """Issue the reserved quantity to each line: line id → quantity issued; claimed by
+        `attempt` when given."""
         ...
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+    async def release(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
         """Let the reservations go: line id → quantity still issued, which a release leaves
-        as it is (a repair start that came first)."""
+        as it is (a repair start that came first). With `attempt`, that attempt's undo: only
+        what it claimed and no other attempt claims is let go (a hold released, an issue
+        given back)."""
         ...
 
     async def give_back(
@@ -72,16 +94,27 @@ class Parts(Protocol):
         ...
 
 
+def _attempt(attempt: StepAttempt | None) -> inventory_pb2.PartsAttempt | None:
+    if attempt is None:
+        return None
+    return inventory_pb2.PartsAttempt(id=attempt.id, order_version=attempt.order_version)
+
+
 class InventoryParts:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.stub = inventory_pb2_grpc.InventoryServiceStub(channel)
 
     async def reserve(
-        self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
+        self,
+        order_id: str,
+        warehouse_id: str,
+        lines: Sequence[PartLine],
+        attempt: StepAttempt | None = None,
     ) -> dict[str, Held]:
         request = inventory_pb2.ReservePartsRequest(
             order_id=order_id,
             warehouse_id=warehouse_id,
+            attempt=_attempt(attempt),
             lines=[
                 inventory_pb2.PartLine(
                     line_id=line.line_id,
@@ -104,13 +137,21 @@ class InventoryParts:
             for line in reply.lines
         }
 
-    async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
-        request = inventory_pb2.OrderPartsRequest(order_id=order_id, line_ids=list(line_ids))
+    async def issue(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
+        request = inventory_pb2.OrderPartsRequest(
+            order_id=order_id, line_ids=list(line_ids), attempt=_attempt(attempt)
+        )
         reply = await call(self.stub.IssueParts, request)
         return {line.line_id: line.issued for line in reply.lines if line.line_id in line_ids}
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
-        request = inventory_pb2.OrderPartsRequest(order_id=order_id, line_ids=list(line_ids))
+    async def release(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
+        request = inventory_pb2.OrderPartsRequest(
+            order_id=order_id, line_ids=list(line_ids), attempt=_attempt(attempt)
+        )
         reply = await call(self.stub.ReleaseParts, request)
         return {
             line.line_id: line.issued - line.returned

@@ -377,13 +377,16 @@ def parts_reserved(
     reserved: Mapping[str, int],
     why: str = "",
     offers: Mapping[str, tuple[str, int]] | None = None,
+    approved_now: bool = False,
 ) -> None:
     """Record what the warehouse reserved per line, right after the approvals are in or at the
     `parts` step (到料): any shortage waits for parts (待料), none lets the repair start.
     `why`: the timeline's note when the wait is not a shortage. `offers`: by short line whose
     part is superseded, the successor inventory offers and how many of it are available
     (替代料). Awaiting approval again (a substitute raised the quote), the order only records
-    them: the approvals decide what comes next."""
+    them: the approvals decide what comes next. `approved_now`: the approval came in this very
+    step, so a shortage makes it `waiting_parts` instead (`approved` means every part is
+    held)."""
     if order.status not in ("approved", "waiting_parts", "awaiting_approval"):
         raise Conflict(f"the order is {order.status}: parts are reserved once it is approved")
     offers = offers or {}
@@ -394,7 +397,11 @@ def parts_reserved(
     if order.status == "awaiting_approval":
         return
     short = [short_note(line) for line in order.work.lines if line.short]
-    if short:
+    if short and approved_now:
+        approval = order.timeline.pop()
+        note = f"{approval.note}; {why or 'short: ' + ', '.join(short)}"
+        move(order, "waiting_parts", auth, now, approval.step, note)
+    elif short:
         # Also when still waiting: each reservation tried is in the timeline.
         move(order, "waiting_parts", auth, now, "parts", why or "short: " + ", ".join(short))
     elif not short and order.status == "waiting_parts":

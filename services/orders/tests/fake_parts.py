@@ -1,6 +1,8 @@
 """An inventory stand-in for orders' tests: a stock per part, reservations and issues per
 (order, line), idempotent like the real one, and a record of every call. Serialised parts
-have their units by serial (`units`); superseded parts their successor (`successors`)."""
+have their units by serial (`units`); superseded parts their successor (`successors`). Like
+the real one, a line is claimed by the step attempts that reserve or issue it, and an
+attempt's undo lets go only of what no other attempt claims."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from servicekit.errors import Conflict, invalid
-from services.orders.adapters.inventory import Held
+from services.orders.adapters.inventory import Held, StepAttempt
 from services.orders.domain.order import PartLine
 
 
@@ -29,6 +31,14 @@ class FakeParts:
     asked: dict[tuple[str, str], int] = field(default_factory=dict)  # each line's quantity
     # What happens elsewhere while a call (by name) is made: another user's change, ...
     meanwhile: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # By line: the attempts that claim it ("" the order's standing claim).
+    claims: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def _claim(self, key: tuple[str, str], attempt: StepAttempt | None, had: bool) -> None:
+        claims = self.claims.setdefault(key, set())
+        if attempt is not None and had and not claims:
+            claims.add("")
+        claims.add(attempt.id if attempt is not None else "")
 
     def __post_init__(self) -> None:
         for part, free in self.units.items():
@@ -61,7 +71,11 @@ class FakeParts:
             self.units[part] += self.serials_of.pop(key, [])
 
     async def reserve(
-        self, order_id: str, warehouse_id: str, lines: Sequence[PartLine]
+        self,
+        order_id: str,
+        warehouse_id: str,
+        lines: Sequence[PartLine],
+        attempt: StepAttempt | None = None,
     ) -> dict[str, Held]:
         self.calls.append(("reserve", order_id, [line.line_id for line in lines]))
         for line in lines:
@@ -69,6 +83,7 @@ class FakeParts:
         for line in lines:
             key = (order_id, line.line_id)
             before = self.parts_of.get(key)
+            self._claim(key, attempt, bool(self.reserved.get(key) or self.issued.get(key)))
             if before is not None and before != line.part_id:
                 if line.part_id not in self.chain(before) or self.issued.get(key):
                     raise Conflict(f"line {line.line_id} of order {order_id} is part {before}")
@@ -100,21 +115,38 @@ class FakeParts:
             self.stock.get(successor, 0) if short and successor else 0,
         )
 
-    async def issue(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
+    async def issue(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
         """Like inventory: a line is issued once; taken again, it is answered as it is."""
         self.calls.append(("issue", order_id, list(line_ids)))
         for line_id in line_ids:
             key = (order_id, line_id)
+            if attempt is not None:
+                self._claim(key, attempt, True)
             if not self.issued.get(key):
                 self.issued[key] = self.reserved.pop(key, 0)
         await self._meanwhile("issue")
         return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
 
-    async def release(self, order_id: str, line_ids: Sequence[str]) -> dict[str, int]:
-        """Like inventory: issued quantities stay issued."""
+    async def release(
+        self, order_id: str, line_ids: Sequence[str], attempt: StepAttempt | None = None
+    ) -> dict[str, int]:
+        """Like inventory: issued quantities stay issued. An attempt's undo lets go of (gives
+        back) only the lines it claimed that no other attempt claims."""
         self.calls.append(("release", order_id, list(line_ids)))
         for line_id in line_ids:
-            self._let_go((order_id, line_id))
+            key = (order_id, line_id)
+            claims = self.claims.get(key, set())
+            if attempt is None:
+                claims.clear()
+                self._let_go(key)
+            elif attempt.id in claims:
+                claims.discard(attempt.id)
+                if not claims and key in self.parts_of:
+                    if self.issued.get(key):
+                        await self.give_back(order_id, {line_id: self.issued[key]})
+                    self._let_go(key)
         await self._meanwhile("release")
         return {line_id: self.issued.get((order_id, line_id), 0) for line_id in line_ids}
 

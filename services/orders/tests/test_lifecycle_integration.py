@@ -254,8 +254,8 @@ async def test_a_shortage_waits_for_parts_and_a_cancel_releases_them(runtime: Ru
     order = await desk.step(TECH, order, "parts")
     assert order.status == "approved" and order.lines[0].reserved == 1
     assert [(e.step, e.status) for e in order.timeline][-3:] == [
-        ("approval", "approved"),
-        ("parts", "waiting_parts"),  # in the same step: the reservation came back short
+        ("quote", "awaiting_approval"),
+        ("approval", "waiting_parts"),  # approved with the reservation short: never `approved`
         ("parts", "approved"),
     ]
     order = await desk.step(
@@ -332,7 +332,7 @@ async def test_an_undo_that_fails_is_logged_and_the_step_still_answers_its_own_e
     order = await to_quoted(desk)
     parts.meanwhile["reserve"] = someone_else_changes(runtime, order.id)
 
-    async def inventory_down(order_id: str, line_ids: object) -> None:
+    async def inventory_down(order_id: str, line_ids: object, attempt: object = None) -> None:
         raise ServiceUnavailable("inventory unavailable")
 
     parts.release = inventory_down  # type: ignore[method-assign]

@@ -83,6 +83,7 @@ class OrderStatusChanged(_message.Message):
     SWAP_OFFERED_FIELD_NUMBER: _builtins.int
     HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
     INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
+    PARTS_ATTEMPT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     step: _builtins.str
@@ -106,6 +107,11 @@ class OrderStatusChanged(_message.Message):
     swap_offered: _builtins.bool
     holder_store_id: _builtins.str
     inspection_fee_fen: _builtins.int
+    parts_attempt: _builtins.str
+    """The attempt of this step at inventory's side (ReserveParts/IssueParts), empty when the
+    step moved no parts: inventory keeps its holds, and lets go of any other attempt's at
+    this version.
+    """
     @_builtins.property
     def meta(self) -> _events_pb2.EventMeta: ...
     @_builtins.property
@@ -135,10 +141,11 @@ class OrderStatusChanged(_message.Message):
         swap_offered: _builtins.bool = ...,
         holder_store_id: _builtins.str = ...,
         inspection_fee_fen: _builtins.int = ...,
+        parts_attempt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "holder_store_id", b"holder_store_id", "imei", b"imei", "inspection_fee_fen", b"inspection_fee_fen", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "previous_imei", b"previous_imei", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "swap_offered", b"swap_offered", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "holder_store_id", b"holder_store_id", "imei", b"imei", "inspection_fee_fen", b"inspection_fee_fen", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "parts_attempt", b"parts_attempt", "previous_imei", b"previous_imei", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "swap_offered", b"swap_offered", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

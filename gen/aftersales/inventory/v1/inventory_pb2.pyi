@@ -340,24 +340,59 @@ class ReservePartsRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     warehouse_id: _builtins.str
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartLine]: ...
+    @_builtins.property
+    def attempt(self) -> Global___PartsAttempt:
+        """The step's attempt the holds belong to; unset: the order's standing holds."""
+
     def __init__(
         self,
         *,
         order_id: _builtins.str = ...,
         warehouse_id: _builtins.str = ...,
         lines: _abc.Iterable[Global___PartLine] | None = ...,
+        attempt: Global___PartsAttempt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "order_id", b"order_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "lines", b"lines", "order_id", b"order_id", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReservePartsRequest: _TypeAlias = ReservePartsRequest  # noqa: Y015
+
+@_typing.final
+class PartsAttempt(_message.Message):
+    """One try of an order's step at inventory's side: it claims the lines it reserves or issues,
+    and its undo lets go only of what no other attempt claims. Inventory learns from the order's
+    OrderStatusChanged (parts_attempt) whether the attempt was written.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORDER_VERSION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """unique per try"""
+    order_version: _builtins.int
+    """the version of the order the step moves it to"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        order_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "order_version", b"order_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartsAttempt: _TypeAlias = PartsAttempt  # noqa: Y015
 
 @_typing.final
 class OrderPartsRequest(_message.Message):
@@ -365,20 +400,28 @@ class OrderPartsRequest(_message.Message):
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
     LINE_IDS_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     @_builtins.property
     def line_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """empty: every line of the order"""
+
+    @_builtins.property
+    def attempt(self) -> Global___PartsAttempt:
+        """IssueParts: the issue is claimed by this attempt. ReleaseParts: an undo, letting go only
+        of the lines this attempt claimed and no other attempt claims (a no-op for the others).
+        """
 
     def __init__(
         self,
         *,
         order_id: _builtins.str = ...,
         line_ids: _abc.Iterable[_builtins.str] | None = ...,
+        attempt: Global___PartsAttempt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_ids", b"line_ids", "order_id", b"order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "line_ids", b"line_ids", "order_id", b"order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

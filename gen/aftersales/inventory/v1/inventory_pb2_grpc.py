@@ -266,7 +266,8 @@ class InventoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseParts(self, request, context):
-        """Frees the reservations of lines not issued.
+        """Frees the reservations of lines not issued; with an attempt, undoes that attempt alone
+        (a line another attempt also claims stays as it is).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

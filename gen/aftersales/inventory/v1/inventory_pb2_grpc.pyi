@@ -53,7 +53,9 @@ class InventoryServiceStub:
     issued line is returned unchanged.
     """
     ReleaseParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.OrderPartsRequest, _inventory_pb2.OrderParts]
-    """Frees the reservations of lines not issued."""
+    """Frees the reservations of lines not issued; with an attempt, undoes that attempt alone
+    (a line another attempt also claims stays as it is).
+    """
     ReturnParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReturnPartsRequest, _inventory_pb2.OrderParts]
     """Puts issued quantity back into the warehouse at the line's cost."""
     GetOrderParts: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetOrderPartsRequest, _inventory_pb2.OrderParts]
@@ -135,7 +137,9 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     issued line is returned unchanged.
     """
     ReleaseParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.OrderPartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
-    """Frees the reservations of lines not issued."""
+    """Frees the reservations of lines not issued; with an attempt, undoes that attempt alone
+    (a line another attempt also claims stays as it is).
+    """
     ReturnParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReturnPartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
     """Puts issued quantity back into the warehouse at the line's cost."""
     GetOrderParts: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetOrderPartsRequest, _inventory_pb2.OrderParts]  # type: ignore[assignment]
@@ -262,7 +266,9 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.OrderPartsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.OrderParts, _abc.Awaitable[_inventory_pb2.OrderParts]]:
-        """Frees the reservations of lines not issued."""
+        """Frees the reservations of lines not issued; with an attempt, undoes that attempt alone
+        (a line another attempt also claims stays as it is).
+        """
 
     @_abc_1.abstractmethod
     def ReturnParts(

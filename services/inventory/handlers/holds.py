@@ -1,0 +1,146 @@
+"""Holds that no live step of their order stands behind (domain/holds.py): let go when the
+order's events say so, or when an attempt's grace runs out; listed for the operator and the
+metric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
+from servicekit import metrics
+from servicekit.inbox import UnprocessableEvent
+from servicekit.timeutil import utc_now
+from servicekit.uow import UnitOfWork
+from services.inventory.adapters import holds as held_by
+from services.inventory.adapters import repository
+from services.inventory.domain import holds
+from services.inventory.domain.holds import Claim, LooseHold
+from services.inventory.domain.stock import Posting
+from services.inventory.handlers.common import NewUow
+from services.inventory.handlers.work_order_parts import Claiming, change_held, release_rule, undo
+
+ACTOR = "service:inventory"
+
+
+def _posting(order_id: str, now: datetime) -> Posting:
+    return Posting("order", order_id, now, ACTOR)
+
+
+async def _let_go(
+    uow: UnitOfWork,
+    order_id: str,
+    dropping: Claiming,
+    now: datetime,
+) -> bool:
+    """Drop the claims `dropping` picks on one store's lines of an order, under its locks; the
+    lines that lose their last claim are let go."""
+    lines = await repository.order_lines(uow.session, order_id)
+    warehouse = (
+        await repository.get_warehouse(uow.session, lines[0].warehouse_id) if lines else None
+    )
+    if warehouse is None:
+        return False
+    return await change_held(
+        uow, warehouse, order_id, [], "return", undo, _posting(order_id, now), claiming=dropping
+    )
+
+
+async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
+    """An order reached a version: the parts attempt that got there is written, any other at
+    that version lost its race and lets go of what only it claimed. An order cancelled,
+    declined or closed lets go of every hold it still has (an issued part stays issued: orders
+    gives it back as a return)."""
+    if not event.order_id or event.version <= 0:
+        raise UnprocessableEvent(f"order {event.order_id or '?'}: no order id or version")
+    session, now = uow.session, utc_now()
+    await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
+    ended = event.to_status in holds.ORDER_ENDED
+    for name in await held_by.parts_names_of(session, event.order_id):
+
+        def lost(claims: Sequence[Claim]) -> list[Claim]:
+            return holds.decided(claims, event.version, event.parts_attempt)[1]
+
+        await _let_go(uow, name, Claiming(dropping=lost), now)
+        won, _ = holds.decided(
+            await held_by.claims_of(session, name), event.version, event.parts_attempt
+        )
+        await held_by.commit_claims(session, won)
+        if ended and await _release(uow, name, [], now):
+            metrics.HOLDS_LET_GO.labels("order_ended").inc()
+
+
+async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now: datetime) -> bool:
+    """The order needs these open lines (all: none named) no more: their holds go, with every
+    claim on them."""
+    lines = await repository.order_lines(uow.session, order_id)
+    warehouse = await repository.get_warehouse(uow.session, lines[0].warehouse_id)
+    assert warehouse is not None  # a line's warehouse is a foreign key
+    return await change_held(
+        uow,
+        warehouse,
+        order_id,
+        line_ids,
+        "release",
+        release_rule,
+        _posting(order_id, now),
+        claiming=Claiming(clear=True),
+    )
+
+
+async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
+    """Attempts not known to be written within `grace` let go of what only they claimed (the
+    caller died between its call here and its commit, or its undo failed). One transaction per
+    order; how many orders' parts changed."""
+    now = now or utc_now()
+    async with new_uow() as uow:
+        names = await held_by.orders_with_stale_claims(uow.session, now - grace)
+
+    def stale(claims: Sequence[Claim]) -> list[Claim]:
+        return [x for x in claims if x.stale(now, grace)]
+
+    changed = 0
+    for name in names:
+        async with new_uow() as uow:
+            if await _let_go(uow, name, Claiming(dropping=stale), now):
+                await uow.commit()
+                changed += 1
+                metrics.HOLDS_LET_GO.labels("attempt_never_written").inc()
+    return changed
+
+
+async def loose_holds(
+    new_uow: NewUow, grace: timedelta, now: datetime | None = None
+) -> list[LooseHold]:
+    """Every open hold no live step of its order stands behind: the order ended, or only
+    attempts past their grace, never written, claim it."""
+    now = now or utc_now()
+    found: list[LooseHold] = []
+    async with new_uow() as uow:
+        session = uow.session
+        for name in await held_by.orders_holding(session):
+            state = await held_by.order_state(session, holds.order_root(name))
+            found += holds.loose_holds(
+                await repository.order_lines(session, name),
+                await held_by.claims_of(session, name),
+                state[1] if state else None,
+                now,
+                grace,
+            )
+    metrics.LOOSE_HOLDS.set(len(found))
+    return found
+
+
+async def let_go_loose(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
+    """The operator's repair: attempts past their grace let go, and ended orders' holds too."""
+    now = now or utc_now()
+    changed = await let_go_stale(new_uow, grace, now)
+    for hold in await loose_holds(new_uow, grace, now):
+        name = hold.line.order_id
+        async with new_uow() as uow:
+            if await _release(uow, name, [hold.line.line_id], now):
+                await uow.commit()
+                changed += 1
+                metrics.HOLDS_LET_GO.labels("order_ended").inc()
+    await loose_holds(new_uow, grace, now)
+    return changed
