@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aftersales.orders.v1 import orders_pb2
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from services.orders import handlers
@@ -50,6 +51,7 @@ async def test_a_phone_in_warranty_pays_only_for_its_earphones_past_their_months
         "SH-001",
         None,
         clock=lambda: TAKEN_IN,
+        personal_keys=InMemoryKeys(),
     )
     order = await desk.get(created.id)
     assert order.warranty.status == "in_warranty"

@@ -21,6 +21,7 @@ from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from aftersales.orders.v1 import orders_pb2
 from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.errors import InvalidInput, PreconditionFailed, ServiceUnavailable
+from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import (
     DatabaseTarget,
@@ -105,12 +106,19 @@ class Gated(InventoryParts):
 
 class Desk:
     def __init__(self, runtime: Runtime, parts: InventoryParts) -> None:
-        self.service = OrdersService(runtime.uow, parts)
+        self.service = OrdersService(runtime.uow, parts, InMemoryKeys())
         self.runtime = runtime
 
     async def intake(self) -> orders_pb2.RepairOrder:
         order = await handlers.create_repair_order(
-            self.runtime.uow, repository.BaseDataCache(), CLERK, form(), "SH", "SH-001", None
+            self.runtime.uow,
+            repository.BaseDataCache(),
+            CLERK,
+            form(),
+            "SH",
+            "SH-001",
+            None,
+            personal_keys=InMemoryKeys(),
         )
         return await self.get(order.id)
 
