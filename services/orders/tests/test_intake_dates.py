@@ -41,7 +41,9 @@ FORM = IntakeForm(
         ({"promised_date": "2100-01-01"}, "promised_date"),
     ],
 )
-def test_a_date_outside_the_calendar_is_refused_by_name(changes: dict[str, str], field: str) -> None:
+def test_a_date_outside_the_calendar_is_refused_by_name(
+    changes: dict[str, str], field: str
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         validate_intake(replace(FORM, **changes), TODAY, ["P60"])
     assert [(e.field, e.reason) for e in caught.value.errors] == [
