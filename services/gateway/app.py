@@ -14,12 +14,12 @@ from fastapi import Depends, FastAPI
 from servicekit import migrations
 from servicekit.db import Database
 from services.gateway import problems
-from services.gateway.active_users import ActiveUsers
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
 from services.gateway.hygiene import refuse_unstorable_input
 from services.gateway.idempotency import IdempotencyStore
+from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
@@ -77,7 +77,7 @@ async def start(settings: GatewaySettings) -> Gateway:
         tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
         limiter=limiter,
         idempotency=IdempotencyStore(db),
-        active_users=ActiveUsers(db, settings.active_user_check_seconds),
+        identities=Identities(db),
         login_throttle=LoginThrottle(
             db, settings.login_failures_per_user, settings.login_failures_per_address
         ),

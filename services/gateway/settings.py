@@ -37,8 +37,6 @@ class GatewaySettings:
     # Proxies (comma-separated addresses, or "*") whose X-Forwarded-For names the client: behind
     # an ingress, the client address the login throttle counts comes from there.
     forwarded_allow_ips: str = "127.0.0.1"
-    # How stale the gateway's knowledge that a user is still active may be.
-    active_user_check_seconds: float = 30.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     service_addresses: dict[str, str] = field(

@@ -56,7 +56,9 @@ async def issue_token(
         if gw.tree.get(user.org_unit_id) is None:
             raise Unauthenticated(_BAD_LOGIN)
     branch_id, store_id = gw.tree.path(user.org_unit_id)
-    issued = gw.tokens.issue(AuthContext(user.id, user.role, branch_id, store_id))
+    issued = gw.tokens.issue(
+        AuthContext(user.id, user.role, branch_id, store_id), user.token_version
+    )
     return json_response(
         {
             "access_token": issued.access_token,

@@ -3,11 +3,24 @@ change while their tokens live, and idempotency keys that fingerprint If-Match t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import httpx
 import pytest
 
+from servicekit.demo import DEMO_PASSWORD
+from servicekit.testing import DatabaseTarget
+from services.gateway.app import create_app
+from services.gateway.deps import Gateway
+from services.gateway.identities import FreshReads
 from services.gateway.tests.fakes import FakeServices
-from services.gateway.tests.helpers import auth_headers, intake
+from services.gateway.tests.helpers import auth_headers, intake, make_settings
+
+PROBLEM = "application/problem+json"
+TOKEN = "/api/v1/auth/token"
 
 IMEI = "490154203237518"
 PHONE = "13812345678"
@@ -69,3 +82,137 @@ async def test_a_query_day_outside_the_calendar_is_422_naming_it(
         {"field": field, "reason": "must be between 1990-01-01 and 2099-12-31"}
     ]
     assert len(fakes.seen.requests) == calls  # refused at the door
+
+
+# --- identity that changes ------------------------------------------------------------------
+
+
+@dataclass
+class Replica:
+    http: httpx.AsyncClient
+    gw: Gateway
+
+    async def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> httpx.Response:
+        return await self.http.post(TOKEN, data={"username": username, "password": password})
+
+    async def bearer(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        reply = await self.sign_in(username, password)
+        assert reply.status_code == 200, reply.text
+        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+@pytest.fixture
+async def replicas(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[list[Replica]]:
+    """Two gateway replicas on one database, as in prod: a change made through one must shut
+    the old token out of the other at once."""
+    async with contextlib.AsyncExitStack() as stack:
+        found = []
+        for _ in range(2):
+            app = create_app(make_settings(db_target, fakes.address))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw")
+            )
+            found.append(Replica(http, app.state.gateway))
+        yield found
+
+
+USER = "/api/v1/admin/users/zj001.tech"
+AS_IS = {"display_name": "ZJ-001 维修工程师", "role": "technician", "org_unit_id": "ZJ-001"}
+
+
+@pytest.mark.parametrize(
+    ("change", "signs_in_again"),
+    [
+        ({"role": "clerk"}, True),
+        ({"org_unit_id": "ZJ-002"}, True),
+        ({"password": "another-password"}, True),
+        ({"active": False}, False),
+    ],
+)
+async def test_a_change_of_identity_refuses_older_tokens_on_every_replica_at_once(
+    replicas: list[Replica], change: dict[str, object], signs_in_again: bool
+) -> None:
+    here, there = replicas
+    admin = await here.bearer("hq.admin")
+    old = await there.bearer("zj001.tech")
+    # The other replica knows the user now (cached): it must not trust that past the change.
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 200
+
+    changed = await here.http.put(USER, json={**AS_IS, **change}, headers=admin)
+    assert changed.status_code == 200, changed.text
+
+    for replica in replicas:
+        refused = await replica.http.get("/api/v1/me", headers=old)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+    password = str(change.get("password", DEMO_PASSWORD))
+    again = await there.sign_in("zj001.tech", password)
+    assert again.status_code == (200 if signs_in_again else 401)
+    if signs_in_again:
+        me = await there.http.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {again.json()['access_token']}"}
+        )
+        assert me.status_code == 200
+        assert me.json()["role"] == change.get("role", "technician")
+        assert me.json()["store_id"] == change.get("org_unit_id", "ZJ-001")
+
+
+async def test_a_password_reset_refuses_older_tokens_on_every_replica(
+    replicas: list[Replica],
+) -> None:
+    here, there = replicas
+    old = await there.bearer("zj001.tech")
+    reset = await here.http.post(
+        f"{USER}/password",
+        json={"password": "reset-password"},
+        headers=await here.bearer("hq.admin"),
+    )
+    assert reset.status_code == 200, reset.text
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 401
+    assert (await there.sign_in("zj001.tech", "reset-password")).status_code == 200
+
+
+async def test_a_new_display_name_keeps_the_tokens(replicas: list[Replica]) -> None:
+    here, there = replicas
+    token = await there.bearer("zj001.tech")
+    renamed = await here.http.put(
+        USER, json={**AS_IS, "display_name": "张工"}, headers=await here.bearer("hq.admin")
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await there.http.get("/api/v1/me", headers=token)).status_code == 200
+    # The identity epoch moved for nothing: no one else's token is refused either.
+    assert (await here.http.get("/api/v1/me", headers=token)).status_code == 200
+
+
+async def test_requests_arriving_together_share_one_fresh_read() -> None:
+    reads = 0
+    release = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        release.clear()
+        return reads
+
+    async def settle() -> None:
+        """Let every task run until it waits on something."""
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    fresh = FreshReads(read)
+    first = [asyncio.ensure_future(fresh.value()) for _ in range(5)]
+    await settle()
+    assert reads == 1  # one read for the five
+    # These arrived while the first read was running: it may have begun before a change they
+    # must see, so they wait for the next read, which starts when the first ends.
+    later = [asyncio.ensure_future(fresh.value()) for _ in range(3)]
+    await settle()
+    assert reads == 1
+    release.set()
+    assert await asyncio.gather(*first) == [1] * 5
+    await settle()
+    assert reads == 2
+    release.set()
+    assert await asyncio.gather(*later) == [2] * 3

@@ -1,5 +1,5 @@
 """The gateway's edges: unstorable text refused by field, oversized bodies refused before they
-are read, the login throttle, bounded password checks, and deactivated users shut out."""
+are read, the login throttle and bounded password checks (deactivated users: test_door.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.errors import TooManyRequests
@@ -24,7 +24,7 @@ from services.gateway.login import (
     PasswordChecks,
     lock_for,
 )
-from services.gateway.orm import login_failures, users
+from services.gateway.orm import login_failures
 from services.gateway.tests.fakes import FakeServices
 from services.gateway.tests.helpers import intake, make_settings
 
@@ -46,20 +46,11 @@ class Clock:
         self.now += by
 
 
-class Seconds:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Edge:
     http: httpx.AsyncClient
     gw: Gateway
     clock: Clock
-    seconds: Seconds
     fakes: FakeServices
 
     async def login(self, username: str, password: str) -> httpx.Response:
@@ -86,10 +77,8 @@ async def edge(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[
     ):
         gw: Gateway = app.state.gateway
         clock = Clock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
-        seconds = Seconds()
         gw.login_throttle.clock = clock
-        gw.active_users.clock = seconds
-        yield Edge(http, gw, clock, seconds, fakes)
+        yield Edge(http, gw, clock, fakes)
 
 
 def fields(reply: httpx.Response) -> list[str]:
@@ -307,30 +296,3 @@ async def test_aged_out_failures_are_pruned(edge: Edge) -> None:
     assert await edge.gw.login_throttle.prune() == 2  # the username's count and the address's
     async with edge.gw.db.session() as session:
         assert (await session.execute(select(login_failures))).first() is None
-
-
-# --- deactivated users ---------------------------------------------------------------------
-
-
-async def set_active(gw: Gateway, username: str, active: bool) -> None:
-    async with gw.db.begin() as conn:
-        await conn.execute(update(users).where(users.c.username == username).values(active=active))
-
-
-async def test_a_deactivated_user_is_shut_out_within_the_check_interval(edge: Edge) -> None:
-    headers = await edge.bearer("zj001.tech")
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
-    await set_active(edge.gw, "zj001.tech", False)
-    interval = edge.gw.settings.active_user_check_seconds
-    edge.seconds.now += interval - 1
-    # Still known active for a while: not a database look-up on every request.
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
-    edge.seconds.now += 2
-    refused = await edge.http.get("/api/v1/me", headers=headers)
-    assert refused.status_code == 401
-    assert refused.headers["content-type"] == PROBLEM
-    assert (await edge.login("zj001.tech", DEMO_PASSWORD)).status_code == 401
-
-    await set_active(edge.gw, "zj001.tech", True)
-    edge.seconds.now += interval
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
