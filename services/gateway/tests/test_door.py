@@ -216,3 +216,31 @@ async def test_requests_arriving_together_share_one_fresh_read() -> None:
     assert reads == 2
     release.set()
     assert await asyncio.gather(*later) == [2] * 3
+
+
+# --- the idempotency fingerprint ------------------------------------------------------------
+
+DIAGNOSIS = {"fault_code": "F-LCD", "repair_level": "L2", "parts": [{"part_id": "HW-SCR-001"}]}
+
+
+async def test_a_key_reused_with_another_if_match_is_422_naming_the_key(
+    client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    clerk = await auth_headers(client, "sh001.clerk")
+    created = await client.post("/api/v1/repair-orders", json=intake(), headers=clerk)
+    step = f"/api/v1/repair-orders/{created.json()['id']}/diagnosis"
+    tech = {**await auth_headers(client, "sh001.tech"), "Idempotency-Key": "diagnose-1"}
+
+    stale = await client.post(step, json=DIAGNOSIS, headers={**tech, "If-Match": '"7"'})
+    assert stale.status_code == 412
+    replayed = await client.post(step, json=DIAGNOSIS, headers={**tech, "If-Match": '"7"'})
+    assert (replayed.status_code, replayed.headers["Idempotent-Replayed"]) == (412, "true")
+
+    # Re-read the ETag, retried with the same key: not a replay of the old 412 for 24 hours.
+    calls = len(fakes.seen.requests)
+    reused = await client.post(step, json=DIAGNOSIS, headers={**tech, "If-Match": '"1"'})
+    assert reused.status_code == 422, reused.text
+    assert [e["field"] for e in reused.json()["errors"]] == ["Idempotency-Key"]
+    assert len(fakes.seen.requests) == calls
+    fresh = {**tech, "Idempotency-Key": "diagnose-2", "If-Match": '"1"'}
+    assert (await client.post(step, json=DIAGNOSIS, headers=fresh)).status_code == 200
