@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit import migrations
 from servicekit.db import Database
@@ -140,6 +141,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # The last added is the outermost: the request layer sees (and counts) the 413s too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware)
+    # Outermost: the client every layer sees is the one a trusted proxy names (here, not in the
+    # server's options, so that what the gateway trusts is part of the app and tested with it).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for module in (
         auth,
         repair_orders,

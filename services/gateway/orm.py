@@ -79,8 +79,8 @@ idempotency_keys = Table(
 login_failures = Table(
     "login_failures",
     metadata,
-    # sha256 of "username:<name>" or "address:<ip>": a mistyped password in the username field
-    # is not kept in the clear, and any length fits.
+    # sha256 of "pair:<ip>\n<name>", "address:<ip>" or "username:<name>": a mistyped password
+    # in the username field is not kept in the clear, and any length fits.
     Column("key", String(64), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("last_failed_at", DateTime(timezone=True), nullable=False, index=True),

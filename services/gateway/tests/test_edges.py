@@ -19,10 +19,13 @@ from services.gateway.app import create_app
 from services.gateway.deps import Gateway
 from services.gateway.login import (
     FIRST_LOCK,
+    FIRST_SLOW_DOWN,
     FORGET_AFTER,
     LONGEST_LOCK,
+    LONGEST_SLOW_DOWN,
     PasswordChecks,
     lock_for,
+    slow_down_for,
 )
 from services.gateway.orm import login_failures
 from services.gateway.tests.fakes import FakeServices
@@ -46,15 +49,29 @@ class Clock:
         self.now += by
 
 
+class Slept(list[float]):
+    """The sign-in slow-downs asked for, in seconds, instead of waiting them out."""
+
+    async def append_async(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 @dataclass
 class Edge:
     http: httpx.AsyncClient
     gw: Gateway
     clock: Clock
     fakes: FakeServices
+    slept: Slept
 
-    async def login(self, username: str, password: str) -> httpx.Response:
-        return await self.http.post(TOKEN, data={"username": username, "password": password})
+    async def login(
+        self, username: str, password: str, address: str | None = None
+    ) -> httpx.Response:
+        """A sign-in, from `address` as the (trusted, local) proxy names it."""
+        headers = {"X-Forwarded-For": address} if address else {}
+        return await self.http.post(
+            TOKEN, data={"username": username, "password": password}, headers=headers
+        )
 
     async def bearer(self, username: str) -> dict[str, str]:
         reply = await self.login(username, DEMO_PASSWORD)
@@ -77,8 +94,10 @@ async def edge(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[
     ):
         gw: Gateway = app.state.gateway
         clock = Clock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+        slept = Slept()
         gw.login_throttle.clock = clock
-        yield Edge(http, gw, clock, fakes)
+        gw.login_throttle.sleep = slept.append_async
+        yield Edge(http, gw, clock, fakes, slept)
 
 
 def fields(reply: httpx.Response) -> list[str]:
@@ -293,6 +312,76 @@ async def test_a_long_queue_for_password_checks_answers_429_at_once() -> None:
 async def test_aged_out_failures_are_pruned(edge: Edge) -> None:
     assert (await edge.login("sh001.keeper", "wrong")).status_code == 401
     edge.clock.advance(FORGET_AFTER + timedelta(seconds=1))
-    assert await edge.gw.login_throttle.prune() == 2  # the username's count and the address's
+    # The (username, address) pair's count, the address's and the username's.
+    assert await edge.gw.login_throttle.prune() == 3
     async with edge.gw.db.session() as session:
         assert (await session.execute(select(login_failures))).first() is None
+
+
+# --- a username is never locked for everyone -----------------------------------------------
+
+THERE = "203.0.113.7"
+HOME = "198.51.100.9"
+
+
+async def test_a_username_failing_from_one_address_is_locked_there_only(edge: Edge) -> None:
+    for _ in range(5):
+        assert (await edge.login("sh001.tech", "wrong", THERE)).status_code == 401
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, THERE)).status_code == 429
+    # Its owner, elsewhere, signs in: slowed down a little, not locked out.
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == [FIRST_SLOW_DOWN.total_seconds()]
+
+
+async def test_a_username_failing_from_everywhere_is_slowed_down_never_locked(
+    edge: Edge,
+) -> None:
+    for n in range(20):
+        assert (await edge.login("sh001.tech", "wrong", f"192.0.2.{n}")).status_code == 401
+    assert edge.slept[:2] == [0.5, 1.0]  # from the limit on, doubling
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == [LONGEST_SLOW_DOWN.total_seconds()]
+    # The owner's success clears the username's count: no more waiting.
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == []
+
+
+def test_slow_downs_grow_with_failures_up_to_a_cap() -> None:
+    assert slow_down_for(4, 5) is None
+    assert slow_down_for(5, 5) == FIRST_SLOW_DOWN
+    assert slow_down_for(6, 5) == 2 * FIRST_SLOW_DOWN
+    assert slow_down_for(50, 5) == LONGEST_SLOW_DOWN
+
+
+# --- the client's address, from a trusted proxy only ---------------------------------------
+
+
+async def test_x_forwarded_for_is_honoured_only_from_the_trusted_proxy_range(
+    db_target: DatabaseTarget, fakes: FakeServices
+) -> None:
+    app = create_app(make_settings(db_target, fakes.address, forwarded_allow_ips="10.0.0.0/8"))
+
+    def through(peer: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app, client=(peer, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+    async def sign_in(http: httpx.AsyncClient, password: str) -> int:
+        form = {"username": "sh001.tech", "password": password}
+        reply = await http.post(TOKEN, data=form, headers={"X-Forwarded-For": THERE})
+        return reply.status_code
+
+    async with (
+        app.router.lifespan_context(app),
+        through("10.1.2.3") as ingress,
+        through("192.0.2.50") as outsider,
+    ):
+        app.state.gateway.login_throttle.sleep = Slept().append_async
+        for _ in range(5):
+            assert await sign_in(ingress, "wrong") == 401
+        # The ingress names the client: that client is locked, whichever pod it came through.
+        assert await sign_in(ingress, DEMO_PASSWORD) == 429
+        # Anyone else's X-Forwarded-For is ignored: the peer itself is the client.
+        assert await sign_in(outsider, DEMO_PASSWORD) == 200
