@@ -6,6 +6,7 @@ once; guessing a username's password locks the guesser's address, not the userna
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import httpx
 
@@ -90,7 +91,7 @@ async def test_guessing_a_username_locks_the_guesser_not_its_owner(api: Api) -> 
     assert (await api.client.post(TOKEN, data=right, headers=owner)).status_code == 200
 
 
-async def put(api: Api, path: str, body: dict[str, object]) -> httpx.Response:
+async def put(api: Api, path: str, body: Mapping[str, object]) -> httpx.Response:
     return await api.client.put(path, json=body, headers=await api.as_user("hq.admin"))
 
 
