@@ -17,7 +17,8 @@ seen. The price: an authenticated request needs the gateway's database (503 whil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
@@ -89,14 +90,31 @@ _GONE = Identity(active=False, token_version=-1)
 class Identities:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # A single-statement read needs no transaction: on PostgreSQL, autocommit saves the
+        # BEGIN and ROLLBACK round trips (about 40 % of the check's CPU). SQLite keeps its
+        # turns (Database.session).
+        self._autocommit = (
+            db.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if db.engine.dialect.name == "postgresql"
+            else None
+        )
         self._epochs = FreshReads(self._read_epoch)
         self._epoch = -1  # the epoch the cached identities are known to be current for
         self._known: dict[str, Identity] = {}
         self._lock = asyncio.Lock()
 
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        if self._autocommit is None:
+            async with self.db.session() as conn:
+                yield conn
+        else:
+            async with self._autocommit.connect() as conn:
+                yield conn
+
     async def _read_epoch(self) -> int:
-        async with self.db.session() as session:
-            return int(await session.scalar(_EPOCH) or 0)
+        async with self._reading() as conn:
+            return int(await conn.scalar(_EPOCH) or 0)
 
     async def is_current(self, user_id: str, token_version: int) -> bool:
         """Whether a token issued for `token_version` of the user is still theirs to use."""
@@ -116,8 +134,8 @@ class Identities:
             known = self._known.get(user_id)
             if known is None:
                 # Read after the epoch was: at least as new as it.
-                async with self.db.session() as session:
-                    row = (await session.execute(_USER, {"user_id": user_id})).first()
+                async with self._reading() as conn:
+                    row = (await conn.execute(_USER, {"user_id": user_id})).first()
                 known = Identity(bool(row.active), int(row.token_version)) if row else _GONE
                 self._known[user_id] = known
             return known
