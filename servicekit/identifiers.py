@@ -1,12 +1,24 @@
 """Identifiers every part of the chain checks the same way: IMEI (15 digits, Luhn check digit)
-and mainland mobile numbers (1[3-9] + 9 digits), and how a phone number is masked."""
+and mainland mobile numbers (1[3-9] + 9 digits), and how a phone number is masked.
+
+A Chinese keyboard may type full-width digits (３５７…): the door (`normalise_digits`) folds
+them to ASCII, and the checks then accept ASCII digits only, since a number stored as typed is
+never found again by the look-ups, the passport or the repeat-repair check."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_IMEI = re.compile(r"\d{15}")
+# [0-9], not \d: \d matches every script's digits, which no look-up would ever match again.
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_IMEI = re.compile(r"[0-9]{15}")
+
+
+def normalise_digits(text: str) -> str:
+    """An IMEI or phone as typed, with full-width digits (and spaces) folded to ASCII (NFKC)
+    and the edges trimmed; other characters are left for the checks to refuse."""
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def luhn_valid(digits: str) -> bool:

@@ -9,6 +9,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
+EARLIEST_DAY = date(1990, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+"""The days a business date may name (a purchase, a promise, a report's or a filter's bounds):
+no phone was sold before 1990 nor is anything promised past 2099. Outside them a day is a typing
+mistake, and at the edges of the calendar (0001-01-01, 9999-12-31) a Shanghai day's bounds in UTC
+do not exist at all."""
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -49,5 +56,16 @@ def from_timestamp(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+def day_problem(day: date) -> str | None:
+    """Why a business date is not acceptable, or None when it is."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        return f"must be between {EARLIEST_DAY} and {LATEST_DAY}"
+    return None
+
+
 def parse_day(text: str) -> date:
-    return date.fromisoformat(text)
+    """A YYYY-MM-DD business date; ValueError saying why when it is malformed or out of range."""
+    day = date.fromisoformat(text)
+    if problem := day_problem(day):
+        raise ValueError(problem)
+    return day

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -33,6 +34,7 @@ import httpx
 import kubernetes_validate
 import pytest
 import yaml
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.grpc_client import is_serving, open_channel
@@ -40,6 +42,7 @@ from servicekit.settings import Settings, TrustSettings
 from servicekit.testing import DatabaseTarget, NatsServer, database_target, drop_schema, free_port
 from services.customers.notifications.settings import NotificationSettings
 from services.customers.settings import follow_up_days
+from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -393,6 +396,78 @@ def test_prod_streams_keep_three_copies_on_a_nats_cluster_of_three_syncing_every
         assert f"nats://nats-{pod}.{nats['spec']['serviceName']}:6222" in conf
     (budget,) = [b for b in of_kind(docs, "PodDisruptionBudget") if b["metadata"]["name"] == "nats"]
     assert budget["spec"]["maxUnavailable"] == 1, "two of three keep the quorum"
+
+
+# The gateway's routes that are not for the public: probes and the metrics scrape.
+PRIVATE_ROUTES = {"/healthz", "/readyz", "/metrics"}
+
+
+def gateway_routes() -> set[str]:
+    """Every path the gateway's FastAPI app serves: its OpenAPI paths and the documentation
+    routes outside the schema (/docs, /redoc, /openapi.json), path parameters filled in."""
+    app = create_app(GatewaySettings())
+    paths = set(app.openapi()["paths"])
+    paths |= {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)}
+    return {re.sub(r"\{[^}/]+\}", "x1", path) for path in paths}
+
+
+def ingress_routes(ingress: Doc, path: str) -> bool:
+    """Whether the Ingress sends `path` to the gateway, as Kubernetes matches paths: Exact is
+    the whole path, Prefix whole path elements (/api matches /api/v1, never /apix)."""
+    for rule in ingress["spec"]["rules"]:
+        for item in rule["http"]["paths"]:
+            if item["backend"]["service"]["name"] != "gateway":
+                continue
+            wanted = item["path"]
+            if item["pathType"] == "Exact" and path == wanted:
+                return True
+            prefix = [p for p in wanted.split("/") if p]
+            if (
+                item["pathType"] == "Prefix"
+                and [p for p in path.split("/") if p][: len(prefix)] == prefix
+            ):
+                return True
+    return False
+
+
+def test_every_public_route_of_the_gateway_is_reachable_through_the_ingress(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    (ingress,) = of_kind(overlays["prod"], "Ingress")
+    routes = gateway_routes()
+    assert "/track/x1" in routes and routes >= PRIVATE_ROUTES
+    unreachable = sorted(p for p in routes - PRIVATE_ROUTES if not ingress_routes(ingress, p))
+    assert unreachable == [], "public routes the Ingress does not send to the gateway"
+    exposed = sorted(p for p in PRIVATE_ROUTES if ingress_routes(ingress, p))
+    assert exposed == [], "probes and metrics stay inside the cluster"
+
+
+def test_the_prod_gateway_trusts_forwarded_addresses_from_the_ingress_only(
+    overlays: dict[str, list[Doc]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = overlays["prod"]
+    container = server(find(docs, "Deployment", "gateway"))
+    trusted = env_value(
+        container, "FORWARDED_ALLOW_IPS", find(docs, "ConfigMap", CONFIG_MAP)["data"]
+    )
+    networks = [ipaddress.ip_network(item.strip()) for item in trusted.split(",")]
+    assert all(n.is_private and not n.is_loopback for n in networks), trusted
+    # The gateway reads it and its app takes the client from X-Forwarded-For from there only.
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", trusted)
+    settings = GatewaySettings.from_env()
+    assert settings.forwarded_allow_ips == trusted
+    app = create_app(settings)
+    (proxy,) = [m for m in app.user_middleware if m.cls is ProxyHeadersMiddleware]
+    assert proxy.kwargs == {"trusted_hosts": trusted}
+    # uvicorn types its middleware's app more narrowly than Starlette's apps; it wraps them.
+    hosts = ProxyHeadersMiddleware(app, trusted).trusted_hosts  # type: ignore[arg-type]
+    inside = str(next(networks[0].hosts()))
+    assert inside in hosts and "192.0.2.1" not in hosts and "127.0.0.1" not in hosts
+    # Only the ingress controller reaches the gateway's HTTP port: no other pod of the range
+    # can name a client address.
+    policy = find(docs, "NetworkPolicy", "gateway")
+    for rule in policy["spec"]["ingress"]:
+        assert rule["from"] and all(set(peer) == {"namespaceSelector"} for peer in rule["from"])
 
 
 # --- 3. the manifests agree with the code -------------------------------------------------------

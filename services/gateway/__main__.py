@@ -39,8 +39,9 @@ def serve(settings: GatewaySettings) -> None:
             loop="uvloop",
             http="httptools",  # the C parser; h11 costs noticeably more per request
             lifespan="on",
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # The app itself takes the client from trusted proxies (create_app); twice would
+            # peel one hop too many.
+            proxy_headers=False,
             access_log=False,
             log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
             timeout_graceful_shutdown=10,

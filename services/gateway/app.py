@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit import migrations
 from servicekit.db import Database
 from services.gateway import problems
-from services.gateway.active_users import ActiveUsers
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
 from services.gateway.hygiene import refuse_unstorable_input
 from services.gateway.idempotency import IdempotencyStore
+from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
@@ -77,7 +78,7 @@ async def start(settings: GatewaySettings) -> Gateway:
         tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
         limiter=limiter,
         idempotency=IdempotencyStore(db),
-        active_users=ActiveUsers(db, settings.active_user_check_seconds),
+        identities=Identities(db),
         login_throttle=LoginThrottle(
             db, settings.login_failures_per_user, settings.login_failures_per_address
         ),
@@ -140,6 +141,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # The last added is the outermost: the request layer sees (and counts) the 413s too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware)
+    # Outermost: the client every layer sees is the one a trusted proxy names (here, not in the
+    # server's options, so that what the gateway trusts is part of the app and tested with it).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for module in (
         auth,
         repair_orders,

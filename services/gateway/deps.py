@@ -12,9 +12,9 @@ from fastapi.security import OAuth2PasswordBearer
 from servicekit.auth import AuthContext, set_auth
 from servicekit.db import Database
 from servicekit.errors import TooManyRequests, Unauthenticated
-from services.gateway.active_users import ActiveUsers
 from services.gateway.clients import ServiceClients
 from services.gateway.idempotency import IdempotencyStore
+from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.scope import OrgTree
@@ -33,7 +33,7 @@ class Gateway:
     tokens: TokenCodec
     limiter: RateLimiter | None
     idempotency: IdempotencyStore
-    active_users: ActiveUsers
+    identities: Identities
     login_throttle: LoginThrottle
     password_checks: PasswordChecks
     # Per client address on the routes without login (the tracking link).
@@ -59,9 +59,10 @@ async def authenticated(
     dependency runs in the endpoint's task), and RequestMiddleware clears it afterwards."""
     if not token:
         raise Unauthenticated("a bearer token is required")
-    auth = gw.tokens.verify(token)
-    if not await gw.active_users.is_active(auth.user_id):
-        raise Unauthenticated("this user is no longer active")
+    auth, version = gw.tokens.verify_versioned(token)
+    if not await gw.identities.is_current(auth.user_id, version):
+        # Deactivated, or given another role, unit or password since: sign in again.
+        raise Unauthenticated("this token is no longer valid for this user: sign in again")
     if gw.limiter is not None:
         wait = gw.limiter.acquire(auth.user_id)
         if wait:

@@ -1,8 +1,10 @@
 """Idempotency-Key on POST: a retried request gets the first answer instead of a second effect.
 
-Entries are kept per (user, key) with a hash of the request. Same key and same request: the
-stored response is replayed. Same key, other request: 422. First request still running: 409,
-unless it has been in flight so long that its process is presumed dead (then it is taken over).
+Entries are kept per (user, key) with a hash of the request: its method, path, body and the
+If-Match it is conditional on (a step retried after reading the new ETag is another request,
+not a replay of the old 412). Same key and same request: the stored response is replayed.
+Same key, other request: 422 naming the key. First request still running: 409, unless it has
+been in flight so long that its process is presumed dead (then it is taken over).
 Answers of 500 and above are not kept, so the client may retry. The services' calls carry the
 request id `<user>:<key>`: orders dedupes intake by it, inventory its stock documents (the
 handled-requests log, servicekit.idempotency), so a retry after a lost reply does not book
@@ -46,8 +48,14 @@ def check_key(key: str) -> None:
         raise invalid(HEADER, "must be 1 to 200 printable ASCII characters")
 
 
-def body_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
+def body_hash(body: bytes, if_match: str | None = None) -> str:
+    """The fingerprint of a request's body and of the If-Match it is conditional on; without
+    If-Match, the body's hash alone (what entries made before If-Match counted hold)."""
+    digest = hashlib.sha256(body).hexdigest()
+    if if_match is None:
+        return digest
+    # Over the body's digest, so no body can pass for another body with an If-Match.
+    return hashlib.sha256(f"{digest}\nIf-Match: {if_match}".encode("latin-1")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -215,9 +223,8 @@ async def run_once(
     if key is None:
         return await handle()
     check_key(key)
-    claim = await store.begin(
-        user_id, key, request.method, request.url.path, body_hash(await request.body())
-    )
+    fingerprint = body_hash(await request.body(), request.headers.get("if-match"))
+    claim = await store.begin(user_id, key, request.method, request.url.path, fingerprint)
     if isinstance(claim, StoredResponse):
         return claim.replay()
     try:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from servicekit.db import BigId, new_metadata
@@ -41,6 +42,19 @@ users = Table(
     Column("role", String(32), nullable=False),
     Column("org_unit_id", String(32), ForeignKey("org_units.id"), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    # Raised by every change of role, unit, password or active flag: tokens issued for an
+    # older version are refused (services/gateway/identities.py).
+    Column("token_version", Integer, nullable=False, default=0, server_default=text("0")),
+)
+
+identity_epoch = Table(
+    "identity_epoch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    # Moves with every user's token_version, in the same transaction: one row every replica
+    # reads per request (batched) to know whether any identity changed since it last looked.
+    Column("epoch", Integer, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 idempotency_keys = Table(
@@ -65,8 +79,8 @@ idempotency_keys = Table(
 login_failures = Table(
     "login_failures",
     metadata,
-    # sha256 of "username:<name>" or "address:<ip>": a mistyped password in the username field
-    # is not kept in the clear, and any length fits.
+    # sha256 of "pair:<ip>\n<name>", "address:<ip>" or "username:<name>": a mistyped password
+    # in the username field is not kept in the clear, and any length fits.
     Column("key", String(64), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("last_failed_at", DateTime(timezone=True), nullable=False, index=True),

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from servicekit.errors import invalid
+from servicekit.identifiers import normalise_digits
+from servicekit.timeutil import day_problem
 
 Short = Annotated[str, StringConstraints(max_length=50)]
 Name = Annotated[str, StringConstraints(max_length=200)]
@@ -16,17 +18,29 @@ Note = Annotated[str, StringConstraints(max_length=500)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
+def _typed_digits(value: object) -> object:
+    return normalise_digits(value) if isinstance(value, str) else value
+
+
+Digits = Annotated[str, BeforeValidator(_typed_digits), StringConstraints(max_length=50)]
+"""An IMEI or a phone number as a Chinese keyboard may type it: full-width digits become ASCII
+here, at the door, so the services store and find the number the same way whatever the
+keyboard."""
+
+
 def check_day(field: str, value: str | None) -> str:
-    """A YYYY-MM-DD query value, or "" when absent."""
+    """A YYYY-MM-DD query value within the business calendar, or "" when absent."""
     if not value:
         return ""
     try:
         # fromisoformat alone would also take the basic form 20240101.
-        valid = len(value) == 10 and date.fromisoformat(value) is not None
+        day = date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
-        valid = False
-    if not valid:
+        day = None
+    if day is None:
         raise invalid(field, "must be a date YYYY-MM-DD")
+    if problem := day_problem(day):
+        raise invalid(field, problem)
     return value
 
 
@@ -35,7 +49,7 @@ def check_day(field: str, value: str | None) -> str:
 
 class CustomerIn(BaseModel):
     name: Name
-    phone: Short
+    phone: Digits
     message_consent: bool = Field(
         False, description="the customer agrees to service messages (SMS) about the order"
     )
@@ -45,7 +59,7 @@ class CustomerIn(BaseModel):
 
 
 class DeviceIn(BaseModel):
-    imei: Short
+    imei: Digits
     brand: Short
     model: Name
     colour: Short | None = None
@@ -138,7 +152,7 @@ class RepairFinishIn(BaseModel):
     old_parts_kept: Codes = Field(
         default_factory=list, description="line ids of warranty lines whose old part (旧件) is kept"
     )
-    new_imei: Short | None = Field(
+    new_imei: Digits | None = Field(
         None,
         description="the device's new IMEI, required when actions_done has "
         "mainboard_replacement (主板更换); the old → new link is kept",
@@ -186,14 +200,14 @@ class FactoryReturnIn(BaseModel):
 
 class FactoryReceiveIn(BaseModel):
     outcome: Literal["repaired", "replaced", "refused"]
-    new_imei: Short | None = Field(None, description="the replacement unit's, when replaced")
+    new_imei: Digits | None = Field(None, description="the replacement unit's, when replaced")
     note: Note | None = Field(None, description="required when refused")
 
 
 class SwapIn(BaseModel):
     """换机: the unit from swap stock handed to the customer."""
 
-    imei: Short = Field(description="the replacement unit's IMEI")
+    imei: Digits = Field(description="the replacement unit's IMEI")
     part_id: Short = Field(
         description="its part number in swap stock (serialised): the unit with this IMEI as "
         "its serial is issued from the store's warehouse",

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from services.gateway.schemas import Digits
+
 Short = Annotated[str, StringConstraints(max_length=50)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -67,7 +69,7 @@ class CustomerUpdateIn(BaseModel):
     """Fields left out stay as they are; `email: ""` removes the email."""
 
     name: Short | None = None
-    phone: Short | None = None
+    phone: Digits | None = None
     email: Annotated[str, StringConstraints(max_length=254)] | None = None
     message_consent: bool | None = None
     language: Literal["zh-CN", "en"] | None = None

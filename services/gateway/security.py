@@ -51,10 +51,14 @@ class TokenCodec:
         self.secret = secret
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, auth: AuthContext, now: float | None = None) -> IssuedToken:
+    def issue(
+        self, auth: AuthContext, token_version: int = 0, now: float | None = None
+    ) -> IssuedToken:
+        """A token for the user as they are at `token_version` (services/gateway/identities)."""
         issued_at = int(time.time() if now is None else now)
         claims = {
             "sub": auth.user_id,
+            "ver": token_version,
             "role": auth.role,
             "branch": auth.branch_id,
             "store": auth.store_id,
@@ -67,6 +71,10 @@ class TokenCodec:
         return IssuedToken(token, self.ttl_seconds)
 
     def verify(self, token: str) -> AuthContext:
+        return self.verify_versioned(token)[0]
+
+    def verify_versioned(self, token: str) -> tuple[AuthContext, int]:
+        """The caller and the user's token version the token was issued for."""
         try:
             claims = jwt.decode(
                 token,
@@ -81,9 +89,13 @@ class TokenCodec:
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthenticated("invalid token: no known role")
-        return AuthContext(
+        version = claims.get("ver", 0)
+        if not isinstance(version, int):
+            raise Unauthenticated("invalid token: no version")
+        auth = AuthContext(
             user_id=str(claims["sub"]),
             role=role,
             branch_id=claims.get("branch") or None,
             store_id=claims.get("store") or None,
         )
+        return auth, version

@@ -27,18 +27,17 @@ class GatewaySettings:
     tracking_rate_per_second: float = 2.0
     # Bodies over this many bytes are refused (413) before they are read.
     max_body_bytes: int = 1024 * 1024
-    # Failed sign-ins before a username, or a client address (many shops behind one NAT), is
-    # locked out for a while.
+    # Failed sign-ins before a username from one address, or a client address (many shops
+    # behind one NAT), is locked out for a while, and a username from anywhere slowed down.
     login_failures_per_user: int = 5
     login_failures_per_address: int = 200
     # Password checks (argon2, 64 MiB each) running at once; more wait their turn. One keeps
     # the gateway near 180 MB at worst (the dev overlay's limit is 192 MiB); each more adds 64.
     password_checks_at_once: int = 1
-    # Proxies (comma-separated addresses, or "*") whose X-Forwarded-For names the client: behind
-    # an ingress, the client address the login throttle counts comes from there.
+    # Proxies (comma-separated addresses or networks, or "*") whose X-Forwarded-For names the
+    # client: behind an ingress, its pods' range, so the login throttle and the tracking link's
+    # limit count each client, not the ingress. From anyone else the header is ignored.
     forwarded_allow_ips: str = "127.0.0.1"
-    # How stale the gateway's knowledge that a user is still active may be.
-    active_user_check_seconds: float = 30.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     service_addresses: dict[str, str] = field(

@@ -1,9 +1,9 @@
 """The org tree and its users, kept by hq_admin (基础数据: 组织机构, 用户): a new branch or store, a
 store's franchise flag, users added, moved, given another role, deactivated, their password
 reset. A branch manager may keep the store staff of their own branch's stores. Every change is
-audited; a deactivated user is refused at sign-in at once and shut out of their tokens at once
-by this gateway and within the active-user check (30 s) by the others; a new role or unit
-applies from the user's next sign-in. hq_admin reads the audit at /admin/changes."""
+audited. A change of role, unit, password or active flag refuses the user's older tokens at
+once on every gateway replica (services/gateway/identities.py): they sign in again as they now
+are. hq_admin reads the audit at /admin/changes."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from servicekit.timeutil import SHANGHAI, as_utc, utc_now
 from services.gateway import schemas, schemas_admin
 from services.gateway.deps import Auth, Gateway, Gw
 from services.gateway.idempotency import HEADER, run_once
+from services.gateway.identities import identity_changed
 from services.gateway.orm import admin_changes, org_units, users
 from services.gateway.pagination import Cursor, page
 from services.gateway.render import json_response
@@ -218,9 +219,18 @@ async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw
         row = await _save_user(gw, auth, username, values, password_hash)
     except IntegrityError as error:
         raise Conflict(f"{username} was added meanwhile: read it and try again") from error
-    # This gateway shuts a deactivated user out at once; the others within their check.
-    gw.active_users.forget(row.id)
     return json_response(user_json(row))
+
+
+_IDENTITY = ("role", "org_unit_id", "active")
+
+
+def _identity_moved(existing: Any, values: dict[str, Any]) -> bool:
+    """Whether the change gives the user another role, unit or active flag: their tokens then
+    speak for someone they no longer are. A new display name changes nothing of that."""
+    return any(
+        values[name] != getattr(existing, name) for name in ("role", "org_unit_id", "active")
+    )
 
 
 async def _save_user(
@@ -246,6 +256,8 @@ async def _save_user(
             if password_hash is not None:
                 values["password_hash"] = password_hash
             await conn.execute(update(users).where(users.c.id == existing.id).values(values))
+            if password_hash is not None or _identity_moved(existing, values):
+                await identity_changed(conn, existing.id)
         row = await _user(conn, username)
         await _audit(conn, auth, "user", username, user_json(row))
     return row
@@ -276,6 +288,7 @@ async def reset_password(
             await conn.execute(
                 update(users).where(users.c.id == row.id).values(password_hash=password_hash)
             )
+            await identity_changed(conn, row.id)
             await _audit(conn, auth, "password", username, {"reset": True})
         return json_response(user_json(row))
 

@@ -34,6 +34,7 @@ async def issue_token(
     address = request.client.host if request.client else "unknown"
     throttle = gw.login_throttle
     await throttle.refuse_if_locked(form.username, address)
+    await throttle.slow_down(form.username)
     async with gw.password_checks.turn():
         # Again: failures of sign-ins that waited alongside this one may have locked it.
         await throttle.refuse_if_locked(form.username, address)
@@ -49,14 +50,16 @@ async def issue_token(
     if user is None or not right:
         await throttle.failed(form.username, address)
         raise Unauthenticated(_BAD_LOGIN)
-    await throttle.succeeded(form.username)
+    await throttle.succeeded(form.username, address)
     if gw.tree.get(user.org_unit_id) is None:
         # A unit another gateway added since this one last read the tree.
         gw.tree = await OrgTree.load(gw.db)
         if gw.tree.get(user.org_unit_id) is None:
             raise Unauthenticated(_BAD_LOGIN)
     branch_id, store_id = gw.tree.path(user.org_unit_id)
-    issued = gw.tokens.issue(AuthContext(user.id, user.role, branch_id, store_id))
+    issued = gw.tokens.issue(
+        AuthContext(user.id, user.role, branch_id, store_id), user.token_version
+    )
     return json_response(
         {
             "access_token": issued.access_token,

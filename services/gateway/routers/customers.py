@@ -13,6 +13,7 @@ from aftersales.customers.v1 import customers_pb2
 from servicekit.auth import AuthContext
 from servicekit.errors import FieldError, InvalidInput, invalid
 from servicekit.grpc_client import call
+from servicekit.identifiers import normalise_digits
 from services.gateway import schemas, schemas_customers
 from services.gateway.deps import Auth, Gw
 from services.gateway.idempotency import HEADER, run_once
@@ -73,6 +74,9 @@ async def look_up(auth: AuthContext, gw: Gw, phone: str | None, imei: str | None
     if (phone is None) == (imei is None):
         reason = "give exactly one of phone or imei"
         raise InvalidInput(reason, [FieldError("phone", reason), FieldError("imei", reason)])
+    # As typed: a full-width number finds the customer its ASCII twin names.
+    phone = normalise_digits(phone) if phone is not None else None
+    imei = normalise_digits(imei) if imei is not None else None
     request = (
         customers_pb2.FindCustomerRequest(phone=phone)
         if phone is not None

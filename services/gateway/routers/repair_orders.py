@@ -17,6 +17,7 @@ from servicekit.auth import AuthContext
 from servicekit.errors import invalid
 from servicekit.grpc_client import call
 from servicekit.idempotency import request_hash
+from servicekit.identifiers import normalise_digits
 from servicekit.timeutil import shanghai_day, utc_now
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
@@ -332,8 +333,8 @@ async def list_repair_orders(
         store_id=store,
         status=status or "",
         service_type=service_type or "",
-        imei=imei or "",
-        phone=phone or "",
+        imei=normalise_digits(imei or ""),
+        phone=normalise_digits(phone or ""),
         received_from=schemas.check_day("received_from", received_from),
         received_to=schemas.check_day("received_to", received_to),
         swap_due_by=schemas.check_day("swap_due_by", swap_due_by),

@@ -1,5 +1,5 @@
 """The gateway's edges: unstorable text refused by field, oversized bodies refused before they
-are read, the login throttle, bounded password checks, and deactivated users shut out."""
+are read, the login throttle and bounded password checks (deactivated users: test_door.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.errors import TooManyRequests
@@ -19,12 +19,15 @@ from services.gateway.app import create_app
 from services.gateway.deps import Gateway
 from services.gateway.login import (
     FIRST_LOCK,
+    FIRST_SLOW_DOWN,
     FORGET_AFTER,
     LONGEST_LOCK,
+    LONGEST_SLOW_DOWN,
     PasswordChecks,
     lock_for,
+    slow_down_for,
 )
-from services.gateway.orm import login_failures, users
+from services.gateway.orm import login_failures
 from services.gateway.tests.fakes import FakeServices
 from services.gateway.tests.helpers import intake, make_settings
 
@@ -46,12 +49,11 @@ class Clock:
         self.now += by
 
 
-class Seconds:
-    def __init__(self) -> None:
-        self.now = 1000.0
+class Slept(list[float]):
+    """The sign-in slow-downs asked for, in seconds, instead of waiting them out."""
 
-    def __call__(self) -> float:
-        return self.now
+    async def append_async(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 @dataclass
@@ -59,11 +61,17 @@ class Edge:
     http: httpx.AsyncClient
     gw: Gateway
     clock: Clock
-    seconds: Seconds
     fakes: FakeServices
+    slept: Slept
 
-    async def login(self, username: str, password: str) -> httpx.Response:
-        return await self.http.post(TOKEN, data={"username": username, "password": password})
+    async def login(
+        self, username: str, password: str, address: str | None = None
+    ) -> httpx.Response:
+        """A sign-in, from `address` as the (trusted, local) proxy names it."""
+        headers = {"X-Forwarded-For": address} if address else {}
+        return await self.http.post(
+            TOKEN, data={"username": username, "password": password}, headers=headers
+        )
 
     async def bearer(self, username: str) -> dict[str, str]:
         reply = await self.login(username, DEMO_PASSWORD)
@@ -86,10 +94,10 @@ async def edge(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[
     ):
         gw: Gateway = app.state.gateway
         clock = Clock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
-        seconds = Seconds()
+        slept = Slept()
         gw.login_throttle.clock = clock
-        gw.active_users.clock = seconds
-        yield Edge(http, gw, clock, seconds, fakes)
+        gw.login_throttle.sleep = slept.append_async
+        yield Edge(http, gw, clock, fakes, slept)
 
 
 def fields(reply: httpx.Response) -> list[str]:
@@ -304,33 +312,76 @@ async def test_a_long_queue_for_password_checks_answers_429_at_once() -> None:
 async def test_aged_out_failures_are_pruned(edge: Edge) -> None:
     assert (await edge.login("sh001.keeper", "wrong")).status_code == 401
     edge.clock.advance(FORGET_AFTER + timedelta(seconds=1))
-    assert await edge.gw.login_throttle.prune() == 2  # the username's count and the address's
+    # The (username, address) pair's count, the address's and the username's.
+    assert await edge.gw.login_throttle.prune() == 3
     async with edge.gw.db.session() as session:
         assert (await session.execute(select(login_failures))).first() is None
 
 
-# --- deactivated users ---------------------------------------------------------------------
+# --- a username is never locked for everyone -----------------------------------------------
+
+THERE = "203.0.113.7"
+HOME = "198.51.100.9"
 
 
-async def set_active(gw: Gateway, username: str, active: bool) -> None:
-    async with gw.db.begin() as conn:
-        await conn.execute(update(users).where(users.c.username == username).values(active=active))
+async def test_a_username_failing_from_one_address_is_locked_there_only(edge: Edge) -> None:
+    for _ in range(5):
+        assert (await edge.login("sh001.tech", "wrong", THERE)).status_code == 401
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, THERE)).status_code == 429
+    # Its owner, elsewhere, signs in: slowed down a little, not locked out.
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == [FIRST_SLOW_DOWN.total_seconds()]
 
 
-async def test_a_deactivated_user_is_shut_out_within_the_check_interval(edge: Edge) -> None:
-    headers = await edge.bearer("zj001.tech")
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
-    await set_active(edge.gw, "zj001.tech", False)
-    interval = edge.gw.settings.active_user_check_seconds
-    edge.seconds.now += interval - 1
-    # Still known active for a while: not a database look-up on every request.
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
-    edge.seconds.now += 2
-    refused = await edge.http.get("/api/v1/me", headers=headers)
-    assert refused.status_code == 401
-    assert refused.headers["content-type"] == PROBLEM
-    assert (await edge.login("zj001.tech", DEMO_PASSWORD)).status_code == 401
+async def test_a_username_failing_from_everywhere_is_slowed_down_never_locked(
+    edge: Edge,
+) -> None:
+    for n in range(20):
+        assert (await edge.login("sh001.tech", "wrong", f"192.0.2.{n}")).status_code == 401
+    assert edge.slept[:2] == [0.5, 1.0]  # from the limit on, doubling
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == [LONGEST_SLOW_DOWN.total_seconds()]
+    # The owner's success clears the username's count: no more waiting.
+    edge.slept.clear()
+    assert (await edge.login("sh001.tech", DEMO_PASSWORD, HOME)).status_code == 200
+    assert edge.slept == []
 
-    await set_active(edge.gw, "zj001.tech", True)
-    edge.seconds.now += interval
-    assert (await edge.http.get("/api/v1/me", headers=headers)).status_code == 200
+
+def test_slow_downs_grow_with_failures_up_to_a_cap() -> None:
+    assert slow_down_for(4, 5) is None
+    assert slow_down_for(5, 5) == FIRST_SLOW_DOWN
+    assert slow_down_for(6, 5) == 2 * FIRST_SLOW_DOWN
+    assert slow_down_for(50, 5) == LONGEST_SLOW_DOWN
+
+
+# --- the client's address, from a trusted proxy only ---------------------------------------
+
+
+async def test_x_forwarded_for_is_honoured_only_from_the_trusted_proxy_range(
+    db_target: DatabaseTarget, fakes: FakeServices
+) -> None:
+    app = create_app(make_settings(db_target, fakes.address, forwarded_allow_ips="10.0.0.0/8"))
+
+    def through(peer: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app, client=(peer, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+    async def sign_in(http: httpx.AsyncClient, password: str) -> int:
+        form = {"username": "sh001.tech", "password": password}
+        reply = await http.post(TOKEN, data=form, headers={"X-Forwarded-For": THERE})
+        return reply.status_code
+
+    async with (
+        app.router.lifespan_context(app),
+        through("10.1.2.3") as ingress,
+        through("192.0.2.50") as outsider,
+    ):
+        app.state.gateway.login_throttle.sleep = Slept().append_async
+        for _ in range(5):
+            assert await sign_in(ingress, "wrong") == 401
+        # The ingress names the client: that client is locked, whichever pod it came through.
+        assert await sign_in(ingress, DEMO_PASSWORD) == 429
+        # Anyone else's X-Forwarded-For is ignored: the peer itself is the client.
+        assert await sign_in(outsider, DEMO_PASSWORD) == 200

@@ -9,6 +9,7 @@ from datetime import date
 
 from servicekit.errors import FieldError, InvalidInput
 from servicekit.identifiers import imei_problem, mobile_problem
+from servicekit.timeutil import day_problem
 from services.orders.domain.base_data import FaultCodeBook
 from services.orders.domain.order import SERVICE_TYPES, Intake
 
@@ -51,10 +52,14 @@ def _parse_day(text: str, field: str, errors: list[FieldError]) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         errors.append(FieldError(field, "must be a date as YYYY-MM-DD"))
         return None
+    if problem := day_problem(day):
+        errors.append(FieldError(field, problem))
+        return None
+    return day
 
 
 def validate_intake(
