@@ -64,7 +64,7 @@ def inbox_prefix(user: str) -> str:
     return f"_INBOX.{user}"
 
 
-def _connect_options(url: str, auth: BusAuth) -> dict[str, Any]:
+def connect_options(url: str, auth: BusAuth) -> dict[str, Any]:
     options: dict[str, Any] = {"inbox_prefix": inbox_prefix(auth.user)}
     if auth.password_file is not None:
         options["user"] = auth.user
@@ -94,7 +94,7 @@ async def connect(url: str, name: str, auth: BusAuth) -> NATS:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-        **_connect_options(url, auth),
+        **connect_options(url, auth),
     )
 
 
@@ -112,7 +112,7 @@ async def connect_once(url: str, name: str, auth: BusAuth, timeout: float = 10.0
                 name=name,
                 allow_reconnect=False,
                 error_cb=quiet,
-                **_connect_options(url, auth),
+                **connect_options(url, auth),
             ),
             timeout,
         )

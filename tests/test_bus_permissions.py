@@ -60,7 +60,7 @@ async def connected_as(server: NatsServer, user: str) -> AsyncIterator[tuple[NAT
         server.url,
         allow_reconnect=False,
         error_cb=refusals.note,
-        **bus._connect_options(server.url, server.auth(user)),
+        **bus.connect_options(server.url, server.auth(user)),
     )
     try:
         yield nc, refusals
