@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -115,6 +116,19 @@ class LocalSystem:
         """A NATS connection as `user`: by default the harness, which may do anything, for a
         test's own look into the streams."""
         return await bus.connect_once(self.nats_url, f"test-{user}", self.bus_auth(user))
+
+    def bus_refusals(self) -> list[str]:
+        """What our NATS server refused a service's own connection (named after the service):
+        a publish or subscription outside its permissions, which its flows cannot survive."""
+        if self.nats is None:
+            return []
+        log = self.nats.store_dir / "nats-server.log"
+        names = "|".join(SERVICES)
+        # The server names a client `"<version>:<language>:<connection name>"`.
+        refused = re.compile(rf'"[^":]*:[^":]*:({names})" - "[^"]*" - \w+ Violation')
+        return [
+            line for line in log.read_text(errors="replace").splitlines() if refused.search(line)
+        ]
 
     def schemas(self) -> list[str]:
         return [f"{self.config.schema_prefix}{name}" for name in (*SERVICES, "gateway")]

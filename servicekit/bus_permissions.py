@@ -38,7 +38,7 @@ class BusUser:
     # JetStream key-value buckets it creates, reads and writes.
     key_value: tuple[str, ...] = ()
     # Dead letters of its own consumers (servicekit.dead_letters): it writes
-    # `deadletters.v1.<name>.>`, and the stream is made by whoever starts first.
+    # `deadletters.v1.<name>.>`; every service makes the stream, whoever starts first.
     dead_letters: bool = True
     extra_publish: tuple[str, ...] = field(default=())
     extra_subscribe: tuple[str, ...] = field(default=())
@@ -56,10 +56,11 @@ class BusUser:
             for durable in consumed.durables:
                 allowed += _consumer_subjects(consumed.stream, durable)
         if self.dead_letters:
+            # Listing and showing them (`dead-letters list|show`); replaying them, which
+            # deletes the letter, is the operator's.
             allowed += [
                 f"deadletters.v1.{self.name}.>",
                 f"{API}.STREAM.MSG.GET.{DEAD_LETTERS_STREAM}",
-                f"{API}.STREAM.MSG.DELETE.{DEAD_LETTERS_STREAM}",
             ]
         for bucket in self.key_value:
             allowed += _key_value_subjects(bucket)
@@ -102,6 +103,7 @@ def _key_value_subjects(bucket: str) -> list[str]:
         # Watching and listing keys use short-lived consumers of the bucket's stream.
         f"{API}.CONSUMER.CREATE.{stream}",
         f"{API}.CONSUMER.CREATE.{stream}.>",
+        f"{API}.CONSUMER.INFO.{stream}.>",
         f"{API}.CONSUMER.DELETE.{stream}.>",
         f"$JS.ACK.{stream}.>",
     ]
@@ -158,11 +160,15 @@ def user(name: str) -> BusUser:
         raise KeyError(f"no NATS user {name!r} in servicekit.bus_permissions") from None
 
 
-def nats_authorization(passwords: Mapping[str, str], extra: Iterable[str] = ()) -> str:
-    """The `authorization` block of a nats-server configuration: each user of `passwords`
-    (name -> its password, or a `$VARIABLE` the server reads from its environment) with its
-    permissions. `extra` are ready-made user entries (a test harness)."""
-    entries = [_user_entry(name, passwords[name]) for name in USERS if name in passwords]
+def nats_authorization(
+    passwords: Mapping[str, str],
+    extra: Iterable[str] = (),
+    users: Mapping[str, BusUser] = USERS,
+) -> str:
+    """The `authorization` block of a nats-server configuration: each of `users` in
+    `passwords` (name -> its password, or a `$VARIABLE` the server reads from its environment)
+    with its permissions. `extra` are ready-made user entries (a test harness)."""
+    entries = [_user_entry(users[name], passwords[name]) for name in users if name in passwords]
     body = ",\n".join(f"    {entry}" for entry in [*entries, *extra])
     return f"authorization {{\n  users = [\n{body}\n  ]\n}}\n"
 
@@ -172,12 +178,11 @@ def password_variable(name: str) -> str:
     return f"NATS_PASSWORD_{name.upper()}"
 
 
-def _user_entry(name: str, password: str) -> str:
-    bus_user = USERS[name]
+def _user_entry(bus_user: BusUser, password: str) -> str:
     # A `$NAME` unquoted is a variable the server resolves; a password itself is quoted.
     secret = password if password.startswith("$") else quoted(password)
     return (
-        f"{{user: {quoted(name)}, password: {secret}, permissions: {{"
+        f"{{user: {quoted(bus_user.name)}, password: {secret}, permissions: {{"
         f"publish: {{allow: {_list(bus_user.publish())}}}, "
         f"subscribe: {{allow: {_list(bus_user.subscribe())}}}}}}}"
     )

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -38,7 +38,7 @@ from sqlalchemy import MetaData, text
 from servicekit import bus
 from servicekit.auth import AuthContext, reset_auth, set_auth
 from servicekit.bus import BusAuth
-from servicekit.bus_permissions import USERS, nats_authorization, quoted
+from servicekit.bus_permissions import USERS, BusUser, nats_authorization, quoted
 from servicekit.caller_token import (
     CALLS_ON,
     GATEWAY,
@@ -121,10 +121,17 @@ class NatsServer:
     # The servers started in this process, by URL.
     _started: ClassVar[dict[str, NatsServer]] = {}
 
-    def __init__(self, store_dir: Path, port: int | None = None, tls: TlsFiles | None = None):
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        tls: TlsFiles | None = None,
+        users: Mapping[str, BusUser] = USERS,
+    ) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
         self.tls = tls
+        self.users = users
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -162,7 +169,7 @@ class NatsServer:
 
     def _passwords(self) -> dict[str, str]:
         passwords = {}
-        for user in (*USERS, HARNESS):
+        for user in (*self.users, HARNESS):
             file = self.password_file(user)
             if not file.exists():
                 file.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +191,7 @@ class NatsServer:
                 f"tls {{ cert_file: {quoted(str(self.tls.cert))}, "
                 f"key_file: {quoted(str(self.tls.key))} }}"
             )
-        return "\n".join(lines) + "\n" + nats_authorization(passwords, [harness])
+        return "\n".join(lines) + "\n" + nats_authorization(passwords, [harness], self.users)
 
     def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,11 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
+from nats.js.errors import KeyNotFoundError
 
+from devtools.system import LocalSystem, SystemConfig
 from servicekit import bus
-from servicekit.bus_permissions import OPERATOR, SERVICES, USERS
+from servicekit.bus_permissions import OPERATOR, SERVICES, USERS, BusUser
 from servicekit.runtime import Runtime, ServiceSpec
 from servicekit.settings import Settings
 from servicekit.testing import (
@@ -125,6 +127,7 @@ async def test_a_wrong_password_is_refused(nats_server: NatsServer, tmp_path: Pa
         ("customers", "$JS.API.STREAM.UPDATE.ORDERS"),
         ("customers", "$JS.API.STREAM.DELETE.ORDERS"),
         ("reporting", "$JS.API.STREAM.PURGE.ORDERS"),
+        ("reporting", "$JS.API.STREAM.MSG.DELETE.DEAD_LETTERS"),
         # A consumer it does not run, or of a stream it does not read.
         ("customers", "$JS.API.CONSUMER.CREATE.ORDERS.reporting-orders"),
         ("inventory", "$JS.API.CONSUMER.CREATE.ORDERS.spy"),
@@ -217,6 +220,63 @@ async def test_a_service_runs_its_consumers_as_its_own_user(
     finally:
         await nc.close()
         await harness.close()
+
+
+async def test_a_key_value_bucket_in_the_table_is_kept_by_its_user_alone(tmp_path: Path) -> None:
+    """A service given a key-value bucket (`key_value`) creates it, writes, reads, lists and
+    deletes keys; another service can neither read nor write them."""
+    users = {
+        **USERS,
+        "keeper": BusUser("keeper", key_value=("personal_keys",)),
+    }
+    server = NatsServer(tmp_path / "nats", users=users).start()
+    try:
+        keeper = await server.connect("keeper")
+        try:
+            js = keeper.jetstream()
+            bucket = await js.create_key_value(bucket="personal_keys")
+            await bucket.put("customer-1", b"a key")
+            assert (await bucket.get("customer-1")).value == b"a key"
+            assert await bucket.keys() == ["customer-1"]
+            await bucket.delete("customer-1")
+            again = await js.key_value("personal_keys")
+            with pytest.raises(KeyNotFoundError):
+                await again.get("customer-1")
+        finally:
+            await keeper.close()
+        assert await publish_refused(server, "orders", "$KV.personal_keys.customer-1")
+        assert await subscribe_refused(server, "orders", "$KV.personal_keys.>")
+        assert await publish_refused(server, "orders", "$JS.API.DIRECT.GET.KV_personal_keys")
+    finally:
+        server.stop()
+
+
+async def test_the_system_reports_what_nats_refused_a_service(tmp_path: Path) -> None:
+    """The end-to-end suite fails when a service's own connection was refused anything:
+    LocalSystem finds it in the server's log (a test's own forger, unnamed, is not counted)."""
+    system = LocalSystem(SystemConfig.on_free_ports(tmp_path))
+    system.nats = NatsServer(tmp_path / "nats").start()
+    try:
+        assert system.bus_refusals() == []
+        forger = await nats.connect(
+            system.nats_url,
+            **bus.connect_options(system.nats_url, system.bus_auth("customers")),
+        )
+        await forger.publish(ORDER_CLOSED, b"forged")
+        await forger.flush()
+        await forger.close()
+        nc = await bus.connect_once(system.nats_url, "orders", system.bus_auth("orders"))
+        await nc.publish(ORDER_CLOSED.replace("orders.", "customers.", 1), b"not its own")
+        await nc.flush()
+        await nc.close()
+
+        async def reported() -> list[str]:
+            return system.bus_refusals()
+
+        (line,) = await eventually(reported)
+        assert '"$G/user:orders" - Publish Violation' in line
+    finally:
+        system.nats.stop()
 
 
 def test_the_harness_and_the_operator_are_no_service() -> None:
