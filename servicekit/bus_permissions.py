@@ -13,7 +13,7 @@ a stream it creates and publishes to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from servicekit.bus import DEAD_LETTERS_STREAM, STREAMS, inbox_prefix
 
@@ -40,8 +40,8 @@ class BusUser:
     # Dead letters of its own consumers (servicekit.dead_letters): it writes
     # `deadletters.v1.<name>.>`; every service makes the stream, whoever starts first.
     dead_letters: bool = True
-    extra_publish: tuple[str, ...] = field(default=())
-    extra_subscribe: tuple[str, ...] = field(default=())
+    extra_publish: tuple[str, ...] = ()
+    extra_subscribe: tuple[str, ...] = ()
 
     def publish(self) -> list[str]:
         allowed = [f"{API}.INFO"]
@@ -73,10 +73,11 @@ class BusUser:
         return _unique([*allowed, *self.extra_subscribe])
 
     def streams_made(self) -> list[str]:
-        made = [*self.owns, *(f"KV_{bucket}" for bucket in self.key_value)]
-        return made + ([DEAD_LETTERS_STREAM] if self.dead_letters else [])
+        """The event streams (servicekit.bus) it creates and brings to our settings."""
+        return [*self.owns, *([DEAD_LETTERS_STREAM] if self.dead_letters else [])]
 
     def streams_read(self) -> list[str]:
+        """The event streams it reads, its own and those it consumes."""
         return _unique([*self.streams_made(), *(c.stream for c in self.consumes)])
 
 
@@ -96,6 +97,9 @@ def _consumer_subjects(stream: str, durable: str) -> list[str]:
 def _key_value_subjects(bucket: str) -> list[str]:
     stream = f"KV_{bucket}"
     return [
+        f"{API}.STREAM.CREATE.{stream}",
+        f"{API}.STREAM.UPDATE.{stream}",
+        f"{API}.STREAM.INFO.{stream}",
         f"$KV.{bucket}.>",
         f"{API}.DIRECT.GET.{stream}",
         f"{API}.DIRECT.GET.{stream}.>",
