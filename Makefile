@@ -52,8 +52,11 @@ migration: install
 	$(PY) scripts/new_migration.py $(SERVICE) "$(MSG)"
 
 ## Messages a service's consumers gave up on: make dead-letters SERVICE=customers [ARGS="list"]
-## ARGS: list | show <seq> | replay <seq> | replay --all (same NATS_URL as the service)
+## ARGS: list | show <seq> | replay <seq> | replay --all (same NATS_URL as the service), as
+## the NATS operator user (only it may replay; make run keeps its password in .data/nats/users)
 dead-letters: install
+	NATS_USER=$${NATS_USER-operator} \
+	NATS_PASSWORD_FILE=$${NATS_PASSWORD_FILE-$${DATA_DIR:-.data}/nats/users/operator} \
 	$(PY) -m services.$(SERVICE) dead-letters $(or $(ARGS),list)
 
 ## Events the broker kept refusing, parked: make outbox SERVICE=orders [ARGS="parked"]

@@ -25,6 +25,14 @@ def demo_usernames() -> list[str]:
     return [username for username, _name, _role, _unit in demo_users()]
 
 
+def nats_users(system: LocalSystem) -> str:
+    """Where our NATS server's users keep their passwords (the operator's replays dead
+    letters: NATS_USER=operator NATS_PASSWORD_FILE=<its file>)."""
+    if system.nats is None:
+        return ""
+    return f"\n  NATS users   {system.nats.password_file('operator').parent} (one per service)"
+
+
 def banner(system: LocalSystem) -> str:
     url = system.gateway_url
     users = ", ".join(demo_usernames())
@@ -32,7 +40,7 @@ def banner(system: LocalSystem) -> str:
 After-sales platform is running.
 
   Gateway      {url}          (API docs: {url}/docs)
-  NATS         {system.nats_url}
+  NATS         {system.nats_url}{nats_users(system)}
   Logs         {system.log_dir}/<process>.log
   Keys         {system.keys_dir} (caller-token key pairs, new each run)
   Demo users   {users}

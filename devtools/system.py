@@ -2,13 +2,16 @@
 services and the gateway, each a separate process with its own database. `make run`, the
 end-to-end tests and the benchmark all start it through this one class. Each start makes new
 caller-token key pairs in `<data dir>/keys` and hands every process the folder
-(INTERNAL_TOKEN_KEYS)."""
+(INTERNAL_TOKEN_KEYS). Our NATS server has the users and permissions of production
+(servicekit.bus_permissions): each service connects as its own user, with its password file
+(NATS_PASSWORD_FILE), so a service that publishes outside its subjects fails here too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -19,13 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from nats.aio.client import Client as NATS
 from sqlalchemy import text
 
+from servicekit import bus
+from servicekit.bus import BusAuth
 from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.db import Database
 from servicekit.grpc_client import is_serving, open_channel
 from servicekit.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, tls_from_env
-from servicekit.testing import NatsServer, free_port
+from servicekit.testing import HARNESS, NatsServer, free_port
 
 SERVICES = ("orders", "inventory", "customers", "reporting")
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +100,36 @@ class LocalSystem:
         assert self.nats is not None
         return self.nats.url
 
+    def bus_env(self, user: str) -> dict[str, str]:
+        """What a process needs to reach NATS as `user`: with our own server its credentials;
+        with one NATS_URL names, whatever the environment says."""
+        if self.nats is None:
+            return {"NATS_URL": self.nats_url}
+        return self.nats.env(user)
+
+    def bus_auth(self, user: str = HARNESS) -> BusAuth:
+        if self.nats is None:
+            return BusAuth(user)
+        return self.nats.auth(user)
+
+    async def connect_bus(self, user: str = HARNESS) -> NATS:
+        """A NATS connection as `user`: by default the harness, which may do anything, for a
+        test's own look into the streams."""
+        return await bus.connect_once(self.nats_url, f"test-{user}", self.bus_auth(user))
+
+    def bus_refusals(self) -> list[str]:
+        """What our NATS server refused a service's own connection (named after the service):
+        a publish or subscription outside its permissions, which its flows cannot survive."""
+        if self.nats is None:
+            return []
+        log = self.nats.store_dir / "nats-server.log"
+        names = "|".join(SERVICES)
+        # The server names a client `"<version>:<language>:<connection name>"`.
+        refused = re.compile(rf'"[^":]*:[^":]*:({names})" - "[^"]*" - \w+ Violation')
+        return [
+            line for line in log.read_text(errors="replace").splitlines() if refused.search(line)
+        ]
+
     def schemas(self) -> list[str]:
         return [f"{self.config.schema_prefix}{name}" for name in (*SERVICES, "gateway")]
 
@@ -101,7 +137,6 @@ class LocalSystem:
         config = self.config
         env = {
             **os.environ,
-            "NATS_URL": self.nats_url,
             "DATA_DIR": str(config.data_dir),
             "DEMO_DATA": "1" if config.demo_data else "0",
             "PYTHONUNBUFFERED": "1",
@@ -118,6 +153,7 @@ class LocalSystem:
             env["GATEWAY_PORT"] = str(config.gateway_port)
             env["JWT_SECRET"] = self.jwt_secret
         else:
+            env.update(self.bus_env(name))
             env["GRPC_PORT"] = str(config.grpc_ports[name])
             env["METRICS_PORT"] = str(config.metrics_ports[name])
         if name == "customers":

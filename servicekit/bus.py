@@ -5,8 +5,14 @@ duplicate window, and the subject scheme that follows the org tree:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -41,7 +47,36 @@ def subject(domain: str, branch_id: str, store_id: str | None, event_name: str) 
     return f"{domain}.v1.{branch_id}.{store_id or '_'}.{event_name}"
 
 
-async def connect(url: str, name: str) -> NATS:
+@dataclass(frozen=True)
+class BusAuth:
+    """Who a connection is (servicekit.bus_permissions): the user's name, which also names its
+    reply inboxes, the file holding its password (from its own Secret; None: no password),
+    and the CA that signed the server's certificate (for `tls://` URLs; None: the system's)."""
+
+    user: str
+    password_file: Path | None = None
+    tls_ca: Path | None = None
+
+
+def inbox_prefix(user: str) -> str:
+    """Replies to a user's requests (JetStream acks and API answers) come to inboxes under
+    this prefix, which only that user may subscribe to."""
+    return f"_INBOX.{user}"
+
+
+def connect_options(url: str, auth: BusAuth) -> dict[str, Any]:
+    options: dict[str, Any] = {"inbox_prefix": inbox_prefix(auth.user)}
+    if auth.password_file is not None:
+        options["user"] = auth.user
+        options["password"] = auth.password_file.read_text().strip()
+    if auth.tls_ca is not None or url.startswith("tls://"):
+        options["tls"] = ssl.create_default_context(
+            cafile=str(auth.tls_ca) if auth.tls_ca else None
+        )
+    return options
+
+
+async def connect(url: str, name: str, auth: BusAuth) -> NATS:
     async def on_error(error: Exception) -> None:
         log.warning("nats error: %s", error)
 
@@ -59,10 +94,11 @@ async def connect(url: str, name: str) -> NATS:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
+        **connect_options(url, auth),
     )
 
 
-async def connect_once(url: str, name: str, timeout: float = 10.0) -> NATS:
+async def connect_once(url: str, name: str, auth: BusAuth, timeout: float = 10.0) -> NATS:
     """A connection for a one-off command: ConnectionError when NATS does not answer within
     `timeout` (the client itself would keep trying)."""
 
@@ -71,29 +107,59 @@ async def connect_once(url: str, name: str, timeout: float = 10.0) -> NATS:
 
     try:
         return await asyncio.wait_for(
-            nats.connect(url, name=name, allow_reconnect=False, error_cb=quiet), timeout
+            nats.connect(
+                url,
+                name=name,
+                allow_reconnect=False,
+                error_cb=quiet,
+                **connect_options(url, auth),
+            ),
+            timeout,
         )
     except TimeoutError:
         raise ConnectionError(f"NATS does not answer at {url}") from None
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the streams (or bring them to our settings), each kept in `replicas` copies."""
-    streams = [(name, subjects, RETENTION) for name, subjects in STREAMS.items()]
-    streams.append((DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, DEAD_LETTER_RETENTION))
-    for name, subjects, max_age in streams:
-        config = StreamConfig(
-            name=name,
-            subjects=subjects,
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.OLD,
-            max_age=max_age.total_seconds(),
-            duplicate_window=DUPLICATE_WINDOW.total_seconds(),
-            num_replicas=replicas,
-        )
+async def ensure_streams(
+    js: JetStreamContext,
+    replicas: int = 1,
+    owned: Iterable[str] | None = None,
+    read: Iterable[str] = (),
+) -> None:
+    """Create the streams, each kept in `replicas` copies. The streams a service publishes to
+    (`owned`; all when None) are brought to our settings when they exist with others (an older
+    version); those it only reads are made when missing and otherwise left to their owner: its
+    NATS user may not change another's stream."""
+    configs = {
+        name: _stream_config(name, subjects, RETENTION, replicas)
+        for name, subjects in STREAMS.items()
+    }
+    configs[DEAD_LETTERS_STREAM] = _stream_config(
+        DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, DEAD_LETTER_RETENTION, replicas
+    )
+    owned_names = list(configs) if owned is None else list(owned)
+    for name in owned_names:
         try:
-            await js.add_stream(config)
+            await js.add_stream(configs[name])
         except BadRequestError:
-            # It exists with other settings (an older version): bring it to ours.
-            await js.update_stream(config)
+            await js.update_stream(configs[name])
+    for name in read:
+        if name not in owned_names:
+            # Refused when it exists already (with its owner's settings): nothing to do.
+            with contextlib.suppress(BadRequestError):
+                await js.add_stream(configs[name])
+
+
+def _stream_config(
+    name: str, subjects: list[str], max_age: timedelta, replicas: int
+) -> StreamConfig:
+    return StreamConfig(
+        name=name,
+        subjects=subjects,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=replicas,
+    )

@@ -31,7 +31,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
 
-from servicekit import bus, dead_letters, idempotency, inbox, migrations, outbox
+from servicekit import bus, bus_permissions, dead_letters, idempotency, inbox, migrations, outbox
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, listen, new_server
@@ -125,7 +125,7 @@ async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
     delay = 0.2
     for attempt in range(60):
         try:
-            nc = await bus.connect(settings.nats_url, settings.service)
+            nc = await bus.connect(settings.nats_url, settings.service, settings.nats_auth)
             break
         except Exception as error:
             if attempt == 59:
@@ -134,7 +134,11 @@ async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
     js = nc.jetstream()
-    await bus.ensure_streams(js, settings.stream_replicas)
+    # The streams this service publishes to, and those it reads (made if missing).
+    bus_user = bus_permissions.user(settings.service)
+    await bus.ensure_streams(
+        js, settings.stream_replicas, bus_user.streams_made(), bus_user.streams_read()
+    )
     return nc, js
 
 
@@ -286,7 +290,9 @@ def _describe_payload(event_type: str, payload: bytes) -> str:
 async def dead_letters_command(spec: ServiceSpec, args: list[str]) -> int:
     settings = Settings.from_env(spec.name)
     try:
-        nc = await bus.connect_once(settings.nats_url, f"{spec.name}-dead-letters")
+        nc = await bus.connect_once(
+            settings.nats_url, f"{spec.name}-dead-letters", settings.nats_auth
+        )
     except ConnectionError as error:
         print(error, file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from servicekit.bus import BusAuth
 from servicekit.caller_token import CALLS_ON
 from servicekit.tls import TlsFiles
 
@@ -67,6 +68,8 @@ class Settings:
     database_url: str
     db_schema: str | None
     nats_url: str
+    # Its NATS user (servicekit.bus_permissions) and where that user's password is.
+    nats_auth: BusAuth
     grpc_host: str
     grpc_port: int
     metrics_port: int
@@ -90,6 +93,7 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or default_database_url(service),
             db_schema=os.environ.get("DB_SCHEMA") or None,
             nats_url=os.environ.get("NATS_URL", DEFAULT_NATS_URL),
+            nats_auth=nats_auth_from_env(service),
             grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
             grpc_port=int(os.environ.get("GRPC_PORT", DEFAULT_GRPC_PORTS.get(service, 0))),
             metrics_port=int(os.environ.get("METRICS_PORT", DEFAULT_METRICS_PORTS.get(service, 0))),
@@ -104,6 +108,19 @@ class Settings:
             trust=TrustSettings.from_env(),
             callee_addresses={name: service_address(name) for name in CALLS_ON.get(service, ())},
         )
+
+
+def nats_auth_from_env(service: str) -> BusAuth:
+    """The NATS user: the service's own (NATS_USER to run a command as another, such as the
+    operator's for a dead-letter replay), the file with its password NATS_PASSWORD_FILE, and
+    NATS_TLS_CA, the CA of the server's certificate when the URL is `tls://`."""
+    password = os.environ.get("NATS_PASSWORD_FILE") or None
+    ca = os.environ.get("NATS_TLS_CA") or None
+    return BusAuth(
+        user=os.environ.get("NATS_USER") or service,
+        password_file=Path(password) if password else None,
+        tls_ca=Path(ca) if ca else None,
+    )
 
 
 def service_address(service: str) -> str:

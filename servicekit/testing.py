@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,10 +21,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import grpc
 from cryptography import x509
@@ -31,9 +32,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from nats.aio.client import Client as NATS
 from sqlalchemy import MetaData, text
 
+from servicekit import bus
 from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.bus import BusAuth
+from servicekit.bus_permissions import USERS, BusUser, nats_authorization, quoted
 from servicekit.caller_token import (
     CALLS_ON,
     GATEWAY,
@@ -102,39 +107,108 @@ def nats_server_binary() -> str:
     return found
 
 
-class NatsServer:
-    """A JetStream-enabled NATS server of our own, on a free port, storing under `store_dir`."""
+# A user of our test NATS servers that may do anything: the tests' own look into the streams,
+# and the integration tests that play the other services' part on one connection.
+HARNESS = "harness"
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+
+class NatsServer:
+    """A JetStream-enabled NATS server of our own, on a free port, storing under `store_dir`,
+    with the users and permissions of servicekit.bus_permissions, as in production: each
+    user's password in `store_dir/users/<user>`, made at first start. With `tls`, clients
+    must speak TLS (`tls://` URL) and trust its CA."""
+
+    # The servers started in this process, by URL.
+    _started: ClassVar[dict[str, NatsServer]] = {}
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        tls: TlsFiles | None = None,
+        users: Mapping[str, BusUser] = USERS,
+    ) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
+        self.tls = tls
+        self.users = users
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
+
+    @classmethod
+    def at(cls, url: str) -> NatsServer:
+        """The server this process started at `url`."""
+        try:
+            return cls._started[url]
+        except KeyError:
+            raise LookupError(f"no NATS server of ours at {url}") from None
+
+    def password_file(self, user: str) -> Path:
+        return self.store_dir / "users" / user
+
+    def auth(self, user: str = HARNESS) -> BusAuth:
+        return BusAuth(user, self.password_file(user), self.tls.ca if self.tls else None)
+
+    def env(self, user: str) -> dict[str, str]:
+        """The environment a process needs to reach this server as `user`."""
+        env = {
+            "NATS_URL": self.url,
+            "NATS_USER": user,
+            "NATS_PASSWORD_FILE": str(self.password_file(user)),
+        }
+        if self.tls:
+            env["NATS_TLS_CA"] = str(self.tls.ca)
+        return env
+
+    async def connect(self, user: str = HARNESS) -> NATS:
+        """A connection as `user` (the harness by default) for a test's own checks."""
+        return await bus.connect_once(self.url, f"test-{user}", self.auth(user))
+
+    def _passwords(self) -> dict[str, str]:
+        passwords = {}
+        for user in (*self.users, HARNESS):
+            file = self.password_file(user)
+            if not file.exists():
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_text(secrets.token_urlsafe(24))
+                file.chmod(0o600)
+            passwords[user] = file.read_text().strip()
+        return passwords
+
+    def config(self) -> str:
+        passwords = self._passwords()
+        harness = f"{{user: {quoted(HARNESS)}, password: {quoted(passwords.pop(HARNESS))}}}"
+        lines = [
+            "host: 127.0.0.1",
+            f"port: {self.port}",
+            f"jetstream {{ store_dir: {quoted(str(self.store_dir))} }}",
+        ]
+        if self.tls:
+            lines.append(
+                f"tls {{ cert_file: {quoted(str(self.tls.cert))}, "
+                f"key_file: {quoted(str(self.tls.key))} }}"
+            )
+        return "\n".join(lines) + "\n" + nats_authorization(passwords, [harness], self.users)
 
     def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        config = self.store_dir / "nats.conf"
+        config.write_text(self.config())
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
-            [
-                nats_server_binary(),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-js",
-                "-sd",
-                str(self.store_dir),
-            ],
+            [nats_server_binary(), "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port)
+        NatsServer._started[self.url] = self
         return self
 
     def stop(self) -> None:
+        NatsServer._started.pop(self.url, None)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -229,12 +303,17 @@ def acting_as(context: AuthContext) -> Iterator[None]:
 def service_settings(
     service: str, target: DatabaseTarget, nats_url: str, **changes: object
 ) -> Settings:
+    """A service's settings for an integration test in this process, on the test NATS server
+    at `nats_url`. It connects as the harness: such a test plays the other services' part
+    (publishes their events) through the service's own connection. The whole system
+    (tests/e2e, `make run`) runs each service as its own NATS user."""
     base = Settings.from_env(service)
     return replace(
         base,
         database_url=async_url(target.url),
         db_schema=target.schema,
         nats_url=nats_url,
+        nats_auth=NatsServer.at(nats_url).auth(HARNESS),
         grpc_port=0,
         metrics_port=0,
         trust=session_trust(),

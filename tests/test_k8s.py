@@ -298,7 +298,6 @@ def test_overlay_renders_and_every_object_validates(rendered: tuple[str, list[Do
 def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
     overlay, docs = rendered
     config = find(docs, "ConfigMap", CONFIG_MAP)["data"]
-    keys = example_secret_keys()
     services = {d["metadata"]["name"]: d for d in of_kind(docs, "Service")}
     workloads = [*of_kind(docs, "Deployment"), *of_kind(docs, "StatefulSet")]
     for workload in workloads:
@@ -308,7 +307,8 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
                 if "configMapKeyRef" in source:
                     assert source["configMapKeyRef"]["key"] in config, item
                 if "secretKeyRef" in source:
-                    assert source["secretKeyRef"]["key"] in keys, item
+                    ref = source["secretKeyRef"]
+                    assert ref["key"] in example_secret_keys(ref["name"]), item
         for secret, key in secret_volume_keys(workload):
             assert key in example_secret_keys(secret), f"{secret}/{key}"
     for name, service in services.items():
@@ -326,7 +326,7 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
         }
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"{overlay}: {name} {port}"
-    nats_host, nats_port = config["NATS_URL"].removeprefix("nats://").split(":")
+    nats_host, nats_port = config["NATS_URL"].split("://")[1].split(":")
     assert nats_host in services, "NATS runs in the namespace"
     assert int(nats_port) in {p["port"] for p in services[nats_host]["spec"]["ports"]}
     for ingress in of_kind(docs, "Ingress"):
@@ -1016,7 +1016,7 @@ async def test_a_service_starts_serves_and_stops_as_its_deployment_says(
         secret,
         GRPC_PORT=str(grpc_port),
         METRICS_PORT=str(metrics_port),
-        NATS_URL=nats_server.url,
+        **nats_server.env(name),  # its own NATS user, as its Secret gives it
         DB_SCHEMA=target.schema or "",  # SQLite has no schemas; PostgreSQL gets a fresh one
         **mounted_keys(tmp_path / "keys"),
     )

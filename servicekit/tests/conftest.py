@@ -13,7 +13,7 @@ from servicekit.testing import NatsServer
 @pytest.fixture
 async def js(nats_server: NatsServer) -> AsyncIterator[bus.JetStreamContext]:
     """A JetStream context on the session's NATS server, with our streams in place."""
-    nc = await bus.connect(nats_server.url, "test")
+    nc = await bus.connect(nats_server.url, "test", nats_server.auth())
     context = nc.jetstream()
     await bus.ensure_streams(context)
     yield context

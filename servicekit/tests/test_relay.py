@@ -162,7 +162,7 @@ async def test_a_broker_that_is_away_is_no_rows_fault(
     db: Database, nats_server: NatsServer
 ) -> None:
     await emit(db, lane())
-    nc = await bus.connect(nats_server.url, "test")
+    nc = await bus.connect(nats_server.url, "test", nats_server.auth())
     away = nc.jetstream()
     await nc.close()
     relay = OutboxRelay("t", db, table, away, park_after=1)

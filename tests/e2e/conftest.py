@@ -36,6 +36,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Loca
     finally:
         local.stop()
         await local.drop_schemas()
+    # Each service runs as its own NATS user: one that reached outside its permissions fails.
+    assert local.bus_refusals() == []
 
 
 class Api:

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 
 from devtools.system import LocalSystem, SystemConfig
-from servicekit.testing import eventually
+from servicekit.testing import NatsServer, eventually
 from servicekit.timeutil import shanghai_day, utc_now
 from tests.e2e.conftest import Api, repair_order
 from tests.e2e.pg_cluster import PgCluster, missing_reason
@@ -136,7 +135,7 @@ async def client_loop(api: Api, clerk: str, tally: Tally, stopping: asyncio.Even
 
 
 async def dead_letters(nats_url: str) -> int:
-    connection = await nats.connect(nats_url)
+    connection = await NatsServer.at(nats_url).connect()
     try:
         info = await connection.jetstream().stream_info("DEAD_LETTERS")
     except NotFoundError:

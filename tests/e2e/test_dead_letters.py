@@ -10,10 +10,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import nats
-
 from aftersales.events.v1 import events_pb2
 from devtools.system import LocalSystem
+from servicekit.bus_permissions import OPERATOR
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.testing import eventually
 from tests.e2e.conftest import Api, repair_order
@@ -24,7 +23,7 @@ SUBJECT = "orders.v1.SH.SH-001.order_received"
 
 async def command(system: LocalSystem, service: str, *args: str) -> str:
     """`python -m services.<service> dead-letters ...` as an operator runs it beside the
-    service (the same NATS_URL)."""
+    service (the same NATS_URL), as the operator's NATS user: only it may replay."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -32,7 +31,7 @@ async def command(system: LocalSystem, service: str, *args: str) -> str:
         "dead-letters",
         *args,
         cwd=ROOT,
-        env={**os.environ, "NATS_URL": system.nats_url},
+        env={**os.environ, **system.bus_env(OPERATOR)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -62,7 +61,7 @@ async def test_a_poison_event_lands_in_the_dead_letters_and_is_replayed_to_its_c
     system: LocalSystem, api: Api
 ) -> None:
     event_id = f"poison-{uuid.uuid4()}"
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_bus()
     try:
         await nc.jetstream().publish(
             SUBJECT,

@@ -71,7 +71,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from aftersales.events.v1 import inventory_events_pb2
 from devtools.system import LocalSystem, SystemConfig
-from servicekit.testing import eventually
+from servicekit.testing import NatsServer, eventually
 from tests.e2e.conftest import Api, repair_order
 
 pytestmark = [
@@ -555,7 +555,7 @@ def ledger_key(row: dict[str, Any]) -> LedgerKey:
 
 
 async def stream_last_seq(nats_url: str) -> int:
-    connection = await nats.connect(nats_url)
+    connection = await NatsServer.at(nats_url).connect()
     try:
         info = await connection.jetstream().stream_info("INVENTORY")
         return int(info.state.last_seq)
@@ -566,7 +566,7 @@ async def stream_last_seq(nats_url: str) -> int:
 async def stock_moved_since(nats_url: str, after_seq: int) -> tuple[Counter[LedgerKey], int, int]:
     """stock_moved events in the INVENTORY stream after `after_seq`: as a multiset of ledger
     keys, their number, and how many distinct Nats-Msg-Ids they carry."""
-    connection = await nats.connect(nats_url)
+    connection = await NatsServer.at(nats_url).connect()
     events: Counter[LedgerKey] = Counter()
     ids: set[str] = set()
     count = 0

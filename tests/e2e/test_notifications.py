@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import httpx
-import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from aftersales.events.v1 import order_events_pb2
@@ -64,7 +63,7 @@ async def deliver_again(system: LocalSystem, order_id: str) -> None:
     """The order's ready_for_pickup event put on the stream again under a new message id but
     its own event id, as a redelivery after a crash looks to the consumer; done once the
     notifications consumer has settled everything."""
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_bus()
     try:
         js = nc.jetstream()
         reader = await js.pull_subscribe(
