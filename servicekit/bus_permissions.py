@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from servicekit.bus import DEAD_LETTERS_STREAM, STREAMS, inbox_prefix
+from servicekit.personal_data import BUCKET as PERSONAL_DATA_BUCKET
 
 API = "$JS.API"
 OPERATOR = "operator"
@@ -104,6 +105,8 @@ def _key_value_subjects(bucket: str) -> list[str]:
         f"{API}.DIRECT.GET.{stream}",
         f"{API}.DIRECT.GET.{stream}.>",
         f"{API}.STREAM.MSG.GET.{stream}",
+        # Erasing a key purges its subject from the stream, so no revision remains.
+        f"{API}.STREAM.PURGE.{stream}",
         # Watching and listing keys use short-lived consumers of the bucket's stream.
         f"{API}.CONSUMER.CREATE.{stream}",
         f"{API}.CONSUMER.CREATE.{stream}.>",
@@ -120,11 +123,21 @@ def _unique(items: Iterable[str]) -> list[str]:
 # The consumers each service runs (their durable names are in the services' consumer modules;
 # tests/test_bus_permissions.py checks the two agree).
 SERVICES: dict[str, BusUser] = {
-    "orders": BusUser("orders", owns=("ORDERS",)),
-    "inventory": BusUser("inventory", owns=("INVENTORY",)),
+    "orders": BusUser(
+        "orders",
+        owns=("ORDERS",),
+        consumes=(Consumes("CUSTOMERS", ("orders-customer-erasures",)),),
+        key_value=(PERSONAL_DATA_BUCKET,),
+    ),
+    "inventory": BusUser(
+        "inventory",
+        owns=("INVENTORY",),
+        consumes=(Consumes("ORDERS", ("inventory-order-holds",)),),
+    ),
     "customers": BusUser(
         "customers",
         owns=("CUSTOMERS",),
+        key_value=(PERSONAL_DATA_BUCKET,),
         consumes=(
             Consumes(
                 "ORDERS",

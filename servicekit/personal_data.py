@@ -78,10 +78,6 @@ class DataKey:
             raise ValueError("the sealed personal data does not open with its key") from None
 
 
-def pepper_from_env() -> bytes:
-    return (os.environ.get(PEPPER_ENV) or LOCAL_PEPPER).encode()
-
-
 def subject_ref(pepper: bytes, phone: str) -> str:
     """The name of a phone's key: the same in every process that holds the pepper."""
     normalised = unicodedata.normalize("NFKC", phone).strip()
@@ -105,7 +101,7 @@ class PersonalDataKeys:
     def __init__(self, js: JetStreamContext, replicas: int = 1, pepper: bytes | None = None):
         self._js = js
         self._replicas = replicas
-        self._pepper = pepper if pepper is not None else pepper_from_env()
+        self._pepper = pepper if pepper is not None else LOCAL_PEPPER.encode()
         self._kv: KeyValue | None = None
 
     async def _bucket(self) -> KeyValue:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from servicekit.bus import BusAuth
 from servicekit.caller_token import CALLS_ON
+from servicekit.personal_data import LOCAL_PEPPER, PEPPER_ENV
 from servicekit.tls import TlsFiles
 
 DEFAULT_DATA_DIR = Path(".data")
@@ -84,6 +85,9 @@ class Settings:
     trust: TrustSettings
     # Where the services this one calls on (caller_token.CALLS_ON) listen: name -> address.
     callee_addresses: dict[str, str]
+    # PERSONAL_DATA_PEPPER (a Secret of orders and customers): names each phone's data key in
+    # the key bucket (servicekit.personal_data) without giving the phone away.
+    personal_data_pepper: bytes
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -107,6 +111,7 @@ class Settings:
             stream_replicas=int(os.environ.get("NATS_STREAM_REPLICAS", "1")),
             trust=TrustSettings.from_env(),
             callee_addresses={name: service_address(name) for name in CALLS_ON.get(service, ())},
+            personal_data_pepper=(os.environ.get(PEPPER_ENV) or LOCAL_PEPPER).encode(),
         )
 
 

@@ -44,6 +44,7 @@ from services.customers.notifications.settings import NotificationSettings
 from services.customers.settings import follow_up_days
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.inventory.settings import HoldSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -511,6 +512,8 @@ def names_read_by(process: str, monkeypatch: pytest.MonkeyPatch) -> set[str]:
         if process == "customers":
             NotificationSettings.from_env()
             follow_up_days()
+        if process == "inventory":
+            HoldSettings.from_env()
     return environ.read
 
 
@@ -519,6 +522,7 @@ ENV_READERS = {
     "services/gateway/settings.py",
     "services/customers/settings.py",
     "services/customers/notifications/settings.py",
+    "services/inventory/settings.py",
     "servicekit/testing.py",
 }
 
@@ -954,7 +958,11 @@ def logs(cwd: Path) -> str:
 
 def secret_for(target: DatabaseTarget) -> dict[str, str]:
     secret = {f"{name}-database-url": target.url for name in PROCESSES}
-    return {**secret, "jwt-secret": secrets.token_urlsafe(32)}
+    return {
+        **secret,
+        "jwt-secret": secrets.token_urlsafe(32),
+        "personal-data-pepper": secrets.token_urlsafe(32),
+    }
 
 
 def mounted_keys(folder: Path) -> dict[str, str]:

@@ -32,7 +32,7 @@ def new_phone() -> str:
 
 @pytest.fixture
 async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    nc = await bus.connect(nats_server.url, "personal-data-test")
+    nc = await bus.connect(nats_server.url, "personal-data-test", nats_server.auth())
     yield nc.jetstream()
     await nc.close()
 

@@ -39,7 +39,11 @@ from services.customers.adapters.orm import metadata
 
 
 def personal_keys(runtime: Runtime) -> PersonalDataKeys:
-    return PersonalDataKeys(runtime.js, replicas=runtime.settings.stream_replicas)
+    return PersonalDataKeys(
+        runtime.js,
+        replicas=runtime.settings.stream_replicas,
+        pepper=runtime.settings.personal_data_pepper,
+    )
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:

@@ -37,7 +37,11 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
         load_signer(trust.token_keys, "orders"),
         trust.tls,
     )
-    keys = PersonalDataKeys(runtime.js, replicas=runtime.settings.stream_replicas)
+    keys = PersonalDataKeys(
+        runtime.js,
+        replicas=runtime.settings.stream_replicas,
+        pepper=runtime.settings.personal_data_pepper,
+    )
     grpc_api.register(server, runtime.uow, InventoryParts(channel), keys)
     base_data_api.register(server, runtime)
 
