@@ -52,7 +52,7 @@ class Person:
 
 @pytest.fixture
 async def js(system: LocalSystem) -> AsyncIterator[JetStreamContext]:
-    nc = await bus.connect(system.nats_url, "erasure-test")
+    nc = await system.connect_bus()
     yield nc.jetstream()
     await nc.close()
 
