@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import nats
 
 from devtools.system import LocalSystem
 from servicekit.testing import eventually
@@ -23,7 +22,7 @@ SH_THRESHOLD_FEN = 100_000  # the SH branch's approval threshold (demo data)
 
 async def settled(system: LocalSystem) -> None:
     """The notifications consumer has nothing left to handle."""
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_bus()
     try:
         js = nc.jetstream()
 
