@@ -60,6 +60,9 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 PUBLISHED_RETENTION = timedelta(days=1)
 # How long the relay waits for the stream to acknowledge a round before it tries again.
 ACK_TIMEOUT_SECONDS = 5.0
+# Rows to a key-value bucket (a data key made while the broker was away) are stored before any
+# row after them is sent: the events sealed with that key must never arrive before it.
+KEY_VALUE_SUBJECTS = "$KV."
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -112,6 +115,24 @@ async def record(session: AsyncConnection, table: Table, subject: str, event: Me
             "event_type": event.DESCRIPTOR.full_name,
             "payload": event.SerializeToString(),
             "headers": json.dumps(inject_headers()),
+            "created_at": utc_now(),
+        },
+    )
+
+
+async def record_entry(
+    session: AsyncConnection, table: Table, subject: str, value: bytes, kind: str
+) -> None:
+    """Add a key-value entry (`$KV.<bucket>.<key>`) to the outbox inside the caller's
+    transaction: the relay stores it before it sends the rows recorded after it."""
+    await session.execute(
+        table.insert(),
+        {
+            "event_id": new_event_id(),
+            "subject": subject,
+            "event_type": kind,
+            "payload": value,
+            "headers": "{}",
             "created_at": utc_now(),
         },
     )
@@ -222,7 +243,7 @@ class OutboxRelay:
                 await session.rollback()
             if not rows:
                 return 0, 0
-            refused = await self._publish(rows)
+            rows, refused = await self._publish(rows)
             async with self.db.session() as session:
                 await self._settle(session, rows, refused)
                 await session.commit()
@@ -234,7 +255,7 @@ class OutboxRelay:
                 if not rows:
                     await session.rollback()
                     return 0, 0
-                refused = await self._publish(rows)
+                rows, refused = await self._publish(rows)
                 await self._settle(session, rows, refused)
                 await session.commit()
         published = len(rows) - len(refused)
@@ -262,17 +283,20 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
 
-    async def _publish(self, rows: Sequence[Row[Any]]) -> dict[int, str]:
+    async def _publish(self, rows: Sequence[Row[Any]]) -> tuple[Sequence[Row[Any]], dict[int, str]]:
         """Send the rows in order, then wait for the stream's acks all together: one flush and
-        one wait per round instead of a round trip per event. Returns the rows the broker
-        refused, with why; raises when it does not answer at all (nothing is then blamed on a
-        row)."""
+        one wait per round instead of a round trip per event. A key-value entry is waited for
+        before the rows after it are sent, and when it is refused they wait for the next
+        round. Returns the rows sent and those the broker refused, with why; raises when it
+        does not answer at all (nothing is then blamed on a row)."""
         if self.publish_delay:
             await asyncio.sleep(self.publish_delay)
         acks: dict[int, asyncio.Future[PubAck]] = {}
         refused: dict[int, str] = {}
+        sent: list[Row[Any]] = []
         try:
             for row in rows:
+                sent.append(row)
                 headers = json.loads(row.headers)
                 headers[MSG_ID_HEADER] = row.event_id
                 headers[EVENT_TYPE_HEADER] = row.event_type
@@ -282,6 +306,10 @@ class OutboxRelay:
                     )
                 except Exception as error:  # a message too large, a subject not allowed
                     refused[row.seq] = _reason(error)
+                if row.subject.startswith(KEY_VALUE_SUBJECTS) and not await self._stored(
+                    row.seq, acks, refused
+                ):
+                    break
             _done, waiting = await asyncio.wait(acks.values(), timeout=ACK_TIMEOUT_SECONDS)
             if waiting:
                 raise TimeoutError(f"{len(waiting)} of {len(acks)} publishes not acknowledged")
@@ -296,7 +324,23 @@ class OutboxRelay:
             # Blame the rows only when JetStream itself answers: while it is starting up or
             # away, every publish fails alike and no row is at fault.
             await self.js.account_info()
-        return refused
+        return sent, refused
+
+    @staticmethod
+    async def _stored(
+        seq: int, acks: dict[int, asyncio.Future[PubAck]], refused: dict[int, str]
+    ) -> bool:
+        """Whether the row just sent was stored; raises when the stream does not answer."""
+        ack = acks.get(seq)
+        if ack is None:
+            return False
+        await asyncio.wait([ack], timeout=ACK_TIMEOUT_SECONDS)
+        if not ack.done():
+            raise TimeoutError("a key-value entry was not acknowledged")
+        if failure := ack.exception():
+            refused[seq] = _reason(failure)
+            return False
+        return True
 
     async def _settle(
         self, session: AsyncConnection, rows: Sequence[Row[Any]], refused: dict[int, str]

@@ -18,10 +18,16 @@ key, so a purge leaves no revision behind). Two entries per key:
 Orders creates a key only if none exists (`create` is atomic: of two replicas taking in the
 same new phone at once, one wins and the other uses the winner's key). Erasure purges both
 entries of every key of the customer's orders from the bucket's stream.
+
+Intake does not wait for the broker: when the bucket cannot be reached at once, orders makes a
+key for that order alone and hands its `key.<key id>` entry to its outbox (`DataKey.entry`),
+whose relay stores it before any event sealed with it goes out. Erasure finds such a key by
+the order like any other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -33,6 +39,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -52,6 +59,8 @@ KEY_ID_BYTES = 16
 NONCE_BYTES = 12
 # Two replicas creating the same new customer's key at once: the loser reads the winner's.
 CREATE_ATTEMPTS = 3
+# How long intake waits for the bucket before it makes a key of its own (the broker is away).
+BUCKET_WAIT_SECONDS = 1.0
 
 
 class KeyShredded(Exception):
@@ -62,6 +71,9 @@ class KeyShredded(Exception):
 class DataKey:
     key_id: str  # hex
     secret: bytes
+    # A key made while the bucket was out of reach: its bucket entry (subject, value), for the
+    # caller's outbox to store before the events sealed with it.
+    entry: tuple[str, bytes] | None = None
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         """`context` (the order id) is authenticated with it: a sealed value copied into
@@ -122,7 +134,18 @@ class PersonalDataKeys:
         return self._kv
 
     async def key_for_phone(self, phone: str) -> DataKey:
-        """The customer's key, made now if the phone has none (intake)."""
+        """The customer's key, made now if the phone has none (intake); while the bucket is
+        out of reach, a key for this one order whose entry goes through the outbox."""
+        try:
+            return await asyncio.wait_for(self._key_for_phone(phone), BUCKET_WAIT_SECONDS)
+        except (TimeoutError, NatsError) as error:
+            log.warning("data key bucket out of reach (%s): a key for this order alone", error)
+            ref = subject_ref(self._pepper, phone)
+            made = DataKey(secrets.token_hex(KEY_ID_BYTES), secrets.token_bytes(KEY_BYTES))
+            entry = (f"$KV.{BUCKET}.key.{made.key_id}", made.secret + bytes.fromhex(ref))
+            return DataKey(made.key_id, made.secret, entry)
+
+    async def _key_for_phone(self, phone: str) -> DataKey:
         kv = await self._bucket()
         ref = subject_ref(self._pepper, phone)
         for _ in range(CREATE_ATTEMPTS):

@@ -113,3 +113,23 @@ async def test_the_in_memory_keys_follow_the_same_rules() -> None:
     with pytest.raises(KeyShredded):
         await keys.key_by_id(key.key_id)
     assert (await keys.key_for_phone("13812345678")).key_id != key.key_id
+
+
+async def test_a_key_made_while_the_broker_is_away_opens_once_its_entry_is_stored(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    """Intake does not wait for the broker: a key for the one order, whose entry the outbox
+    stores later; stored as handed over, it opens and shreds like any other."""
+    nc = await bus.connect(nats_server.url, "away", nats_server.auth())
+    away = nc.jetstream()
+    await nc.close()
+    made = await PersonalDataKeys(away, pepper=PEPPER).key_for_phone(new_phone())
+    assert made.entry is not None
+    subject, value = made.entry
+    keys = PersonalDataKeys(js, pepper=PEPPER)
+    await keys.key_for_phone(new_phone())  # the bucket exists
+    await js.publish(subject, value)
+    assert (await keys.key_by_id(made.key_id)).secret == made.secret
+    await keys.shred([made.key_id])
+    with pytest.raises(KeyShredded):
+        await keys.key_by_id(made.key_id)

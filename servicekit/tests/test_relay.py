@@ -172,3 +172,34 @@ async def test_a_broker_that_is_away_is_no_rows_fault(
         attempts = await session.scalars(select(table.c.attempts))
         assert list(attempts) == [0]
     assert await parked_events(db, table) == []
+
+
+async def test_a_key_value_entry_is_stored_before_the_rows_after_it_are_sent(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    """A data key made while the broker was away goes out first: when the bucket refuses it,
+    the event sealed with it waits for the next round instead of going out alone."""
+    bucket = f"T{uuid.uuid4().hex[:8]}"
+    subject = lane()
+    async with db.session() as session:
+        await outbox.record_entry(session, table, f"$KV.{bucket}.key.k1", b"secret", "t.Key")
+        await session.commit()
+    sealed = await emit(db, subject)
+    relay = OutboxRelay("t", db, table, js, retry_base_seconds=0)
+
+    assert await relay.publish_pending() == 0  # no such bucket yet: refused, nothing after it
+    async with db.session() as session:
+        published = await session.scalars(
+            select(table.c.event_id).where(table.c.published_at.is_not(None))
+        )
+        assert list(published) == []
+
+    kv = await js.create_key_value(bucket=bucket)
+    assert await relay.publish_pending() == 2
+    assert (await kv.get("key.k1")).value == b"secret"
+    async with db.session() as session:
+        published = await session.scalars(
+            select(table.c.event_id).where(table.c.published_at.is_not(None))
+        )
+        assert sealed[0] in set(published)
+    await js.delete_key_value(bucket)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit import bus, paging
+from servicekit import bus, outbox, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import (
     FieldError,
@@ -120,6 +120,12 @@ async def create_repair_order(
                     raise  # freed in this very transaction, yet taken: not a key clash
                 free_expired_id = True
                 continue
+            if personal_key.entry is not None:
+                # Made while the broker was away: the relay stores it before the event.
+                subject, value = personal_key.entry
+                await outbox.record_entry(
+                    session, uow.outbox_table, subject, value, "aftersales.PersonalDataKey"
+                )
             event = events.order_received(order, personal_key)
             await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
             await uow.commit()
