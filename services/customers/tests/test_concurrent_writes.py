@@ -47,11 +47,11 @@ async def test_one_new_phone_taken_in_by_two_replicas_at_once_is_one_customer(
     async def second_replica() -> None:
         async with runtime.uow() as uow:
             second_pid.set_result(await uow.session.scalar(_PID))
-            await handlers.record_order_received(uow, second)
+            await handlers.record_order_received(uow, second, lane.keys)
             await uow.commit()
 
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, first)
+        await handlers.record_order_received(uow, first, lane.keys)
         # The second replica takes the same new phone in before the first commits: there is
         # no row to lock yet, so it must wait for the first's insert and then use its row.
         other = asyncio.create_task(second_replica())
@@ -104,9 +104,9 @@ async def test_two_merges_of_one_pair_in_opposite_orders_are_one_merge_and_one_r
     runtime: Runtime, lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with runtime.uow() as uow:
-        await handlers.record_order_received(uow, order_received(lane))
+        await handlers.record_order_received(uow, order_received(lane), lane.keys)
         await handlers.record_order_received(
-            uow, order_received(lane, phone=OTHER_PHONE, imei="356938035643809")
+            uow, order_received(lane, phone=OTHER_PHONE, imei="356938035643809"), lane.keys
         )
         await uow.commit()
     a = (await handlers.find_customer(runtime.uow, PHONE, "")).customer.id
