@@ -1,11 +1,18 @@
 """Unit of work: one business transaction in which state changes and the events they cause
-(outbox rows) commit together or not at all."""
+(outbox rows) commit together or not at all.
+
+Aggregates record plain domain events in their `pending_events` as their changes happen; a
+handler tracks the aggregates it changed (`track`), and at commit the unit of work drains
+them, turns each event into a subject and a message with the service's translator, and writes
+them to the outbox in the same transaction. Handlers build no subjects or messages themselves.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Table
@@ -14,6 +21,37 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit import idempotency, outbox
 from servicekit.db import Database
 from servicekit.timeutil import utc_now
+
+
+class RecordsEvents(Protocol):
+    """An aggregate that keeps the domain events its changes raised until they are sent: a
+    list (a mutable aggregate, drained at commit) or a tuple (an immutable value, each change
+    a new value carrying the events so far)."""
+
+    @property
+    def pending_events(self) -> Sequence[Any]: ...
+
+
+Aggregate = TypeVar("Aggregate", bound=RecordsEvents)
+Translate = Callable[[Any, Any], tuple[str, Message]]
+"""A service's translator: (the aggregate as written, one of its events) -> (subject, message)."""
+
+
+def collect(tracked: Sequence[tuple[RecordsEvents, Translate]]) -> list[tuple[str, Message]]:
+    """The outbox rows of the tracked aggregates' pending events: aggregates in the order they
+    were tracked, each one's events in the order it recorded them. An aggregate tracked twice
+    is drained once; a mutable one's pending list is emptied, so nothing goes out twice."""
+    rows: list[tuple[str, Message]] = []
+    seen: set[int] = set()
+    for aggregate, translate in tracked:
+        if id(aggregate) in seen:
+            continue
+        seen.add(id(aggregate))
+        pending = aggregate.pending_events
+        rows.extend(translate(aggregate, event) for event in pending)
+        if isinstance(pending, list):
+            pending.clear()
+    return rows
 
 
 class UnitOfWork:
@@ -29,6 +67,7 @@ class UnitOfWork:
         self.on_commit = on_commit
         self.handled_requests = handled_requests
         self._emitted = False
+        self._tracked: list[tuple[RecordsEvents, Translate]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self._stack = contextlib.AsyncExitStack()
@@ -45,7 +84,14 @@ class UnitOfWork:
         await self.session.rollback()
         await self._stack.aclose()
 
+    def track(self, aggregate: Aggregate, translate: Translate) -> Aggregate:
+        """Send the events `aggregate` records (before the commit) when this unit commits,
+        each made a subject and a message by `translate`."""
+        self._tracked.append((aggregate, translate))
+        return aggregate
+
     async def emit(self, subject: str, event: Message) -> None:
+        """Write one event to the outbox by hand (tests, and events no aggregate raises)."""
         await outbox.record(self.session, self.outbox_table, subject, event)
         self._emitted = True
 
@@ -62,6 +108,9 @@ class UnitOfWork:
 
     async def commit(self, result_id: str | None = None) -> None:
         """Commit; `result_id` names what the request made, so a retry of it finds it."""
+        for subject, message in collect(self._tracked):
+            await self.emit(subject, message)
+        self._tracked.clear()
         request = idempotency.received_request()
         if result_id is not None and request is not None and self.handled_requests is not None:
             await idempotency.remember(

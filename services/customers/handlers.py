@@ -13,16 +13,16 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aftersales.events.v1 import customer_events_pb2, events_pb2, order_events_pb2
-from servicekit import bus, paging
+from aftersales.events.v1 import events_pb2, order_events_pb2
+from servicekit import paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, NotFound, PreconditionFailed, invalid
 from servicekit.identifiers import imei_problem, mobile_problem
 from servicekit.inbox import UnprocessableEvent
-from servicekit.outbox import fill_meta
 from servicekit.personal_data import DataKeys, KeyShredded
-from servicekit.timeutil import from_timestamp, to_timestamp, utc_now
+from servicekit.timeutil import from_timestamp, utc_now
 from servicekit.uow import UnitOfWork
+from services.customers import events
 from services.customers.adapters import repository
 from services.customers.domain import complaint as complaints
 from services.customers.domain import follow_up as follow_ups
@@ -535,8 +535,15 @@ async def erase_customer(
         history = await repository.history_of(session, customer.id)
         if any(is_open(record.status) for record in history):
             raise Conflict("an order of this customer is still open: erase after it is closed")
-        after = privacy.erased(customer, now, privacy.erased_phone())
         key_ids = await repository.personal_keys_of(session, customer.id)
+        after = privacy.erased(
+            customer,
+            now,
+            privacy.erased_phone(),
+            order_ids=[record.order_id for record in history],
+            key_ids=key_ids,
+            by=auth,
+        )
         await personal_keys.shred(key_ids)
         await repository.forget_person(session, customer.id)
         await notification_store.forget_notices_of_orders(
@@ -553,14 +560,7 @@ async def erase_customer(
             why,
             f"anonymised; {len(history)} orders kept for accounting",
         )
-        erased = customer_events_pb2.CustomerErased(
-            customer_id=customer.id,
-            order_ids=[record.order_id for record in history],
-            key_ids=key_ids,
-        )
-        branch_id, store_id = auth.branch_id or "_", auth.store_id or "_"
-        fill_meta(erased.meta, branch_id, store_id)
-        await uow.emit(_subject(branch_id, store_id, "customer_erased"), erased)
+        uow.track(after, events.of_customer)
         profile = await profile_of(session, after)
         await uow.commit()
     return profile
@@ -665,10 +665,6 @@ async def take_follow_up(new_uow: NewUow, auth: AuthContext, follow_up_id: str) 
     return view
 
 
-def _subject(branch_id: str, store_id: str, name: str) -> str:
-    return bus.subject("customers", branch_id, store_id, name)
-
-
 async def record_follow_up_attempt(
     new_uow: NewUow,
     auth: AuthContext,
@@ -695,18 +691,7 @@ async def record_follow_up_attempt(
         )
         await repository.update_follow_up(session, after)
         await repository.add_attempt(session, after.id, attempt)
-        recorded = customer_events_pb2.FollowUpRecorded(
-            follow_up_id=after.id,
-            order_id=after.order_id,
-            attempt=attempt.number,
-            reached=reached,
-            score=score or 0,
-            state=after.state,
-            picked_up_at=to_timestamp(after.picked_up_at),
-            due_at=to_timestamp(found.due_at),
-        )
-        fill_meta(recorded.meta, after.branch_id, after.store_id)
-        await uow.emit(_subject(after.branch_id, after.store_id, "follow_up_recorded"), recorded)
+        uow.track(after, events.of_follow_up)
         if reached and complaints.opens_complaint(score):
             opened = complaints.new_complaint(
                 str(uuid.uuid4()),
@@ -719,15 +704,7 @@ async def record_follow_up_attempt(
                 now,
             )
             await repository.add_complaint(session, opened)
-            event = customer_events_pb2.ComplaintOpened(
-                complaint_id=opened.id,
-                follow_up_id=after.id,
-                order_id=after.order_id,
-                score=opened.score,
-                owner_id=opened.owner_id,
-            )
-            fill_meta(event.meta, after.branch_id, after.store_id)
-            await uow.emit(_subject(after.branch_id, after.store_id, "complaint_opened"), event)
+            uow.track(opened, events.of_complaint)
         view = (await _follow_up_views(session, [after]))[0]
         await uow.commit()
     return view
@@ -830,14 +807,7 @@ async def close_complaint(
             raise NotFound(f"no complaint {complaint_id}")
         after = complaints.closed(found, outcome, auth.user_id, now)
         await repository.update_complaint(uow.session, after)
-        event = customer_events_pb2.ComplaintClosed(
-            complaint_id=after.id,
-            order_id=after.order_id,
-            outcome=after.outcome or "",
-            opened_at=to_timestamp(after.opened_at),
-        )
-        fill_meta(event.meta, after.branch_id, after.store_id)
-        await uow.emit(_subject(after.branch_id, after.store_id, "complaint_closed"), event)
+        uow.track(after, events.of_complaint)
         view = (await _complaint_views(uow.session, [after]))[0]
         await uow.commit()
     return view

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from aftersales.events.v1 import events_pb2
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore, ShortPart
+from servicekit import bus
 from servicekit.outbox import fill_meta
 from servicekit.personal_data import DataKey
 from servicekit.timeutil import to_timestamp
+from servicekit.uow import Translate
 from services.orders.adapters.inventory import store_warehouse_id
-from services.orders.domain.order import RepairOrder
+from services.orders.domain.order import OrderEvent, OrderReceived, RepairOrder, StepTaken
+
+
+def translator(key: DataKey | None = None) -> Translate:
+    """Orders' translator for the unit of work: each event an order recorded, as the subject
+    and message it goes out as. `key` is the customer's data key, for an intake's event."""
+
+    def translate(order: RepairOrder, event: OrderEvent) -> tuple[str, Message]:
+        match event:
+            case OrderReceived():
+                if key is None:
+                    raise ValueError("an order taken in is announced with its customer's key")
+                return _subject(order, "order_received"), order_received(order, key)
+            case StepTaken():
+                return _subject(order, f"order_{event.to_status}"), status_changed(
+                    order, event.step, event.from_status, event.previous_imei, event.parts_attempt
+                )
+
+    return translate
+
+
+def _subject(order: RepairOrder, name: str) -> str:
+    return bus.subject("orders", order.branch_id, order.store_id, name)
 
 
 def order_received(order: RepairOrder, key: DataKey) -> events_pb2.OrderReceived:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit import bus, outbox, paging
+from servicekit import outbox, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import (
     FieldError,
@@ -126,8 +126,7 @@ async def create_repair_order(
                 await outbox.record_entry(
                     session, uow.outbox_table, subject, value, "aftersales.PersonalDataKey"
                 )
-            event = events.order_received(order, personal_key)
-            await uow.emit(bus.subject("orders", branch_id, store_id, "order_received"), event)
+            uow.track(order, events.translator(personal_key))
             await uow.commit()
         return order
 
@@ -173,7 +172,7 @@ async def _take_in(
         received_at=now,
         created_by=auth.user_id,
         timeline=[TimelineEntry("received", now, auth.user_id, store_id, "taken in", "intake")],
-    )
+    ).taken_in()
 
 
 def _retried(earlier: RepairOrder, request_hash: str) -> RepairOrder:
@@ -390,8 +389,10 @@ async def take_step(
     apply(order, now)
     attempt = PartsAttempt.begin(parts, order)
     await attempt.move(auth, from_status, step, held, now)
+    order.step_taken(step, from_status, imei, attempt.id, bool(attempt.claimed))
     try:
         async with new_uow() as uow:
+            uow.track(order, events.translator())
             if not await repository.save_transition(
                 uow.session, order, expected_version, len(order.timeline) - entries
             ):
@@ -401,12 +402,6 @@ async def take_step(
                 await repository.add_imei_link(
                     uow.session, imei, order.current_imei, kind, order.id, now
                 )
-            # A step that leaves the status is no change to tell the customer; inventory still
-            # hears of it when it claimed parts, so the attempt is kept as written.
-            if order.status != from_status or attempt.claimed:
-                event = events.status_changed(order, step, from_status, imei, attempt.id)
-                name = f"order_{order.status}"
-                await uow.emit(bus.subject("orders", order.branch_id, order.store_id, name), event)
             await uow.commit()
     except BaseException:
         await attempt.undo(await _written(new_uow, order.id))

@@ -5,12 +5,13 @@ on, and an outcome when closed. Only the branch's manager, HQ and the owner see 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, invalid
 from servicekit.timeutil import shanghai_day_start_after
+from services.customers.domain.events import ComplaintClosed, ComplaintEvent, ComplaintOpened
 
 COMPLAINT_SCORES = frozenset({1, 2})
 ANSWER_WITHIN_DAYS = 2
@@ -40,6 +41,8 @@ class Complaint:
     outcome: str | None = None
     closed_at: datetime | None = None
     closed_by: str | None = None
+    # Raised by the changes made since it was read; sent when they commit.
+    pending_events: tuple[ComplaintEvent, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def new_complaint(
         owner_id=owner_id,
         opened_at=now,
         due_at=shanghai_day_start_after(now, ANSWER_WITHIN_DAYS),
+        pending_events=(ComplaintOpened(),),
     )
 
 
@@ -122,4 +126,11 @@ def closed(complaint: Complaint, outcome: str, user_id: str, now: datetime) -> C
     text = check_text("outcome", outcome)
     if complaint.state != OPEN:
         raise Conflict("the complaint is closed already")
-    return replace(complaint, state=CLOSED, outcome=text, closed_at=now, closed_by=user_id)
+    return replace(
+        complaint,
+        state=CLOSED,
+        outcome=text,
+        closed_at=now,
+        closed_by=user_id,
+        pending_events=(*complaint.pending_events, ComplaintClosed()),
+    )

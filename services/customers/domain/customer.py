@@ -9,11 +9,12 @@ visit still counts as an order, but never rolls a name, an owner or the last sto
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from servicekit.errors import FieldError, InvalidInput
 from servicekit.identifiers import imei_problem, mobile_problem
+from services.customers.domain.events import CustomerEvent
 
 LANGUAGES = ("zh-CN", "en")
 NAME_MAX = 50
@@ -56,6 +57,8 @@ class Customer:
     version: int = 1
     merged_into: str | None = None
     erased_at: datetime | None = None
+    # Raised by the changes made since it was read; sent when they commit.
+    pending_events: tuple[CustomerEvent, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def erased(self) -> bool:

@@ -7,11 +7,12 @@ over, whatever the hour of the pickup or the call. Pure rules: the caller passes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from servicekit.errors import Conflict, FieldError, InvalidInput
 from servicekit.timeutil import shanghai_day_start_after
+from services.customers.domain.events import FollowUpEvent, FollowUpRecorded
 
 DEFAULT_DAYS_AFTER_PICKUP = 3
 MAX_ATTEMPTS = 3
@@ -39,6 +40,8 @@ class FollowUp:
     attempts: int = 0
     score: int | None = None
     comments: str | None = None
+    # Raised by the changes made since it was read; sent when they commit.
+    pending_events: tuple[FollowUpEvent, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -147,4 +150,5 @@ def after_attempt(
             attempts=attempt.number,
             due_at=shanghai_day_start_after(now, RETRY_AFTER_DAYS),
         )
-    return after, attempt
+    recorded = FollowUpRecorded(attempt.number, reached, score, follow_up.due_at)
+    return replace(after, pending_events=(*after.pending_events, recorded)), attempt

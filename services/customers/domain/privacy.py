@@ -7,12 +7,14 @@ number can be worked back from, the email and consents go. Pure rules.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, invalid
 from services.customers.domain.customer import Customer
+from services.customers.domain.events import CustomerErased
 
 ERASED_NAME = "已删除"
 ERASED_PHONE_PREFIX = "ERASED-"
@@ -39,8 +41,17 @@ def erased_phone() -> str:
     return ERASED_PHONE_PREFIX + secrets.token_hex(6)
 
 
-def erased(customer: Customer, now: datetime, placeholder: str) -> Customer:
-    """The record once the person is anonymised."""
+def erased(
+    customer: Customer,
+    now: datetime,
+    placeholder: str,
+    *,
+    order_ids: Sequence[str] = (),
+    key_ids: Sequence[str] = (),
+    by: AuthContext | None = None,
+) -> Customer:
+    """The record once the person is anonymised, its erasure recorded to announce: the
+    orders kept and their data keys (destroyed), erased by `by` (None or HQ: no unit)."""
     if customer.erased:
         raise Conflict("this customer's personal data is erased already")
     if customer.merged_into:
@@ -54,6 +65,15 @@ def erased(customer: Customer, now: datetime, placeholder: str) -> Customer:
         message_consent=False,
         erased_at=now,
         version=customer.version + 1,
+        pending_events=(
+            *customer.pending_events,
+            CustomerErased(
+                tuple(order_ids),
+                tuple(key_ids),
+                by.branch_id if by else None,
+                by.store_id if by else None,
+            ),
+        ),
     )
 
 

@@ -10,18 +10,22 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aftersales.events.v1 import inventory_events_pb2
-from servicekit import bus
 from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, NotFound, invalid
-from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
 from services.inventory.domain import serials
+from services.inventory.domain.events import (
+    DocumentChanged,
+    InventoryEvent,
+    StockMoved,
+    WarehouseNews,
+)
 from services.inventory.domain.serials import SerialItem
 from services.inventory.domain.stock import Movement, Posting, StockLevel, book, by_serial
 from services.inventory.domain.warehouse import Warehouse
+from services.inventory.events import translate
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -148,39 +152,20 @@ async def record(
     """Write ledger lines and announce each (stock_moved) in the same transaction."""
     ids = await repository.add_movements(uow.session, [m for m, _ in booked])
     for movement, after in booked:
-        warehouse = warehouses[movement.warehouse_id]
-        event = inventory_events_pb2.StockMoved(
-            warehouse_id=movement.warehouse_id,
-            part_number=movement.part_number,
-            kind=movement.kind,
-            quantity=movement.quantity,
-            unit_cost_fen=movement.unit_cost_fen,
-            document_type=movement.document_type,
-            document_id=movement.document_id,
-            on_hand_after=after.on_hand,
-            average_cost_after_fen=after.average_cost_fen,
-            serial_number=movement.serial_number or "",
-        )
-        fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
-        await uow.emit(subject(warehouse, "stock_moved"), event)
+        announce(uow, warehouses[movement.warehouse_id], StockMoved(movement, after))
     return ids
 
 
 async def announce_document(
     uow: UnitOfWork, warehouse: Warehouse, document_type: str, document_id: str, status: str = ""
 ) -> None:
-    event = inventory_events_pb2.DocumentChanged(
-        document_type=document_type,
-        document_id=document_id,
-        warehouse_id=warehouse.id,
-        status=status,
-    )
-    fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
-    await uow.emit(subject(warehouse, "document_changed"), event)
+    announce(uow, warehouse, DocumentChanged(document_type, document_id, status))
 
 
-def subject(warehouse: Warehouse, event_name: str) -> str:
-    return bus.subject("inventory", warehouse.branch_id, warehouse.store_id, event_name)
+def announce(uow: UnitOfWork, warehouse: Warehouse, event: InventoryEvent) -> None:
+    """Record what changed in the warehouse's name: the unit of work sends it at commit, after
+    everything announced before it."""
+    uow.track(WarehouseNews(warehouse).record(event), translate)
 
 
 async def visible_warehouse(

@@ -7,14 +7,13 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aftersales.events.v1 import inventory_events_pb2
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, Forbidden, NotFound, invalid
-from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import repository
 from services.inventory.domain import serials, transfer
+from services.inventory.domain.events import TransferChanged
 from services.inventory.domain.serials import SerialItem
 from services.inventory.domain.stock import Posting, StockLevel, by_serial
 from services.inventory.domain.transfer import Transfer
@@ -48,15 +47,7 @@ async def _transfer_in_scope(
 
 
 async def announce_transfer(uow: UnitOfWork, doc: Transfer, where: Warehouse) -> None:
-    event = inventory_events_pb2.TransferChanged(
-        transfer_id=doc.id,
-        from_warehouse_id=doc.from_warehouse_id,
-        to_warehouse_id=doc.to_warehouse_id,
-        status=doc.status,
-        pending_branches=list(doc.pending_branches),
-    )
-    fill_meta(event.meta, where.branch_id, where.store_id)
-    await uow.emit(common.subject(where, "transfer_changed"), event)
+    common.announce(uow, where, TransferChanged(doc))
 
 
 async def request_transfer(

@@ -8,16 +8,15 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aftersales.events.v1 import inventory_events_pb2
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, NotFound, invalid
-from servicekit.outbox import fill_meta
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
 from services.inventory.adapters import holds as held_by
 from services.inventory.adapters import repository
 from services.inventory.domain import holds, order_parts, serials, transfer
 from services.inventory.domain.catalog import current_successor, successor_chain
+from services.inventory.domain.events import OrderPartsChanged
 from services.inventory.domain.holds import Attempt, Claim
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.domain.serials import SerialItem
@@ -82,27 +81,7 @@ async def _announce_lines(
     action: str,
     lines: Sequence[OrderPartLine],
 ) -> None:
-    event = inventory_events_pb2.OrderPartsChanged(
-        order_id=order_id,
-        warehouse_id=warehouse.id,
-        action=action,
-        lines=[
-            inventory_events_pb2.OrderPartLineState(
-                line_id=x.line_id,
-                part_number=x.part_number,
-                quantity=x.quantity,
-                reserved=x.reserved,
-                short=x.short,
-                issued=x.issued,
-                returned=x.returned,
-                status=x.status,
-                unit_cost_fen=x.unit_cost_fen,
-            )
-            for x in lines
-        ],
-    )
-    fill_meta(event.meta, warehouse.branch_id, warehouse.store_id)
-    await uow.emit(common.subject(warehouse, "order_parts_changed"), event)
+    common.announce(uow, warehouse, OrderPartsChanged(order_id, action, tuple(lines)))
 
 
 def _check_order_id(order_id: str) -> None:

@@ -186,6 +186,26 @@ class Work:
     inspection_fee_fen: int = 0  # 检测费, paid when a declined unit is picked up
 
 
+@dataclass(frozen=True)
+class OrderReceived:
+    """The order was taken in (受理)."""
+
+
+@dataclass(frozen=True)
+class StepTaken:
+    """A step of the lifecycle was taken: from which status to which, on the device's IMEI
+    before the step, and the step's parts attempt at inventory's side (parts_step)."""
+
+    step: str
+    from_status: str
+    to_status: str
+    previous_imei: str
+    parts_attempt: str
+
+
+OrderEvent = OrderReceived | StepTaken
+
+
 @dataclass
 class RepairOrder:
     id: str
@@ -210,6 +230,24 @@ class RepairOrder:
     version: int = 1
     work: Work = field(default_factory=Work)
     closed_at: datetime | None = None
+    # Raised by the changes made since it was read; the unit of work sends them at commit.
+    pending_events: list[OrderEvent] = field(default_factory=list, compare=False, repr=False)
+
+    def taken_in(self) -> RepairOrder:
+        """This new order, as taken in at intake, with its arrival recorded to announce."""
+        self.pending_events.append(OrderReceived())
+        return self
+
+    def step_taken(
+        self, step: str, from_status: str, previous_imei: str, parts_attempt: str, claimed: bool
+    ) -> None:
+        """Record a step taken on this order. A step that leaves the status where it was is
+        no change to tell the customer; inventory still hears of it when its parts attempt
+        claimed parts, so the attempt is known as written."""
+        if self.status != from_status or claimed:
+            self.pending_events.append(
+                StepTaken(step, from_status, self.status, previous_imei, parts_attempt)
+            )
 
     @property
     def current_imei(self) -> str:
