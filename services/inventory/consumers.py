@@ -15,7 +15,7 @@ from services.inventory.settings import HoldSettings
 
 log = logging.getLogger(__name__)
 
-ORDERS_STREAM = "ORDERS"
+ORDERS_STREAM = holds.ORDERS_STREAM
 ORDER_HOLDS_CONSUMER = "inventory-order-holds"
 # Every order_<status> event; order_received is acked and skipped (no handler for it here).
 ORDER_HOLDS_SUBJECT = "orders.v1.*.*.*"
@@ -43,7 +43,8 @@ def consumers(runtime: Runtime) -> list[EventConsumer]:
 
 
 class HoldKeeper:
-    """Every round: attempts past their grace let go of what only they claimed, an ended
+    """Every round: attempts orders' events flowed past by the grace, never written, let go
+    of what only they claimed (nothing, while orders' events are stalled), an ended
     order's holds left behind go too, and the loose holds left are counted for the metric.
     Replicas share the work under the lines' locks."""
 

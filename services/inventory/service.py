@@ -25,8 +25,9 @@ stock ledger (库存台账). What it offers and announces:
 - Events in (ORDERS stream): `inventory-order-holds`: OrderStatusChanged; the parts attempt
   that moved the order is written, any other at its version lets go of what only it claimed,
   and an order cancelled, declined or closed lets go of its holds (domain/holds.py)
-- Background: the hold keeper, in every replica: an attempt not written within
-  HOLD_GRACE_SECONDS lets go of what only it claimed; the loose holds are a metric
+- Background: the hold keeper, in every replica: an attempt not written though orders' events
+  created HOLD_GRACE_SECONDS after its claim were heard lets go of what only it claimed (a
+  stalled orders stream lets nothing go); the loose holds are a metric
 - Commands: `conservation [<part number>]`, `reconcile-holds [--release]`
   (services/inventory/commands.py)
 """

@@ -1,18 +1,24 @@
 """Reading and writing whose an order line's hold is (domain/holds.py), and each order's
 newest version and status as its events told. Claims are read and written under the locks of
-the order's lines (repository.order_lines(lock=True)): one lock order for everyone."""
+the order's lines (repository.order_lines(lock=True)): one lock order for everyone. And how
+far orders' events have flowed in (events_heard)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Row, and_, delete, or_, select, update
+from sqlalchemy import Row, and_, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
 from servicekit.timeutil import as_utc
-from services.inventory.adapters.orm import order_part_claims, order_part_lines, order_states
+from services.inventory.adapters.orm import (
+    events_heard,
+    order_part_claims,
+    order_part_lines,
+    order_states,
+)
 from services.inventory.domain.holds import Claim, order_root
 
 
@@ -153,4 +159,25 @@ async def save_order_state(
         upsert(session, order_states)
         .values(order_id=root, **values)
         .on_conflict_do_update(index_elements=["order_id"], set_=values)
+    )
+
+
+async def heard_until(session: AsyncConnection, stream: str) -> datetime | None:
+    """When the newest event handled from `stream` was created; None: none yet."""
+    h = events_heard.c
+    found = await session.scalar(select(h.heard_until).where(h.stream == stream))
+    return None if found is None else as_utc(found)
+
+
+async def save_heard(session: AsyncConnection, stream: str, created_at: datetime) -> None:
+    """An event of `stream` created at `created_at` was handled; an older one (redelivered,
+    or handled by another replica at once) moves nothing back."""
+    h = events_heard.c
+    statement = upsert(session, events_heard).values(stream=stream, heard_until=created_at)
+    newer = statement.excluded.heard_until
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["stream"],
+            set_={"heard_until": case((newer > h.heard_until, newer), else_=h.heard_until)},
+        )
     )

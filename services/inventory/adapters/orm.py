@@ -219,6 +219,15 @@ order_states = Table(
 )
 """Each order's newest version and status as its events told inventory."""
 
+events_heard = Table(
+    "events_heard",
+    metadata,
+    Column("stream", String(30), primary_key=True),
+    Column("heard_until", DateTime(timezone=True), nullable=False),
+)
+"""When the newest event inventory has handled from each stream was created (its meta's
+occurred_at): how far the stream has flowed, on its own clock."""
+
 transfers = Table(
     "transfers",
     metadata,

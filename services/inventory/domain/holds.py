@@ -22,7 +22,8 @@ ORDER_ENDED = ("cancelled", "declined", "closed")
 """An order in one of these needs no held part any more."""
 
 DEFAULT_GRACE = timedelta(minutes=10)
-"""How long an attempt's claim waits for the order's event saying it was written."""
+"""How long an attempt may take to be written (its step's calls and commit), measured on the
+clock of orders' events."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,13 @@ class Claim:
     def key(self) -> tuple[str, str, str]:
         return self.order_id, self.line_id, self.attempt_id
 
-    def stale(self, now: datetime, grace: timedelta) -> bool:
-        """An attempt not known to be written, past its grace."""
-        return not self.committed and self.claimed_at <= now - grace
+    def stale(self, heard_until: datetime | None, grace: timedelta) -> bool:
+        """An attempt not known to be written though orders' events created the grace after
+        its claim were heard (`heard_until`: when the newest orders event heard was created;
+        None: none heard yet)."""
+        if self.committed or heard_until is None:
+            return False
+        return self.claimed_at + grace <= heard_until
 
 
 def order_root(order_id: str) -> str:
@@ -124,11 +129,12 @@ def loose_holds(
     lines: Sequence[OrderPartLine],
     claims: Collection[Claim],
     status: str | None,
-    now: datetime,
+    heard_until: datetime | None,
     grace: timedelta,
 ) -> list[LooseHold]:
     """One order's open lines that nothing stands behind: the order ended (`status` as its
-    events told), or every claim on the line is an attempt past its grace never written."""
+    events told), or every claim on the line is an attempt orders' events flowed past, by the
+    grace, without it being written (Claim.stale)."""
     loose = []
     for line in lines:
         if not line.open:
@@ -136,7 +142,7 @@ def loose_holds(
         mine = [x for x in claims if x.line_id == line.line_id and x.order_id == line.order_id]
         if status in ORDER_ENDED:
             loose.append(LooseHold(line, f"order {status}"))
-        elif mine and all(x.stale(now, grace) for x in mine):
+        elif mine and all(x.stale(heard_until, grace) for x in mine):
             attempts = ", ".join(sorted(f"{x.attempt_id}@v{x.order_version}" for x in mine))
             loose.append(LooseHold(line, f"attempt never written: {attempts}"))
     return loose

@@ -1,11 +1,11 @@
 """Holds that no live step of their order stands behind (domain/holds.py): let go when the
-order's events say so, or when an attempt's grace runs out; listed for the operator and the
-metric."""
+order's events say so, or when orders' events have flowed an attempt's grace past its claim
+without naming it; listed for the operator and the metric."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit import metrics
@@ -21,6 +21,7 @@ from services.inventory.handlers.common import NewUow
 from services.inventory.handlers.work_order_parts import Claiming, change_held, release_rule, undo
 
 ACTOR = "service:inventory"
+ORDERS_STREAM = "ORDERS"
 
 
 def _posting(order_id: str, now: datetime) -> Posting:
@@ -54,6 +55,9 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     if not event.order_id or event.version <= 0:
         raise UnprocessableEvent(f"order {event.order_id or '?'}: no order id or version")
     session, now = uow.session, utc_now()
+    if event.meta.HasField("occurred_at"):
+        created = event.meta.occurred_at.ToDatetime(tzinfo=UTC)
+        await held_by.save_heard(session, ORDERS_STREAM, created)
     await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
     ended = event.to_status in holds.ORDER_ENDED
     for name in await held_by.parts_names_of(session, event.order_id):
@@ -89,15 +93,19 @@ async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now:
 
 
 async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
-    """Attempts not known to be written within `grace` let go of what only they claimed (the
-    caller died between its call here and its commit, or its undo failed). One transaction per
-    order; how many orders' parts changed."""
+    """Attempts that orders' events flowed past by `grace` without naming them let go of what
+    only they claimed (the caller died between its call here and its commit, or its undo
+    failed). While orders' events are stalled nothing goes. One transaction per order; how many
+    orders' parts changed."""
     now = now or utc_now()
     async with new_uow() as uow:
-        names = await held_by.orders_with_stale_claims(uow.session, now - grace)
+        heard = await held_by.heard_until(uow.session, ORDERS_STREAM)
+        if heard is None:
+            return 0
+        names = await held_by.orders_with_stale_claims(uow.session, heard - grace)
 
     def stale(claims: Sequence[Claim]) -> list[Claim]:
-        return [x for x in claims if x.stale(now, grace)]
+        return [x for x in claims if x.stale(heard, grace)]
 
     changed = 0
     for name in names:
@@ -109,22 +117,20 @@ async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None =
     return changed
 
 
-async def loose_holds(
-    new_uow: NewUow, grace: timedelta, now: datetime | None = None
-) -> list[LooseHold]:
+async def loose_holds(new_uow: NewUow, grace: timedelta) -> list[LooseHold]:
     """Every open hold no live step of its order stands behind: the order ended, or only
-    attempts past their grace, never written, claim it."""
-    now = now or utc_now()
+    attempts orders' events flowed past by their grace, never written, claim it."""
     found: list[LooseHold] = []
     async with new_uow() as uow:
         session = uow.session
+        heard = await held_by.heard_until(session, ORDERS_STREAM)
         for name in await held_by.orders_holding(session):
             state = await held_by.order_state(session, holds.order_root(name))
             found += holds.loose_holds(
                 await repository.order_lines(session, name),
                 await held_by.claims_of(session, name),
                 state[1] if state else None,
-                now,
+                heard,
                 grace,
             )
     metrics.LOOSE_HOLDS.set(len(found))
@@ -132,15 +138,16 @@ async def loose_holds(
 
 
 async def let_go_loose(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
-    """The operator's repair: attempts past their grace let go, and ended orders' holds too."""
+    """The operator's repair: attempts orders' events flowed past let go, and ended orders'
+    holds too."""
     now = now or utc_now()
     changed = await let_go_stale(new_uow, grace, now)
-    for hold in await loose_holds(new_uow, grace, now):
+    for hold in await loose_holds(new_uow, grace):
         name = hold.line.order_id
         async with new_uow() as uow:
             if await _release(uow, name, [hold.line.line_id], now):
                 await uow.commit()
                 changed += 1
                 metrics.HOLDS_LET_GO.labels("order_ended").inc()
-    await loose_holds(new_uow, grace, now)
+    await loose_holds(new_uow, grace)
     return changed

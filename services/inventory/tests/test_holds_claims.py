@@ -58,8 +58,10 @@ def test_the_orders_event_commits_its_attempt_and_drops_the_others_at_that_versi
     assert decided([won, lost], 5, "")[1] == [won, lost]
 
 
-def test_a_hold_is_loose_once_only_attempts_past_their_grace_claim_it() -> None:
+def test_a_hold_is_loose_once_orders_events_flowed_past_its_attempts_by_the_grace() -> None:
     pending = [claim("a")]
+    # No orders event heard yet (a stalled or quiet stream): however long ago the claim was.
+    assert loose_holds([line()], pending, None, None, GRACE) == []
     assert loose_holds([line()], pending, None, AT + GRACE - timedelta(seconds=1), GRACE) == []
     [loose] = loose_holds([line()], pending, None, AT + GRACE, GRACE)
     assert loose.reason == "attempt never written: a@v5"

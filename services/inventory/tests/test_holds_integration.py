@@ -6,7 +6,7 @@ go of holds no live step stands behind."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -57,10 +57,24 @@ async def hear(runtime: Runtime, event: OrderStatusChanged) -> None:
         await uow.commit()
 
 
-def moved(order_id: str, version: int, status: str, attempt: str = "") -> OrderStatusChanged:
-    return OrderStatusChanged(
+def moved(
+    order_id: str,
+    version: int,
+    status: str,
+    attempt: str = "",
+    created_at: datetime | None = None,
+) -> OrderStatusChanged:
+    event = OrderStatusChanged(
         order_id=order_id, version=version, to_status=status, parts_attempt=attempt
     )
+    event.meta.occurred_at.FromDatetime(created_at or utc_now())
+    return event
+
+
+async def claimed_at(runtime: Runtime, order_id: str) -> datetime:
+    async with runtime.uow() as uow:
+        [claim] = await held_by.claims_of(uow.session, order_id)
+    return claim.claimed_at
 
 
 @pytest.mark.service("inventory")
@@ -189,3 +203,40 @@ async def test_reconcile_holds_lists_loose_holds_and_lets_them_go(
     assert await reserved(runtime, "o-1") == {"l-1": 0}
     assert await reserved(runtime, "o-2") == {"l-1": 1}
     assert await reserved(runtime, "o-3") == {"l-1": 0}
+
+
+@pytest.mark.service("inventory")
+async def test_a_stalled_orders_stream_keeps_an_unconfirmed_hold_past_the_grace(
+    runtime: Runtime,
+) -> None:
+    """Orders' outbox or the broker is away longer than the grace: nothing says the attempt
+    was not written, so its hold stays until events created after claim + grace are heard."""
+    grace = timedelta(minutes=10)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(), A)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-2", WAREHOUSE, one(), B)
+    async with runtime.db.session() as session:
+        await session.execute(update(order_part_claims).values(claimed_at=utc_now() - 2 * grace))
+        await session.commit()
+    claim = await claimed_at(runtime, "o-1")
+    await hear(runtime, moved("o-2", 5, "approved", "b", created_at=claim))
+    # The only event heard was created before the claims aged: the stream is stalled since.
+    assert await holds.loose_holds(runtime.uow, grace) == []
+    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    await hear(runtime, moved("o-9", 2, "diagnosed", created_at=claim + grace / 2))
+    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    assert await reserved(runtime, "o-1") == {"l-1": 1}
+
+    # Orders' events flowed on: one created the grace after the claim is heard, without a.
+    await hear(runtime, moved("o-9", 3, "approved", created_at=claim + grace))
+    [loose] = await holds.loose_holds(runtime.uow, grace)
+    assert (loose.line.order_id, loose.reason) == ("o-1", "attempt never written: a@v5")
+    assert await holds.let_go_stale(runtime.uow, grace) == 1
+    assert await reserved(runtime, "o-1") == {"l-1": 0}
+    # The confirmed attempt is never let go, however far the events flow.
+    await hear(runtime, moved("o-9", 4, "repairing", created_at=claim + 100 * grace))
+    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    assert await reserved(runtime, "o-2") == {"l-1": 1}
+    # A late event, created before the newest heard, moves nothing back.
+    await hear(runtime, moved("o-8", 2, "diagnosed", created_at=claim))
+    async with runtime.uow() as uow:
+        assert await held_by.heard_until(uow.session, "ORDERS") == claim + 100 * grace
