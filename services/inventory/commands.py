@@ -9,8 +9,8 @@ prints the conservation check (守恒) per part, the figures and `ok` or `UNBALA
 
 lists the orders' holds no live step stands behind (the order ended, or only attempts never
 written claim them, though orders' events created HOLD_GRACE_SECONDS after the claim were
-heard) and exits 1 when there are any; with --release lets them go first, and lists what is
-left.
+heard, the hold keeper's rule) and exits 1 when there are any; with --release lets them go
+first, and lists what is left.
 """
 
 from __future__ import annotations

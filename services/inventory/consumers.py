@@ -16,7 +16,7 @@ from services.inventory.settings import HoldSettings
 log = logging.getLogger(__name__)
 
 ORDERS_STREAM = holds.ORDERS_STREAM
-ORDER_HOLDS_CONSUMER = "inventory-order-holds"
+ORDER_HOLDS_CONSUMER = holds.ORDER_HOLDS_CONSUMER
 # Every order_<status> event; order_received is acked and skipped (no handler for it here).
 ORDER_HOLDS_SUBJECT = "orders.v1.*.*.*"
 

@@ -26,8 +26,9 @@ stock ledger (库存台账). What it offers and announces:
   that moved the order is written, any other at its version lets go of what only it claimed,
   and an order cancelled, declined or closed lets go of its holds (domain/holds.py)
 - Background: the hold keeper, in every replica: an attempt not written though orders' events
-  created HOLD_GRACE_SECONDS after its claim were heard lets go of what only it claimed (a
-  stalled orders stream lets nothing go); the loose holds are a metric
+  created HOLD_GRACE_SECONDS after its claim were heard (and had settled, with no orders event
+  failing) lets go of what only it claimed: a stalled orders stream lets nothing go; the loose
+  holds are a metric
 - Commands: `conservation [<part number>]`, `reconcile-holds [--release]`
   (services/inventory/commands.py)
 """

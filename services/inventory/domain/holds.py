@@ -1,7 +1,17 @@
 """Whose an order line's hold is (预留归属): each attempt of an order's step that reserves or
 issues a line claims it, and the line is let go only when its last claim goes. So a step that
 loses a race undoes nothing the winner relies on, and an attempt never written (its caller died
-before the commit) is let go once the order's events show it lost, or after a grace period.
+before the commit) is let go once the order's events show it lost, or once orders' events have
+flowed a grace period past its claim without naming it.
+
+Events of one outbox are published in the order their transactions committed: when inventory
+has heard every orders event created until the grace after a claim, the attempt's own event
+(written within the grace, or never) would have come first. A stalled outbox or relay says
+nothing about an attempt, so in a stalled or quiet system no claim goes stale: a failure that
+will pass is waited out, never turned into a lost hold. The newest creation time heard is
+trusted only once it has stood for EVENT_SETTLE (an earlier event still in flight at another
+replica, or waiting for its redelivery, is handled by then), and not while any orders event
+is failing.
 
 The order's standing holds (made before attempts were tracked, put back by an undo, or reserved
 outright) are claimed by the empty attempt, committed from the start.
@@ -24,6 +34,25 @@ ORDER_ENDED = ("cancelled", "declined", "closed")
 DEFAULT_GRACE = timedelta(minutes=10)
 """How long an attempt may take to be written (its step's calls and commit), measured on the
 clock of orders' events."""
+
+EVENT_SETTLE = timedelta(minutes=2)
+"""How long an orders event may still be in flight after a later one was handled: a try's
+timeout, and the broker's wait before it delivers an unanswered message again, with room."""
+
+
+@dataclass(frozen=True)
+class HeardUntil:
+    """How far orders' events have flowed in: the creation time of the newest one handled
+    (`newest`, handled at `noted_at`), and an earlier such time that has stood for the settle
+    time already (`settled`; None: none yet)."""
+
+    newest: datetime
+    noted_at: datetime
+    settled: datetime | None
+
+    def trusted(self, now: datetime, settle: timedelta = EVENT_SETTLE) -> datetime | None:
+        """How far every orders event created before is surely handled."""
+        return self.newest if self.noted_at <= now - settle else self.settled
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit import metrics
 from servicekit.inbox import UnprocessableEvent
@@ -22,6 +24,7 @@ from services.inventory.handlers.work_order_parts import Claiming, change_held, 
 
 ACTOR = "service:inventory"
 ORDERS_STREAM = "ORDERS"
+ORDER_HOLDS_CONSUMER = "inventory-order-holds"
 
 
 def _posting(order_id: str, now: datetime) -> Posting:
@@ -57,7 +60,7 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     session, now = uow.session, utc_now()
     if event.meta.HasField("occurred_at"):
         created = event.meta.occurred_at.ToDatetime(tzinfo=UTC)
-        await held_by.save_heard(session, ORDERS_STREAM, created)
+        await held_by.save_heard(session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now)
     await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
     ended = event.to_status in holds.ORDER_ENDED
     for name in await held_by.parts_names_of(session, event.order_id):
@@ -92,6 +95,15 @@ async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now:
     )
 
 
+async def _orders_heard_until(session: AsyncConnection, now: datetime) -> datetime | None:
+    """How far every orders event created before is surely handled here; None while that is
+    not known, or while an orders event is failing (it may name an attempt: waited out)."""
+    if await held_by.failing_events(session, ORDER_HOLDS_CONSUMER):
+        return None
+    heard = await held_by.heard_until(session, ORDERS_STREAM)
+    return None if heard is None else heard.trusted(now)
+
+
 async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
     """Attempts that orders' events flowed past by `grace` without naming them let go of what
     only they claimed (the caller died between its call here and its commit, or its undo
@@ -99,7 +111,7 @@ async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None =
     orders' parts changed."""
     now = now or utc_now()
     async with new_uow() as uow:
-        heard = await held_by.heard_until(uow.session, ORDERS_STREAM)
+        heard = await _orders_heard_until(uow.session, now)
         if heard is None:
             return 0
         names = await held_by.orders_with_stale_claims(uow.session, heard - grace)
@@ -117,13 +129,16 @@ async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None =
     return changed
 
 
-async def loose_holds(new_uow: NewUow, grace: timedelta) -> list[LooseHold]:
+async def loose_holds(
+    new_uow: NewUow, grace: timedelta, now: datetime | None = None
+) -> list[LooseHold]:
     """Every open hold no live step of its order stands behind: the order ended, or only
     attempts orders' events flowed past by their grace, never written, claim it."""
+    now = now or utc_now()
     found: list[LooseHold] = []
     async with new_uow() as uow:
         session = uow.session
-        heard = await held_by.heard_until(session, ORDERS_STREAM)
+        heard = await _orders_heard_until(session, now)
         for name in await held_by.orders_holding(session):
             state = await held_by.order_state(session, holds.order_root(name))
             found += holds.loose_holds(
@@ -142,12 +157,12 @@ async def let_go_loose(new_uow: NewUow, grace: timedelta, now: datetime | None =
     holds too."""
     now = now or utc_now()
     changed = await let_go_stale(new_uow, grace, now)
-    for hold in await loose_holds(new_uow, grace):
+    for hold in await loose_holds(new_uow, grace, now):
         name = hold.line.order_id
         async with new_uow() as uow:
             if await _release(uow, name, [hold.line.line_id], now):
                 await uow.commit()
                 changed += 1
                 metrics.HOLDS_LET_GO.labels("order_ended").inc()
-    await loose_holds(new_uow, grace)
+    await loose_holds(new_uow, grace, now)
     return changed

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.inventory.domain.holds import (
+    EVENT_SETTLE,
     STANDING,
     Attempt,
     Claim,
+    HeardUntil,
     claims_for,
     decided,
     let_go,
@@ -77,3 +79,14 @@ def test_an_ended_orders_open_holds_are_loose_and_its_issued_parts_are_not() -> 
 
 def test_a_partner_stores_parts_belong_to_the_order() -> None:
     assert order_root("o-1/SH-002") == "o-1" == order_root("o-1")
+
+
+def test_how_far_orders_events_flowed_is_trusted_once_it_has_settled() -> None:
+    newest, earlier = AT + GRACE, AT
+    heard = HeardUntil(newest, noted_at=AT, settled=None)
+    # Just heard: an earlier event may still be in flight elsewhere, so nothing is known yet.
+    assert heard.trusted(AT + EVENT_SETTLE - timedelta(seconds=1)) is None
+    assert heard.trusted(AT + EVENT_SETTLE) == newest
+    # Moved on since: the mark that had settled stands in the meantime.
+    moved_on = HeardUntil(newest, noted_at=AT, settled=earlier)
+    assert moved_on.trusted(AT) == earlier

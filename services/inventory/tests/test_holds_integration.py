@@ -18,9 +18,10 @@ from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import utc_now
 from services.inventory import commands
 from services.inventory.adapters import holds as held_by
-from services.inventory.adapters.orm import order_part_claims
-from services.inventory.domain.holds import STANDING, Attempt
+from services.inventory.adapters.orm import events_heard, inbox, order_part_claims
+from services.inventory.domain.holds import EVENT_SETTLE, STANDING, Attempt
 from services.inventory.handlers import holds, work_order_parts
+from services.inventory.handlers.holds import ORDER_HOLDS_CONSUMER
 from services.inventory.service import SPEC
 from services.inventory.tests.test_order_parts_integration import (
     TECH,
@@ -186,6 +187,9 @@ async def test_reconcile_holds_lists_loose_holds_and_lets_them_go(
         await session.commit()
     await hear(runtime, moved("o-3", 7, "closed"))  # its release failed: put it back held
     await work_order_parts.reserve_parts(uow, TECH, "o-3", WAREHOUSE, one())
+    async with runtime.db.session() as session:  # what was heard has settled
+        await session.execute(update(events_heard).values(noted_at=hour_ago))
+        await session.commit()
     monkeypatch.setenv("DATABASE_URL", async_url(db_target.url))
     if db_target.schema:
         monkeypatch.setenv("DB_SCHEMA", db_target.schema)
@@ -219,24 +223,51 @@ async def test_a_stalled_orders_stream_keeps_an_unconfirmed_hold_past_the_grace(
         await session.commit()
     claim = await claimed_at(runtime, "o-1")
     await hear(runtime, moved("o-2", 5, "approved", "b", created_at=claim))
+    # The keeper's rounds, once what was heard has settled.
+    later = utc_now() + EVENT_SETTLE
     # The only event heard was created before the claims aged: the stream is stalled since.
-    assert await holds.loose_holds(runtime.uow, grace) == []
-    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    assert await holds.loose_holds(runtime.uow, grace, later) == []
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 0
     await hear(runtime, moved("o-9", 2, "diagnosed", created_at=claim + grace / 2))
-    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 0
     assert await reserved(runtime, "o-1") == {"l-1": 1}
 
     # Orders' events flowed on: one created the grace after the claim is heard, without a.
     await hear(runtime, moved("o-9", 3, "approved", created_at=claim + grace))
-    [loose] = await holds.loose_holds(runtime.uow, grace)
+    # Not at once: an earlier event may still be in flight at another replica.
+    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    later = utc_now() + EVENT_SETTLE
+    # Nor while an orders event fails and waits for its retry: it may name the attempt.
+    failing = {"consumer": ORDER_HOLDS_CONSUMER, "event_id": "e-failing"}
+    async with runtime.db.session() as session:
+        await session.execute(
+            held_by.consumer_failures.insert(),
+            {
+                **failing,
+                "errors": 1,
+                "attempts": 1,
+                "first_failed_at": later,
+                "last_failed_at": later,
+                "last_error": "OperationalError: lock timeout",
+            },
+        )
+        await session.commit()
+    assert await holds.loose_holds(runtime.uow, grace, later) == []
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 0
+    async with runtime.db.session() as session:
+        await session.execute(inbox.insert(), {**failing, "handled_at": later})
+        await session.commit()
+
+    [loose] = await holds.loose_holds(runtime.uow, grace, later)
     assert (loose.line.order_id, loose.reason) == ("o-1", "attempt never written: a@v5")
-    assert await holds.let_go_stale(runtime.uow, grace) == 1
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 1
     assert await reserved(runtime, "o-1") == {"l-1": 0}
     # The confirmed attempt is never let go, however far the events flow.
     await hear(runtime, moved("o-9", 4, "repairing", created_at=claim + 100 * grace))
-    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 0
     assert await reserved(runtime, "o-2") == {"l-1": 1}
     # A late event, created before the newest heard, moves nothing back.
     await hear(runtime, moved("o-8", 2, "diagnosed", created_at=claim))
     async with runtime.uow() as uow:
-        assert await held_by.heard_until(uow.session, "ORDERS") == claim + 100 * grace
+        heard = await held_by.heard_until(uow.session, "ORDERS")
+    assert heard is not None and heard.newest == claim + 100 * grace

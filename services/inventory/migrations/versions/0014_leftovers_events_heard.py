@@ -20,6 +20,8 @@ def upgrade() -> None:
         "events_heard",
         sa.Column("stream", sa.String(length=30), nullable=False),
         sa.Column("heard_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settled_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("stream", name=op.f("pk_events_heard")),
     )
 
