@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from aftersales.events.v1.events_pb2 import EventMeta, OrderReceived
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit import metrics
 from servicekit.inbox import UnprocessableEvent
@@ -50,6 +51,17 @@ async def _let_go(
     )
 
 
+async def _note_heard(session: AsyncConnection, meta: EventMeta, now: datetime) -> None:
+    if meta.HasField("occurred_at"):
+        created = meta.occurred_at.ToDatetime(tzinfo=UTC)
+        await held_by.save_heard(session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now)
+
+
+async def order_received(uow: UnitOfWork, event: OrderReceived) -> None:
+    """A new order moves no parts; it only shows how far orders' events have flowed."""
+    await _note_heard(uow.session, event.meta, utc_now())
+
+
 async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     """An order reached a version: the parts attempt that got there is written, any other at
     that version lost its race and lets go of what only it claimed. An order cancelled,
@@ -58,9 +70,7 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     if not event.order_id or event.version <= 0:
         raise UnprocessableEvent(f"order {event.order_id or '?'}: no order id or version")
     session, now = uow.session, utc_now()
-    if event.meta.HasField("occurred_at"):
-        created = event.meta.occurred_at.ToDatetime(tzinfo=UTC)
-        await held_by.save_heard(session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now)
+    await _note_heard(session, event.meta, now)
     await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
     ended = event.to_status in holds.ORDER_ENDED
     for name in await held_by.parts_names_of(session, event.order_id):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from aftersales.events.v1.events_pb2 import OrderReceived
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit.db import async_url
 from servicekit.runtime import Runtime, close_runtime, open_runtime
@@ -271,3 +272,19 @@ async def test_a_stalled_orders_stream_keeps_an_unconfirmed_hold_past_the_grace(
     async with runtime.uow() as uow:
         heard = await held_by.heard_until(uow.session, "ORDERS")
     assert heard is not None and heard.newest == claim + 100 * grace
+
+
+@pytest.mark.service("inventory")
+async def test_a_new_order_heard_shows_orders_events_flowed_past_an_attempt(
+    runtime: Runtime,
+) -> None:
+    grace = timedelta(minutes=10)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(), A)
+    claim = await claimed_at(runtime, "o-1")
+    received = OrderReceived(order_id="o-9")
+    received.meta.occurred_at.FromDatetime(claim + grace)
+    async with runtime.uow() as uow:
+        await holds.order_received(uow, received)
+        await uow.commit()
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 1
+    assert await reserved(runtime, "o-1") == {"l-1": 0}
