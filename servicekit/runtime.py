@@ -223,9 +223,10 @@ async def serve(spec: ServiceSpec) -> None:
 
 
 async def prune_inbox(runtime: Runtime, done: asyncio.Event) -> None:
-    """Every hour, forget event ids handled longer ago than the stream keeps messages (plus a
-    margin): no redelivery can bring those back; and requests handled longer ago than a key
-    is honoured. A failed round waits for the next one."""
+    """Every hour, forget event ids handled longer ago than anything can bring them back (the
+    longer of the stream's and the dead letters' retention, plus a week: inbox.INBOX_KEPT);
+    and requests handled longer ago than a key is honoured. A failed round waits for the next
+    one."""
     while not done.is_set():
         try:
             removed = await inbox.prune(runtime.db, runtime.inbox, utc_now() - inbox.INBOX_KEPT)

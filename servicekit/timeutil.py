@@ -65,7 +65,10 @@ def day_problem(day: date) -> str | None:
 
 def parse_day(text: str) -> date:
     """A YYYY-MM-DD business date; ValueError saying why when it is malformed or out of range."""
-    day = date.fromisoformat(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be a date as YYYY-MM-DD") from None
     if problem := day_problem(day):
         raise ValueError(problem)
     return day

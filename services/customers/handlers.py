@@ -152,12 +152,10 @@ async def record_order_received(
             visit.received_at,
             visit.order_id,
         )
-    seen = await repository.device_by_imei(session, visit.imei, for_update=True)
-    device = device_after_visit(seen, visit, customer.id)
-    if seen is None:
-        await repository.add_device(session, device)
-    else:
-        await repository.update_device(session, device)
+    first_seen = device_after_visit(None, visit, customer.id)
+    seen = await repository.device_by_imei_or_add(session, first_seen)
+    if seen is not None:
+        await repository.update_device(session, device_after_visit(seen, visit, customer.id))
     await repository.add_order(session, customer.id, visit, event.customer.key_id)
 
 

@@ -16,7 +16,8 @@ What it offers, listens to and announces:
     device upserted, the order counted once
   - `customers-order-history`: OrderStatusChanged; each order's status for the history, and a
     follow-up task at pickup
-  - `customers-notifications`: both; the tracking read model and one notice per event
+  - `customers-notifications`: both; the tracking read model and one notice per real status
+    change the customer cares about (an event that leaves the status sends none)
 - Events out (protos/aftersales/events/v1/customer_events.proto), on
   customers.v1.<branch>.<store>.<event>: follow_up_recorded, complaint_opened, complaint_closed,
   customer_erased (orders clears its copy of the name and phone)

@@ -539,7 +539,8 @@ class StockLevel(BaseModel):
     on_hand: int
     reserved: int
     available: int
-    average_cost_fen: int
+    average_cost_fen: int = Field(description="value_fen / on_hand, rounded down")
+    value_fen: int = Field(description="what the on-hand is worth, exactly to the fen")
 
 
 class Stock(BaseModel):

@@ -8,8 +8,9 @@ prints the conservation check (守恒) per part, the figures and `ok` or `UNBALA
     python -m services.inventory reconcile-holds [--release]
 
 lists the orders' holds no live step stands behind (the order ended, or only attempts never
-written past HOLD_GRACE_SECONDS claim them) and exits 1 when there are any; with --release
-lets them go first, and lists what is left.
+written claim them, though orders' events created HOLD_GRACE_SECONDS after the claim were
+heard, the hold keeper's rule) and exits 1 when there are any; with --release lets them go
+first, and lists what is left.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from aftersales.events.v1 import order_events_pb2
+from aftersales.events.v1 import events_pb2, order_events_pb2
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import BackgroundWork, Runtime
 from services.inventory.handlers import holds
@@ -15,16 +15,17 @@ from services.inventory.settings import HoldSettings
 
 log = logging.getLogger(__name__)
 
-ORDERS_STREAM = "ORDERS"
-ORDER_HOLDS_CONSUMER = "inventory-order-holds"
-# Every order_<status> event; order_received is acked and skipped (no handler for it here).
+ORDERS_STREAM = holds.ORDERS_STREAM
+ORDER_HOLDS_CONSUMER = holds.ORDER_HOLDS_CONSUMER
+# Every order event: order_received only shows how far orders' events have flowed.
 ORDER_HOLDS_SUBJECT = "orders.v1.*.*.*"
 
 
 def order_holds_consumer(
     runtime: Runtime, name: str = ORDER_HOLDS_CONSUMER, subject: str = ORDER_HOLDS_SUBJECT
 ) -> EventConsumer:
-    """Each order's steps as written: which parts attempt won, and orders that ended."""
+    """Each order's steps as written: which parts attempt won, and orders that ended; and how
+    far orders' events have flowed (every order event)."""
     return runtime.consumer(
         name,
         ORDERS_STREAM,
@@ -33,7 +34,11 @@ def order_holds_consumer(
             order_events_pb2.OrderStatusChanged.DESCRIPTOR.full_name: (
                 order_events_pb2.OrderStatusChanged,
                 holds.order_moved,
-            )
+            ),
+            events_pb2.OrderReceived.DESCRIPTOR.full_name: (
+                events_pb2.OrderReceived,
+                holds.order_received,
+            ),
         },
     )
 
@@ -43,7 +48,8 @@ def consumers(runtime: Runtime) -> list[EventConsumer]:
 
 
 class HoldKeeper:
-    """Every round: attempts past their grace let go of what only they claimed, an ended
+    """Every round: attempts orders' events flowed past by the grace, never written, let go
+    of what only they claimed (nothing, while orders' events are stalled), an ended
     order's holds left behind go too, and the loose holds left are counted for the metric.
     Replicas share the work under the lines' locks."""
 

@@ -73,6 +73,7 @@ def level_message(row: StockRow) -> inventory_pb2.StockLevel:
         reserved=level.reserved,
         available=level.available,
         average_cost_fen=level.average_cost_fen,
+        value_fen=level.value_fen,
     )
 
 

@@ -24,9 +24,12 @@ stock ledger (库存台账). What it offers and announces:
   - document_changed: a stocktake, an old-part batch, a quota or a purchase order
 - Events in (ORDERS stream): `inventory-order-holds`: OrderStatusChanged; the parts attempt
   that moved the order is written, any other at its version lets go of what only it claimed,
-  and an order cancelled, declined or closed lets go of its holds (domain/holds.py)
-- Background: the hold keeper, in every replica: an attempt not written within
-  HOLD_GRACE_SECONDS lets go of what only it claimed; the loose holds are a metric
+  and an order cancelled, declined or closed lets go of its holds (domain/holds.py); it and
+  OrderReceived note how far orders' events have flowed (the newest one's creation time)
+- Background: the hold keeper, in every replica: an attempt not written though orders' events
+  created HOLD_GRACE_SECONDS after its claim were heard (and had settled, with no orders event
+  failing) lets go of what only it claimed: a stalled orders stream lets nothing go; the loose
+  holds are a metric
 - Commands: `conservation [<part number>]`, `reconcile-holds [--release]`
   (services/inventory/commands.py)
 """

@@ -20,9 +20,10 @@ def _seconds(name: str, default: timedelta) -> timedelta:
 
 @dataclass(frozen=True)
 class HoldSettings:
-    # HOLD_GRACE_SECONDS: how long a step's attempt at an order's parts may wait for the
-    # order's event saying it was written before what only it claims is let go. Longer than
-    # any step takes (its calls here and its commit) plus the orders outbox's worst delay.
+    # HOLD_GRACE_SECONDS: how long a step's attempt at an order's parts may take to be written
+    # (its calls here and its commit). What only it claims is let go once an orders event
+    # created that long after the claim is heard without naming it; a stalled orders outbox
+    # or broker delays that, however long it lasts.
     grace: timedelta
     # HOLD_CHECK_SECONDS: how often each replica looks for such holds.
     check_every: timedelta

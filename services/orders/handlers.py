@@ -240,8 +240,8 @@ def order_filter(
         if text:
             try:
                 bounds[name] = parse_day(text)
-            except ValueError:
-                errors.append(FieldError(name, "must be a date as YYYY-MM-DD"))
+            except ValueError as error:
+                errors.append(FieldError(name, str(error)))
     if errors:
         raise InvalidInput("the filters have errors", errors)
     return repository.OrderFilter(

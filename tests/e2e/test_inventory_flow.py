@@ -41,8 +41,9 @@ async def test_a_receipt_moves_stock_and_average_and_an_adjustment_follows(api: 
 
     after = await stock(api)
     assert after["on_hand"] == before["on_hand"] + 4
-    total = before["on_hand"] * before["average_cost_fen"] + 4 * 52000
-    assert after["average_cost_fen"] == total // (before["on_hand"] + 4)
+    # The stock's value is kept exactly; the average is derived from it.
+    assert after["value_fen"] == before["value_fen"] + 4 * 52000
+    assert after["average_cost_fen"] == after["value_fen"] // after["on_hand"]
     assert after["available"] == after["on_hand"] - after["reserved"]
 
     adjustment = {"part_number": PART, "quantity": -1, "reason": "盘亏: 碎屏一片"}

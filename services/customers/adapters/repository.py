@@ -136,6 +136,32 @@ async def device_by_imei(
     return _device_from_row(row) if row else None
 
 
+@functools.cache
+def _add_device_unless_imei_known(dialect_name: str) -> Any:
+    return (
+        upsert_on(dialect_name, devices)
+        .on_conflict_do_nothing(index_elements=[devices.c.imei])
+        .returning(devices.c.imei)
+    )
+
+
+async def device_by_imei_or_add(session: AsyncConnection, new: Device) -> Device | None:
+    """The device with `new`'s IMEI, locked until the transaction ends; None when there was
+    none and `new` is added. An upsert, like customer_by_phone_or_add: when another replica
+    brings the same new IMEI in at this moment (under another phone), the insert waits for its
+    transaction and then yields to the row it made."""
+    known = await device_by_imei(session, new.imei, for_update=True)
+    if known is not None:
+        return known
+    added = await session.execute(
+        _add_device_unless_imei_known(session.dialect.name),
+        {"imei": new.imei, **_device_values(new)},
+    )
+    if added.first() is not None:
+        return None
+    return await device_by_imei(session, new.imei, for_update=True)
+
+
 async def devices_of(session: AsyncConnection, customer_id: str) -> list[Device]:
     rows = await session.execute(
         select(devices)
@@ -181,10 +207,6 @@ def _device_values(device: Device) -> dict[str, object]:
         "first_seen_at": device.first_seen_at,
         "last_seen_at": device.last_seen_at,
     }
-
-
-async def add_device(session: AsyncConnection, device: Device) -> None:
-    await session.execute(devices.insert(), {"imei": device.imei, **_device_values(device)})
 
 
 async def update_device(session: AsyncConnection, device: Device) -> None:

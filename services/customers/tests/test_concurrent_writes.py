@@ -1,10 +1,12 @@
 """Two replicas writing the same customers at once, on PostgreSQL (SQLite has one writer at a
-time, so there the same calls take turns): a new phone taken in twice makes one customer, and
-merge(A, B) beside merge(B, A) is one merge and one refusal, never a deadlock (a 500)."""
+time, so there the same calls take turns): a new phone taken in twice makes one customer, one
+new IMEI brought in under two phones at once makes one device (with the later visit's owner),
+and merge(A, B) beside merge(B, A) is one merge and one refusal, never a deadlock (a 500)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,11 +17,12 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, NotFound
 from servicekit.runtime import Runtime
 from servicekit.testing import eventually
+from servicekit.timeutil import utc_now
 from services.customers import handlers
 from services.customers.adapters import repository
-from services.customers.adapters.orm import customers
+from services.customers.adapters.orm import customers, devices
 from services.customers.domain.customer import Customer
-from services.customers.tests.support import OTHER_PHONE, PHONE, Lane, order_received
+from services.customers.tests.support import IMEI, OTHER_PHONE, PHONE, Lane, order_received
 
 pytestmark = pytest.mark.service("customers")
 
@@ -66,6 +69,39 @@ async def test_one_new_phone_taken_in_by_two_replicas_at_once_is_one_customer(
         found = await repository.customer_by_phone(session, PHONE)
     assert count == 1
     assert found is not None and found.order_count == 2
+
+
+async def test_one_new_imei_brought_in_under_two_phones_at_once_is_one_device(
+    runtime: Runtime, lane: Lane
+) -> None:
+    first = order_received(lane)
+    later = order_received(lane, phone=OTHER_PHONE, received_at=utc_now() + timedelta(minutes=1))
+    second_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def second_replica() -> None:
+        async with runtime.uow() as uow:
+            second_pid.set_result(await uow.session.scalar(_PID))
+            await handlers.record_order_received(uow, later, lane.keys)
+            await uow.commit()
+
+    async with runtime.uow() as uow:
+        await handlers.record_order_received(uow, first, lane.keys)
+        # The same IMEI comes in under another phone before the first commits: no device row
+        # to lock yet, so the second waits for the first's insert and then uses its row.
+        other = asyncio.create_task(second_replica())
+        pid = await second_pid
+        await eventually(lambda: waiting_for_a_lock(runtime, pid))
+        await uow.commit()
+    await other
+    async with runtime.db.session() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(devices).where(devices.c.imei == IMEI)
+        )
+        device = await repository.device_by_imei(session, IMEI)
+        owner = await repository.customer_by_phone(session, OTHER_PHONE)
+    assert count == 1
+    # Brought in last under the other phone: the device changed hands.
+    assert device is not None and owner is not None and device.owner_id == owner.id
 
 
 class LockInterleaving:

@@ -130,6 +130,7 @@ async def get_stock(warehouse_id: str, auth: Auth, gw: Gw, part_number: Filter =
             "reserved": level.reserved,
             "available": level.available,
             "average_cost_fen": level.average_cost_fen,
+            "value_fen": level.value_fen,
         }
         for level in reply.levels
     ]

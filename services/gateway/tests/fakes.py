@@ -211,6 +211,7 @@ class FakeInventory(inventory_pb2_grpc.InventoryServiceServicer):
             reserved=2,
             available=3,
             average_cost_fen=44850,
+            value_fen=224251,
         )
         return inventory_pb2.GetStockResponse(warehouse=warehouse, levels=[level])
 

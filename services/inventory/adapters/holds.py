@@ -1,19 +1,29 @@
 """Reading and writing whose an order line's hold is (domain/holds.py), and each order's
 newest version and status as its events told. Claims are read and written under the locks of
-the order's lines (repository.order_lines(lock=True)): one lock order for everyone."""
+the order's lines (repository.order_lines(lock=True)): one lock order for everyone. And how
+far orders' events have flowed in (events_heard)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Row, and_, delete, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert
+from servicekit.inbox import failures_table
 from servicekit.timeutil import as_utc
-from services.inventory.adapters.orm import order_part_claims, order_part_lines, order_states
-from services.inventory.domain.holds import Claim, order_root
+from services.inventory.adapters.orm import (
+    events_heard,
+    inbox,
+    order_part_claims,
+    order_part_lines,
+    order_states,
+)
+from services.inventory.domain.holds import Claim, HeardUntil, order_root
+
+consumer_failures = failures_table(inbox.metadata)
 
 
 def _claim_from_row(row: Row[tuple[object, ...]]) -> Claim:
@@ -154,3 +164,57 @@ async def save_order_state(
         .values(order_id=root, **values)
         .on_conflict_do_update(index_elements=["order_id"], set_=values)
     )
+
+
+async def heard_until(session: AsyncConnection, stream: str) -> HeardUntil | None:
+    """How far `stream`'s events have flowed in; None: none handled yet."""
+    h = events_heard.c
+    row = (
+        await session.execute(
+            select(h.heard_until, h.noted_at, h.settled_until).where(h.stream == stream)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    settled = None if row.settled_until is None else as_utc(row.settled_until)
+    return HeardUntil(as_utc(row.heard_until), as_utc(row.noted_at), settled)
+
+
+async def save_heard(
+    session: AsyncConnection, stream: str, created_at: datetime, settle: timedelta, now: datetime
+) -> None:
+    """An event of `stream` created at `created_at` was handled at `now`; an older one
+    (redelivered, or handled by another replica at once) moves nothing back. The mark that
+    stood for `settle` already is kept as the settled one. One statement, so replicas handling
+    events at once never lose an advance."""
+    h = events_heard.c
+    statement = upsert(session, events_heard).values(
+        stream=stream, heard_until=created_at, noted_at=now, settled_until=None
+    )
+    newer = statement.excluded.heard_until
+    advances = newer > h.heard_until
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["stream"],
+            set_={
+                "settled_until": case(
+                    (h.noted_at <= now - settle, h.heard_until), else_=h.settled_until
+                ),
+                "heard_until": case((advances, newer), else_=h.heard_until),
+                "noted_at": case((advances, now), else_=h.noted_at),
+            },
+        )
+    )
+
+
+async def failing_events(session: AsyncConnection, consumer: str) -> int:
+    """How many of `consumer`'s events failed and are still to be retried (neither handled
+    since nor given up on: a dead letter forgets its failures)."""
+    f, i = consumer_failures.c, inbox.c
+    handled = select(i.event_id).where(i.consumer == consumer, i.event_id == f.event_id)
+    query = (
+        select(func.count())
+        .select_from(consumer_failures)
+        .where(f.consumer == consumer, ~handled.exists())
+    )
+    return int(await session.scalar(query) or 0)

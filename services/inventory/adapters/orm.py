@@ -219,6 +219,18 @@ order_states = Table(
 )
 """Each order's newest version and status as its events told inventory."""
 
+events_heard = Table(
+    "events_heard",
+    metadata,
+    Column("stream", String(30), primary_key=True),
+    Column("heard_until", DateTime(timezone=True), nullable=False),
+    Column("noted_at", DateTime(timezone=True), nullable=False),
+    Column("settled_until", DateTime(timezone=True), nullable=True),
+)
+"""When the newest event inventory has handled from each stream was created (its meta's
+occurred_at), and when that was noted: how far the stream has flowed, on its own clock; and
+an earlier such mark that had stood for the settle time (domain/holds.py HeardUntil)."""
+
 transfers = Table(
     "transfers",
     metadata,

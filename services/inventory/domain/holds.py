@@ -1,7 +1,17 @@
 """Whose an order line's hold is (预留归属): each attempt of an order's step that reserves or
 issues a line claims it, and the line is let go only when its last claim goes. So a step that
 loses a race undoes nothing the winner relies on, and an attempt never written (its caller died
-before the commit) is let go once the order's events show it lost, or after a grace period.
+before the commit) is let go once the order's events show it lost, or once orders' events have
+flowed a grace period past its claim without naming it.
+
+Events of one outbox are published in the order their transactions committed: when inventory
+has heard every orders event created until the grace after a claim, the attempt's own event
+(written within the grace, or never) would have come first. A stalled outbox or relay says
+nothing about an attempt, so in a stalled or quiet system no claim goes stale: a failure that
+will pass is waited out, never turned into a lost hold. The newest creation time heard is
+trusted only once it has stood for EVENT_SETTLE (an earlier event still in flight at another
+replica, or waiting for its redelivery, is handled by then), and not while any orders event
+is failing.
 
 The order's standing holds (made before attempts were tracked, put back by an undo, or reserved
 outright) are claimed by the empty attempt, committed from the start.
@@ -22,7 +32,27 @@ ORDER_ENDED = ("cancelled", "declined", "closed")
 """An order in one of these needs no held part any more."""
 
 DEFAULT_GRACE = timedelta(minutes=10)
-"""How long an attempt's claim waits for the order's event saying it was written."""
+"""How long an attempt may take to be written (its step's calls and commit), measured on the
+clock of orders' events."""
+
+EVENT_SETTLE = timedelta(minutes=2)
+"""How long an orders event may still be in flight after a later one was handled: a try's
+timeout, and the broker's wait before it delivers an unanswered message again, with room."""
+
+
+@dataclass(frozen=True)
+class HeardUntil:
+    """How far orders' events have flowed in: the creation time of the newest one handled
+    (`newest`, handled at `noted_at`), and an earlier such time that has stood for the settle
+    time already (`settled`; None: none yet)."""
+
+    newest: datetime
+    noted_at: datetime
+    settled: datetime | None
+
+    def trusted(self, now: datetime, settle: timedelta = EVENT_SETTLE) -> datetime | None:
+        """How far every orders event created before is surely handled."""
+        return self.newest if self.noted_at <= now - settle else self.settled
 
 
 @dataclass(frozen=True)
@@ -46,9 +76,13 @@ class Claim:
     def key(self) -> tuple[str, str, str]:
         return self.order_id, self.line_id, self.attempt_id
 
-    def stale(self, now: datetime, grace: timedelta) -> bool:
-        """An attempt not known to be written, past its grace."""
-        return not self.committed and self.claimed_at <= now - grace
+    def stale(self, heard_until: datetime | None, grace: timedelta) -> bool:
+        """An attempt not known to be written though orders' events created the grace after
+        its claim were heard (`heard_until`: when the newest orders event heard was created;
+        None: none heard yet)."""
+        if self.committed or heard_until is None:
+            return False
+        return self.claimed_at + grace <= heard_until
 
 
 def order_root(order_id: str) -> str:
@@ -124,11 +158,12 @@ def loose_holds(
     lines: Sequence[OrderPartLine],
     claims: Collection[Claim],
     status: str | None,
-    now: datetime,
+    heard_until: datetime | None,
     grace: timedelta,
 ) -> list[LooseHold]:
     """One order's open lines that nothing stands behind: the order ended (`status` as its
-    events told), or every claim on the line is an attempt past its grace never written."""
+    events told), or every claim on the line is an attempt orders' events flowed past, by the
+    grace, without it being written (Claim.stale)."""
     loose = []
     for line in lines:
         if not line.open:
@@ -136,7 +171,7 @@ def loose_holds(
         mine = [x for x in claims if x.line_id == line.line_id and x.order_id == line.order_id]
         if status in ORDER_ENDED:
             loose.append(LooseHold(line, f"order {status}"))
-        elif mine and all(x.stale(now, grace) for x in mine):
+        elif mine and all(x.stale(heard_until, grace) for x in mine):
             attempts = ", ".join(sorted(f"{x.attempt_id}@v{x.order_version}" for x in mine))
             loose.append(LooseHold(line, f"attempt never written: {attempts}"))
     return loose

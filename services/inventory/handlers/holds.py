@@ -1,12 +1,15 @@
 """Holds that no live step of their order stands behind (domain/holds.py): let go when the
-order's events say so, or when an attempt's grace runs out; listed for the operator and the
-metric."""
+order's events say so, or when orders' events have flowed an attempt's grace past its claim
+without naming it; listed for the operator and the metric."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aftersales.events.v1.events_pb2 import EventMeta, OrderReceived
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit import metrics
 from servicekit.inbox import UnprocessableEvent
@@ -21,6 +24,8 @@ from services.inventory.handlers.common import NewUow
 from services.inventory.handlers.work_order_parts import Claiming, change_held, release_rule, undo
 
 ACTOR = "service:inventory"
+ORDERS_STREAM = "ORDERS"
+ORDER_HOLDS_CONSUMER = "inventory-order-holds"
 
 
 def _posting(order_id: str, now: datetime) -> Posting:
@@ -46,6 +51,17 @@ async def _let_go(
     )
 
 
+async def _note_heard(session: AsyncConnection, meta: EventMeta, now: datetime) -> None:
+    if meta.HasField("occurred_at"):
+        created = meta.occurred_at.ToDatetime(tzinfo=UTC)
+        await held_by.save_heard(session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now)
+
+
+async def order_received(uow: UnitOfWork, event: OrderReceived) -> None:
+    """A new order moves no parts; it only shows how far orders' events have flowed."""
+    await _note_heard(uow.session, event.meta, utc_now())
+
+
 async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     """An order reached a version: the parts attempt that got there is written, any other at
     that version lost its race and lets go of what only it claimed. An order cancelled,
@@ -54,6 +70,7 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     if not event.order_id or event.version <= 0:
         raise UnprocessableEvent(f"order {event.order_id or '?'}: no order id or version")
     session, now = uow.session, utc_now()
+    await _note_heard(session, event.meta, now)
     await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
     ended = event.to_status in holds.ORDER_ENDED
     for name in await held_by.parts_names_of(session, event.order_id):
@@ -88,16 +105,29 @@ async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now:
     )
 
 
+async def _orders_heard_until(session: AsyncConnection, now: datetime) -> datetime | None:
+    """How far every orders event created before is surely handled here; None while that is
+    not known, or while an orders event is failing (it may name an attempt: waited out)."""
+    if await held_by.failing_events(session, ORDER_HOLDS_CONSUMER):
+        return None
+    heard = await held_by.heard_until(session, ORDERS_STREAM)
+    return None if heard is None else heard.trusted(now)
+
+
 async def let_go_stale(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
-    """Attempts not known to be written within `grace` let go of what only they claimed (the
-    caller died between its call here and its commit, or its undo failed). One transaction per
-    order; how many orders' parts changed."""
+    """Attempts that orders' events flowed past by `grace` without naming them let go of what
+    only they claimed (the caller died between its call here and its commit, or its undo
+    failed). While orders' events are stalled nothing goes. One transaction per order; how many
+    orders' parts changed."""
     now = now or utc_now()
     async with new_uow() as uow:
-        names = await held_by.orders_with_stale_claims(uow.session, now - grace)
+        heard = await _orders_heard_until(uow.session, now)
+        if heard is None:
+            return 0
+        names = await held_by.orders_with_stale_claims(uow.session, heard - grace)
 
     def stale(claims: Sequence[Claim]) -> list[Claim]:
-        return [x for x in claims if x.stale(now, grace)]
+        return [x for x in claims if x.stale(heard, grace)]
 
     changed = 0
     for name in names:
@@ -113,18 +143,19 @@ async def loose_holds(
     new_uow: NewUow, grace: timedelta, now: datetime | None = None
 ) -> list[LooseHold]:
     """Every open hold no live step of its order stands behind: the order ended, or only
-    attempts past their grace, never written, claim it."""
+    attempts orders' events flowed past by their grace, never written, claim it."""
     now = now or utc_now()
     found: list[LooseHold] = []
     async with new_uow() as uow:
         session = uow.session
+        heard = await _orders_heard_until(session, now)
         for name in await held_by.orders_holding(session):
             state = await held_by.order_state(session, holds.order_root(name))
             found += holds.loose_holds(
                 await repository.order_lines(session, name),
                 await held_by.claims_of(session, name),
                 state[1] if state else None,
-                now,
+                heard,
                 grace,
             )
     metrics.LOOSE_HOLDS.set(len(found))
@@ -132,7 +163,8 @@ async def loose_holds(
 
 
 async def let_go_loose(new_uow: NewUow, grace: timedelta, now: datetime | None = None) -> int:
-    """The operator's repair: attempts past their grace let go, and ended orders' holds too."""
+    """The operator's repair: attempts orders' events flowed past let go, and ended orders'
+    holds too."""
     now = now or utc_now()
     changed = await let_go_stale(new_uow, grace, now)
     for hold in await loose_holds(new_uow, grace, now):

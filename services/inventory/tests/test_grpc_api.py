@@ -14,6 +14,8 @@ from servicekit.grpc_client import call
 from servicekit.idempotency import passing_request_id
 from servicekit.runtime import close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, acting_as, service_settings, serving
+from services.inventory.domain.stock import StockLevel
+from services.inventory.grpc_api import StockRow, level_message
 from services.inventory.service import SPEC
 
 KEEPER = AuthContext("u-k1", "warehouse_keeper", "SH", "SH-001")
@@ -59,6 +61,8 @@ async def test_a_store_keeper_reads_their_own_warehouse(
     for level in stock.levels:
         assert level.available == level.on_hand - level.reserved
         assert level.average_cost_fen > 0 and level.description
+        # The exact value beside the average derived from it.
+        assert level.on_hand and level.average_cost_fen == level.value_fen // level.on_hand
     one = await call(
         stub.GetStock,
         inventory_pb2.GetStockRequest(warehouse_id="WH-SH-001", part_number="HW-BAT-P60"),
@@ -273,3 +277,10 @@ async def test_serials_over_grpc_as_a_keeper_and_orders_use_them(
             inventory_pb2.ListSerialsRequest(warehouse_id="WH-SH-001", part_number=part),
         )
     assert {x.serial_number for x in listed.serials} == {*serials, *many}
+
+
+def test_a_stock_level_shows_its_exact_value_beside_the_average_cost() -> None:
+    """Three units received for 100 fen: worth 100, at an average of 33 (rounded down)."""
+    level = StockLevel("WH-SH-001", "HW-BAT-P60", on_hand=3, average_cost_fen=33, value_fen=100)
+    shown = level_message(StockRow(level, "P60 battery"))
+    assert (shown.on_hand, shown.average_cost_fen, shown.value_fen) == (3, 33, 100)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.inventory.domain.holds import (
+    EVENT_SETTLE,
     STANDING,
     Attempt,
     Claim,
+    HeardUntil,
     claims_for,
     decided,
     let_go,
@@ -58,8 +60,10 @@ def test_the_orders_event_commits_its_attempt_and_drops_the_others_at_that_versi
     assert decided([won, lost], 5, "")[1] == [won, lost]
 
 
-def test_a_hold_is_loose_once_only_attempts_past_their_grace_claim_it() -> None:
+def test_a_hold_is_loose_once_orders_events_flowed_past_its_attempts_by_the_grace() -> None:
     pending = [claim("a")]
+    # No orders event heard yet (a stalled or quiet stream): however long ago the claim was.
+    assert loose_holds([line()], pending, None, None, GRACE) == []
     assert loose_holds([line()], pending, None, AT + GRACE - timedelta(seconds=1), GRACE) == []
     [loose] = loose_holds([line()], pending, None, AT + GRACE, GRACE)
     assert loose.reason == "attempt never written: a@v5"
@@ -75,3 +79,14 @@ def test_an_ended_orders_open_holds_are_loose_and_its_issued_parts_are_not() -> 
 
 def test_a_partner_stores_parts_belong_to_the_order() -> None:
     assert order_root("o-1/SH-002") == "o-1" == order_root("o-1")
+
+
+def test_how_far_orders_events_flowed_is_trusted_once_it_has_settled() -> None:
+    newest, earlier = AT + GRACE, AT
+    heard = HeardUntil(newest, noted_at=AT, settled=None)
+    # Just heard: an earlier event may still be in flight elsewhere, so nothing is known yet.
+    assert heard.trusted(AT + EVENT_SETTLE - timedelta(seconds=1)) is None
+    assert heard.trusted(AT + EVENT_SETTLE) == newest
+    # Moved on since: the mark that had settled stands in the meantime.
+    moved_on = HeardUntil(newest, noted_at=AT, settled=earlier)
+    assert moved_on.trusted(AT) == earlier

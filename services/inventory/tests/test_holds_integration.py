@@ -6,11 +6,12 @@ go of holds no live step stands behind."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
+from aftersales.events.v1.events_pb2 import OrderReceived
 from aftersales.events.v1.order_events_pb2 import OrderStatusChanged
 from servicekit.db import async_url
 from servicekit.runtime import Runtime, close_runtime, open_runtime
@@ -18,9 +19,10 @@ from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import utc_now
 from services.inventory import commands
 from services.inventory.adapters import holds as held_by
-from services.inventory.adapters.orm import order_part_claims
-from services.inventory.domain.holds import STANDING, Attempt
+from services.inventory.adapters.orm import events_heard, inbox, order_part_claims
+from services.inventory.domain.holds import EVENT_SETTLE, STANDING, Attempt
 from services.inventory.handlers import holds, work_order_parts
+from services.inventory.handlers.holds import ORDER_HOLDS_CONSUMER
 from services.inventory.service import SPEC
 from services.inventory.tests.test_order_parts_integration import (
     TECH,
@@ -57,10 +59,24 @@ async def hear(runtime: Runtime, event: OrderStatusChanged) -> None:
         await uow.commit()
 
 
-def moved(order_id: str, version: int, status: str, attempt: str = "") -> OrderStatusChanged:
-    return OrderStatusChanged(
+def moved(
+    order_id: str,
+    version: int,
+    status: str,
+    attempt: str = "",
+    created_at: datetime | None = None,
+) -> OrderStatusChanged:
+    event = OrderStatusChanged(
         order_id=order_id, version=version, to_status=status, parts_attempt=attempt
     )
+    event.meta.occurred_at.FromDatetime(created_at or utc_now())
+    return event
+
+
+async def claimed_at(runtime: Runtime, order_id: str) -> datetime:
+    async with runtime.uow() as uow:
+        [claim] = await held_by.claims_of(uow.session, order_id)
+    return claim.claimed_at
 
 
 @pytest.mark.service("inventory")
@@ -172,6 +188,9 @@ async def test_reconcile_holds_lists_loose_holds_and_lets_them_go(
         await session.commit()
     await hear(runtime, moved("o-3", 7, "closed"))  # its release failed: put it back held
     await work_order_parts.reserve_parts(uow, TECH, "o-3", WAREHOUSE, one())
+    async with runtime.db.session() as session:  # what was heard has settled
+        await session.execute(update(events_heard).values(noted_at=hour_ago))
+        await session.commit()
     monkeypatch.setenv("DATABASE_URL", async_url(db_target.url))
     if db_target.schema:
         monkeypatch.setenv("DB_SCHEMA", db_target.schema)
@@ -189,3 +208,83 @@ async def test_reconcile_holds_lists_loose_holds_and_lets_them_go(
     assert await reserved(runtime, "o-1") == {"l-1": 0}
     assert await reserved(runtime, "o-2") == {"l-1": 1}
     assert await reserved(runtime, "o-3") == {"l-1": 0}
+
+
+@pytest.mark.service("inventory")
+async def test_a_stalled_orders_stream_keeps_an_unconfirmed_hold_past_the_grace(
+    runtime: Runtime,
+) -> None:
+    """Orders' outbox or the broker is away longer than the grace: nothing says the attempt
+    was not written, so its hold stays until events created after claim + grace are heard."""
+    grace = timedelta(minutes=10)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(), A)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-2", WAREHOUSE, one(), B)
+    async with runtime.db.session() as session:
+        await session.execute(update(order_part_claims).values(claimed_at=utc_now() - 2 * grace))
+        await session.commit()
+    claim = await claimed_at(runtime, "o-1")
+    await hear(runtime, moved("o-2", 5, "approved", "b", created_at=claim))
+    # The keeper's rounds, once what was heard has settled.
+    later = utc_now() + EVENT_SETTLE
+    # The only event heard was created before the claims aged: the stream is stalled since.
+    assert await holds.loose_holds(runtime.uow, grace, later) == []
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 0
+    await hear(runtime, moved("o-9", 2, "diagnosed", created_at=claim + grace / 2))
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 0
+    assert await reserved(runtime, "o-1") == {"l-1": 1}
+
+    # Orders' events flowed on: one created the grace after the claim is heard, without a.
+    await hear(runtime, moved("o-9", 3, "approved", created_at=claim + grace))
+    # Not at once: an earlier event may still be in flight at another replica.
+    assert await holds.let_go_stale(runtime.uow, grace) == 0
+    later = utc_now() + EVENT_SETTLE
+    # Nor while an orders event fails and waits for its retry: it may name the attempt.
+    failing = {"consumer": ORDER_HOLDS_CONSUMER, "event_id": "e-failing"}
+    async with runtime.db.session() as session:
+        await session.execute(
+            held_by.consumer_failures.insert(),
+            {
+                **failing,
+                "errors": 1,
+                "attempts": 1,
+                "first_failed_at": later,
+                "last_failed_at": later,
+                "last_error": "OperationalError: lock timeout",
+            },
+        )
+        await session.commit()
+    assert await holds.loose_holds(runtime.uow, grace, later) == []
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 0
+    async with runtime.db.session() as session:
+        await session.execute(inbox.insert(), {**failing, "handled_at": later})
+        await session.commit()
+
+    [loose] = await holds.loose_holds(runtime.uow, grace, later)
+    assert (loose.line.order_id, loose.reason) == ("o-1", "attempt never written: a@v5")
+    assert await holds.let_go_stale(runtime.uow, grace, later) == 1
+    assert await reserved(runtime, "o-1") == {"l-1": 0}
+    # The confirmed attempt is never let go, however far the events flow.
+    await hear(runtime, moved("o-9", 4, "repairing", created_at=claim + 100 * grace))
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 0
+    assert await reserved(runtime, "o-2") == {"l-1": 1}
+    # A late event, created before the newest heard, moves nothing back.
+    await hear(runtime, moved("o-8", 2, "diagnosed", created_at=claim))
+    async with runtime.uow() as uow:
+        heard = await held_by.heard_until(uow.session, "ORDERS")
+    assert heard is not None and heard.newest == claim + 100 * grace
+
+
+@pytest.mark.service("inventory")
+async def test_a_new_order_heard_shows_orders_events_flowed_past_an_attempt(
+    runtime: Runtime,
+) -> None:
+    grace = timedelta(minutes=10)
+    await work_order_parts.reserve_parts(runtime.uow, TECH, "o-1", WAREHOUSE, one(), A)
+    claim = await claimed_at(runtime, "o-1")
+    received = OrderReceived(order_id="o-9")
+    received.meta.occurred_at.FromDatetime(claim + grace)
+    async with runtime.uow() as uow:
+        await holds.order_received(uow, received)
+        await uow.commit()
+    assert await holds.let_go_stale(runtime.uow, grace, utc_now() + EVENT_SETTLE) == 1
+    assert await reserved(runtime, "o-1") == {"l-1": 0}

@@ -8,10 +8,15 @@ from datetime import date
 
 import pytest
 
+from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import AuthContext
 from servicekit.errors import InvalidInput
+from servicekit.grpc_client import call
+from servicekit.runtime import close_runtime, open_runtime
+from servicekit.testing import DatabaseTarget, NatsServer, acting_as, service_settings, serving
 from services.orders import handlers
 from services.orders.domain.intake import IntakeForm, validate_intake
+from services.orders.service import SPEC
 
 TODAY = date(2026, 3, 1)
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
@@ -78,4 +83,25 @@ def test_a_filter_day_outside_the_calendar_is_refused_by_name(named: dict[str, s
             received_to=named.get("received_to", ""),
             swap_due_by=named.get("swap_due_by", ""),
         )
-    assert [e.field for e in caught.value.errors] == list(named)
+    assert [(e.field, e.reason) for e in caught.value.errors] == [
+        (field, "must be between 1990-01-01 and 2099-12-31") for field in named
+    ]
+
+
+@pytest.mark.service("orders")
+async def test_a_filter_day_called_over_grpc_answers_the_precise_reason(
+    db_target: DatabaseTarget, nats_server: NatsServer
+) -> None:
+    runtime = await open_runtime(SPEC, service_settings("orders", db_target, nats_server.url))
+    asked = orders_pb2.ListRepairOrdersRequest(received_from="0001-01-01", received_to="3/1")
+    try:
+        async with serving(SPEC, runtime) as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+            with acting_as(CLERK), pytest.raises(InvalidInput) as caught:
+                await call(stub.ListRepairOrders, asked)
+    finally:
+        await close_runtime(runtime)
+    assert [(e.field, e.reason) for e in caught.value.errors] == [
+        ("received_from", "must be between 1990-01-01 and 2099-12-31"),
+        ("received_to", "must be a date as YYYY-MM-DD"),
+    ]

@@ -58,7 +58,9 @@ Global___OrderStore: _TypeAlias = OrderStore  # noqa: Y015
 @_typing.final
 class OrderStatusChanged(_message.Message):
     """orders.v1.<branch>.<store>.order_<status> (the intake store's subject): a step moved the order (order_diagnosed,
-    order_ready_for_pickup for the customer notice, order_closed, ...). One per step taken.
+    order_ready_for_pickup for the customer notice, order_closed, ...). One per step that moves the
+    status, or that claimed parts (then from_status may equal to_status: inventory learns the
+    attempt named in parts_attempt was written; customers notice no change).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -247,13 +247,16 @@ class StockLevel(_message.Message):
     RESERVED_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
     AVERAGE_COST_FEN_FIELD_NUMBER: _builtins.int
+    VALUE_FEN_FIELD_NUMBER: _builtins.int
     part_number: _builtins.str
     description: _builtins.str
     on_hand: _builtins.int
     reserved: _builtins.int
     available: _builtins.int
     average_cost_fen: _builtins.int
-    """moving-average cost in this warehouse"""
+    """moving-average cost in this warehouse, value_fen / on_hand rounded down"""
+    value_fen: _builtins.int
+    """what the on-hand is worth, exactly to the fen"""
     def __init__(
         self,
         *,
@@ -263,10 +266,11 @@ class StockLevel(_message.Message):
         reserved: _builtins.int = ...,
         available: _builtins.int = ...,
         average_cost_fen: _builtins.int = ...,
+        value_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "average_cost_fen", b"average_cost_fen", "description", b"description", "on_hand", b"on_hand", "part_number", b"part_number", "reserved", b"reserved"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "average_cost_fen", b"average_cost_fen", "description", b"description", "on_hand", b"on_hand", "part_number", b"part_number", "reserved", b"reserved", "value_fen", b"value_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
