@@ -17,8 +17,8 @@ from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import utc_now
 from services.inventory import commands
-from services.inventory.adapters import holds as held_by
 from services.inventory.adapters.orm import order_part_claims
+from services.inventory.adapters.repository import holds as held_by
 from services.inventory.domain.holds import STANDING, Attempt
 from services.inventory.handlers import holds, work_order_parts
 from services.inventory.service import SPEC
