@@ -22,8 +22,10 @@ from sqlalchemy import select
 from servicekit.demo import demo_data
 from servicekit.runtime import Runtime
 from servicekit.timeutil import utc_now
-from services.inventory.adapters import repository
 from services.inventory.adapters.orm import parts
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import quotas as quotas_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.stock import Posting
 from services.inventory.domain.warehouse import (
@@ -141,14 +143,14 @@ async def seed(runtime: Runtime) -> None:
         session = uow.session
         if await session.scalar(select(parts.c.part_number).limit(1)) is not None:
             return
-        await repository.add_parts(session, demo_parts(data))
-        await repository.add_warehouses(session, demo_warehouses(data))
+        await catalog_db.add_parts(session, demo_parts(data))
+        await warehouses_db.add_warehouses(session, demo_warehouses(data))
         posting = Posting("receipt", OPENING_DOCUMENT, utc_now(), DEMO_USER)
         await common.post_movements(uow, opening_stock(data) + serialised_stock(data), posting)
         for warehouse in demo_warehouses(data):
             if warehouse.franchised:
-                held = await repository.held_value(session, warehouse.id)
-                await repository.set_quota(
+                held = await quotas_db.held_value(session, warehouse.id)
+                await quotas_db.set_quota(
                     session, warehouse.id, demo_quota(held), DEMO_USER, posting.occurred_at
                 )
         await uow.commit()

@@ -10,7 +10,7 @@ from aftersales.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from servicekit.auth import current_auth
 from servicekit.errors import invalid
 from servicekit.timeutil import utc_now
-from services.inventory.adapters.repository import StockRow
+from services.inventory.adapters.repository.stock import StockRow
 from services.inventory.domain import old_parts, purchasing
 from services.inventory.domain.catalog import Part
 from services.inventory.domain.conservation import PartConservation

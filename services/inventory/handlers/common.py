@@ -14,7 +14,11 @@ from servicekit.auth import AuthContext
 from servicekit.errors import Conflict, NotFound, invalid
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import ledger as ledger_db
+from services.inventory.adapters.repository import serials as serials_db
+from services.inventory.adapters.repository import stock as stock_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain import serials
 from services.inventory.domain.events import (
     DocumentChanged,
@@ -70,7 +74,7 @@ async def post_movements(
     if not lines:
         return []
     session = uow.session
-    serialised = await repository.serialised_flags(session, {x.part_number for x in lines})
+    serialised = await catalog_db.serialised_flags(session, {x.part_number for x in lines})
     found = await warehouses(session, {x.warehouse_id for x in lines})
     for line in lines:
         if line.warehouse_id not in found:
@@ -80,8 +84,8 @@ async def post_movements(
         _check_serials_named(serialised[line.part_number], line.part_number, line.serials)
         if line.serials:
             serials.check_serials(line.serials, abs(line.quantity))
-    levels = await repository.lock_levels(session, {(x.warehouse_id, x.part_number) for x in lines})
-    items = await repository.lock_serials(session, {s for x in lines for s in x.serials})
+    levels = await stock_db.lock_levels(session, {(x.warehouse_id, x.part_number) for x in lines})
+    items = await serials_db.lock_serials(session, {s for x in lines for s in x.serials})
     known = set(items)
     booked: list[Booked] = []
     for line in lines:
@@ -95,7 +99,7 @@ async def post_movements(
         for serial in line.serials:
             items[serial] = _serial_booked(items.get(serial), serial, line, movement.unit_cost_fen)
         booked += by_serial(movement, levels[key], line.serials)
-    await repository.save_levels(session, list(levels.values()))
+    await stock_db.save_levels(session, list(levels.values()))
     await _save_serials(uow, items, known)
     ids = await record(uow, found, booked)
     return list(zip(ids, [m for m, _ in booked], strict=True))
@@ -129,18 +133,18 @@ async def _save_serials(uow: UnitOfWork, items: dict[str, SerialItem], known: se
     A new serial booked at the same moment by another posting fails one of the two."""
     now = utc_now()
     try:
-        await repository.add_serials(
+        await serials_db.add_serials(
             uow.session, [x for k, x in items.items() if k not in known], now
         )
     except IntegrityError as error:
         raise Conflict("a serial was booked elsewhere at the same moment; try again") from error
-    await repository.save_serials(uow.session, [x for k, x in items.items() if k in known], now)
+    await serials_db.save_serials(uow.session, [x for k, x in items.items() if k in known], now)
 
 
 async def warehouses(session: AsyncConnection, ids: Collection[str]) -> dict[str, Warehouse]:
     found = {}
     for warehouse_id in ids:
-        warehouse = await repository.get_warehouse(session, warehouse_id)
+        warehouse = await warehouses_db.get_warehouse(session, warehouse_id)
         if warehouse is not None:
             found[warehouse_id] = warehouse
     return found
@@ -150,7 +154,7 @@ async def record(
     uow: UnitOfWork, warehouses: dict[str, Warehouse], booked: Sequence[Booked]
 ) -> list[int]:
     """Write ledger lines and announce each (stock_moved) in the same transaction."""
-    ids = await repository.add_movements(uow.session, [m for m, _ in booked])
+    ids = await ledger_db.add_movements(uow.session, [m for m, _ in booked])
     for movement, after in booked:
         announce(uow, warehouses[movement.warehouse_id], StockMoved(movement, after))
     return ids
@@ -173,7 +177,7 @@ async def visible_warehouse(
 ) -> Warehouse:
     if not warehouse_id:
         raise invalid("warehouse_id", "is required")
-    warehouse = await repository.get_warehouse(session, warehouse_id)
+    warehouse = await warehouses_db.get_warehouse(session, warehouse_id)
     # Another unit's warehouse is indistinguishable from one that does not exist.
     if warehouse is None or not warehouse.visible_to(auth):
         raise NotFound(f"no warehouse {warehouse_id} in your scope")

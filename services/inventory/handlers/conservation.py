@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from servicekit.auth import AuthContext, require_role
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import conservation as conservation_db
 from services.inventory.domain.conservation import PartConservation, conserve
 from services.inventory.handlers.common import NewUow
 
@@ -22,14 +22,14 @@ async def check_conservation(
 async def conservation(new_uow: NewUow, part_number: str = "") -> list[PartConservation]:
     """The check itself, for the RPC and for the operator's command."""
     async with new_uow() as uow:
-        ledger = await repository.ledger_by_part_and_kind(uow.session, part_number or None)
-        on_hand = await repository.on_hand_by_part(uow.session, part_number or None)
-        in_transit = await repository.in_transit_by_part(uow.session, part_number or None)
-        off = await repository.warehouses_off(uow.session, part_number or None)
-        serials_off = await repository.serials_off(uow.session, part_number or None)
-        value = await repository.ledger_value_by_part(uow.session, part_number or None)
-        held = await repository.value_by_part(uow.session, part_number or None)
-        moving = await repository.in_transit_value_by_part(uow.session, part_number or None)
+        ledger = await conservation_db.ledger_by_part_and_kind(uow.session, part_number or None)
+        on_hand = await conservation_db.on_hand_by_part(uow.session, part_number or None)
+        in_transit = await conservation_db.in_transit_by_part(uow.session, part_number or None)
+        off = await conservation_db.warehouses_off(uow.session, part_number or None)
+        serials_off = await conservation_db.serials_off(uow.session, part_number or None)
+        value = await conservation_db.ledger_value_by_part(uow.session, part_number or None)
+        held = await conservation_db.value_by_part(uow.session, part_number or None)
+        moving = await conservation_db.in_transit_value_by_part(uow.session, part_number or None)
     return [
         conserve(
             part,

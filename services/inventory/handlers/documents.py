@@ -9,7 +9,9 @@ from servicekit import paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Forbidden, NotFound, invalid
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import ledger as ledger_db
+from services.inventory.adapters.repository import stock as stock_db
 from services.inventory.domain.stocktake import APPROVAL_THRESHOLD_FEN
 from services.inventory.handlers import common, quotas
 from services.inventory.handlers.common import (
@@ -54,10 +56,10 @@ async def record_receipt(
         if (earlier := await _earlier_movement(uow)) is not None:
             return earlier
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        if not await repository.retail_prices(uow.session, [part_number]):
+        if not await catalog_db.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
         # The level before the quota: the one lock order every posting keeps.
-        await repository.lock_levels(uow.session, {(warehouse.id, part_number)})
+        await stock_db.lock_levels(uow.session, {(warehouse.id, part_number)})
         await quotas.admit_into(
             uow.session, warehouse.id, quantity * unit_cost_fen, f"receipt of {part_number}"
         )
@@ -95,11 +97,11 @@ async def record_adjustment(
             return earlier
         session = uow.session
         warehouse = await common.visible_warehouse(session, auth, warehouse_id)
-        if not await repository.retail_prices(session, [part_number]):
+        if not await catalog_db.retail_prices(session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
         # The level before the quota (the one lock order), and the cost read under its lock.
-        await repository.lock_levels(session, {(warehouse.id, part_number)})
-        cost = await repository.inbound_cost(session, warehouse.id, part_number)
+        await stock_db.lock_levels(session, {(warehouse.id, part_number)})
+        cost = await stock_db.inbound_cost(session, warehouse.id, part_number)
         if cost is None:
             raise invalid("part_number", f"no part {part_number}")
         if auth.role == "warehouse_keeper" and abs(quantity) * cost > APPROVAL_THRESHOLD_FEN:
@@ -147,7 +149,7 @@ async def record_write_off(
         if (earlier := await _earlier_movement(uow)) is not None:
             return earlier
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        if not await repository.retail_prices(uow.session, [part_number]):
+        if not await catalog_db.retail_prices(uow.session, [part_number]):
             raise invalid("part_number", f"no part {part_number}")
         line = MovementLine(warehouse.id, part_number, kind, -quantity, None, tuple(serial_numbers))
         prefix = "SCR" if kind == "scrap" else "RTM"
@@ -173,9 +175,9 @@ async def _earlier_movement(uow: UnitOfWork) -> Posted | None:
         return None
     if "-" in earlier:
         first, last = (int(x) for x in earlier.split("-"))
-        rows = await repository.movements_like(uow.session, first, last)
+        rows = await ledger_db.movements_like(uow.session, first, last)
     else:
-        rows = await repository.movements_of(uow.session, [int(x) for x in earlier.split(",")])
+        rows = await ledger_db.movements_of(uow.session, [int(x) for x in earlier.split(",")])
     if not rows:
         raise NotFound(f"movements {earlier} of an earlier try are gone")
     return [(row.id, row.movement) for row in rows]
@@ -188,7 +190,7 @@ async def list_movements(
     part_number: str,
     page_size: int,
     page_token: str,
-) -> tuple[list[repository.LedgerRow], str]:
+) -> tuple[list[ledger_db.LedgerRow], str]:
     """A warehouse's ledger, newest first, a page at a time."""
     size = paging.page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     before = None
@@ -199,7 +201,7 @@ async def list_movements(
         before = int(raw)
     async with new_uow() as uow:
         await common.visible_warehouse(uow.session, auth, warehouse_id)
-        page = await repository.list_movements(
+        page = await ledger_db.list_movements(
             uow.session, warehouse_id, part_number or None, size + 1, before
         )
     if len(page) > size:

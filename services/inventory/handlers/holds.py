@@ -15,8 +15,9 @@ from servicekit import metrics
 from servicekit.inbox import UnprocessableEvent
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import holds as held_by
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import holds as held_by
+from services.inventory.adapters.repository import order_parts as order_parts_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain import holds
 from services.inventory.domain.holds import Claim, LooseHold
 from services.inventory.domain.stock import Posting
@@ -40,9 +41,9 @@ async def _let_go(
 ) -> bool:
     """Drop the claims `dropping` picks on one store's lines of an order, under its locks; the
     lines that lose their last claim are let go."""
-    lines = await repository.order_lines(uow.session, order_id)
+    lines = await order_parts_db.order_lines(uow.session, order_id)
     warehouse = (
-        await repository.get_warehouse(uow.session, lines[0].warehouse_id) if lines else None
+        await warehouses_db.get_warehouse(uow.session, lines[0].warehouse_id) if lines else None
     )
     if warehouse is None:
         return False
@@ -90,8 +91,8 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
 async def _release(uow: UnitOfWork, order_id: str, line_ids: Sequence[str], now: datetime) -> bool:
     """The order needs these open lines (all: none named) no more: their holds go, with every
     claim on them."""
-    lines = await repository.order_lines(uow.session, order_id)
-    warehouse = await repository.get_warehouse(uow.session, lines[0].warehouse_id)
+    lines = await order_parts_db.order_lines(uow.session, order_id)
+    warehouse = await warehouses_db.get_warehouse(uow.session, lines[0].warehouse_id)
     assert warehouse is not None  # a line's warehouse is a foreign key
     return await change_held(
         uow,
@@ -152,7 +153,7 @@ async def loose_holds(
         for name in await held_by.orders_holding(session):
             state = await held_by.order_state(session, holds.order_root(name))
             found += holds.loose_holds(
-                await repository.order_lines(session, name),
+                await order_parts_db.order_lines(session, name),
                 await held_by.claims_of(session, name),
                 state[1] if state else None,
                 heard,

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound
 from servicekit.timeutil import as_utc, utc_now
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import old_part_returns as old_part_returns_db
+from services.inventory.adapters.repository import order_parts as order_parts_db
 from services.inventory.domain import old_parts
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
@@ -36,7 +37,7 @@ async def list_old_parts_owed(
     overdue."""
     async with new_uow() as uow:
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        lines = await repository.lines_owing_old_parts(uow.session, warehouse.id)
+        lines = await order_parts_db.lines_owing_old_parts(uow.session, warehouse.id)
     if overdue_only:
         now = utc_now()
         return [x for x in lines if old_parts.overdue(x, now)]
@@ -58,7 +59,7 @@ async def return_old_parts(
         if (earlier := await uow.earlier_result()) is not None:
             return await _old_part_batch(session, earlier)
         warehouse = await common.visible_warehouse(session, auth, warehouse_id)
-        owing = await repository.lines_owing_old_parts(session, warehouse.id, lock=True)
+        owing = await order_parts_db.lines_owing_old_parts(session, warehouse.id, lock=True)
         settled = old_parts.match(batch, {(x.order_id, x.line_id): x for x in owing})
         now = utc_now()
         done = OldPartBatch(
@@ -69,8 +70,8 @@ async def return_old_parts(
             created_by=auth.user_id,
             created_at=now,
         )
-        await repository.save_lines(session, settled, now)
-        await repository.add_old_part_batch(
+        await order_parts_db.save_lines(session, settled, now)
+        await old_part_returns_db.add_old_part_batch(
             session, done.id, warehouse.id, document_id, batch, auth.user_id, now
         )
         await common.announce_document(uow, warehouse, "old_part_return", done.id)
@@ -79,7 +80,7 @@ async def return_old_parts(
 
 
 async def _old_part_batch(session: AsyncConnection, batch_id: str) -> OldPartBatch:
-    found = await repository.get_old_part_batch(session, batch_id)
+    found = await old_part_returns_db.get_old_part_batch(session, batch_id)
     if found is None:
         raise NotFound(f"old-part batch {batch_id} of an earlier try is gone")
     header, lines = found

@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound, invalid
 from servicekit.timeutil import utc_now
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import procurement as procurement_db
+from services.inventory.adapters.repository import stock as stock_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain import purchasing
 from services.inventory.handlers import common, quotas
 from services.inventory.handlers.common import (
@@ -34,9 +37,9 @@ async def set_reorder_level(
     purchasing.check_level(level)
     async with new_uow() as uow:
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        if not await repository.retail_prices(uow.session, [level.part_number]):
+        if not await catalog_db.retail_prices(uow.session, [level.part_number]):
             raise invalid("part_number", f"no part {level.part_number}")
-        await repository.set_reorder_level(uow.session, warehouse.id, level)
+        await procurement_db.set_reorder_level(uow.session, warehouse.id, level)
         await uow.commit()
     return level
 
@@ -51,7 +54,7 @@ async def suggest_reorders(
     async with new_uow() as uow:
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
         since = utc_now() - timedelta(days=window)
-        positions = await repository.reorder_positions(uow.session, warehouse.id, since)
+        positions = await procurement_db.reorder_positions(uow.session, warehouse.id, since)
     suggestions = [
         purchasing.suggest(x.level, x.available, x.in_transit, x.on_order, x.consumed, window)
         for x in positions
@@ -83,7 +86,7 @@ async def create_purchase_order(
         if (earlier := await uow.earlier_result()) is not None:
             return await _purchase_order_in_scope(session, auth, earlier)
         warehouse = await common.visible_warehouse(session, auth, warehouse_id)
-        serialised = await repository.serialised_flags(session, {x.part_number for x in lines})
+        serialised = await catalog_db.serialised_flags(session, {x.part_number for x in lines})
         for i, line in enumerate(lines):
             if serialised.get(line.part_number) is not False:
                 raise invalid(f"lines[{i}].part_number", f"no stocked part {line.part_number}")
@@ -95,7 +98,7 @@ async def create_purchase_order(
             created_by=auth.user_id,
             created_at=utc_now(),
         )
-        await repository.add_purchase_order(session, order)
+        await procurement_db.add_purchase_order(session, order)
         await common.announce_document(uow, warehouse, "purchase_order", order.id, order.status)
         await uow.commit(result_id=order.id)
     return order
@@ -113,10 +116,10 @@ async def receive_purchase_order(
         if await uow.earlier_result() is not None:
             return await _purchase_order_in_scope(session, auth, order_id)
         before = await _purchase_order_in_scope(session, auth, order_id)
-        warehouse = await repository.get_warehouse(session, before.warehouse_id)
+        warehouse = await warehouses_db.get_warehouse(session, before.warehouse_id)
         assert warehouse is not None  # a purchase order's warehouse is never deleted
-        await repository.lock_levels(session, {(warehouse.id, x.part_number) for x in before.lines})
-        locked = await repository.get_purchase_order(session, order_id, lock=True)
+        await stock_db.lock_levels(session, {(warehouse.id, x.part_number) for x in before.lines})
+        locked = await procurement_db.get_purchase_order(session, order_id, lock=True)
         assert locked is not None  # it was there a moment ago and is never deleted
         after = purchasing.receive_lines(locked, quantities)
         came = {
@@ -136,7 +139,7 @@ async def receive_purchase_order(
             if x.part_number in came
         ]
         await post_movements(uow, receipts, common.posting(auth, "purchase_order", order_id))
-        await repository.save_purchase_order(session, after)
+        await procurement_db.save_purchase_order(session, after)
         await common.announce_document(uow, warehouse, "purchase_order", after.id, after.status)
         await uow.commit(result_id=after.id)
     return after
@@ -145,8 +148,8 @@ async def receive_purchase_order(
 async def _purchase_order_in_scope(
     session: AsyncConnection, auth: AuthContext, order_id: str
 ) -> purchasing.PurchaseOrder:
-    found = await repository.get_purchase_order(session, order_id)
-    warehouse = await repository.get_warehouse(session, found.warehouse_id) if found else None
+    found = await procurement_db.get_purchase_order(session, order_id)
+    warehouse = await warehouses_db.get_warehouse(session, found.warehouse_id) if found else None
     if found is None or warehouse is None or not warehouse.visible_to(auth):
         raise NotFound(f"no purchase order {order_id} in your scope")
     return found

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound, invalid
 from servicekit.timeutil import utc_now
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import quotas as quotas_db
 from services.inventory.domain import quota
 from services.inventory.domain.quota import QuotaUse
 from services.inventory.handlers import common
@@ -23,7 +23,7 @@ async def admit_into(
     locked (after the stock levels), so movements into one store are checked in turn."""
     if adding_fen <= 0:
         return
-    use = await repository.quota_use(session, warehouse_id, lock=True)
+    use = await quotas_db.quota_use(session, warehouse_id, lock=True)
     if use is not None:
         quota.admit(use, adding_fen, what)
 
@@ -39,8 +39,8 @@ async def set_quota(
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
         if not warehouse.franchised:
             raise invalid("warehouse_id", f"{warehouse_id} is not a franchised store's")
-        await repository.set_quota(uow.session, warehouse.id, quota_fen, auth.user_id, utc_now())
-        use = await repository.quota_use(uow.session, warehouse.id)
+        await quotas_db.set_quota(uow.session, warehouse.id, quota_fen, auth.user_id, utc_now())
+        use = await quotas_db.quota_use(uow.session, warehouse.id)
         await common.announce_document(uow, warehouse, "quota", warehouse.id)
         await uow.commit()
     assert use is not None  # just written
@@ -51,7 +51,7 @@ async def get_quota(new_uow: NewUow, auth: AuthContext, warehouse_id: str) -> Qu
     """The quota's use, for the store and its branch."""
     async with new_uow() as uow:
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        use = await repository.quota_use(uow.session, warehouse.id)
+        use = await quotas_db.quota_use(uow.session, warehouse.id)
     if use is None:
         raise NotFound(f"no quota for {warehouse_id}")
     return use

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from servicekit.auth import AuthContext
 from servicekit.errors import NotFound, invalid
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import ledger as ledger_db
+from services.inventory.adapters.repository import serials as serials_db
 from services.inventory.domain.serials import SerialItem
 from services.inventory.handlers import common
 from services.inventory.handlers.common import NewUow
@@ -17,7 +18,7 @@ class SerialTrace:
     """Where a serial is now, and every ledger row that moved it, oldest first."""
 
     item: SerialItem
-    history: list[repository.LedgerRow]
+    history: list[ledger_db.LedgerRow]
 
 
 async def get_serial(new_uow: NewUow, auth: AuthContext, serial_number: str) -> SerialTrace:
@@ -26,8 +27,8 @@ async def get_serial(new_uow: NewUow, auth: AuthContext, serial_number: str) -> 
         raise invalid("serial", "is required")
     async with new_uow() as uow:
         session = uow.session
-        item = await repository.get_serial(session, serial_number)
-        history = await repository.serial_history(session, serial_number) if item else []
+        item = await serials_db.get_serial(session, serial_number)
+        history = await ledger_db.serial_history(session, serial_number) if item else []
         places = {x.movement.warehouse_id for x in history}
         found = await common.warehouses(session, places)
     if item is None or not any(w.visible_to(auth) for w in found.values()):
@@ -41,4 +42,4 @@ async def list_serials(
     """The serials in stock in a warehouse (held for an order or free), by part and serial."""
     async with new_uow() as uow:
         warehouse = await common.visible_warehouse(uow.session, auth, warehouse_id)
-        return await repository.serials_in(uow.session, warehouse.id, part_number or None)
+        return await serials_db.serials_in(uow.session, warehouse.id, part_number or None)

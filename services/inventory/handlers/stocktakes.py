@@ -10,7 +10,11 @@ from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound, invalid
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import serials as serials_db
+from services.inventory.adapters.repository import stock as stock_db
+from services.inventory.adapters.repository import stocktakes as stocktakes_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain import serials, stocktake
 from services.inventory.domain.stock import Posting
 from services.inventory.domain.stocktake import Stocktake
@@ -67,7 +71,7 @@ async def record_stocktake(
         if (earlier := await uow.earlier_result()) is not None:
             return await _stocktake_in_scope(session, auth, earlier)
         warehouse = await common.visible_warehouse(session, auth, warehouse_id)
-        serialised = await repository.serialised_flags(session, {p for p, _ in counts})
+        serialised = await catalog_db.serialised_flags(session, {p for p, _ in counts})
         for i, (part_number, _) in enumerate(counts):
             if part_number not in serialised:
                 raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
@@ -75,12 +79,12 @@ async def record_stocktake(
                 raise invalid(f"lines[{i}].serials", f"{part_number} is counted by serial")
             if named.get(part_number) and not serialised[part_number]:
                 raise invalid(f"lines[{i}].serials", f"{part_number} is not serialised")
-        levels = await repository.lock_levels(session, {(warehouse.id, p) for p, _ in counts})
+        levels = await stock_db.lock_levels(session, {(warehouse.id, p) for p, _ in counts})
         book = {part: level for (_, part), level in levels.items()}
         counted_lines = []
         for line in stocktake.count(counts, book):
             if serialised[line.part_number]:
-                on_book = await repository.serials_in(session, warehouse.id, line.part_number)
+                on_book = await serials_db.serials_in(session, warehouse.id, line.part_number)
                 line = stocktake.serial_findings(
                     line, [x.serial_number for x in on_book], named.get(line.part_number, ())
                 )
@@ -95,7 +99,7 @@ async def record_stocktake(
         )
         if not doc.needs_approval:
             doc = stocktake.decide(doc, True, auth.user_id, now)
-        await repository.add_stocktake(session, doc)
+        await stocktakes_db.add_stocktake(session, doc)
         if doc.status == "posted":
             await _post_stocktake(uow, doc)
         await common.announce_document(uow, warehouse, "stocktake", doc.id, doc.status)
@@ -113,14 +117,14 @@ async def decide_stocktake(
         before = await _stocktake_in_scope(session, auth, stocktake_id)
         if await uow.earlier_result() is not None:
             return before
-        await repository.lock_levels(
+        await stock_db.lock_levels(
             session, {(before.warehouse_id, x.part_number) for x in before.lines}
         )
-        locked = await repository.get_stocktake(session, stocktake_id, lock=True)
+        locked = await stocktakes_db.get_stocktake(session, stocktake_id, lock=True)
         assert locked is not None  # it was there a moment ago and is never deleted
         after = stocktake.decide(locked, approve, auth.user_id, utc_now())
         if after != locked:
-            await repository.save_stocktake(session, after)
+            await stocktakes_db.save_stocktake(session, after)
             if after.status == "posted":
                 await _post_stocktake(uow, after)
             warehouse = await common.visible_warehouse(session, auth, after.warehouse_id)
@@ -134,8 +138,8 @@ async def _stocktake_in_scope(
 ) -> Stocktake:
     if not stocktake_id:
         raise invalid("stocktake_id", "is required")
-    doc = await repository.get_stocktake(session, stocktake_id)
-    warehouse = await repository.get_warehouse(session, doc.warehouse_id) if doc else None
+    doc = await stocktakes_db.get_stocktake(session, stocktake_id)
+    warehouse = await warehouses_db.get_warehouse(session, doc.warehouse_id) if doc else None
     if doc is None or warehouse is None or not warehouse.visible_to(auth):
         raise NotFound(f"no stocktake {stocktake_id} in your scope")
     return doc

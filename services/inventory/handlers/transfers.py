@@ -11,7 +11,10 @@ from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, Forbidden, NotFound, invalid
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import serials as serials_db
+from services.inventory.adapters.repository import stock as stock_db
+from services.inventory.adapters.repository import transfers as transfers_db
 from services.inventory.domain import serials, transfer
 from services.inventory.domain.events import TransferChanged
 from services.inventory.domain.serials import SerialItem
@@ -37,7 +40,7 @@ async def _transfer_in_scope(
     """A transfer either of whose warehouses the caller covers; otherwise NotFound."""
     if not transfer_id:
         raise invalid("transfer_id", "is required")
-    doc = await repository.get_transfer(session, transfer_id, lock=lock)
+    doc = await transfers_db.get_transfer(session, transfer_id, lock=lock)
     if doc is None:
         raise NotFound(f"no transfer {transfer_id} in your scope")
     found = await common.warehouses(session, {doc.from_warehouse_id, doc.to_warehouse_id})
@@ -89,8 +92,8 @@ async def request_transfer(
         sender, receiver = found[from_warehouse_id], found[to_warehouse_id]
         if not (sender.visible_to(auth) or receiver.visible_to(auth)):
             raise NotFound("neither warehouse is in your scope")
-        serialised = await repository.serialised_flags(session, {p for p, _ in lines})
-        items = await repository.lock_serials(session, every, lock=False)
+        serialised = await catalog_db.serialised_flags(session, {p for p, _ in lines})
+        items = await serials_db.lock_serials(session, every, lock=False)
         for i, (part_number, _) in enumerate(lines):
             if part_number not in serialised:
                 raise invalid(f"lines[{i}].part_number", f"no part {part_number}")
@@ -112,7 +115,7 @@ async def request_transfer(
             requested_at=utc_now(),
             note=note,
         )
-        await repository.add_transfer(session, new)
+        await transfers_db.add_transfer(session, new)
         await announce_transfer(uow, new, sender)
         await uow.commit(result_id=new.id)
     return new
@@ -129,8 +132,8 @@ async def approve_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str)
         after = transfer.approve(before, auth.branch_id)
         granted = [b for b in after.approved_branches if b not in before.approved_branches]
         if granted:
-            await repository.add_approvals(session, before.id, granted, auth.user_id, utc_now())
-            await repository.save_transfer(session, after)
+            await transfers_db.add_approvals(session, before.id, granted, auth.user_id, utc_now())
+            await transfers_db.save_transfer(session, after)
             await announce_transfer(uow, after, found[after.from_warehouse_id])
             await uow.commit(result_id=after.id)
     return after
@@ -158,7 +161,7 @@ async def _move_transfer(
         if not warehouse.visible_to(auth):
             raise Forbidden(f"only {warehouse.id} can do this to transfer {transfer_id}")
         keys = {(warehouse.id, x.part_number) for x in unlocked.lines}
-        levels = await repository.lock_levels(session, keys)
+        levels = await stock_db.lock_levels(session, keys)
         before, _ = await _transfer_in_scope(session, auth, transfer_id, lock=True)
         posting = common.posting(auth, "transfer", before.id)
         by_part = {part: levels[(warehouse.id, part)] for _, part in keys}
@@ -168,11 +171,11 @@ async def _move_transfer(
             await quotas.admit_into(session, after.to_warehouse_id, value, f"transfer {after.id}")
         if after != before:
             named = {s for x in after.lines for s in x.serials}
-            items = await repository.lock_serials(session, named)
+            items = await serials_db.lock_serials(session, named)
             booked, moved = _serials_of_transfer(after, booked, items, warehouse.id)
-            await repository.save_levels(session, list(changed.values()))
-            await repository.save_serials(session, list(moved.values()), posting.occurred_at)
-            await repository.save_transfer(session, after)
+            await stock_db.save_levels(session, list(changed.values()))
+            await serials_db.save_serials(session, list(moved.values()), posting.occurred_at)
+            await transfers_db.save_transfer(session, after)
             await common.record(uow, {warehouse.id: warehouse}, booked)
             await announce_transfer(uow, after, warehouse)
             await uow.commit(result_id=after.id)
@@ -334,7 +337,7 @@ async def cancel_transfer(new_uow: NewUow, auth: AuthContext, transfer_id: str) 
         before, found = await _transfer_in_scope(session, auth, transfer_id, lock=True)
         after = transfer.cancel(before, utc_now())
         if after != before:
-            await repository.save_transfer(session, after)
+            await transfers_db.save_transfer(session, after)
             await announce_transfer(uow, after, found[after.from_warehouse_id])
             await uow.commit(result_id=after.id)
     return after

@@ -12,8 +12,13 @@ from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, NotFound, invalid
 from servicekit.timeutil import utc_now
 from servicekit.uow import UnitOfWork
-from services.inventory.adapters import holds as held_by
-from services.inventory.adapters import repository
+from services.inventory.adapters.repository import catalog as catalog_db
+from services.inventory.adapters.repository import holds as held_by
+from services.inventory.adapters.repository import order_parts as order_parts_db
+from services.inventory.adapters.repository import serials as serials_db
+from services.inventory.adapters.repository import stock as stock_db
+from services.inventory.adapters.repository import transfers as transfers_db
+from services.inventory.adapters.repository import warehouses as warehouses_db
 from services.inventory.domain import holds, order_parts, serials, transfer
 from services.inventory.domain.catalog import current_successor, successor_chain
 from services.inventory.domain.events import OrderPartsChanged
@@ -67,9 +72,9 @@ async def _order_parts(
     warehouse_id: str,
     offers: dict[str, SuccessorOffer] | None = None,
 ) -> OrderParts:
-    lines = await repository.order_lines(session, order_id)
+    lines = await order_parts_db.order_lines(session, order_id)
     by_line: dict[str, tuple[str, ...]] = {}
-    for item in await repository.serials_of_lines(session, order_id):
+    for item in await serials_db.serials_of_lines(session, order_id):
         by_line[str(item.line_id)] = (*by_line.get(str(item.line_id), ()), item.serial_number)
     return OrderParts(order_id, warehouse_id, lines, by_line, offers or {})
 
@@ -136,12 +141,12 @@ async def reserve_parts(
     async with new_uow() as uow:
         session = uow.session
         warehouse = await common.visible_warehouse(session, auth, warehouse_id)
-        prices = await repository.retail_prices(session, {x.part_number for x in requested})
+        prices = await catalog_db.retail_prices(session, {x.part_number for x in requested})
         for i, line in enumerate(requested):
             if line.part_number not in prices:
                 raise invalid(f"lines[{i}].part_id", f"no part {line.part_number}")
-        successors = await repository.successors(session)
-        first_read = {x.line_id: x for x in await repository.order_lines(session, order_id)}
+        successors = await catalog_db.successors(session)
+        first_read = {x.line_id: x for x in await order_parts_db.order_lines(session, order_id)}
         switching = {
             x.line_id: first_read[x.line_id].part_number
             for x in requested
@@ -150,20 +155,20 @@ async def reserve_parts(
         }
         keys = {(warehouse.id, x.part_number) for x in requested}
         keys |= {(warehouse.id, part) for part in switching.values()}
-        flags = await repository.serialised_flags(session, {p for _, p in keys})
+        flags = await catalog_db.serialised_flags(session, {p for _, p in keys})
         for i, line in enumerate(requested):
             if line.serials and not flags[line.part_number]:
                 raise invalid(f"lines[{i}].serials", f"{line.part_number} is not serialised")
-        levels = await repository.lock_levels(session, keys)
+        levels = await stock_db.lock_levels(session, keys)
         existing = {
-            x.line_id: x for x in await repository.order_lines(session, order_id, lock=True)
+            x.line_id: x for x in await order_parts_db.order_lines(session, order_id, lock=True)
         }
         if existing and next(iter(existing.values())).warehouse_id != warehouse.id:
             raise Conflict(f"order {order_id} takes its parts from another warehouse")
         if any(existing[x].part_number != part for x, part in switching.items()):
             raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
-        linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
-        named = await repository.lock_serials(session, {s for x in requested for s in x.serials})
+        linked = _by_line(await serials_db.serials_of_lines(session, order_id, lock=True))
+        named = await serials_db.lock_serials(session, {s for x in requested for s in x.serials})
         for line in requested:
             mine = {x.serial_number for x in linked.get(line.line_id, [])}
             if line.serials and mine and mine != set(line.serials):
@@ -213,13 +218,13 @@ async def reserve_parts(
                 if after != before:
                     changed.append(after)
         if new_lines or changed:
-            await repository.save_levels(session, list(levels.values()))
+            await stock_db.save_levels(session, list(levels.values()))
             try:
-                await repository.add_lines(session, new_lines, now)
+                await order_parts_db.add_lines(session, new_lines, now)
             except IntegrityError as error:
                 # The same new line reserved at the same moment for another part: one wins.
                 raise Conflict(f"order {order_id} was reserved concurrently; try again") from error
-            await repository.save_lines(session, changed, now)
+            await order_parts_db.save_lines(session, changed, now)
             asked = {x.line_id: x.serials for x in requested}
             moved: dict[str, SerialItem] = {}
             for after in [*new_lines, *changed]:
@@ -233,7 +238,7 @@ async def reserve_parts(
                         serialised=flags[after.part_number],
                     )
                     moved |= found
-            await repository.save_serials(session, list(moved.values()), now)
+            await serials_db.save_serials(session, list(moved.values()), now)
             await _announce_lines(uow, warehouse, order_id, "reserve", [*new_lines, *changed])
             await _request_shortfall(uow, auth, warehouse, order_id, new_lines, flags)
         now_held = existing | {x.line_id: x for x in [*new_lines, *changed]}
@@ -265,11 +270,11 @@ async def _successor_offers(
     """替代料: for each short line whose part is superseded, the part that replaces it now and
     what the warehouse has available of it."""
     offers = {}
-    for line in await repository.order_lines(session, order_id):
+    for line in await order_parts_db.order_lines(session, order_id):
         successor = current_successor(line.part_number, successors)
         if line.status != "short" or successor is None:
             continue
-        rows = await repository.stock_in(session, warehouse_id, successor)
+        rows = await stock_db.stock_in(session, warehouse_id, successor)
         available = rows[0].level.available if rows else 0
         offers[line.line_id] = SuccessorOffer(successor, available)
     return offers
@@ -307,7 +312,7 @@ async def _follow_serials(
     taken = {x.serial_number for x in keep}
     extra = [x for x in named if x.serial_number not in taken][: wanted - len(keep)]
     if len(keep) + len(extra) < wanted:
-        free = await repository.free_serials(
+        free = await serials_db.free_serials(
             session, line.warehouse_id, line.part_number, wanted + len(extra)
         )
         names = {x.serial_number for x in extra}
@@ -361,7 +366,7 @@ async def _request_shortfall(
             short[line.part_number] = short.get(line.part_number, 0) + line.short
     if not short or warehouse.store_id is None:
         return
-    central = await repository.central_warehouse(uow.session, warehouse.branch_id)
+    central = await warehouses_db.central_warehouse(uow.session, warehouse.branch_id)
     if central is None:
         return
     doc = Transfer(
@@ -375,7 +380,7 @@ async def _request_shortfall(
         requested_at=utc_now(),
         note=f"order {order_id} short of parts",
     )
-    await repository.add_transfer(uow.session, doc)
+    await transfers_db.add_transfer(uow.session, doc)
     await transfers.announce_transfer(uow, doc, central)
 
 
@@ -385,8 +390,8 @@ async def _order_in_scope(
     """An order's lines (unlocked) and its warehouse; none, or outside the caller's scope, is
     NotFound."""
     _check_order_id(order_id)
-    lines = await repository.order_lines(session, order_id)
-    warehouse = await repository.get_warehouse(session, lines[0].warehouse_id) if lines else None
+    lines = await order_parts_db.order_lines(session, order_id)
+    warehouse = await warehouses_db.get_warehouse(session, lines[0].warehouse_id) if lines else None
     if warehouse is None or not warehouse.visible_to(auth):
         raise NotFound(f"no parts for order {order_id} in your scope")
     return warehouse, lines
@@ -462,17 +467,15 @@ async def change_held(
     caller to commit; whether anything did. A serialised part's serials follow its line, and
     its movement is booked one row per serial."""
     session = uow.session
-    unlocked = await repository.order_lines(session, order_id)
-    levels = await repository.lock_levels(
-        session, {(warehouse.id, x.part_number) for x in unlocked}
-    )
+    unlocked = await order_parts_db.order_lines(session, order_id)
+    levels = await stock_db.lock_levels(session, {(warehouse.id, x.part_number) for x in unlocked})
     # Read again under the locks: a concurrent call may have changed them meanwhile.
-    current = await repository.order_lines(session, order_id, lock=True)
+    current = await order_parts_db.order_lines(session, order_id, lock=True)
     if any((warehouse.id, x.part_number) not in levels for x in current):
         # A line for another part was added since the first read: its level is not locked.
         raise Conflict(f"the parts of order {order_id} changed meanwhile; try again")
-    flags = await repository.serialised_flags(session, {x.part_number for x in current})
-    linked = _by_line(await repository.serials_of_lines(session, order_id, lock=True))
+    flags = await catalog_db.serialised_flags(session, {x.part_number for x in current})
+    linked = _by_line(await serials_db.serials_of_lines(session, order_id, lock=True))
     claims = await held_by.claims_of(session, order_id)
     dropped: list[Claim] = []
     if claiming.dropping is not None:
@@ -514,9 +517,9 @@ async def change_held(
     await held_by.drop_line_claims(session, order_id, cleared)
     await held_by.add_claims(session, added)
     if changed:
-        await repository.save_levels(session, list(levels.values()))
-        await repository.save_lines(session, changed, posting.occurred_at)
-        await repository.save_serials(session, list(moved.values()), posting.occurred_at)
+        await stock_db.save_levels(session, list(levels.values()))
+        await order_parts_db.save_lines(session, changed, posting.occurred_at)
+        await serials_db.save_serials(session, list(moved.values()), posting.occurred_at)
         await common.record(uow, {warehouse.id: warehouse}, booked)
         announced: dict[str, list[OrderPartLine]] = {}
         for x in changed:

@@ -18,8 +18,8 @@ from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, service_settings
 from servicekit.timeutil import utc_now
 from services.inventory import commands
-from services.inventory.adapters import holds as held_by
 from services.inventory.adapters.orm import events_heard, inbox, order_part_claims
+from services.inventory.adapters.repository import holds as held_by
 from services.inventory.domain.holds import EVENT_SETTLE, STANDING, Attempt
 from services.inventory.handlers import holds, work_order_parts
 from services.inventory.handlers.holds import ORDER_HOLDS_CONSUMER

@@ -33,8 +33,8 @@ from servicekit.testing import (
 )
 from servicekit.timeutil import utc_now
 from services.inventory import service as inventory_service
-from services.inventory.adapters import holds as held_by
 from services.inventory.adapters.orm import serial_items, stock_movements
+from services.inventory.adapters.repository import holds as held_by
 from services.inventory.domain.holds import EVENT_SETTLE
 from services.inventory.handlers import holds, work_order_parts
 from services.orders import handlers

@@ -1,6 +1,6 @@
 """Reading and writing whose an order line's hold is (domain/holds.py), and each order's
 newest version and status as its events told. Claims are read and written under the locks of
-the order's lines (repository.order_lines(lock=True)): one lock order for everyone. And how
+the order's lines (order_parts.order_lines(lock=True)): one lock order for everyone. And how
 far orders' events have flowed in (events_heard)."""
 
 from __future__ import annotations
