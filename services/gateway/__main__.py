@@ -45,6 +45,10 @@ def serve(settings: GatewaySettings) -> None:
             access_log=False,
             log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
             timeout_graceful_shutdown=10,
+            # Longer than any client's or proxy's idle keep-alive (nginx upstreams keep 60 s):
+            # whoever closes an idle connection must be the side that would send on it next,
+            # or a request sent as the gateway hangs up is lost to a reset.
+            timeout_keep_alive=75,
         )
     finally:
         shutdown_tracing()
