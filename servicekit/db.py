@@ -8,7 +8,7 @@ import contextlib
 import errno
 import socket
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,8 @@ class Database:
 # SQLSTATEs that say the server is not there to serve: connection exceptions (class 08), too
 # many connections, and a server shutting down, crashed or still starting up.
 _UNAVAILABLE_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
+# A deadlock broken by the server, a serialisation failure.
+_LOST_RACE_SQLSTATES = ("40P01", "40001")
 _NETWORK_ERRNOS = {
     errno.ECONNREFUSED,
     errno.ECONNRESET,
@@ -154,6 +156,21 @@ def lost_connection(error: BaseException) -> bool:
 
     The driver's error may arrive bare or wrapped (SQLAlchemy's `orig`, `__cause__`, an
     exception group), so the whole chain is looked at."""
+    return _anywhere_in(error, _unavailable)
+
+
+def lost_race(error: BaseException) -> bool:
+    """The database rolled the transaction back to break a deadlock with another one, or to
+    keep a serialisable order: nothing of it stands and the same work tried again succeeds.
+    Not a bug and not the request's fault."""
+    return _anywhere_in(error, _rolled_back_for_another)
+
+
+def _rolled_back_for_another(error: BaseException) -> bool:
+    return getattr(error, "sqlstate", None) in _LOST_RACE_SQLSTATES
+
+
+def _anywhere_in(error: BaseException, test: Callable[[BaseException], bool]) -> bool:
     pending = [error]
     seen: set[int] = set()
     while pending:
@@ -161,7 +178,7 @@ def lost_connection(error: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if _unavailable(current):
+        if test(current):
             return True
         if isinstance(current, BaseExceptionGroup):
             pending.extend(current.exceptions)

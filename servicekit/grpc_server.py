@@ -6,7 +6,9 @@ mutual TLS when configured."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +27,7 @@ from servicekit.caller_token import (
     load_verifier,
     release_received,
 )
-from servicekit.db import lost_connection
+from servicekit.db import lost_connection, lost_race
 from servicekit.errors import (
     ERROR_METADATA_KEY,
     DomainError,
@@ -62,6 +64,33 @@ def caller_token(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
     if token is None:
         raise Unauthenticated("no caller token on the call")
     return token
+
+
+# How often a call whose transaction the database rolled back for another one is run again.
+LOST_RACE_TRIES = 4
+
+
+async def _racing_again(
+    inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+    request: Any,
+    context: grpc.aio.ServicerContext,
+    method: str,
+) -> Any:
+    """Run the call; when the database broke a deadlock (or a serialisation conflict) by
+    rolling its transaction back, run it again after a short random pause. Nothing of the
+    rolled-back try stands, and the calls it made to other services carry the same request
+    id: this is what the client's own retry with the same key would do, only sooner and
+    without a 5xx for a clerk to see."""
+    attempt = 1
+    while True:
+        try:
+            return await inner(request, context)
+        except Exception as error:
+            if attempt == LOST_RACE_TRIES or not lost_race(error):
+                raise
+            log.info("%s lost a race in the database (try %d); running it again", method, attempt)
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+            attempt += 1
 
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
@@ -112,7 +141,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                                         request_id, method, idempotency.request_hash(request)
                                     )
                                 )
-                        return await inner(request, context)
+                        return await _racing_again(inner, request, context, method)
                     except DomainError as error:
                         code = error.grpc_code
                         await abort_with(context, error)

@@ -50,7 +50,7 @@ from sqlalchemy import (
 from servicekit import dead_letters, metrics
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.bus import DEAD_LETTER_RETENTION, RETENTION
-from servicekit.db import Database, lost_connection, upsert_on
+from servicekit.db import Database, lost_connection, lost_race, upsert_on
 from servicekit.dead_letters import EVENT_ID_HEADER, REPLAY_FOR_HEADER
 from servicekit.errors import ServiceUnavailable
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
@@ -162,11 +162,12 @@ _TRANSIENT = (OSError, TimeoutError, ServiceUnavailable)
 
 
 def transient(error: BaseException) -> bool:
-    """A failure that passes by itself: the database or a dependency away, a timeout (also
-    when wrapped in another error, as SQLAlchemy wraps the driver's)."""
+    """A failure that passes by itself: the database or a dependency away, a timeout, a
+    transaction rolled back to break a deadlock (also when wrapped in another error, as
+    SQLAlchemy wraps the driver's)."""
     cause: BaseException | None = error
     while cause is not None:
-        if isinstance(cause, _TRANSIENT) or lost_connection(cause):
+        if isinstance(cause, _TRANSIENT) or lost_connection(cause) or lost_race(cause):
             return True
         cause = cause.__cause__
     return False

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from servicekit import db as db_module
-from servicekit.db import Database, lost_connection, new_metadata, upsert
+from servicekit.db import Database, lost_connection, lost_race, new_metadata, upsert
 from servicekit.testing import DatabaseTarget, database_with, free_port
 
 metadata = new_metadata()
@@ -110,6 +110,32 @@ async def test_a_dead_postgresql_connection_fails_once_as_lost_then_the_pool_rec
             await session.execute(text("SELECT 1"))
     assert lost_connection(raised.value)
     assert await count(db) == 0  # the next transaction connects afresh
+
+
+async def test_a_postgresql_deadlock_victim_is_told_apart_as_a_lost_race(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time and no deadlocks")
+    async with db.session() as session:
+        await session.execute(notes.insert(), [{"id": 1, "text": "a"}, {"id": 2, "text": "b"}])
+        await session.commit()
+    both_hold_one = asyncio.Barrier(2)
+
+    async def lock(first: int, then: int) -> None:
+        async with db.session() as session:
+            await session.execute(
+                text("SELECT 1 FROM notes WHERE id = :id FOR UPDATE"), {"id": first}
+            )
+            await both_hold_one.wait()
+            await session.execute(
+                text("SELECT 1 FROM notes WHERE id = :id FOR UPDATE"), {"id": then}
+            )
+            await session.commit()
+
+    outcomes = await asyncio.gather(lock(1, 2), lock(2, 1), return_exceptions=True)
+    [victim] = [x for x in outcomes if isinstance(x, BaseException)]
+    assert lost_race(victim), repr(victim)
+    assert not lost_connection(victim)
+    assert not lost_race(OperationalError("SELECT 1", {}, ValueError("syntax")))
 
 
 async def test_a_sqlite_writer_waits_for_another_connections_lock_without_blocking_the_loop(

@@ -1,6 +1,7 @@
 """How a service's failures reach its callers over real gRPC: a domain error comes back as
-itself, a lost database connection as ServiceUnavailable (worth a retry), anything else as an
-InternalError that gives nothing away."""
+itself, a lost database connection as ServiceUnavailable (worth a retry), a transaction the
+database rolled back to break a deadlock is run again, anything else as an InternalError that
+gives nothing away."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from servicekit.auth import AuthContext
 from servicekit.errors import InternalError, NotFound, ServiceUnavailable
 from servicekit.grpc_client import call, open_channel
-from servicekit.grpc_server import new_server
+from servicekit.grpc_server import LOST_RACE_TRIES, new_server
 from servicekit.testing import acting_as, gateway_signer, session_trust
 
 FAILURES: dict[str, Callable[[], Exception]] = {
@@ -24,6 +25,30 @@ FAILURES: dict[str, Callable[[], Exception]] = {
     "DatabaseError": lambda: OperationalError("SELECT 1", {}, ValueError("syntax")),
     "Bug": lambda: RuntimeError("secret detail"),
 }
+
+
+class Deadlocked(Exception):
+    """What the driver raises for the victim of a deadlock the server broke."""
+
+    sqlstate = "40P01"
+
+
+def deadlock() -> Exception:
+    return OperationalError("SELECT ... FOR UPDATE", {}, Deadlocked("deadlock detected"))
+
+
+def losing_races(times: int) -> grpc.RpcMethodHandler:
+    """Deadlocked `times` times, then answers how many tries it took."""
+    tries = 0
+
+    async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        nonlocal tries
+        tries += 1
+        if tries <= times:
+            raise deadlock()
+        return str(tries).encode()
+
+    return grpc.unary_unary_rpc_method_handler(handle)
 
 
 def failing(make: Callable[[], Exception]) -> grpc.RpcMethodHandler:
@@ -40,7 +65,11 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
         [
             grpc.method_handlers_generic_handler(
                 "aftersales.test.v1.Failing",
-                {name: failing(make) for name, make in FAILURES.items()},
+                {name: failing(make) for name, make in FAILURES.items()}
+                | {
+                    "LosesTwice": losing_races(2),
+                    "AlwaysLoses": losing_races(LOST_RACE_TRIES),
+                },
             )
         ]
     )
@@ -52,9 +81,10 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
     await server.stop(None)
 
 
-async def invoke(channel: grpc.aio.Channel, name: str) -> None:
+async def invoke(channel: grpc.aio.Channel, name: str) -> bytes:
     with acting_as(AuthContext("u-1", "clerk", "SH", "SH-001")):
-        await call(channel.unary_unary(f"/aftersales.test.v1.Failing/{name}"), b"")
+        answer: bytes = await call(channel.unary_unary(f"/aftersales.test.v1.Failing/{name}"), b"")
+    return answer
 
 
 async def test_a_domain_error_comes_back_as_itself(channel: grpc.aio.Channel) -> None:
@@ -74,3 +104,16 @@ async def test_anything_else_is_internal_and_says_nothing(
     with pytest.raises(InternalError) as raised:
         await invoke(channel, name)
     assert raised.value.message == "internal error"
+
+
+async def test_a_call_that_lost_a_deadlock_is_run_again_and_answers(
+    channel: grpc.aio.Channel,
+) -> None:
+    assert await invoke(channel, "LosesTwice") == b"3"
+
+
+async def test_a_call_that_keeps_losing_races_gives_up_as_internal(
+    channel: grpc.aio.Channel,
+) -> None:
+    with pytest.raises(InternalError):
+        await invoke(channel, "AlwaysLoses")
