@@ -24,6 +24,7 @@ from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.render import FastJSONResponse
 from services.gateway.routers import (
     admin,
     auth,
@@ -136,6 +137,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_input)],
+        default_response_class=FastJSONResponse,
+        # RequestMiddleware makes the request's span (when spans are exported); FastAPI's own
+        # per-request telemetry would make a second one, and its metrics, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     # The last added is the outermost: the request layer sees (and counts) the 413s too.
