@@ -79,7 +79,7 @@ async def start(settings: GatewaySettings) -> Gateway:
         tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
         limiter=limiter,
         idempotency=IdempotencyStore(db),
-        identities=Identities(db),
+        identities=Identities(db, settings.identity_fresh_seconds),
         login_throttle=LoginThrottle(
             db, settings.login_failures_per_user, settings.login_failures_per_address
         ),
