@@ -1,7 +1,9 @@
-"""Spans cost CPU on every request: made only when something exports them."""
+"""What every request pays for: spans only when something exports them, and a gRPC call that
+carries the caller without an interceptor's task."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -9,8 +11,12 @@ import pytest
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from starlette.types import Message, Receive, Scope, Send
 
+from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit import telemetry
-from servicekit.testing import DatabaseTarget
+from servicekit.auth import AuthContext, reset_auth, set_auth
+from servicekit.caller_token import METADATA_KEY
+from servicekit.grpc_client import call, open_channel
+from servicekit.testing import DatabaseTarget, gateway_signer
 from services.gateway import middleware
 from services.gateway.app import create_app
 from services.gateway.tests.fakes import FakeServices
@@ -65,3 +71,30 @@ async def test_no_span_is_made_when_tracing_is_off(
     # The caller's trace still goes on into the services' calls, without a span of ours.
     assert fakes.seen.metadata[-1]["traceparent"].split("-")[1] == trace_id
     assert wrapped and not any(wrapped)
+
+
+async def test_a_call_to_a_service_runs_in_no_task_of_its_own_beside_grpcs(
+    fakes: FakeServices,
+) -> None:
+    channel = open_channel(fakes.address, "orders", gateway_signer())
+    stub = orders_pb2_grpc.OrdersServiceStub(channel)
+    loop = asyncio.get_running_loop()
+    created: list[str] = []
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        created.append(getattr(coro, "__qualname__", "?"))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    held = set_auth(AuthContext("u-1", "clerk", "SH", "SH-001"))
+    try:
+        await call(stub.Ping, orders_pb2.PingRequest())  # connected
+        loop.set_task_factory(counting)
+        await call(stub.Ping, orders_pb2.PingRequest())
+    finally:
+        loop.set_task_factory(factory)
+        reset_auth(held)
+        await channel.close()
+    # The client's side: grpc.aio's own task for the call, and no interceptor's task beside it.
+    assert [name for name in created if "Call" in name] == ["UnaryUnaryCall._invoke"]
+    assert fakes.seen.metadata[-1][METADATA_KEY]
