@@ -149,9 +149,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Outermost: the client every layer sees is the one a trusted proxy names (here, not in the
     # server's options, so that what the gateway trusts is part of the app and tested with it).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # Routes are matched in order, one by one: the busiest first. The system routes (the
+    # probes, the ping) are fixed paths no other route matches, so going first changes no match.
     for module in (
-        auth,
+        system,
         repair_orders,
+        auth,
         brands,
         customers,
         notifications,
@@ -160,7 +163,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         reports,
         admin,
         base_data,
-        system,
     ):
         app.include_router(module.router)
     return app
