@@ -1,10 +1,13 @@
-"""OpenTelemetry tracing. Spans are exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is
-set; trace ids are made either way so logs can be correlated. Trace context travels in gRPC
-metadata and NATS message headers as W3C `traceparent`."""
+"""OpenTelemetry tracing. Spans are recorded and exported over OTLP only when
+OTEL_EXPORTER_OTLP_ENDPOINT is set, and then for the share of new traces
+OTEL_TRACES_SAMPLER_ARG names (parent-based: a trace the caller sampled is sampled throughout).
+Without an endpoint nothing is recorded: spans would cost CPU on every request and go nowhere.
+Trace context travels in gRPC metadata and NATS message headers as W3C `traceparent`."""
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable, Mapping
 
 from opentelemetry import context as otel_context
@@ -12,21 +15,42 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
+
+SAMPLE_RATIO_VARIABLE = "OTEL_TRACES_SAMPLER_ARG"
 
 _configured = False
+_exporting = False
+
+
+def sampler_for(otlp_endpoint: str | None, ratio: str | None = None) -> Sampler:
+    """Every new trace when spans are exported and no ratio is given, that share of them when
+    one is; none when nothing exports them (trace ids are still made, for the logs)."""
+    if not otlp_endpoint:
+        return ALWAYS_OFF
+    return ParentBased(TraceIdRatioBased(float(ratio) if ratio else 1.0))
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
-    global _configured
+    global _configured, _exporting
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}),
+        sampler=sampler_for(otlp_endpoint, os.environ.get(SAMPLE_RATIO_VARIABLE)),
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     trace.set_tracer_provider(provider)
     _configured = True
+    _exporting = bool(otlp_endpoint)
+
+
+def tracing_on() -> bool:
+    """Whether spans go anywhere: when not, hot paths may skip making them at all."""
+    return _exporting
 
 
 def shutdown_tracing() -> None:

@@ -24,6 +24,7 @@ from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.middleware import BodyLimitMiddleware, RequestMiddleware
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.render import FastJSONResponse
 from services.gateway.routers import (
     admin,
     auth,
@@ -78,7 +79,7 @@ async def start(settings: GatewaySettings) -> Gateway:
         tokens=TokenCodec(settings.jwt_secret, settings.jwt_ttl_seconds),
         limiter=limiter,
         idempotency=IdempotencyStore(db),
-        identities=Identities(db),
+        identities=Identities(db, settings.identity_fresh_seconds),
         login_throttle=LoginThrottle(
             db, settings.login_failures_per_user, settings.login_failures_per_address
         ),
@@ -136,6 +137,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_input)],
+        default_response_class=FastJSONResponse,
+        # RequestMiddleware makes the request's span (when spans are exported); FastAPI's own
+        # per-request telemetry would make a second one, and its metrics, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     # The last added is the outermost: the request layer sees (and counts) the 413s too.
@@ -144,9 +149,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Outermost: the client every layer sees is the one a trusted proxy names (here, not in the
     # server's options, so that what the gateway trusts is part of the app and tested with it).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # Routes are matched in order, one by one: the busiest first. The system routes (the
+    # probes, the ping) are fixed paths no other route matches, so going first changes no match.
     for module in (
-        auth,
+        system,
         repair_orders,
+        auth,
         brands,
         customers,
         notifications,
@@ -155,7 +163,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         reports,
         admin,
         base_data,
-        system,
     ):
         app.include_router(module.router)
     return app

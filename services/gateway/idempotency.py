@@ -14,21 +14,22 @@ twice. Entries live as long as a key is honoured
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 from starlette.responses import Response
 
-from servicekit.db import Database
+from servicekit.db import Database, upsert_on
 from servicekit.errors import Conflict, DomainError, FieldError, InvalidInput, invalid
 from servicekit.idempotency import KEY_LIFETIME, passing_request_id
 from servicekit.timeutil import as_utc, utc_now
@@ -78,6 +79,29 @@ class IdempotencyStore:
     def __init__(self, db: Database, clock: Callable[[], datetime] = utc_now) -> None:
         self.db = db
         self.clock = clock
+        # A single statement is a transaction of its own: on PostgreSQL, autocommit saves the
+        # BEGIN and COMMIT round trips. SQLite keeps its turns (Database.begin).
+        self._autocommit = (
+            db.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if db.engine.dialect.name == "postgresql"
+            else None
+        )
+        # Built once, values bound per call: the compiled statement is cached.
+        self._claim = (
+            upsert_on(db.engine.dialect.name, keys)
+            .on_conflict_do_nothing(index_elements=[keys.c.user_id, keys.c.key])
+            .returning(keys.c.lease)
+        )
+
+    @contextlib.asynccontextmanager
+    async def _alone(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement, committed when it has run."""
+        if self._autocommit is None:
+            async with self.db.begin() as conn:
+                yield conn
+        else:
+            async with self._autocommit.connect() as conn:
+                yield conn
 
     async def begin(
         self, user_id: str, key: str, method: str, path: str, request_hash: str
@@ -131,28 +155,25 @@ class IdempotencyStore:
         lease: str,
         now: datetime,
     ) -> bool:
-        try:
-            async with self.db.begin() as conn:
-                # Values as parameters: the compiled statement is cached, not rebuilt each time.
-                await conn.execute(
-                    insert(keys),
-                    {
-                        "user_id": user_id,
-                        "key": key,
-                        "method": method,
-                        "path": path,
-                        "body_hash": request_hash,
-                        "state": "in_flight",
-                        "lease": lease,
-                        "created_at": now,
-                    },
-                )
-        except IntegrityError:
-            return False
-        return True
+        """Whether the key was free and is now ours: one statement, no error to catch."""
+        async with self._alone() as conn:
+            claimed = await conn.execute(
+                self._claim,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "method": method,
+                    "path": path,
+                    "body_hash": request_hash,
+                    "state": "in_flight",
+                    "lease": lease,
+                    "created_at": now,
+                },
+            )
+            return claimed.first() is not None
 
     async def finish(self, user_id: str, key: str, lease: str, response: StoredResponse) -> None:
-        async with self.db.begin() as conn:
+        async with self._alone() as conn:
             await conn.execute(
                 _FINISH,
                 {
@@ -167,7 +188,7 @@ class IdempotencyStore:
             )
 
     async def release(self, user_id: str, key: str, lease: str) -> None:
-        async with self.db.begin() as conn:
+        async with self._alone() as conn:
             await conn.execute(delete(keys).where(_same_entry(user_id, key, lease)))
 
     async def forget_replies_naming(self, needles: Sequence[str]) -> int:

@@ -1,5 +1,5 @@
-"""Layers around every HTTP request: its server span, its metrics and a fresh auth context; and
-a cap on the size of its body.
+"""Layers around every HTTP request: its server span (when spans are exported), its metrics and
+a fresh auth context; and a cap on the size of its body.
 
 Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, so the auth context the
 auth dependency sets stays in the request's own context, and is cleared when it ends.
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.auth import reset_auth, set_auth
 from servicekit.metrics import HTTP_DURATION, HTTP_REQUESTS
-from servicekit.telemetry import extract_context, tracer
+from servicekit.telemetry import extract_context, tracer, tracing_on
 from services.gateway.problems import problem_response
 
 # Unknown paths share one label so that scanners cannot blow up the metric's cardinality.
@@ -48,20 +50,48 @@ class RequestMiddleware:
             if name in _TRACE_HEADERS
         }
         auth_token = set_auth(None)
+        try:
+            if tracing_on():
+                await self._traced(scope, receive, send_and_note, carrier, lambda: status)
+            else:
+                # Nothing records spans: make none, only carry on a trace the caller started
+                # (for the logs, and into the services' calls).
+                attached = otel_context.attach(extract_context(carrier)) if carrier else None
+                try:
+                    await self.app(scope, receive, send_and_note)
+                finally:
+                    if attached is not None:
+                        otel_context.detach(attached)
+        finally:
+            reset_auth(auth_token)
+            route = _route(scope)
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+
+    async def _traced(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        carrier: dict[str, str],
+        status: Callable[[], int],
+    ) -> None:
+        method: str = scope["method"]
         with _tracer.start_as_current_span(
             method, context=extract_context(carrier), kind=SpanKind.SERVER
         ) as span:
             try:
-                await self.app(scope, receive, send_and_note)
+                await self.app(scope, receive, send)
             finally:
-                reset_auth(auth_token)
-                route = getattr(scope.get("route"), "path", UNMATCHED)
+                route = _route(scope)
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.request.method", method)
                 span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+                span.set_attribute("http.response.status_code", status())
+
+
+def _route(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", UNMATCHED)
 
 
 class BodyTooLarge(Exception):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
@@ -27,6 +26,7 @@ from servicekit.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from services.gateway.render import to_json
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def problem_response(
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        to_json(body),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,

@@ -6,17 +6,30 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.responses import JSONResponse
 
 from servicekit.timeutil import SHANGHAI
 
 
+def to_json(content: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette writes it, in a fraction of the time."""
+    return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+class FastJSONResponse(JSONResponse):
+    """The app's JSON answers, written by orjson (FastAPI's own ORJSONResponse is deprecated)."""
+
+    def render(self, content: Any) -> bytes:
+        return to_json(content)
+
+
 def json_response(
     content: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     # Returned as a ready Response, FastAPI skips re-encoding the body through its models.
-    return JSONResponse(content, status_code=status, headers=headers)
+    return FastJSONResponse(content, status_code=status, headers=headers)
 
 
 def moment(stamp: Timestamp) -> datetime | None:

@@ -1,8 +1,15 @@
-"""Passwords (argon2) and access tokens (JWT, HS256 pinned)."""
+"""Passwords (argon2) and access tokens (JWT, HS256 pinned).
+
+A token's claims, once verified, are kept until it expires (bounded, least recently used first
+out): a client sends the same token with every request, and checking its signature and claims
+again each time is most of what authenticating costs. Whether the token still speaks for its
+user is not kept here: that is the identity check (services/gateway/identities), made on every
+request."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -46,10 +53,19 @@ class IssuedToken:
     expires_in: int
 
 
+# Verified tokens kept: one or a few per signed-in user of a replica.
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenCodec:
-    def __init__(self, secret: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, secret: str, ttl_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.secret = secret
         self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        # token → (caller, token version, expiry)
+        self._verified: dict[str, tuple[AuthContext, int, float]] = {}
 
     def issue(
         self, auth: AuthContext, token_version: int = 0, now: float | None = None
@@ -75,6 +91,19 @@ class TokenCodec:
 
     def verify_versioned(self, token: str) -> tuple[AuthContext, int]:
         """The caller and the user's token version the token was issued for."""
+        held = self._verified.pop(token, None)
+        if held is None:
+            held = self._check(token)
+        elif self._clock() >= held[2]:
+            # As PyJWT would: expired at `exp` exactly.
+            raise Unauthenticated("invalid token: Signature has expired")
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        # Put back last: the least recently used is first out.
+        self._verified[token] = held
+        return held[0], held[1]
+
+    def _check(self, token: str) -> tuple[AuthContext, int, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -98,4 +127,4 @@ class TokenCodec:
             branch_id=claims.get("branch") or None,
             store_id=claims.get("store") or None,
         )
-        return auth, version
+        return auth, version, float(claims["exp"])

@@ -260,6 +260,8 @@ async def _save_user(
                 await identity_changed(conn, existing.id)
         row = await _user(conn, username)
         await _audit(conn, auth, "user", username, user_json(row))
+    # Committed: if their identity moved, this replica refuses their older tokens from now on.
+    gw.identities.changed()
     return row
 
 
@@ -290,6 +292,7 @@ async def reset_password(
             )
             await identity_changed(conn, row.id)
             await _audit(conn, auth, "password", username, {"reset": True})
+        gw.identities.changed()
         return json_response(user_json(row))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)

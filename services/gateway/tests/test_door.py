@@ -15,7 +15,7 @@ from servicekit.demo import DEMO_PASSWORD
 from servicekit.testing import DatabaseTarget
 from services.gateway.app import create_app
 from services.gateway.deps import Gateway
-from services.gateway.identities import FreshReads
+from services.gateway.identities import FreshReads, Identities
 from services.gateway.tests.fakes import FakeServices
 from services.gateway.tests.helpers import auth_headers, intake, make_settings
 
@@ -101,10 +101,32 @@ class Replica:
         return {"Authorization": f"Bearer {reply.json()['access_token']}"}
 
 
+class Clock:
+    """The replicas' monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# How old an identity epoch read the replicas take (IDENTITY_FRESH_SECONDS).
+FRESH = 2.0
+
+
 @pytest.fixture
-async def replicas(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncIterator[list[Replica]]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=[FRESH, 0.0], ids=["fresh-for-2s", "fresh-for-0"])
+async def replicas(
+    db_target: DatabaseTarget, fakes: FakeServices, clock: Clock, request: pytest.FixtureRequest
+) -> AsyncIterator[list[Replica]]:
     """Two gateway replicas on one database, as in prod: a change made through one must shut
-    the old token out of the other at once."""
+    the old token out of it at once, and out of the other once its epoch read is due (at once
+    too with IDENTITY_FRESH_SECONDS 0)."""
     async with contextlib.AsyncExitStack() as stack:
         found = []
         for _ in range(2):
@@ -113,7 +135,9 @@ async def replicas(db_target: DatabaseTarget, fakes: FakeServices) -> AsyncItera
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw")
             )
-            found.append(Replica(http, app.state.gateway))
+            gw: Gateway = app.state.gateway
+            gw.identities = Identities(gw.db, request.param, clock)
+            found.append(Replica(http, gw))
         yield found
 
 
@@ -130,8 +154,8 @@ AS_IS = {"display_name": "ZJ-001 维修工程师", "role": "technician", "org_un
         ({"active": False}, False),
     ],
 )
-async def test_a_change_of_identity_refuses_older_tokens_on_every_replica_at_once(
-    replicas: list[Replica], change: dict[str, object], signs_in_again: bool
+async def test_a_change_of_identity_refuses_older_tokens_here_at_once_elsewhere_when_due(
+    replicas: list[Replica], clock: Clock, change: dict[str, object], signs_in_again: bool
 ) -> None:
     here, there = replicas
     admin = await here.bearer("hq.admin")
@@ -142,6 +166,9 @@ async def test_a_change_of_identity_refuses_older_tokens_on_every_replica_at_onc
     changed = await here.http.put(USER, json={**AS_IS, **change}, headers=admin)
     assert changed.status_code == 200, changed.text
 
+    refused = await here.http.get("/api/v1/me", headers=old)
+    assert refused.status_code == 401, refused.text
+    clock.now += FRESH
     for replica in replicas:
         refused = await replica.http.get("/api/v1/me", headers=old)
         assert refused.status_code == 401, refused.text
@@ -158,8 +185,45 @@ async def test_a_change_of_identity_refuses_older_tokens_on_every_replica_at_onc
         assert me.json()["store_id"] == change.get("org_unit_id", "ZJ-001")
 
 
-async def test_a_password_reset_refuses_older_tokens_on_every_replica(
+async def test_another_replica_lets_a_revoked_token_in_no_longer_than_its_epoch_is_fresh(
+    replicas: list[Replica], clock: Clock
+) -> None:
+    here, there = replicas
+    fresh_for = there.gw.identities.fresh_for
+    old = await there.bearer("zj001.tech")
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 200
+    deactivated = await here.http.put(
+        USER, json={**AS_IS, "active": False}, headers=await here.bearer("hq.admin")
+    )
+    assert deactivated.status_code == 200, deactivated.text
+
+    # Within the window the other replica has not read the epoch again (0: no window at all).
+    clock.now += fresh_for / 2
+    still = await there.http.get("/api/v1/me", headers=old)
+    assert still.status_code == (200 if fresh_for else 401)
+    clock.now += fresh_for / 2
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 401
+
+
+async def test_a_token_newer_than_the_version_known_is_read_afresh(
     replicas: list[Replica],
+) -> None:
+    here, there = replicas
+    old = await there.bearer("zj001.tech")
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 200
+    changed = await here.http.put(
+        USER, json={**AS_IS, "role": "clerk"}, headers=await here.bearer("hq.admin")
+    )
+    assert changed.status_code == 200, changed.text
+    # Signed in again through the replica that made the change: the other one, whose epoch
+    # read is not due yet, lets the new token in rather than hold it to the version it knew.
+    new = await here.bearer("zj001.tech")
+    assert (await there.http.get("/api/v1/me", headers=new)).status_code == 200
+    assert (await there.http.get("/api/v1/me", headers=old)).status_code == 401
+
+
+async def test_a_password_reset_refuses_older_tokens_on_every_replica(
+    replicas: list[Replica], clock: Clock
 ) -> None:
     here, there = replicas
     old = await there.bearer("zj001.tech")
@@ -169,6 +233,8 @@ async def test_a_password_reset_refuses_older_tokens_on_every_replica(
         headers=await here.bearer("hq.admin"),
     )
     assert reset.status_code == 200, reset.text
+    assert (await here.http.get("/api/v1/me", headers=old)).status_code == 401
+    clock.now += FRESH
     assert (await there.http.get("/api/v1/me", headers=old)).status_code == 401
     assert (await there.sign_in("zj001.tech", "reset-password")).status_code == 200
 
@@ -216,6 +282,41 @@ async def test_requests_arriving_together_share_one_fresh_read() -> None:
     assert reads == 2
     release.set()
     assert await asyncio.gather(*later) == [2] * 3
+
+
+async def test_a_read_fresh_enough_is_taken_and_one_begun_before_expiry_is_not_kept() -> None:
+    clock = Clock()
+    reads = 0
+    release = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        release.clear()
+        return reads
+
+    fresh = FreshReads(read, fresh_for=1.0, clock=clock)
+    first = asyncio.ensure_future(fresh.value())
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == 1
+    clock.now += 0.9
+    assert await fresh.value() == 1  # read 0.9 s before: fresh enough, no read
+    clock.now += 0.1
+    # Due: the next caller waits for a new read. It is expired while it runs (a change made
+    # here), so what it read is not kept past its own callers.
+    second = asyncio.ensure_future(fresh.value())
+    for _ in range(3):  # until the read has begun
+        await asyncio.sleep(0)
+    assert reads == 2
+    fresh.expire()
+    release.set()
+    assert await second == 2
+    third = asyncio.ensure_future(fresh.value())
+    await asyncio.sleep(0)
+    release.set()
+    assert (await third, reads) == (3, 3)
 
 
 # --- the idempotency fingerprint ------------------------------------------------------------

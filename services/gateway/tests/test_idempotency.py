@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from servicekit.db import Database
 from servicekit.errors import Conflict, InvalidInput
@@ -126,3 +126,25 @@ def test_bad_keys(key: str) -> None:
 def test_good_keys() -> None:
     check_key("x" * 200)
     check_key("4f2a-9c1e 7/+=")
+
+
+async def test_a_claim_is_one_statement_taken_or_not(store: IdempotencyStore, db: Database) -> None:
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        lease = await store.begin(*ARGS, HASH)
+        assert isinstance(lease, str)
+        assert len(statements) == 1
+        assert "ON CONFLICT" in statements[0] and "RETURNING" in statements[0]
+        # The key taken: the same statement says so (no error to catch), then the entry is read.
+        statements.clear()
+        with pytest.raises(Conflict):
+            await store.begin(*ARGS, HASH)
+        assert "ON CONFLICT" in statements[0]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)

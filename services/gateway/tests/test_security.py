@@ -7,6 +7,7 @@ import pytest
 
 from servicekit.auth import AuthContext
 from servicekit.errors import Unauthenticated
+from services.gateway import security
 from services.gateway.security import (
     AUDIENCE,
     ISSUER,
@@ -86,6 +87,52 @@ def test_expiry_follows_the_ttl() -> None:
     old = codec.issue(STORE_CLERK, now=time.time() - 120)
     with pytest.raises(Unauthenticated):
         codec.verify(old.access_token)
+
+
+def test_a_verified_token_is_checked_once_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [time.time()]
+    codec = TokenCodec(SECRET, 60, clock=lambda: now[0])
+    token = codec.issue(STORE_CLERK, token_version=3).access_token
+    decoded = 0
+    decode = jwt.decode
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal decoded
+        decoded += 1
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    for _ in range(3):
+        assert codec.verify_versioned(token) == (STORE_CLERK, 3)
+    assert decoded == 1
+    # Kept only while it is valid: at its expiry it is refused without being checked again.
+    now[0] += 60
+    with pytest.raises(Unauthenticated, match="expired"):
+        codec.verify(token)
+    assert decoded == 1
+
+
+def test_kept_tokens_are_bounded_least_recently_used_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(security, "VERIFIED_CACHE_SIZE", 2)
+    codec = TokenCodec(SECRET, 600)
+    first, second, third = (
+        codec.issue(AuthContext(f"u-{n}", "clerk", "SH", "SH-001")).access_token for n in range(3)
+    )
+    for token in (first, second, first, third):
+        codec.verify(token)
+    # `second` was the least recently used when `third` came.
+    assert list(codec._verified) == [first, third]
+
+
+def test_a_refused_token_is_not_kept() -> None:
+    codec = TokenCodec(SECRET, 600)
+    with pytest.raises(Unauthenticated):
+        codec.verify(forged({"role": "superuser"}))
+    assert not codec._verified
 
 
 def test_argon2_passwords() -> None:
