@@ -174,7 +174,7 @@ async def close_runtime(runtime: Runtime) -> None:
 async def serve(spec: ServiceSpec) -> None:
     settings = Settings.from_env(spec.name)
     configure_logging(spec.name, settings.log_level)
-    configure_tracing(spec.name, settings.otlp_endpoint)
+    configure_tracing(spec.name, settings.otlp_endpoint, settings.trace_sample_ratio)
     runtime = await open_runtime(spec, settings)
     relay, js = runtime.relay, runtime.js
 

@@ -77,6 +77,8 @@ class Settings:
     log_level: str
     demo_data: bool
     otlp_endpoint: str | None
+    # OTEL_TRACES_SAMPLER_ARG: the share of new traces recorded when they are exported.
+    trace_sample_ratio: float
     shutdown_grace_seconds: float
     # Fault injection for the crash tests: hold outbox rows this long before publishing.
     outbox_publish_delay_seconds: float
@@ -104,6 +106,7 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             demo_data=env_flag("DEMO_DATA"),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),
             shutdown_grace_seconds=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")),
             outbox_publish_delay_seconds=float(
                 os.environ.get(f"{upper}_OUTBOX_PUBLISH_DELAY_SECONDS", "0")

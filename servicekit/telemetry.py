@@ -7,7 +7,6 @@ Trace context travels in gRPC metadata and NATS message headers as W3C `tracepar
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterable, Mapping
 
 from opentelemetry import context as otel_context
@@ -17,27 +16,25 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 
-SAMPLE_RATIO_VARIABLE = "OTEL_TRACES_SAMPLER_ARG"
-
 _configured = False
 _exporting = False
 
 
-def sampler_for(otlp_endpoint: str | None, ratio: str | None = None) -> Sampler:
-    """Every new trace when spans are exported and no ratio is given, that share of them when
-    one is; none when nothing exports them (trace ids are still made, for the logs)."""
+def sampler_for(otlp_endpoint: str | None, ratio: float = 1.0) -> Sampler:
+    """That share of new traces when spans are exported; none when nothing exports them
+    (trace ids are still made, for the logs)."""
     if not otlp_endpoint:
         return ALWAYS_OFF
-    return ParentBased(TraceIdRatioBased(float(ratio) if ratio else 1.0))
+    return ParentBased(TraceIdRatioBased(ratio))
 
 
-def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
+def configure_tracing(service: str, otlp_endpoint: str | None, sample_ratio: float = 1.0) -> None:
     global _configured, _exporting
     if _configured:
         return
     provider = TracerProvider(
         resource=Resource.create({"service.name": service}),
-        sampler=sampler_for(otlp_endpoint, os.environ.get(SAMPLE_RATIO_VARIABLE)),
+        sampler=sampler_for(otlp_endpoint, sample_ratio),
     )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

@@ -29,7 +29,7 @@ async def migrate(settings: GatewaySettings) -> None:
 
 
 def serve(settings: GatewaySettings) -> None:
-    configure_tracing("gateway", settings.otlp_endpoint)
+    configure_tracing("gateway", settings.otlp_endpoint, settings.trace_sample_ratio)
     try:
         # The lifespan migrates before the port takes requests.
         uvicorn.run(

@@ -44,6 +44,7 @@ class GatewaySettings:
     identity_fresh_seconds: float = 1.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
+    trace_sample_ratio: float = 1.0
     service_addresses: dict[str, str] = field(
         default_factory=lambda: {name: service_address(name) for name in SERVICES}
     )
@@ -70,4 +71,5 @@ class GatewaySettings:
             identity_fresh_seconds=float(os.environ.get("IDENTITY_FRESH_SECONDS", "1")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),
         )

@@ -26,14 +26,14 @@ from services.gateway.tests.helpers import auth_headers, make_settings
 
 def test_nothing_is_sampled_when_nothing_exports() -> None:
     assert telemetry.sampler_for(None) is ALWAYS_OFF
-    assert telemetry.sampler_for(None, "0.5") is ALWAYS_OFF
+    assert telemetry.sampler_for(None, 0.5) is ALWAYS_OFF
 
 
 def test_with_an_exporter_new_traces_are_sampled_at_the_ratio_and_parents_are_followed() -> None:
     every = telemetry.sampler_for("http://collector:4317")
     assert isinstance(every, ParentBased)
     assert "TraceIdRatioBased{1.0}" in every.get_description()
-    some = telemetry.sampler_for("http://collector:4317", "0.1")
+    some = telemetry.sampler_for("http://collector:4317", 0.1)
     assert "TraceIdRatioBased{0.1}" in some.get_description()
 
 
