@@ -77,6 +77,11 @@ log = logging.getLogger(__name__)
 # carries the event id), and a week more for clocks.
 INBOX_KEPT = max(RETENTION, DEAD_LETTER_RETENTION) + timedelta(days=7)
 
+# Formers are deleted as soon as a consumer that took over from them is created, so only
+# events stored before then can have been handled by them; this much more allows for the
+# clocks of a cluster's servers and for deletion's own time.
+TAKE_OVER_MARGIN = timedelta(minutes=1)
+
 FAILURES_TABLE = "consumer_failures"
 # The last error as kept with a message's failures: a line, not a traceback.
 _ERROR_LIMIT = 500
@@ -266,6 +271,9 @@ class EventConsumer:
     new_uow: Callable[[], UnitOfWork]
     inbox: Table
     formers: list[Former] = field(default_factory=list)
+    # Formers' inbox rows are looked up for events stored up to this long after this durable
+    # was created.
+    take_over_margin: timedelta = TAKE_OVER_MARGIN
     # Where dead letters go; `run` sets it when not given.
     js: JetStreamContext | None = None
     # When a message that keeps failing while the database answers goes to the dead letters.
@@ -287,6 +295,8 @@ class EventConsumer:
     _database_down: bool = field(default=False, init=False)
     # Event type → its message class and every handler of it, the formers' included.
     _routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = field(init=False)
+    # When the durable was created (known once set up).
+    _created_at: datetime | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = {
@@ -356,7 +366,7 @@ class EventConsumer:
             )
         except NotFoundError:
             config = await self._config_after_formers(js)
-        await js.add_consumer(self.stream, config)
+        self._created_at = (await js.add_consumer(self.stream, config)).created
         for former in self.formers:
             # Also when an earlier start stopped between creating this durable and this.
             with contextlib.suppress(NotFoundError):
@@ -478,12 +488,7 @@ class EventConsumer:
         )
         new = {(row.consumer, row.event_id) for row in noted}
         done_by_formers = await self._done_by_formers(
-            uow,
-            [
-                d
-                for d in deliveries
-                if d.recorded_as == self.name and (self.name, d.event_id) in new
-            ],
+            uow, [d for d in deliveries if (self.name, d.event_id) in new and self._may_be_done(d)]
         )
         duplicates = []
         for delivery in deliveries:
@@ -503,6 +508,13 @@ class EventConsumer:
                     if former not in done:
                         await handler(uow, delivery.event)
         return duplicates
+
+    def _may_be_done(self, delivery: Delivery) -> bool:
+        """Whether a former may have handled the event (stored before this took over)."""
+        if not self.formers or delivery.recorded_as != self.name:
+            return False
+        stored_at = delivery.msg.metadata.timestamp
+        return self._created_at is None or stored_at < self._created_at + self.take_over_margin
 
     async def _done_by_formers(
         self, uow: UnitOfWork, deliveries: list[Delivery]

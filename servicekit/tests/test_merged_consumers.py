@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from aftersales.events.v1 import events_pb2
 from servicekit import bus
 from servicekit.db import Database
 from servicekit.dead_letters import EVENT_ID_HEADER, REPLAY_FOR_HEADER
-from servicekit.inbox import EventConsumer, Former, Handler
+from servicekit.inbox import TAKE_OVER_MARGIN, EventConsumer, Former, Handler
 from servicekit.metrics import INBOX_HANDLED
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.testing import DatabaseTarget, database_with, eventually
@@ -49,6 +50,7 @@ def consumer(
     subject: str,
     handlers: dict[str, Any],
     formers: list[Former] | None = None,
+    take_over_margin: timedelta = TAKE_OVER_MARGIN,
 ) -> EventConsumer:
     return EventConsumer(
         service="t",
@@ -60,6 +62,7 @@ def consumer(
         inbox=inbox,
         js=js,
         formers=formers or [],
+        take_over_margin=take_over_margin,
         linger_seconds=0.01,
     )
 
@@ -90,6 +93,24 @@ async def running(target: EventConsumer, js: bus.JetStreamContext) -> AsyncItera
     finally:
         target.stop()
         await task
+
+
+class InboxReads(contextlib.AbstractAsyncContextManager[None]):
+    """Counts the SELECTs from the inbox while entered."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.count = 0
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM inbox" in statement:
+            self.count += 1
+
+    async def __aenter__(self) -> None:
+        event.listen(self.engine, "before_cursor_execute", self._note)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._note)
 
 
 def reaches(seen: list[str], wanted: list[str]) -> Callable[[], Awaitable[bool]]:
@@ -165,22 +186,27 @@ async def test_a_merged_consumer_takes_over_without_applying_twice_or_missing(
 
     merged_name = f"merged-{store}"
     merged = consumer(db, js, merged_name, subject, {}, [received, history])
-    async with running(merged, js):
+    lookups = InboxReads(db)
+    async with lookups, running(merged, js):
         await eventually(reaches(by_received, ids[:4]))
         await eventually(reaches(by_history, [ids[0], ids[2], ids[3]]))
         for former in (received, history):
             with pytest.raises(NotFoundError):
                 await js.consumer_info("ORDERS", former.name)
 
-    # Started again, it keeps its place (and its start) and goes on with new events.
+    assert lookups.count > 0
+    # Started again, it keeps its place (and its start) and goes on with new events; those
+    # stored after it took over (and the margin) the formers cannot have handled.
     await publish(js, subject, orders[4])
-    again = consumer(db, js, merged_name, subject, {}, [received, history])
-    async with running(again, js):
+    again = consumer(db, js, merged_name, subject, {}, [received, history], timedelta(0))
+    lookups = InboxReads(db)
+    async with lookups, running(again, js):
         await eventually(reaches(by_history, [ids[0], ids[2], ids[3], ids[4]]))
         await eventually(reaches(by_received, ids))
         info = await js.consumer_info("ORDERS", merged_name)
         assert info.num_pending == 0
     assert sorted(by_received) == sorted(ids)
+    assert lookups.count == 0
 
 
 async def test_a_dead_letter_of_a_former_replays_to_its_handlers_alone(
