@@ -24,10 +24,12 @@ OPERATOR = "operator"
 
 @dataclass(frozen=True)
 class Consumes:
-    """A stream a service reads with durable pull consumers of these names."""
+    """A stream a service reads with durable pull consumers of these names; `formers` are the
+    durables they took over, which a consumer reads (where they stood) and deletes."""
 
     stream: str
     durables: tuple[str, ...]
+    formers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class BusUser:
         for consumed in self.consumes:
             for durable in consumed.durables:
                 allowed += _consumer_subjects(consumed.stream, durable)
+            for former in consumed.formers:
+                allowed += [
+                    f"{API}.CONSUMER.INFO.{consumed.stream}.{former}",
+                    f"{API}.CONSUMER.DELETE.{consumed.stream}.{former}",
+                ]
         if self.dead_letters:
             # Listing and showing them (`dead-letters list|show`); replaying them, which
             # deletes the letter, is the operator's.
@@ -141,7 +148,8 @@ SERVICES: dict[str, BusUser] = {
         consumes=(
             Consumes(
                 "ORDERS",
-                (
+                ("customers-orders",),
+                formers=(
                     "customers-order-received",
                     "customers-order-history",
                     "customers-notifications",

@@ -15,6 +15,14 @@ count also counts the redeliveries of an outage, so it says nothing about the me
 - an undecodable event or an `UnprocessableEvent` is given up on at once.
 A message given up on goes to the dead letters (servicekit.dead_letters) with the reason, and
 is terminated only once the dead letter is stored.
+
+A fetched batch is handled in one transaction, its inbox rows written in one statement that
+tells which were seen before; handlers run for the others only.
+
+One durable consumer per service and stream dispatches to every handler of an event type. One
+that took over former durables (`formers`, each with the handlers it ran) starts where the
+slowest of them stood, deletes them, and runs a former's handler only for an event that former
+has not recorded in the inbox: taking over replays nothing twice and misses nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind
 from sqlalchemy import (
     Column,
@@ -43,7 +52,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     delete,
+    select,
     text,
 )
 
@@ -65,6 +76,11 @@ log = logging.getLogger(__name__)
 # bring the message back (a redelivery from its stream, or a replay of a dead letter, which
 # carries the event id), and a week more for clocks.
 INBOX_KEPT = max(RETENTION, DEAD_LETTER_RETENTION) + timedelta(days=7)
+
+# Formers are deleted as soon as a consumer that took over from them is created, so only
+# events stored before then can have been handled by them; this much more allows for the
+# clocks of a cluster's servers and for deletion's own time.
+TAKE_OVER_MARGIN = timedelta(minutes=1)
 
 FAILURES_TABLE = "consumer_failures"
 # The last error as kept with a message's failures: a line, not a traceback.
@@ -151,6 +167,19 @@ def give_up_reason(failures: Failures, limits: RetryLimits, now: datetime) -> st
 
 
 Handler = Callable[[UnitOfWork, Any], Awaitable[None]]
+# An event's protobuf full name → its message class and the handler that applies it.
+Handlers = dict[str, tuple[type[Message], Handler]]
+# A handler and the former consumer it came from (None: the consumer's own).
+Step = tuple[str | None, Handler]
+
+
+@dataclass(frozen=True)
+class Former:
+    """A durable consumer of its own that a merged one took over: its name (the inbox rows and
+    dead letters it left are under it) and the handlers it ran."""
+
+    name: str
+    handlers: Handlers
 
 
 class UnprocessableEvent(Exception):
@@ -178,13 +207,30 @@ class Delivery:
     msg: Msg
     event_id: str
     event: Message
-    handler: Handler
+    # The name the inbox records the event under: the consumer's own, or a former's for the
+    # replay of a dead letter that former gave up on.
+    recorded_as: str
+    steps: tuple[Step, ...]
 
 
 @functools.cache
-def _note_event(dialect_name: str, inbox: Table) -> Any:
-    """Record an event id unless it is there already: built once per inbox (a hot path)."""
-    return upsert_on(dialect_name, inbox).on_conflict_do_nothing()
+def _note_events(dialect_name: str, inbox: Table) -> Any:
+    """Record event ids not there already, telling which were new: executed with a batch's
+    rows it is one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING. Built once per inbox
+    (a hot path)."""
+    return (
+        upsert_on(dialect_name, inbox)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.consumer, inbox.c.event_id)
+    )
+
+
+@functools.cache
+def _done_by(inbox: Table) -> Any:
+    return select(inbox.c.consumer, inbox.c.event_id).where(
+        inbox.c.consumer.in_(bindparam("formers", expanding=True)),
+        inbox.c.event_id.in_(bindparam("event_ids", expanding=True)),
+    )
 
 
 @functools.cache
@@ -215,15 +261,20 @@ def _acting_as_service(service: str) -> Iterator[None]:
 @dataclass
 class EventConsumer:
     """One durable consumer: `handlers` maps an event's protobuf full name to its message class
-    and a handler that writes through the given unit of work (committed by the consumer)."""
+    and a handler that writes through the given unit of work (committed by the consumer);
+    `formers`, the durables it took over, add theirs."""
 
     service: str
     name: str
     stream: str
     subjects: list[str]
-    handlers: dict[str, tuple[type[Message], Handler]]
+    handlers: Handlers
     new_uow: Callable[[], UnitOfWork]
     inbox: Table
+    formers: list[Former] = field(default_factory=list)
+    # Formers' inbox rows are looked up for events stored up to this long after this durable
+    # was created.
+    take_over_margin: timedelta = TAKE_OVER_MARGIN
     # Where dead letters go; `run` sets it when not given.
     js: JetStreamContext | None = None
     # When a message that keeps failing while the database answers goes to the dead letters.
@@ -243,12 +294,34 @@ class EventConsumer:
     max_probe_delay: float = 5.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _database_down: bool = field(default=False, init=False)
+    # Event type → its message class and every handler of it, the formers' included.
+    _routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = field(init=False)
+    # When the durable was created (known once set up).
+    _created_at: datetime | None = field(default=None, init=False)
 
-    def config(self) -> ConsumerConfig:
+    def __post_init__(self) -> None:
+        routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = {
+            event_type: (message_class, ((None, handler),))
+            for event_type, (message_class, handler) in self.handlers.items()
+        }
+        for former in self.formers:
+            for event_type, (message_class, handler) in former.handlers.items():
+                known, steps = routes.get(event_type, (message_class, ()))
+                if known is not message_class:
+                    raise ValueError(f"{event_type} read as two message classes on {self.name}")
+                routes[event_type] = (message_class, (*steps, (former.name, handler)))
+        self._routes = routes
+
+    def config(
+        self,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        start_sequence: int | None = None,
+    ) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=deliver_policy,
+            opt_start_seq=start_sequence,
             # Unlimited: the consumer itself decides when a message is given up on (sent to
             # the dead letters), never the server after a count of transient failures.
             max_deliver=-1,
@@ -260,8 +333,7 @@ class EventConsumer:
 
     async def run(self, js: JetStreamContext) -> None:
         self.js = self.js or js
-        # Creates the consumer, or brings one made by an older version to this config.
-        await js.add_consumer(self.stream, self.config())
+        await self.set_up(js)
         subscription = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         fetch_backoff = 0.5
         while not self._stopping.is_set():
@@ -284,6 +356,36 @@ class EventConsumer:
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
 
+    async def set_up(self, js: JetStreamContext) -> None:
+        """Create the durable, or bring one made by an older version to this config; a new one
+        that takes over formers starts at the lowest of their ack floors, then they go."""
+        try:
+            existing = (await js.consumer_info(self.stream, self.name)).config
+            # Where a durable starts cannot change once it exists.
+            config = self.config(
+                existing.deliver_policy or DeliverPolicy.ALL, existing.opt_start_seq
+            )
+        except NotFoundError:
+            config = await self._config_after_formers(js)
+        self._created_at = (await js.add_consumer(self.stream, config)).created
+        for former in self.formers:
+            # Also when an earlier start stopped between creating this durable and this.
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(self.stream, former.name)
+                log.info("%s took over from %s", self.name, former.name)
+
+    async def _config_after_formers(self, js: JetStreamContext) -> ConsumerConfig:
+        """Every event not yet acked by all formers comes again: the formers' inbox rows tell
+        which of their handlers already ran for it."""
+        floors = []
+        for former in self.formers:
+            with contextlib.suppress(NotFoundError):
+                info = await js.consumer_info(self.stream, former.name)
+                floors.append(info.ack_floor.stream_seq if info.ack_floor else 0)
+        if not floors:
+            return self.config()
+        return self.config(DeliverPolicy.BY_START_SEQUENCE, min(floors) + 1)
+
     def stop(self) -> None:
         self._stopping.set()
 
@@ -299,19 +401,22 @@ class EventConsumer:
         """The event in a message, or None when the message was settled here already: acked
         when no handler wants it, sent to the dead letters when it cannot be read."""
         headers = msg.headers or {}
-        entry = self.handlers.get(headers.get(EVENT_TYPE_HEADER, ""))
-        replay_for = headers.get(REPLAY_FOR_HEADER)
-        if entry is None or (replay_for is not None and replay_for != self.name):
+        message_class, steps = self._routes.get(headers.get(EVENT_TYPE_HEADER, ""), (Message, ()))
+        recorded_as = headers.get(REPLAY_FOR_HEADER) or self.name
+        if recorded_as != self.name:
+            # A replay for a former (or another consumer): only that former's handlers.
+            steps = tuple(step for step in steps if step[0] == recorded_as)
+        if not steps:
             self._count("ignored")
             await msg.ack()
             return None
-        message_class, handler = entry
         # A replay keeps the event id apart from its Nats-Msg-Id (see servicekit.dead_letters).
         event_id = headers.get(EVENT_ID_HEADER) or headers.get(MSG_ID_HEADER)
         try:
             if not event_id:
                 raise DecodeError("no message id")
-            return Delivery(msg, event_id, message_class.FromString(msg.data), handler)
+            event = message_class.FromString(msg.data)
+            return Delivery(msg, event_id, event, recorded_as, steps)
         except DecodeError as error:
             await self._dead_letter(msg, "undecodable", str(error) or "not a protobuf message")
             return None
@@ -328,7 +433,7 @@ class EventConsumer:
                 return
             try:
                 async with asyncio.timeout(self.attempt_timeout_seconds), self.new_uow() as uow:
-                    duplicates = [await self._record(uow, d) for d in deliveries]
+                    duplicates = await self._record(uow, deliveries)
                     await uow.commit()
             except Exception as error:
                 if transient(error) and not await self._database_answers():
@@ -359,7 +464,7 @@ class EventConsumer:
             return
         try:
             async with asyncio.timeout(self.attempt_timeout_seconds), self.new_uow() as uow:
-                duplicate = await self._record(uow, delivery)
+                [duplicate] = await self._record(uow, [delivery])
                 await uow.commit()
         except UnprocessableEvent as error:
             await self._dead_letter(delivery.msg, "unprocessable", str(error), delivery.event_id)
@@ -369,21 +474,67 @@ class EventConsumer:
             return
         await self._done(delivery, duplicate)
 
-    async def _record(self, uow: UnitOfWork, delivery: Delivery) -> bool:
-        """Note the event in the inbox and apply it, inside `uow`; True when it was seen before."""
-        headers = delivery.msg.headers or {}
-        with tracer(__name__).start_as_current_span(
-            f"consume {self.name}", context=extract_context(headers), kind=SpanKind.CONSUMER
-        ):
-            # One statement both records the event and tells whether it was seen before.
-            noted = await uow.session.execute(
-                _note_event(uow.session.dialect.name, self.inbox),
-                {"consumer": self.name, "event_id": delivery.event_id, "handled_at": utc_now()},
-            )
-            if noted.rowcount == 0:
-                return True
-            await delivery.handler(uow, delivery.event)
-        return False
+    async def _record(self, uow: UnitOfWork, deliveries: list[Delivery]) -> list[bool]:
+        """Note the events in the inbox and apply the new ones, inside `uow`; per delivery,
+        True when it was seen before."""
+        now = utc_now()
+        keys = dict.fromkeys((d.recorded_as, d.event_id) for d in deliveries)
+        # One statement both records the events and tells which were seen before.
+        noted = await uow.session.execute(
+            _note_events(uow.session.dialect.name, self.inbox),
+            [
+                {"consumer": name, "event_id": event_id, "handled_at": now}
+                for name, event_id in keys
+            ],
+        )
+        new = {(row.consumer, row.event_id) for row in noted}
+        done_by_formers = await self._done_by_formers(
+            uow, [d for d in deliveries if (self.name, d.event_id) in new and self._may_be_done(d)]
+        )
+        duplicates = []
+        for delivery in deliveries:
+            key = (delivery.recorded_as, delivery.event_id)
+            duplicates.append(key not in new)
+            if key not in new:
+                continue
+            # The same event twice in one batch is applied once.
+            new.discard(key)
+            done = done_by_formers.get(delivery.event_id, set())
+            with tracer(__name__).start_as_current_span(
+                f"consume {self.name}",
+                context=extract_context(delivery.msg.headers or {}),
+                kind=SpanKind.CONSUMER,
+            ):
+                for former, handler in delivery.steps:
+                    if former not in done:
+                        await handler(uow, delivery.event)
+        return duplicates
+
+    def _may_be_done(self, delivery: Delivery) -> bool:
+        """Whether a former may have handled the event (stored before this took over)."""
+        if not self.formers or delivery.recorded_as != self.name:
+            return False
+        stored_at = delivery.msg.metadata.timestamp
+        return self._created_at is None or stored_at < self._created_at + self.take_over_margin
+
+    async def _done_by_formers(
+        self, uow: UnitOfWork, deliveries: list[Delivery]
+    ) -> dict[str, set[str | None]]:
+        """Per event id, the formers that recorded it in the inbox before this took over."""
+        if not self.formers or not deliveries:
+            return {}
+        inbox = self.inbox
+        rows = await uow.session.execute(
+            _done_by(inbox),
+            {
+                "formers": [former.name for former in self.formers],
+                "event_ids": [d.event_id for d in deliveries],
+            },
+        )
+        done: dict[str, set[str | None]] = {}
+        for row in rows:
+            done.setdefault(row.event_id, set()).add(row.consumer)
+        return done
 
     async def _done(self, delivery: Delivery, duplicate: bool) -> None:
         await delivery.msg.ack()

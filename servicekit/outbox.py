@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     or_,
@@ -179,6 +180,24 @@ class OutboxRelay:
         self.wake = asyncio.Event()
         self._stopping = False
         self._last_prune = utc_now()
+        # A round's statements, built once: building one costs more CPU than running it.
+        self._due = _due_rows(table, batch_size)
+        self._claim = self._due.with_for_update(skip_locked=True)
+        self._mark_published = (
+            update(table)
+            .where(table.c.seq.in_(bindparam("seqs", expanding=True)))
+            .values(published_at=bindparam("now"))
+        )
+        self._mark_refused = (
+            update(table)
+            .where(table.c.seq == bindparam("refused_seq"))
+            .values(
+                attempts=bindparam("refused_attempts"),
+                last_error=bindparam("refused_error"),
+                retry_at=bindparam("refused_retry_at"),
+                parked_at=bindparam("refused_parked_at"),
+            )
+        )
 
     def notify(self) -> None:
         self.wake.set()
@@ -239,7 +258,7 @@ class OutboxRelay:
             # while publishing. A row published twice (a crash before the mark) carries the
             # same Nats-Msg-Id and is dropped by the stream.
             async with self.db.session() as session:
-                rows = (await session.execute(self._due())).all()
+                rows = (await session.execute(self._due, {"now": utc_now()})).all()
                 await session.rollback()
             if not rows:
                 return 0, 0
@@ -251,7 +270,7 @@ class OutboxRelay:
             # The claim (row locks) is held until the rows are marked: another relay skips
             # them and takes the next ones.
             async with self.db.session() as session:
-                rows = (await session.execute(self._due().with_for_update(skip_locked=True))).all()
+                rows = (await session.execute(self._claim, {"now": utc_now()})).all()
                 if not rows:
                     await session.rollback()
                     return 0, 0
@@ -261,27 +280,6 @@ class OutboxRelay:
         published = len(rows) - len(refused)
         metrics.OUTBOX_PUBLISHED.labels(self.service).inc(published)
         return len(rows), published
-
-    def _due(self) -> Select[Any]:
-        table = self.table
-        return (
-            select(
-                table.c.seq,
-                table.c.event_id,
-                table.c.subject,
-                table.c.event_type,
-                table.c.payload,
-                table.c.headers,
-                table.c.attempts,
-            )
-            .where(
-                table.c.published_at.is_(None),
-                table.c.parked_at.is_(None),
-                or_(table.c.retry_at.is_(None), table.c.retry_at <= utc_now()),
-            )
-            .order_by(table.c.seq)
-            .limit(self.batch_size)
-        )
 
     async def _publish(self, rows: Sequence[Row[Any]]) -> tuple[Sequence[Row[Any]], dict[int, str]]:
         """Send the rows in order, then wait for the stream's acks all together: one flush and
@@ -345,28 +343,26 @@ class OutboxRelay:
     async def _settle(
         self, session: AsyncConnection, rows: Sequence[Row[Any]], refused: dict[int, str]
     ) -> None:
-        table = self.table
+        """Mark the round's rows: one statement for those published, one for those refused."""
         now = utc_now()
         published = [row.seq for row in rows if row.seq not in refused]
         if published:
-            await session.execute(
-                update(table).where(table.c.seq.in_(published)).values(published_at=now)
-            )
+            await session.execute(self._mark_published, {"seqs": published, "now": now})
+        failed = []
         for row in rows:
             if row.seq not in refused:
                 continue
             attempts = row.attempts + 1
             parked = attempts >= self.park_after
             retry_in = self.retry_base_seconds * 2 ** min(attempts - 1, 16)
-            await session.execute(
-                update(table)
-                .where(table.c.seq == row.seq)
-                .values(
-                    attempts=attempts,
-                    last_error=refused[row.seq],
-                    retry_at=now + timedelta(seconds=retry_in),
-                    parked_at=now if parked else None,
-                )
+            failed.append(
+                {
+                    "refused_seq": row.seq,
+                    "refused_attempts": attempts,
+                    "refused_error": refused[row.seq],
+                    "refused_retry_at": now + timedelta(seconds=retry_in),
+                    "refused_parked_at": now if parked else None,
+                }
             )
             if parked:
                 metrics.OUTBOX_PARKED.labels(self.service).inc()
@@ -386,6 +382,8 @@ class OutboxRelay:
                     row.seq,
                     row.subject,
                 )
+        if failed:
+            await session.execute(self._mark_refused, failed)
 
     async def pending(self) -> int:
         async with self.db.session() as session:
@@ -406,6 +404,28 @@ class OutboxRelay:
                 )
             )
             await session.commit()
+
+
+def _due_rows(table: Table, batch_size: int) -> Select[Any]:
+    """The oldest rows due (bound: `now`)."""
+    return (
+        select(
+            table.c.seq,
+            table.c.event_id,
+            table.c.subject,
+            table.c.event_type,
+            table.c.payload,
+            table.c.headers,
+            table.c.attempts,
+        )
+        .where(
+            table.c.published_at.is_(None),
+            table.c.parked_at.is_(None),
+            or_(table.c.retry_at.is_(None), table.c.retry_at <= bindparam("now")),
+        )
+        .order_by(table.c.seq)
+        .limit(batch_size)
+    )
 
 
 async def parked_events(db: Database, table: Table) -> list[ParkedEvent]:

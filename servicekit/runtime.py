@@ -26,7 +26,6 @@ from typing import Any, Protocol
 import grpc
 import uvloop
 from google.protobuf import descriptor_pool, message_factory, text_format
-from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table
@@ -35,7 +34,7 @@ from servicekit import bus, bus_permissions, dead_letters, idempotency, inbox, m
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
 from servicekit.grpc_server import NOT_SERVING, SERVING, listen, new_server
-from servicekit.inbox import EventConsumer, Handler
+from servicekit.inbox import EventConsumer, Former, Handlers
 from servicekit.logs import configure_logging
 from servicekit.metrics import serve_metrics
 from servicekit.outbox import EVENT_TYPE_HEADER, OutboxRelay
@@ -81,8 +80,10 @@ class Runtime:
         name: str,
         stream: str,
         subjects: list[str],
-        handlers: dict[str, tuple[type[Message], Handler]],
+        handlers: Handlers,
+        formers: list[Former] | None = None,
     ) -> EventConsumer:
+        """`formers`: the durables this one takes over (servicekit.inbox)."""
         return EventConsumer(
             service=self.settings.service,
             name=name,
@@ -92,6 +93,7 @@ class Runtime:
             new_uow=self.uow,
             inbox=self.inbox,
             js=self.js,
+            formers=formers or [],
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from nats.js.api import PubAck
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from aftersales.events.v1 import events_pb2
 from servicekit import bus, outbox
@@ -203,3 +203,36 @@ async def test_a_key_value_entry_is_stored_before_the_rows_after_it_are_sent(
         )
         assert sealed[0] in set(published)
     await js.delete_key_value(bucket)
+
+
+async def test_a_round_marks_its_rows_in_one_statement_per_outcome(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    """However many rows a round carries: one UPDATE for those published, one for those
+    refused."""
+    subject = lane()
+    published = await emit(db, subject, count=3)
+    refused = await emit(db, f"nowhere.v1.{uuid.uuid4().hex[:8]}", count=3)
+    relay = OutboxRelay("t", db, table, js, retry_base_seconds=60)
+    updates: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await relay.publish_pending() == len(published)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(updates) == 2
+    async with db.session() as session:
+        tried = await session.execute(
+            select(table.c.event_id, table.c.attempts, table.c.retry_at).where(
+                table.c.event_id.in_(refused)
+            )
+        )
+        assert {(row.event_id, row.attempts, row.retry_at is not None) for row in tried} == {
+            (event_id, 1, True) for event_id in refused
+        }
+    assert await relay.pending() == len(refused)

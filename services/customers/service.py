@@ -11,12 +11,13 @@ What it offers, listens to and announces:
   - ListComplaints, GetComplaint, AddComplaintNote, CloseComplaint: complaints
 - RPCs: aftersales.customers.v1.NotificationsService (notifications.proto): notice templates,
   the delivery log, an order's tracking link, and what a link shows (see notifications/)
-- Events in (ORDERS stream):
-  - `customers-order-received`: OrderReceived; the customer (with consent and language) and
+- Events in (ORDERS stream), one durable consumer `customers-orders` (it took over the three
+  durables named below, which had one purpose each):
+  - OrderReceived (`customers-order-received`): the customer (with consent and language) and
     device upserted, the order counted once
-  - `customers-order-history`: OrderStatusChanged; each order's status for the history, and a
+  - OrderStatusChanged (`customers-order-history`): each order's status for the history, and a
     follow-up task at pickup
-  - `customers-notifications`: both; the tracking read model and one notice per real status
+  - both (`customers-notifications`): the tracking read model and one notice per real status
     change the customer cares about (an event that leaves the status sends none)
 - Events out (protos/aftersales/events/v1/customer_events.proto), on
   customers.v1.<branch>.<store>.<event>: follow_up_recorded, complaint_opened, complaint_closed,
@@ -53,7 +54,7 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
 
 
 def all_consumers(runtime: Runtime) -> list[EventConsumer]:
-    return consumers.consumers(runtime, personal_keys(runtime)) + notifications.consumers(runtime)
+    return consumers.consumers(runtime, personal_keys(runtime))
 
 
 SPEC = ServiceSpec(

@@ -15,6 +15,7 @@ from devtools.system import LocalSystem
 from servicekit.bus_permissions import OPERATOR
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.testing import eventually
+from services.customers.consumers import ORDERS_CONSUMER as CUSTOMERS_CONSUMER
 from tests.e2e.conftest import Api, repair_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,11 +75,10 @@ async def test_a_poison_event_lands_in_the_dead_letters_and_is_replayed_to_its_c
     finally:
         await nc.close()
 
-    in_customers = await one_listed(system, "customers", event_id, "customers-order-received")
+    # Each consumer of the event keeps its own letter: customers' one for all its handlers.
+    in_customers = await one_listed(system, "customers", event_id, CUSTOMERS_CONSUMER)
     in_reporting = await one_listed(system, "reporting", event_id, "reporting-orders")
-    # Each consumer of the event keeps its own letter: customers' notices too.
-    await one_listed(system, "customers", event_id, "customers-notifications")
-    assert in_customers[2:5] == ["customers-order-received", "undecodable", SUBJECT]
+    assert in_customers[2:5] == [CUSTOMERS_CONSUMER, "undecodable", SUBJECT]
     assert in_reporting[2:5] == ["reporting-orders", "undecodable", SUBJECT]
     shown = await command(system, "customers", "show", in_customers[0])
     assert f"header {MSG_ID_HEADER}: {event_id}" in shown
@@ -91,15 +91,15 @@ async def test_a_poison_event_lands_in_the_dead_letters_and_is_replayed_to_its_c
     assert reply.status_code == 201, reply.text
 
     replayed = await command(system, "customers", "replay", in_customers[0])
-    assert f"replayed {in_customers[0]} to customers-order-received" in replayed
+    assert f"replayed {in_customers[0]} to {CUSTOMERS_CONSUMER}" in replayed
 
     # Still undecodable, so customers keeps it again under a new number; reporting, which the
     # replay was not for, gets nothing new.
     async def kept_again() -> list[str] | None:
-        rows = await letters_for(system, "customers", event_id, "customers-order-received")
+        rows = await letters_for(system, "customers", event_id, CUSTOMERS_CONSUMER)
         return rows[0] if rows and rows[0][0] != in_customers[0] else None
 
     again = await eventually(kept_again, within=30, interval=0.2)
     assert again[2:5] == in_customers[2:5]
-    assert await letters_for(system, "customers", event_id, "customers-order-received") == [again]
+    assert await letters_for(system, "customers", event_id, CUSTOMERS_CONSUMER) == [again]
     assert await letters_for(system, "reporting", event_id, "reporting-orders") == [in_reporting]

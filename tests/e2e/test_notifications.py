@@ -21,7 +21,8 @@ from servicekit.testing import eventually
 from tests.e2e.conftest import Api, repair_order
 from tests.e2e.test_repair_lifecycle import ORDERS, Desk
 
-NOTIFICATIONS_CONSUMER = "customers-notifications"
+# The consumer that runs the notices (and customers' other handlers of order events).
+NOTIFICATIONS_CONSUMER = "customers-orders"
 
 
 async def walk_to_ready(api: Api, consent: bool) -> tuple[Desk, str]:
