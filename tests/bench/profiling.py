@@ -9,6 +9,7 @@ or may not read a process, the bench says why and goes on without the profile.""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import subprocess
@@ -41,13 +42,21 @@ def top_functions(
 ) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
     """All the samples; the `top` functions by own samples and by total samples (a function
     counted once per stack however often it recurs in it). py-spy names a frame
-    `function (file:first line)`, the file as imported."""
+    `function (file:first line)`, the file as imported. The total ranking leaves out the
+    frames that only ever pass on to one same callee (the start-up chain: runpy, main, the
+    loop's run): they would repeat their callee's figure at the top."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    callees: dict[str, set[str]] = {}
     for stack, count in stacks.items():
         own[stack[-1]] += count
         for frame in set(stack):
             total[frame] += count
+        for caller, callee in itertools.pairwise(stack):
+            callees.setdefault(caller, set()).add(callee)
+    for frame, called in callees.items():
+        if len(called) == 1 and not own[frame]:
+            del total[frame]
     return sum(stacks.values()), own.most_common(top), total.most_common(top)
 
 
@@ -55,7 +64,7 @@ def summary(name: str, stacks: Counter[tuple[str, ...]], top: int = TOP) -> list
     samples, own, total = top_functions(stacks, top)
     if not samples:
         return [f"{name}: no samples"]
-    lines = [f"{name}: {samples} samples ({samples / SAMPLES_PER_SECOND:.1f} s of CPU)"]
+    lines = [f"{name}: {samples} samples at {SAMPLES_PER_SECOND}/s, idle threads left out"]
     for title, ranked in (("own", own), ("total", total)):
         lines.append(f"  by {title} time:")
         lines += [f"    {count * 100 / samples:5.1f} %  {frame}" for frame, count in ranked]
