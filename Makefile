@@ -64,7 +64,9 @@ dead-letters: install
 outbox: install
 	DB_SCHEMA=$${DB_SCHEMA-$${DB_SCHEMA_PREFIX}$(SERVICE)} $(PY) -m services.$(SERVICE) outbox $(or $(ARGS),parked)
 
-## Throughput and latency through the gateway, against the no-op baseline.
+## Throughput, latency and CPU per request through the gateway, against a bare FastAPI → gRPC
+## hop; issue 12's targets, and CPU per order against tests/bench/recorded.json.
+## BENCH_RECORD=1 records this run's figures there; BENCH_PROFILE=1 adds py-spy's profiles.
 bench: install
 	$(PY) -m tests.bench.run_bench
 
