@@ -298,11 +298,11 @@ async def step_context(
     step: str,
 ) -> StepContext:
     async with new_uow() as uow:
-        order = await repository.get(uow.session, order_id)
+        order, base_version = await repository.get_with_base_version(uow.session, order_id)
         # Another unit's order is indistinguishable from one that does not exist.
         if order is None or not visible(auth, order):
             raise NotFound(f"no repair order {order_id}")
-        base = await base_data.get(uow.session)
+        base = await base_data.at_version(uow.session, base_version)
         earlier: tuple[str, ...] = ()
         if step == "diagnosis":
             earlier = await _earlier_warranty_faults(uow.session, order)

@@ -1,5 +1,6 @@
-"""What intake reads, and what it costs the database: the statements of one create-order are
-pinned, so a change that adds a round trip to every order is a decision, not an accident."""
+"""What intake and a step read, and what it costs the database: the statements of one
+create-order and of a step's reads are pinned, so a change that adds a round trip to every
+order is a decision, not an accident."""
 
 from __future__ import annotations
 
@@ -109,3 +110,17 @@ async def test_intake_reads_find_the_last_closed_repair_by_any_imei(runtime: Run
             assert reads.last_closed == repository.ClosedRepair(first.id, first.number, closed_at)
         elsewhere = await repository.intake_reads(session, "864000000000009")
     assert elsewhere == repository.IntakeReads(version, None)
+
+
+@pytest.mark.service("orders")
+async def test_a_step_reads_the_order_and_the_base_data_version_together(runtime: Runtime) -> None:
+    keys, base = InMemoryKeys(), repository.BaseDataCache()
+    order = await handlers.create_repair_order(
+        runtime.uow, base, CLERK, form("490154203237518"), "SH", "SH-001", None, personal_keys=keys
+    )
+    with statements(runtime) as sent:
+        context = await handlers.step_context(runtime.uow, base, CLERK, order.id, "cancel")
+    # The order with the base data's version, then its timeline; the base data is cached.
+    assert len(sent) == 2, sent
+    assert context.order.id == order.id
+    assert [e.step for e in context.order.timeline] == ["intake"]
