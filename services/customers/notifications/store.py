@@ -193,11 +193,6 @@ async def claim(
     return result.rowcount == 1
 
 
-async def delivery(session: AsyncConnection, delivery_id: str) -> Any:
-    query = select(notification_deliveries).where(notification_deliveries.c.id == delivery_id)
-    return (await session.execute(query)).first()
-
-
 async def settle(session: AsyncConnection, delivery_id: str, **changes: Any) -> None:
     await session.execute(
         update(notification_deliveries)
@@ -235,20 +230,38 @@ async def forget_notices_of_orders(session: AsyncConnection, order_ids: list[str
     )
 
 
-async def recipient_of_order(session: AsyncConnection, order_id: str) -> Recipient | None:
-    """The customer of an order as the customer records know them now; None when not (yet)."""
-    row = (
-        await session.execute(
-            select(
-                customers.c.id, customers.c.phone, customers.c.message_consent, customers.c.language
-            )
-            .join(customer_orders, customer_orders.c.customer_id == customers.c.id)
-            .where(customer_orders.c.order_id == order_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return Recipient(row.id, row.phone, bool(row.message_consent), row.language)
+_DELIVERY_AND_RECIPIENT = (
+    select(
+        notification_deliveries,
+        customers.c.id.label("recipient_id"),
+        customers.c.phone.label("recipient_phone"),
+        customers.c.message_consent.label("recipient_consent"),
+        customers.c.language.label("recipient_language"),
+    )
+    .select_from(
+        notification_deliveries.outerjoin(
+            customer_orders, customer_orders.c.order_id == notification_deliveries.c.order_id
+        ).outerjoin(customers, customers.c.id == customer_orders.c.customer_id)
+    )
+    .where(notification_deliveries.c.id == bindparam("delivery_id"))
+)
+
+
+async def delivery_and_recipient(
+    session: AsyncConnection, delivery_id: str
+) -> tuple[Any, Recipient | None]:
+    """A notice, and its order's customer as the customer records know them now (None when
+    not yet), in one round trip."""
+    row = (await session.execute(_DELIVERY_AND_RECIPIENT, {"delivery_id": delivery_id})).one()
+    if row.recipient_id is None:
+        return row, None
+    recipient = Recipient(
+        row.recipient_id,
+        row.recipient_phone,
+        bool(row.recipient_consent),
+        row.recipient_language,
+    )
+    return row, recipient
 
 
 @dataclass(frozen=True)
