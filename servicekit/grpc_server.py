@@ -97,20 +97,29 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service: str, verifier: CallerTokenVerifier) -> None:
         self.service = service
         self.verifier = verifier
+        # Each method's wrapped handler, made on its first call: the same for every call after.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
         if handler is None or method.startswith(_HEALTH):
             return handler
         if handler.unary_unary is None:
             # Only unary calls get their caller verified here: any other kind is not served.
             return None
-        metadata = tuple(handler_call_details.invocation_metadata or ())
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
         service = self.service
         verifier = self.verifier
@@ -119,6 +128,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            metadata = tuple(context.invocation_metadata() or ())
             auth_reset = set_auth(None)
             received_reset = hold_received(None, None)
             request_reset = idempotency.hold_received(None)

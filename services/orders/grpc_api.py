@@ -10,7 +10,7 @@ import grpc
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import AuthContext, current_auth
 from servicekit.errors import invalid
-from servicekit.idempotency import request_hash
+from servicekit.idempotency import received_request, request_hash
 from servicekit.personal_data import DataKeys
 from servicekit.timeutil import to_timestamp
 from services.orders import handlers
@@ -347,6 +347,13 @@ def _policy(base: repository.BaseData | None, order: RepairOrder) -> WarrantyPol
     return info.policy if info else None
 
 
+def _hash_of(request: orders_pb2.CreateRepairOrderRequest) -> str:
+    """The request's hash: the server's interceptor took it already when a request id came
+    with the call (hashing the request costs a copy and an encoding)."""
+    received = received_request()
+    return received.request_hash if received is not None else request_hash(request)
+
+
 class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
     def __init__(self, new_uow: handlers.NewUow, parts: Parts, personal_keys: DataKeys) -> None:
         self.new_uow = new_uow
@@ -418,7 +425,7 @@ class OrdersService(orders_pb2_grpc.OrdersServiceServicer):
             branch_id=request.branch_id,
             store_id=request.store_id,
             request_id=request.request_id or None,
-            request_hash=request.request_hash or request_hash(request),
+            request_hash=request.request_hash or _hash_of(request),
             personal_keys=self.personal_keys,
         )
         return order_message(order)

@@ -141,14 +141,16 @@ async def _take_in(
     now: datetime,
 ) -> RepairOrder:
     today = shanghai_day(now)
-    base = await base_data.get(session)
+    # By any IMEI the device had: a board changed since is the same device back. Read with
+    # the base data's version, in one round trip, before the form is checked (an invalid
+    # IMEI finds nothing).
+    reads = await repository.intake_reads(session, form.imei)
+    base = await base_data.at_version(session, reads.base_version)
     info = base.brands.get(form.brand)
     intake = validate_intake(form, today, info.model_codes if info else None, base.fault_codes)
     assert info is not None  # validate_intake refuses unknown brands
     authorised = base.is_authorised(store_id, intake.brand, intake.service_type)
-    # By any IMEI the device had: a board changed since is the same device back.
-    imeis, _ = await repository.linked_imeis(session, intake.imei)
-    earlier = await repository.last_closed(session, imeis)
+    earlier = reads.last_closed
     since = days_since_repair(earlier.closed_at, today) if earlier is not None else None
     repeat = is_repeat_repair(since)
     warranty = decide_warranty(intake.purchase_date, today, info.policy, authorised)
@@ -296,11 +298,11 @@ async def step_context(
     step: str,
 ) -> StepContext:
     async with new_uow() as uow:
-        order = await repository.get(uow.session, order_id)
+        order, base_version = await repository.get_with_base_version(uow.session, order_id)
         # Another unit's order is indistinguishable from one that does not exist.
         if order is None or not visible(auth, order):
             raise NotFound(f"no repair order {order_id}")
-        base = await base_data.get(uow.session)
+        base = await base_data.at_version(uow.session, base_version)
         earlier: tuple[str, ...] = ()
         if step == "diagnosis":
             earlier = await _earlier_warranty_faults(uow.session, order)

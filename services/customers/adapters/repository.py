@@ -104,10 +104,8 @@ async def customer_by_phone_or_add(session: AsyncConnection, new: Customer) -> C
     """The customer with `new`'s phone, locked until the transaction ends; None when there was
     none and `new` is added. An upsert, since a phone nobody has has no row to lock: when
     another replica adds the same phone at this moment, the insert waits for its transaction
-    and then yields to the row it made."""
-    known = await customer_by_phone(session, new.phone, for_update=True)
-    if known is not None:
-        return known
+    and then yields to the row it made. The insert goes first: a new customer costs one
+    statement, a known one two."""
     # Values as parameters, not .values(): the statement is built once (a consumer hot path).
     added = await session.execute(
         _add_customer_unless_phone_known(session.dialect.name),
@@ -149,10 +147,8 @@ async def device_by_imei_or_add(session: AsyncConnection, new: Device) -> Device
     """The device with `new`'s IMEI, locked until the transaction ends; None when there was
     none and `new` is added. An upsert, like customer_by_phone_or_add: when another replica
     brings the same new IMEI in at this moment (under another phone), the insert waits for its
-    transaction and then yields to the row it made."""
-    known = await device_by_imei(session, new.imei, for_update=True)
-    if known is not None:
-        return known
+    transaction and then yields to the row it made. The insert goes first, as there: most
+    devices come in once."""
     added = await session.execute(
         _add_device_unless_imei_known(session.dialect.name),
         {"imei": new.imei, **_device_values(new)},
@@ -213,11 +209,14 @@ async def update_device(session: AsyncConnection, device: Device) -> None:
     await session.execute(_UPDATE_DEVICE, {"device_imei": device.imei, **_device_values(device)})
 
 
+_ADD_ORDER = customer_orders.insert()
+
+
 async def add_order(
     session: AsyncConnection, customer_id: str, visit: Visit, personal_key_id: str
 ) -> None:
     await session.execute(
-        customer_orders.insert(),
+        _ADD_ORDER,
         {
             "order_id": visit.order_id,
             "customer_id": customer_id,

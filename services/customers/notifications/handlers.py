@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,24 @@ def link(settings: NotificationSettings, token: str) -> str:
 # --- order events ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewTracking:
+    """A tracking row this transaction made: what was written, without reading it back."""
+
+    order_id: str
+    token: str
+    number: str
+    branch_id: str
+    store_id: str
+    service_type: str
+    status: str
+    version: int
+    promised_date: str
+    received_at: datetime | None
+    updated_at: datetime
+    expires_at: datetime | None
+
+
 async def _tracking_for(
     uow: UnitOfWork,
     order_id: str,
@@ -69,28 +87,31 @@ async def _tracking_for(
     store_id: str,
     service_type: str,
     now: datetime,
-) -> Any:
-    """The order's tracking row, made (with its token) by whichever of its events comes first."""
+    promised_date: str = "",
+    received_at: datetime | None = None,
+) -> tuple[Any, bool]:
+    """The order's tracking row, made (with its token) by whichever of its events comes first,
+    and whether this one made it."""
     session = uow.session
     row = await store.tracking_of_order(session, order_id, for_update=True)
-    if row is None:
-        await store.add_tracking(
-            session,
-            order_id=order_id,
-            token=new_token(),
-            number=number,
-            branch_id=branch_id,
-            store_id=store_id,
-            service_type=service_type,
-            status="received",
-            version=0,
-            promised_date="",
-            received_at=None,
-            updated_at=now,
-            expires_at=None,
-        )
-        row = await store.tracking_of_order(session, order_id)
-    return row
+    if row is not None:
+        return row, False
+    made = NewTracking(
+        order_id=order_id,
+        token=new_token(),
+        number=number,
+        branch_id=branch_id,
+        store_id=store_id,
+        service_type=service_type,
+        status="received",
+        version=0,
+        promised_date=promised_date,
+        received_at=received_at,
+        updated_at=now,
+        expires_at=None,
+    )
+    await store.add_tracking(session, asdict(made))
+    return made, True
 
 
 async def _queue(
@@ -128,20 +149,30 @@ async def order_received(
     received = from_timestamp(
         event.received_at if event.HasField("received_at") else meta.occurred_at
     )
-    row = await _tracking_for(
-        uow, event.order_id, event.number, meta.branch_id, meta.store_id, event.service_type, now
-    )
-    await store.update_tracking(
-        uow.session,
+    row, made = await _tracking_for(
+        uow,
         event.order_id,
-        number=event.number,
-        service_type=event.service_type,
-        promised_date=event.promised_date,
-        received_at=received,
+        event.number,
+        meta.branch_id,
+        meta.store_id,
+        event.service_type,
+        now,
+        event.promised_date,
+        received,
     )
+    if not made:
+        await store.update_tracking(
+            uow.session,
+            event.order_id,
+            number=event.number,
+            service_type=event.service_type,
+            promised_date=event.promised_date,
+            received_at=received,
+        )
     await store.add_step(uow.session, meta.event_id, event.order_id, "received", received)
-    # The same order announced again under another event id gets no second notice.
-    if not await store.notice_of_kind(uow.session, event.order_id, "order_received"):
+    # The same order announced again under another event id gets no second notice; a row
+    # made just now has none (notices are queued only beside their order's row).
+    if made or not await store.notice_of_kind(uow.session, event.order_id, "order_received"):
         values = {"promised_date": event.promised_date}
         await _queue(uow, settings, row, "order_received", meta.event_id, values, now)
 
@@ -155,7 +186,7 @@ async def status_changed(
     now = utc_now()
     meta = event.meta
     at = from_timestamp(meta.occurred_at)
-    row = await _tracking_for(
+    row, _ = await _tracking_for(
         uow, event.order_id, event.number, meta.branch_id, meta.store_id, event.service_type, now
     )
     await store.add_step(uow.session, meta.event_id, event.order_id, event.to_status, at)

@@ -76,8 +76,7 @@ class NotificationSender:
 
     async def _handle(self, delivery_id: str) -> None:
         async with self.db.session() as session:
-            row = await store.delivery(session, delivery_id)
-            recipient = await store.recipient_of_order(session, row.order_id)
+            row, recipient = await store.delivery_and_recipient(session, delivery_id)
             text = ""
             if recipient is not None and may_send(recipient):
                 language = language_or_default(recipient.language)

@@ -3,16 +3,17 @@ and the one look-up into the customer records (who an order's customer is, and t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit.db import upsert
+from servicekit.db import upsert, upsert_on
 from services.customers.adapters.orm import customer_orders, customers
 from services.customers.notifications.delivery import FAILED, QUEUED, Recipient
 from services.customers.notifications.tables import (
@@ -55,13 +56,22 @@ async def put_template(
 # --- tracking ----------------------------------------------------------------------------------
 
 
+# The statements every order event runs, built once (building costs more than running).
+_TRACKING_OF_ORDER = select(tracking_orders).where(
+    tracking_orders.c.order_id == bindparam("order_id")
+)
+_TRACKING_OF_ORDER_FOR_UPDATE = _TRACKING_OF_ORDER.with_for_update()
+_ADD_TRACKING = tracking_orders.insert()
+_UPDATE_TRACKING = update(tracking_orders).where(
+    tracking_orders.c.order_id == bindparam("tracked_order_id")
+)
+
+
 async def tracking_of_order(
     session: AsyncConnection, order_id: str, for_update: bool = False
 ) -> Any:
-    query = select(tracking_orders).where(tracking_orders.c.order_id == order_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).first()
+    query = _TRACKING_OF_ORDER_FOR_UPDATE if for_update else _TRACKING_OF_ORDER
+    return (await session.execute(query, {"order_id": order_id})).first()
 
 
 async def tracking_by_token(session: AsyncConnection, token: str) -> Any:
@@ -69,23 +79,26 @@ async def tracking_by_token(session: AsyncConnection, token: str) -> Any:
     return (await session.execute(query)).first()
 
 
-async def add_tracking(session: AsyncConnection, **row: Any) -> None:
-    await session.execute(tracking_orders.insert().values(**row))
+async def add_tracking(session: AsyncConnection, row: Mapping[str, Any]) -> None:
+    await session.execute(_ADD_TRACKING, dict(row))
 
 
 async def update_tracking(session: AsyncConnection, order_id: str, **changes: Any) -> None:
-    await session.execute(
-        update(tracking_orders).where(tracking_orders.c.order_id == order_id).values(**changes)
-    )
+    await session.execute(_UPDATE_TRACKING, {"tracked_order_id": order_id, **changes})
+
+
+@functools.cache
+def _add_step(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, tracking_steps).on_conflict_do_nothing()
 
 
 async def add_step(
     session: AsyncConnection, event_id: str, order_id: str, status: str, at: datetime
 ) -> None:
-    statement = upsert(session, tracking_steps).values(
-        event_id=event_id, order_id=order_id, status=status, at=at
+    await session.execute(
+        _add_step(session.dialect.name),
+        {"event_id": event_id, "order_id": order_id, "status": status, "at": at},
     )
-    await session.execute(statement.on_conflict_do_nothing())
 
 
 async def steps_of(session: AsyncConnection, order_id: str) -> list[Any]:
@@ -100,14 +113,20 @@ async def steps_of(session: AsyncConnection, order_id: str) -> list[Any]:
 # --- the delivery log --------------------------------------------------------------------------
 
 
+_NOTICE_OF_KIND = select(notification_deliveries.c.id).where(
+    notification_deliveries.c.order_id == bindparam("order_id"),
+    notification_deliveries.c.kind == bindparam("kind"),
+)
+
+
 async def notice_of_kind(session: AsyncConnection, order_id: str, kind: str) -> bool:
-    found = await session.scalar(
-        select(notification_deliveries.c.id).where(
-            notification_deliveries.c.order_id == order_id,
-            notification_deliveries.c.kind == kind,
-        )
-    )
+    found = await session.scalar(_NOTICE_OF_KIND, {"order_id": order_id, "kind": kind})
     return found is not None
+
+
+@functools.cache
+def _queue_notice(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, notification_deliveries).on_conflict_do_nothing()
 
 
 async def queue_notice(
@@ -124,22 +143,24 @@ async def queue_notice(
     at: datetime,
 ) -> None:
     """One notice per (order, kind, event): a second try to queue the same is ignored."""
-    statement = upsert(session, notification_deliveries).values(
-        id=id,
-        order_id=order_id,
-        order_number=order_number,
-        event_id=event_id,
-        kind=kind,
-        branch_id=branch_id,
-        store_id=store_id,
-        template_values=json.dumps(dict(values), ensure_ascii=False),
-        status=QUEUED,
-        attempts=0,
-        created_at=at,
-        next_attempt_at=at,
-        updated_at=at,
+    await session.execute(
+        _queue_notice(session.dialect.name),
+        {
+            "id": id,
+            "order_id": order_id,
+            "order_number": order_number,
+            "event_id": event_id,
+            "kind": kind,
+            "branch_id": branch_id,
+            "store_id": store_id,
+            "template_values": json.dumps(dict(values), ensure_ascii=False),
+            "status": QUEUED,
+            "attempts": 0,
+            "created_at": at,
+            "next_attempt_at": at,
+            "updated_at": at,
+        },
     )
-    await session.execute(statement.on_conflict_do_nothing())
 
 
 async def due_notices(session: AsyncConnection, now: datetime, limit: int) -> list[Any]:
@@ -170,11 +191,6 @@ async def claim(
         .values(next_attempt_at=until)
     )
     return result.rowcount == 1
-
-
-async def delivery(session: AsyncConnection, delivery_id: str) -> Any:
-    query = select(notification_deliveries).where(notification_deliveries.c.id == delivery_id)
-    return (await session.execute(query)).first()
 
 
 async def settle(session: AsyncConnection, delivery_id: str, **changes: Any) -> None:
@@ -214,20 +230,38 @@ async def forget_notices_of_orders(session: AsyncConnection, order_ids: list[str
     )
 
 
-async def recipient_of_order(session: AsyncConnection, order_id: str) -> Recipient | None:
-    """The customer of an order as the customer records know them now; None when not (yet)."""
-    row = (
-        await session.execute(
-            select(
-                customers.c.id, customers.c.phone, customers.c.message_consent, customers.c.language
-            )
-            .join(customer_orders, customer_orders.c.customer_id == customers.c.id)
-            .where(customer_orders.c.order_id == order_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return Recipient(row.id, row.phone, bool(row.message_consent), row.language)
+_DELIVERY_AND_RECIPIENT = (
+    select(
+        notification_deliveries,
+        customers.c.id.label("recipient_id"),
+        customers.c.phone.label("recipient_phone"),
+        customers.c.message_consent.label("recipient_consent"),
+        customers.c.language.label("recipient_language"),
+    )
+    .select_from(
+        notification_deliveries.outerjoin(
+            customer_orders, customer_orders.c.order_id == notification_deliveries.c.order_id
+        ).outerjoin(customers, customers.c.id == customer_orders.c.customer_id)
+    )
+    .where(notification_deliveries.c.id == bindparam("delivery_id"))
+)
+
+
+async def delivery_and_recipient(
+    session: AsyncConnection, delivery_id: str
+) -> tuple[Any, Recipient | None]:
+    """A notice, and its order's customer as the customer records know them now (None when
+    not yet), in one round trip."""
+    row = (await session.execute(_DELIVERY_AND_RECIPIENT, {"delivery_id": delivery_id})).one()
+    if row.recipient_id is None:
+        return row, None
+    recipient = Recipient(
+        row.recipient_id,
+        row.recipient_phone,
+        bool(row.recipient_consent),
+        row.recipient_language,
+    )
+    return row, recipient
 
 
 @dataclass(frozen=True)

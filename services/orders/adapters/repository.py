@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select, update
+from sqlalchemy import Row, String, and_, bindparam, case, literal_column, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
@@ -110,22 +110,13 @@ class BaseDataCache:
         self._data: BaseData | None = None
 
     async def get(self, session: AsyncConnection) -> BaseData:
-        version = await base_data.current_version(session)
+        return await self.at_version(session, await base_data.current_version(session))
+
+    async def at_version(self, session: AsyncConnection, version: int) -> BaseData:
+        """The base data as of `version`, which the caller read in its own transaction."""
         if self._data is None or self._data.version != version:
             self._data = await load_base_data(session, version)
         return self._data
-
-
-_LAST_CLOSED = (
-    select(repair_orders.c.id, repair_orders.c.number, repair_orders.c.closed_at)
-    .where(
-        repair_orders.c.imei.in_(bindparam("imeis", expanding=True)),
-        repair_orders.c.service_type.in_(("repair", "swap")),
-        repair_orders.c.closed_at.is_not(None),
-    )
-    .order_by(repair_orders.c.closed_at.desc())
-    .limit(1)
-)
 
 
 @dataclass(frozen=True)
@@ -135,10 +126,59 @@ class ClosedRepair:
     closed_at: datetime
 
 
-async def last_closed(session: AsyncConnection, imeis: list[str]) -> ClosedRepair | None:
-    """The repair (or swap) of a device with any of these IMEIs that closed last."""
-    row = (await session.execute(_LAST_CLOSED, {"imeis": imeis})).first()
-    return ClosedRepair(row.id, row.number, as_utc(row.closed_at)) if row else None
+def _device_imeis() -> Any:
+    """Every IMEI the device with `imei` ever had, following the links both ways (UNION keeps
+    each once, so the walk ends on any data)."""
+    links = imei_links.c
+    device = select(bindparam("imei", type_=String).label("imei")).cte(
+        "device_imeis", recursive=True
+    )
+    other = case((links.old_imei == device.c.imei, links.new_imei), else_=links.old_imei)
+    return device.union(
+        select(other).where(or_(links.old_imei == device.c.imei, links.new_imei == device.c.imei))
+    )
+
+
+def _intake_reads() -> Any:
+    device = _device_imeis()
+    c = repair_orders.c
+    last = (
+        select(c.id, c.number, c.closed_at)
+        .where(
+            c.imei.in_(select(device.c.imei)),
+            c.service_type.in_(("repair", "swap")),
+            c.closed_at.is_not(None),
+        )
+        .order_by(c.closed_at.desc())
+        .limit(1)
+        .subquery("last_closed")
+    )
+    version = select(base_data.base_data_version.c.version).where(
+        base_data.base_data_version.c.id == 1
+    )
+    one = select(literal_column("1").label("one")).subquery("one")
+    return select(
+        version.scalar_subquery().label("base_version"), last.c.id, last.c.number, last.c.closed_at
+    ).select_from(one.outerjoin(last, true()))
+
+
+# Built once: intake runs it on every order (a kept statement computes its cache key once).
+_INTAKE_READS = _intake_reads()
+
+
+@dataclass(frozen=True)
+class IntakeReads:
+    """What intake reads before it writes, in one round trip: the base data's version (is the
+    cached copy current?) and the device's last closed repair, by any IMEI it ever had."""
+
+    base_version: int
+    last_closed: ClosedRepair | None
+
+
+async def intake_reads(session: AsyncConnection, imei: str) -> IntakeReads:
+    row = (await session.execute(_INTAKE_READS, {"imei": imei})).one()
+    closed = ClosedRepair(row.id, row.number, as_utc(row.closed_at)) if row.id else None
+    return IntakeReads(int(row.base_version or 0), closed)
 
 
 @functools.cache
@@ -159,11 +199,15 @@ async def next_number(session: AsyncConnection, store_id: str, day: date) -> int
     return int(taken.scalar_one())
 
 
+_ADD_ORDER = repair_orders.insert()
+_ADD_TIMELINE = order_timeline.insert()
+
+
 async def add(session: AsyncConnection, order: RepairOrder, personal_key_id: str) -> None:
     """`personal_key_id`: the data key the customer's name and phone travel sealed with."""
     intake, warranty = order.intake, order.warranty
     await session.execute(
-        repair_orders.insert(),
+        _ADD_ORDER,
         {
             "id": order.id,
             "number": order.number,
@@ -211,22 +255,24 @@ async def add(session: AsyncConnection, order: RepairOrder, personal_key_id: str
 async def _add_timeline(
     session: AsyncConnection, order_id: str, entries: list[TimelineEntry]
 ) -> None:
-    if entries:
-        await session.execute(
-            order_timeline.insert(),
-            [
-                {
-                    "order_id": order_id,
-                    "status": e.status,
-                    "at": e.at,
-                    "user_id": e.user_id,
-                    "store_id": e.store_id,
-                    "note": e.note,
-                    "step": e.step,
-                }
-                for e in entries
-            ],
-        )
+    rows = [
+        {
+            "order_id": order_id,
+            "status": e.status,
+            "at": e.at,
+            "user_id": e.user_id,
+            "store_id": e.store_id,
+            "note": e.note,
+            "step": e.step,
+        }
+        for e in entries
+    ]
+    # A step adds one entry: sent as one row, not as a batch (which on PostgreSQL goes the
+    # insert-many way, returning keys nobody reads).
+    if len(rows) == 1:
+        await session.execute(_ADD_TIMELINE, rows[0])
+    elif rows:
+        await session.execute(_ADD_TIMELINE, rows)
 
 
 async def save_transition(
@@ -379,12 +425,23 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
     )
 
 
+_TIMELINE_OF = (
+    select(order_timeline)
+    .where(order_timeline.c.order_id == bindparam("order_id"))
+    .order_by(order_timeline.c.seq)
+)
+_ORDER_BY_ID = select(repair_orders).where(repair_orders.c.id == bindparam("order_id"))
+_ORDER_AND_BASE_VERSION = select(
+    repair_orders,
+    select(base_data.base_data_version.c.version)
+    .where(base_data.base_data_version.c.id == 1)
+    .scalar_subquery()
+    .label("base_data_version"),
+).where(repair_orders.c.id == bindparam("order_id"))
+
+
 async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
-    rows = await session.execute(
-        select(order_timeline)
-        .where(order_timeline.c.order_id == order.id)
-        .order_by(order_timeline.c.seq)
-    )
+    rows = await session.execute(_TIMELINE_OF, {"order_id": order.id})
     order.timeline = [
         TimelineEntry(r.status, as_utc(r.at), r.user_id, r.store_id, r.note, r.step) for r in rows
     ]
@@ -392,10 +449,20 @@ async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> Repair
 
 
 async def get(session: AsyncConnection, order_id: str) -> RepairOrder | None:
-    row = (
-        await session.execute(select(repair_orders).where(repair_orders.c.id == order_id))
-    ).first()
+    row = (await session.execute(_ORDER_BY_ID, {"order_id": order_id})).first()
     return await _with_timeline(session, _order_from_row(row)) if row else None
+
+
+async def get_with_base_version(
+    session: AsyncConnection, order_id: str
+) -> tuple[RepairOrder | None, int]:
+    """The order, and the base data's version read with it (a step needs both: one round
+    trip fewer)."""
+    row = (await session.execute(_ORDER_AND_BASE_VERSION, {"order_id": order_id})).first()
+    if row is None:
+        return None, 0
+    order = await _with_timeline(session, _order_from_row(row))
+    return order, int(row.base_data_version or 0)
 
 
 async def find_by_request_id(session: AsyncConnection, request_id: str) -> RepairOrder | None:

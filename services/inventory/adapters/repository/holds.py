@@ -5,13 +5,15 @@ far orders' events have flowed in (events_heard)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit.db import upsert
+from servicekit.db import upsert, upsert_on
 from servicekit.inbox import failures_table
 from servicekit.timeutil import as_utc
 from services.inventory.adapters.orm import (
@@ -187,23 +189,35 @@ async def save_heard(
     (redelivered, or handled by another replica at once) moves nothing back. The mark that
     stood for `settle` already is kept as the settled one. One statement, so replicas handling
     events at once never lose an advance."""
+    await session.execute(
+        _save_heard(session.dialect.name),
+        {"stream": stream, "heard_until": created_at, "now": now, "settled_before": now - settle},
+    )
+
+
+@functools.cache
+def _save_heard(dialect_name: str) -> Any:
+    """Built once per dialect: every order event runs it (building costs more than running)."""
     h = events_heard.c
-    statement = upsert(session, events_heard).values(
-        stream=stream, heard_until=created_at, noted_at=now, settled_until=None
+    now = bindparam("now", type_=h.noted_at.type)
+    statement = upsert_on(dialect_name, events_heard).values(
+        stream=bindparam("stream"),
+        heard_until=bindparam("heard_until"),
+        noted_at=now,
+        settled_until=None,
     )
     newer = statement.excluded.heard_until
     advances = newer > h.heard_until
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["stream"],
-            set_={
-                "settled_until": case(
-                    (h.noted_at <= now - settle, h.heard_until), else_=h.settled_until
-                ),
-                "heard_until": case((advances, newer), else_=h.heard_until),
-                "noted_at": case((advances, now), else_=h.noted_at),
-            },
-        )
+    settled_before = bindparam("settled_before", type_=h.noted_at.type)
+    return statement.on_conflict_do_update(
+        index_elements=["stream"],
+        set_={
+            "settled_until": case(
+                (h.noted_at <= settled_before, h.heard_until), else_=h.settled_until
+            ),
+            "heard_until": case((advances, newer), else_=h.heard_until),
+            "noted_at": case((advances, now), else_=h.noted_at),
+        },
     )
 
 
