@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from cryptography import x509
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.aio.client import Client as NATS
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 
 from servicekit import bus
 from servicekit.auth import AuthContext, reset_auth, set_auth
@@ -416,3 +416,21 @@ async def refused_code(channel: grpc.aio.Channel) -> grpc.StatusCode:
     except grpc.aio.AioRpcError as error:
         return error.code()
     raise AssertionError("the health check got through")
+
+
+@contextlib.contextmanager
+def statements_sent(db: Database) -> Iterator[list[str]]:
+    """The SQL the block sends through `db`, SQLite's BEGIN IMMEDIATE left out (PostgreSQL's
+    BEGIN is no statement SQLAlchemy sees either): to pin how many a hot path takes."""
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement != "BEGIN IMMEDIATE":
+            sent.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)

@@ -4,14 +4,10 @@ order is a decision, not an accident."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 
 from servicekit.runtime import Runtime
+from servicekit.testing import statements_sent
 from services.customers import handlers
 from services.customers.notifications import handlers as notices
 from services.customers.notifications.settings import NotificationSettings
@@ -20,29 +16,11 @@ from services.customers.tests.support import Lane, order_received
 pytestmark = pytest.mark.service("customers")
 
 
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL the block sends, SQLite's BEGIN IMMEDIATE left out (PostgreSQL's BEGIN is no
-    statement SQLAlchemy sees either)."""
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement != "BEGIN IMMEDIATE":
-            sent.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-
-
 async def test_an_order_of_a_new_customer_and_then_of_a_known_one(
     runtime: Runtime, lane: Lane
 ) -> None:
     async def recorded() -> list[str]:
-        with statements(runtime) as sent:
+        with statements_sent(runtime.db) as sent:
             async with runtime.uow() as uow:
                 await handlers.record_order_received(
                     uow, order_received(lane), personal_keys=lane.keys
@@ -58,7 +36,7 @@ async def test_an_order_of_a_new_customer_and_then_of_a_known_one(
 
 async def test_the_notice_of_an_order_taken_in(runtime: Runtime, lane: Lane) -> None:
     settings = NotificationSettings.from_env()
-    with statements(runtime) as sent:
+    with statements_sent(runtime.db) as sent:
         async with runtime.uow() as uow:
             await notices.order_received(uow, order_received(lane), settings)
             await uow.commit()

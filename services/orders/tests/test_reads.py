@@ -4,18 +4,16 @@ order is a decision, not an accident."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from servicekit.auth import AuthContext
 from servicekit.personal_data import InMemoryKeys
 from servicekit.runtime import Runtime, close_runtime, open_runtime
-from servicekit.testing import DatabaseTarget, NatsServer, service_settings
+from servicekit.testing import DatabaseTarget, NatsServer, service_settings, statements_sent
 from services.orders import handlers
 from services.orders.adapters import repository
 from services.orders.adapters.orm import repair_orders
@@ -51,24 +49,6 @@ async def runtime(db_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIt
     await close_runtime(runtime)
 
 
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL the block sends, SQLite's BEGIN IMMEDIATE left out (PostgreSQL's BEGIN is no
-    statement SQLAlchemy sees either)."""
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement != "BEGIN IMMEDIATE":
-            sent.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-
-
 @pytest.mark.service("orders")
 async def test_create_order_statements(runtime: Runtime) -> None:
     keys, base = InMemoryKeys(), repository.BaseDataCache()
@@ -79,7 +59,7 @@ async def test_create_order_statements(runtime: Runtime) -> None:
         )
 
     await intake("490154203237518")  # the first loads the base data
-    with statements(runtime) as sent:
+    with statements_sent(runtime.db) as sent:
         await intake("356938035643809")
     assert len(sent) == 5, sent
 
@@ -118,7 +98,7 @@ async def test_a_step_reads_the_order_and_the_base_data_version_together(runtime
     order = await handlers.create_repair_order(
         runtime.uow, base, CLERK, form("490154203237518"), "SH", "SH-001", None, personal_keys=keys
     )
-    with statements(runtime) as sent:
+    with statements_sent(runtime.db) as sent:
         context = await handlers.step_context(runtime.uow, base, CLERK, order.id, "cancel")
     # The order with the base data's version, then its timeline; the base data is cached.
     assert len(sent) == 2, sent
