@@ -6,8 +6,8 @@ transaction (`identity_changed`). A request is let in only when its token's vers
 user's current one and the user is active.
 
 Every request checks against an identity epoch read at most `fresh_for` seconds (setting
-IDENTITY_FRESH_SECONDS, 1 s by default) before it arrived: one read of one row per replica per
-that time, not one per request. So a change is seen:
+IDENTITY_FRESH_SECONDS, 0 by default) before it arrived: above 0, one read of one row per
+replica per that time, not one per request. So a change is seen:
 - at once on the replica that made it (it forgets what it read, `changed`);
 - within `fresh_for` seconds on every other replica: that long, at most, a token revoked
   through another replica is still let in there.

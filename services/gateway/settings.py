@@ -39,9 +39,9 @@ class GatewaySettings:
     # limit count each client, not the ingress. From anyone else the header is ignored.
     forwarded_allow_ips: str = "127.0.0.1"
     # How old an identity epoch read may be (services/gateway/identities): how long, at most,
-    # another replica still lets in a token revoked through this one. 0: at once everywhere,
-    # for a database read per round of requests.
-    identity_fresh_seconds: float = 1.0
+    # another replica still lets in a token revoked through this one. 0 (the default): at once
+    # everywhere, for a database read per round of requests.
+    identity_fresh_seconds: float = 0.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     trace_sample_ratio: float = 1.0
@@ -68,7 +68,7 @@ class GatewaySettings:
             login_failures_per_address=int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "200")),
             password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "1")),
             forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-            identity_fresh_seconds=float(os.environ.get("IDENTITY_FRESH_SECONDS", "1")),
+            identity_fresh_seconds=float(os.environ.get("IDENTITY_FRESH_SECONDS", "0")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),
