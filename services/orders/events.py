@@ -5,7 +5,12 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from aftersales.events.v1 import events_pb2
-from aftersales.events.v1.order_events_pb2 import OrderStatusChanged, OrderStore, ShortPart
+from aftersales.events.v1.order_events_pb2 import (
+    OrderPartLine,
+    OrderStatusChanged,
+    OrderStore,
+    ShortPart,
+)
 from servicekit import bus
 from servicekit.outbox import fill_meta
 from servicekit.personal_data import DataKey
@@ -131,6 +136,26 @@ def status_changed(
         holder_store_id=order.holder_store_id,
         inspection_fee_fen=work.inspection_fee_fen,
         parts_attempt=parts_attempt,
+        brand=order.intake.brand,
+        repair_level=work.repair_level,
+        qc_failures=work.qc_failures,
+        received_at=to_timestamp(order.received_at),
+        promised_date=order.intake.promised_date.isoformat() if order.intake.promised_date else "",
+        repeat_repair=order.repeat_repair,
+        repeat_of_order_id=order.repeat_of or "",
+        part_lines=[
+            OrderPartLine(
+                line_id=line.line_id,
+                part_id=line.part_id,
+                quantity=line.quantity,
+                issued=line.issued,
+                warranty=line.warranty,
+                old_part_kept=line.old_part_kept,
+                store_id=line.store_id or order.store_id,
+            )
+            for line in work.lines
+            if not line.released
+        ],
     )
     fill_meta(event.meta, order.branch_id, order.store_id)
     return event

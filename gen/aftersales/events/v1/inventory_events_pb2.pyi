@@ -240,3 +240,67 @@ class DocumentChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DocumentChanged: _TypeAlias = DocumentChanged  # noqa: Y015
+
+@_typing.final
+class ReturnedOldPart(_message.Message):
+    """One old part handed back, matched to the order line it settles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    line_id: _builtins.str
+    part_number: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        part_number: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "order_id", b"order_id", "part_number", b"part_number", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnedOldPart: _TypeAlias = ReturnedOldPart  # noqa: Y015
+
+@_typing.final
+class OldPartsReturned(_message.Message):
+    """inventory.v1.<branch>.<store>.old_parts_returned: a batch of old parts (旧件) went back to
+    the manufacturer; orders' settlement makes the lines they settle payable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    warehouse_id: _builtins.str
+    @_builtins.property
+    def meta(self) -> _events_pb2.EventMeta: ...
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnedOldPart]: ...
+    def __init__(
+        self,
+        *,
+        meta: _events_pb2.EventMeta | None = ...,
+        batch_id: _builtins.str = ...,
+        warehouse_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ReturnedOldPart] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "lines", b"lines", "meta", b"meta", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OldPartsReturned: _TypeAlias = OldPartsReturned  # noqa: Y015

@@ -22,20 +22,23 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from aftersales.events.v1 import events_pb2 as aftersales_dot_events_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/events/v1/order_events.proto\x12\x14\x61\x66tersales.events.v1\x1a!aftersales/events/v1/events.proto\"i\n\nOrderStore\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x04 \x01(\t\x12\x12\n\nlabour_fen\x18\x05 \x01(\x03\"\x99\x04\n\x12OrderStatusChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x05 \x01(\t\x12\x11\n\tto_status\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x0c\n\x04note\x18\x08 \x01(\t\x12\x30\n\x06stores\x18\t \x03(\x0b\x32 .aftersales.events.v1.OrderStore\x12\x14\n\x0cservice_type\x18\n \x01(\t\x12\x17\n\x0fwarranty_status\x18\x0b \x01(\t\x12\x17\n\x0fquote_total_fen\x18\x0c \x01(\x03\x12\x10\n\x08paid_fen\x18\r \x01(\x03\x12\x14\n\x0cwarehouse_id\x18\x0e \x01(\t\x12\x34\n\x0bshort_parts\x18\x0f \x03(\x0b\x32\x1f.aftersales.events.v1.ShortPart\x12\x0c\n\x04imei\x18\x10 \x01(\t\x12\x15\n\rprevious_imei\x18\x11 \x01(\t\x12\x14\n\x0cswap_offered\x18\x12 \x01(\x08\x12\x17\n\x0fholder_store_id\x18\x13 \x01(\t\x12\x1a\n\x12inspection_fee_fen\x18\x14 \x01(\x03\x12\x15\n\rparts_attempt\x18\x15 \x01(\t\"w\n\tShortPart\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0f\n\x07part_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x19\n\x11successor_part_id\x18\x04 \x01(\t\x12\x1b\n\x13successor_available\x18\x05 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'aftersales/events/v1/order_events.proto\x12\x14\x61\x66tersales.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!aftersales/events/v1/events.proto\"i\n\nOrderStore\x12\x11\n\tbranch_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x14\n\x0cwarehouse_id\x18\x04 \x01(\t\x12\x12\n\nlabour_fen\x18\x05 \x01(\x03\"\x87\x06\n\x12OrderStatusChanged\x12-\n\x04meta\x18\x01 \x01(\x0b\x32\x1f.aftersales.events.v1.EventMeta\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x05 \x01(\t\x12\x11\n\tto_status\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x0c\n\x04note\x18\x08 \x01(\t\x12\x30\n\x06stores\x18\t \x03(\x0b\x32 .aftersales.events.v1.OrderStore\x12\x14\n\x0cservice_type\x18\n \x01(\t\x12\x17\n\x0fwarranty_status\x18\x0b \x01(\t\x12\x17\n\x0fquote_total_fen\x18\x0c \x01(\x03\x12\x10\n\x08paid_fen\x18\r \x01(\x03\x12\x14\n\x0cwarehouse_id\x18\x0e \x01(\t\x12\x34\n\x0bshort_parts\x18\x0f \x03(\x0b\x32\x1f.aftersales.events.v1.ShortPart\x12\x0c\n\x04imei\x18\x10 \x01(\t\x12\x15\n\rprevious_imei\x18\x11 \x01(\t\x12\x14\n\x0cswap_offered\x18\x12 \x01(\x08\x12\x17\n\x0fholder_store_id\x18\x13 \x01(\t\x12\x1a\n\x12inspection_fee_fen\x18\x14 \x01(\x03\x12\x15\n\rparts_attempt\x18\x15 \x01(\t\x12\r\n\x05\x62rand\x18\x16 \x01(\t\x12\x14\n\x0crepair_level\x18\x17 \x01(\t\x12\x13\n\x0bqc_failures\x18\x18 \x01(\x05\x12/\n\x0breceived_at\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rpromised_date\x18\x1a \x01(\t\x12\x15\n\rrepeat_repair\x18\x1b \x01(\x08\x12\x1a\n\x12repeat_of_order_id\x18\x1c \x01(\t\x12\x37\n\npart_lines\x18\x1d \x03(\x0b\x32#.aftersales.events.v1.OrderPartLine\"\x8e\x01\n\rOrderPartLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0f\n\x07part_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x0e\n\x06issued\x18\x04 \x01(\x05\x12\x10\n\x08warranty\x18\x05 \x01(\x08\x12\x15\n\rold_part_kept\x18\x06 \x01(\x08\x12\x10\n\x08store_id\x18\x07 \x01(\t\"w\n\tShortPart\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x0f\n\x07part_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x19\n\x11successor_part_id\x18\x04 \x01(\t\x12\x1b\n\x13successor_available\x18\x05 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aftersales.events.v1.order_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTORE']._serialized_start=100
-  _globals['_ORDERSTORE']._serialized_end=205
-  _globals['_ORDERSTATUSCHANGED']._serialized_start=208
-  _globals['_ORDERSTATUSCHANGED']._serialized_end=745
-  _globals['_SHORTPART']._serialized_start=747
-  _globals['_SHORTPART']._serialized_end=866
+  _globals['_ORDERSTORE']._serialized_start=133
+  _globals['_ORDERSTORE']._serialized_end=238
+  _globals['_ORDERSTATUSCHANGED']._serialized_start=241
+  _globals['_ORDERSTATUSCHANGED']._serialized_end=1016
+  _globals['_ORDERPARTLINE']._serialized_start=1019
+  _globals['_ORDERPARTLINE']._serialized_end=1161
+  _globals['_SHORTPART']._serialized_start=1163
+  _globals['_SHORTPART']._serialized_end=1282
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from aftersales.events.v1 import events_pb2 as _events_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -86,6 +87,14 @@ class OrderStatusChanged(_message.Message):
     HOLDER_STORE_ID_FIELD_NUMBER: _builtins.int
     INSPECTION_FEE_FEN_FIELD_NUMBER: _builtins.int
     PARTS_ATTEMPT_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    REPAIR_LEVEL_FIELD_NUMBER: _builtins.int
+    QC_FAILURES_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    PROMISED_DATE_FIELD_NUMBER: _builtins.int
+    REPEAT_REPAIR_FIELD_NUMBER: _builtins.int
+    REPEAT_OF_ORDER_ID_FIELD_NUMBER: _builtins.int
+    PART_LINES_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     number: _builtins.str
     step: _builtins.str
@@ -114,12 +123,28 @@ class OrderStatusChanged(_message.Message):
     step moved no parts: inventory keeps its holds, and lets go of any other attempt's at
     this version.
     """
+    brand: _builtins.str
+    """What the report centre (报表中心) needs of the order on every step, so one event alone
+    places it: any of an order's events may arrive first or twice.
+    """
+    repair_level: _builtins.str
+    qc_failures: _builtins.int
+    promised_date: _builtins.str
+    """YYYY-MM-DD (Asia/Shanghai), empty when none"""
+    repeat_repair: _builtins.bool
+    repeat_of_order_id: _builtins.str
     @_builtins.property
     def meta(self) -> _events_pb2.EventMeta: ...
     @_builtins.property
     def stores(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderStore]: ...
     @_builtins.property
     def short_parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShortPart]: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def part_lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderPartLine]:
+        """the service record's parts (维修记录用料)"""
+
     def __init__(
         self,
         *,
@@ -144,14 +169,65 @@ class OrderStatusChanged(_message.Message):
         holder_store_id: _builtins.str = ...,
         inspection_fee_fen: _builtins.int = ...,
         parts_attempt: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        repair_level: _builtins.str = ...,
+        qc_failures: _builtins.int = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        promised_date: _builtins.str = ...,
+        repeat_repair: _builtins.bool = ...,
+        repeat_of_order_id: _builtins.str = ...,
+        part_lines: _abc.Iterable[Global___OrderPartLine] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "holder_store_id", b"holder_store_id", "imei", b"imei", "inspection_fee_fen", b"inspection_fee_fen", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "parts_attempt", b"parts_attempt", "previous_imei", b"previous_imei", "quote_total_fen", b"quote_total_fen", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "swap_offered", b"swap_offered", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "from_status", b"from_status", "holder_store_id", b"holder_store_id", "imei", b"imei", "inspection_fee_fen", b"inspection_fee_fen", "meta", b"meta", "note", b"note", "number", b"number", "order_id", b"order_id", "paid_fen", b"paid_fen", "part_lines", b"part_lines", "parts_attempt", b"parts_attempt", "previous_imei", b"previous_imei", "promised_date", b"promised_date", "qc_failures", b"qc_failures", "quote_total_fen", b"quote_total_fen", "received_at", b"received_at", "repair_level", b"repair_level", "repeat_of_order_id", b"repeat_of_order_id", "repeat_repair", b"repeat_repair", "service_type", b"service_type", "short_parts", b"short_parts", "step", b"step", "stores", b"stores", "swap_offered", b"swap_offered", "to_status", b"to_status", "version", b"version", "warehouse_id", b"warehouse_id", "warranty_status", b"warranty_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderStatusChanged: _TypeAlias = OrderStatusChanged  # noqa: Y015
+
+@_typing.final
+class OrderPartLine(_message.Message):
+    """One part line of the order as orders records it: what the service record says was used,
+    which reporting reconciles against inventory's issues.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PART_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    ISSUED_FIELD_NUMBER: _builtins.int
+    WARRANTY_FIELD_NUMBER: _builtins.int
+    OLD_PART_KEPT_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    part_id: _builtins.str
+    quantity: _builtins.int
+    issued: _builtins.int
+    warranty: _builtins.bool
+    old_part_kept: _builtins.bool
+    """旧件 owed back to the manufacturer"""
+    store_id: _builtins.str
+    """whose warehouse issues it"""
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        part_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        issued: _builtins.int = ...,
+        warranty: _builtins.bool = ...,
+        old_part_kept: _builtins.bool = ...,
+        store_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued", b"issued", "line_id", b"line_id", "old_part_kept", b"old_part_kept", "part_id", b"part_id", "quantity", b"quantity", "store_id", b"store_id", "warranty", b"warranty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderPartLine: _TypeAlias = OrderPartLine  # noqa: Y015
 
 @_typing.final
 class ShortPart(_message.Message):
