@@ -2,8 +2,9 @@
 log, checks consent, renders the template in the customer's language, hands the message to the
 SMS provider after the transaction, and records the outcome, retrying failures with back-off.
 
-Replicas share the log safely: a notice is claimed by a conditional update (see store.claim)
-before it is sent, and the claim runs out if the sender dies, so the notice is tried again."""
+Replicas share the log safely: a round claims its notices by one conditional update (see
+store.claim_due) before sending them, and a claim runs out if the sender dies, so its notices are
+tried again."""
 
 from __future__ import annotations
 
@@ -58,67 +59,60 @@ class NotificationSender:
         self.clock = clock
 
     async def send_due(self) -> int:
-        """One round: every notice due now that this sender could claim; how many it handled."""
+        """One round: the notices due now that this sender could claim, claimed and read in
+        one transaction, sent, and settled in another; how many it handled."""
         now = self.clock()
         until = now + timedelta(seconds=self.settings.claim_seconds)
         async with self.db.session() as session:
-            due = await store.due_notices(session, now, BATCH)
+            claimed = await store.claim_due(session, now, until, BATCH)
+            found = await store.deliveries_and_recipients(session, claimed) if claimed else []
+            bodies = await store.kept_bodies(session) if found else {}
             await session.commit()
-            claimed = []
-            for row in due:
-                # One claim a transaction: no sender holds one row while waiting for another.
-                if await store.claim(session, row.id, row.next_attempt_at, until):
-                    claimed.append(row.id)
+        settled = [
+            (row.id, await self._outcome(row, recipient, bodies)) for row, recipient in found
+        ]
+        if settled:
+            async with self.db.session() as session:
+                for delivery_id, changes in settled:
+                    await store.settle(session, delivery_id, updated_at=self.clock(), **changes)
                 await session.commit()
-        for delivery_id in claimed:
-            await self._handle(delivery_id)
         return len(claimed)
 
-    async def _handle(self, delivery_id: str) -> None:
-        async with self.db.session() as session:
-            row, recipient = await store.delivery_and_recipient(session, delivery_id)
-            text = ""
-            if recipient is not None and may_send(recipient):
-                language = language_or_default(recipient.language)
-                body = await store.kept_body(session, row.kind, language)
-                values = in_language(json.loads(row.template_values), language)
-                text = render(body or DEFAULTS[(row.kind, language)], values)
+    async def _outcome(
+        self, row: Any, recipient: Recipient | None, bodies: dict[tuple[str, str], str]
+    ) -> dict[str, Any]:
+        """Send one notice (or not) and say how its row changes."""
         if recipient is None:
-            await self._failed(row, NOT_KNOWN_YET, None)
-            return
+            return self._failed(row, NOT_KNOWN_YET, None)
+        language = language_or_default(recipient.language)
         if not may_send(recipient):
-            await self._settle(
-                row.id,
-                status=SKIPPED_NO_CONSENT,
-                customer_id=recipient.customer_id,
-                language=language_or_default(recipient.language),
-            )
-            return
-        message = SmsMessage(row.id, recipient.phone, text, row.kind)
+            return {
+                "status": SKIPPED_NO_CONSENT,
+                "customer_id": recipient.customer_id,
+                "language": language,
+            }
+        values = in_language(json.loads(row.template_values), language)
+        text = render(bodies.get((row.kind, language)) or DEFAULTS[(row.kind, language)], values)
         try:
-            await self.provider.send(message)
+            await self.provider.send(SmsMessage(row.id, recipient.phone, text, row.kind))
         except SmsFailed as error:
-            await self._failed(row, str(error), recipient, text)
-            return
-        now = self.clock()
-        await self._settle(
-            row.id,
-            status=SENT,
-            attempts=row.attempts + 1,
-            customer_id=recipient.customer_id,
-            language=language_or_default(recipient.language),
-            provider=self.provider.name,
-            text=text,
-            sent_at=now,
-            last_error=None,
-        )
+            return self._failed(row, str(error), recipient, text)
+        return {
+            "status": SENT,
+            "attempts": row.attempts + 1,
+            "customer_id": recipient.customer_id,
+            "language": language,
+            "provider": self.provider.name,
+            "text": text,
+            "sent_at": self.clock(),
+            "last_error": None,
+        }
 
-    async def _failed(
+    def _failed(
         self, row: Any, reason: str, recipient: Recipient | None, text: str = ""
-    ) -> None:
+    ) -> dict[str, Any]:
         attempts = row.attempts + 1
-        now = self.clock()
-        retry_at = self.settings.retry.after_failure(attempts, now)
+        retry_at = self.settings.retry.after_failure(attempts, self.clock())
         changes: dict[str, Any] = {"attempts": attempts, "last_error": reason[:500]}
         if recipient is not None:
             changes |= {
@@ -137,12 +131,7 @@ class NotificationSender:
             )
         else:
             changes["next_attempt_at"] = retry_at
-        await self._settle(row.id, **changes)
-
-    async def _settle(self, delivery_id: str, **changes: Any) -> None:
-        async with self.db.session() as session:
-            await store.settle(session, delivery_id, updated_at=self.clock(), **changes)
-            await session.commit()
+        return changes
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Rounds until told to stop; a failed round (database away) waits for the next."""

@@ -31,12 +31,13 @@ async def kept_templates(session: AsyncConnection) -> dict[tuple[str, str], Any]
     return {(row.kind, row.language): row for row in rows}
 
 
-async def kept_body(session: AsyncConnection, kind: str, language: str) -> str | None:
-    return await session.scalar(
-        select(notification_templates.c.body).where(
-            notification_templates.c.kind == kind, notification_templates.c.language == language
-        )
-    )
+async def kept_bodies(session: AsyncConnection) -> dict[tuple[str, str], str]:
+    """The templates HQ changed, by (kind, language): a handful of rows, read once a round."""
+    t = notification_templates.c
+    return {
+        (row.kind, row.language): row.body
+        for row in await session.execute(select(t.kind, t.language, t.body))
+    }
 
 
 async def put_template(
@@ -163,34 +164,28 @@ async def queue_notice(
     )
 
 
-async def due_notices(session: AsyncConnection, now: datetime, limit: int) -> list[Any]:
-    rows = await session.execute(
-        select(notification_deliveries.c.id, notification_deliveries.c.next_attempt_at)
-        .where(
-            notification_deliveries.c.status == QUEUED,
-            notification_deliveries.c.next_attempt_at <= now,
-        )
-        .order_by(notification_deliveries.c.next_attempt_at)
+async def claim_due(
+    session: AsyncConnection, now: datetime, until: datetime, limit: int
+) -> list[str]:
+    """Take up to `limit` notices due now for sending, in one statement, by moving their due
+    time on to `until`: a notice another sender took meanwhile is no longer due, so replicas
+    never send one notice twice (both databases; PostgreSQL skips rows another sender is
+    taking instead of waiting for it)."""
+    c = notification_deliveries.c
+    due = (
+        select(c.id)
+        .where(c.status == QUEUED, c.next_attempt_at <= now)
+        .order_by(c.next_attempt_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return list(rows)
-
-
-async def claim(
-    session: AsyncConnection, delivery_id: str, seen_due: datetime, until: datetime
-) -> bool:
-    """Take a due notice for sending by moving its due time on: only one sender's update finds
-    it still due as it saw it, so replicas never send one notice twice (both databases)."""
     result = await session.execute(
         update(notification_deliveries)
-        .where(
-            notification_deliveries.c.id == delivery_id,
-            notification_deliveries.c.status == QUEUED,
-            notification_deliveries.c.next_attempt_at == seen_due,
-        )
+        .where(c.id.in_(due.scalar_subquery()), c.status == QUEUED, c.next_attempt_at <= now)
         .values(next_attempt_at=until)
+        .returning(c.id)
     )
-    return result.rowcount == 1
+    return sorted(result.scalars())
 
 
 async def settle(session: AsyncConnection, delivery_id: str, **changes: Any) -> None:
@@ -243,25 +238,30 @@ _DELIVERY_AND_RECIPIENT = (
             customer_orders, customer_orders.c.order_id == notification_deliveries.c.order_id
         ).outerjoin(customers, customers.c.id == customer_orders.c.customer_id)
     )
-    .where(notification_deliveries.c.id == bindparam("delivery_id"))
+    .where(notification_deliveries.c.id.in_(bindparam("delivery_ids", expanding=True)))
 )
 
 
-async def delivery_and_recipient(
-    session: AsyncConnection, delivery_id: str
-) -> tuple[Any, Recipient | None]:
-    """A notice, and its order's customer as the customer records know them now (None when
-    not yet), in one round trip."""
-    row = (await session.execute(_DELIVERY_AND_RECIPIENT, {"delivery_id": delivery_id})).one()
-    if row.recipient_id is None:
-        return row, None
-    recipient = Recipient(
-        row.recipient_id,
-        row.recipient_phone,
-        bool(row.recipient_consent),
-        row.recipient_language,
-    )
-    return row, recipient
+async def deliveries_and_recipients(
+    session: AsyncConnection, delivery_ids: list[str]
+) -> list[tuple[Any, Recipient | None]]:
+    """Notices, each with its order's customer as the customer records know them now (None
+    when not yet), in one round trip for the whole batch."""
+    rows = await session.execute(_DELIVERY_AND_RECIPIENT, {"delivery_ids": delivery_ids})
+    found = []
+    for row in rows:
+        recipient = (
+            None
+            if row.recipient_id is None
+            else Recipient(
+                row.recipient_id,
+                row.recipient_phone,
+                bool(row.recipient_consent),
+                row.recipient_language,
+            )
+        )
+        found.append((row, recipient))
+    return found
 
 
 @dataclass(frozen=True)
