@@ -10,7 +10,7 @@ them to the outbox in the same transaction. Handlers build no subjects or messag
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -68,6 +68,7 @@ class UnitOfWork:
         self.handled_requests = handled_requests
         self._emitted = False
         self._tracked: list[tuple[RecordsEvents, Translate]] = []
+        self._at_commit: dict[str, Callable[[], Awaitable[None]]] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         self._stack = contextlib.AsyncExitStack()
@@ -90,6 +91,12 @@ class UnitOfWork:
         self._tracked.append((aggregate, translate))
         return aggregate
 
+    def at_commit(self, key: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` in this unit just before it commits, once per `key`: a later one under the
+        same key replaces the earlier. A consumer's batch of events writes a mark once, not
+        once per event."""
+        self._at_commit[key] = work
+
     async def emit(self, subject: str, event: Message) -> None:
         """Write one event to the outbox by hand (tests, and events no aggregate raises)."""
         await outbox.record(self.session, self.outbox_table, subject, event)
@@ -111,6 +118,9 @@ class UnitOfWork:
         for subject, message in collect(self._tracked):
             await self.emit(subject, message)
         self._tracked.clear()
+        works, self._at_commit = list(self._at_commit.values()), {}
+        for work in works:
+            await work()
         request = idempotency.received_request()
         if result_id is not None and request is not None and self.handled_requests is not None:
             await idempotency.remember(

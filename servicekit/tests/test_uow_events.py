@@ -116,3 +116,31 @@ async def test_a_unit_that_does_not_commit_sends_nothing(db: Database) -> None:
         uow.track(Mutable("c-1", ["resolved"]), closed)
     assert await outbox_subjects(db) == []
     assert woken == []
+
+
+async def test_work_at_commit_runs_once_per_key_in_the_committing_transaction(
+    db: Database,
+) -> None:
+    ran: list[str] = []
+
+    async def note(name: str) -> None:
+        ran.append(name)
+
+    async with UnitOfWork(db, outbox, lambda: None) as uow:
+        for name in ("first", "second", "last"):
+            uow.at_commit("mark", lambda name=name: note(name))  # type: ignore[misc]
+        uow.at_commit("other", lambda: note("other"))
+        await uow.commit()
+        await uow.commit()
+    assert ran == ["last", "other"]
+
+
+async def test_work_at_commit_does_not_run_when_the_unit_does_not_commit(db: Database) -> None:
+    ran: list[str] = []
+
+    async def note() -> None:
+        ran.append("mark")
+
+    async with UnitOfWork(db, outbox, lambda: None) as uow:
+        uow.at_commit("mark", note)
+    assert ran == []

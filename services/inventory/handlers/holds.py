@@ -4,6 +4,7 @@ without naming it; listed for the operator and the metric."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -52,15 +53,23 @@ async def _let_go(
     )
 
 
-async def _note_heard(session: AsyncConnection, meta: EventMeta, now: datetime) -> None:
+def _note_heard(uow: UnitOfWork, meta: EventMeta, now: datetime) -> None:
+    """Mark how far orders' events have flowed, once per batch (at its commit). The batch's
+    last event may not be its newest: a mark left lower is safe, it only lets go later."""
     if meta.HasField("occurred_at"):
         created = meta.occurred_at.ToDatetime(tzinfo=UTC)
-        await held_by.save_heard(session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now)
+        session = uow.session
+        uow.at_commit(
+            ORDERS_STREAM,
+            functools.partial(
+                held_by.save_heard, session, ORDERS_STREAM, created, holds.EVENT_SETTLE, now
+            ),
+        )
 
 
 async def order_received(uow: UnitOfWork, event: OrderReceived) -> None:
     """A new order moves no parts; it only shows how far orders' events have flowed."""
-    await _note_heard(uow.session, event.meta, utc_now())
+    _note_heard(uow, event.meta, utc_now())
 
 
 async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
@@ -71,7 +80,7 @@ async def order_moved(uow: UnitOfWork, event: OrderStatusChanged) -> None:
     if not event.order_id or event.version <= 0:
         raise UnprocessableEvent(f"order {event.order_id or '?'}: no order id or version")
     session, now = uow.session, utc_now()
-    await _note_heard(session, event.meta, now)
+    _note_heard(uow, event.meta, now)
     await held_by.save_order_state(session, event.order_id, event.version, event.to_status, now)
     ended = event.to_status in holds.ORDER_ENDED
     for name in await held_by.parts_names_of(session, event.order_id):
