@@ -18,8 +18,9 @@ from servicekit.grpc_client import call
 from servicekit.idempotency import passing_request_id
 from servicekit.runtime import Runtime
 from servicekit.testing import acting_as, serving
-from servicekit.timeutil import from_timestamp, to_timestamp, utc_now
+from servicekit.timeutil import to_timestamp, utc_now
 from services.customers import bulletins
+from services.customers.domain import bulletins as rules
 from services.customers.service import SPEC
 
 pytestmark = pytest.mark.service("customers")
@@ -239,5 +240,28 @@ async def test_an_expired_bulletin_leaves_the_lists_but_opens_by_id(runtime: Run
 
     assert ([s.bulletin.title for s in before.items], before.unread_count) == (["限时"], 1)
     assert (after.items, after.unread_count) == ([], 0)
-    assert opened.bulletin.expires_at == expires.replace(microsecond=expires.microsecond)
-    assert from_timestamp(to_timestamp(opened.bulletin.published_at)) == now
+    assert (opened.bulletin.published_at, opened.bulletin.expires_at) == (now, expires)
+
+
+async def test_the_lists_show_exactly_what_the_rule_says_each_user_sees(runtime: Runtime) -> None:
+    """The SQL of the lists against domain.bulletins.sees, over every kind of scope."""
+    now = utc_now()
+    scopes = [
+        ("chain", "", []),
+        ("branch", "SH", []),
+        ("branch", "ZJ", []),
+        ("stores", "", [("SH", "SH-001")]),
+        ("stores", "", [("SH", "SH-002"), ("ZJ", "ZJ-001")]),
+        ("stores", "", [("ZJ", "ZJ-002")]),
+    ]
+    published = []
+    for i, (kind, branch, pairs) in enumerate(scopes):
+        draft = bulletins.Draft("notice", f"#{i}", "…", [], kind, branch, pairs, None)
+        at = now + timedelta(seconds=i)
+        published.append((await bulletins.publish(runtime.uow, HQ, draft, at)).bulletin)
+    later = now + timedelta(minutes=1)
+    for who in (HQ, SH_MANAGER, ZJ_MANAGER, SH001_CLERK, SH002_TECH, ZJ001_CLERK):
+        listed = await bulletins.list_mine(runtime.uow, who, later, False, 100, "")
+        expected = [b.id for b in reversed(published) if rules.sees(who, b)]
+        assert [s.bulletin.id for s in listed.items] == expected, who
+        assert listed.unread_count == len(expected)
