@@ -11,6 +11,8 @@ What it offers, listens to and announces:
   - ListComplaints, GetComplaint, AddComplaintNote, CloseComplaint: complaints
 - RPCs: aftersales.customers.v1.NotificationsService (notifications.proto): notice templates,
   the delivery log, an order's tracking link, and what a link shows (see notifications/)
+- RPCs: aftersales.customers.v1.BulletinsService (bulletins.proto): bulletins to staff (内部通知,
+  技术公告, 培训) and their read receipts (see bulletins.py)
 - Events in (ORDERS stream), one durable consumer `customers-orders` (it took over the three
   durables named below, which had one purpose each):
   - OrderReceived (`customers-order-received`): the customer (with consent and language) and
@@ -36,7 +38,7 @@ import grpc
 from servicekit.inbox import EventConsumer
 from servicekit.personal_data import PersonalDataKeys
 from servicekit.runtime import Runtime, ServiceSpec
-from services.customers import consumers, grpc_api, notifications
+from services.customers import bulletins_grpc, consumers, grpc_api, notifications
 from services.customers.adapters.orm import metadata
 
 
@@ -51,6 +53,7 @@ def personal_keys(runtime: Runtime) -> PersonalDataKeys:
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     grpc_api.register(server, runtime.uow, personal_keys(runtime))
     notifications.register(server, runtime)
+    bulletins_grpc.register(server, runtime.uow)
 
 
 def all_consumers(runtime: Runtime) -> list[EventConsumer]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import grpc
 
-from aftersales.customers.v1 import customers_pb2_grpc, notifications_pb2_grpc
+from aftersales.customers.v1 import bulletins_pb2_grpc, customers_pb2_grpc, notifications_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
 from aftersales.orders.v1 import base_data_pb2_grpc, orders_pb2_grpc
 from aftersales.reporting.v1 import reporting_pb2_grpc
@@ -32,6 +32,7 @@ class ServiceClients:
         self.notifications = notifications_pb2_grpc.NotificationsServiceStub(
             self.channels["customers"]
         )
+        self.bulletins = bulletins_pb2_grpc.BulletinsServiceStub(self.channels["customers"])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self.channels["reporting"])
 
     async def down(self) -> list[str]:
