@@ -654,10 +654,11 @@ def test_pods_outlast_the_graceful_shutdown(process: str) -> None:
     deployment = find(base_docs(), "Deployment", process)
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
     if process == "gateway":
-        source = (ROOT / "services/gateway/__main__.py").read_text()
-        match = re.search(r"timeout_graceful_shutdown=(\d+)", source)
-        assert match, "the gateway's graceful shutdown timeout moved"
-        drain = int(match.group(1))
+        # The preStop pause, then uvicorn's graceful shutdown (services/gateway/draining).
+        pause = server(deployment)["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pause >= 5, "time for the endpoints and the ingress to let the pod go"
+        drain = pause + int(env_value(server(deployment), "SHUTDOWN_GRACE_SECONDS", base_config()))
+        assert "DRAIN_PAUSE_SECONDS" not in env_names(server(deployment)), "preStop pauses"
     else:
         drain = int(env_value(server(deployment), "SHUTDOWN_GRACE_SECONDS", base_config()))
         drain += 10  # then consumers and the relay get up to 10 s to finish (runtime.serve)
