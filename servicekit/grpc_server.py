@@ -190,10 +190,19 @@ async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> N
 
 
 def new_server(
-    service: str, trust: TrustSettings | None = None
+    service: str,
+    trust: TrustSettings | None = None,
+    max_connection_age_seconds: float = 30.0,
+    max_connection_age_grace_seconds: float = 10.0,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server whose calls need a caller token signed by a key in `trust` (by default the
-    settings from the environment)."""
+    settings from the environment).
+
+    Each client connection is asked to go (GOAWAY) after `max_connection_age_seconds` (gRPC
+    adds ±10 % so that they do not all go at once), its calls in flight getting the grace to
+    finish; the client opens a new one, resolving the name again, without failing a call. So
+    with a headless Service new pods take their share within about that long, rather than
+    when the clients happen to reconnect."""
     verifier = load_verifier((trust or TrustSettings.from_env()).token_keys)
     server = grpc.aio.server(
         interceptors=[ContextInterceptor(service, verifier)],
@@ -201,10 +210,8 @@ def new_server(
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-            # Clients reconnect every few minutes (calls in flight get 30 s to finish), and on
-            # reconnecting resolve the name again: new replicas start taking calls.
-            ("grpc.max_connection_age_ms", 5 * 60_000),
-            ("grpc.max_connection_age_grace_ms", 30_000),
+            ("grpc.max_connection_age_ms", int(max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_seconds * 1000)),
         ],
     )
     health_servicer = health.aio.HealthServicer()

@@ -45,6 +45,16 @@ OUTBOX_PARKED = Counter(
     "Outbox events set aside after the broker refused them again and again (kept for replay)",
     ["service"],
 )
+OUTBOX_BROKER_WAITS = Counter(
+    "aftersales_outbox_broker_waits_total",
+    "Outbox relay rounds stopped because the broker could not take events (away, full)",
+    ["service"],
+)
+OUTBOX_BROKER_WAITING = Gauge(
+    "aftersales_outbox_broker_waiting",
+    "1 while the outbox relay waits for a broker that cannot take events, else 0",
+    ["service"],
+)
 INBOX_HANDLED = Counter(
     "aftersales_inbox_messages_total",
     "Messages taken by a consumer, by outcome (handled, duplicate, ignored, retried, poison:"

@@ -148,3 +148,20 @@ def drop_consumer_failures(op: Any) -> None:
     """The reverse of add_consumer_failures."""
     op.drop_index("ix_consumer_failures_last_failed_at", table_name="consumer_failures")
     op.drop_table("consumer_failures")
+
+
+def add_outbox_leases(op: Any) -> None:
+    """The outbox relay's lease on the rows it is publishing (servicekit.outbox): until when
+    and by which relay. Written out, so that the migrations adding it never change."""
+    import sqlalchemy as sa
+
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("claimed_by", sa.String(64), nullable=True))
+
+
+def drop_outbox_leases(op: Any) -> None:
+    """The reverse of add_outbox_leases."""
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("claimed_by")
+        batch.drop_column("claimed_until")

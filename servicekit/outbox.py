@@ -3,14 +3,19 @@ change; the relay publishes committed rows to JetStream with `Nats-Msg-Id` = eve
 republish after a crash is dropped by the stream's duplicate window. Nothing is published
 before its transaction commits, and nothing committed stays unpublished.
 
-On PostgreSQL several replicas' relays share the work: each claims a batch with
-`FOR UPDATE SKIP LOCKED`, publishes it while holding the claim and marks it published in the
-same transaction, so no two relays publish the same row. A SQLite file belongs to one process,
-whose one relay reads, publishes and marks without holding the write lock meanwhile.
+Several replicas' relays share the work without holding row locks across the network: a round
+claims a batch with a lease (`claimed_until`, `claimed_by`) in one short transaction (one
+UPDATE ... RETURNING over `FOR UPDATE SKIP LOCKED`), publishes it with no transaction open,
+then marks it in another. While the lease holds no other relay takes those rows; the rows of a
+relay that dies holding them go to the others once it runs out. SQLite runs the same statements
+(its file belongs to one process, whose one relay they then serve).
 
 A row the broker refuses (no stream takes its subject, too large) is tried again with growing
 pauses and parked after `park_after` tries: counted, logged with the reason, kept in the table
-for `unpark`; the rows behind it go on."""
+for `unpark`; the rows behind it go on. A broker that cannot take events at all (away, not
+answering, its store full) is no row's fault: the round stops, the rows it did not publish are
+released untouched, and the relay waits with growing pauses, counting and logging it
+(`aftersales_outbox_broker_waits_total`, `aftersales_outbox_broker_waiting`)."""
 
 from __future__ import annotations
 
@@ -18,15 +23,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import nats.errors
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import APIError, ServiceUnavailableError, TooManyStalledMsgsError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -35,10 +44,10 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Row,
-    Select,
     String,
     Table,
     Text,
+    Update,
     bindparam,
     delete,
     func,
@@ -64,6 +73,27 @@ ACK_TIMEOUT_SECONDS = 5.0
 # Rows to a key-value bucket (a data key made while the broker was away) are stored before any
 # row after them is sent: the events sealed with that key must never arrive before it.
 KEY_VALUE_SUBJECTS = "$KV."
+# How long a relay's claim on a batch keeps the other relays off it: longer than a round takes
+# (acks are waited for ACK_TIMEOUT_SECONDS, an unanswered row as long again), short enough that
+# the rows of a relay that died go out soon after. A round that outlasts it costs no duplicate:
+# the stream drops a second copy by its Nats-Msg-Id.
+LEASE_SECONDS = 15.0
+# JetStream's answers meaning it cannot store anything now, whatever the message: a stream or
+# account store full (10077 "maximum bytes/messages exceeded"), no resources left (10023, 10047,
+# 10028). A 503 (ServiceUnavailableError) means the same.
+BROKER_FULL_CODES = frozenset({10023, 10028, 10047, 10077})
+# Errors of the connection or the broker, never of the row being published.
+BROKER_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    ServiceUnavailableError,
+    TooManyStalledMsgsError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    TimeoutError,
+    ConnectionError,
+)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -84,6 +114,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("retry_at", DateTime(timezone=True), nullable=True),
         # Set aside after too many failures: the relay skips it until it is unparked.
         Column("parked_at", DateTime(timezone=True), nullable=True),
+        # Claimed by this relay for a round: the others leave the row alone until then.
+        Column("claimed_until", DateTime(timezone=True), nullable=True),
+        Column("claimed_by", String(64), nullable=True),
         Index("ix_outbox_published_at", "published_at"),
     )
 
@@ -139,6 +172,22 @@ async def record_entry(
     )
 
 
+class BrokerUnavailable(Exception):
+    """The broker cannot take events now (away, not answering, its store full): the round
+    stopped without blaming a row."""
+
+
+@dataclass
+class _Outcome:
+    """What a round's publishing came to, by row seq."""
+
+    published: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    # Why the broker took nothing more this round; the rows neither published nor refused
+    # are then released for the next round.
+    broker_error: BaseException | None = None
+
+
 @dataclass(frozen=True)
 class ParkedEvent:
     seq: int
@@ -164,6 +213,7 @@ class OutboxRelay:
         linger_seconds: float = 0.01,
         park_after: int = 8,
         retry_base_seconds: float = 1.0,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.service = service
         self.db = db
@@ -171,22 +221,33 @@ class OutboxRelay:
         self.js = js
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # Fault injection (the crash tests): a pause before each round claims its rows.
         self.publish_delay = publish_delay
         self.linger_seconds = linger_seconds
         # A refused row waits retry_base_seconds, then twice that, … (about four minutes
         # over the eight tries by default) before it is parked.
         self.park_after = park_after
         self.retry_base_seconds = retry_base_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        # Who holds a claim, for the release and for an operator reading the table.
+        self.relay_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.wake = asyncio.Event()
         self._stopping = False
         self._last_prune = utc_now()
         # A round's statements, built once: building one costs more CPU than running it.
-        self._due = _due_rows(table, batch_size)
-        self._claim = self._due.with_for_update(skip_locked=True)
+        self._claim = _claim_rows(table, batch_size)
+        self._release = (
+            update(table)
+            .where(
+                table.c.seq.in_(bindparam("seqs", expanding=True)),
+                table.c.claimed_by == bindparam("me"),
+            )
+            .values(claimed_until=None, claimed_by=None)
+        )
         self._mark_published = (
             update(table)
             .where(table.c.seq.in_(bindparam("seqs", expanding=True)))
-            .values(published_at=bindparam("now"))
+            .values(published_at=bindparam("now"), claimed_until=None, claimed_by=None)
         )
         self._mark_refused = (
             update(table)
@@ -196,6 +257,8 @@ class OutboxRelay:
                 last_error=bindparam("refused_error"),
                 retry_at=bindparam("refused_retry_at"),
                 parked_at=bindparam("refused_parked_at"),
+                claimed_until=None,
+                claimed_by=None,
             )
         )
 
@@ -211,10 +274,31 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.2
+        waiting_since: datetime | None = None
         while not self._stopping:
             try:
                 taken, _published = await self._round()
                 backoff = 0.2
+                if waiting_since is not None:
+                    log.info(
+                        "the broker takes events again after %.0f s",
+                        (utc_now() - waiting_since).total_seconds(),
+                    )
+                    waiting_since = None
+                    metrics.OUTBOX_BROKER_WAITING.labels(self.service).set(0)
+            except BrokerUnavailable as error:
+                metrics.OUTBOX_BROKER_WAITS.labels(self.service).inc()
+                if waiting_since is None:
+                    waiting_since = utc_now()
+                    metrics.OUTBOX_BROKER_WAITING.labels(self.service).set(1)
+                    log.error("%s; the relay waits for it, no row is set aside", error)
+                else:
+                    log.debug("%s; still waiting", error)
+                with contextlib.suppress(Exception):
+                    metrics.OUTBOX_PENDING.labels(self.service).set(await self.pending())
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             except Exception:
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
                 log.exception("outbox relay round failed; retrying")
@@ -252,102 +336,133 @@ class OutboxRelay:
         return published
 
     async def _round(self) -> tuple[int, int]:
-        """One batch: (rows taken, rows published)."""
-        if self.db.is_sqlite:
-            # One relay per file: nothing to share, and the process's write turn is not held
-            # while publishing. A row published twice (a crash before the mark) carries the
-            # same Nats-Msg-Id and is dropped by the stream.
-            async with self.db.session() as session:
-                rows = (await session.execute(self._due, {"now": utc_now()})).all()
-                await session.rollback()
-            if not rows:
-                return 0, 0
-            rows, refused = await self._publish(rows)
-            async with self.db.session() as session:
-                await self._settle(session, rows, refused)
-                await session.commit()
-        else:
-            # The claim (row locks) is held until the rows are marked: another relay skips
-            # them and takes the next ones.
-            async with self.db.session() as session:
-                rows = (await session.execute(self._claim, {"now": utc_now()})).all()
-                if not rows:
-                    await session.rollback()
-                    return 0, 0
-                rows, refused = await self._publish(rows)
-                await self._settle(session, rows, refused)
-                await session.commit()
-        published = len(rows) - len(refused)
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(published)
-        return len(rows), published
-
-    async def _publish(self, rows: Sequence[Row[Any]]) -> tuple[Sequence[Row[Any]], dict[int, str]]:
-        """Send the rows in order, then wait for the stream's acks all together: one flush and
-        one wait per round instead of a round trip per event. A key-value entry is waited for
-        before the rows after it are sent, and when it is refused they wait for the next
-        round. Returns the rows sent and those the broker refused, with why; raises when it
-        does not answer at all (nothing is then blamed on a row)."""
+        """One batch: (rows taken, rows published). Raises BrokerUnavailable, after marking
+        what it did publish, when the broker could not take the rest."""
         if self.publish_delay:
             await asyncio.sleep(self.publish_delay)
-        acks: dict[int, asyncio.Future[PubAck]] = {}
-        refused: dict[int, str] = {}
-        sent: list[Row[Any]] = []
+        rows = await self.claim()
+        if not rows:
+            return 0, 0
         try:
+            outcome = await self._publish(rows)
+        except BaseException:
+            # Not the broker's answer but a failure here: give the rows back at once rather
+            # than when the lease runs out.
+            with contextlib.suppress(Exception):
+                await self._release_rows([row.seq for row in rows])
+            raise
+        async with self.db.session() as session:
+            await self._settle(session, rows, outcome)
+            await session.commit()
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(outcome.published))
+        if outcome.broker_error is not None:
+            raise BrokerUnavailable(
+                f"the broker cannot take events ({_reason(outcome.broker_error)})"
+            ) from outcome.broker_error
+        return len(rows), len(outcome.published)
+
+    async def claim(self) -> list[Row[Any]]:
+        """Lease the oldest rows due to this relay, in one short transaction; oldest first."""
+        now = utc_now()
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    self._claim, {"now": now, "until": now + self.lease, "me": self.relay_id}
+                )
+            ).all()
+            await session.commit()
+        return sorted(rows, key=lambda row: int(row.seq))
+
+    async def _release_rows(self, seqs: list[int]) -> None:
+        async with self.db.session() as session:
+            await session.execute(self._release, {"seqs": seqs, "me": self.relay_id})
+            await session.commit()
+
+    async def _publish(self, rows: Sequence[Row[Any]]) -> _Outcome:
+        """Send the rows in order, then wait for the stream's acks all together: one flush and
+        one wait per round instead of a round trip per event. A key-value entry is waited for
+        before the rows after it are sent, and when it is not stored they wait for the next
+        round. A broker that cannot take events stops the round: nothing is blamed on a row."""
+        acks: dict[int, asyncio.Future[PubAck]] = {}
+        outcome = _Outcome()
+        unanswered: Row[Any] | None = None
+        try:
+            stalled = False
             for row in rows:
-                sent.append(row)
-                headers = json.loads(row.headers)
-                headers[MSG_ID_HEADER] = row.event_id
-                headers[EVENT_TYPE_HEADER] = row.event_type
                 try:
                     acks[row.seq] = await self.js.publish_async(
-                        row.subject, row.payload, headers=headers
+                        row.subject, row.payload, headers=_headers(row)
                     )
                 except Exception as error:  # a message too large, a subject not allowed
-                    refused[row.seq] = _reason(error)
-                if row.subject.startswith(KEY_VALUE_SUBJECTS) and not await self._stored(
-                    row.seq, acks, refused
-                ):
-                    break
-            _done, waiting = await asyncio.wait(acks.values(), timeout=ACK_TIMEOUT_SECONDS)
-            if waiting:
-                raise TimeoutError(f"{len(waiting)} of {len(acks)} publishes not acknowledged")
-            for seq, ack in acks.items():
-                if failure := ack.exception():
-                    refused[seq] = _reason(failure)
+                    if broker_condition(error):
+                        outcome.broker_error = error
+                        break
+                    outcome.refused[row.seq] = _reason(error)
+                if row.subject.startswith(KEY_VALUE_SUBJECTS):
+                    entry = acks.get(row.seq)
+                    if entry is None:
+                        break
+                    await asyncio.wait([entry], timeout=ACK_TIMEOUT_SECONDS)
+                    stalled = not entry.done()
+                    if stalled or entry.exception() is not None:
+                        break
+            if acks and not stalled:
+                await asyncio.wait(acks.values(), timeout=ACK_TIMEOUT_SECONDS)
+            for row in rows:
+                ack = acks.get(row.seq)
+                if ack is None:
+                    continue
+                if not ack.done():
+                    unanswered = unanswered or row
+                elif (failure := ack.exception()) is None:
+                    outcome.published.append(row.seq)
+                elif broker_condition(failure):
+                    outcome.broker_error = failure
+                else:
+                    outcome.refused[row.seq] = _reason(failure)
         finally:
             # An ack that never came holds a slot of the client's in-flight limit until cancelled.
             for ack in acks.values():
                 ack.cancel()
-        if refused:
+        if unanswered is not None and outcome.broker_error is None:
+            await self._why_unanswered(unanswered, outcome)
+        if outcome.refused and outcome.broker_error is None:
             # Blame the rows only when JetStream itself answers: while it is starting up or
-            # away, every publish fails alike and no row is at fault.
-            await self.js.account_info()
-        return sent, refused
+            # away, every publish fails alike (no stream answers) and no row is at fault.
+            try:
+                await self.js.account_info()
+            except Exception as error:
+                outcome.broker_error = error
+                outcome.refused.clear()
+        return outcome
 
-    @staticmethod
-    async def _stored(
-        seq: int, acks: dict[int, asyncio.Future[PubAck]], refused: dict[int, str]
-    ) -> bool:
-        """Whether the row just sent was stored; raises when the stream does not answer."""
-        ack = acks.get(seq)
-        if ack is None:
-            return False
-        await asyncio.wait([ack], timeout=ACK_TIMEOUT_SECONDS)
-        if not ack.done():
-            raise TimeoutError("a key-value entry was not acknowledged")
-        if failure := ack.exception():
-            refused[seq] = _reason(failure)
-            return False
-        return True
+    async def _why_unanswered(self, row: Row[Any], outcome: _Outcome) -> None:
+        """A publish left unanswered: the client (nats-py) drops JetStream's error answers to
+        asynchronous publishes (a stream full, a message it will not take), so the ack just
+        never comes. Publishing the first such row again and waiting for the answer tells
+        whose fault it is; a copy of a row that did arrive is dropped by the stream (same
+        Nats-Msg-Id). The rows after it wait for the next round either way."""
+        try:
+            await self.js.publish(
+                row.subject, row.payload, timeout=ACK_TIMEOUT_SECONDS, headers=_headers(row)
+            )
+        except Exception as error:
+            if broker_condition(error):
+                outcome.broker_error = error
+            else:
+                outcome.refused[row.seq] = _reason(error)
+            return
+        outcome.published.append(row.seq)
 
     async def _settle(
-        self, session: AsyncConnection, rows: Sequence[Row[Any]], refused: dict[int, str]
+        self, session: AsyncConnection, rows: Sequence[Row[Any]], outcome: _Outcome
     ) -> None:
-        """Mark the round's rows: one statement for those published, one for those refused."""
+        """Mark the round's rows: one statement for those published, one for those refused,
+        and one giving back those the broker did not take (only when there are such)."""
         now = utc_now()
-        published = [row.seq for row in rows if row.seq not in refused]
-        if published:
-            await session.execute(self._mark_published, {"seqs": published, "now": now})
+        refused = outcome.refused
+        if outcome.published:
+            await session.execute(self._mark_published, {"seqs": outcome.published, "now": now})
         failed = []
         for row in rows:
             if row.seq not in refused:
@@ -384,6 +499,10 @@ class OutboxRelay:
                 )
         if failed:
             await session.execute(self._mark_refused, failed)
+        if len(outcome.published) + len(refused) < len(rows):
+            done = {*outcome.published, *refused}
+            untaken = [row.seq for row in rows if row.seq not in done]
+            await session.execute(self._release, {"seqs": untaken, "me": self.relay_id})
 
     async def pending(self) -> int:
         async with self.db.session() as session:
@@ -406,10 +525,27 @@ class OutboxRelay:
             await session.commit()
 
 
-def _due_rows(table: Table, batch_size: int) -> Select[Any]:
-    """The oldest rows due (bound: `now`)."""
+def _claim_rows(table: Table, batch_size: int) -> Update:
+    """Lease the oldest rows due and unclaimed (or whose lease ran out) to a relay, returning
+    them (bound: `now`, `until`, `me`). Rows another relay is claiming this instant are
+    skipped, not waited for."""
+    due = (
+        select(table.c.seq)
+        .where(
+            table.c.published_at.is_(None),
+            table.c.parked_at.is_(None),
+            or_(table.c.retry_at.is_(None), table.c.retry_at <= bindparam("now")),
+            or_(table.c.claimed_until.is_(None), table.c.claimed_until <= bindparam("now")),
+        )
+        .order_by(table.c.seq)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
     return (
-        select(
+        update(table)
+        .where(table.c.seq.in_(due.scalar_subquery()))
+        .values(claimed_until=bindparam("until"), claimed_by=bindparam("me"))
+        .returning(
             table.c.seq,
             table.c.event_id,
             table.c.subject,
@@ -418,14 +554,22 @@ def _due_rows(table: Table, batch_size: int) -> Select[Any]:
             table.c.headers,
             table.c.attempts,
         )
-        .where(
-            table.c.published_at.is_(None),
-            table.c.parked_at.is_(None),
-            or_(table.c.retry_at.is_(None), table.c.retry_at <= bindparam("now")),
-        )
-        .order_by(table.c.seq)
-        .limit(batch_size)
     )
+
+
+def _headers(row: Row[Any]) -> dict[str, str]:
+    headers: dict[str, str] = json.loads(row.headers)
+    headers[MSG_ID_HEADER] = row.event_id
+    headers[EVENT_TYPE_HEADER] = row.event_type
+    return headers
+
+
+def broker_condition(error: BaseException) -> bool:
+    """Whether a publish failed for the broker's sake (away, not answering, full), not the
+    message's."""
+    if isinstance(error, BROKER_DOWN_ERRORS):
+        return True
+    return isinstance(error, APIError) and error.err_code in BROKER_FULL_CODES
 
 
 async def parked_events(db: Database, table: Table) -> list[ParkedEvent]:

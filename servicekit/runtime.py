@@ -1,8 +1,8 @@
 """How every service process starts, serves and stops.
 
 Start: logs and tracing, database (migrated to head), NATS and the streams, demo data when
-asked, the gRPC server with health checking, the outbox relay, the consumers and the inbox
-pruning, /metrics.
+asked, the gRPC server with health checking (kept true to the database and NATS:
+servicekit.health), the outbox relay, the consumers and the inbox pruning, /metrics.
 Stop (SIGTERM or Ctrl-C): report NOT_SERVING, drain in-flight RPCs, let consumers finish the
 message in hand, let the relay finish its round, drain NATS, close the database.
 
@@ -33,7 +33,8 @@ from sqlalchemy import MetaData, Table
 from servicekit import bus, bus_permissions, dead_letters, idempotency, inbox, migrations, outbox
 from servicekit.auth import reset_auth, service_identity, set_auth
 from servicekit.db import Database
-from servicekit.grpc_server import NOT_SERVING, SERVING, listen, new_server
+from servicekit.grpc_server import listen, new_server
+from servicekit.health import HealthWatch
 from servicekit.inbox import EventConsumer, Former, Handlers
 from servicekit.logs import configure_logging
 from servicekit.metrics import serve_metrics
@@ -180,7 +181,19 @@ async def serve(spec: ServiceSpec) -> None:
     runtime = await open_runtime(spec, settings)
     relay, js = runtime.relay, runtime.js
 
-    server, health = new_server(spec.name)
+    server, health = new_server(
+        spec.name,
+        max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
+        max_connection_age_grace_seconds=settings.grpc_max_connection_age_grace_seconds,
+    )
+    watch = HealthWatch(
+        spec.name,
+        health,
+        runtime.db,
+        runtime.nc,
+        settings.health_check_interval_seconds,
+        settings.health_check_timeout_seconds,
+    )
     spec.register(server, runtime)
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     if listen(server, address, settings.trust.tls) == 0:
@@ -197,7 +210,8 @@ async def serve(spec: ServiceSpec) -> None:
         asyncio.create_task(work.run(housekeeping_done), name=work.name)
         for work in spec.background(runtime)
     ]
-    await health.set("", SERVING)
+    await watch.start()
+    tasks.append(asyncio.create_task(watch.run(housekeeping_done), name="health"))
     log.info(
         "%s serving",
         spec.name,
@@ -211,7 +225,8 @@ async def serve(spec: ServiceSpec) -> None:
     await _until_stopped(stop, tasks)
 
     log.info("%s stopping", spec.name)
-    await health.set("", NOT_SERVING)
+    # NOT_SERVING from here on, whatever the watch sees.
+    await health.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace_seconds)
     for consumer in consumers:
         consumer.stop()

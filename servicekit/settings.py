@@ -80,6 +80,15 @@ class Settings:
     # OTEL_TRACES_SAMPLER_ARG: the share of new traces recorded when they are exported.
     trace_sample_ratio: float
     shutdown_grace_seconds: float
+    # How often the gRPC health looks at the database and NATS, and how long it waits for the
+    # database's answer (servicekit.health).
+    health_check_interval_seconds: float
+    health_check_timeout_seconds: float
+    # Clients are asked to reconnect (GOAWAY) after this long on one connection, and calls in
+    # flight then get the grace to finish: on reconnecting they resolve the name again, so
+    # new replicas take calls within about this long.
+    grpc_max_connection_age_seconds: float
+    grpc_max_connection_age_grace_seconds: float
     # Fault injection for the crash tests: hold outbox rows this long before publishing.
     outbox_publish_delay_seconds: float
     # How many copies of each JetStream stream the cluster keeps (3 in production).
@@ -108,6 +117,16 @@ class Settings:
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),
             shutdown_grace_seconds=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")),
+            health_check_interval_seconds=float(
+                os.environ.get("HEALTH_CHECK_INTERVAL_SECONDS", "5")
+            ),
+            health_check_timeout_seconds=float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2")),
+            grpc_max_connection_age_seconds=float(
+                os.environ.get("GRPC_MAX_CONNECTION_AGE_SECONDS", "30")
+            ),
+            grpc_max_connection_age_grace_seconds=float(
+                os.environ.get("GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS", "10")
+            ),
             outbox_publish_delay_seconds=float(
                 os.environ.get(f"{upper}_OUTBOX_PUBLISH_DELAY_SECONDS", "0")
             ),

@@ -38,6 +38,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.grpc_client import is_serving, open_channel
+from servicekit.health import LIVENESS
 from servicekit.settings import Settings, TrustSettings
 from servicekit.testing import DatabaseTarget, NatsServer, database_target, drop_schema, free_port
 from services.customers.notifications.settings import NotificationSettings
@@ -588,8 +589,11 @@ def test_service_ports_and_grpc_probes_match_its_settings(name: str) -> None:
     assert env_value(container, "GRPC_HOST", config) == "0.0.0.0"
     assert port_number(container, "grpc") == grpc_port
     assert port_number(container, "metrics") == metrics_port
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # Started and ready: the overall health, which follows the database and NATS; alive: the
+    # process answers (servicekit.health.LIVENESS), so a database outage restarts no pod.
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["grpc"] == {"port": grpc_port}, f"{name} {probe}"
+    assert container["livenessProbe"]["grpc"] == {"port": grpc_port, "service": LIVENESS}
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, "room to migrate"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
@@ -650,10 +654,11 @@ def test_pods_outlast_the_graceful_shutdown(process: str) -> None:
     deployment = find(base_docs(), "Deployment", process)
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
     if process == "gateway":
-        source = (ROOT / "services/gateway/__main__.py").read_text()
-        match = re.search(r"timeout_graceful_shutdown=(\d+)", source)
-        assert match, "the gateway's graceful shutdown timeout moved"
-        drain = int(match.group(1))
+        # The preStop pause, then uvicorn's graceful shutdown (services/gateway/draining).
+        pause = server(deployment)["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pause >= 5, "time for the endpoints and the ingress to let the pod go"
+        drain = pause + int(env_value(server(deployment), "SHUTDOWN_GRACE_SECONDS", base_config()))
+        assert "DRAIN_PAUSE_SECONDS" not in env_names(server(deployment)), "preStop pauses"
     else:
         drain = int(env_value(server(deployment), "SHUTDOWN_GRACE_SECONDS", base_config()))
         drain += 10  # then consumers and the relay get up to 10 s to finish (runtime.serve)

@@ -3,6 +3,8 @@ which is what lets a gateway use all replicas of a service behind a headless Ser
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 
 import grpc
@@ -48,3 +50,42 @@ async def test_calls_are_spread_over_every_resolved_address() -> None:
     # Both take calls (the very first ones may all reach whichever connected first).
     assert set(answers) == {b"first", b"second"}
     assert min(answers.values()) >= 5
+
+
+async def test_a_connection_past_its_maximum_age_is_replaced_without_failing_a_call() -> None:
+    """The server asks the client to go (GOAWAY) once the connection is older than its maximum
+    age: the client opens another (resolving the name again: how new pods get their share) and
+    no call fails, not even one in flight."""
+    server, _health = new_server(
+        "test",
+        session_trust(),
+        max_connection_age_seconds=0.3,
+        max_connection_age_grace_seconds=5,
+    )
+    peers: list[str] = []
+
+    async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        peers.append(context.peer())
+        await asyncio.sleep(0.05)
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(answer)
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("aftersales.test.v1.Echo", {"Say": handler})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}", "test", gateway_signer())
+    say = channel.unary_unary("/aftersales.test.v1.Echo/Say")
+    try:
+        with acting_as(AuthContext("u-1", "hq_admin")):
+            deadline = time.monotonic() + 2
+            answers = []
+            while time.monotonic() < deadline:
+                answers.append(await call(say, b"hello"))
+    finally:
+        await channel.close()
+        await server.stop(None)
+    assert set(answers) == {b"hello"}
+    # Each connection a new client port: the first one was replaced, again and again.
+    assert len(set(peers)) >= 3, set(peers)

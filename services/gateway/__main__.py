@@ -14,6 +14,7 @@ from servicekit.db import Database
 from servicekit.logs import configure_logging
 from servicekit.telemetry import configure_tracing, shutdown_tracing
 from services.gateway.app import MIGRATIONS_DIR, create_app
+from services.gateway.draining import Draining, DrainingServer
 from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger("services.gateway")
@@ -30,10 +31,11 @@ async def migrate(settings: GatewaySettings) -> None:
 
 def serve(settings: GatewaySettings) -> None:
     configure_tracing("gateway", settings.otlp_endpoint, settings.trace_sample_ratio)
+    draining = Draining()
     try:
         # The lifespan migrates before the port takes requests.
-        uvicorn.run(
-            create_app(settings),
+        config = uvicorn.Config(
+            create_app(settings, draining),
             host=settings.host,
             port=settings.port,
             loop="uvloop",
@@ -44,12 +46,14 @@ def serve(settings: GatewaySettings) -> None:
             proxy_headers=False,
             access_log=False,
             log_config=None,  # keep our JSON logs; uvicorn's own config would replace them
-            timeout_graceful_shutdown=10,
+            # On SIGTERM, after the drain pause: the requests in flight get this long.
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             # Longer than any client's or proxy's idle keep-alive (nginx upstreams keep 60 s):
             # whoever closes an idle connection must be the side that would send on it next,
             # or a request sent as the gateway hangs up is lost to a reset.
             timeout_keep_alive=75,
         )
+        DrainingServer(config, draining, settings.drain_pause_seconds).run()
     finally:
         shutdown_tracing()
 

@@ -18,6 +18,7 @@ from services.gateway import problems
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
+from services.gateway.draining import Draining, DrainingMiddleware
 from services.gateway.hygiene import refuse_unstorable_input
 from services.gateway.idempotency import IdempotencyStore
 from services.gateway.identities import Identities
@@ -113,7 +114,9 @@ async def refresh_tree_forever(gw: Gateway) -> None:
             log.exception("reading the org tree failed; keeping the last one")
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, draining: Draining | None = None) -> FastAPI:
+    """`draining`: set when the server is told to stop (services/gateway/draining)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = await start(settings)
@@ -150,6 +153,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Outermost: the client every layer sees is the one a trusted proxy names (here, not in the
     # server's options, so that what the gateway trusts is part of the app and tested with it).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(DrainingMiddleware, draining=draining or Draining())
     # Routes are matched in order, one by one: the busiest first. The system routes (the
     # probes, the ping) are fixed paths no other route matches, so going first changes no match.
     for module in (

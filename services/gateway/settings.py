@@ -42,6 +42,10 @@ class GatewaySettings:
     # another replica still lets in a token revoked through this one. 0 (the default): at once
     # everywhere, for a database read per round of requests.
     identity_fresh_seconds: float = 0.0
+    # On SIGTERM: how long readiness answers 503 while requests are still taken, then how long
+    # the requests in flight get to finish once the port is closed (services/gateway/draining).
+    drain_pause_seconds: float = 0.0
+    shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     trace_sample_ratio: float = 1.0
@@ -69,6 +73,8 @@ class GatewaySettings:
             password_checks_at_once=int(os.environ.get("PASSWORD_CHECKS_AT_ONCE", "1")),
             forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             identity_fresh_seconds=float(os.environ.get("IDENTITY_FRESH_SECONDS", "0")),
+            drain_pause_seconds=float(os.environ.get("DRAIN_PAUSE_SECONDS", "0")),
+            shutdown_grace_seconds=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),

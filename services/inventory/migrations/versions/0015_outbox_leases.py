@@ -1,0 +1,22 @@
+"""outbox: a relay leases the rows it publishes instead of locking them across the network
+
+Revision ID: 0015_outbox_leases
+Revises: 0014_leftovers_events_heard
+"""
+
+from alembic import op
+
+from servicekit.migrations import add_outbox_leases, drop_outbox_leases
+
+revision = "0015_outbox_leases"
+down_revision = "0014_leftovers_events_heard"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_outbox_leases(op)
+
+
+def downgrade() -> None:
+    drop_outbox_leases(op)
