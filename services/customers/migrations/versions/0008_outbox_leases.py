@@ -1,15 +1,15 @@
 """outbox: a relay leases the rows it publishes instead of locking them across the network
 
-Revision ID: 0007_outbox_leases
-Revises: 0006_consumers_failures
+Revision ID: 0008_outbox_leases
+Revises: 0007_bulletins
 """
 
 from alembic import op
 
 from servicekit.migrations import add_outbox_leases, drop_outbox_leases
 
-revision = "0007_outbox_leases"
-down_revision = "0006_consumers_failures"
+revision = "0008_outbox_leases"
+down_revision = "0007_bulletins"
 branch_labels = None
 depends_on = None
 
