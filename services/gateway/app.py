@@ -31,6 +31,7 @@ from services.gateway.routers import (
     base_data,
     brands,
     customers,
+    exports,
     inventory,
     notifications,
     repair_orders,
@@ -161,6 +162,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         tracking,
         inventory,
         reports,
+        exports,
         admin,
         base_data,
     ):
