@@ -208,12 +208,15 @@ PEAK_BOUND = 16 * 1024 * 1024
 
 @pytest.mark.parametrize("file_format", ["csv", "xlsx"])
 async def test_a_million_rows_in_bounded_memory(file_format: str) -> None:
+    """One text column (the escaped kind): tracing every allocation slows the writers tenfold,
+    and what a writer holds grows with the width of a row, never with the number of rows."""
+
     async def source() -> AsyncIterator[dict[str, Any]]:
-        row = {"number": "SH-001-000001 张三", "count": 1, "amount": 12345, "day": "2026-03-02"}
+        row = {"number": "SH-001-000001 张三"}
         for _ in range(MILLION):
             yield row
 
-    columns = COLUMNS[:4]
+    columns = COLUMNS[:1]
     size = 0
     tracemalloc.start()
     try:
@@ -222,7 +225,7 @@ async def test_a_million_rows_in_bounded_memory(file_format: str) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert size > MILLION * 4  # the rows were all written (xlsx is compressed)
+    assert size > MILLION * 4  # every row was written (xlsx is compressed)
     assert peak < PEAK_BOUND, f"peak {peak / 2**20:.1f} MiB"
 
 
