@@ -16,6 +16,7 @@ from urllib.parse import unquote
 import httpx
 import openpyxl
 import pytest
+from fastapi import FastAPI
 
 from aftersales.customers.v1 import customers_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
@@ -235,10 +236,15 @@ async def test_a_million_rows_in_bounded_memory(file_format: str) -> None:
 class PagingOrders(FakeOrders):
     """The orders list as the orders service pages it: page_size at a time, an offset cursor."""
 
+    # When set, a page after the first waits for it: the test sets it once a byte has left.
+    gate: asyncio.Event | None = None
+
     async def ListRepairOrders(
         self, request: Any, context: Any
     ) -> orders_pb2.ListRepairOrdersResponse:
         auth = self.seen.note(request, context)
+        if request.page_token and self.gate is not None:
+            await asyncio.wait_for(self.gate.wait(), timeout=30)
         found = [o for o in self.orders.values() if auth.covers(o.branch_id, o.store_id)]
         start = int(request.page_token or 0)
         end = start + request.page_size
@@ -287,14 +293,15 @@ async def backend() -> AsyncIterator[tuple[str, Backend]]:
 
 
 @pytest.fixture
-async def gateway(
-    db_target: DatabaseTarget, backend: tuple[str, Backend]
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(db_target, backend[0]))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
-    ):
+async def app(db_target: DatabaseTarget, backend: tuple[str, Backend]) -> AsyncIterator[FastAPI]:
+    application = create_app(make_settings(db_target, backend[0]))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http:
         yield http
 
 
@@ -435,3 +442,63 @@ async def test_repair_orders_export_takes_the_list_filters(gateway: httpx.AsyncC
         names("/api/v1/repair-orders") - {"limit", "cursor"}
     ) | {"format"}
     assert names("/api/v1/exports/kpis") == names("/api/v1/reports/kpis") | {"format"}
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+async def test_download_starts_before_the_last_page(
+    app: FastAPI, gateway: httpx.AsyncClient, backend: tuple[str, Backend], file_format: str
+) -> None:
+    """Through the whole gateway (its middlewares too): the orders service answers the second
+    page only once the client has had a first chunk of the body. Anything on the way holding
+    the body back would leave the page waiting (here: failing on the fake's timeout)."""
+    fake = backend[1]
+    for index in range(150):
+        placed = order(index, "SH", "SH-001")
+        fake.orders.orders[placed.id] = placed
+    fake.orders.gate = asyncio.Event()
+    token = (await auth_headers(gateway, "sh.manager"))["Authorization"]
+    messages: list[dict[str, Any]] = []
+
+    requested, done = False, asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays until the body is over
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            assert fake.orders.gate is not None
+            fake.orders.gate.set()
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/v1/exports/repair-orders",
+        "raw_path": b"/api/v1/exports/repair-orders",
+        "query_string": f"format={file_format}".encode(),
+        "root_path": "",
+        "headers": [(b"host", b"gw"), (b"authorization", token.encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("gw", 80),
+    }
+    await app(scope, receive, send)
+    assert messages[0]["status"] == 200
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    pages = [r for r in fake.seen.requests if isinstance(r, orders_pb2.ListRepairOrdersRequest)]
+    assert [r.page_token for r in pages] == ["", "100"]
+    if file_format == "csv":
+        assert len(body.decode("utf-8-sig").splitlines()) == 151
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+        assert sheet is not None
+        assert sheet.max_row == 151
