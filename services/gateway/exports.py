@@ -63,6 +63,7 @@ _SHEET_DATA_END = b"</sheetData>"
 # XML 1.0 cannot carry these; Excel writes them as _xHHHH_, and a literal _xHHHH_ as _x005F_xHHHH_.
 _ESCAPE_LIKE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 
 
 class Kind(enum.StrEnum):
@@ -241,7 +242,10 @@ def _template(columns: Sequence[Column], title: str, widths: Sequence[int]) -> _
 
 
 def _xml_text(text: str) -> str:
-    text = _ESCAPE_LIKE.sub(r"_x005F\1", text[:EXCEL_MAX_CELL_CHARS])
+    text = text[:EXCEL_MAX_CELL_CHARS]
+    if not _NEEDS_ESCAPE.search(text):  # nearly every cell: one scan, no copy
+        return text
+    text = _ESCAPE_LIKE.sub(r"_x005F\1", text)
     text = _CONTROL.sub(lambda match: f"_x{ord(match.group()):04X}_", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
