@@ -142,6 +142,7 @@ async def test_xlsx_opens_with_openpyxl() -> None:
     assert int(widths["A"]) == exports.display_width("SH-001-000001 张三") + 2
     assert int(widths["C"]) == exports.display_width("金额(元)") + 2
     with zipfile.ZipFile(io.BytesIO(data)) as package:
+        assert package.testzip() is None  # every member whole, its CRC right
         assert "<f>" not in package.read("xl/worksheets/sheet1.xml").decode()
 
 
