@@ -33,6 +33,7 @@ from services.gateway.routers import (
     brands,
     bulletins,
     customers,
+    exports,
     inventory,
     notifications,
     repair_orders,
@@ -167,6 +168,7 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         tracking,
         inventory,
         reports,
+        exports,
         admin,
         base_data,
     ):
