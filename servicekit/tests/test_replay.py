@@ -17,7 +17,7 @@ from aftersales.events.v1 import events_pb2
 from servicekit import bus, replay
 from servicekit.db import Database, new_metadata
 from servicekit.dead_letters import EVENT_ID_HEADER, REPLAY_FOR_HEADER
-from servicekit.inbox import EventConsumer, UnprocessableEvent, inbox_table
+from servicekit.inbox import EventConsumer, Handler, Handlers, UnprocessableEvent, inbox_table
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta, outbox_table
 from servicekit.replay import Reader, subject_matches
 from servicekit.testing import DatabaseTarget, database_with, eventually
@@ -54,7 +54,14 @@ async def count_received(uow: UnitOfWork, event: events_pb2.OrderReceived) -> No
     )
 
 
-HANDLERS = {RECEIVED: (events_pb2.OrderReceived, count_received)}
+HANDLERS: Handlers = {RECEIVED: (events_pb2.OrderReceived, count_received)}
+
+
+def reader(b: str, handler: Handler = count_received) -> Reader:
+    """A consumer `t-orders` of one test's branch."""
+    return Reader(
+        "t-orders", (f"orders.v1.{b}.>",), {RECEIVED: (events_pb2.OrderReceived, (handler,))}
+    )
 
 
 def new_uow(db: Database) -> UnitOfWork:
@@ -125,12 +132,9 @@ async def test_a_replay_applies_every_archived_event_once_in_batches(
     for store in ["S1", "S1", "S2", "S1", "S2", "S3", "S1"]:
         await publish(js, b, f"{b}-{store}")
     await archived(js, f"orders.v1.{b}.>", 7)
-    reader = Reader(
-        "t-orders", (f"orders.v1.{b}.>",), {RECEIVED: (events_pb2.OrderReceived, (count_received,))}
-    )
 
     done = await replay.replay(
-        js, bus.ARCHIVE_STREAM, [reader], lambda: new_uow(db), inbox, "t", batch_size=3
+        js, bus.ARCHIVE_STREAM, [reader(b)], lambda: new_uow(db), inbox, "t", batch_size=3
     )
 
     assert await per_store(db) == {f"{b}-S1": 4, f"{b}-S2": 2, f"{b}-S3": 1}
@@ -156,13 +160,14 @@ async def test_a_replay_stops_where_the_archive_stood_when_it_began(
         if not published_during:
             published_during.append(await publish(js, b, f"{b}-S1"))
 
-    reader = Reader(
-        "t-orders",
-        (f"orders.v1.{b}.>",),
-        {RECEIVED: (events_pb2.OrderReceived, (count_and_publish,))},
-    )
     done = await replay.replay(
-        js, bus.ARCHIVE_STREAM, [reader], lambda: new_uow(db), inbox, "t", batch_size=1
+        js,
+        bus.ARCHIVE_STREAM,
+        [reader(b, count_and_publish)],
+        lambda: new_uow(db),
+        inbox,
+        "t",
+        batch_size=1,
     )
 
     assert published_during
@@ -228,11 +233,8 @@ async def test_dead_letter_copies_and_unprocessable_events_are_skipped(
     )
     await publish(js, b, store)
     await archived(js, f"orders.v1.{b}.>", 5)
-    reader = Reader(
-        "t-orders", (f"orders.v1.{b}.>",), {RECEIVED: (events_pb2.OrderReceived, (count_received,))}
-    )
 
-    done = await replay.replay(js, bus.ARCHIVE_STREAM, [reader], lambda: new_uow(db), inbox, "t")
+    done = await replay.replay(js, bus.ARCHIVE_STREAM, [reader(b)], lambda: new_uow(db), inbox, "t")
 
     assert await per_store(db) == {store: 2}
     assert (done.applied, done.unprocessable) == (2, 2)
@@ -247,11 +249,8 @@ async def test_events_beyond_the_inbox_horizon_leave_no_inbox_row(
     await archived(js, f"orders.v1.{b}.>", 2)
     # As if they had been stored longer ago than anything can bring them back.
     monkeypatch.setattr(replay, "INBOX_KEPT", timedelta(0))
-    reader = Reader(
-        "t-orders", (f"orders.v1.{b}.>",), {RECEIVED: (events_pb2.OrderReceived, (count_received,))}
-    )
 
-    done = await replay.replay(js, bus.ARCHIVE_STREAM, [reader], lambda: new_uow(db), inbox, "t")
+    done = await replay.replay(js, bus.ARCHIVE_STREAM, [reader(b)], lambda: new_uow(db), inbox, "t")
 
     assert done.applied == 2
     assert await per_store(db) == {f"{b}-S1": 2}
@@ -267,11 +266,8 @@ async def test_the_archive_keeps_what_the_thirty_day_stream_lost(
     await js.purge_stream("ORDERS", subject=f"orders.v1.{b}.>")
     info = await js.stream_info("ORDERS", subjects_filter=f"orders.v1.{b}.>")
     assert not info.state.subjects
-    reader = Reader(
-        "t-orders", (f"orders.v1.{b}.>",), {RECEIVED: (events_pb2.OrderReceived, (count_received,))}
-    )
 
-    await replay.replay(js, bus.ARCHIVE_STREAM, [reader], lambda: new_uow(db), inbox, "t")
+    await replay.replay(js, bus.ARCHIVE_STREAM, [reader(b)], lambda: new_uow(db), inbox, "t")
 
     assert await per_store(db) == {f"{b}-S1": 1}
 
