@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 # The replay's consumer outlives a replay that died by this much, then the server drops it.
 INACTIVE_THRESHOLD_SECONDS = 120.0
+FETCH_TIMEOUT_SECONDS = 2.0
+MAX_EMPTY_FETCHES = 5
 
 
 def subject_matches(subject: str, pattern: str) -> bool:
@@ -159,12 +161,22 @@ async def replay(
     try:
         subscription = await js.pull_subscribe_bind(durable=name, stream=stream)
         done = stop_at == 0 or (await js.consumer_info(stream, name)).num_pending == 0
+        empty_fetches = 0
         while not done:
             try:
-                messages = await subscription.fetch(batch_size, timeout=2.0)
+                messages = await subscription.fetch(batch_size, timeout=FETCH_TIMEOUT_SECONDS)
+                empty_fetches = 0
             except (NatsTimeout, TimeoutError):
-                # Nothing came: finished, unless the server was only slow to answer.
-                done = (await js.consumer_info(stream, name)).num_pending == 0
+                # Nothing came: finished, unless the server was only slow to answer; a server
+                # that keeps holding back what is pending (refused permission) stops it.
+                pending = (await js.consumer_info(stream, name)).num_pending
+                done = pending == 0
+                empty_fetches += 1
+                if not done and empty_fetches >= MAX_EMPTY_FETCHES:
+                    raise ReplayFailed(
+                        result.last_sequence + 1,
+                        TimeoutError(f"{stream} delivers nothing though {pending} are pending"),
+                    ) from None
                 continue
             within = [m for m in messages if m.metadata.sequence.stream <= stop_at]
             done = len(within) < len(messages) or any(

@@ -118,9 +118,7 @@ class Settings:
             trust=TrustSettings.from_env(),
             callee_addresses={name: service_address(name) for name in CALLS_ON.get(service, ())},
             personal_data_pepper=(os.environ.get(PEPPER_ENV) or LOCAL_PEPPER).encode(),
-            archive_max_bytes=int(
-                os.environ.get("NATS_ARCHIVE_MAX_BYTES") or ARCHIVE_MAX_BYTES
-            ),
+            archive_max_bytes=int(os.environ.get("NATS_ARCHIVE_MAX_BYTES") or ARCHIVE_MAX_BYTES),
         )
 
 

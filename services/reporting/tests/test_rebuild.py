@@ -5,6 +5,7 @@ has lost the events, and a figure the live consumer never computed is backfilled
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,8 +15,8 @@ import pytest
 from servicekit import bus
 from servicekit.auth import AuthContext
 from servicekit.inbox import EventConsumer, Handlers
-from servicekit.runtime import Runtime
-from servicekit.testing import eventually
+from servicekit.runtime import Runtime, close_runtime, open_runtime
+from servicekit.testing import DatabaseTarget, NatsServer, eventually, service_settings
 from services.reporting import handlers, rebuild
 from services.reporting.domain.kpis import Kpis
 from services.reporting.service import SPEC
@@ -170,3 +171,27 @@ def test_a_rebuild_empties_the_read_models_only() -> None:
 
 async def test_the_command_takes_no_arguments() -> None:
     assert await rebuild.command(SPEC, ["--now"]) == 2
+
+
+@pytest.mark.service("reporting")
+async def test_reporting_rebuilds_as_its_own_nats_user(
+    db_target: DatabaseTarget, nats_server: NatsServer, branches: tuple[str, str]
+) -> None:
+    """The permission table lets reporting keep and read the archive, and nothing more."""
+    settings = dataclasses.replace(
+        service_settings("reporting", db_target, nats_server.url),
+        nats_auth=nats_server.auth("reporting"),
+    )
+    runtime = await open_runtime(SPEC, settings)
+    try:
+        harness = await nats_server.connect()
+        sh = branches[0]
+        await publish(harness.jetstream(), order_received(sh, f"{sh}-001", utc("2026-11-27T03:00")))
+        await harness.close()
+        await all_archived(runtime, branches, 1)
+
+        await rebuild.rebuild(runtime, SPEC)
+
+        assert await orders_counted(runtime, branches) == 1
+    finally:
+        await close_runtime(runtime)
