@@ -74,7 +74,10 @@ class BusUser:
                 f"{API}.STREAM.MSG.GET.{DEAD_LETTERS_STREAM}",
             ]
         if self.archive:
+            # Whether it holds all its sources hold (servicekit.replay.wait_for_sources).
+            allowed += [f"{API}.STREAM.INFO.{stream}" for stream in STREAMS]
             allowed += [
+                f"{API}.STREAM.MSG.GET.{ARCHIVE_STREAM}",
                 f"{API}.CONSUMER.CREATE.{ARCHIVE_STREAM}.>",
                 f"{API}.CONSUMER.INFO.{ARCHIVE_STREAM}.*",
                 f"{API}.CONSUMER.MSG.NEXT.{ARCHIVE_STREAM}.*",

@@ -15,6 +15,9 @@ the replay began, in order, through the same handlers the service's durable cons
   streams' and the dead letters' retention, plus a week); older events are applied without a
   row, as nothing can bring them back to a live consumer, and the inbox does not grow by the
   years of history.
+- The archive is copied from its sources a moment after they store a message, so a replay
+  that follows an emptying first waits (`wait_for_sources`) until the archive holds all its
+  sources held after it: the events whose effects were emptied are then all replayed.
 - A dead letter's replay (`Replay-For`) is a copy of an event the stream holds already, and is
   skipped: the original is applied in its place, by today's handlers.
 - An event a handler finds `UnprocessableEvent`, or that cannot be decoded, is skipped and
@@ -26,6 +29,7 @@ Handlers that emit events (through the outbox) would emit them again: replay onl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -58,6 +62,8 @@ BATCH_SIZE = 500
 INACTIVE_THRESHOLD_SECONDS = 120.0
 FETCH_TIMEOUT_SECONDS = 2.0
 MAX_EMPTY_FETCHES = 5
+# Where a stream's copy of a source's message tells where it came from.
+SOURCE_HEADER = "Nats-Stream-Source"
 
 
 def subject_matches(subject: str, pattern: str) -> bool:
@@ -125,6 +131,38 @@ class _Event:
     readers: tuple[tuple[str, tuple[Handler, ...]], ...]
     # Whether a live consumer could still see it: then its inbox row decides.
     recent: bool
+
+
+async def wait_for_sources(js: JetStreamContext, stream: str, within: float = 60.0) -> None:
+    """Wait until `stream` (the archive) holds every message its sources held when this began:
+    an event a live consumer handled before then is in it. The server copies them a moment
+    after they are stored. TimeoutError naming the source it is behind on (the archive full,
+    or a source away)."""
+    deadline = asyncio.get_running_loop().time() + within
+    sources = (await js.stream_info(stream)).config.sources or []
+    for source in sources:
+        try:
+            info = await js.stream_info(source.name)
+        except NotFoundError:
+            continue  # not made yet: nothing to copy
+        target, subjects = info.state.last_seq, info.config.subjects or []
+        while target and await _copied_up_to(js, stream, source.name, subjects) < target:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{stream} is behind {source.name} (its #{target})")
+            await asyncio.sleep(0.05)
+
+
+async def _copied_up_to(js: JetStreamContext, stream: str, source: str, subjects: list[str]) -> int:
+    """The last sequence of `source` that `stream` holds a copy of (the server notes it in each
+    copy's Nats-Stream-Source header: `<source> <sequence> …`)."""
+    copied = 0
+    for subject in subjects:
+        with contextlib.suppress(NotFoundError):
+            last = await js.get_last_msg(stream, subject)
+            origin = ((last.headers or {}).get(SOURCE_HEADER) or "").split()
+            if len(origin) > 1 and origin[0].split(":")[0] == source and origin[1].isdigit():
+                copied = max(copied, int(origin[1]))
+    return copied
 
 
 async def replay(

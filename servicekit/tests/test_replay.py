@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from nats.js.api import DiscardPolicy, StreamConfig, StreamSource
 from sqlalchemy import Column, Integer, String, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -292,3 +293,39 @@ def test_subjects_match_as_nats_matches_them() -> None:
     assert not subject_matches("orders.v1.SH.x", "orders.v1.*")
     assert not subject_matches("inventory.v1.SH.x", "orders.>")
     assert subject_matches("orders.v1", "orders.v1")
+
+
+async def test_waiting_for_the_archive_to_hold_what_its_sources_hold(
+    js: bus.JetStreamContext,
+) -> None:
+    b = branch()
+    for _ in range(3):
+        await publish(js, b, f"{b}-S1")
+    # At once after the publishing, the copies may still be on their way.
+    await replay.wait_for_sources(js, bus.ARCHIVE_STREAM)
+    info = await js.stream_info(bus.ARCHIVE_STREAM, subjects_filter=f"orders.v1.{b}.>")
+    assert sum((info.state.subjects or {}).values()) == 3
+
+
+async def test_a_full_archive_is_found_behind_its_sources(js: bus.JetStreamContext) -> None:
+    tag = uuid.uuid4().hex[:8].upper()
+    source, archive = f"SOURCE_{tag}", f"ARCHIVE_{tag}"
+    await js.add_stream(StreamConfig(name=source, subjects=[f"{tag}.>"]))
+    await js.add_stream(
+        StreamConfig(
+            name=archive,
+            sources=[StreamSource(name=source)],
+            max_msgs=1,
+            discard=DiscardPolicy.NEW,
+        )
+    )
+    try:
+        await js.publish(f"{tag}.a", b"1")
+        await replay.wait_for_sources(js, archive)
+        await js.publish(f"{tag}.a", b"2")  # no room for its copy
+
+        with pytest.raises(TimeoutError, match=f"{archive} is behind {source}"):
+            await replay.wait_for_sources(js, archive, within=1.0)
+    finally:
+        await js.delete_stream(archive)
+        await js.delete_stream(source)

@@ -5,13 +5,16 @@ One transaction empties every read-model table (every table of reporting's metad
 outbox, the inbox and its failures) and deletes the inbox rows of reporting's consumers; then
 the whole archive (servicekit.bus.ARCHIVE_STREAM) is replayed through the handlers of every
 consumer the service runs (`SPEC.consumers`, so a handler added later is rebuilt too), one
-transaction per batch (servicekit.replay). A new figure is backfilled this way for all the
-history, so it never reads zero before the day it was added.
+transaction per batch (servicekit.replay). Before emptying, and again after it, it waits
+until the archive holds all its sources hold: an archive that stopped copying (full) is found
+before anything is emptied, and every event whose effect was emptied is replayed. A new
+figure is backfilled this way for all the history, so it never reads zero before the day it
+was added.
 
 It may run while reporting's consumers run: the emptying transaction locks the tables against
 them (PostgreSQL; SQLite has one writer anyway), and afterwards every event is applied by
 whichever of the replay and the live consumer records its inbox row first. While it runs the
-figures of the history not yet replayed read low; it prints how far it got.
+figures of the history not yet replayed read low; at the end it prints what it applied.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy import Table, delete, text
 from servicekit import bus
 from servicekit.inbox import FAILURES_TABLE
 from servicekit.logs import configure_logging
-from servicekit.replay import Reader, Replayed, ReplayFailed, replay
+from servicekit.replay import Reader, Replayed, ReplayFailed, replay, wait_for_sources
 from servicekit.runtime import Runtime, ServiceSpec, close_runtime, open_runtime
 from servicekit.settings import Settings
 
@@ -52,6 +55,8 @@ async def rebuild(runtime: Runtime, spec: ServiceSpec, batch_size: int = 500) ->
     consumers = spec.consumers(runtime)
     names = [name for c in consumers for name in (c.name, *(f.name for f in c.formers))]
     tables = read_model_tables(spec)
+    # An archive that stopped copying (full) is found before anything is emptied.
+    await wait_for_sources(runtime.js, bus.ARCHIVE_STREAM)
     async with runtime.db.session() as session:
         if session.dialect.name == "postgresql":
             # A live batch in flight finishes first, and the next waits for this commit: none
@@ -64,6 +69,8 @@ async def rebuild(runtime: Runtime, spec: ServiceSpec, batch_size: int = 500) ->
             await session.execute(delete(runtime.inbox).where(runtime.inbox.c.consumer.in_(names)))
         await session.commit()
     log.info("read models emptied", extra={"fields": {"tables": [t.name for t in tables]}})
+    # What the consumers had handled, now emptied, must be in the archive before it is read.
+    await wait_for_sources(runtime.js, bus.ARCHIVE_STREAM)
     return await replay(
         runtime.js,
         bus.ARCHIVE_STREAM,
@@ -85,7 +92,7 @@ async def command(spec: ServiceSpec, args: list[str]) -> int:
     runtime = await open_runtime(spec, settings)
     try:
         done = await rebuild(runtime, spec)
-    except ReplayFailed as error:
+    except (ReplayFailed, TimeoutError) as error:
         print(f"{error}; run rebuild again once it is fixed", file=sys.stderr)
         return 1
     finally:

@@ -19,7 +19,7 @@ from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, eventually, service_settings
 from services.reporting import handlers, rebuild
 from services.reporting.domain.kpis import Kpis
-from services.reporting.service import SPEC
+from services.reporting.service import ORDERS_CONSUMER, SPEC
 from services.reporting.tests.factories import order_received, publish
 
 HQ = AuthContext("u-analyst", "hq_analyst")
@@ -40,13 +40,13 @@ def branches() -> tuple[str, str]:
 @pytest.fixture
 async def live(
     runtime: Runtime, branches: tuple[str, str]
-) -> AsyncIterator[Callable[[Handlers], Awaitable[EventConsumer]]]:
+) -> AsyncIterator[Callable[..., Awaitable[EventConsumer]]]:
     """Starts the live consumer of this test's branches with the handlers of some version."""
     started: list[tuple[EventConsumer, asyncio.Task[None]]] = []
 
-    async def start(consumer_handlers: Handlers) -> EventConsumer:
+    async def start(consumer_handlers: Handlers, name: str = "") -> EventConsumer:
         consumer = runtime.consumer(
-            f"reporting-test-{branches[0]}",
+            name or f"reporting-test-{branches[0]}",
             "ORDERS",
             [f"orders.v1.{branch}.>" for branch in branches],
             consumer_handlers,
@@ -113,7 +113,7 @@ async def all_archived(runtime: Runtime, branches: tuple[str, str], count: int) 
 async def test_a_rebuild_from_the_archive_gives_the_same_figures(
     runtime: Runtime,
     branches: tuple[str, str],
-    live: Callable[[Handlers], Awaitable[EventConsumer]],
+    live: Callable[..., Awaitable[EventConsumer]],
 ) -> None:
     await live(handlers.ORDER_EVENTS)
     orders = await publish_week(runtime, branches)
@@ -141,10 +141,36 @@ async def test_a_rebuild_from_the_archive_gives_the_same_figures(
 
 
 @pytest.mark.service("reporting")
+async def test_a_rebuild_while_the_consumer_runs_counts_every_order_once(
+    runtime: Runtime, branches: tuple[str, str], live: Callable[..., Awaitable[EventConsumer]]
+) -> None:
+    # The service's own consumer (its inbox rows are the ones the rebuild keeps true), on this
+    # test's branches.
+    consumer = await live(handlers.ORDER_EVENTS, ORDERS_CONSUMER)
+    sh = branches[0]
+
+    async def take_orders(count: int) -> None:
+        for _ in range(count):
+            await publish(runtime.js, order_received(sh, f"{sh}-001", utc("2026-11-27T03:00")))
+
+    await take_orders(20)
+    rebuilding = asyncio.create_task(rebuild.rebuild(runtime, SPEC, batch_size=3))
+    await take_orders(20)
+    await rebuilding
+
+    async def caught_up() -> bool:
+        info = await runtime.js.consumer_info("ORDERS", consumer.name)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(caught_up)
+    assert await orders_counted(runtime, branches) == 40
+
+
+@pytest.mark.service("reporting")
 async def test_a_figure_added_later_is_backfilled_for_the_history_before_it(
     runtime: Runtime,
     branches: tuple[str, str],
-    live: Callable[[Handlers], Awaitable[EventConsumer]],
+    live: Callable[..., Awaitable[EventConsumer]],
 ) -> None:
     # An older version counted nothing of these events: its consumer acked them unread.
     await live({})
