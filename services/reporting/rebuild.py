@@ -11,10 +11,12 @@ before anything is emptied, and every event whose effect was emptied is replayed
 figure is backfilled this way for all the history, so it never reads zero before the day it
 was added.
 
-It may run while reporting's consumers run: the emptying transaction locks the tables against
-them (PostgreSQL; SQLite has one writer anyway), and afterwards every event is applied by
-whichever of the replay and the live consumer records its inbox row first. While it runs the
-figures of the history not yet replayed read low; at the end it prints what it applied.
+On PostgreSQL it may run while reporting's consumers run: the emptying transaction locks the
+tables against them, and afterwards every event is applied by whichever of the replay and the
+live consumer records its inbox row first. While it runs the figures of the history not yet
+replayed read low; at the end it prints what it applied. A SQLite file belongs to one process
+(servicekit.db): there, stop the service first. (The tests run it beside a consumer in one
+process, which shares the writer's turn.)
 """
 
 from __future__ import annotations
