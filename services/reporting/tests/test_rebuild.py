@@ -14,6 +14,7 @@ import pytest
 
 from servicekit import bus
 from servicekit.auth import AuthContext
+from servicekit.db import async_url
 from servicekit.inbox import EventConsumer, Handlers
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import DatabaseTarget, NatsServer, eventually, service_settings
@@ -221,3 +222,30 @@ async def test_reporting_rebuilds_as_its_own_nats_user(
         assert await orders_counted(runtime, branches) == 1
     finally:
         await close_runtime(runtime)
+
+
+@pytest.mark.service("reporting")
+async def test_the_command_rebuilds_and_says_what_it_did(
+    runtime: Runtime,
+    db_target: DatabaseTarget,
+    nats_server: NatsServer,
+    branches: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m services.reporting rebuild`, in the service's environment, as its NATS user."""
+    sh = branches[0]
+    await publish(runtime.js, order_received(sh, f"{sh}-001", utc("2026-11-27T03:00")))
+    await all_archived(runtime, branches, 1)
+    for name, value in {
+        "DATABASE_URL": async_url(db_target.url),
+        "DB_SCHEMA": db_target.schema or "",
+        **nats_server.env("reporting"),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert await rebuild.command(SPEC, []) == 0
+
+    assert await orders_counted(runtime, branches) == 1
+    said = capsys.readouterr().out
+    assert "daily_store_counts" in said and "from ARCHIVE up to sequence" in said
