@@ -77,6 +77,29 @@ def subject_matches(subject: str, pattern: str) -> bool:
     return len(tokens) == len(wanted)
 
 
+def subjects_overlap(first: str, second: str) -> bool:
+    """Whether some subject matches both patterns."""
+    a, b = first.split("."), second.split(".")
+    for index in range(max(len(a), len(b))):
+        if index >= len(a) or index >= len(b):
+            return False
+        if ">" in (a[index], b[index]):
+            return True
+        if "*" not in (a[index], b[index]) and a[index] != b[index]:
+            return False
+    return True
+
+
+def consumer_filter(patterns: Sequence[str]) -> list[str]:
+    """The filter subjects of a consumer taking every pattern: the server refuses overlapping
+    ones, so patterns that overlap give way to reading everything (`>`); the readers pick
+    their subjects themselves."""
+    unique = list(dict.fromkeys(patterns))
+    if any(subjects_overlap(a, b) for i, a in enumerate(unique) for b in unique[i + 1 :]):
+        return [">"]
+    return unique
+
+
 @dataclass(frozen=True)
 class Reader:
     """A live consumer as a replay runs it: the name its inbox rows go under, the subjects it
@@ -177,7 +200,7 @@ async def replay(
     """Apply every event of `stream` the readers read, from its first message to the last one
     stored when this began, one transaction per batch; the handlers act as `service`."""
     result = Replayed()
-    subjects = list(dict.fromkeys(pattern for reader in readers for pattern in reader.subjects))
+    subjects = consumer_filter([pattern for reader in readers for pattern in reader.subjects])
     if not subjects:
         return result
     stop_at = (await js.stream_info(stream)).state.last_seq

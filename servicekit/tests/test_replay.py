@@ -20,7 +20,7 @@ from servicekit.db import Database, new_metadata
 from servicekit.dead_letters import EVENT_ID_HEADER, REPLAY_FOR_HEADER
 from servicekit.inbox import EventConsumer, Handler, Handlers, UnprocessableEvent, inbox_table
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta, outbox_table
-from servicekit.replay import Reader, subject_matches
+from servicekit.replay import Reader, consumer_filter, subject_matches, subjects_overlap
 from servicekit.testing import DatabaseTarget, database_with, eventually
 from servicekit.uow import UnitOfWork
 
@@ -329,3 +329,42 @@ async def test_a_full_archive_is_found_behind_its_sources(js: bus.JetStreamConte
     finally:
         await js.delete_stream(archive)
         await js.delete_stream(source)
+
+
+def test_overlapping_filters_read_everything() -> None:
+    assert subjects_overlap("orders.v1.>", "orders.v1.*.*.order_closed")
+    assert subjects_overlap("orders.v1.SH.>", "orders.v1.*.SH-001.order_received")
+    assert not subjects_overlap("orders.v1.>", "inventory.v1.>")
+    assert not subjects_overlap("orders.v1.*", "orders.v1.a.b")
+    assert consumer_filter(["orders.v1.>", "inventory.v1.>", "orders.v1.>"]) == [
+        "orders.v1.>",
+        "inventory.v1.>",
+    ]
+    assert consumer_filter(["orders.v1.>", "orders.v1.*.*.order_closed"]) == [">"]
+
+
+async def test_readers_of_overlapping_subjects_each_get_their_events(
+    db: Database, js: bus.JetStreamContext
+) -> None:
+    b = branch()
+    await publish(js, b, f"{b}-S1")
+    await publish(js, b, f"{b}-S2")
+    await archived(js, f"orders.v1.{b}.>", 2)
+    seen: list[str] = []
+
+    async def note_store(uow: UnitOfWork, event: events_pb2.OrderReceived) -> None:
+        seen.append(event.meta.store_id)
+
+    s2_only = Reader(
+        "t-s2",
+        (f"orders.v1.{b}.{b}-S2.>",),
+        {RECEIVED: (events_pb2.OrderReceived, (note_store,))},
+    )
+
+    done = await replay.replay(
+        js, bus.ARCHIVE_STREAM, [reader(b), s2_only], lambda: new_uow(db), inbox, "t"
+    )
+
+    assert await per_store(db) == {f"{b}-S1": 1, f"{b}-S2": 1}
+    assert seen == [f"{b}-S2"]
+    assert done.applied == 3
