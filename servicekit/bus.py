@@ -17,7 +17,14 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StoreCompression,
+    StreamConfig,
+    StreamSource,
+)
 from nats.js.errors import BadRequestError
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,19 @@ DEAD_LETTERS_SUBJECTS = ["deadletters.v1.>"]
 # Long enough for someone to notice, fix and replay; not for ever, so a flood cannot fill
 # the disk.
 DEAD_LETTER_RETENTION = timedelta(days=90)
+
+# The whole history (存档), from which a read model is rebuilt or a new figure backfilled
+# (servicekit.replay): the server copies every message of the streams above into it, subject
+# and headers as they were; nothing publishes to it. Five years are kept online, and the year
+# under way. S2-compressed (about 390 bytes an event on disk); when full it takes nothing new
+# (`discard=new`) rather than dropping the oldest, so the sources wait, unlost for as long as
+# they keep their 30 days, until the limit is raised (README, "Rebuild and backfill"). No one
+# may purge it or delete from it.
+ARCHIVE_STREAM = "ARCHIVE"
+ARCHIVE_RETENTION = timedelta(days=6 * 366)
+# The server refuses a stream larger than its storage, so the size is the deployment's
+# (NATS_ARCHIVE_MAX_BYTES; 4 TiB for the target scale); this default fits a laptop.
+ARCHIVE_MAX_BYTES = 512 * 1024**2
 
 
 def subject(domain: str, branch_id: str, store_id: str | None, event_name: str) -> str:
@@ -125,6 +145,7 @@ async def ensure_streams(
     replicas: int = 1,
     owned: Iterable[str] | None = None,
     read: Iterable[str] = (),
+    archive_max_bytes: int = ARCHIVE_MAX_BYTES,
 ) -> None:
     """Create the streams, each kept in `replicas` copies. The streams a service publishes to
     (`owned`; all when None) are brought to our settings when they exist with others (an older
@@ -137,6 +158,7 @@ async def ensure_streams(
     configs[DEAD_LETTERS_STREAM] = _stream_config(
         DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, DEAD_LETTER_RETENTION, replicas
     )
+    configs[ARCHIVE_STREAM] = archive_config(replicas, archive_max_bytes)
     owned_names = list(configs) if owned is None else list(owned)
     for name in owned_names:
         try:
@@ -161,5 +183,22 @@ def _stream_config(
         discard=DiscardPolicy.OLD,
         max_age=max_age.total_seconds(),
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=replicas,
+    )
+
+
+def archive_config(replicas: int, max_bytes: int) -> StreamConfig:
+    return StreamConfig(
+        name=ARCHIVE_STREAM,
+        sources=[StreamSource(name=name) for name in STREAMS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_age=ARCHIVE_RETENTION.total_seconds(),
+        max_bytes=max_bytes,
+        compression=StoreCompression.S2,
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        deny_delete=True,
+        deny_purge=True,
         num_replicas=replicas,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from servicekit.bus import DEAD_LETTERS_STREAM, STREAMS, inbox_prefix
+from servicekit.bus import ARCHIVE_STREAM, DEAD_LETTERS_STREAM, STREAMS, inbox_prefix
 from servicekit.personal_data import BUCKET as PERSONAL_DATA_BUCKET
 
 API = "$JS.API"
@@ -43,6 +43,9 @@ class BusUser:
     # Dead letters of its own consumers (servicekit.dead_letters): it writes
     # `deadletters.v1.<name>.>`; every service makes the stream, whoever starts first.
     dead_letters: bool = True
+    # Keeps the archive of every event (servicekit.bus.ARCHIVE_STREAM: creates it, brings it
+    # to our settings) and reads it with short-lived consumers to rebuild its read models.
+    archive: bool = False
     extra_publish: tuple[str, ...] = ()
     extra_subscribe: tuple[str, ...] = ()
 
@@ -70,6 +73,16 @@ class BusUser:
                 f"deadletters.v1.{self.name}.>",
                 f"{API}.STREAM.MSG.GET.{DEAD_LETTERS_STREAM}",
             ]
+        if self.archive:
+            # Whether it holds all its sources hold (servicekit.replay.wait_for_sources).
+            allowed += [f"{API}.STREAM.INFO.{stream}" for stream in STREAMS]
+            allowed += [
+                f"{API}.STREAM.MSG.GET.{ARCHIVE_STREAM}",
+                f"{API}.CONSUMER.CREATE.{ARCHIVE_STREAM}.>",
+                f"{API}.CONSUMER.INFO.{ARCHIVE_STREAM}.*",
+                f"{API}.CONSUMER.MSG.NEXT.{ARCHIVE_STREAM}.*",
+                f"{API}.CONSUMER.DELETE.{ARCHIVE_STREAM}.*",
+            ]
         for bucket in self.key_value:
             allowed += _key_value_subjects(bucket)
         return _unique([*allowed, *self.extra_publish])
@@ -82,7 +95,11 @@ class BusUser:
 
     def streams_made(self) -> list[str]:
         """The event streams (servicekit.bus) it creates and brings to our settings."""
-        return [*self.owns, *([DEAD_LETTERS_STREAM] if self.dead_letters else [])]
+        return [
+            *self.owns,
+            *([DEAD_LETTERS_STREAM] if self.dead_letters else []),
+            *([ARCHIVE_STREAM] if self.archive else []),
+        ]
 
     def streams_read(self) -> list[str]:
         """The event streams it reads, its own and those it consumes."""
@@ -157,7 +174,9 @@ SERVICES: dict[str, BusUser] = {
             ),
         ),
     ),
-    "reporting": BusUser("reporting", consumes=(Consumes("ORDERS", ("reporting-orders",)),)),
+    "reporting": BusUser(
+        "reporting", consumes=(Consumes("ORDERS", ("reporting-orders",)),), archive=True
+    ),
 }
 
 # The person who replays dead letters (`python -m services.<name> dead-letters ...`): a replay

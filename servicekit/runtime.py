@@ -140,7 +140,11 @@ async def connect_bus(settings: Settings) -> tuple[NATS, JetStreamContext]:
     # The streams this service publishes to, and those it reads (made if missing).
     bus_user = bus_permissions.user(settings.service)
     await bus.ensure_streams(
-        js, settings.stream_replicas, bus_user.streams_made(), bus_user.streams_read()
+        js,
+        settings.stream_replicas,
+        bus_user.streams_made(),
+        bus_user.streams_read(),
+        settings.archive_max_bytes,
     )
     return nc, js
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from servicekit.bus import BusAuth
+from servicekit.bus import ARCHIVE_MAX_BYTES, BusAuth
 from servicekit.caller_token import CALLS_ON
 from servicekit.personal_data import LOCAL_PEPPER, PEPPER_ENV
 from servicekit.tls import TlsFiles
@@ -99,6 +99,9 @@ class Settings:
     # PERSONAL_DATA_PEPPER (a Secret of orders and customers): names each phone's data key in
     # the key bucket (servicekit.personal_data) without giving the phone away.
     personal_data_pepper: bytes
+    # NATS_ARCHIVE_MAX_BYTES: the archive's size limit (servicekit.bus.ARCHIVE_STREAM), which
+    # the NATS server's storage must hold.
+    archive_max_bytes: int = ARCHIVE_MAX_BYTES
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -134,6 +137,7 @@ class Settings:
             trust=TrustSettings.from_env(),
             callee_addresses={name: service_address(name) for name in CALLS_ON.get(service, ())},
             personal_data_pepper=(os.environ.get(PEPPER_ENV) or LOCAL_PEPPER).encode(),
+            archive_max_bytes=int(os.environ.get("NATS_ARCHIVE_MAX_BYTES") or ARCHIVE_MAX_BYTES),
         )
 
 

@@ -15,7 +15,7 @@ import grpc
 
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime, ServiceSpec
-from services.reporting import grpc_api, handlers
+from services.reporting import grpc_api, handlers, rebuild
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
@@ -30,10 +30,11 @@ def consumers(runtime: Runtime) -> list[EventConsumer]:
     return [runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS)]
 
 
-SPEC = ServiceSpec(
+SPEC: ServiceSpec = ServiceSpec(
     name="reporting",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     consumers=consumers,
+    commands={"rebuild": lambda args: rebuild.command(SPEC, args)},
 )
