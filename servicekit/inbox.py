@@ -272,6 +272,9 @@ class EventConsumer:
     new_uow: Callable[[], UnitOfWork]
     inbox: Table
     formers: list[Former] = field(default_factory=list)
+    # Runs after the handlers of a batch's new events, in the same unit of work: handlers
+    # that only collect their events let it write the whole batch in a few statements.
+    finish_batch: Callable[[UnitOfWork], Awaitable[None]] | None = None
     # Formers' inbox rows are looked up for events stored up to this long after this durable
     # was created.
     take_over_margin: timedelta = TAKE_OVER_MARGIN
@@ -508,6 +511,8 @@ class EventConsumer:
                 for former, handler in delivery.steps:
                     if former not in done:
                         await handler(uow, delivery.event)
+        if self.finish_batch is not None:
+            await self.finish_batch(uow)
         return duplicates
 
     def _may_be_done(self, delivery: Delivery) -> bool:

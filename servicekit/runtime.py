@@ -82,8 +82,10 @@ class Runtime:
         subjects: list[str],
         handlers: Handlers,
         formers: list[Former] | None = None,
+        finish_batch: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> EventConsumer:
-        """`formers`: the durables this one takes over (servicekit.inbox)."""
+        """`formers`: the durables this one takes over; `finish_batch`: runs after a batch's
+        handlers in its unit of work (servicekit.inbox)."""
         return EventConsumer(
             service=self.settings.service,
             name=name,
@@ -94,6 +96,7 @@ class Runtime:
             inbox=self.inbox,
             js=self.js,
             formers=formers or [],
+            finish_batch=finish_batch,
         )
 
 

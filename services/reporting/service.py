@@ -2,8 +2,10 @@
 service's database, and KPIs per store, branch and HQ. What it offers and takes in:
 
 - RPCs: aftersales.reporting.v1.ReportingService (protos/aftersales/reporting/v1/reporting.proto):
-  GetKpis
-- Events in: orders.v1.> on stream ORDERS, durable consumer reporting-orders: OrderReceived
+  GetKpis, ListFigureOrders
+- Events in: orders.v1.> on stream ORDERS, durable consumer reporting-orders: OrderReceived,
+  OrderStatusChanged, ClaimChanged; customers.v1.> on stream CUSTOMERS, durable consumer
+  reporting-customers: FollowUpRecorded
 - Events out: none
 """
 
@@ -19,6 +21,7 @@ from services.reporting import grpc_api, handlers
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
+CUSTOMERS_CONSUMER = "reporting-customers"
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
@@ -26,8 +29,24 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
 
 
 def consumers(runtime: Runtime) -> list[EventConsumer]:
-    # HQ reports need every branch, so one consumer takes all order events.
-    return [runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS)]
+    # HQ reports need every branch, so one consumer per stream takes all its events; both
+    # write a batch's order facts at once (handlers.finish_batch).
+    return [
+        runtime.consumer(
+            ORDERS_CONSUMER,
+            "ORDERS",
+            ["orders.v1.>"],
+            handlers.ORDER_EVENTS,
+            finish_batch=handlers.finish_batch,
+        ),
+        runtime.consumer(
+            CUSTOMERS_CONSUMER,
+            "CUSTOMERS",
+            ["customers.v1.>"],
+            handlers.CUSTOMER_EVENTS,
+            finish_batch=handlers.finish_batch,
+        ),
+    ]
 
 
 SPEC = ServiceSpec(

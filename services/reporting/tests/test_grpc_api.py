@@ -34,6 +34,7 @@ async def received_today(runtime: Runtime, branch_id: str, store_id: str) -> Non
     """An order taken in just now, handled as the consumer would (no bus needed here)."""
     async with runtime.uow() as uow:
         await handlers.order_received(uow, order_received(branch_id, store_id, utc_now()))
+        await handlers.finish_batch(uow)
         await uow.commit()
 
 

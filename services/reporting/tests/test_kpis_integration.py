@@ -23,7 +23,7 @@ from servicekit.runtime import Runtime
 from servicekit.testing import eventually
 from services.reporting import handlers
 from services.reporting.domain.kpis import Kpis
-from services.reporting.service import ORDERS_CONSUMER, SPEC
+from services.reporting.service import CUSTOMERS_CONSUMER, ORDERS_CONSUMER, SPEC
 from services.reporting.tests.factories import order_received, publish
 
 DAY = "2026-11-27"  # a Shanghai business day: 2026-11-26T16:00Z up to 2026-11-27T16:00Z
@@ -57,7 +57,11 @@ def chain() -> Chain:
 async def consumer(runtime: Runtime, chain: Chain) -> AsyncIterator[EventConsumer]:
     """The service's order handlers behind a durable consumer of this test's own, running."""
     consumer = runtime.consumer(
-        f"reporting-test-{chain.sh}", "ORDERS", chain.subjects, handlers.ORDER_EVENTS
+        f"reporting-test-{chain.sh}",
+        "ORDERS",
+        chain.subjects,
+        handlers.ORDER_EVENTS,
+        finish_batch=handlers.finish_batch,
     )
     task = asyncio.create_task(consumer.run(runtime.js))
     yield consumer
@@ -194,7 +198,9 @@ async def test_a_redelivered_event_counts_once(runtime: Runtime, chain: Chain) -
     subscription = await runtime.js.pull_subscribe(
         subject, durable=name, stream="ORDERS", config=ConsumerConfig(ack_wait=1.0)
     )
-    consumer = runtime.consumer(name, "ORDERS", [subject], handlers.ORDER_EVENTS)
+    consumer = runtime.consumer(
+        name, "ORDERS", [subject], handlers.ORDER_EVENTS, finish_batch=handlers.finish_batch
+    )
     await publish(runtime.js, order_received(chain.sh, f"{chain.sh}-001", utc("2026-11-27T02:00")))
 
     [first] = await subscription.fetch(1, timeout=5)
@@ -220,14 +226,25 @@ async def test_a_redelivered_event_counts_once(runtime: Runtime, chain: Chain) -
 
 
 @pytest.mark.service("reporting")
-async def test_the_service_consumes_every_order_event(runtime: Runtime) -> None:
-    [orders] = SPEC.consumers(runtime)
+async def test_the_service_consumes_every_order_and_customer_event(runtime: Runtime) -> None:
+    orders, customers = SPEC.consumers(runtime)
     assert (orders.name, orders.stream, orders.subjects) == (
         ORDERS_CONSUMER,
         "ORDERS",
         ["orders.v1.>"],
     )
-    assert "aftersales.events.v1.OrderReceived" in orders.handlers
+    assert set(orders.handlers) == {
+        "aftersales.events.v1.OrderReceived",
+        "aftersales.events.v1.OrderStatusChanged",
+        "aftersales.events.v1.ClaimChanged",
+    }
+    assert (customers.name, customers.stream, customers.subjects) == (
+        CUSTOMERS_CONSUMER,
+        "CUSTOMERS",
+        ["customers.v1.>"],
+    )
+    assert set(customers.handlers) == {"aftersales.events.v1.FollowUpRecorded"}
+    assert orders.finish_batch is customers.finish_batch is handlers.finish_batch
 
 
 @pytest.mark.service("reporting")
