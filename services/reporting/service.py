@@ -7,6 +7,8 @@ service's database, and KPIs per store, branch and HQ. What it offers and takes 
   OrderStatusChanged, ClaimChanged; customers.v1.> on stream CUSTOMERS, durable consumer
   reporting-customers: FollowUpRecorded
 - Events out: none
+- Commands: `seed-history [--stores N --branches N --orders N --days N --until YYYY-MM-DD]`
+  (services/reporting/seed_history.py), a synthetic history to measure on
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import grpc
 
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime, ServiceSpec
-from services.reporting import grpc_api, handlers
+from services.reporting import grpc_api, handlers, seed_history
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
@@ -55,4 +57,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     consumers=consumers,
+    commands={"seed-history": seed_history.seed_history_command},
 )

@@ -430,3 +430,40 @@ async def figure_orders(
         select(order_facts).where(*conditions).order_by(moment, c.order_id).limit(limit)
     )
     return [_fact(row) for row in rows]
+
+
+# --- bulk loading (seed-history) ----------------------------------------------------------
+
+
+async def is_empty(session: AsyncConnection) -> bool:
+    return (await session.execute(select(order_facts.c.order_id).limit(1))).first() is None
+
+
+async def insert_facts(session: AsyncConnection, facts: Sequence[OrderFact]) -> None:
+    rows = [{**dataclasses.asdict(f), "on_time": f.on_time} for f in facts]
+    await _bulk_insert(session, order_facts, rows)
+
+
+async def insert_rollups(session: AsyncConnection, rollups: Rollups) -> None:
+    """New rollup rows (none of their keys may be there yet): COPY on PostgreSQL."""
+    by_kind: dict[type, list[dict[str, Any]]] = {}
+    for key, amounts in rollups.items():
+        _table, names = _ROLLUPS[type(key)]
+        row = {**dataclasses.asdict(key), **{name: amounts.get(name, 0) for name in names}}
+        by_kind.setdefault(type(key), []).append(row)
+    for kind, rows in by_kind.items():
+        await _bulk_insert(session, _ROLLUPS[kind][0], rows)
+
+
+async def _bulk_insert(session: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    if session.dialect.name != "postgresql":
+        await session.execute(table.insert(), rows)
+        return
+    # The transaction is begun on this connection already (the emptiness check); COPY joins it.
+    raw = await session.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )
