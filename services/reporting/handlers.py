@@ -263,15 +263,17 @@ async def get_kpis(
                 UnitFigures(b, s, with_sketch(counters, sketches.get((b, s), {})))
                 for b, s, counters in await repository.unit_rows(session, branch, store, period)
             ]
+        # by_store, the older breakdown: a branch's stores, or the store itself; at HQ the
+        # breakdown is by branch (by_unit), never 10,000 stores summed over the period.
         if branch and not store:
             stores = [(u.branch_id, u.store_id, u.figures["received"]) for u in units]
-        else:
+        elif store:
             stores = [
                 (b, s, counters.get("received", 0))
-                for b, s, counters in await repository.unit_rows(
-                    session, branch, store, period, every_store=True
-                )
+                for b, s, counters in await repository.unit_rows(session, branch, store, period)
             ]
+        else:
+            stores = []
         open_rows = await repository.backlog_rows(session, branch, store)
         technicians = (
             await repository.technician_rows(session, branch, store, period)

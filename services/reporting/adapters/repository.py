@@ -238,24 +238,13 @@ def _below(table: Table, branch_id: str | None, store_id: str | None) -> list[An
 
 
 async def unit_rows(
-    session: AsyncConnection,
-    branch_id: str | None,
-    store_id: str | None,
-    period: Period,
-    every_store: bool = False,
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> list[tuple[str, str, dict[str, int]]]:
-    """Counters per unit below the scope (`every_store`: per store at any level instead)."""
+    """Counters per unit below the scope (a store's own row for a store)."""
     c = order_rollups.c
-    where = (
-        [*_unit(order_rollups, branch_id, store_id)]
-        if store_id
-        else [c.store_id != "", *([c.branch_id == branch_id] if branch_id else [])]
-        if every_store
-        else _below(order_rollups, branch_id, store_id)
-    )
     rows = await session.execute(
         select(c.branch_id, c.store_id, *_sums(order_rollups, FIGURE_COUNTERS))
-        .where(*where, _in_period(order_rollups, period))
+        .where(*_below(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
         .group_by(c.branch_id, c.store_id)
     )
     return [(r.branch_id, r.store_id, _counters(r, FIGURE_COUNTERS)) for r in rows]

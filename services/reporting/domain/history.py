@@ -47,6 +47,7 @@ def store_history(
     moments = sorted(rng.uniform(0, span) for _ in range(orders))
     recent_closed: list[OrderFact] = []
     facts: list[OrderFact] = []
+    positions: dict[str, int] = {}
     for n, offset in enumerate(moments):
         received = start + timedelta(seconds=offset)
         fact = _one(rng, branch_id, store_id, f"{store_id}-{n:07d}", received, end)
@@ -55,9 +56,9 @@ def store_history(
             earlier = rng.choice(recent_closed[-50:])
             if earlier.closed_at and (received - earlier.closed_at).days <= 90:
                 fact = replace(fact, repeat_repair=True, repeat_of_order_id=earlier.order_id)
-                index = facts.index(earlier)
-                facts[index] = replace(earlier, came_back_as=fact.order_id)
+                facts[positions[earlier.order_id]] = replace(earlier, came_back_as=fact.order_id)
                 recent_closed.remove(earlier)
+        positions[fact.order_id] = len(facts)
         facts.append(fact)
         if fact.repaired:
             recent_closed.append(fact)

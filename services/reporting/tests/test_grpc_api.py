@@ -61,7 +61,8 @@ async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
     with acting_as(HQ):
         hq = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
         store = await call(stub.GetKpis, reporting_pb2.GetKpisRequest(store_id="ZJ-001"))
-    assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 3)
+    assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 0)
+    assert [(u.branch_id, u.figures.received) for u in hq.by_unit] == [("SH", 3), ("ZJ", 1)]
     assert (store.store_id, store.orders_received) == ("ZJ-001", 1)
 
 

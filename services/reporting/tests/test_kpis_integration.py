@@ -115,11 +115,15 @@ async def test_orders_count_per_store_branch_and_hq_within_scope(
 
     hq = await kpis(runtime, HQ)
     assert (hq.branch_id, hq.store_id, hq.orders_received) == (None, None, 5)
-    assert [(s.branch_id, s.store_id, s.orders_received) for s in hq.by_store] == [
-        (chain.sh, sh1, 3),
-        (chain.sh, sh2, 1),
-        (chain.zj, zj1, 1),
+    # At HQ the breakdown is by branch (10,000 stores are no dashboard): by_store is empty.
+    assert hq.by_store == ()
+    assert [(u.branch_id, u.figures["received"]) for u in hq.by_unit] == [
+        (chain.sh, 4),
+        (chain.zj, 1),
     ]
+    assert [
+        (s.branch_id, s.orders_received) for s in (await kpis(runtime, HQ, store_id=sh1)).by_store
+    ] == [(chain.sh, 3)]
 
     sh_manager = AuthContext("u-sh", "branch_manager", chain.sh)
     sh = await kpis(runtime, sh_manager)

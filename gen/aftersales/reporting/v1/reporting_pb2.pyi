@@ -399,7 +399,12 @@ class Kpis(_message.Message):
     date_to: _builtins.str
     orders_received: _builtins.int
     @_builtins.property
-    def by_store(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreKpis]: ...
+    def by_store(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreKpis]:
+        """Orders received per store of a branch, or the store itself; empty at chain level, where
+        by_unit breaks the figures down by branch (10,000 stores summed over a period are no
+        dashboard, and would cost HQ its speed).
+        """
+
     @_builtins.property
     def by_service_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceTypeKpis]: ...
     @_builtins.property
