@@ -14,7 +14,7 @@ import argparse
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,7 +24,7 @@ from servicekit.timeutil import shanghai_day, utc_now
 from services.reporting.adapters import repository
 from services.reporting.domain.facts import OrderFact
 from services.reporting.domain.history import store_history
-from services.reporting.domain.rollups import Rollups, contributions, merge
+from services.reporting.domain.rollups import RollupKey, Rollups, contributions, merge
 
 STORES_PER_GROUP = 50
 
@@ -58,11 +58,13 @@ class Seeded:
     rollup_rows: int = 0
 
 
-def _add_into(total: Rollups, part: Rollups) -> None:
-    for key, counters in part.items():
-        row = total.setdefault(key, {})
-        for name, amount in counters.items():
-            row[name] = row.get(name, 0) + amount
+def _add_into(total: Rollups, key: RollupKey, counters: Mapping[str, int]) -> None:
+    row = total.get(key)
+    if row is None:
+        total[key] = dict(counters)
+        return
+    for name, amount in counters.items():
+        row[name] = row.get(name, 0) + amount
 
 
 async def seed_history(
@@ -93,7 +95,7 @@ async def seed_history(
                         level = (
                             hq if not key.branch_id else group if key.store_id else branch_rollups
                         )
-                        _add_into(level, {key: counters})
+                        _add_into(level, key, counters)
             async with db.session() as session:
                 await repository.is_empty(session)  # begins the transaction COPY joins
                 await repository.insert_facts(session, facts)

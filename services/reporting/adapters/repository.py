@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -55,6 +56,7 @@ from services.reporting.domain.rollups import (
 )
 
 FACT_COLUMNS = tuple(f.name for f in dataclasses.fields(OrderFact))
+_FACT_VALUES = operator.attrgetter(*FACT_COLUMNS)
 _TIMES = (
     "received_at",
     "ready_at",
@@ -121,12 +123,30 @@ def _fact(row: Any) -> OrderFact:
 
 async def save_facts(session: AsyncConnection, facts: Iterable[OrderFact]) -> None:
     """Write the changed facts back, in key order, in one statement."""
-    rows = [
-        {**dataclasses.asdict(f), "on_time": f.on_time}
-        for f in sorted(facts, key=lambda f: f.order_id)
-    ]
+    rows = [_fact_row(f) for f in sorted(facts, key=lambda f: f.order_id)]
     if rows:
         await session.execute(_save(session.dialect.name), rows)
+
+
+def _fact_row(fact: OrderFact) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, the most of a batch's CPU.
+    return {**dict(zip(FACT_COLUMNS, _FACT_VALUES(fact), strict=True)), "on_time": fact.on_time}
+
+
+@functools.cache
+def _key_fields(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    names = tuple(f.name for f in dataclasses.fields(kind))
+    getter = operator.attrgetter(*names)
+    return names, getter
+
+
+def _rollup_row(key: RollupKey, amounts: Mapping[str, int]) -> dict[str, Any]:
+    kind: type = type(key)
+    names, values = _key_fields(kind)
+    row = dict(zip(names, values(key), strict=True))
+    for name in _ROLLUPS[kind][1]:
+        row[name] = amounts.get(name, 0)
+    return row
 
 
 @functools.cache
@@ -150,17 +170,15 @@ async def add_rollups(session: AsyncConnection, changes: Rollups) -> None:
     by_kind: dict[type, list[tuple[RollupKey, Mapping[str, int]]]] = {}
     for key, amounts in changes.items():
         by_kind.setdefault(type(key), []).append((key, amounts))
-    for kind, (_table, names) in _ROLLUPS.items():
+    for kind in _ROLLUPS:
         rows = by_kind.get(kind)
         if not rows:
             continue
-        rows.sort(key=lambda row: dataclasses.astuple(row[0]))
+        values = _key_fields(kind)[1]
+        rows.sort(key=lambda row: values(row[0]))
         await session.execute(
             _add_to(session.dialect.name, kind),
-            [
-                {**dataclasses.asdict(key), **{name: amounts.get(name, 0) for name in names}}
-                for key, amounts in rows
-            ],
+            [_rollup_row(key, amounts) for key, amounts in rows],
         )
 
 
@@ -429,17 +447,14 @@ async def is_empty(session: AsyncConnection) -> bool:
 
 
 async def insert_facts(session: AsyncConnection, facts: Sequence[OrderFact]) -> None:
-    rows = [{**dataclasses.asdict(f), "on_time": f.on_time} for f in facts]
-    await _bulk_insert(session, order_facts, rows)
+    await _bulk_insert(session, order_facts, [_fact_row(f) for f in facts])
 
 
 async def insert_rollups(session: AsyncConnection, rollups: Rollups) -> None:
     """New rollup rows (none of their keys may be there yet): COPY on PostgreSQL."""
     by_kind: dict[type, list[dict[str, Any]]] = {}
     for key, amounts in rollups.items():
-        _table, names = _ROLLUPS[type(key)]
-        row = {**dataclasses.asdict(key), **{name: amounts.get(name, 0) for name in names}}
-        by_kind.setdefault(type(key), []).append(row)
+        by_kind.setdefault(type(key), []).append(_rollup_row(key, amounts))
     for kind, rows in by_kind.items():
         await _bulk_insert(session, _ROLLUPS[kind][0], rows)
 
