@@ -107,7 +107,10 @@ class Kpis(BaseModel):
     date_from: str
     date_to: str
     orders_received: int = described(_F, "received")
-    by_store: list[StoreKpis] = Field(description="orders received per store of the scope")
+    by_store: list[StoreKpis] = Field(
+        description="orders received per store of a branch, or the store itself; empty for "
+        "the whole chain, where by_unit lists the branches"
+    )
     by_service_type: list[ServiceTypeKpis]
     figures: Figures
     by_split: list[SplitFigures] = Field(description="by service type and brand")
