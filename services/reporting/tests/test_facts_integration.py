@@ -325,3 +325,36 @@ async def test_the_orders_behind_a_figure_page_by_page_within_scope(
     with pytest.raises(InvalidInput) as forged:
         await listed(manager, "received", "bm90IG91cnM=")
     assert [e.field for e in forged.value.errors] == ["cursor"]
+
+
+@pytest.mark.service("reporting")
+async def test_concurrent_batches_on_the_same_orders_count_each_once(
+    runtime: Runtime, chain: Chain
+) -> None:
+    """Two replicas' batches may hold events of the same order, new to both: the facts are
+    made and locked in key order, so one waits for the other and neither counts it twice."""
+    intakes = [
+        factories.order_received(chain.sh, f"{chain.sh}-00{i % 3}", utc("2026-11-27T02:00"))
+        for i in range(20)
+    ]
+    events: list[factories.Message] = []
+    for intake in intakes:
+        events += [
+            intake,
+            factories.status_changed(intake, "diagnosis", "diagnosed", 2, utc("2026-11-27T03:00")),
+            factories.status_changed(intake, "qc", "ready_for_pickup", 3, utc("2026-11-28T03:00")),
+            factories.status_changed(intake, "pickup", "closed", 4, utc("2026-11-29T03:00")),
+        ]
+    batches = [events[i::4] for i in range(4)]  # each batch one event of every order
+
+    async def apply(batch: list[factories.Message]) -> None:
+        async with runtime.uow() as uow:
+            for event in batch:
+                await handlers.ORDER_EVENTS[event.DESCRIPTOR.full_name][1](uow, event)
+            await handlers.finish_batch(uow)
+            await uow.commit()
+
+    await asyncio.gather(*(apply(batch) for batch in batches))
+    figures = (await kpis(runtime)).figures
+    assert (figures["received"], figures["ready"], figures["closed"]) == (20, 20, 20)
+    await rollups_equal_the_contributions_of_the_facts(runtime)
