@@ -175,7 +175,12 @@ SERVICES: dict[str, BusUser] = {
         ),
     ),
     "reporting": BusUser(
-        "reporting", consumes=(Consumes("ORDERS", ("reporting-orders",)),), archive=True
+        "reporting",
+        consumes=(
+            Consumes("ORDERS", ("reporting-orders",)),
+            Consumes("CUSTOMERS", ("reporting-customers",)),
+        ),
+        archive=True,
     ),
 }
 

@@ -548,27 +548,6 @@ class Stock(BaseModel):
     levels: list[StockLevel]
 
 
-class StoreKpis(BaseModel):
-    branch_id: str
-    store_id: str
-    orders_received: int
-
-
-class ServiceTypeKpis(BaseModel):
-    service_type: str
-    orders_received: int
-
-
-class Kpis(BaseModel):
-    branch_id: str | None
-    store_id: str | None
-    date_from: str
-    date_to: str
-    orders_received: int
-    by_store: list[StoreKpis]
-    by_service_type: list[ServiceTypeKpis]
-
-
 class SystemStatus(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["serving", "down"]

@@ -2,9 +2,13 @@
 service's database, and KPIs per store, branch and HQ. What it offers and takes in:
 
 - RPCs: aftersales.reporting.v1.ReportingService (protos/aftersales/reporting/v1/reporting.proto):
-  GetKpis
-- Events in: orders.v1.> on stream ORDERS, durable consumer reporting-orders: OrderReceived
+  GetKpis, ListFigureOrders
+- Events in: orders.v1.> on stream ORDERS, durable consumer reporting-orders: OrderReceived,
+  OrderStatusChanged, ClaimChanged; customers.v1.> on stream CUSTOMERS, durable consumer
+  reporting-customers: FollowUpRecorded
 - Events out: none
+- Commands: `seed-history [--stores N --branches N --orders N --days N --until YYYY-MM-DD]`
+  (services/reporting/seed_history.py), a synthetic history to measure on
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import grpc
 
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime, ServiceSpec
-from services.reporting import grpc_api, handlers, rebuild
+from services.reporting import grpc_api, handlers, rebuild, seed_history
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
+CUSTOMERS_CONSUMER = "reporting-customers"
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
@@ -26,8 +31,14 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
 
 
 def consumers(runtime: Runtime) -> list[EventConsumer]:
-    # HQ reports need every branch, so one consumer takes all order events.
-    return [runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS)]
+    # HQ reports need every branch, so one consumer per stream takes all its events; both
+    # write a batch's order facts at once, as its unit of work commits (handlers.finish_batch).
+    return [
+        runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS),
+        runtime.consumer(
+            CUSTOMERS_CONSUMER, "CUSTOMERS", ["customers.v1.>"], handlers.CUSTOMER_EVENTS
+        ),
+    ]
 
 
 SPEC: ServiceSpec = ServiceSpec(
@@ -36,5 +47,8 @@ SPEC: ServiceSpec = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     consumers=consumers,
-    commands={"rebuild": lambda args: rebuild.command(SPEC, args)},
+    commands={
+        "rebuild": lambda args: rebuild.command(SPEC, args),
+        "seed-history": seed_history.seed_history_command,
+    },
 )

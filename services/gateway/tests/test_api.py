@@ -479,44 +479,6 @@ async def test_stock_outside_scope_is_404(client: httpx.AsyncClient) -> None:
         assert reply.status_code == 404, warehouse
 
 
-async def test_kpis(client: httpx.AsyncClient, fakes: FakeServices) -> None:
-    manager = await auth_headers(client, "sh.manager")
-    reply = await client.get(
-        "/api/v1/reports/kpis",
-        params={"store_id": "SH-001", "date_from": "2026-03-01", "date_to": "2026-03-31"},
-        headers=manager,
-    )
-    assert reply.status_code == 200
-    assert reply.json() == {
-        "branch_id": "SH",
-        "store_id": "SH-001",
-        "date_from": "2026-03-01",
-        "date_to": "2026-03-31",
-        "orders_received": 3,
-        "by_store": [{"branch_id": "SH", "store_id": "SH-001", "orders_received": 3}],
-        "by_service_type": [
-            {"service_type": "repair", "orders_received": 2},
-            {"service_type": "swap", "orders_received": 1},
-        ],
-    }
-    chain = await client.get(
-        "/api/v1/reports/kpis", headers=await auth_headers(client, "hq.analyst")
-    )
-    assert chain.json()["branch_id"] is None
-    bad = await client.get(
-        "/api/v1/reports/kpis", params={"date_from": "1/3/2026"}, headers=manager
-    )
-    assert bad.status_code == 422
-    assert bad.json()["errors"] == [{"field": "date_from", "reason": "must be a date YYYY-MM-DD"}]
-    for params in (
-        {"branch_id": "ZJ"},
-        {"store_id": "ZJ-001"},
-        {"branch_id": "SH", "store_id": "ZJ-001"},
-    ):
-        outside = await client.get("/api/v1/reports/kpis", params=params, headers=manager)
-        assert outside.status_code == 404, params
-
-
 async def test_health_readiness_and_unknown_routes(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")

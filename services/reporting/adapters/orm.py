@@ -1,31 +1,143 @@
 """The reporting database: read models built only from other services' events, plus the
-shared outbox and inbox. Nothing here is read from another service's tables."""
+shared outbox and inbox. Nothing here is read from another service's tables.
+
+`order_facts` holds one row per order; the rollups hold what the facts add up to per unit
+(branch_id, store_id; "" for all) and day or month, kept by adding each event's change
+(domain/rollups.py). Counters default to 0, so a later figure adds a column without touching
+the rows written before it."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Index, Integer, String, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    text,
+)
 
 from servicekit.db import new_metadata
 from servicekit.inbox import inbox_table
 from servicekit.outbox import outbox_table
+from services.reporting.domain.kpis import (
+    BACKLOG_COUNTERS,
+    FIGURE_COUNTERS,
+    TECHNICIAN_COUNTERS,
+)
 
 metadata = new_metadata()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
-daily_store_counts = Table(
-    "daily_store_counts",
+
+def _counters(names: tuple[str, ...]) -> list[Column[int]]:
+    return [Column(name, BigInteger, nullable=False, server_default=text("0")) for name in names]
+
+
+order_facts = Table(
+    "order_facts",
     metadata,
-    Column("day", Date, primary_key=True),  # Asia/Shanghai business day
+    Column("order_id", String(64), primary_key=True),
+    Column("number", String(40), nullable=False, server_default=""),
+    Column("branch_id", String(30), nullable=False, server_default=""),
+    Column("store_id", String(30), nullable=False, server_default=""),
+    Column("service_type", String(20), nullable=False, server_default=""),
+    Column("brand", String(40), nullable=False, server_default=""),
+    Column("warranty_status", String(30), nullable=False, server_default=""),
+    Column("received_at", DateTime(timezone=True)),
+    Column("promised_date", Date),
+    Column("repeat_repair", Boolean, nullable=False, server_default=text("false")),
+    Column("repeat_of_order_id", String(64), nullable=False, server_default=""),
+    Column("repair_level", String(30), nullable=False, server_default=""),
+    Column("qc_failures", Integer, nullable=False, server_default=text("0")),
+    Column("paid_fen", BigInteger, nullable=False, server_default=text("0")),
+    Column("quote_total_fen", BigInteger, nullable=False, server_default=text("0")),
+    Column("status", String(30), nullable=False, server_default=""),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("ready_at", DateTime(timezone=True)),
+    # Derived (OrderFact.on_time), kept so the drill-down finds late orders without dates maths.
+    Column("on_time", Boolean),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("declined_at", DateTime(timezone=True)),
+    Column("waiting_parts_at", DateTime(timezone=True)),
+    Column("technician_id", String(64), nullable=False, server_default=""),
+    Column("technician_version", Integer, nullable=False, server_default=text("0")),
+    Column("worked_at", DateTime(timezone=True)),
+    Column("came_back_as", String(64), nullable=False, server_default=""),
+    Column("follow_up_attempt", Integer, nullable=False, server_default=text("0")),
+    Column("follow_up_state", String(20), nullable=False, server_default=""),
+    Column("satisfaction", Integer, nullable=False, server_default=text("0")),
+    Column("claim_id", String(64), nullable=False, server_default=""),
+    Column("claim_version", Integer, nullable=False, server_default=text("0")),
+    Column("claim_month", String(7), nullable=False, server_default=""),
+    Column("claim_state", String(20), nullable=False, server_default=""),
+    Column("claim_labour_fen", BigInteger, nullable=False, server_default=text("0")),
+    # The drill-down lists a store's or a branch's orders by the time of the figure's event;
+    # a store's exact percentiles read its orders by ready time.
+    Index("ix_order_facts_store_received", "store_id", "received_at"),
+    Index("ix_order_facts_branch_received", "branch_id", "received_at"),
+    Index("ix_order_facts_store_ready", "store_id", "ready_at"),
+    Index("ix_order_facts_branch_ready", "branch_id", "ready_at"),
+    Index("ix_order_facts_store_closed", "store_id", "closed_at"),
+    Index("ix_order_facts_branch_closed", "branch_id", "closed_at"),
+    # A claim's newer version finds the lines that left it.
+    Index("ix_order_facts_claim", "claim_id"),
+)
+"""工单事实: one row per order, everything the figures need of it (domain/facts.py)."""
+
+order_rollups = Table(
+    "order_rollups",
+    metadata,
     Column("branch_id", String(30), primary_key=True),
     Column("store_id", String(30), primary_key=True),
+    Column("grain", String(1), primary_key=True),  # d: a day, m: the month starting on `day`
+    Column("day", Date, primary_key=True),  # Asia/Shanghai business day
     Column("service_type", String(20), primary_key=True),
-    # Later KPIs (closed, on time, repeat repairs...) add counter columns defaulting to 0, so
-    # rows written before them stay valid.
-    Column("orders_received", Integer, nullable=False, server_default=text("0")),
-    # The primary key leads with day (HQ over a period); these serve a branch or a store.
-    Index("ix_daily_store_counts_branch_day", "branch_id", "day"),
-    Index("ix_daily_store_counts_store_day", "store_id", "day"),
+    Column("brand", String(40), primary_key=True),
+    *_counters(FIGURE_COUNTERS),
+    # HQ's breakdown by branch: the rows of every branch (store_id "") over a period.
+    Index("ix_order_rollups_store_grain_day", "store_id", "grain", "day"),
 )
-"""One row per store, business day and service type: a KPI over any scope and period is a SUM
-over at most a few rows per store and day, however many orders there were."""
+"""A unit's day or month, by service type and brand: any KPI of any scope and period sums at
+most a few rows per month and edge day, however many orders there were."""
+
+open_orders = Table(
+    "open_orders",
+    metadata,
+    Column("branch_id", String(30), primary_key=True),
+    Column("store_id", String(30), primary_key=True),
+    Column("day", Date, primary_key=True),
+    *_counters(BACKLOG_COUNTERS),
+)
+"""Orders open now per unit by intake day (open, swap_clock) or by the day they began waiting
+for parts (waiting_parts): the backlog by age without reading an order."""
+
+turnaround_buckets = Table(
+    "turnaround_buckets",
+    metadata,
+    Column("branch_id", String(30), primary_key=True),
+    Column("store_id", String(30), primary_key=True),
+    Column("grain", String(1), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default=text("0")),
+)
+"""The turnaround sketch (domain/sketch.py) of the orders a unit had ready on a day or month."""
+
+technician_rollups = Table(
+    "technician_rollups",
+    metadata,
+    Column("branch_id", String(30), primary_key=True),
+    Column("store_id", String(30), primary_key=True),
+    Column("technician_id", String(64), primary_key=True),
+    Column("grain", String(1), primary_key=True),
+    Column("day", Date, primary_key=True),
+    *_counters(TECHNICIAN_COUNTERS),
+)
+"""A technician's day or month at the order's store (技师绩效)."""

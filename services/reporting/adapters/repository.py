@@ -1,64 +1,473 @@
-"""Reading and writing the read models. SQL lives here; rules live in domain/."""
+"""Reading and writing the read models. SQL lives here; rules live in domain/.
+
+A consumer's batch costs a fixed number of statements, however many events it holds: the
+facts it touches are made and locked in two, written back in one, and each rollup table takes
+its summed changes in one executemany upsert. Rows are always taken in key order, so two
+replicas' batches wait for each other but never deadlock.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
-from services.reporting.adapters.orm import daily_store_counts
-from services.reporting.domain.kpis import CountRow, DailyKey
-from services.reporting.domain.period import Period
+from servicekit.timeutil import as_utc, shanghai_day_end_utc, shanghai_day_start_utc
+from services.reporting.adapters.orm import (
+    open_orders,
+    order_facts,
+    order_rollups,
+    technician_rollups,
+    turnaround_buckets,
+)
+from services.reporting.domain.facts import OrderFact
+from services.reporting.domain.kpis import (
+    BACKLOG_COUNTERS,
+    FIGURE_COUNTERS,
+    TECHNICIAN_COUNTERS,
+)
+from services.reporting.domain.period import Period, split
+from services.reporting.domain.rollups import (
+    DAY,
+    MONTH,
+    BacklogKey,
+    FigureKey,
+    RollupKey,
+    Rollups,
+    TechnicianKey,
+    TurnaroundKey,
+)
+
+FACT_COLUMNS = tuple(f.name for f in dataclasses.fields(OrderFact))
+_FACT_VALUES = operator.attrgetter(*FACT_COLUMNS)
+_TIMES = (
+    "received_at",
+    "ready_at",
+    "closed_at",
+    "cancelled_at",
+    "declined_at",
+    "waiting_parts_at",
+    "worked_at",
+)
+
+# Each rollup: its table, the key fields (the dataclass's, same names as the columns) and its
+# counters.
+_ROLLUPS: dict[type, tuple[Table, tuple[str, ...]]] = {
+    FigureKey: (order_rollups, FIGURE_COUNTERS),
+    BacklogKey: (open_orders, BACKLOG_COUNTERS),
+    TurnaroundKey: (turnaround_buckets, ("n",)),
+    TechnicianKey: (technician_rollups, TECHNICIAN_COUNTERS),
+}
 
 
-async def add_to_daily_counts(
-    session: AsyncConnection, key: DailyKey, counts: Mapping[str, int]
-) -> None:
-    """Add to a day's counters (column → amount), creating the row on first use; one atomic
-    upsert on both databases, so concurrent consumers never lose an increment."""
-    statement = _add_counts(session.dialect.name, tuple(sorted(counts)))
-    await session.execute(
-        statement,
-        {
-            "day": key.day,
-            "branch_id": key.branch_id,
-            "store_id": key.store_id,
-            "service_type": key.service_type,
-            **counts,
+# --- the consumer's side ------------------------------------------------------------------
+
+
+async def lock_facts(
+    session: AsyncConnection, order_ids: Iterable[str], claim_ids: Iterable[str] = ()
+) -> dict[str, OrderFact]:
+    """The facts of these orders, and of every order on these claims, locked for this
+    transaction. A missing order gets an empty row first, so two batches that both see an
+    order for the first time queue on it instead of both counting it."""
+    ids = sorted(set(order_ids))
+    claims = sorted(set(claim_ids) - {""})
+    if ids:
+        await session.execute(_make_missing(session.dialect.name), [{"order_id": i} for i in ids])
+    rows = await session.execute(
+        _locked(bool(ids), bool(claims)),
+        {"order_ids": ids, "claim_ids": claims},
+    )
+    return {row.order_id: _fact(row) for row in rows}
+
+
+@functools.cache
+def _make_missing(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, order_facts).on_conflict_do_nothing()
+
+
+@functools.cache
+def _locked(by_order: bool, by_claim: bool) -> Any:
+    c = order_facts.c
+    wanted: list[ColumnElement[bool]] = []
+    if by_order:
+        wanted.append(c.order_id.in_(bindparam("order_ids", expanding=True)))
+    if by_claim:
+        wanted.append(c.claim_id.in_(bindparam("claim_ids", expanding=True)))
+    return select(order_facts).where(or_(false(), *wanted)).order_by(c.order_id).with_for_update()
+
+
+def _fact(row: Any) -> OrderFact:
+    values = {name: getattr(row, name) for name in FACT_COLUMNS}
+    for name in _TIMES:
+        if values[name] is not None:
+            values[name] = as_utc(values[name])
+    return OrderFact(**values)
+
+
+async def save_facts(session: AsyncConnection, facts: Iterable[OrderFact]) -> None:
+    """Write the changed facts back, in key order, in one statement."""
+    rows = [_fact_row(f) for f in sorted(facts, key=lambda f: f.order_id)]
+    if rows:
+        await session.execute(_save(session.dialect.name), rows)
+
+
+def _fact_row(fact: OrderFact) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, the most of a batch's CPU.
+    return {**dict(zip(FACT_COLUMNS, _FACT_VALUES(fact), strict=True)), "on_time": fact.on_time}
+
+
+@functools.cache
+def _key_fields(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    names = tuple(f.name for f in dataclasses.fields(kind))
+    getter = operator.attrgetter(*names)
+    return names, getter
+
+
+def _rollup_row(key: RollupKey, amounts: Mapping[str, int]) -> dict[str, Any]:
+    kind: type = type(key)
+    names, values = _key_fields(kind)
+    row = dict(zip(names, values(key), strict=True))
+    for name in _ROLLUPS[kind][1]:
+        row[name] = amounts.get(name, 0)
+    return row
+
+
+@functools.cache
+def _save(dialect_name: str) -> Any:
+    statement = upsert_on(dialect_name, order_facts).values(
+        {name: bindparam(name) for name in (*FACT_COLUMNS, "on_time")}
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["order_id"],
+        set_={
+            name: statement.excluded[name]
+            for name in (*FACT_COLUMNS, "on_time")
+            if name != "order_id"
         },
     )
 
 
+async def add_rollups(session: AsyncConnection, changes: Rollups) -> None:
+    """Add a batch's summed changes to the rollups: one executemany upsert per table, rows in
+    key order (tables in a fixed order too)."""
+    by_kind: dict[type, list[tuple[RollupKey, Mapping[str, int]]]] = {}
+    for key, amounts in changes.items():
+        by_kind.setdefault(type(key), []).append((key, amounts))
+    for kind in _ROLLUPS:
+        rows = by_kind.get(kind)
+        if not rows:
+            continue
+        values = _key_fields(kind)[1]
+        rows.sort(key=lambda row: values(row[0]))
+        await session.execute(
+            _add_to(session.dialect.name, kind),
+            [_rollup_row(key, amounts) for key, amounts in rows],
+        )
+
+
 @functools.cache
-def _add_counts(dialect_name: str, columns: tuple[str, ...]) -> Any:
-    """The upsert adding to these counter columns, built once (a consumer hot path)."""
-    keys = ("day", "branch_id", "store_id", "service_type")
-    statement = upsert_on(dialect_name, daily_store_counts).values(
-        {name: bindparam(name) for name in (*keys, *columns)}
+def _add_to(dialect_name: str, kind: type) -> Any:
+    """The upsert adding to a rollup's counters, built once per table (a consumer hot path)."""
+    table, counters = _ROLLUPS[kind]
+    keys = tuple(f.name for f in dataclasses.fields(kind))
+    statement = upsert_on(dialect_name, table).values(
+        {name: bindparam(name) for name in (*keys, *counters)}
     )
     return statement.on_conflict_do_update(
         index_elements=list(keys),
-        set_={name: daily_store_counts.c[name] + statement.excluded[name] for name in columns},
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
     )
 
 
-async def orders_received_counts(
+# --- the queries' side --------------------------------------------------------------------
+
+
+def _in_period(table: Table, period: Period) -> ColumnElement[bool]:
+    """Rows of the period: month rows of its whole months, day rows of its edge days."""
+    parts = split(period)
+    c = table.c
+    conditions = [
+        and_(c.grain == DAY, c.day >= days.first, c.day <= days.last) for days in parts.days
+    ]
+    if parts.months is not None:
+        conditions.append(
+            and_(c.grain == MONTH, c.day >= parts.months.first, c.day <= parts.months.last)
+        )
+    return or_(*conditions)
+
+
+def _unit(table: Table, branch_id: str | None, store_id: str | None) -> list[ColumnElement[bool]]:
+    """The rows of exactly this unit. A store is named with its branch when the caller gave
+    one: a branch's user naming another branch's store finds nothing."""
+    c = table.c
+    if store_id and branch_id:
+        return [c.branch_id == branch_id, c.store_id == store_id]
+    if store_id:
+        return [c.branch_id != "", c.store_id == store_id]
+    return [c.branch_id == (branch_id or ""), c.store_id == ""]
+
+
+def _sums(table: Table, names: Sequence[str]) -> list[Any]:
+    return [func.sum(table.c[name]).label(name) for name in names]
+
+
+def _counters(row: Any, names: Sequence[str]) -> dict[str, int]:
+    return {name: int(getattr(row, name) or 0) for name in names}
+
+
+async def figure_rows(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
-) -> list[CountRow]:
-    """Orders received per store and service type in the scope and period."""
-    c = daily_store_counts.c
-    conditions = [c.day >= period.first, c.day <= period.last]
+) -> list[tuple[str, str, dict[str, int]]]:
+    """The unit's counters over the period, per service type and brand."""
+    c = order_rollups.c
+    rows = await session.execute(
+        select(c.service_type, c.brand, *_sums(order_rollups, FIGURE_COUNTERS))
+        .where(*_unit(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .group_by(c.service_type, c.brand)
+    )
+    return [(r.service_type, r.brand, _counters(r, FIGURE_COUNTERS)) for r in rows]
+
+
+def _below(table: Table, branch_id: str | None, store_id: str | None) -> list[Any]:
+    """The units one level below: HQ's branches, a branch's stores, a store's own row."""
+    c = table.c
+    if store_id:
+        return _unit(table, branch_id, store_id)
+    if branch_id:
+        return [c.branch_id == branch_id, c.store_id != ""]
+    return [c.store_id == "", c.branch_id != ""]
+
+
+async def unit_rows(
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
+) -> list[tuple[str, str, dict[str, int]]]:
+    """Counters per unit below the scope (a store's own row for a store)."""
+    c = order_rollups.c
+    rows = await session.execute(
+        select(c.branch_id, c.store_id, *_sums(order_rollups, FIGURE_COUNTERS))
+        .where(*_below(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .group_by(c.branch_id, c.store_id)
+    )
+    return [(r.branch_id, r.store_id, _counters(r, FIGURE_COUNTERS)) for r in rows]
+
+
+async def turnaround_sketch(
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
+) -> dict[int, int]:
+    c = turnaround_buckets.c
+    rows = await session.execute(
+        select(c.bucket, func.sum(c.n))
+        .where(*_unit(turnaround_buckets, branch_id, store_id))
+        .where(_in_period(turnaround_buckets, period))
+        .group_by(c.bucket)
+    )
+    return {int(bucket): int(n) for bucket, n in rows}
+
+
+async def unit_sketches(
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
+) -> dict[tuple[str, str], dict[int, int]]:
+    """The turnaround sketch of each unit below the scope."""
+    c = turnaround_buckets.c
+    rows = await session.execute(
+        select(c.branch_id, c.store_id, c.bucket, func.sum(c.n))
+        .where(*_below(turnaround_buckets, branch_id, store_id))
+        .where(_in_period(turnaround_buckets, period))
+        .group_by(c.branch_id, c.store_id, c.bucket)
+    )
+    sketches: dict[tuple[str, str], dict[int, int]] = {}
+    for branch, store, bucket, n in rows:
+        sketches.setdefault((branch, store), {})[int(bucket)] = int(n)
+    return sketches
+
+
+def _day_bounds(period: Period) -> tuple[datetime, datetime]:
+    return shanghai_day_start_utc(period.first), shanghai_day_end_utc(period.last)
+
+
+async def store_turnarounds(
+    session: AsyncConnection, branch_id: str | None, store_id: str, period: Period
+) -> list[int]:
+    """One store's turnarounds (seconds) of the orders ready in the period, from its facts."""
+    c = order_facts.c
+    start, end = _day_bounds(period)
+    conditions = [c.store_id == store_id, c.ready_at >= start, c.ready_at < end]
+    if branch_id:
+        conditions.append(c.branch_id == branch_id)
+    rows = await session.execute(select(c.received_at, c.ready_at).where(*conditions))
+    return [
+        max(int((as_utc(ready) - as_utc(received)).total_seconds()), 0)
+        for received, ready in rows
+        if received is not None
+    ]
+
+
+async def backlog_rows(
+    session: AsyncConnection, branch_id: str | None, store_id: str | None
+) -> list[tuple[date, dict[str, int]]]:
+    c = open_orders.c
+    rows = await session.execute(
+        select(c.day, *[c[name] for name in BACKLOG_COUNTERS]).where(
+            *_unit(open_orders, branch_id, store_id),
+            or_(*[c[name] != 0 for name in BACKLOG_COUNTERS]),
+        )
+    )
+    return [(r.day, _counters(r, BACKLOG_COUNTERS)) for r in rows]
+
+
+async def technician_rows(
+    session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
+) -> list[tuple[str, str, str, dict[str, int]]]:
+    """Per technician of a branch or a store over the period (HQ: none, see handlers)."""
+    c = technician_rollups.c
+    conditions: list[ColumnElement[bool]] = []
     if branch_id:
         conditions.append(c.branch_id == branch_id)
     if store_id:
         conditions.append(c.store_id == store_id)
     rows = await session.execute(
-        select(c.branch_id, c.store_id, c.service_type, func.sum(c.orders_received))
-        .where(*conditions)
-        .group_by(c.branch_id, c.store_id, c.service_type)
+        select(
+            c.technician_id,
+            c.branch_id,
+            c.store_id,
+            *_sums(technician_rollups, TECHNICIAN_COUNTERS),
+        )
+        .where(*conditions, _in_period(technician_rollups, period))
+        .group_by(c.technician_id, c.branch_id, c.store_id)
+        .order_by(c.store_id, c.technician_id)
     )
-    return [CountRow(branch, store, kind, int(total)) for branch, store, kind, total in rows]
+    return [
+        (r.technician_id, r.branch_id, r.store_id, _counters(r, TECHNICIAN_COUNTERS)) for r in rows
+    ]
+
+
+# --- drill-down ---------------------------------------------------------------------------
+
+_FIGURE_TIME = {
+    "received": "received_at",
+    "repeat_received": "received_at",
+    "ready": "ready_at",
+    "on_time": "ready_at",
+    "late": "ready_at",
+    "closed": "closed_at",
+    "not_first_time_fixed": "closed_at",
+    "followed_up": "closed_at",
+    "cancelled": "cancelled_at",
+    "open": "received_at",
+    "waiting_parts": "received_at",
+    "swap_limit": "received_at",
+}
+FIGURES_LISTED = tuple(_FIGURE_TIME)
+
+
+def figure_time(figure: str) -> str:
+    """The fact's time a figure's orders are listed by."""
+    return _FIGURE_TIME[figure]
+
+
+def _figure_filter(figure: str, period: Period) -> list[ColumnElement[bool]]:
+    """Which facts make up a figure: the same rules as domain/rollups.py, as SQL."""
+    c = order_facts.c
+    start, end = _day_bounds(period)
+    moment = c[_FIGURE_TIME[figure]]
+    if figure in ("open", "waiting_parts", "swap_limit"):
+        # State now, of orders taken in up to the period's end (the backlog's rows).
+        conditions = [moment < end, c.closed_at.is_(None), c.cancelled_at.is_(None)]
+        if figure == "waiting_parts":
+            conditions.append(c.status == "waiting_parts")
+        if figure == "swap_limit":
+            conditions += [c.warranty_status == "in_warranty", c.worked_at.is_(None)]
+        return conditions
+    conditions = [moment >= start, moment < end]
+    match figure:
+        case "repeat_received":
+            conditions.append(c.repeat_repair.is_(True))
+        case "on_time":
+            conditions.append(c.on_time.is_(True))
+        case "late":
+            conditions.append(c.on_time.is_(False))
+        case "not_first_time_fixed":
+            conditions += [
+                c.declined_at.is_(None),
+                or_(c.qc_failures > 0, c.came_back_as != ""),
+            ]
+        case "followed_up":
+            conditions += [c.follow_up_state == "done", c.satisfaction > 0]
+    return conditions
+
+
+async def figure_orders(
+    session: AsyncConnection,
+    branch_id: str | None,
+    store_id: str | None,
+    period: Period,
+    figure: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[OrderFact]:
+    """A page of the orders behind a figure, by the time of the figure's event then order id,
+    starting after `after`."""
+    c = order_facts.c
+    moment = c[_FIGURE_TIME[figure]]
+    conditions = _figure_filter(figure, period)
+    if branch_id:
+        conditions.append(c.branch_id == branch_id)
+    if store_id:
+        conditions.append(c.store_id == store_id)
+    if after is not None:
+        conditions.append(tuple_(moment, c.order_id) > tuple_(bindparam("t", after[0]), after[1]))
+    rows = await session.execute(
+        select(order_facts).where(*conditions).order_by(moment, c.order_id).limit(limit)
+    )
+    return [_fact(row) for row in rows]
+
+
+# --- bulk loading (seed-history) ----------------------------------------------------------
+
+
+async def is_empty(session: AsyncConnection) -> bool:
+    return (await session.execute(select(order_facts.c.order_id).limit(1))).first() is None
+
+
+async def insert_facts(session: AsyncConnection, facts: Sequence[OrderFact]) -> None:
+    await _bulk_insert(session, order_facts, [_fact_row(f) for f in facts])
+
+
+async def insert_rollups(session: AsyncConnection, rollups: Rollups) -> None:
+    """New rollup rows (none of their keys may be there yet): COPY on PostgreSQL."""
+    by_kind: dict[type, list[dict[str, Any]]] = {}
+    for key, amounts in rollups.items():
+        by_kind.setdefault(type(key), []).append(_rollup_row(key, amounts))
+    for kind, rows in by_kind.items():
+        await _bulk_insert(session, _ROLLUPS[kind][0], rows)
+
+
+async def _bulk_insert(session: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    if session.dialect.name != "postgresql":
+        await session.execute(table.insert(), rows)
+        return
+    # The transaction is begun on this connection already (the emptiness check); COPY joins it.
+    raw = await session.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )

@@ -55,3 +55,35 @@ def report_period(date_from: str, date_to: str, today: date) -> Period:
     if period.days > MAX_DAYS:
         raise invalid("date_from", f"the period may cover at most {MAX_DAYS} days")
     return period
+
+
+@dataclass(frozen=True)
+class PeriodParts:
+    """A period as the rollups answer it: whole calendar months (their month rows) and the
+    days at its edges outside them (day rows)."""
+
+    months: Period | None  # first day of the first whole month .. first day of the last
+    days: tuple[Period, ...]  # at most two: before the months and after them
+
+
+def split(period: Period) -> PeriodParts:
+    """Whole months inside the period, plus its edge days: a year is 12 month rows per unit
+    instead of 365 day rows, and the figures add up to the same."""
+    first_month = period.first if period.first.day == 1 else _next_month(period.first)
+    after_last = _next_month(period.last)
+    # The last whole month ends on the period's last day only when that is a month's end.
+    last_month_end = period.last if after_last - timedelta(days=1) == period.last else None
+    end = last_month_end or period.last.replace(day=1) - timedelta(days=1)
+    if first_month > end:
+        return PeriodParts(None, (period,))
+    months = Period(first_month, end.replace(day=1))
+    days = []
+    if period.first < first_month:
+        days.append(Period(period.first, first_month - timedelta(days=1)))
+    if end < period.last:
+        days.append(Period(end + timedelta(days=1), period.last))
+    return PeriodParts(months, tuple(days))
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)

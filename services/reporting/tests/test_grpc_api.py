@@ -60,7 +60,8 @@ async def test_kpis_default_to_the_last_30_days_of_the_callers_scope(
     with acting_as(HQ):
         hq = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
         store = await call(stub.GetKpis, reporting_pb2.GetKpisRequest(store_id="ZJ-001"))
-    assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 3)
+    assert (hq.branch_id, hq.orders_received, len(hq.by_store)) == ("", 4, 0)
+    assert [(u.branch_id, u.figures.received) for u in hq.by_unit] == [("SH", 3), ("ZJ", 1)]
     assert (store.store_id, store.orders_received) == ("ZJ-001", 1)
 
 
@@ -88,3 +89,39 @@ async def test_bad_periods_and_foreign_units_come_back_as_domain_errors(
 async def test_kpis_need_a_caller(stub: reporting_pb2_grpc.ReportingServiceStub) -> None:
     with pytest.raises(Unauthenticated):
         await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
+
+
+@pytest.mark.service("reporting")
+async def test_every_figure_and_the_orders_behind_one_over_grpc(
+    runtime: Runtime, stub: reporting_pb2_grpc.ReportingServiceStub
+) -> None:
+    for store in ("SH-001", "SH-001", "SH-002"):
+        await received_today(runtime, "SH", store)
+
+    with acting_as(SH_MANAGER):
+        kpis = await call(stub.GetKpis, reporting_pb2.GetKpisRequest())
+        first = await call(
+            stub.ListFigureOrders,
+            reporting_pb2.ListFigureOrdersRequest(figure="received", page_size=2),
+        )
+        rest = await call(
+            stub.ListFigureOrders,
+            reporting_pb2.ListFigureOrdersRequest(
+                figure="received", page_size=2, page_token=first.next_page_token
+            ),
+        )
+        with pytest.raises(InvalidInput):
+            await call(stub.ListFigureOrders, reporting_pb2.ListFigureOrdersRequest(figure="x"))
+    assert (kpis.figures.received, kpis.figures.repeat_repair_rate) == (3, 0.0)
+    assert not kpis.figures.HasField("on_time_rate")  # nothing ready with a promise yet
+    assert [(u.store_id, u.figures.received) for u in kpis.by_unit] == [
+        ("SH-001", 2),
+        ("SH-002", 1),
+    ]
+    assert [a.age for a in kpis.backlog.open] == ["0-2", "3-7", "8-14", "15-30", "31+"]
+    assert kpis.backlog.open[0].orders == 3
+    assert len(first.orders) == 2 and first.next_page_token
+    assert len(rest.orders) == 1 and not rest.next_page_token
+    listed = {o.order_id for o in [*first.orders, *rest.orders]}
+    assert len(listed) == 3
+    assert all(o.branch_id == "SH" and o.HasField("received_at") for o in first.orders)

@@ -23,7 +23,7 @@ from servicekit.runtime import Runtime
 from servicekit.testing import eventually
 from services.reporting import handlers
 from services.reporting.domain.kpis import Kpis
-from services.reporting.service import ORDERS_CONSUMER, SPEC
+from services.reporting.service import CUSTOMERS_CONSUMER, ORDERS_CONSUMER, SPEC
 from services.reporting.tests.factories import order_received, publish
 
 DAY = "2026-11-27"  # a Shanghai business day: 2026-11-26T16:00Z up to 2026-11-27T16:00Z
@@ -57,7 +57,10 @@ def chain() -> Chain:
 async def consumer(runtime: Runtime, chain: Chain) -> AsyncIterator[EventConsumer]:
     """The service's order handlers behind a durable consumer of this test's own, running."""
     consumer = runtime.consumer(
-        f"reporting-test-{chain.sh}", "ORDERS", chain.subjects, handlers.ORDER_EVENTS
+        f"reporting-test-{chain.sh}",
+        "ORDERS",
+        chain.subjects,
+        handlers.ORDER_EVENTS,
     )
     task = asyncio.create_task(consumer.run(runtime.js))
     yield consumer
@@ -111,11 +114,15 @@ async def test_orders_count_per_store_branch_and_hq_within_scope(
 
     hq = await kpis(runtime, HQ)
     assert (hq.branch_id, hq.store_id, hq.orders_received) == (None, None, 5)
-    assert [(s.branch_id, s.store_id, s.orders_received) for s in hq.by_store] == [
-        (chain.sh, sh1, 3),
-        (chain.sh, sh2, 1),
-        (chain.zj, zj1, 1),
+    # At HQ the breakdown is by branch (10,000 stores are no dashboard): by_store is empty.
+    assert hq.by_store == ()
+    assert [(u.branch_id, u.figures["received"]) for u in hq.by_unit] == [
+        (chain.sh, 4),
+        (chain.zj, 1),
     ]
+    assert [
+        (s.branch_id, s.orders_received) for s in (await kpis(runtime, HQ, store_id=sh1)).by_store
+    ] == [(chain.sh, 3)]
 
     sh_manager = AuthContext("u-sh", "branch_manager", chain.sh)
     sh = await kpis(runtime, sh_manager)
@@ -220,14 +227,24 @@ async def test_a_redelivered_event_counts_once(runtime: Runtime, chain: Chain) -
 
 
 @pytest.mark.service("reporting")
-async def test_the_service_consumes_every_order_event(runtime: Runtime) -> None:
-    [orders] = SPEC.consumers(runtime)
+async def test_the_service_consumes_every_order_and_customer_event(runtime: Runtime) -> None:
+    orders, customers = SPEC.consumers(runtime)
     assert (orders.name, orders.stream, orders.subjects) == (
         ORDERS_CONSUMER,
         "ORDERS",
         ["orders.v1.>"],
     )
-    assert "aftersales.events.v1.OrderReceived" in orders.handlers
+    assert set(orders.handlers) == {
+        "aftersales.events.v1.OrderReceived",
+        "aftersales.events.v1.OrderStatusChanged",
+        "aftersales.events.v1.ClaimChanged",
+    }
+    assert (customers.name, customers.stream, customers.subjects) == (
+        CUSTOMERS_CONSUMER,
+        "CUSTOMERS",
+        ["customers.v1.>"],
+    )
+    assert set(customers.handlers) == {"aftersales.events.v1.FollowUpRecorded"}
 
 
 @pytest.mark.service("reporting")

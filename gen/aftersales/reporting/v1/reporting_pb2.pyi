@@ -5,8 +5,11 @@ Report centre (报表中心): KPIs from read models built only from events."""
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -98,6 +101,282 @@ class ServiceTypeKpis(_message.Message):
 Global___ServiceTypeKpis: _TypeAlias = ServiceTypeKpis  # noqa: Y015
 
 @_typing.final
+class Figures(_message.Message):
+    """Every order figure of a scope and period. Counts are of orders; money in fen; a rate or an
+    average is absent when nothing was there to divide by.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    TURNAROUND_MEDIAN_HOURS_FIELD_NUMBER: _builtins.int
+    TURNAROUND_P90_HOURS_FIELD_NUMBER: _builtins.int
+    TURNAROUND_MEAN_HOURS_FIELD_NUMBER: _builtins.int
+    PROMISED_FIELD_NUMBER: _builtins.int
+    ON_TIME_FIELD_NUMBER: _builtins.int
+    ON_TIME_RATE_FIELD_NUMBER: _builtins.int
+    REPEAT_RECEIVED_FIELD_NUMBER: _builtins.int
+    REPEAT_REPAIR_RATE_FIELD_NUMBER: _builtins.int
+    REPAIRED_FIELD_NUMBER: _builtins.int
+    FIRST_TIME_FIXED_FIELD_NUMBER: _builtins.int
+    FIRST_TIME_FIX_RATE_FIELD_NUMBER: _builtins.int
+    FOLLOWED_UP_FIELD_NUMBER: _builtins.int
+    FOLLOW_UP_RATE_FIELD_NUMBER: _builtins.int
+    AVERAGE_SATISFACTION_FIELD_NUMBER: _builtins.int
+    REVENUE_FEN_FIELD_NUMBER: _builtins.int
+    LABOUR_CLAIMED_FEN_FIELD_NUMBER: _builtins.int
+    LABOUR_ACCEPTED_FEN_FIELD_NUMBER: _builtins.int
+    LABOUR_PAID_FEN_FIELD_NUMBER: _builtins.int
+    received: _builtins.int
+    closed: _builtins.int
+    cancelled: _builtins.int
+    ready: _builtins.int
+    turnaround_median_hours: _builtins.float
+    turnaround_p90_hours: _builtins.float
+    turnaround_mean_hours: _builtins.float
+    promised: _builtins.int
+    on_time: _builtins.int
+    on_time_rate: _builtins.float
+    repeat_received: _builtins.int
+    repeat_repair_rate: _builtins.float
+    repaired: _builtins.int
+    first_time_fixed: _builtins.int
+    first_time_fix_rate: _builtins.float
+    followed_up: _builtins.int
+    follow_up_rate: _builtins.float
+    average_satisfaction: _builtins.float
+    revenue_fen: _builtins.int
+    labour_claimed_fen: _builtins.int
+    labour_accepted_fen: _builtins.int
+    labour_paid_fen: _builtins.int
+    def __init__(
+        self,
+        *,
+        received: _builtins.int = ...,
+        closed: _builtins.int = ...,
+        cancelled: _builtins.int = ...,
+        ready: _builtins.int = ...,
+        turnaround_median_hours: _builtins.float | None = ...,
+        turnaround_p90_hours: _builtins.float | None = ...,
+        turnaround_mean_hours: _builtins.float | None = ...,
+        promised: _builtins.int = ...,
+        on_time: _builtins.int = ...,
+        on_time_rate: _builtins.float | None = ...,
+        repeat_received: _builtins.int = ...,
+        repeat_repair_rate: _builtins.float | None = ...,
+        repaired: _builtins.int = ...,
+        first_time_fixed: _builtins.int = ...,
+        first_time_fix_rate: _builtins.float | None = ...,
+        followed_up: _builtins.int = ...,
+        follow_up_rate: _builtins.float | None = ...,
+        average_satisfaction: _builtins.float | None = ...,
+        revenue_fen: _builtins.int = ...,
+        labour_claimed_fen: _builtins.int = ...,
+        labour_accepted_fen: _builtins.int = ...,
+        labour_paid_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction", "_first_time_fix_rate", b"_first_time_fix_rate", "_follow_up_rate", b"_follow_up_rate", "_on_time_rate", b"_on_time_rate", "_repeat_repair_rate", b"_repeat_repair_rate", "_turnaround_mean_hours", b"_turnaround_mean_hours", "_turnaround_median_hours", b"_turnaround_median_hours", "_turnaround_p90_hours", b"_turnaround_p90_hours", "average_satisfaction", b"average_satisfaction", "first_time_fix_rate", b"first_time_fix_rate", "follow_up_rate", b"follow_up_rate", "on_time_rate", b"on_time_rate", "repeat_repair_rate", b"repeat_repair_rate", "turnaround_mean_hours", b"turnaround_mean_hours", "turnaround_median_hours", b"turnaround_median_hours", "turnaround_p90_hours", b"turnaround_p90_hours"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction", "_first_time_fix_rate", b"_first_time_fix_rate", "_follow_up_rate", b"_follow_up_rate", "_on_time_rate", b"_on_time_rate", "_repeat_repair_rate", b"_repeat_repair_rate", "_turnaround_mean_hours", b"_turnaround_mean_hours", "_turnaround_median_hours", b"_turnaround_median_hours", "_turnaround_p90_hours", b"_turnaround_p90_hours", "average_satisfaction", b"average_satisfaction", "cancelled", b"cancelled", "closed", b"closed", "first_time_fix_rate", b"first_time_fix_rate", "first_time_fixed", b"first_time_fixed", "follow_up_rate", b"follow_up_rate", "followed_up", b"followed_up", "labour_accepted_fen", b"labour_accepted_fen", "labour_claimed_fen", b"labour_claimed_fen", "labour_paid_fen", b"labour_paid_fen", "on_time", b"on_time", "on_time_rate", b"on_time_rate", "promised", b"promised", "ready", b"ready", "received", b"received", "repaired", b"repaired", "repeat_received", b"repeat_received", "repeat_repair_rate", b"repeat_repair_rate", "revenue_fen", b"revenue_fen", "turnaround_mean_hours", b"turnaround_mean_hours", "turnaround_median_hours", b"turnaround_median_hours", "turnaround_p90_hours", b"turnaround_p90_hours"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__average_satisfaction: _TypeAlias = _typing.Literal["average_satisfaction"]  # noqa: Y015
+    _WhichOneofArgType__average_satisfaction: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction"]  # noqa: Y015
+    _WhichOneofReturnType__first_time_fix_rate: _TypeAlias = _typing.Literal["first_time_fix_rate"]  # noqa: Y015
+    _WhichOneofArgType__first_time_fix_rate: _TypeAlias = _typing.Literal["_first_time_fix_rate", b"_first_time_fix_rate"]  # noqa: Y015
+    _WhichOneofReturnType__follow_up_rate: _TypeAlias = _typing.Literal["follow_up_rate"]  # noqa: Y015
+    _WhichOneofArgType__follow_up_rate: _TypeAlias = _typing.Literal["_follow_up_rate", b"_follow_up_rate"]  # noqa: Y015
+    _WhichOneofReturnType__on_time_rate: _TypeAlias = _typing.Literal["on_time_rate"]  # noqa: Y015
+    _WhichOneofArgType__on_time_rate: _TypeAlias = _typing.Literal["_on_time_rate", b"_on_time_rate"]  # noqa: Y015
+    _WhichOneofReturnType__repeat_repair_rate: _TypeAlias = _typing.Literal["repeat_repair_rate"]  # noqa: Y015
+    _WhichOneofArgType__repeat_repair_rate: _TypeAlias = _typing.Literal["_repeat_repair_rate", b"_repeat_repair_rate"]  # noqa: Y015
+    _WhichOneofReturnType__turnaround_mean_hours: _TypeAlias = _typing.Literal["turnaround_mean_hours"]  # noqa: Y015
+    _WhichOneofArgType__turnaround_mean_hours: _TypeAlias = _typing.Literal["_turnaround_mean_hours", b"_turnaround_mean_hours"]  # noqa: Y015
+    _WhichOneofReturnType__turnaround_median_hours: _TypeAlias = _typing.Literal["turnaround_median_hours"]  # noqa: Y015
+    _WhichOneofArgType__turnaround_median_hours: _TypeAlias = _typing.Literal["_turnaround_median_hours", b"_turnaround_median_hours"]  # noqa: Y015
+    _WhichOneofReturnType__turnaround_p90_hours: _TypeAlias = _typing.Literal["turnaround_p90_hours"]  # noqa: Y015
+    _WhichOneofArgType__turnaround_p90_hours: _TypeAlias = _typing.Literal["_turnaround_p90_hours", b"_turnaround_p90_hours"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_satisfaction) -> _WhichOneofReturnType__average_satisfaction | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__first_time_fix_rate) -> _WhichOneofReturnType__first_time_fix_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__follow_up_rate) -> _WhichOneofReturnType__follow_up_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__on_time_rate) -> _WhichOneofReturnType__on_time_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__repeat_repair_rate) -> _WhichOneofReturnType__repeat_repair_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__turnaround_mean_hours) -> _WhichOneofReturnType__turnaround_mean_hours | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__turnaround_median_hours) -> _WhichOneofReturnType__turnaround_median_hours | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__turnaround_p90_hours) -> _WhichOneofReturnType__turnaround_p90_hours | None: ...
+
+Global___Figures: _TypeAlias = Figures  # noqa: Y015
+
+@_typing.final
+class SplitFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_TYPE_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
+    service_type: _builtins.str
+    brand: _builtins.str
+    @_builtins.property
+    def figures(self) -> Global___Figures: ...
+    def __init__(
+        self,
+        *,
+        service_type: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        figures: Global___Figures | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "figures", b"figures", "service_type", b"service_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitFigures: _TypeAlias = SplitFigures  # noqa: Y015
+
+@_typing.final
+class UnitFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    store_id: _builtins.str
+    """empty for a branch"""
+    @_builtins.property
+    def figures(self) -> Global___Figures: ...
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        figures: Global___Figures | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "figures", b"figures", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitFigures: _TypeAlias = UnitFigures  # noqa: Y015
+
+@_typing.final
+class AgeBucket(_message.Message):
+    """Orders open now, by how many days before the period's last day they came in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGE_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    age: _builtins.str
+    """0-2 | 3-7 | 8-14 | 15-30 | 31+ (days)"""
+    orders: _builtins.int
+    def __init__(
+        self,
+        *,
+        age: _builtins.str = ...,
+        orders: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age", b"age", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgeBucket: _TypeAlias = AgeBucket  # noqa: Y015
+
+@_typing.final
+class Backlog(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_FIELD_NUMBER: _builtins.int
+    WAITING_PARTS_FIELD_NUMBER: _builtins.int
+    SWAP_LIMIT_NEAR_FIELD_NUMBER: _builtins.int
+    SWAP_LIMIT_PASSED_FIELD_NUMBER: _builtins.int
+    swap_limit_near: _builtins.int
+    swap_limit_passed: _builtins.int
+    @_builtins.property
+    def open(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgeBucket]: ...
+    @_builtins.property
+    def waiting_parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgeBucket]: ...
+    def __init__(
+        self,
+        *,
+        open: _abc.Iterable[Global___AgeBucket] | None = ...,
+        waiting_parts: _abc.Iterable[Global___AgeBucket] | None = ...,
+        swap_limit_near: _builtins.int = ...,
+        swap_limit_passed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open", b"open", "swap_limit_near", b"swap_limit_near", "swap_limit_passed", b"swap_limit_passed", "waiting_parts", b"waiting_parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Backlog: _TypeAlias = Backlog  # noqa: Y015
+
+@_typing.final
+class TechnicianFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TECHNICIAN_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    TURNAROUND_MEAN_HOURS_FIELD_NUMBER: _builtins.int
+    CAME_BACK_FIELD_NUMBER: _builtins.int
+    REPEAT_RATE_FIELD_NUMBER: _builtins.int
+    AVERAGE_SATISFACTION_FIELD_NUMBER: _builtins.int
+    technician_id: _builtins.str
+    branch_id: _builtins.str
+    store_id: _builtins.str
+    completed: _builtins.int
+    turnaround_mean_hours: _builtins.float
+    came_back: _builtins.int
+    repeat_rate: _builtins.float
+    average_satisfaction: _builtins.float
+    def __init__(
+        self,
+        *,
+        technician_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        completed: _builtins.int = ...,
+        turnaround_mean_hours: _builtins.float | None = ...,
+        came_back: _builtins.int = ...,
+        repeat_rate: _builtins.float | None = ...,
+        average_satisfaction: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction", "_repeat_rate", b"_repeat_rate", "_turnaround_mean_hours", b"_turnaround_mean_hours", "average_satisfaction", b"average_satisfaction", "repeat_rate", b"repeat_rate", "turnaround_mean_hours", b"turnaround_mean_hours"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction", "_repeat_rate", b"_repeat_rate", "_turnaround_mean_hours", b"_turnaround_mean_hours", "average_satisfaction", b"average_satisfaction", "branch_id", b"branch_id", "came_back", b"came_back", "completed", b"completed", "repeat_rate", b"repeat_rate", "store_id", b"store_id", "technician_id", b"technician_id", "turnaround_mean_hours", b"turnaround_mean_hours"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__average_satisfaction: _TypeAlias = _typing.Literal["average_satisfaction"]  # noqa: Y015
+    _WhichOneofArgType__average_satisfaction: _TypeAlias = _typing.Literal["_average_satisfaction", b"_average_satisfaction"]  # noqa: Y015
+    _WhichOneofReturnType__repeat_rate: _TypeAlias = _typing.Literal["repeat_rate"]  # noqa: Y015
+    _WhichOneofArgType__repeat_rate: _TypeAlias = _typing.Literal["_repeat_rate", b"_repeat_rate"]  # noqa: Y015
+    _WhichOneofReturnType__turnaround_mean_hours: _TypeAlias = _typing.Literal["turnaround_mean_hours"]  # noqa: Y015
+    _WhichOneofArgType__turnaround_mean_hours: _TypeAlias = _typing.Literal["_turnaround_mean_hours", b"_turnaround_mean_hours"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_satisfaction) -> _WhichOneofReturnType__average_satisfaction | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__repeat_rate) -> _WhichOneofReturnType__repeat_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__turnaround_mean_hours) -> _WhichOneofReturnType__turnaround_mean_hours | None: ...
+
+Global___TechnicianFigures: _TypeAlias = TechnicianFigures  # noqa: Y015
+
+@_typing.final
 class Kpis(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -108,6 +387,11 @@ class Kpis(_message.Message):
     ORDERS_RECEIVED_FIELD_NUMBER: _builtins.int
     BY_STORE_FIELD_NUMBER: _builtins.int
     BY_SERVICE_TYPE_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
+    BY_SPLIT_FIELD_NUMBER: _builtins.int
+    BY_UNIT_FIELD_NUMBER: _builtins.int
+    BACKLOG_FIELD_NUMBER: _builtins.int
+    TECHNICIANS_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     """the scope the figures cover; empty at chain level"""
     store_id: _builtins.str
@@ -115,9 +399,32 @@ class Kpis(_message.Message):
     date_to: _builtins.str
     orders_received: _builtins.int
     @_builtins.property
-    def by_store(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreKpis]: ...
+    def by_store(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreKpis]:
+        """Orders received per store of a branch, or the store itself; empty at chain level, where
+        by_unit breaks the figures down by branch (10,000 stores summed over a period are no
+        dashboard, and would cost HQ its speed).
+        """
+
     @_builtins.property
     def by_service_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceTypeKpis]: ...
+    @_builtins.property
+    def figures(self) -> Global___Figures:
+        """the scope's total"""
+
+    @_builtins.property
+    def by_split(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitFigures]:
+        """by service type and brand"""
+
+    @_builtins.property
+    def by_unit(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitFigures]:
+        """by the level below: HQ → branches, branch → stores"""
+
+    @_builtins.property
+    def backlog(self) -> Global___Backlog: ...
+    @_builtins.property
+    def technicians(self) -> _containers.RepeatedCompositeFieldContainer[Global___TechnicianFigures]:
+        """for a branch or a store"""
+
     def __init__(
         self,
         *,
@@ -128,11 +435,147 @@ class Kpis(_message.Message):
         orders_received: _builtins.int = ...,
         by_store: _abc.Iterable[Global___StoreKpis] | None = ...,
         by_service_type: _abc.Iterable[Global___ServiceTypeKpis] | None = ...,
+        figures: Global___Figures | None = ...,
+        by_split: _abc.Iterable[Global___SplitFigures] | None = ...,
+        by_unit: _abc.Iterable[Global___UnitFigures] | None = ...,
+        backlog: Global___Backlog | None = ...,
+        technicians: _abc.Iterable[Global___TechnicianFigures] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "figures", b"figures"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "by_service_type", b"by_service_type", "by_store", b"by_store", "date_from", b"date_from", "date_to", b"date_to", "orders_received", b"orders_received", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "branch_id", b"branch_id", "by_service_type", b"by_service_type", "by_split", b"by_split", "by_store", b"by_store", "by_unit", b"by_unit", "date_from", b"date_from", "date_to", b"date_to", "figures", b"figures", "orders_received", b"orders_received", "store_id", b"store_id", "technicians", b"technicians"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Kpis: _TypeAlias = Kpis  # noqa: Y015
+
+@_typing.final
+class ListFigureOrdersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    DATE_FROM_FIELD_NUMBER: _builtins.int
+    DATE_TO_FIELD_NUMBER: _builtins.int
+    FIGURE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    store_id: _builtins.str
+    date_from: _builtins.str
+    date_to: _builtins.str
+    figure: _builtins.str
+    """received | repeat_received | ready | on_time | late | closed | cancelled |
+    not_first_time_fixed | followed_up | open | waiting_parts | swap_limit
+    """
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        date_from: _builtins.str = ...,
+        date_to: _builtins.str = ...,
+        figure: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "date_from", b"date_from", "date_to", b"date_to", "figure", b"figure", "page_size", b"page_size", "page_token", b"page_token", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFigureOrdersRequest: _TypeAlias = ListFigureOrdersRequest  # noqa: Y015
+
+@_typing.final
+class FigureOrder(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    WARRANTY_STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    READY_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    PROMISED_DATE_FIELD_NUMBER: _builtins.int
+    TECHNICIAN_ID_FIELD_NUMBER: _builtins.int
+    SATISFACTION_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    number: _builtins.str
+    branch_id: _builtins.str
+    store_id: _builtins.str
+    service_type: _builtins.str
+    brand: _builtins.str
+    warranty_status: _builtins.str
+    status: _builtins.str
+    promised_date: _builtins.str
+    technician_id: _builtins.str
+    satisfaction: _builtins.int
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ready_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        service_type: _builtins.str = ...,
+        brand: _builtins.str = ...,
+        warranty_status: _builtins.str = ...,
+        status: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        ready_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        promised_date: _builtins.str = ...,
+        technician_id: _builtins.str = ...,
+        satisfaction: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "ready_at", b"ready_at", "received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "brand", b"brand", "closed_at", b"closed_at", "number", b"number", "order_id", b"order_id", "promised_date", b"promised_date", "ready_at", b"ready_at", "received_at", b"received_at", "satisfaction", b"satisfaction", "service_type", b"service_type", "status", b"status", "store_id", b"store_id", "technician_id", b"technician_id", "warranty_status", b"warranty_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FigureOrder: _TypeAlias = FigureOrder  # noqa: Y015
+
+@_typing.final
+class FigureOrders(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___FigureOrder]: ...
+    def __init__(
+        self,
+        *,
+        orders: _abc.Iterable[Global___FigureOrder] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FigureOrders: _TypeAlias = FigureOrders  # noqa: Y015
+
+KPI_TITLE_FIELD_NUMBER: _builtins.int
+KPI_DEFINITION_FIELD_NUMBER: _builtins.int
+kpi_title: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.str]
+"""the business's name (Chinese)"""
+kpi_definition: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.str]
+"""what is counted, when, and over what"""

@@ -39,6 +39,11 @@ class ReportingServiceStub:
                 request_serializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.GetKpisRequest.SerializeToString,
                 response_deserializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.Kpis.FromString,
                 _registered_method=True)
+        self.ListFigureOrders = channel.unary_unary(
+                '/aftersales.reporting.v1.ReportingService/ListFigureOrders',
+                request_serializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.ListFigureOrdersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.FigureOrders.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -50,6 +55,13 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFigureOrders(self, request, context):
+        """The orders behind one figure of GetKpis (drill-down), a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +69,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetKpis,
                     request_deserializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.GetKpisRequest.FromString,
                     response_serializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.Kpis.SerializeToString,
+            ),
+            'ListFigureOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFigureOrders,
+                    request_deserializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.ListFigureOrdersRequest.FromString,
+                    response_serializer=aftersales_dot_reporting_dot_v1_dot_reporting__pb2.FigureOrders.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +103,33 @@ class ReportingService:
             '/aftersales.reporting.v1.ReportingService/GetKpis',
             aftersales_dot_reporting_dot_v1_dot_reporting__pb2.GetKpisRequest.SerializeToString,
             aftersales_dot_reporting_dot_v1_dot_reporting__pb2.Kpis.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFigureOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.reporting.v1.ReportingService/ListFigureOrders',
+            aftersales_dot_reporting_dot_v1_dot_reporting__pb2.ListFigureOrdersRequest.SerializeToString,
+            aftersales_dot_reporting_dot_v1_dot_reporting__pb2.FigureOrders.FromString,
             options,
             channel_credentials,
             insecure,

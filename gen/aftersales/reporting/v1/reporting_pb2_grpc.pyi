@@ -32,11 +32,15 @@ class ReportingServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
     GetKpis: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetKpisRequest, _reporting_pb2.Kpis]
+    ListFigureOrders: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListFigureOrdersRequest, _reporting_pb2.FigureOrders]
+    """The orders behind one figure of GetKpis (drill-down), a page at a time."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetKpis: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetKpisRequest, _reporting_pb2.Kpis]  # type: ignore[assignment]
+    ListFigureOrders: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListFigureOrdersRequest, _reporting_pb2.FigureOrders]  # type: ignore[assignment]
+    """The orders behind one figure of GetKpis (drill-down), a page at a time."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -45,5 +49,13 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _reporting_pb2.GetKpisRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.Kpis, _abc.Awaitable[_reporting_pb2.Kpis]]: ...
+
+    @_abc_1.abstractmethod
+    def ListFigureOrders(
+        self,
+        request: _reporting_pb2.ListFigureOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.FigureOrders, _abc.Awaitable[_reporting_pb2.FigureOrders]]:
+        """The orders behind one figure of GetKpis (drill-down), a page at a time."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

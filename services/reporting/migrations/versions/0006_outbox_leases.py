@@ -1,15 +1,15 @@
 """outbox: a relay leases the rows it publishes instead of locking them across the network
 
-Revision ID: 0004_outbox_leases
-Revises: 0003_consumers_failures
+Revision ID: 0006_outbox_leases
+Revises: 0004_order_facts
 """
 
 from alembic import op
 
 from servicekit.migrations import add_outbox_leases, drop_outbox_leases
 
-revision = "0004_outbox_leases"
-down_revision = "0003_consumers_failures"
+revision = "0006_outbox_leases"
+down_revision = "0004_order_facts"
 branch_labels = None
 depends_on = None
 
