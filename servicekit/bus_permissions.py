@@ -157,7 +157,13 @@ SERVICES: dict[str, BusUser] = {
             ),
         ),
     ),
-    "reporting": BusUser("reporting", consumes=(Consumes("ORDERS", ("reporting-orders",)),)),
+    "reporting": BusUser(
+        "reporting",
+        consumes=(
+            Consumes("ORDERS", ("reporting-orders",)),
+            Consumes("INVENTORY", ("reporting-inventory",)),
+        ),
+    ),
 }
 
 # The person who replays dead letters (`python -m services.<name> dead-letters ...`): a replay

@@ -15,7 +15,7 @@ import grpc
 
 from servicekit.inbox import EventConsumer
 from servicekit.runtime import Runtime, ServiceSpec
-from services.reporting import grpc_api, handlers
+from services.reporting import grpc_api, handlers, stock, stock_api
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
@@ -23,11 +23,15 @@ ORDERS_CONSUMER = "reporting-orders"
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     grpc_api.register(server, runtime.uow)
+    stock_api.register(server, runtime.uow)
 
 
 def consumers(runtime: Runtime) -> list[EventConsumer]:
     # HQ reports need every branch, so one consumer takes all order events.
-    return [runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS)]
+    return [
+        runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS),
+        stock.stock_consumers(runtime),
+    ]
 
 
 SPEC = ServiceSpec(
