@@ -35,6 +35,7 @@ from services.gateway.routers import (
     notifications,
     repair_orders,
     reports,
+    stock_reports,
     system,
     tracking,
 )
@@ -161,6 +162,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         tracking,
         inventory,
         reports,
+        stock_reports,
         admin,
         base_data,
     ):
