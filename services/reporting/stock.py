@@ -14,7 +14,7 @@ from datetime import date
 
 from google.protobuf.message import Message
 
-from aftersales.events.v1 import inventory_events_pb2, order_events_pb2
+from aftersales.events.v1 import events_pb2, inventory_events_pb2, order_events_pb2
 from servicekit.auth import AuthContext
 from servicekit.inbox import EventConsumer, Handler, UnprocessableEvent
 from servicekit.paging import decode_page_token, encode_page_token, page_size
@@ -34,13 +34,12 @@ MISMATCH_PAGE = 50
 MISMATCH_PAGE_MAX = 200
 
 
-def _unit(meta: object) -> Unit:
+def _unit(meta: events_pb2.EventMeta) -> Unit:
     """The unit an inventory event belongs to: its warehouse's branch and store ("" for a
     branch's central warehouse)."""
-    branch = getattr(meta, "branch_id", "")
-    if not branch:
+    if not meta.branch_id:
         raise UnprocessableEvent("an inventory event without its branch cannot be placed")
-    return branch, getattr(meta, "store_id", "")
+    return meta.branch_id, meta.store_id
 
 
 async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -> None:
@@ -147,6 +146,10 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
     step (by version) says; an older step arriving late changes nothing."""
     if not event.order_id or not event.meta.branch_id:
         raise UnprocessableEvent("an order step without its order and branch cannot be placed")
+    if not event.HasField("received_at"):
+        # Announced before steps carried the record's parts (received_at came with them): an
+        # empty list here says nothing, so the order's record stays unknown.
+        return
     session = uow.session
     if not await repo.advance_order(
         session, event.order_id, event.number, event.version, event.to_status
@@ -154,15 +157,14 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         return
     branches = {s.store_id: s.branch_id for s in event.stores if s.branch_id}
     intake: Unit = (event.meta.branch_id, event.meta.store_id)
-    record: dict[str, tuple[Unit, int]] = {}
-    for part, quantity in stock.record_quantities(
-        (line.part_id, line.quantity) for line in event.part_lines if line.part_id
-    ).items():
-        store = next(
-            (line.store_id for line in event.part_lines if line.part_id == part and line.store_id),
-            intake[1],
-        )
-        record[part] = ((branches.get(store, intake[0]), store), quantity)
+    lines = [line for line in event.part_lines if line.part_id]
+    issuing = {line.part_id: line.store_id or intake[1] for line in reversed(lines)}
+    record: dict[str, tuple[Unit, int]] = {
+        part: ((branches.get(issuing[part], intake[0]), issuing[part]), quantity)
+        for part, quantity in stock.record_quantities(
+            (line.part_id, line.quantity) for line in lines
+        ).items()
+    }
     await repo.set_record(session, event.order_id, record, event.to_status in stock.REPAIR_FINISHED)
     short = (
         stock.record_quantities((p.part_id, p.quantity) for p in event.short_parts if p.part_id)
@@ -314,7 +316,9 @@ async def list_record_mismatches(
         rows = await repo.disagreements(uow.session, Scope(branch, store), after, size + 1)
     found = []
     for row in rows[:size]:
-        kind = stock.mismatch_kind(row.record_quantity, row.issued_quantity, row.repair_finished)
+        kind = stock.mismatch_kind(
+            row.record_quantity, row.issued_quantity, row.repair_finished, row.record_known
+        )
         if kind is not None:
             found.append(RecordMismatch(row, kind))
     last = rows[size - 1] if len(rows) > size else None

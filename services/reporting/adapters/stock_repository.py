@@ -606,6 +606,7 @@ class ReconciliationRow:
     record_quantity: int
     issued_quantity: int
     repair_finished: bool
+    record_known: bool
 
 
 async def disagreements(
@@ -614,10 +615,11 @@ async def disagreements(
     """Order parts whose record and issues may disagree (domain.stock.mismatch_kind decides),
     by order id then part, after the key `after`."""
     r = stock_reconciliation.c
+    o = stock_record_orders.c
     conditions = [
         *scope.where(stock_reconciliation),
         or_(
-            and_(r.record_quantity <= 0, r.issued_quantity > 0),
+            and_(r.record_quantity <= 0, r.issued_quantity > 0, o.order_id.is_not(None)),
             and_(r.repair_finished, r.record_quantity > 0, r.record_quantity != r.issued_quantity),
         ),
     ]
@@ -626,7 +628,6 @@ async def disagreements(
         conditions.append(
             or_(r.order_id > order_id, and_(r.order_id == order_id, r.part_number > part))
         )
-    o = stock_record_orders.c
     rows = await session.execute(
         select(
             r.order_id,
@@ -637,6 +638,7 @@ async def disagreements(
             r.record_quantity,
             r.issued_quantity,
             r.repair_finished,
+            o.order_id.is_not(None),
         )
         .outerjoin_from(stock_reconciliation, stock_record_orders, o.order_id == r.order_id)
         .where(*conditions)

@@ -240,12 +240,15 @@ def record_quantities(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
     return quantities
 
 
-def mismatch_kind(record_quantity: int, issued_quantity: int, repair_finished: bool) -> str | None:
+def mismatch_kind(
+    record_quantity: int, issued_quantity: int, repair_finished: bool, record_known: bool = True
+) -> str | None:
     """How an order's service record and its parts consumption disagree on a part, if they do.
-    An issue with no line is wrong at once; a missing or different issue only once the repair
-    is finished (until then the part may simply not have been issued yet)."""
+    An issue with no line is wrong as soon as the order's record is known (a step of the order
+    carrying its parts has arrived); a missing or different issue only once the repair is
+    finished (until then the part may simply not have been issued yet)."""
     if record_quantity <= 0:
-        return ISSUED_WITHOUT_LINE if issued_quantity > 0 else None
+        return ISSUED_WITHOUT_LINE if issued_quantity > 0 and record_known else None
     if not repair_finished or record_quantity == issued_quantity:
         return None
     return LINE_WITHOUT_ISSUE if issued_quantity <= 0 else QUANTITY_DIFFERS

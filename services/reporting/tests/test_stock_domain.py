@@ -106,6 +106,7 @@ def test_record_quantities_add_up_lines_of_one_part() -> None:
 def test_when_a_record_and_its_issues_disagree() -> None:
     kind = stock.mismatch_kind
     assert kind(0, 1, repair_finished=False) == stock.ISSUED_WITHOUT_LINE
+    assert kind(0, 1, repair_finished=False, record_known=False) is None
     assert kind(0, 0, repair_finished=True) is None
     assert kind(1, 0, repair_finished=False) is None  # not issued yet
     assert kind(1, 0, repair_finished=True) == stock.LINE_WITHOUT_ISSUE

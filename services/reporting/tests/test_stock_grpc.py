@@ -120,6 +120,24 @@ async def test_bad_requests_come_back_by_field(
 
 
 @pytest.mark.service("reporting")
+async def test_a_step_announced_before_steps_carried_the_record_is_not_read(
+    runtime: Runtime,
+) -> None:
+    old = step("SH", "SH-001", "o1", 3, "closed", [])
+    old.ClearField("received_at")
+    await handle(
+        runtime,
+        parts_changed("SH", "SH-001", "o1", "2026-11-02", "issue", [("L1", "P1", 1, 0, 200)]),
+        old,
+    )
+    found, _ = await stock.list_record_mismatches(runtime.uow, HQ, "", "", 0, "")
+    assert found == []  # the record is unknown, not empty
+    await handle(runtime, step("SH", "SH-001", "o1", 4, "closed", []))
+    [mismatch] = (await stock.list_record_mismatches(runtime.uow, HQ, "", "", 0, ""))[0]
+    assert (mismatch.kind, mismatch.row.order_number) == ("issued_without_line", "No1")
+
+
+@pytest.mark.service("reporting")
 async def test_an_event_that_cannot_be_placed_changes_nothing(runtime: Runtime) -> None:
     negative = moved("SH", "SH-001", "W-SH-001", "P1", "2026-11-01", "adjustment", -9, 100, -1)
     no_branch = moved("", "", "W-SH", "P1", "2026-11-01", "receipt", 1, 100, 1)
