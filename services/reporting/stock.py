@@ -61,22 +61,18 @@ async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -
     except ValueError as error:
         raise UnprocessableEvent(str(error)) from error
     session = uow.session
-    await repo.hold_position(
-        session,
-        event.warehouse_id,
-        event.part_number,
-        unit,
-        moved.on_hand_after,
-        moved.average_cost_after_fen,
-        moved.key,
-    )
-    same_day, before, next_day = await repo.days_around(
-        session, event.warehouse_id, event.part_number, moved.day
-    )
-    update = stock.apply_movement(moved, same_day, before, next_day)
-    await repo.write_part_day(session, event.warehouse_id, event.part_number, unit, update.closing)
+    held = await repo.advance_position(session, event.warehouse_id, event.part_number, unit, moved)
+    if held is not None:
+        # The part's latest movement (the usual case): it holds from its day on.
+        changes = stock.value_changes(moved, held)
+    else:
+        same_day, before, next_day = await repo.days_around(
+            session, event.warehouse_id, event.part_number, moved.day
+        )
+        changes = stock.late_value_changes(moved, same_day, before, next_day)
+    await repo.write_part_day(session, event.warehouse_id, event.part_number, unit, moved)
     sums: dict[date, tuple[int, int, int]] = {}
-    for day, change in update.value_changes:
+    for day, change in changes:
         value, issued, returned = sums.get(day, (0, 0, 0))
         sums[day] = (value + change, issued, returned)
     if moved.issued_cost_fen or moved.returned_cost_fen:
@@ -99,28 +95,28 @@ async def order_parts_changed(
     lines = [line for line in event.lines if line.line_id]
     if not event.order_id or not lines:
         return
+    reported = {
+        line.line_id: (line.part_number, stock.LineCounts(line.issued, line.returned))
+        for line in lines
+    }
     session = uow.session
-    stored = await repo.hold_order_lines(
-        session, event.order_id, {line.line_id: line.part_number for line in lines}
-    )
-    moved: dict[str, stock.LineCounts] = {}
+    stored = await repo.advance_order_lines(session, event.order_id, reported)
+    moved = False
     issued_quantity = issued_cost = returned_cost = 0
     net: dict[str, int] = {}
     for line in lines:
         progress = stock.line_progress(
-            stored.get(line.line_id, stock.LineCounts(0, 0)),
-            stock.LineCounts(line.issued, line.returned),
+            stored.get(line.line_id, stock.LineCounts(0, 0)), reported[line.line_id][1]
         )
         if not (progress.issued or progress.returned):
             continue
-        moved[line.line_id] = progress.now
+        moved = True
         issued_quantity += progress.issued
         issued_cost += progress.issued * line.unit_cost_fen
         returned_cost += progress.returned * line.unit_cost_fen
         net[line.part_number] = net.get(line.part_number, 0) + progress.issued - progress.returned
     if not moved:
         return
-    await repo.write_order_lines(session, event.order_id, moved)
     day = shanghai_day(from_timestamp(event.meta.occurred_at))
     await repo.add_order_day(
         session, day, unit, event.order_id, issued_quantity, issued_cost, returned_cost
@@ -150,11 +146,6 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         # Announced before steps carried the record's parts (received_at came with them): an
         # empty list here says nothing, so the order's record stays unknown.
         return
-    session = uow.session
-    if not await repo.advance_order(
-        session, event.order_id, event.number, event.version, event.to_status
-    ):
-        return
     branches = {s.store_id: s.branch_id for s in event.stores if s.branch_id}
     intake: Unit = (event.meta.branch_id, event.meta.store_id)
     lines = [line for line in event.part_lines if line.part_id]
@@ -165,13 +156,25 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
             (line.part_id, line.quantity) for line in lines
         ).items()
     }
-    await repo.set_record(session, event.order_id, record, event.to_status in stock.REPAIR_FINISHED)
-    short = (
-        stock.record_quantities((p.part_id, p.quantity) for p in event.short_parts if p.part_id)
-        if event.to_status == stock.WAITING_PARTS
-        else {}
+    text = stock.record_text(record)
+    session = uow.session
+    before = await repo.advance_order(
+        session, event.order_id, event.number, event.version, event.to_status, text
     )
-    await repo.set_waiting_parts(session, event.order_id, intake, short)
+    if before is None:
+        return
+    was_waiting, record_before = before[0] == stock.WAITING_PARTS, before[1]
+    if text != record_before:
+        dropped = stock.record_parts(record_before) - set(record)
+        await repo.set_record(session, event.order_id, record, dropped)
+    # Rows of what an order is short of exist only while its latest step left it waiting.
+    if was_waiting:
+        await repo.forget_waiting_parts(session, event.order_id)
+    if event.to_status == stock.WAITING_PARTS and event.short_parts:
+        short = stock.record_quantities(
+            (p.part_id, p.quantity) for p in event.short_parts if p.part_id
+        )
+        await repo.add_waiting_parts(session, event.order_id, intake, short)
 
 
 STOCK_ORDER_EVENTS: dict[str, tuple[type[Message], Handler]] = {

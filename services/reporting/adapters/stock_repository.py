@@ -1,11 +1,13 @@
 """Reading and writing the parts side's read models. Statements are built once per dialect (a
 consumer hot path) and take their values as bound parameters; rows of one statement are sent
-together (executemany), keys sorted so that concurrent writers lock rows in one order."""
+together (executemany), keys sorted so that concurrent writers lock rows in one order. Where a
+handler needs what a row held before, the upsert that changes it returns that (the row keeps
+its previous values), so it is one statement, not a read and a write."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,7 +19,6 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    literal,
     or_,
     select,
     union_all,
@@ -40,8 +41,9 @@ from services.reporting.domain.period import Period
 from services.reporting.domain.stock import (
     REPAIR_FINISHED,
     LedgerKey,
+    Level,
     LineCounts,
-    PartDay,
+    Movement,
     SlowMovingWindow,
 )
 
@@ -72,45 +74,56 @@ def _newer(table: Table, excluded: Any) -> Any:
     )
 
 
+def _movement_row(warehouse_id: str, part_number: str, unit: Unit, moved: Movement) -> dict:
+    return {
+        "warehouse_id": warehouse_id,
+        "part_number": part_number,
+        "branch_id": unit[0],
+        "store_id": unit[1],
+        "on_hand": moved.on_hand_after,
+        "average_cost_fen": moved.average_cost_after_fen,
+        "value_fen": moved.value_fen,
+        "occurred_us": moved.key.occurred_us,
+        "event_id": moved.key.event_id,
+    }
+
+
 @functools.cache
-def _hold_position(dialect_name: str) -> Any:
-    """Write the level a movement left, only forward. On PostgreSQL the row stays locked until
-    commit even when the movement is older, so one part's movements are handled one at a time
-    by concurrent consumers; SQLite takes its write lock up front anyway."""
+def _advance_position(dialect_name: str) -> Any:
+    """Move the part's level forward, returning the value it replaced; nothing when the
+    movement is older. On PostgreSQL the row stays locked until commit either way, so one
+    part's movements are handled one at a time by concurrent consumers (SQLite takes its write
+    lock up front)."""
     statement = upsert_on(dialect_name, stock_positions)
-    changing = ("branch_id", "store_id", "on_hand", "average_cost_fen", "occurred_us", "event_id")
-    return statement.on_conflict_do_update(
-        index_elements=[stock_positions.c.warehouse_id, stock_positions.c.part_number],
-        set_={name: statement.excluded[name] for name in changing},
-        where=_newer(stock_positions, statement.excluded),
+    changing = ("branch_id", "store_id", "on_hand", "average_cost_fen", "value_fen")
+    return (
+        statement.on_conflict_do_update(
+            index_elements=[stock_positions.c.warehouse_id, stock_positions.c.part_number],
+            set_={
+                **{name: statement.excluded[name] for name in changing},
+                "occurred_us": statement.excluded.occurred_us,
+                "event_id": statement.excluded.event_id,
+                "previous_value_fen": stock_positions.c.value_fen,
+            },
+            where=_newer(stock_positions, statement.excluded),
+        )
+    ).returning(stock_positions.c.previous_value_fen)
+
+
+async def advance_position(
+    session: AsyncConnection, warehouse_id: str, part_number: str, unit: Unit, moved: Movement
+) -> int | None:
+    """The value the part held before when this movement is its latest (0 when new), or None
+    when a later movement was applied already."""
+    row = await session.execute(
+        _advance_position(session.dialect.name),
+        {**_movement_row(warehouse_id, part_number, unit, moved), "previous_value_fen": 0},
     )
+    found = row.first()
+    return None if found is None else int(found.previous_value_fen)
 
 
-async def hold_position(
-    session: AsyncConnection,
-    warehouse_id: str,
-    part_number: str,
-    unit: Unit,
-    on_hand: int,
-    average_cost_fen: int,
-    key: LedgerKey,
-) -> None:
-    await session.execute(
-        _hold_position(session.dialect.name),
-        {
-            "warehouse_id": warehouse_id,
-            "part_number": part_number,
-            "branch_id": unit[0],
-            "store_id": unit[1],
-            "on_hand": on_hand,
-            "average_cost_fen": average_cost_fen,
-            "occurred_us": key.occurred_us,
-            "event_id": key.event_id,
-        },
-    )
-
-
-_DAY_COLUMNS = ("day", "occurred_us", "event_id", "on_hand", "average_cost_fen", "issued_quantity")
+_LEVEL_COLUMNS = ("day", "occurred_us", "event_id", "on_hand", "average_cost_fen")
 
 
 @functools.cache
@@ -118,7 +131,7 @@ def _days_around() -> Any:
     """The part's day rows up to the day (that day and the one before), and its next day."""
     c = stock_part_days.c
     same_part = (c.warehouse_id == bindparam("warehouse_id"), c.part_number == bindparam("part"))
-    columns = [c[name] for name in _DAY_COLUMNS]
+    columns = [c[name] for name in _LEVEL_COLUMNS]
     upto = (
         select(*columns)
         .where(*same_part, c.day <= bindparam("day"))
@@ -138,20 +151,16 @@ def _days_around() -> Any:
 
 async def days_around(
     session: AsyncConnection, warehouse_id: str, part_number: str, day: date
-) -> tuple[PartDay | None, PartDay | None, date | None]:
-    """(the day's row, the last earlier one, the first later day)."""
+) -> tuple[Level | None, Level | None, date | None]:
+    """(the day's closing level, the last earlier day's, the first later day)."""
     rows = await session.execute(
         _days_around(), {"warehouse_id": warehouse_id, "part": part_number, "day": day}
     )
     same_day = before = None
     next_day = None
     for row in rows:
-        found = PartDay(
-            row.day,
-            LedgerKey(row.occurred_us, row.event_id),
-            row.on_hand,
-            row.average_cost_fen,
-            row.issued_quantity,
+        found = Level(
+            row.day, LedgerKey(row.occurred_us, row.event_id), row.on_hand, row.average_cost_fen
         )
         if found.day == day:
             same_day = found
@@ -164,41 +173,32 @@ async def days_around(
 
 @functools.cache
 def _write_part_day(dialect_name: str) -> Any:
+    """The day closes on the latest of its movements; every movement adds its issues."""
     statement = upsert_on(dialect_name, stock_part_days)
-    changing = (
-        "branch_id",
-        "store_id",
-        "on_hand",
-        "average_cost_fen",
-        "value_fen",
-        "occurred_us",
-        "event_id",
-        "issued_quantity",
-    )
+    newer = _newer(stock_part_days, statement.excluded)
+    closing = ("on_hand", "average_cost_fen", "value_fen", "occurred_us", "event_id")
     return statement.on_conflict_do_update(
-        index_elements=[c for c in stock_part_days.primary_key.columns],
-        set_={name: statement.excluded[name] for name in changing},
+        index_elements=list(stock_part_days.primary_key.columns),
+        set_={
+            **{
+                name: case((newer, statement.excluded[name]), else_=stock_part_days.c[name])
+                for name in closing
+            },
+            "issued_quantity": stock_part_days.c.issued_quantity
+            + statement.excluded.issued_quantity,
+        },
     )
 
 
 async def write_part_day(
-    session: AsyncConnection, warehouse_id: str, part_number: str, unit: Unit, closing: PartDay
+    session: AsyncConnection, warehouse_id: str, part_number: str, unit: Unit, moved: Movement
 ) -> None:
-    """The day's closing row as the domain worked it out (under the position's lock)."""
     await session.execute(
         _write_part_day(session.dialect.name),
         {
-            "warehouse_id": warehouse_id,
-            "part_number": part_number,
-            "day": closing.day,
-            "branch_id": unit[0],
-            "store_id": unit[1],
-            "on_hand": closing.on_hand,
-            "average_cost_fen": closing.average_cost_fen,
-            "value_fen": closing.value_fen,
-            "occurred_us": closing.key.occurred_us,
-            "event_id": closing.key.event_id,
-            "issued_quantity": closing.issued_quantity,
+            **_movement_row(warehouse_id, part_number, unit, moved),
+            "day": moved.day,
+            "issued_quantity": moved.issued_quantity,
         },
     )
 
@@ -210,7 +210,7 @@ _STORE_DAY_SUMS = ("value_change_fen", "issued_cost_fen", "returned_cost_fen")
 def _add_store_days(dialect_name: str) -> Any:
     statement = upsert_on(dialect_name, stock_store_days)
     return statement.on_conflict_do_update(
-        index_elements=[c for c in stock_store_days.primary_key.columns],
+        index_elements=list(stock_store_days.primary_key.columns),
         set_={
             name: stock_store_days.c[name] + statement.excluded[name] for name in _STORE_DAY_SUMS
         },
@@ -237,59 +237,50 @@ async def add_store_days(
     )
 
 
+def _grown(table: Table, excluded: Any, name: str) -> Any:
+    """A counter that only grows (domain.stock.line_progress)."""
+    return case((excluded[name] > table.c[name], excluded[name]), else_=table.c[name])
+
+
 @functools.cache
-def _hold_order_lines(dialect_name: str) -> Any:
-    """Make the lines' rows if new and return what is stored; the no-op update locks existing
-    rows on PostgreSQL, so the deltas worked out from them cannot be applied twice."""
+def _advance_order_lines(dialect_name: str) -> Any:
     statement = upsert_on(dialect_name, stock_order_lines)
     return statement.on_conflict_do_update(
         index_elements=[stock_order_lines.c.order_id, stock_order_lines.c.line_id],
-        set_={"issued": stock_order_lines.c.issued},
+        set_={
+            "issued": _grown(stock_order_lines, statement.excluded, "issued"),
+            "returned": _grown(stock_order_lines, statement.excluded, "returned"),
+            "previous_issued": stock_order_lines.c.issued,
+            "previous_returned": stock_order_lines.c.returned,
+        },
     ).returning(
-        stock_order_lines.c.line_id, stock_order_lines.c.issued, stock_order_lines.c.returned
+        stock_order_lines.c.line_id,
+        stock_order_lines.c.previous_issued,
+        stock_order_lines.c.previous_returned,
     )
 
 
-async def hold_order_lines(
-    session: AsyncConnection, order_id: str, lines: Mapping[str, str]
+async def advance_order_lines(
+    session: AsyncConnection, order_id: str, lines: Mapping[str, tuple[str, LineCounts]]
 ) -> dict[str, LineCounts]:
-    """The stored counters of the order's lines (line id → part number given), new ones at 0."""
+    """Move the order's lines' counters (line id → part number and counters reported) forward;
+    per line, what was stored before (0 for a new line)."""
     rows = await session.execute(
-        _hold_order_lines(session.dialect.name),
+        _advance_order_lines(session.dialect.name),
         [
             {
                 "order_id": order_id,
                 "line_id": line_id,
-                "part_number": lines[line_id],
-                "issued": 0,
-                "returned": 0,
+                "part_number": part,
+                "issued": counts.issued,
+                "returned": counts.returned,
+                "previous_issued": 0,
+                "previous_returned": 0,
             }
-            for line_id in sorted(lines)
+            for line_id, (part, counts) in sorted(lines.items())
         ],
     )
-    return {row.line_id: LineCounts(row.issued, row.returned) for row in rows}
-
-
-@functools.cache
-def _write_order_lines() -> Any:
-    c = stock_order_lines.c
-    return (
-        update(stock_order_lines)
-        .where(c.order_id == bindparam("o_id"), c.line_id == bindparam("l_id"))
-        .values(issued=bindparam("issued"), returned=bindparam("returned"))
-    )
-
-
-async def write_order_lines(
-    session: AsyncConnection, order_id: str, counts: Mapping[str, LineCounts]
-) -> None:
-    await session.execute(
-        _write_order_lines(),
-        [
-            {"o_id": order_id, "l_id": line_id, "issued": c.issued, "returned": c.returned}
-            for line_id, c in sorted(counts.items())
-        ],
-    )
+    return {row.line_id: LineCounts(row.previous_issued, row.previous_returned) for row in rows}
 
 
 @functools.cache
@@ -297,7 +288,7 @@ def _add_order_day(dialect_name: str) -> Any:
     statement = upsert_on(dialect_name, stock_order_days)
     sums = ("issued_quantity", "issued_cost_fen", "returned_cost_fen")
     return statement.on_conflict_do_update(
-        index_elements=[c for c in stock_order_days.primary_key.columns],
+        index_elements=list(stock_order_days.primary_key.columns),
         set_={name: stock_order_days.c[name] + statement.excluded[name] for name in sums},
     )
 
@@ -327,22 +318,8 @@ async def add_order_day(
 
 @functools.cache
 def _add_issued(dialect_name: str) -> Any:
-    """Add to the quantity issued to an order of a part; a new row learns whether the order's
-    repair is finished from the order's own latest step, if it came first."""
-    finished = (
-        select(stock_record_orders.c.status.in_(sorted(REPAIR_FINISHED)))
-        .where(stock_record_orders.c.order_id == bindparam("order_id"))
-        .scalar_subquery()
-    )
-    statement = upsert_on(dialect_name, stock_reconciliation).values(
-        order_id=bindparam("order_id"),
-        part_number=bindparam("part_number"),
-        branch_id=bindparam("branch_id"),
-        store_id=bindparam("store_id"),
-        record_quantity=literal(0),
-        issued_quantity=bindparam("issued_quantity"),
-        repair_finished=func.coalesce(finished, False),
-    )
+    """Add to the quantity of a part issued to an order, net of returns."""
+    statement = upsert_on(dialect_name, stock_reconciliation)
     return statement.on_conflict_do_update(
         index_elements=[stock_reconciliation.c.order_id, stock_reconciliation.c.part_number],
         set_={
@@ -355,7 +332,6 @@ def _add_issued(dialect_name: str) -> Any:
 async def add_issued(
     session: AsyncConnection, order_id: str, unit: Unit, net_issued: Mapping[str, int]
 ) -> None:
-    """Add issued-less-returned quantities per part of the order."""
     await session.execute(
         _add_issued(session.dialect.name),
         [
@@ -364,6 +340,7 @@ async def add_issued(
                 "part_number": part,
                 "branch_id": unit[0],
                 "store_id": unit[1],
+                "record_quantity": 0,
                 "issued_quantity": quantity,
             }
             for part, quantity in sorted(net_issued.items())
@@ -373,24 +350,40 @@ async def add_issued(
 
 @functools.cache
 def _advance_order(dialect_name: str) -> Any:
-    """Keep the order's latest step, only forward by version; returns a row when it moved."""
+    """Keep the order's latest step, only forward by version, returning what it replaced."""
     statement = upsert_on(dialect_name, stock_record_orders)
     return statement.on_conflict_do_update(
         index_elements=[stock_record_orders.c.order_id],
-        set_={name: statement.excluded[name] for name in ("number", "version", "status")},
+        set_={
+            **{
+                name: statement.excluded[name] for name in ("number", "version", "status", "record")
+            },
+            "previous_status": stock_record_orders.c.status,
+            "previous_record": stock_record_orders.c.record,
+        },
         where=stock_record_orders.c.version < statement.excluded.version,
-    ).returning(stock_record_orders.c.order_id)
+    ).returning(stock_record_orders.c.previous_status, stock_record_orders.c.previous_record)
 
 
 async def advance_order(
-    session: AsyncConnection, order_id: str, number: str, version: int, status: str
-) -> bool:
-    """Whether this step is the order's latest so far (an older or repeated one is not)."""
+    session: AsyncConnection, order_id: str, number: str, version: int, status: str, record: str
+) -> tuple[str, str] | None:
+    """The status and record the order had before this step (empty when new), or None when
+    this step is not its latest (an older or repeated one)."""
     moved = await session.execute(
         _advance_order(session.dialect.name),
-        {"order_id": order_id, "number": number, "version": version, "status": status},
+        {
+            "order_id": order_id,
+            "number": number,
+            "version": version,
+            "status": status,
+            "record": record,
+            "previous_status": "",
+            "previous_record": "",
+        },
     )
-    return moved.first() is not None
+    row = moved.first()
+    return None if row is None else (row.previous_status, row.previous_record)
 
 
 @functools.cache
@@ -399,8 +392,7 @@ def _set_record(dialect_name: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=[stock_reconciliation.c.order_id, stock_reconciliation.c.part_number],
         set_={
-            "record_quantity": statement.excluded.record_quantity,
-            "repair_finished": statement.excluded.repair_finished,
+            name: statement.excluded[name] for name in ("record_quantity", "branch_id", "store_id")
         },
     )
 
@@ -412,9 +404,9 @@ def _clear_record() -> Any:
         update(stock_reconciliation)
         .where(
             c.order_id == bindparam("o_id"),
-            c.part_number.not_in(bindparam("parts", expanding=True)),
+            c.part_number.in_(bindparam("parts", expanding=True)),
         )
-        .values(record_quantity=0, repair_finished=bindparam("finished"))
+        .values(record_quantity=0)
     )
 
 
@@ -422,10 +414,10 @@ async def set_record(
     session: AsyncConnection,
     order_id: str,
     quantities: Mapping[str, tuple[Unit, int]],
-    repair_finished: bool,
+    dropped: Collection[str],
 ) -> None:
     """The service record's quantity per part (with the unit whose warehouse issues it); parts
-    no longer on the record drop to 0."""
+    dropped from the record go to 0."""
     if quantities:
         await session.execute(
             _set_record(session.dialect.name),
@@ -437,15 +429,12 @@ async def set_record(
                     "store_id": unit[1],
                     "record_quantity": quantity,
                     "issued_quantity": 0,
-                    "repair_finished": repair_finished,
                 }
                 for part, (unit, quantity) in sorted(quantities.items())
             ],
         )
-    await session.execute(
-        _clear_record(),
-        {"o_id": order_id, "parts": sorted(quantities), "finished": repair_finished},
-    )
+    if dropped:
+        await session.execute(_clear_record(), {"o_id": order_id, "parts": sorted(dropped)})
 
 
 @functools.cache
@@ -453,25 +442,27 @@ def _forget_waiting() -> Any:
     return delete(stock_waiting_parts).where(stock_waiting_parts.c.order_id == bindparam("o_id"))
 
 
-async def set_waiting_parts(
+async def forget_waiting_parts(session: AsyncConnection, order_id: str) -> None:
+    await session.execute(_forget_waiting(), {"o_id": order_id})
+
+
+async def add_waiting_parts(
     session: AsyncConnection, order_id: str, unit: Unit, short: Mapping[str, int]
 ) -> None:
-    """What the order is short of now (nothing unless it waits for parts)."""
-    await session.execute(_forget_waiting(), {"o_id": order_id})
-    if short:
-        await session.execute(
-            stock_waiting_parts.insert(),
-            [
-                {
-                    "order_id": order_id,
-                    "part_number": part,
-                    "branch_id": unit[0],
-                    "store_id": unit[1],
-                    "quantity": quantity,
-                }
-                for part, quantity in sorted(short.items())
-            ],
-        )
+    """What the order waiting for parts is short of."""
+    await session.execute(
+        stock_waiting_parts.insert(),
+        [
+            {
+                "order_id": order_id,
+                "part_number": part,
+                "branch_id": unit[0],
+                "store_id": unit[1],
+                "quantity": quantity,
+            }
+            for part, quantity in sorted(short.items())
+        ],
+    )
 
 
 # Reading the figures.
@@ -616,11 +607,12 @@ async def disagreements(
     by order id then part, after the key `after`."""
     r = stock_reconciliation.c
     o = stock_record_orders.c
+    finished = func.coalesce(o.status, "").in_(sorted(REPAIR_FINISHED))
     conditions = [
         *scope.where(stock_reconciliation),
         or_(
             and_(r.record_quantity <= 0, r.issued_quantity > 0, o.order_id.is_not(None)),
-            and_(r.repair_finished, r.record_quantity > 0, r.record_quantity != r.issued_quantity),
+            and_(finished, r.record_quantity > 0, r.record_quantity != r.issued_quantity),
         ),
     ]
     if after:
@@ -637,7 +629,7 @@ async def disagreements(
             r.store_id,
             r.record_quantity,
             r.issued_quantity,
-            r.repair_finished,
+            finished,
             o.order_id.is_not(None),
         )
         .outerjoin_from(stock_reconciliation, stock_record_orders, o.order_id == r.order_id)
@@ -645,4 +637,9 @@ async def disagreements(
         .order_by(r.order_id, r.part_number)
         .limit(limit)
     )
-    return [ReconciliationRow(*row) for row in rows]
+    return [
+        ReconciliationRow(
+            order_id, number, part, branch, store, record, issued, bool(finished), bool(known)
+        )
+        for order_id, number, part, branch, store, record, issued, finished, known in rows
+    ]

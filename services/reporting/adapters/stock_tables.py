@@ -3,7 +3,7 @@ inventory's StockMoved and OrderPartsChanged and orders' OrderStatusChanged."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, String, Table, text
+from sqlalchemy import BigInteger, Column, Date, Index, Integer, String, Table, Text, text
 
 from services.reporting.adapters.orm import metadata
 
@@ -16,9 +16,13 @@ stock_positions = Table(
     Column("store_id", String(30), nullable=False),  # "" for a branch's central warehouse
     Column("on_hand", BigInteger, nullable=False),
     Column("average_cost_fen", BigInteger, nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
     # The ledger order of the movement that left this level (domain.stock.LedgerKey).
     Column("occurred_us", BigInteger, nullable=False),
     Column("event_id", String(64), nullable=False),
+    # The value before the last update: the upsert that moves the level returns it, so the
+    # change is known without reading first.
+    Column("previous_value_fen", BigInteger, nullable=False),
 )
 """A part in a warehouse now. Its row is also what serialises the handling of that part's
 movements across consumers (the first statement of each locks it until commit)."""
@@ -67,6 +71,9 @@ stock_order_lines = Table(
     Column("part_number", String(40), nullable=False),
     Column("issued", Integer, nullable=False),
     Column("returned", Integer, nullable=False),
+    # The counters before the last update, returned by the upsert that moves them.
+    Column("previous_issued", Integer, nullable=False),
+    Column("previous_returned", Integer, nullable=False),
 )
 """An order line's issued and returned quantities as inventory last reported them: what the next
 OrderPartsChanged is compared with."""
@@ -93,8 +100,14 @@ stock_record_orders = Table(
     Column("number", String(40), nullable=False),
     Column("version", Integer, nullable=False),
     Column("status", String(30), nullable=False),
+    # The service record's parts as domain.stock.record_text writes them.
+    Column("record", Text, nullable=False),
+    # Status and record before the last step, returned by the upsert that applies a step.
+    Column("previous_status", String(30), nullable=False),
+    Column("previous_record", Text, nullable=False),
 )
-"""An order as its latest step (by version) left it: what its service record says is final."""
+"""An order as its latest step (by version) left it: its status (is the repair finished?) and
+the parts its service record lists."""
 
 stock_reconciliation = Table(
     "stock_reconciliation",
@@ -105,12 +118,11 @@ stock_reconciliation = Table(
     Column("store_id", String(30), nullable=False),
     Column("record_quantity", Integer, nullable=False, server_default=text("0")),
     Column("issued_quantity", Integer, nullable=False, server_default=text("0")),
-    Column("repair_finished", Boolean, nullable=False, server_default=text("false")),
     Index("ix_stock_reconciliation_branch", "branch_id", "order_id", "part_number"),
     Index("ix_stock_reconciliation_store", "store_id", "order_id", "part_number"),
 )
 """Per order and part: the service record's quantity (orders) against the quantity issued net
-of returns (inventory), and whether the repair is finished."""
+of returns (inventory); whether the repair is finished is the order's (stock_record_orders)."""
 
 stock_waiting_parts = Table(
     "stock_waiting_parts",

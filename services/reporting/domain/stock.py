@@ -16,8 +16,9 @@ events arrive in, so every replica and every replay converges on one state.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -91,6 +92,10 @@ class Movement:
     issued_cost_fen: int
     returned_cost_fen: int  # returned from orders by this movement
 
+    @property
+    def value_fen(self) -> int:
+        return self.on_hand_after * self.average_cost_after_fen
+
 
 def movement(
     occurred_at: datetime,
@@ -119,48 +124,41 @@ def movement(
 
 
 @dataclass(frozen=True)
-class PartDay:
-    """A part in a warehouse at the end of a business day: the level the day's last movement
-    left, and how many the day issued to orders."""
+class Level:
+    """A part's level in a warehouse as a movement left it (the close of a day, in a day row)."""
 
     day: date
     key: LedgerKey
     on_hand: int
     average_cost_fen: int
-    issued_quantity: int
 
     @property
     def value_fen(self) -> int:
         return self.on_hand * self.average_cost_fen
 
 
-@dataclass(frozen=True)
-class DayUpdate:
-    """What one movement changes: the day's closing row, and the unit's inventory value on the
-    days it shifts (a change on a day holds until the part's next day with a movement)."""
-
-    closing: PartDay
-    value_changes: tuple[tuple[date, int], ...]
-
-
-def apply_movement(
-    moved: Movement, same_day: PartDay | None, before: PartDay | None, next_day: date | None
-) -> DayUpdate:
-    """Apply a movement to its day, only forward: a movement older than the one the day closes
-    on adds its issues but leaves the level. `before` is the part's last earlier day with a
-    movement, `next_day` its first later one (an event arriving after later ones)."""
-    issued = (same_day.issued_quantity if same_day else 0) + moved.issued_quantity
-    if same_day is not None and same_day.key >= moved.key:
-        return DayUpdate(replace(same_day, issued_quantity=issued), ())
-    closing = PartDay(
-        moved.day, moved.key, moved.on_hand_after, moved.average_cost_after_fen, issued
-    )
-    held = same_day or before
-    shift = closing.value_fen - (held.value_fen if held else 0)
+def value_changes(
+    moved: Movement, held_value_fen: int, next_day: date | None = None
+) -> tuple[tuple[date, int], ...]:
+    """The unit's inventory value changes when `moved` sets the part's level, worth
+    `held_value_fen` before, from its day up to `next_day` (the part's next day with a movement,
+    whose own level stands; None when this movement is the latest)."""
+    shift = moved.value_fen - held_value_fen
     changes = [(moved.day, shift)]
     if next_day is not None:
         changes.append((next_day, -shift))
-    return DayUpdate(closing, tuple(change for change in changes if change[1]))
+    return tuple(change for change in changes if change[1])
+
+
+def late_value_changes(
+    moved: Movement, same_day: Level | None, before: Level | None, next_day: date | None
+) -> tuple[tuple[date, int], ...]:
+    """A movement arriving after a later one of its part: it closes its day only if it is the
+    day's latest so far, and then holds until the part's next day with a movement."""
+    if same_day is not None and same_day.key >= moved.key:
+        return ()
+    held = same_day or before
+    return value_changes(moved, held.value_fen if held else 0, next_day)
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
@@ -230,6 +228,20 @@ def line_progress(stored: LineCounts, reported: LineCounts) -> LineProgress:
     event twice adds nothing."""
     now = LineCounts(max(stored.issued, reported.issued), max(stored.returned, reported.returned))
     return LineProgress(now, now.issued - stored.issued, now.returned - stored.returned)
+
+
+def record_text(record: Mapping[str, tuple[tuple[str, str], int]]) -> str:
+    """A service record (part → (issuing branch and store, quantity)) as one text, the same for
+    the same record: a step that changed nothing of it is known at once."""
+    return json.dumps(
+        [[part, *unit, quantity] for part, (unit, quantity) in sorted(record.items())],
+        separators=(",", ":"),
+    )
+
+
+def record_parts(text: str) -> set[str]:
+    """The parts of a record written by record_text ("" for none known)."""
+    return {entry[0] for entry in json.loads(text)} if text else set()
 
 
 def record_quantities(lines: Iterable[tuple[str, int]]) -> dict[str, int]:

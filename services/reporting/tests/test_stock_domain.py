@@ -36,34 +36,46 @@ def test_a_movement_counts_on_its_shanghai_day_and_issues_cost_what_orders_consu
     assert (transfer.issued_cost_fen, transfer.returned_cost_fen) == (0, 0)
 
 
-def test_a_first_movement_sets_the_day_and_the_value_from_then_on() -> None:
-    update = stock.apply_movement(moved(MORNING, "e1", 5, 100), None, None, None)
-    assert update.closing.value_fen == 500
-    assert update.value_changes == ((date(2026, 11, 27), 500),)
-
-
-def test_a_later_movement_the_same_day_replaces_the_level_by_the_difference() -> None:
-    first = stock.apply_movement(moved(MORNING, "e1", 5, 100), None, None, None).closing
+def test_the_latest_movement_changes_the_value_by_the_difference_from_then_on() -> None:
+    first = moved(MORNING, "e1", 5, 100)
+    assert first.value_fen == 500
+    assert stock.value_changes(first, 0) == ((date(2026, 11, 27), 500),)
     issue = stock.movement(MORNING.replace(hour=2), "e2", "issue", -2, 100, 3, 100)
-    update = stock.apply_movement(issue, first, None, None)
-    assert (update.closing.on_hand, update.closing.issued_quantity) == (3, 2)
-    assert update.value_changes == ((date(2026, 11, 27), -200),)
+    assert stock.value_changes(issue, first.value_fen) == ((date(2026, 11, 27), -200),)
+    assert stock.value_changes(moved(MORNING, "e3", 3, 100), 300) == ()
 
 
-def test_an_older_movement_arriving_late_the_same_day_adds_its_issues_only() -> None:
-    newer = stock.apply_movement(moved(MORNING.replace(hour=3), "e2", 3, 100), None, None, None)
+def level(day: date, at: datetime, event_id: str, on_hand: int, cost: int) -> stock.Level:
+    return stock.Level(day, stock.ledger_key(at, event_id), on_hand, cost)
+
+
+def test_an_older_movement_arriving_late_the_same_day_leaves_the_value() -> None:
+    newer = level(date(2026, 11, 27), MORNING.replace(hour=3), "e2", 3, 100)
     older = stock.movement(MORNING, "e1", "issue", -1, 100, 4, 100)
-    update = stock.apply_movement(older, newer.closing, None, None)
-    assert (update.closing.on_hand, update.closing.issued_quantity) == (3, 1)
-    assert update.value_changes == ()
+    assert stock.late_value_changes(older, newer, None, None) == ()
+
+
+def test_a_movement_arriving_late_closes_its_day_if_it_is_the_days_latest() -> None:
+    earlier = level(date(2026, 11, 27), MORNING, "e1", 5, 100)
+    later_day = date(2026, 11, 28)
+    late = moved(MORNING.replace(hour=5), "e2", 4, 100)
+    assert stock.late_value_changes(late, earlier, None, later_day) == (
+        (date(2026, 11, 27), -100),
+        (later_day, 100),
+    )
 
 
 def test_a_movement_of_an_earlier_day_arriving_late_shifts_only_the_days_up_to_the_next() -> None:
-    later_day = stock.PartDay(date(2026, 11, 28), stock.ledger_key(MORNING, "x"), 2, 100, 0)
-    before = stock.PartDay(date(2026, 11, 20), stock.ledger_key(MORNING, "w"), 1, 100, 0)
-    update = stock.apply_movement(moved(MORNING, "e", 4, 100), None, before, later_day.day)
+    before = level(date(2026, 11, 20), MORNING, "w", 1, 100)
+    changes = stock.late_value_changes(
+        moved(MORNING, "e", 4, 100), None, before, date(2026, 11, 28)
+    )
     # Held 100 from the 20th; 400 from the 27th; the 28th's own level stands.
-    assert update.value_changes == ((date(2026, 11, 27), 300), (date(2026, 11, 28), -300))
+    assert changes == ((date(2026, 11, 27), 300), (date(2026, 11, 28), -300))
+    first_ever = stock.late_value_changes(
+        moved(MORNING, "e", 4, 100), None, None, date(2026, 12, 1)
+    )
+    assert first_ever == ((date(2026, 11, 27), 400), (date(2026, 12, 1), -400))
 
 
 def test_average_value_and_turnover_days_over_a_period() -> None:
@@ -101,6 +113,15 @@ def test_line_counters_move_only_forward() -> None:
 
 def test_record_quantities_add_up_lines_of_one_part() -> None:
     assert stock.record_quantities([("P1", 1), ("P2", 2), ("P1", 1)]) == {"P1": 2, "P2": 2}
+
+
+def test_a_record_is_one_text_whatever_the_order_of_its_lines() -> None:
+    unit = ("SH", "SH-001")
+    one = stock.record_text({"P2": (unit, 1), "P1": (unit, 2)})
+    assert one == stock.record_text({"P1": (unit, 2), "P2": (unit, 1)})
+    assert one != stock.record_text({"P1": (unit, 2), "P2": (unit, 2)})
+    assert stock.record_parts(one) == {"P1", "P2"}
+    assert stock.record_parts("") == set() == stock.record_parts(stock.record_text({}))
 
 
 def test_when_a_record_and_its_issues_disagree() -> None:

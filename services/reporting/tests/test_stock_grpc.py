@@ -138,6 +138,19 @@ async def test_a_step_announced_before_steps_carried_the_record_is_not_read(
 
 
 @pytest.mark.service("reporting")
+async def test_a_part_dropped_from_the_record_is_no_longer_on_it(runtime: Runtime) -> None:
+    await handle(
+        runtime,
+        step("SH", "SH-001", "o2", 1, "diagnosed", [("L1", "P1", 1), ("L2", "P9", 1)]),
+        parts_changed("SH", "SH-001", "o2", "2026-11-02", "issue", [("L2", "P9", 1, 0, 50)]),
+        step("SH", "SH-001", "o2", 2, "in_repair", [("L1", "P1", 1)]),
+        step("SH", "SH-001", "o2", 3, "in_repair", [("L1", "P1", 1)]),  # the record unchanged
+    )
+    [mismatch] = (await stock.list_record_mismatches(runtime.uow, HQ, "", "", 0, ""))[0]
+    assert (mismatch.row.part_number, mismatch.kind) == ("P9", "issued_without_line")
+
+
+@pytest.mark.service("reporting")
 async def test_an_event_that_cannot_be_placed_changes_nothing(runtime: Runtime) -> None:
     negative = moved("SH", "SH-001", "W-SH-001", "P1", "2026-11-01", "adjustment", -9, 100, -1)
     no_branch = moved("", "", "W-SH", "P1", "2026-11-01", "receipt", 1, 100, 1)

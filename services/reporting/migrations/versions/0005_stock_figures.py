@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("part_number", sa.String(length=40), nullable=False),
         sa.Column("issued", sa.Integer(), nullable=False),
         sa.Column("returned", sa.Integer(), nullable=False),
+        sa.Column("previous_issued", sa.Integer(), nullable=False),
+        sa.Column("previous_returned", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "line_id", name=op.f("pk_stock_order_lines")),
     )
     op.create_table(
@@ -72,8 +74,10 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=30), nullable=False),
         sa.Column("on_hand", sa.BigInteger(), nullable=False),
         sa.Column("average_cost_fen", sa.BigInteger(), nullable=False),
+        sa.Column("value_fen", sa.BigInteger(), nullable=False),
         sa.Column("occurred_us", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("previous_value_fen", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("warehouse_id", "part_number", name=op.f("pk_stock_positions")),
     )
     op.create_table(
@@ -84,7 +88,6 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=30), nullable=False),
         sa.Column("record_quantity", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("issued_quantity", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("repair_finished", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "part_number", name=op.f("pk_stock_reconciliation")),
     )
     with op.batch_alter_table("stock_reconciliation", schema=None) as batch_op:
@@ -101,6 +104,9 @@ def upgrade() -> None:
         sa.Column("number", sa.String(length=40), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column("record", sa.Text(), nullable=False),
+        sa.Column("previous_status", sa.String(length=30), nullable=False),
+        sa.Column("previous_record", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", name=op.f("pk_stock_record_orders")),
     )
     op.create_table(
