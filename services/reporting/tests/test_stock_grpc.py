@@ -4,6 +4,7 @@ figures absent when undefined, and bad input refused by field."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -148,6 +149,25 @@ async def test_a_part_dropped_from_the_record_is_no_longer_on_it(runtime: Runtim
     )
     [mismatch] = (await stock.list_record_mismatches(runtime.uow, HQ, "", "", 0, ""))[0]
     assert (mismatch.row.part_number, mismatch.kind) == ("P9", "issued_without_line")
+
+
+@pytest.mark.service("reporting")
+async def test_concurrent_consumers_apply_one_parts_movements_one_at_a_time(
+    runtime: Runtime,
+) -> None:
+    """Two replicas each with a batch holding a movement of the same part: the second waits
+    for the first (the position's row lock on PostgreSQL, the write lock on SQLite), so it
+    sees the level the first left and the value is counted once."""
+    first = moved("SH", "SH-001", "W-SH-001", "P1", "2026-11-01", "receipt", 5, 100, 5)
+    second = moved("SH", "SH-001", "W-SH-001", "P1", "2026-11-02", "receipt", 3, 100, 8)
+    order = [
+        parts_changed("SH", "SH-001", "o1", "2026-11-02", "issue", [("L1", "P1", n, 0, 100)])
+        for n in (1, 2)
+    ]
+    await asyncio.gather(handle(runtime, first, order[0]), handle(runtime, second, order[1]))
+    figures = await stock.get_stock_figures(runtime.uow, HQ, "", "", "2026-11-02", "2026-11-02")
+    assert figures.total.inventory_value_fen == 800
+    assert (figures.total.parts_cost_fen, figures.total.orders_with_issues) == (200, 1)
 
 
 @pytest.mark.service("reporting")
