@@ -101,7 +101,7 @@ async def order_parts_changed(
     }
     session = uow.session
     stored = await repo.advance_order_lines(session, event.order_id, reported)
-    moved = False
+    changed = False
     issued_quantity = issued_cost = returned_cost = 0
     net: dict[str, int] = {}
     for line in lines:
@@ -110,12 +110,12 @@ async def order_parts_changed(
         )
         if not (progress.issued or progress.returned):
             continue
-        moved = True
+        changed = True
         issued_quantity += progress.issued
         issued_cost += progress.issued * line.unit_cost_fen
         returned_cost += progress.returned * line.unit_cost_fen
         net[line.part_number] = net.get(line.part_number, 0) + progress.issued - progress.returned
-    if not moved:
+    if not changed:
         return
     day = shanghai_day(from_timestamp(event.meta.occurred_at))
     await repo.add_order_day(

@@ -167,17 +167,13 @@ def round_half_up(numerator: int, denominator: int) -> int:
 
 def closing_values(opening_fen: int, changes: Mapping[date, int], period: Period) -> list[int]:
     """The inventory value at the end of each day of the period, from the value before it and
-    the day's changes."""
+    the day's changes: the last is the period's inventory value, their mean its average."""
     values = []
     value = opening_fen
     for offset in range(period.days):
         value += changes.get(period.first + timedelta(days=offset), 0)
         values.append(value)
     return values
-
-
-def average_value(opening_fen: int, changes: Mapping[date, int], period: Period) -> int:
-    return round_half_up(sum(closing_values(opening_fen, changes, period)), period.days)
 
 
 def turnover_days(average_value_fen: int, issued_cost_fen: int, days: int) -> float | None:

