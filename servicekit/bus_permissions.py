@@ -179,6 +179,7 @@ SERVICES: dict[str, BusUser] = {
         consumes=(
             Consumes("ORDERS", ("reporting-orders",)),
             Consumes("CUSTOMERS", ("reporting-customers",)),
+            Consumes("INVENTORY", ("reporting-inventory",)),
         ),
         archive=True,
     ),

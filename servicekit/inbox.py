@@ -169,6 +169,30 @@ def give_up_reason(failures: Failures, limits: RetryLimits, now: datetime) -> st
 Handler = Callable[[UnitOfWork, Any], Awaitable[None]]
 # An event's protobuf full name → its message class and the handler that applies it.
 Handlers = dict[str, tuple[type[Message], Handler]]
+
+
+def chained_handlers(*tables: Handlers) -> Handlers:
+    """One consumer's handlers from several tables: an event type named in more than one has
+    each table's handler run in turn, in the same unit of work (one durable per stream, not
+    one per read model)."""
+    chained: dict[str, tuple[type[Message], list[Handler]]] = {}
+    for table in tables:
+        for name, (message_class, handler) in table.items():
+            chained.setdefault(name, (message_class, []))[1].append(handler)
+    return {name: (message_class, _in_turn(run)) for name, (message_class, run) in chained.items()}
+
+
+def _in_turn(run: list[Handler]) -> Handler:
+    if len(run) == 1:
+        return run[0]
+
+    async def in_turn(uow: UnitOfWork, event: Any) -> None:
+        for handler in run:
+            await handler(uow, event)
+
+    return in_turn
+
+
 # A handler and the former consumer it came from (None: the consumer's own).
 Step = tuple[str | None, Handler]
 

@@ -38,6 +38,7 @@ from services.gateway.routers import (
     notifications,
     repair_orders,
     reports,
+    stock_reports,
     system,
     tracking,
 )
@@ -169,6 +170,7 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         inventory,
         reports,
         exports,
+        stock_reports,
         admin,
         base_data,
     ):

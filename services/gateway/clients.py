@@ -11,7 +11,7 @@ import grpc
 from aftersales.customers.v1 import bulletins_pb2_grpc, customers_pb2_grpc, notifications_pb2_grpc
 from aftersales.inventory.v1 import inventory_pb2_grpc
 from aftersales.orders.v1 import base_data_pb2_grpc, orders_pb2_grpc
-from aftersales.reporting.v1 import reporting_pb2_grpc
+from aftersales.reporting.v1 import reporting_pb2_grpc, stock_reports_pb2_grpc
 from servicekit.caller_token import GATEWAY, load_signer
 from servicekit.grpc_client import is_serving, open_channel
 from servicekit.settings import TrustSettings
@@ -34,6 +34,9 @@ class ServiceClients:
         )
         self.bulletins = bulletins_pb2_grpc.BulletinsServiceStub(self.channels["customers"])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self.channels["reporting"])
+        self.stock_reports = stock_reports_pb2_grpc.StockReportsServiceStub(
+            self.channels["reporting"]
+        )
 
     async def down(self) -> list[str]:
         """The services whose health check does not answer SERVING."""

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import grpc
 
-from servicekit.inbox import EventConsumer
+from servicekit.inbox import EventConsumer, chained_handlers
 from servicekit.runtime import Runtime, ServiceSpec
-from services.reporting import grpc_api, handlers, rebuild, seed_history
+from services.reporting import grpc_api, handlers, rebuild, seed_history, stock, stock_api
 from services.reporting.adapters.orm import metadata
 
 ORDERS_CONSUMER = "reporting-orders"
@@ -28,16 +28,24 @@ CUSTOMERS_CONSUMER = "reporting-customers"
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     grpc_api.register(server, runtime.uow)
+    stock_api.register(server, runtime.uow)
 
 
 def consumers(runtime: Runtime) -> list[EventConsumer]:
-    # HQ reports need every branch, so one consumer per stream takes all its events; both
-    # write a batch's order facts at once, as its unit of work commits (handlers.finish_batch).
+    # HQ reports need every branch, so one consumer per stream takes all its events; the
+    # order facts of a batch are written at once, as its unit of work commits
+    # (handlers.finish_batch); the parts side reads the service record of every step too.
     return [
-        runtime.consumer(ORDERS_CONSUMER, "ORDERS", ["orders.v1.>"], handlers.ORDER_EVENTS),
+        runtime.consumer(
+            ORDERS_CONSUMER,
+            "ORDERS",
+            ["orders.v1.>"],
+            chained_handlers(handlers.ORDER_EVENTS, stock.STOCK_ORDER_EVENTS),
+        ),
         runtime.consumer(
             CUSTOMERS_CONSUMER, "CUSTOMERS", ["customers.v1.>"], handlers.CUSTOMER_EVENTS
         ),
+        stock.stock_consumers(runtime),
     ]
 
 

@@ -1,7 +1,7 @@
 """outbox: a relay leases the rows it publishes instead of locking them across the network
 
 Revision ID: 0006_outbox_leases
-Revises: 0004_order_facts
+Revises: 0005_stock_figures
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from servicekit.migrations import add_outbox_leases, drop_outbox_leases
 
 revision = "0006_outbox_leases"
-down_revision = "0004_order_facts"
+down_revision = "0005_stock_figures"
 branch_labels = None
 depends_on = None
 
