@@ -24,10 +24,11 @@ async def test_an_event_named_in_two_tables_runs_both_handlers_in_turn() -> None
     }
     stock: Handlers = {"text": (StringValue, noting(seen, "stock"))}
     chained = chained_handlers(facts, stock)
+    no_unit: Any = None
     assert set(chained) == {"text", "number"}
     assert chained["text"][0] is StringValue
-    await chained["text"][1](None, StringValue(value="a"))
-    await chained["number"][1](None, Int32Value(value=1))
+    await chained["text"][1](no_unit, StringValue(value="a"))
+    await chained["number"][1](no_unit, Int32Value(value=1))
     assert seen == ["facts:a", "stock:a", "facts:1"]
 
 
