@@ -216,7 +216,11 @@ def test_a_claim_goes_built_submitted_decided_paid_with_a_version_each_change() 
     subject.decide(rules.parse_decisions(content, subject), rules.fingerprint(content), NOW)
     assert (subject.status, subject.version) == ("decided", 3)
     assert [x.state for x in subject.lines] == ["accepted", "rejected"]
-    assert (subject.claimed_fen, subject.accepted_fen, subject.payable_fen) == (172000, 80000, 80000)
+    assert (subject.claimed_fen, subject.accepted_fen, subject.payable_fen) == (
+        172000,
+        80000,
+        80000,
+    )
     # The same file again changes nothing; another file is refused.
     assert not subject.decide([], rules.fingerprint(content), NOW)
     with pytest.raises(Conflict):
