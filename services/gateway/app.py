@@ -35,6 +35,7 @@ from services.gateway.routers import (
     notifications,
     repair_orders,
     reports,
+    settlement,
     system,
     tracking,
 )
@@ -163,6 +164,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         reports,
         admin,
         base_data,
+        settlement,
     ):
         app.include_router(module.router)
     return app
