@@ -482,17 +482,3 @@ async def claims_holding(session: AsyncConnection, order_ids: Iterable[str]) -> 
         select(c.claim_id).where(c.order_id.in_(ids), c.old_parts_owed > 0).distinct()
     )
     return sorted(claim_id for (claim_id,) in rows)
-
-
-async def claim_parts(
-    session: AsyncConnection, order_ids: Iterable[str]
-) -> dict[str, list[ClaimPart]]:
-    ids = list(order_ids)
-    c = settlement_claim_parts.c
-    found: dict[str, list[ClaimPart]] = {}
-    rows = await session.execute(select(settlement_claim_parts).where(c.order_id.in_(ids)))
-    for p in rows:
-        found.setdefault(p.order_id, []).append(
-            ClaimPart(p.line_id, p.part_id, p.quantity, p.unit_price_fen)
-        )
-    return found
