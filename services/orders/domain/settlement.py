@@ -23,7 +23,13 @@ from datetime import date, datetime
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, InvalidInput, NotFound, invalid
 from servicekit.identifiers import normalise_digits
-from servicekit.timeutil import SHANGHAI, shanghai_day, shanghai_day_start_utc
+from servicekit.timeutil import (
+    SHANGHAI,
+    day_problem,
+    parse_day,
+    shanghai_day,
+    shanghai_day_start_utc,
+)
 from services.orders.domain.order import RepairOrder
 from services.orders.domain.warranty import IN_WARRANTY
 
@@ -267,10 +273,12 @@ def check_writer(auth: AuthContext, branch_id: str) -> None:
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The UTC moments a Shanghai month `YYYY-MM` starts and ends (the next one's start)."""
     found = _MONTH.match(month)
-    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+    if not found or not 1 <= int(found.group(2)) <= 12:
         raise invalid("month", "must be a month as YYYY-MM")
     year, number = int(found.group(1)), int(found.group(2))
     first = date(year, number, 1)
+    if problem := day_problem(first):
+        raise invalid("month", problem)
     following = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
     return shanghai_day_start_utc(first), shanghai_day_start_utc(following)
 
@@ -428,9 +436,9 @@ def _row(
 
 def parse_paid_on(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise invalid("paid_on", "must be a date as YYYY-MM-DD") from None
+        return parse_day(text)
+    except ValueError as error:
+        raise invalid("paid_on", str(error)) from None
 
 
 def month_of(moment: datetime) -> str:

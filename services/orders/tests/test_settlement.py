@@ -124,7 +124,7 @@ def test_a_month_is_a_shanghai_month() -> None:
     assert start == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
     assert end == datetime(2026, 3, 31, 16, 0, tzinfo=UTC)
     assert rules.month_bounds("2026-12")[1] == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
-    for bad in ("2026-13", "2026-3", "march", ""):
+    for bad in ("2026-13", "2026-3", "march", "", "1980-01"):
         with pytest.raises(InvalidInput) as error:
             rules.month_bounds(bad)
         assert error.value.errors[0].field == "month"
@@ -253,6 +253,10 @@ def test_a_held_line_is_not_payable_until_its_old_part_is_back() -> None:
 
 
 def test_a_payment_dated_after_today_in_shanghai_is_refused() -> None:
+    for bad in ("2026-04-31", "1980-01-01", "01/04/2026"):
+        with pytest.raises(InvalidInput) as malformed:
+            rules.parse_paid_on(bad)
+        assert malformed.value.errors[0].field == "paid_on"
     subject = decided(line("A"))
     # 02:00 UTC on Apr 5 is 10:00 on Apr 5 in Shanghai.
     with pytest.raises(InvalidInput) as error:
