@@ -31,7 +31,7 @@ from servicekit.errors import PreconditionFailed
 from servicekit.timeutil import as_utc
 from services.orders.adapters.base_data import labour_price_rows
 from services.orders.adapters.orm import metadata, repair_orders
-from services.orders.adapters.repository import work_from_json
+from services.orders.adapters.repository import with_items, work_from_json
 from services.orders.domain.order import Intake, RepairOrder
 from services.orders.domain.settlement import Claim, ClaimLine, ClaimPart, ClaimPayment
 from services.orders.domain.warranty import IN_WARRANTY, WarrantyDecision
@@ -392,7 +392,7 @@ async def unclaimed_orders(
         _CLAIMABLE,
         {"branch_id": branch_id, "manufacturer": manufacturer, "start": start, "end": end},
     )
-    return [_order(row._mapping) for row in rows]
+    return await with_items(session, [_order(row._mapping) for row in rows])
 
 
 def _order(m: Any) -> RepairOrder:
