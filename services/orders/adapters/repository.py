@@ -534,7 +534,7 @@ def _details(with_timeline: bool) -> Any:
     """An order's timeline, part lines and payments (or the lines and payments of many), in one
     statement: the three kinds of row side by side in the same columns, told apart by `kind`.
     One round trip instead of three on every step's read."""
-    ids = bindparam("order_ids", expanding=True)
+    ids: Any = bindparam("order_ids", expanding=True)
     t, x, p = order_timeline.c, order_lines.c, order_payments.c
 
     def none(kind: Any) -> Any:
@@ -597,7 +597,7 @@ _DETAILS = _details(with_timeline=True)
 _ITEMS = _details(with_timeline=False)
 
 
-async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
+async def _with_details(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
     """The order with its timeline, part lines and payments."""
     await _filled(session, [order], _DETAILS)
     return order
@@ -643,7 +643,7 @@ async def _filled(
 
 async def get(session: AsyncConnection, order_id: str) -> RepairOrder | None:
     row = (await session.execute(_ORDER_BY_ID, {"order_id": order_id})).first()
-    return await _with_timeline(session, _order_from_row(row)) if row else None
+    return await _with_details(session, _order_from_row(row)) if row else None
 
 
 async def get_with_base_version(
@@ -654,7 +654,7 @@ async def get_with_base_version(
     row = (await session.execute(_ORDER_AND_BASE_VERSION, {"order_id": order_id})).first()
     if row is None:
         return None, 0
-    order = await _with_timeline(session, _order_from_row(row))
+    order = await _with_details(session, _order_from_row(row))
     return order, int(row.base_data_version or 0)
 
 
@@ -662,7 +662,7 @@ async def find_by_request_id(session: AsyncConnection, request_id: str) -> Repai
     row = (
         await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
     ).first()
-    return await _with_timeline(session, _order_from_row(row)) if row else None
+    return await _with_details(session, _order_from_row(row)) if row else None
 
 
 async def release_request_id(session: AsyncConnection, request_id: str, cutoff: datetime) -> None:
