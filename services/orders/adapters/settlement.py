@@ -120,9 +120,10 @@ _CLAIM_BY_MONTH = select(settlement_claims).where(
     settlement_claims.c.branch_id == bindparam("branch_id"),
     settlement_claims.c.month == bindparam("month"),
 )
+_CLAIM_IDS: Any = bindparam("claim_ids", expanding=True)
 _LINES_OF = (
     select(settlement_claim_lines)
-    .where(settlement_claim_lines.c.claim_id == bindparam("claim_id"))
+    .where(settlement_claim_lines.c.claim_id.in_(_CLAIM_IDS))
     .order_by(settlement_claim_lines.c.closed_at, settlement_claim_lines.c.number)
 )
 _PARTS_OF = (
@@ -131,12 +132,12 @@ _PARTS_OF = (
         settlement_claim_lines,
         settlement_claim_lines.c.order_id == settlement_claim_parts.c.order_id,
     )
-    .where(settlement_claim_lines.c.claim_id == bindparam("claim_id"))
+    .where(settlement_claim_lines.c.claim_id.in_(_CLAIM_IDS))
     .order_by(settlement_claim_parts.c.order_id, settlement_claim_parts.c.line_id)
 )
 _PAYMENTS_OF = (
     select(settlement_payments)
-    .where(settlement_payments.c.claim_id == bindparam("claim_id"))
+    .where(settlement_payments.c.claim_id.in_(_CLAIM_IDS))
     .order_by(settlement_payments.c.seq)
 )
 _SAVE_CLAIM = (
@@ -184,40 +185,50 @@ def _claim(row: Any) -> Claim:
     )
 
 
-async def _filled(session: AsyncConnection, claim: Claim) -> Claim:
-    key = {"claim_id": claim.id}
+async def _filled(session: AsyncConnection, claims: list[Claim]) -> list[Claim]:
+    """The claims with their lines, parts and payments: three statements for all of them."""
+    if not claims:
+        return claims
+    by_id = {claim.id: claim for claim in claims}
+    key = {"claim_ids": list(by_id)}
     parts: dict[str, list[ClaimPart]] = {}
     for p in await session.execute(_PARTS_OF, key):
         parts.setdefault(p.order_id, []).append(
             ClaimPart(p.line_id, p.part_id, p.quantity, p.unit_price_fen)
         )
-    claim.lines = [
-        ClaimLine(
-            order_id=r.order_id,
-            number=r.number,
-            store_id=r.store_id,
-            repair_level=r.repair_level,
-            labour_fen=r.labour_fen,
-            closed_at=as_utc(r.closed_at),
-            parts=tuple(parts.get(r.order_id, ())),
-            old_parts_owed=r.old_parts_owed,
-            decision=r.decision,
-            reason_code=r.reason_code,
-            accepted_fen=r.accepted_fen,
-            paid=r.paid,
+    for r in await session.execute(_LINES_OF, key):
+        by_id[r.claim_id].lines.append(
+            ClaimLine(
+                order_id=r.order_id,
+                number=r.number,
+                store_id=r.store_id,
+                repair_level=r.repair_level,
+                labour_fen=r.labour_fen,
+                closed_at=as_utc(r.closed_at),
+                parts=tuple(parts.get(r.order_id, ())),
+                old_parts_owed=r.old_parts_owed,
+                decision=r.decision,
+                reason_code=r.reason_code,
+                accepted_fen=r.accepted_fen,
+                paid=r.paid,
+            )
         )
-        for r in await session.execute(_LINES_OF, key)
-    ]
-    claim.payments = [
-        ClaimPayment(p.amount_fen, p.paid_on, p.recorded_by, as_utc(p.recorded_at), p.request_id)
-        for p in await session.execute(_PAYMENTS_OF, key)
-    ]
-    return claim
+    for p in await session.execute(_PAYMENTS_OF, key):
+        by_id[p.claim_id].payments.append(
+            ClaimPayment(
+                p.amount_fen, p.paid_on, p.recorded_by, as_utc(p.recorded_at), p.request_id or ""
+            )
+        )
+    return claims
+
+
+async def _one(session: AsyncConnection, row: Any) -> Claim | None:
+    return (await _filled(session, [_claim(row)]))[0] if row else None
 
 
 async def get_claim(session: AsyncConnection, claim_id: str) -> Claim | None:
     row = (await session.execute(_CLAIM_BY_ID, {"claim_id": claim_id})).first()
-    return await _filled(session, _claim(row)) if row else None
+    return await _one(session, row)
 
 
 async def claim_of_month(
@@ -225,7 +236,7 @@ async def claim_of_month(
 ) -> Claim | None:
     key = {"manufacturer": manufacturer, "branch_id": branch_id, "month": month}
     row = (await session.execute(_CLAIM_BY_MONTH, key)).first()
-    return await _filled(session, _claim(row)) if row else None
+    return await _one(session, row)
 
 
 async def list_claims(
@@ -236,8 +247,8 @@ async def list_claims(
     status: str,
     limit: int,
 ) -> list[Claim]:
-    """The claims' headers with their lines' sums (lines loaded: a claim is at most a
-    branch's month of one brand)."""
+    """The claims with their lines (a claim is at most a branch's month of one brand), whose
+    sums the list shows."""
     c = settlement_claims.c
     conditions = []
     if branch_id:
@@ -254,7 +265,7 @@ async def list_claims(
         .order_by(c.month.desc(), c.branch_id, c.manufacturer)
         .limit(limit)
     )
-    return [await _filled(session, _claim(row)) for row in rows.all()]
+    return await _filled(session, [_claim(row) for row in rows])
 
 
 async def add_claim(session: AsyncConnection, claim: Claim) -> None:
