@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
+from servicekit.errors import ServiceUnavailable
 from servicekit.timeutil import as_utc
 from services.orders.adapters import base_data
 from services.orders.adapters.orm import (
@@ -575,7 +576,12 @@ def _details(with_timeline: bool) -> Any:
     payments = select(
         *row("p", p.order_id, [p.position, p.amount_fen], [p.method], [], p.at)
     ).where(p.order_id.in_(ids))
-    parts = [lines, payments]
+    # The orders' versions as this same statement sees them: equal to those read with the
+    # orders, nothing changed them in between (every change moves the version on).
+    versions = select(
+        *row("v", repair_orders.c.id, [repair_orders.c.version], [], [], none(DateTime()))
+    ).where(repair_orders.c.id.in_(ids))
+    parts = [lines, payments, versions]
     if with_timeline:
         timeline = select(
             *row(
@@ -597,26 +603,41 @@ _DETAILS = _details(with_timeline=True)
 _ITEMS = _details(with_timeline=False)
 
 
-async def _with_details(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
-    """The order with its timeline, part lines and payments."""
-    await _filled(session, [order], _DETAILS)
-    return order
+READ_ATTEMPTS = 5
+"""Reads of an order racing a change to it: tries before a 503 (a retry of two statements)."""
+
+Rows = Callable[[], Awaitable[Sequence[Any]]]
 
 
-async def with_items(session: AsyncConnection, orders: list[RepairOrder]) -> list[RepairOrder]:
-    """The orders with their part lines and payments, in one statement for all of them."""
-    return await _filled(session, orders, _ITEMS)
+async def read_orders(
+    session: AsyncConnection,
+    rows: Rows,
+    make: Callable[[Any], RepairOrder] | None = None,
+    with_timeline: bool = False,
+) -> tuple[list[RepairOrder], Sequence[Any]]:
+    """The orders of `rows` (a statement's rows, made orders by `make`) with their part lines,
+    payments (and timelines) as of the same moment: read again when a change came between."""
+    make = make or _order_from_row
+    statement = _DETAILS if with_timeline else _ITEMS
+    for _ in range(READ_ATTEMPTS):
+        found = await rows()
+        orders = [make(row) for row in found]
+        if await _filled(session, orders, statement):
+            return orders, found
+    raise ServiceUnavailable("the order kept changing while it was read: try again")
 
 
-async def _filled(
-    session: AsyncConnection, orders: list[RepairOrder], statement: Any
-) -> list[RepairOrder]:
+async def _filled(session: AsyncConnection, orders: list[RepairOrder], statement: Any) -> bool:
+    """Fill the orders from `statement`; False when one of them changed since it was read."""
     if not orders:
-        return orders
+        return True
     by_id = {order.id: order for order in orders}
+    consistent = True
     for r in await session.execute(statement, {"order_ids": list(by_id)}):
         order = by_id[r.order_id]
-        if r.kind == "t":
+        if r.kind == "v":
+            consistent = consistent and r.n1 == order.version
+        elif r.kind == "t":
             order.timeline.append(TimelineEntry(r.s1, as_utc(r.at), r.s2, r.s3, r.s4, r.s5))
         elif r.kind == "l":
             order.work.lines.append(
@@ -638,12 +659,23 @@ async def _filled(
             )
         else:
             order.work.payments.append(Payment(r.s1, r.n2, as_utc(r.at)))
-    return orders
+    return consistent
+
+
+async def _one(
+    session: AsyncConnection, statement: Any, params: dict[str, Any]
+) -> tuple[RepairOrder | None, Any]:
+    async def rows() -> Sequence[Any]:
+        row = (await session.execute(statement, params)).first()
+        return [row] if row else []
+
+    orders, found = await read_orders(session, rows, with_timeline=True)
+    return (orders[0], found[0]) if orders else (None, None)
 
 
 async def get(session: AsyncConnection, order_id: str) -> RepairOrder | None:
-    row = (await session.execute(_ORDER_BY_ID, {"order_id": order_id})).first()
-    return await _with_details(session, _order_from_row(row)) if row else None
+    order, _ = await _one(session, _ORDER_BY_ID, {"order_id": order_id})
+    return order
 
 
 async def get_with_base_version(
@@ -651,18 +683,16 @@ async def get_with_base_version(
 ) -> tuple[RepairOrder | None, int]:
     """The order, and the base data's version read with it (a step needs both: one round
     trip fewer)."""
-    row = (await session.execute(_ORDER_AND_BASE_VERSION, {"order_id": order_id})).first()
-    if row is None:
+    order, row = await _one(session, _ORDER_AND_BASE_VERSION, {"order_id": order_id})
+    if order is None:
         return None, 0
-    order = await _with_details(session, _order_from_row(row))
     return order, int(row.base_data_version or 0)
 
 
 async def find_by_request_id(session: AsyncConnection, request_id: str) -> RepairOrder | None:
-    row = (
-        await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
-    ).first()
-    return await _with_details(session, _order_from_row(row)) if row else None
+    statement = select(repair_orders).where(repair_orders.c.request_id == request_id)
+    order, _ = await _one(session, statement, {})
+    return order
 
 
 async def release_request_id(session: AsyncConnection, request_id: str, cutoff: datetime) -> None:
@@ -712,13 +742,18 @@ async def list_page(
     if after:
         at, last_id = after
         conditions.append(or_(c.received_at < at, and_(c.received_at == at, c.id < last_id)))
-    rows = await session.execute(
+    statement = (
         select(repair_orders)
         .where(*conditions)
         .order_by(c.received_at.desc(), c.id.desc())
         .limit(limit)
     )
-    return await with_items(session, [_order_from_row(row) for row in rows])
+
+    async def rows() -> Sequence[Any]:
+        return (await session.execute(statement)).all()
+
+    orders, _ = await read_orders(session, rows)
+    return orders
 
 
 async def list_brands(session: AsyncConnection) -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -784,13 +819,18 @@ async def orders_of_devices(
     session: AsyncConnection, imeis: list[str], limit: int = 200
 ) -> list[RepairOrder]:
     """The orders taken in for any of these IMEIs, newest first."""
-    rows = await session.execute(
+    statement = (
         select(repair_orders)
         .where(repair_orders.c.imei.in_(imeis))
         .order_by(repair_orders.c.received_at.desc(), repair_orders.c.id.desc())
         .limit(limit)
     )
-    return await with_items(session, [_order_from_row(row) for row in rows])
+
+    async def rows() -> Sequence[Any]:
+        return (await session.execute(statement)).all()
+
+    orders, _ = await read_orders(session, rows)
+    return orders
 
 
 async def forget_customer(

@@ -27,11 +27,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import BigId, upsert_on
-from servicekit.errors import PreconditionFailed
+from servicekit.errors import PreconditionFailed, ServiceUnavailable
 from servicekit.timeutil import as_utc
 from services.orders.adapters.base_data import labour_price_rows
 from services.orders.adapters.orm import metadata, repair_orders
-from services.orders.adapters.repository import with_items, work_from_json
+from services.orders.adapters.repository import read_orders, work_from_json
 from services.orders.domain.order import Intake, RepairOrder
 from services.orders.domain.settlement import Claim, ClaimLine, ClaimPart, ClaimPayment
 from services.orders.domain.warranty import IN_WARRANTY, WarrantyDecision
@@ -185,10 +185,31 @@ def _claim(row: Any) -> Claim:
     )
 
 
+_VERSIONS_OF = select(settlement_claims.c.id, settlement_claims.c.version).where(
+    settlement_claims.c.id.in_(_CLAIM_IDS)
+)
+READ_ATTEMPTS = 5
+"""Reads of a claim racing a change to it: tries before a 503."""
+
+
+async def _read(session: AsyncConnection, statement: Any, params: dict[str, Any]) -> list[Claim]:
+    """The claims `statement` finds, with their lines, parts and payments as of one moment:
+    read again when a change came between (each moves the claim's version on)."""
+    for _ in range(READ_ATTEMPTS):
+        claims = [_claim(row) for row in await session.execute(statement, params)]
+        if not claims:
+            return claims
+        await _filled(session, claims)
+        versions = dict(
+            (await session.execute(_VERSIONS_OF, {"claim_ids": [c.id for c in claims]})).all()
+        )
+        if all(versions.get(c.id) == c.version for c in claims):
+            return claims
+    raise ServiceUnavailable("the claim kept changing while it was read: try again")
+
+
 async def _filled(session: AsyncConnection, claims: list[Claim]) -> list[Claim]:
     """The claims with their lines, parts and payments: three statements for all of them."""
-    if not claims:
-        return claims
     by_id = {claim.id: claim for claim in claims}
     key = {"claim_ids": list(by_id)}
     parts: dict[str, list[ClaimPart]] = {}
@@ -222,21 +243,17 @@ async def _filled(session: AsyncConnection, claims: list[Claim]) -> list[Claim]:
     return claims
 
 
-async def _one(session: AsyncConnection, row: Any) -> Claim | None:
-    return (await _filled(session, [_claim(row)]))[0] if row else None
-
-
 async def get_claim(session: AsyncConnection, claim_id: str) -> Claim | None:
-    row = (await session.execute(_CLAIM_BY_ID, {"claim_id": claim_id})).first()
-    return await _one(session, row)
+    found = await _read(session, _CLAIM_BY_ID, {"claim_id": claim_id})
+    return found[0] if found else None
 
 
 async def claim_of_month(
     session: AsyncConnection, manufacturer: str, branch_id: str, month: str
 ) -> Claim | None:
     key = {"manufacturer": manufacturer, "branch_id": branch_id, "month": month}
-    row = (await session.execute(_CLAIM_BY_MONTH, key)).first()
-    return await _one(session, row)
+    found = await _read(session, _CLAIM_BY_MONTH, key)
+    return found[0] if found else None
 
 
 async def list_claims(
@@ -259,13 +276,13 @@ async def list_claims(
         conditions.append(c.month == month)
     if status:
         conditions.append(c.status == status)
-    rows = await session.execute(
+    statement = (
         select(settlement_claims)
         .where(*conditions)
         .order_by(c.month.desc(), c.branch_id, c.manufacturer)
         .limit(limit)
     )
-    return await _filled(session, [_claim(row) for row in rows])
+    return await _read(session, statement, {})
 
 
 async def add_claim(session: AsyncConnection, claim: Claim) -> None:
@@ -399,11 +416,13 @@ async def unclaimed_orders(
 ) -> list[RepairOrder]:
     """The branch's closed in-warranty repairs of the brand closed in [start, end) that no claim
     holds yet; as much of each order as settlement reads (the domain decides the rest)."""
-    rows = await session.execute(
-        _CLAIMABLE,
-        {"branch_id": branch_id, "manufacturer": manufacturer, "start": start, "end": end},
-    )
-    return await with_items(session, [_order(row._mapping) for row in rows])
+    params = {"branch_id": branch_id, "manufacturer": manufacturer, "start": start, "end": end}
+
+    async def rows() -> Sequence[Any]:
+        return (await session.execute(_CLAIMABLE, params)).all()
+
+    orders, _ = await read_orders(session, rows, lambda row: _order(row._mapping))
+    return orders
 
 
 def _order(m: Any) -> RepairOrder:

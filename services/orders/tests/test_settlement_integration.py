@@ -290,3 +290,19 @@ async def test_a_stale_version_changes_nothing(runtime: Runtime) -> None:
         await settlement.submit_claim(runtime.uow, MANAGER, claim.id, 0)
     found = await settlement.get_claim(runtime.uow, MANAGER, claim.id)
     assert (found.status, found.version) == ("built", 1)
+
+
+async def test_the_list_shows_each_claim_with_its_own_sums(runtime: Runtime) -> None:
+    await closed_repair(runtime, 1, datetime(2026, 2, 10, tzinfo=UTC))
+    await closed_repair(runtime, 2, datetime(2026, 3, 10, tzinfo=UTC))
+    await closed_repair(runtime, 3, datetime(2026, 3, 11, tzinfo=UTC))
+    for month in ("2026-02", MARCH):
+        await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
+    listed = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", "", "")
+    assert [(c.month, len(c.lines), c.claimed_fen) for c in listed] == [
+        (MARCH, 2, 172000),
+        ("2026-02", 1, 86000),
+    ]
+    assert await settlement.list_claims(runtime.uow, ZJ_MANAGER, "", "", "", "") == []
+    with pytest.raises(InvalidInput):
+        await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "lost")
