@@ -58,6 +58,7 @@ payments = sa.table(
 
 
 def upgrade() -> None:
+    # Check constraints are named by the metadata's convention: ck_<table>_<name>.
     op.create_table(
         "order_lines",
         sa.Column("order_id", sa.String(36), nullable=False),
@@ -79,12 +80,12 @@ def upgrade() -> None:
             ["order_id"], ["repair_orders.id"], name="fk_order_lines_order_id_repair_orders"
         ),
         sa.PrimaryKeyConstraint("order_id", "line_id", name="pk_order_lines"),
-        sa.CheckConstraint("quantity > 0", name="ck_order_lines_quantity"),
+        sa.CheckConstraint("quantity > 0", name="quantity"),
         sa.CheckConstraint(
             "reserved >= 0 AND issued >= 0 AND successor_available >= 0",
-            name="ck_order_lines_counts",
+            name="counts",
         ),
-        sa.CheckConstraint("retail_price_fen >= 0", name="ck_order_lines_price"),
+        sa.CheckConstraint("retail_price_fen >= 0", name="price"),
     )
     op.create_table(
         "order_payments",
@@ -97,7 +98,7 @@ def upgrade() -> None:
             ["order_id"], ["repair_orders.id"], name="fk_order_payments_order_id_repair_orders"
         ),
         sa.PrimaryKeyConstraint("order_id", "position", name="pk_order_payments"),
-        sa.CheckConstraint("amount_fen >= 0", name="ck_order_payments_amount"),
+        sa.CheckConstraint("amount_fen >= 0", name="amount"),
     )
     connection = op.get_bind()
     for batch in _batches(connection):
