@@ -150,7 +150,10 @@ SERVICES: dict[str, BusUser] = {
     "orders": BusUser(
         "orders",
         owns=("ORDERS",),
-        consumes=(Consumes("CUSTOMERS", ("orders-customer-erasures",)),),
+        consumes=(
+            Consumes("CUSTOMERS", ("orders-customer-erasures",)),
+            Consumes("INVENTORY", ("orders-old-parts",)),
+        ),
         key_value=(PERSONAL_DATA_BUCKET,),
     ),
     "inventory": BusUser(

@@ -38,6 +38,7 @@ from services.gateway.routers import (
     notifications,
     repair_orders,
     reports,
+    settlement,
     stock_reports,
     system,
     tracking,
@@ -173,6 +174,7 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         stock_reports,
         admin,
         base_data,
+        settlement,
     ):
         app.include_router(module.router)
     return app

@@ -27,6 +27,7 @@ class ServiceClients:
         }
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.channels["orders"])
         self.base_data = base_data_pb2_grpc.BaseDataServiceStub(self.channels["orders"])
+        self.settlement = orders_pb2_grpc.SettlementServiceStub(self.channels["orders"])
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channels["inventory"])
         self.customers = customers_pb2_grpc.CustomersServiceStub(self.channels["customers"])
         self.notifications = notifications_pb2_grpc.NotificationsServiceStub(

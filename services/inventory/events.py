@@ -11,6 +11,7 @@ from servicekit.outbox import fill_meta
 from services.inventory.domain.events import (
     DocumentChanged,
     InventoryEvent,
+    OldPartsReturned,
     OrderPartsChanged,
     StockMoved,
     TransferChanged,
@@ -78,5 +79,16 @@ def _message(warehouse: Warehouse, event: InventoryEvent) -> tuple[str, Message]
                         unit_cost_fen=x.unit_cost_fen,
                     )
                     for x in event.lines
+                ],
+            )
+        case OldPartsReturned():
+            return "old_parts_returned", inventory_events_pb2.OldPartsReturned(
+                batch_id=event.batch_id,
+                warehouse_id=warehouse.id,
+                lines=[
+                    inventory_events_pb2.ReturnedOldPart(
+                        order_id=order_id, line_id=line_id, part_number=part, quantity=quantity
+                    )
+                    for order_id, line_id, part, quantity in event.lines
                 ],
             )

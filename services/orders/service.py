@@ -7,7 +7,11 @@ authorisation, the device passport. What it offers and announces:
   the status (one that leaves it as it was, such as a parts retry, announces nothing)
 - Calls: aftersales.inventory.v1.InventoryService to reserve, issue and release parts
 - Events in: customers.v1.<branch>.<store>.customer_erased (CustomerErased): the erased
-  customer's orders keep no name or phone (services/orders/erasure.py)
+  customer's orders keep no name or phone (services/orders/erasure.py);
+  inventory.v1.<branch>.<store>.old_parts_returned (OldPartsReturned): settlement's held lines
+  become payable (services/orders/settlement.py)
+- Settlement (劳务费结算): aftersales.orders.v1.SettlementService, announcing
+  orders.v1.<branch>._.claim_changed (ClaimChanged)
 - Keys: the customers' data keys in the PERSONAL_DATA_KEYS bucket (servicekit.personal_data):
   OrderReceived carries the name and phone sealed only
 """
@@ -22,7 +26,7 @@ from servicekit.caller_token import load_signer
 from servicekit.grpc_client import open_channel
 from servicekit.personal_data import PersonalDataKeys
 from servicekit.runtime import Runtime, ServiceSpec
-from services.orders import base_data_api, demo, erasure, grpc_api
+from services.orders import base_data_api, demo, erasure, grpc_api, settlement, settlement_api
 from services.orders.adapters.inventory import InventoryParts
 from services.orders.adapters.orm import metadata
 
@@ -44,6 +48,7 @@ def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     )
     grpc_api.register(server, runtime.uow, InventoryParts(channel), keys)
     base_data_api.register(server, runtime)
+    settlement_api.register(server, runtime.uow)
 
 
 SPEC = ServiceSpec(
@@ -51,6 +56,9 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    consumers=lambda runtime: [erasure.erasures_consumer(runtime)],
+    consumers=lambda runtime: [
+        erasure.erasures_consumer(runtime),
+        settlement.old_parts_consumer(runtime),
+    ],
     seed_demo=demo.seed,
 )

@@ -44,7 +44,18 @@ class OrderPartsChanged:
     lines: tuple[OrderPartLine, ...]
 
 
-InventoryEvent = StockMoved | DocumentChanged | TransferChanged | OrderPartsChanged
+@dataclass(frozen=True)
+class OldPartsReturned:
+    """A batch of old parts (旧件) went back to the manufacturer: the order lines it settles,
+    each with the part and how many (orders' settlement makes them payable)."""
+
+    batch_id: str
+    lines: tuple[tuple[str, str, str, int], ...]  # (order id, line id, part number, quantity)
+
+
+InventoryEvent = (
+    StockMoved | DocumentChanged | TransferChanged | OrderPartsChanged | OldPartsReturned
+)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from servicekit.timeutil import as_utc, utc_now
 from services.inventory.adapters.repository import old_part_returns as old_part_returns_db
 from services.inventory.adapters.repository import order_parts as order_parts_db
 from services.inventory.domain import old_parts
+from services.inventory.domain.events import OldPartsReturned
 from services.inventory.domain.old_parts import OldPartLine
 from services.inventory.domain.order_parts import OrderPartLine
 from services.inventory.handlers import common
@@ -75,6 +76,13 @@ async def return_old_parts(
             session, done.id, warehouse.id, document_id, batch, auth.user_id, now
         )
         await common.announce_document(uow, warehouse, "old_part_return", done.id)
+        # Orders' settlement holds a claim line until its old parts are back: it hears of
+        # them here, in the same transaction as the batch.
+        parts = {(x.order_id, x.line_id): x.part_number for x in settled}
+        returned = tuple(
+            (x.order_id, x.line_id, parts[(x.order_id, x.line_id)], x.quantity) for x in batch
+        )
+        common.announce(uow, warehouse, OldPartsReturned(done.id, returned))
         await uow.commit(result_id=done.id)
     return done
 

@@ -4,7 +4,9 @@ their timelines, plus the shared outbox and inbox."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -99,8 +101,9 @@ repair_orders = Table(
     Column("created_by", String(64), nullable=False),
     # Each transition adds one; a change is made only on the version it was read at.
     Column("version", Integer, nullable=False, server_default="1"),
-    # What the steps after intake recorded (diagnosis, quote, approvals, part lines, payments),
-    # as JSON: read and written whole with the order, never queried inside.
+    # What the steps after intake recorded (diagnosis, quote, approvals, routes), as JSON: read
+    # and written whole with the order, never queried inside. Part lines and payments, which
+    # settlement and reports read, are tables of their own (order_lines, order_payments).
     Column("work", Text, nullable=False, server_default="{}"),
     Index("ix_repair_orders_scope_received", "branch_id", "store_id", "received_at"),
     Index("ix_repair_orders_received", "received_at", "id"),
@@ -117,6 +120,46 @@ repair_orders = Table(
     Column("personal_key_id", String(32), nullable=True),
     Index("ix_repair_orders_personal_key", "personal_key_id"),
 )
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(36), ForeignKey("repair_orders.id"), primary_key=True),
+    Column("line_id", String(36), primary_key=True),
+    Column("position", Integer, nullable=False),  # where it stands among the order's lines
+    Column("part_id", String(60), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("warranty", Boolean, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("released", Boolean, nullable=False),
+    Column("old_part_kept", Boolean, nullable=False),
+    Column("retail_price_fen", BigInteger, nullable=False),
+    Column("store_id", String(30), nullable=False),  # "" the order's store
+    # A serialised part's units (串号), comma-separated: a serial has no comma.
+    Column("serials", Text, nullable=False),
+    Column("successor_part_id", String(60), nullable=False),
+    Column("successor_available", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint(
+        "reserved >= 0 AND issued >= 0 AND successor_available >= 0",
+        name="counts",
+    ),
+    CheckConstraint("retail_price_fen >= 0", name="price"),
+)
+"""A part the repair needs, and where it stands in the warehouse that issues it."""
+
+order_payments = Table(
+    "order_payments",
+    metadata,
+    Column("order_id", String(36), ForeignKey("repair_orders.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # the order's payments in the order made
+    Column("method", String(20), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount_fen >= 0", name="amount"),
+)
+"""What the customer paid at pickup (or for a quick order, or the inspection fee)."""
 
 order_timeline = Table(
     "order_timeline",

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, String, and_, bindparam, case, literal_column, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Row,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
+from servicekit.errors import ServiceUnavailable
 from servicekit.timeutil import as_utc
 from services.orders.adapters import base_data
 from services.orders.adapters.orm import (
     brands,
     imei_links,
     models,
+    order_lines,
     order_number_counters,
+    order_payments,
     order_timeline,
     repair_orders,
 )
@@ -250,6 +272,7 @@ async def add(session: AsyncConnection, order: RepairOrder, personal_key_id: str
         },
     )
     await _add_timeline(session, order.id, order.timeline)
+    await _write_items(session, order, new=True)
 
 
 async def _add_timeline(
@@ -300,7 +323,83 @@ async def save_transition(
         return False
     order.version = read_version + 1
     await _add_timeline(session, order.id, order.timeline[len(order.timeline) - new_entries :])
+    await _write_items(session, order)
     return True
+
+
+def _line_row(order_id: str, position: int, line: PartLine) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "line_id": line.line_id,
+        "position": position,
+        "part_id": line.part_id,
+        "quantity": line.quantity,
+        "warranty": line.warranty,
+        "reserved": line.reserved,
+        "issued": line.issued,
+        "released": line.released,
+        "old_part_kept": line.old_part_kept,
+        "retail_price_fen": line.retail_price_fen,
+        "store_id": line.store_id,
+        "serials": ",".join(line.serials),
+        "successor_part_id": line.successor_part_id,
+        "successor_available": line.successor_available,
+    }
+
+
+_LINE_COLUMNS = [c.name for c in order_lines.c if c.name not in ("order_id", "line_id")]
+_DROP_OTHER_LINES = order_lines.delete().where(
+    order_lines.c.order_id == bindparam("order_id"),
+    order_lines.c.line_id.not_in(bindparam("kept", expanding=True)),
+)
+_DROP_ALL_LINES = order_lines.delete().where(order_lines.c.order_id == bindparam("order_id"))
+
+
+@functools.cache
+def _upsert_lines(dialect_name: str) -> Any:
+    statement = upsert_on(dialect_name, order_lines)
+    return statement.on_conflict_do_update(
+        index_elements=["order_id", "line_id"],
+        set_={name: statement.excluded[name] for name in _LINE_COLUMNS},
+    )
+
+
+@functools.cache
+def _add_payments(dialect_name: str) -> Any:
+    # Payments are only ever added: the ones already written stay as they are.
+    return upsert_on(dialect_name, order_payments).on_conflict_do_nothing(
+        index_elements=["order_id", "position"]
+    )
+
+
+async def _write_items(session: AsyncConnection, order: RepairOrder, new: bool = False) -> None:
+    """The order's part lines and payments as they now are: its lines set (those it no longer
+    has dropped), its payments added."""
+    lines, payments = order.work.lines, order.work.payments
+    dialect = session.dialect.name
+    if not new:
+        if lines:
+            kept = [line.line_id for line in lines]
+            await session.execute(_DROP_OTHER_LINES, {"order_id": order.id, "kept": kept})
+        else:
+            await session.execute(_DROP_ALL_LINES, {"order_id": order.id})
+    if lines:
+        rows = [_line_row(order.id, i, line) for i, line in enumerate(lines)]
+        await session.execute(_upsert_lines(dialect), rows)
+    if payments:
+        await session.execute(
+            _add_payments(dialect),
+            [
+                {
+                    "order_id": order.id,
+                    "position": i,
+                    "method": p.method,
+                    "amount_fen": p.amount_fen,
+                    "at": p.at,
+                }
+                for i, p in enumerate(payments)
+            ],
+        )
 
 
 def _when(value: object) -> str | None:
@@ -308,9 +407,9 @@ def _when(value: object) -> str | None:
 
 
 def work_json(work: Work) -> str:
+    """The work's JSON, without its part lines and payments (tables of their own)."""
     body = asdict(work)
-    for payment in body["payments"]:
-        payment["at"] = payment["at"].isoformat()
+    del body["lines"], body["payments"]
     if factory := body["factory"]:
         factory["shipped_at"] = _when(factory["shipped_at"])
         factory["received_at"] = _when(factory["received_at"])
@@ -331,10 +430,13 @@ def _factory(body: dict[str, Any] | None) -> FactoryReturn | None:
     )
 
 
-def work_from_json(text: str) -> Work:
+def work_from_json(
+    text: str, lines: list[PartLine] | None = None, payments: list[Payment] | None = None
+) -> Work:
+    """The work from its JSON, with the order's part lines and payments from their tables."""
     body = json.loads(text or "{}")
     if not body:
-        return Work()
+        return Work(lines=lines or [], payments=payments or [])
     diagnosis = body["diagnosis"]
     return Work(
         diagnosis=Diagnosis(
@@ -350,17 +452,11 @@ def work_from_json(text: str) -> Work:
         customer_approved=body["customer_approved"],
         manager_approval_required=body["manager_approval_required"],
         manager_approved=body["manager_approved"],
-        lines=[
-            PartLine(**{**line, "serials": tuple(line.get("serials", ()))})
-            for line in body["lines"]
-        ],
+        lines=lines or [],
         actions_done=tuple(body["actions_done"]),
         repair_level=body["repair_level"],
         qc_failures=body["qc_failures"],
-        payments=[
-            Payment(p["method"], p["amount_fen"], datetime.fromisoformat(p["at"]))
-            for p in body["payments"]
-        ],
+        payments=payments or [],
         # The routes' fields: absent from orders written before them.
         partner_branch_id=body.get("partner_branch_id", ""),
         partner_store_id=body.get("partner_store_id", ""),
@@ -425,11 +521,6 @@ def _order_from_row(row: Row[tuple[object, ...]]) -> RepairOrder:
     )
 
 
-_TIMELINE_OF = (
-    select(order_timeline)
-    .where(order_timeline.c.order_id == bindparam("order_id"))
-    .order_by(order_timeline.c.seq)
-)
 _ORDER_BY_ID = select(repair_orders).where(repair_orders.c.id == bindparam("order_id"))
 _ORDER_AND_BASE_VERSION = select(
     repair_orders,
@@ -440,17 +531,151 @@ _ORDER_AND_BASE_VERSION = select(
 ).where(repair_orders.c.id == bindparam("order_id"))
 
 
-async def _with_timeline(session: AsyncConnection, order: RepairOrder) -> RepairOrder:
-    rows = await session.execute(_TIMELINE_OF, {"order_id": order.id})
-    order.timeline = [
-        TimelineEntry(r.status, as_utc(r.at), r.user_id, r.store_id, r.note, r.step) for r in rows
-    ]
-    return order
+def _details(with_timeline: bool) -> Any:
+    """An order's timeline, part lines and payments (or the lines and payments of many), in one
+    statement: the three kinds of row side by side in the same columns, told apart by `kind`.
+    One round trip instead of three on every step's read."""
+    ids: Any = bindparam("order_ids", expanding=True)
+    t, x, p = order_timeline.c, order_lines.c, order_payments.c
+
+    def none(kind: Any) -> Any:
+        return cast(null(), kind)
+
+    def row(
+        kind: str, order_id: Any, n: list[Any], s_: list[Any], b: list[Any], at: Any
+    ) -> list[Any]:
+        n = n + [none(BigInteger)] * (6 - len(n))
+        s_ = s_ + [none(Text)] * (5 - len(s_))
+        b = b + [none(Boolean)] * (3 - len(b))
+        return [
+            literal(kind, String).label("kind"),
+            order_id.label("order_id"),
+            *(cast(v, BigInteger).label(f"n{i}") for i, v in enumerate(n, 1)),
+            *(cast(v, Text).label(f"s{i}") for i, v in enumerate(s_, 1)),
+            *(v.label(f"b{i}") for i, v in enumerate(b, 1)),
+            at.label("at"),
+        ]
+
+    lines = select(
+        *row(
+            "l",
+            x.order_id,
+            [
+                x.position,
+                x.quantity,
+                x.reserved,
+                x.issued,
+                x.retail_price_fen,
+                x.successor_available,
+            ],
+            [x.line_id, x.part_id, x.store_id, x.serials, x.successor_part_id],
+            [x.warranty, x.released, x.old_part_kept],
+            none(DateTime(timezone=True)),
+        )
+    ).where(x.order_id.in_(ids))
+    payments = select(
+        *row("p", p.order_id, [p.position, p.amount_fen], [p.method], [], p.at)
+    ).where(p.order_id.in_(ids))
+    # The orders' versions as this same statement sees them: equal to those read with the
+    # orders, nothing changed them in between (every change moves the version on).
+    versions = select(
+        *row("v", repair_orders.c.id, [repair_orders.c.version], [], [], none(DateTime()))
+    ).where(repair_orders.c.id.in_(ids))
+    parts = [lines, payments, versions]
+    if with_timeline:
+        timeline = select(
+            *row(
+                "t",
+                t.order_id,
+                [t.seq],
+                [t.status, t.user_id, t.store_id, t.note, t.step],
+                [],
+                t.at,
+            )
+        ).where(t.order_id.in_(ids))
+        parts.append(timeline)
+    return union_all(*parts).order_by(
+        literal_column("kind"), literal_column("order_id"), literal_column("n1")
+    )
+
+
+_DETAILS = _details(with_timeline=True)
+_ITEMS = _details(with_timeline=False)
+
+
+READ_ATTEMPTS = 5
+"""Reads of an order racing a change to it: tries before a 503 (a retry of two statements)."""
+
+Rows = Callable[[], Awaitable[Sequence[Any]]]
+
+
+async def read_orders(
+    session: AsyncConnection,
+    rows: Rows,
+    make: Callable[[Any], RepairOrder] | None = None,
+    with_timeline: bool = False,
+) -> tuple[list[RepairOrder], Sequence[Any]]:
+    """The orders of `rows` (a statement's rows, made orders by `make`) with their part lines,
+    payments (and timelines) as of the same moment: read again when a change came between."""
+    make = make or _order_from_row
+    statement = _DETAILS if with_timeline else _ITEMS
+    for _ in range(READ_ATTEMPTS):
+        found = await rows()
+        orders = [make(row) for row in found]
+        if await _filled(session, orders, statement):
+            return orders, found
+    raise ServiceUnavailable("the order kept changing while it was read: try again")
+
+
+async def _filled(session: AsyncConnection, orders: list[RepairOrder], statement: Any) -> bool:
+    """Fill the orders from `statement`; False when one of them changed since it was read."""
+    if not orders:
+        return True
+    by_id = {order.id: order for order in orders}
+    consistent = True
+    for r in await session.execute(statement, {"order_ids": list(by_id)}):
+        order = by_id[r.order_id]
+        if r.kind == "v":
+            consistent = consistent and r.n1 == order.version
+        elif r.kind == "t":
+            order.timeline.append(TimelineEntry(r.s1, as_utc(r.at), r.s2, r.s3, r.s4, r.s5))
+        elif r.kind == "l":
+            order.work.lines.append(
+                PartLine(
+                    line_id=r.s1,
+                    part_id=r.s2,
+                    quantity=r.n2,
+                    warranty=bool(r.b1),
+                    reserved=r.n3,
+                    issued=r.n4,
+                    released=bool(r.b2),
+                    old_part_kept=bool(r.b3),
+                    retail_price_fen=r.n5,
+                    store_id=r.s3,
+                    serials=tuple(r.s4.split(",")) if r.s4 else (),
+                    successor_part_id=r.s5,
+                    successor_available=r.n6,
+                )
+            )
+        else:
+            order.work.payments.append(Payment(r.s1, r.n2, as_utc(r.at)))
+    return consistent
+
+
+async def _one(
+    session: AsyncConnection, statement: Any, params: dict[str, Any]
+) -> tuple[RepairOrder | None, Any]:
+    async def rows() -> Sequence[Any]:
+        row = (await session.execute(statement, params)).first()
+        return [row] if row else []
+
+    orders, found = await read_orders(session, rows, with_timeline=True)
+    return (orders[0], found[0]) if orders else (None, None)
 
 
 async def get(session: AsyncConnection, order_id: str) -> RepairOrder | None:
-    row = (await session.execute(_ORDER_BY_ID, {"order_id": order_id})).first()
-    return await _with_timeline(session, _order_from_row(row)) if row else None
+    order, _ = await _one(session, _ORDER_BY_ID, {"order_id": order_id})
+    return order
 
 
 async def get_with_base_version(
@@ -458,18 +683,16 @@ async def get_with_base_version(
 ) -> tuple[RepairOrder | None, int]:
     """The order, and the base data's version read with it (a step needs both: one round
     trip fewer)."""
-    row = (await session.execute(_ORDER_AND_BASE_VERSION, {"order_id": order_id})).first()
-    if row is None:
+    order, row = await _one(session, _ORDER_AND_BASE_VERSION, {"order_id": order_id})
+    if order is None:
         return None, 0
-    order = await _with_timeline(session, _order_from_row(row))
     return order, int(row.base_data_version or 0)
 
 
 async def find_by_request_id(session: AsyncConnection, request_id: str) -> RepairOrder | None:
-    row = (
-        await session.execute(select(repair_orders).where(repair_orders.c.request_id == request_id))
-    ).first()
-    return await _with_timeline(session, _order_from_row(row)) if row else None
+    statement = select(repair_orders).where(repair_orders.c.request_id == request_id)
+    order, _ = await _one(session, statement, {})
+    return order
 
 
 async def release_request_id(session: AsyncConnection, request_id: str, cutoff: datetime) -> None:
@@ -519,13 +742,18 @@ async def list_page(
     if after:
         at, last_id = after
         conditions.append(or_(c.received_at < at, and_(c.received_at == at, c.id < last_id)))
-    rows = await session.execute(
+    statement = (
         select(repair_orders)
         .where(*conditions)
         .order_by(c.received_at.desc(), c.id.desc())
         .limit(limit)
     )
-    return [_order_from_row(row) for row in rows]
+
+    async def rows() -> Sequence[Any]:
+        return (await session.execute(statement)).all()
+
+    orders, _ = await read_orders(session, rows)
+    return orders
 
 
 async def list_brands(session: AsyncConnection) -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -591,13 +819,18 @@ async def orders_of_devices(
     session: AsyncConnection, imeis: list[str], limit: int = 200
 ) -> list[RepairOrder]:
     """The orders taken in for any of these IMEIs, newest first."""
-    rows = await session.execute(
+    statement = (
         select(repair_orders)
         .where(repair_orders.c.imei.in_(imeis))
         .order_by(repair_orders.c.received_at.desc(), repair_orders.c.id.desc())
         .limit(limit)
     )
-    return [_order_from_row(row) for row in rows]
+
+    async def rows() -> Sequence[Any]:
+        return (await session.execute(statement)).all()
+
+    orders, _ = await read_orders(session, rows)
+    return orders
 
 
 async def forget_customer(

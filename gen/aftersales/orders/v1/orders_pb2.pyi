@@ -1508,5 +1508,358 @@ class PingResponse(_message.Message):
 
 Global___PingResponse: _TypeAlias = PingResponse  # noqa: Y015
 
+@_typing.final
+class SettlementLine(_message.Message):
+    """One order's line of a claim."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    REPAIR_LEVEL_FIELD_NUMBER: _builtins.int
+    LABOUR_FEN_FIELD_NUMBER: _builtins.int
+    PARTS_FEN_FIELD_NUMBER: _builtins.int
+    CLAIMED_FEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OLD_PARTS_OWED_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FEN_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    number: _builtins.str
+    store_id: _builtins.str
+    """the store that did the work"""
+    repair_level: _builtins.str
+    labour_fen: _builtins.int
+    """the manufacturer's price for the level"""
+    parts_fen: _builtins.int
+    """the warranty part lines reimbursed, at their catalog price"""
+    claimed_fen: _builtins.int
+    """labour + parts"""
+    state: _builtins.str
+    """held (an old part still owed) | claimed | accepted | rejected | paid"""
+    old_parts_owed: _builtins.int
+    """old parts (旧件) still to go back to the manufacturer"""
+    decision: _builtins.str
+    """accepted | rejected, once decided"""
+    reason_code: _builtins.str
+    accepted_fen: _builtins.int
+    """what the manufacturer accepted to pay for it"""
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        repair_level: _builtins.str = ...,
+        labour_fen: _builtins.int = ...,
+        parts_fen: _builtins.int = ...,
+        claimed_fen: _builtins.int = ...,
+        state: _builtins.str = ...,
+        old_parts_owed: _builtins.int = ...,
+        decision: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+        accepted_fen: _builtins.int = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "claimed_fen", b"claimed_fen", "closed_at", b"closed_at", "decision", b"decision", "labour_fen", b"labour_fen", "number", b"number", "old_parts_owed", b"old_parts_owed", "order_id", b"order_id", "parts_fen", b"parts_fen", "reason_code", b"reason_code", "repair_level", b"repair_level", "state", b"state", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlementLine: _TypeAlias = SettlementLine  # noqa: Y015
+
+@_typing.final
+class ClaimPayment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PAID_ON_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    amount_fen: _builtins.int
+    paid_on: _builtins.str
+    """YYYY-MM-DD"""
+    recorded_by: _builtins.str
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        amount_fen: _builtins.int = ...,
+        paid_on: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "paid_on", b"paid_on", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimPayment: _TypeAlias = ClaimPayment  # noqa: Y015
+
+@_typing.final
+class Claim(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    MANUFACTURER_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    PAYMENTS_FIELD_NUMBER: _builtins.int
+    CLAIMED_FEN_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FEN_FIELD_NUMBER: _builtins.int
+    PAID_FEN_FIELD_NUMBER: _builtins.int
+    PAYABLE_FEN_FIELD_NUMBER: _builtins.int
+    HELD_FEN_FIELD_NUMBER: _builtins.int
+    BUILT_AT_FIELD_NUMBER: _builtins.int
+    BUILT_BY_FIELD_NUMBER: _builtins.int
+    SUBMITTED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    manufacturer: _builtins.str
+    branch_id: _builtins.str
+    month: _builtins.str
+    """YYYY-MM, the Asia/Shanghai month the repairs closed in"""
+    status: _builtins.str
+    """built | submitted | decided | paid"""
+    version: _builtins.int
+    claimed_fen: _builtins.int
+    accepted_fen: _builtins.int
+    paid_fen: _builtins.int
+    payable_fen: _builtins.int
+    """accepted, old parts back, not yet paid"""
+    held_fen: _builtins.int
+    """accepted (or claimed) but waiting for old parts"""
+    built_by: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementLine]: ...
+    @_builtins.property
+    def payments(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClaimPayment]: ...
+    @_builtins.property
+    def built_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def paid_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        manufacturer: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+        status: _builtins.str = ...,
+        version: _builtins.int = ...,
+        lines: _abc.Iterable[Global___SettlementLine] | None = ...,
+        payments: _abc.Iterable[Global___ClaimPayment] | None = ...,
+        claimed_fen: _builtins.int = ...,
+        accepted_fen: _builtins.int = ...,
+        paid_fen: _builtins.int = ...,
+        payable_fen: _builtins.int = ...,
+        held_fen: _builtins.int = ...,
+        built_at: _timestamp_pb2.Timestamp | None = ...,
+        built_by: _builtins.str = ...,
+        submitted_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["built_at", b"built_at", "decided_at", b"decided_at", "paid_at", b"paid_at", "submitted_at", b"submitted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "branch_id", b"branch_id", "built_at", b"built_at", "built_by", b"built_by", "claimed_fen", b"claimed_fen", "decided_at", b"decided_at", "held_fen", b"held_fen", "id", b"id", "lines", b"lines", "manufacturer", b"manufacturer", "month", b"month", "paid_at", b"paid_at", "paid_fen", b"paid_fen", "payable_fen", b"payable_fen", "payments", b"payments", "status", b"status", "submitted_at", b"submitted_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Claim: _TypeAlias = Claim  # noqa: Y015
+
+@_typing.final
+class ListClaimsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANUFACTURER_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    manufacturer: _builtins.str
+    month: _builtins.str
+    status: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        manufacturer: _builtins.str = ...,
+        month: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClaimsRequest: _TypeAlias = ListClaimsRequest  # noqa: Y015
+
+@_typing.final
+class ListClaimsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLAIMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def claims(self) -> _containers.RepeatedCompositeFieldContainer[Global___Claim]:
+        """without their lines"""
+
+    def __init__(
+        self,
+        *,
+        claims: _abc.Iterable[Global___Claim] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClaimsResponse: _TypeAlias = ListClaimsResponse  # noqa: Y015
+
+@_typing.final
+class BuildClaimRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MANUFACTURER_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    manufacturer: _builtins.str
+    branch_id: _builtins.str
+    """a branch manager's own when empty"""
+    month: _builtins.str
+    """YYYY-MM"""
+    def __init__(
+        self,
+        *,
+        manufacturer: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        month: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildClaimRequest: _TypeAlias = BuildClaimRequest  # noqa: Y015
+
+@_typing.final
+class GetClaimRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClaimRequest: _TypeAlias = GetClaimRequest  # noqa: Y015
+
+@_typing.final
+class SubmitClaimRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    expected_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitClaimRequest: _TypeAlias = SubmitClaimRequest  # noqa: Y015
+
+@_typing.final
+class DecideClaimRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    expected_version: _builtins.int
+    csv: _builtins.bytes
+    """The manufacturer's file, UTF-8: header `order_number,decision,reason_code,amount_fen`."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+        csv: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csv", b"csv", "expected_version", b"expected_version", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideClaimRequest: _TypeAlias = DecideClaimRequest  # noqa: Y015
+
+@_typing.final
+class RecordClaimPaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    PAID_ON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    expected_version: _builtins.int
+    amount_fen: _builtins.int
+    paid_on: _builtins.str
+    """YYYY-MM-DD, not after today in Shanghai"""
+    request_id: _builtins.str
+    """The caller's Idempotency-Key (user:key): a retry records no second payment."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        expected_version: _builtins.int = ...,
+        amount_fen: _builtins.int = ...,
+        paid_on: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "expected_version", b"expected_version", "id", b"id", "paid_on", b"paid_on", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordClaimPaymentRequest: _TypeAlias = RecordClaimPaymentRequest  # noqa: Y015
+
 GUARD_FIELD_NUMBER: _builtins.int
 guard: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, Global___StepGuard]

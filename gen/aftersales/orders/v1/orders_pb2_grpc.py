@@ -359,3 +359,312 @@ class OrdersService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SettlementServiceStub:
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListClaims = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/ListClaims',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsResponse.FromString,
+                _registered_method=True)
+        self.BuildClaim = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/BuildClaim',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.BuildClaimRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+                _registered_method=True)
+        self.GetClaim = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/GetClaim',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.GetClaimRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+                _registered_method=True)
+        self.SubmitClaim = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/SubmitClaim',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.SubmitClaimRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+                _registered_method=True)
+        self.DecideClaim = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/DecideClaim',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.DecideClaimRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+                _registered_method=True)
+        self.RecordClaimPayment = channel.unary_unary(
+                '/aftersales.orders.v1.SettlementService/RecordClaimPayment',
+                request_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RecordClaimPaymentRequest.SerializeToString,
+                response_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+                _registered_method=True)
+
+
+class SettlementServiceServicer:
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    def ListClaims(self, request, context):
+        """The claims in the caller's scope, newest month first; filters optional.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BuildClaim(self, request, context):
+        """Build (or bring up to date while still `built`) the claim of a manufacturer, branch and
+        month: the same month twice is the same claim, and an order is in at most one claim.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClaim(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitClaim(self, request, context):
+        """built -> submitted, on the version the caller read (stale: ABORTED, 412).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideClaim(self, request, context):
+        """The manufacturer's decisions as its CSV file: all rows good or nothing changes
+        (INVALID_ARGUMENT naming each bad row and column); the same file again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordClaimPayment(self, request, context):
+        """A payment received against the claim's receivable; paid in full, the claim is `paid`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SettlementServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListClaims': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClaims,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsResponse.SerializeToString,
+            ),
+            'BuildClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuildClaim,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.BuildClaimRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.SerializeToString,
+            ),
+            'GetClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClaim,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.GetClaimRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.SerializeToString,
+            ),
+            'SubmitClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitClaim,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.SubmitClaimRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.SerializeToString,
+            ),
+            'DecideClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideClaim,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.DecideClaimRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.SerializeToString,
+            ),
+            'RecordClaimPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordClaimPayment,
+                    request_deserializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.RecordClaimPaymentRequest.FromString,
+                    response_serializer=aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'aftersales.orders.v1.SettlementService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('aftersales.orders.v1.SettlementService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SettlementService:
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    @staticmethod
+    def ListClaims(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/ListClaims',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.ListClaimsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/BuildClaim',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.BuildClaimRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/GetClaim',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.GetClaimRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/SubmitClaim',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.SubmitClaimRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/DecideClaim',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.DecideClaimRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordClaimPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.orders.v1.SettlementService/RecordClaimPayment',
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.RecordClaimPaymentRequest.SerializeToString,
+            aftersales_dot_orders_dot_v1_dot_orders__pb2.Claim.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

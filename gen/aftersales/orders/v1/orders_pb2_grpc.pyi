@@ -127,3 +127,118 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         """Does nothing but answer: the baseline for the gateway -> gRPC path in benchmarks."""
 
 def add_OrdersServiceServicer_to_server(servicer: OrdersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class SettlementServiceStub:
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> SettlementServiceAsyncStub: ...
+    ListClaims: _grpc.UnaryUnaryMultiCallable[_orders_pb2.ListClaimsRequest, _orders_pb2.ListClaimsResponse]
+    """The claims in the caller's scope, newest month first; filters optional."""
+    BuildClaim: _grpc.UnaryUnaryMultiCallable[_orders_pb2.BuildClaimRequest, _orders_pb2.Claim]
+    """Build (or bring up to date while still `built`) the claim of a manufacturer, branch and
+    month: the same month twice is the same claim, and an order is in at most one claim.
+    """
+    GetClaim: _grpc.UnaryUnaryMultiCallable[_orders_pb2.GetClaimRequest, _orders_pb2.Claim]
+    SubmitClaim: _grpc.UnaryUnaryMultiCallable[_orders_pb2.SubmitClaimRequest, _orders_pb2.Claim]
+    """built -> submitted, on the version the caller read (stale: ABORTED, 412)."""
+    DecideClaim: _grpc.UnaryUnaryMultiCallable[_orders_pb2.DecideClaimRequest, _orders_pb2.Claim]
+    """The manufacturer's decisions as its CSV file: all rows good or nothing changes
+    (INVALID_ARGUMENT naming each bad row and column); the same file again changes nothing.
+    """
+    RecordClaimPayment: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RecordClaimPaymentRequest, _orders_pb2.Claim]
+    """A payment received against the claim's receivable; paid in full, the claim is `paid`."""
+
+@_typing.type_check_only
+class SettlementServiceAsyncStub(SettlementServiceStub):
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListClaims: _aio.UnaryUnaryMultiCallable[_orders_pb2.ListClaimsRequest, _orders_pb2.ListClaimsResponse]  # type: ignore[assignment]
+    """The claims in the caller's scope, newest month first; filters optional."""
+    BuildClaim: _aio.UnaryUnaryMultiCallable[_orders_pb2.BuildClaimRequest, _orders_pb2.Claim]  # type: ignore[assignment]
+    """Build (or bring up to date while still `built`) the claim of a manufacturer, branch and
+    month: the same month twice is the same claim, and an order is in at most one claim.
+    """
+    GetClaim: _aio.UnaryUnaryMultiCallable[_orders_pb2.GetClaimRequest, _orders_pb2.Claim]  # type: ignore[assignment]
+    SubmitClaim: _aio.UnaryUnaryMultiCallable[_orders_pb2.SubmitClaimRequest, _orders_pb2.Claim]  # type: ignore[assignment]
+    """built -> submitted, on the version the caller read (stale: ABORTED, 412)."""
+    DecideClaim: _aio.UnaryUnaryMultiCallable[_orders_pb2.DecideClaimRequest, _orders_pb2.Claim]  # type: ignore[assignment]
+    """The manufacturer's decisions as its CSV file: all rows good or nothing changes
+    (INVALID_ARGUMENT naming each bad row and column); the same file again changes nothing.
+    """
+    RecordClaimPayment: _aio.UnaryUnaryMultiCallable[_orders_pb2.RecordClaimPaymentRequest, _orders_pb2.Claim]  # type: ignore[assignment]
+    """A payment received against the claim's receivable; paid in full, the claim is `paid`."""
+
+class SettlementServiceServicer(metaclass=_abc_1.ABCMeta):
+    """劳务费结算 (manufacturer settlement): monthly claims per manufacturer and branch of the closed
+    in-warranty repairs of authorised brands, submitted, decided by the manufacturer's file and
+    tracked until paid. A service of its own on the orders server (services/orders/settlement_api.py):
+    branch managers (their branch) and hq_admin write, hq_analyst reads too. Every change is
+    announced as aftersales.events.v1.ClaimChanged.
+    """
+
+    @_abc_1.abstractmethod
+    def ListClaims(
+        self,
+        request: _orders_pb2.ListClaimsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.ListClaimsResponse, _abc.Awaitable[_orders_pb2.ListClaimsResponse]]:
+        """The claims in the caller's scope, newest month first; filters optional."""
+
+    @_abc_1.abstractmethod
+    def BuildClaim(
+        self,
+        request: _orders_pb2.BuildClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.Claim, _abc.Awaitable[_orders_pb2.Claim]]:
+        """Build (or bring up to date while still `built`) the claim of a manufacturer, branch and
+        month: the same month twice is the same claim, and an order is in at most one claim.
+        """
+
+    @_abc_1.abstractmethod
+    def GetClaim(
+        self,
+        request: _orders_pb2.GetClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.Claim, _abc.Awaitable[_orders_pb2.Claim]]: ...
+
+    @_abc_1.abstractmethod
+    def SubmitClaim(
+        self,
+        request: _orders_pb2.SubmitClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.Claim, _abc.Awaitable[_orders_pb2.Claim]]:
+        """built -> submitted, on the version the caller read (stale: ABORTED, 412)."""
+
+    @_abc_1.abstractmethod
+    def DecideClaim(
+        self,
+        request: _orders_pb2.DecideClaimRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.Claim, _abc.Awaitable[_orders_pb2.Claim]]:
+        """The manufacturer's decisions as its CSV file: all rows good or nothing changes
+        (INVALID_ARGUMENT naming each bad row and column); the same file again changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordClaimPayment(
+        self,
+        request: _orders_pb2.RecordClaimPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.Claim, _abc.Awaitable[_orders_pb2.Claim]]:
+        """A payment received against the claim's receivable; paid in full, the claim is `paid`."""
+
+def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
