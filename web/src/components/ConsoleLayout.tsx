@@ -1,0 +1,63 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { Button, Layout, Menu, Space, Spin, Typography } from "antd";
+import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
+import { signOut } from "../api/client";
+import { useI18n } from "../i18n";
+import { menuFor } from "../lib/roles";
+import { useMe } from "../session";
+
+/** The frame of every signed-in screen: the menu the user's role allows, who they are, the
+ * language, and signing out. */
+export default function ConsoleLayout() {
+  const { t, language, setLanguage } = useI18n();
+  const me = useMe();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const queries = useQueryClient();
+  if (!me.data) {
+    return (
+      <div style={{ padding: 48, textAlign: "center" }}>
+        <Spin aria-label={t("common.loading")} />
+      </div>
+    );
+  }
+  const entries = menuFor(me.data);
+  const selected = entries.filter((e) => location.pathname.startsWith(e.path)).map((e) => e.path);
+  return (
+    <Layout style={{ minHeight: "100vh" }}>
+      <Layout.Header style={{ display: "flex", alignItems: "center", gap: 24, paddingInline: 24 }}>
+        <Typography.Text strong style={{ color: "#fff", whiteSpace: "nowrap" }}>
+          {t("app.title")}
+        </Typography.Text>
+        <Menu
+          theme="dark"
+          mode="horizontal"
+          selectedKeys={selected}
+          style={{ flex: 1, minWidth: 0 }}
+          items={entries.map((e) => ({ key: e.path, label: <Link to={e.path}>{t(e.label)}</Link> }))}
+        />
+        <Space>
+          <Typography.Text style={{ color: "#fff" }} data-testid="whoami">
+            {me.data.display_name} · {me.data.org_unit.name}
+          </Typography.Text>
+          <Button size="small" onClick={() => setLanguage(language === "zh-CN" ? "en" : "zh-CN")}>
+            {t("app.language")}
+          </Button>
+          <Button
+            size="small"
+            onClick={() => {
+              signOut();
+              queries.clear();
+              navigate("/login", { replace: true });
+            }}
+          >
+            {t("app.logout")}
+          </Button>
+        </Space>
+      </Layout.Header>
+      <Layout.Content style={{ padding: 24 }}>
+        <Outlet />
+      </Layout.Content>
+    </Layout>
+  );
+}
