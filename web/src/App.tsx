@@ -52,7 +52,12 @@ export default function App() {
     onUnauthenticated((back) => navigate(`/login?next=${encodeURIComponent(back)}&expired=1`, { replace: true }));
   }, [navigate]);
   return (
-    <ConfigProvider locale={language === "zh-CN" ? zhCN : enUS} theme={{ token: { colorPrimary: "#1f6feb" } }}>
+    <ConfigProvider
+      locale={language === "zh-CN" ? zhCN : enUS}
+      theme={{ token: { colorPrimary: "#1f6feb" } }}
+      // "登录", not "登 录": the same name on screen and for a screen reader.
+      button={{ autoInsertSpace: false }}
+    >
       <AntApp>
         <Suspense fallback={null}>
         <Routes>

@@ -1,10 +1,10 @@
 /** The forms of an order's steps. Each validates before it sends (the API's declared limits,
  * amounts in yuan turned into fen, an IMEI by Luhn) and shows the API's field errors beside
  * the fields when it refuses. */
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { App, Button, Checkbox, Form, type FormInstance, Input, InputNumber, Radio, Select, Space } from "antd";
 import { useState } from "react";
-import { ApiProblem, type Order } from "../api/client";
+import { api, ApiProblem, type Order, unwrap } from "../api/client";
 import { isStale, StepAttempt, type StepBodies } from "../api/steps";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/zh-CN";
@@ -76,30 +76,47 @@ function codesRule(t: (key: MessageKey) => string, required: boolean) {
   ];
 }
 
+/** The manufacturer's active codes of the order's brand, by kind, as select options. */
+function useFaultCodes(brand: string) {
+  const { language } = useI18n();
+  const codes = useQuery({
+    queryKey: ["fault-codes", brand],
+    queryFn: async () =>
+      unwrap(await api.GET("/api/v1/fault-codes", { params: { query: { brand, active_only: true } } })).items,
+    staleTime: 10 * 60_000,
+  });
+  return (kind: "symptom" | "fault" | "cause") =>
+    (codes.data ?? [])
+      .filter((code) => code.kind === kind)
+      .map((code) => ({
+        value: code.code,
+        label: `${code.code} ${language === "en" && code.description_en ? code.description_en : code.description_zh}`,
+      }));
+}
+
 export function DiagnosisForm({ order }: { order: Order }) {
   const { t } = useI18n();
   const [form] = Form.useForm();
   const step = useStep(order, "diagnosis", form);
+  const codes = useFaultCodes(order.device.brand);
   return (
     <Form form={form} layout="vertical" name="diagnosis" onFinish={(v) => step.mutate({
-      fault_code: v.fault_code.trim(),
-      symptom_code: v.symptom_code?.trim() ?? "",
-      cause_code: v.cause_code?.trim() ?? "",
+      fault_code: v.fault_code,
+      symptom_code: v.symptom_code ?? "",
+      cause_code: v.cause_code ?? "",
       actions: v.actions ?? [],
       parts: (v.parts ?? []).map((p: { part_id: string; quantity: number }) => ({ part_id: p.part_id.trim(), quantity: p.quantity })),
       repair_level: v.repair_level,
     })}>
-      <Form.Item name="fault_code" label={t("field.faultCode")} rules={[{ required: true, whitespace: true, message: t("common.required") }, { max: SHORT }]}>
-        <Input />
+      <Form.Item name="fault_code" label={t("field.faultCode")} rules={[{ required: true, message: t("common.required") }]}>
+        <Select showSearch optionFilterProp="label" options={codes("fault")} />
       </Form.Item>
-      <Space wrap>
-        <Form.Item name="symptom_code" label={t("field.symptomCode")} rules={[{ max: SHORT }]}>
-          <Input />
-        </Form.Item>
-        <Form.Item name="cause_code" label={t("field.causeCode")} rules={[{ max: SHORT }]}>
-          <Input />
-        </Form.Item>
-      </Space>
+      <Form.Item name="symptom_code" label={t("field.symptomCode")}>
+        <Select showSearch allowClear optionFilterProp="label" options={codes("symptom")} />
+      </Form.Item>
+      <Form.Item name="cause_code" label={t("field.causeCode")}>
+        <Select showSearch allowClear optionFilterProp="label" options={codes("cause")} />
+      </Form.Item>
       <Form.Item name="actions" label={t("field.actions")} rules={codesRule(t, false)}>
         <Select mode="tags" tokenSeparators={[",", " "]} options={[{ value: "replace_screen" }, { value: "replace_battery" }, { value: MAINBOARD }, { value: "swap" }]} />
       </Form.Item>
@@ -124,7 +141,7 @@ export function DiagnosisForm({ order }: { order: Order }) {
         </Form.List>
       </Form.Item>
       <Form.Item name="repair_level" label={t("field.repairLevel")} rules={[{ required: true, message: t("common.required") }]}>
-        <Select options={REPAIR_LEVELS} />
+        <Select showSearch options={REPAIR_LEVELS} />
       </Form.Item>
       <Submit busy={step.isPending} label={t("step.diagnosis")} />
     </Form>
@@ -253,7 +270,7 @@ export function RepairFinishForm({ order }: { order: Order }) {
         <Select mode="tags" tokenSeparators={[",", " "]} />
       </Form.Item>
       <Form.Item name="repair_level" label={t("field.repairLevel")} rules={[{ required: true, message: t("common.required") }]}>
-        <Select options={REPAIR_LEVELS} />
+        <Select showSearch options={REPAIR_LEVELS} />
       </Form.Item>
       {warrantyLines.length > 0 && (
         <Form.Item name="old_parts_kept">
