@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start NATS, the four services and the gateway with demo data; Ctrl-C stops them all.
-run: install web
+## Builds the web console first when it is missing or stale and npm is there to build it.
+run: install
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: the web console is not built (the API works without it)"; fi
 	$(PY) -m devtools.run
 
 ## The whole suite: unit, integration (real NATS and database) and end-to-end (real processes).

@@ -21,5 +21,7 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test-setup.ts"],
+    // The first render of Ant Design in jsdom takes seconds on a busy 2-core machine.
+    testTimeout: 20_000,
   },
 });

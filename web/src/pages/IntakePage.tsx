@@ -220,7 +220,8 @@ export default function IntakePage({ me }: { me: Me }) {
               label={t("intake.imei")}
               normalize={(value: string) => normaliseDigits(value ?? "")}
               validateStatus={imeiCheck === "ok" ? "success" : imeiCheck === "luhn" || imeiCheck === "length" ? "error" : undefined}
-              hasFeedback={imeiCheck === "ok" || imeiCheck === "luhn"}
+              // Always on, so the input keeps its element (and focus) as the check changes.
+              hasFeedback
               help={IMEI_HELP[imeiCheck] && imeiCheck !== "typing" ? t(IMEI_HELP[imeiCheck]!) : undefined}
               rules={[{
                 validator: (_, v: string) => {
