@@ -22,7 +22,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WALKS = sorted(str(p.relative_to(WEB)) for p in (WEB / "e2e").glob("*.test.mjs"))
 
 
-async def walk() -> int:
+def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", file=sys.stderr)
         return 2
@@ -32,28 +32,31 @@ async def walk() -> int:
     shutil.rmtree(RESULTS, ignore_errors=True)
     RESULTS.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="web-e2e-") as folder:
-        local = LocalSystem(
-            SystemConfig.for_tests(Path(folder), env={"RATE_LIMIT_PER_SECOND": "0"})
-        )
-        try:
-            await local.start()
-            env = {
-                **os.environ,
-                "GATEWAY_URL": local.gateway_url,
-                "DEMO_PASSWORD": DEMO_PASSWORD,
-                "E2E_RESULTS": str(RESULTS),
-                "CHROMIUM": CHROMIUM,
-            }
-            node = await asyncio.create_subprocess_exec(
-                "node", "--test", "--test-reporter=spec", *WALKS, cwd=WEB, env=env
-            )
-            code = await node.wait()
-        finally:
-            local.stop()
-            await local.drop_schemas()
+        code = asyncio.run(walk(Path(folder)))
     print(f"screenshots: {RESULTS}")
     return code
 
 
+async def walk(folder: Path) -> int:
+    """Start the system in `folder`, run the walks against it, stop it; node's exit code."""
+    local = LocalSystem(SystemConfig.for_tests(folder, env={"RATE_LIMIT_PER_SECOND": "0"}))
+    try:
+        await local.start()
+        env = {
+            **os.environ,
+            "GATEWAY_URL": local.gateway_url,
+            "DEMO_PASSWORD": DEMO_PASSWORD,
+            "E2E_RESULTS": str(RESULTS),
+            "CHROMIUM": CHROMIUM,
+        }
+        node = await asyncio.create_subprocess_exec(
+            "node", "--test", "--test-reporter=spec", *WALKS, cwd=WEB, env=env
+        )
+        return await node.wait()
+    finally:
+        local.stop()
+        await local.drop_schemas()
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(walk()))
+    sys.exit(main())
