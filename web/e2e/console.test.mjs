@@ -202,6 +202,54 @@ test("a technician diagnoses it through the step form (If-Match and Idempotency-
   await context.close();
 });
 
+/** Signed in as `username` on the order's page. */
+async function onOrder(username) {
+  const opened = await newPage();
+  await opened.page.goto(`${BASE}/orders/${shared.orderId}`);
+  await signIn(opened.page, username);
+  await opened.page.waitForURL(`${BASE}/orders/${shared.orderId}`);
+  return opened;
+}
+
+/** Open a step's tab, fill its form with `fill`, send it, and wait for the status it leads to. */
+async function takeStep(page, tab, formId, fill, status) {
+  await page.getByRole("tab", { name: tab }).click();
+  const form = page.locator(`form#${formId}`);
+  await form.waitFor();
+  await fill(form);
+  await form.getByRole("button", { name: tab }).click();
+  await page.locator(".ant-tag", { hasText: new RegExp(`^${status}$`) }).waitFor();
+}
+
+test("the order goes through quote, approval, repair, QC and pickup on its step forms", async () => {
+  const tech = await onOrder("sh001.tech");
+  const clerk = await onOrder("sh001.clerk");
+  const nothing = async () => {};
+  const yes = async (form) => form.getByText("是", { exact: true }).click();
+  // In warranty: the labour is free, and the form starts from 0.
+  await takeStep(tech.page, "报价", "quote", async (form) => {
+    assert.equal(await form.getByLabel("工时费（元）").inputValue(), "0");
+  }, "待客户确认");
+  await clerk.page.reload();
+  await takeStep(clerk.page, "客户确认", "approval", yes, "已确认");
+  await tech.page.reload();
+  await takeStep(tech.page, "开始维修", "repair-start", nothing, "维修中");
+  await takeStep(tech.page, "维修完成", "repair-finish", async (form) => {
+    const actions = form.getByLabel("已完成的维修动作");
+    await actions.fill("replace_screen");
+    await actions.press("Enter");
+  }, "质检中");
+  await takeStep(tech.page, "质检", "qc", yes, "待取机");
+  await clerk.page.reload();
+  await takeStep(clerk.page, "取机", "pickup", async (form) => {
+    assert.equal(await form.getByLabel("收款金额（元）").inputValue(), "0.00");
+  }, "已完成");
+  await shot(clerk.page, "06-detail-closed");
+  assert.deepEqual([...tech.problems, ...clerk.problems], []);
+  await tech.context.close();
+  await clerk.context.close();
+});
+
 test("another store's clerk cannot reach the order by its address", async () => {
   const { context, page } = await newPage();
   await page.goto(`${BASE}/orders/${shared.orderId}`);
@@ -242,6 +290,7 @@ test("the customer's tracking page on a phone: status and steps, nothing persona
   await page.getByText(shared.number).waitFor();
   await page.getByText("SH-001", { exact: true }).waitFor();
   await page.getByText("已受理").first().waitFor();
+  await page.getByText("已完成").first().waitFor();
   const text = await page.locator("body").innerText();
   for (const personal of [shared.name, shared.phone, shared.imei]) assert.ok(!text.includes(personal), personal);
   // Shanghai times, though this phone is in New York.
@@ -249,16 +298,26 @@ test("the customer's tracking page on a phone: status and steps, nothing persona
   assert.ok(text.includes(received.steps[0].at_local.slice(0, 16).replace("T", " ")), "a step's Shanghai time");
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no sideways scrolling on a phone (${width}px)`);
-  await shot(page, "06-tracking-phone");
+  await shot(page, "07-tracking-phone");
 
   // The same address in English, and the JSON still there for programs.
   await page.goto(`${BASE}/track/${token}?lang=en`);
   await page.getByText("Repair status").waitFor();
-  await shot(page, "07-tracking-phone-en");
+  await shot(page, "08-tracking-phone-en");
 
   await page.goto(`${BASE}/track/not-a-token-of-ours`);
   await page.getByText("此查询链接无效或已过期").waitFor();
-  await shot(page, "08-tracking-unknown");
+  await shot(page, "09-tracking-unknown");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("the API docs render from the gateway's own files, with no internet", async () => {
+  const { context, page, problems } = await newPage();
+  await page.goto(`${BASE}/docs`);
+  await page.locator(".swagger-ui .info .title", { hasText: "After-sales gateway" }).waitFor();
+  await page.locator(".opblock-tag", { hasText: "repair orders" }).first().waitFor();
+  await shot(page, "10-docs");
   assert.deepEqual(problems, []);
   await context.close();
 });

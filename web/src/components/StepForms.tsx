@@ -100,7 +100,10 @@ export function DiagnosisForm({ order }: { order: Order }) {
   const step = useStep(order, "diagnosis", form);
   const codes = useFaultCodes(order.device.brand);
   return (
-    <Form form={form} layout="vertical" name="diagnosis" onFinish={(v) => step.mutate({
+    <Form form={form} layout="vertical" name="diagnosis"
+      // Taken again from `diagnosed`, it revises the diagnosis: start from the one on record.
+      initialValues={order.diagnosis ?? undefined}
+      onFinish={(v) => step.mutate({
       fault_code: v.fault_code,
       symptom_code: v.symptom_code ?? "",
       cause_code: v.cause_code ?? "",
