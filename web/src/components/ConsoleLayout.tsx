@@ -14,14 +14,9 @@ export default function ConsoleLayout() {
   const location = useLocation();
   const navigate = useNavigate();
   const queries = useQueryClient();
-  if (!me.data) {
-    return (
-      <div style={{ padding: 48, textAlign: "center" }}>
-        <Spin aria-label={t("common.loading")} />
-      </div>
-    );
-  }
-  const entries = menuFor(me.data);
+  // The screen loads its own data beside /me rather than after it; the menu follows when the
+  // role is known.
+  const entries = me.data ? menuFor(me.data) : [];
   const selected = entries.filter((e) => location.pathname.startsWith(e.path)).map((e) => e.path);
   return (
     <Layout style={{ minHeight: "100vh" }}>
@@ -37,9 +32,13 @@ export default function ConsoleLayout() {
           items={entries.map((e) => ({ key: e.path, label: <Link to={e.path}>{t(e.label)}</Link> }))}
         />
         <Space>
-          <Typography.Text style={{ color: "#fff" }} data-testid="whoami">
-            {me.data.display_name} · {me.data.org_unit.name}
-          </Typography.Text>
+          {me.data ? (
+            <Typography.Text style={{ color: "#fff" }} data-testid="whoami">
+              {me.data.display_name} · {me.data.org_unit.name}
+            </Typography.Text>
+          ) : (
+            <Spin size="small" aria-label={t("common.loading")} />
+          )}
           <Button size="small" onClick={() => setLanguage(language === "zh-CN" ? "en" : "zh-CN")}>
             {t("app.language")}
           </Button>
