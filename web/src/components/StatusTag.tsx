@@ -1,6 +1,5 @@
 import { Tag } from "antd";
-import { useI18n } from "../i18n";
-import type { MessageKey } from "../i18n/zh-CN";
+import { hasMessage, useI18n } from "../i18n";
 
 const COLOURS: Record<string, string> = {
   received: "blue",
@@ -19,8 +18,8 @@ const COLOURS: Record<string, string> = {
 export function useStatusLabel() {
   const { t } = useI18n();
   return (status: string) => {
-    const key = `status.${status}` as MessageKey;
-    return t(key) ?? status;
+    const key = `status.${status}`;
+    return hasMessage(key) ? t(key) : status;
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import en from "./en";
-import { asLanguage, format } from "./index";
+import { asLanguage, format, hasMessage } from "./index";
 import zhCN from "./zh-CN";
 
 describe("translations", () => {
@@ -20,6 +20,11 @@ describe("translations", () => {
   it("fill placeholders", () => {
     expect(format("en", "board.swapSoon", { days: 3 })).toBe("Swap in 3 days");
     expect(format("zh-CN", "detail.title", { number: "SH-1" })).toBe("工单 SH-1");
+  });
+
+  it("show a status the console does not know yet as itself", () => {
+    expect(hasMessage("status.received")).toBe(true);
+    expect(hasMessage("status.teleported")).toBe(false);
   });
 
   it("read a language from a browser's or an order's tag", () => {

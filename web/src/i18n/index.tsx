@@ -8,8 +8,14 @@ const LANGUAGE_KEY = "console.language";
 
 /** A message with its {placeholders} filled. */
 export function format(language: Language, key: MessageKey, values?: Record<string, string | number>): string {
-  const text = MESSAGES[language][key];
+  // A key made at run time (a status the API added later) shows as itself, not as nothing.
+  const text = MESSAGES[language][key] ?? key;
   return values ? text.replace(/\{(\w+)\}/g, (whole, name: string) => String(values[name] ?? whole)) : text;
+}
+
+/** Whether a key made at run time (e.g. `status.${status}`) has a message. */
+export function hasMessage(key: string): key is MessageKey {
+  return key in MESSAGES["zh-CN"];
 }
 
 export function asLanguage(value: string | null | undefined): Language | null {

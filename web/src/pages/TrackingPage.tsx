@@ -4,7 +4,7 @@ import enUS from "antd/locale/en_US";
 import zhCN from "antd/locale/zh_CN";
 import { useEffect } from "react";
 import { useParams, useSearchParams } from "react-router-dom";
-import { type Language, asLanguage, format } from "../i18n";
+import { type Language, asLanguage, format, hasMessage } from "../i18n";
 import type { MessageKey } from "../i18n/zh-CN";
 import { shanghaiTime } from "../lib/time";
 import type { components } from "../api/schema";
@@ -40,7 +40,10 @@ export default function TrackingPage() {
     },
     retry: false,
   });
-  const status = (s: string) => t(`status.${s}` as MessageKey) ?? s;
+  const status = (s: string) => {
+    const key = `status.${s}`;
+    return hasMessage(key) ? t(key) : s;
+  };
 
   let body;
   if (tracking.error) {
