@@ -142,7 +142,8 @@ const en: Record<MessageKey, string> = {
   "track.promised": "Expected by",
   "track.received": "Received",
   "track.steps": "Progress",
-  "track.gone": "This link is not valid or has expired. The store that serves you will gladly help.",
+  "track.gone": "This link is not valid or has expired",
+  "track.goneHelp": "The store that serves you will gladly tell you how your repair is going.",
   "track.busy": "Too many look-ups; please try again in a moment.",
   "track.updated": "Updated {time} (Beijing time)",
 };

@@ -140,7 +140,8 @@ const zhCN = {
   "track.promised": "预计完成日期",
   "track.received": "受理时间",
   "track.steps": "进度",
-  "track.gone": "此查询链接无效或已过期。如需帮助，请联系为您服务的门店。",
+  "track.gone": "此查询链接无效或已过期",
+  "track.goneHelp": "如需了解维修进度，请联系为您服务的门店，我们很乐意帮助您。",
   "track.busy": "查询过于频繁，请稍后再试。",
   "track.updated": "更新于 {time}（北京时间）",
 };

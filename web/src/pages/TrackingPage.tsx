@@ -48,7 +48,11 @@ export default function TrackingPage() {
   let body;
   if (tracking.error) {
     const busy = tracking.error instanceof TrackingGone && tracking.error.status === 429;
-    body = <Result status={busy ? "warning" : "info"} title={t(busy ? "track.busy" : "track.gone")} />;
+    body = busy ? (
+      <Result status="warning" title={t("track.busy")} />
+    ) : (
+      <Result status="info" title={t("track.gone")} subTitle={t("track.goneHelp")} />
+    );
   } else if (!tracking.data) {
     body = <Skeleton active />;
   } else {
