@@ -14,6 +14,7 @@ export function useMe() {
 
 /** Where the sign-in sends back to: only a path of this console, never another site. */
 export function safeReturnPath(next: string | null): string | null {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/login")) return null;
+  // "//host" and "/\host" are other sites to a browser.
+  if (!next || !next.startsWith("/") || /^\/[\/\\]/.test(next) || next.startsWith("/login")) return null;
   return next;
 }
