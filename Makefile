@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := orders inventory customers reporting gateway
 
-.PHONY: install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
+
+.PHONY: web web-deps web-test web-client web-client-check web-e2e install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start NATS, the four services and the gateway with demo data; Ctrl-C stops them all.
+## Builds the web console first when it is missing or stale and npm is there to build it.
 run: install
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: the web console is not built (the API works without it)"; fi
 	$(PY) -m devtools.run
 
 ## The whole suite: unit, integration (real NATS and database) and end-to-end (real processes).
@@ -69,6 +75,36 @@ outbox: install
 ## BENCH_RECORD=1 records this run's figures there; BENCH_PROFILE=1 adds py-spy's profiles.
 bench: install
 	$(PY) -m tests.bench.run_bench
+
+## The web console (web/): its npm packages exactly as web/package-lock.json pins them.
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $(WEB_DEPS)
+
+web-deps: $(WEB_DEPS)
+
+## Build the console into web/dist, which the gateway serves; nothing to do when it is newer
+## than its sources.
+web/dist/index.html: $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+## The console's unit tests (Vitest): forms' logic, IMEI check, menus by role, client layer.
+web-test: $(WEB_DEPS)
+	cd web && npx vitest run
+
+## The console's API types from the gateway's OpenAPI; -check fails when they are stale.
+web-client: install $(WEB_DEPS)
+	$(PY) scripts/gen_web_client.py
+
+web-client-check: install $(WEB_DEPS)
+	$(PY) scripts/gen_web_client.py --check
+
+## Browser tests: Playwright drives Debian's Chromium (apt-get install -y chromium) against the
+## whole system started as tests/e2e start it; screenshots land in web/e2e-results/.
+web-e2e: install web
+	$(PY) scripts/run_web_e2e.py
 
 clean:
 	rm -rf .data bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,7 @@ def banner(system: LocalSystem) -> str:
 After-sales platform is running.
 
   Gateway      {url}          (API docs: {url}/docs)
+  Web console  {url}/         (sign in as a demo user below)
   NATS         {system.nats_url}{nats_users(system)}
   Logs         {system.log_dir}/<process>.log
   Keys         {system.keys_dir} (caller-token key pairs, new each run)

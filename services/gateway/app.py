@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit import migrations
 from servicekit.db import Database
-from services.gateway import problems
+from services.gateway import console, problems
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
@@ -143,6 +143,9 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         description=DESCRIPTION,
         version="1.0.0",
         lifespan=lifespan,
+        # console.install serves /docs from local files, not a CDN.
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(refuse_unstorable_input)],
         default_response_class=FastJSONResponse,
         # RequestMiddleware makes the request's span (when spans are exported); FastAPI's own
@@ -177,4 +180,6 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         settlement,
     ):
         app.include_router(module.router)
+    # Last: the console's deep links are what no route above answers.
+    console.install(app)
     return app

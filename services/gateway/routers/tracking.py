@@ -14,7 +14,7 @@ from aftersales.customers.v1 import notifications_pb2
 from servicekit.auth import PUBLIC_CALLER, set_auth
 from servicekit.errors import NotFound, TooManyRequests
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_notifications
+from services.gateway import console, schemas, schemas_notifications
 from services.gateway.deps import Gw
 from services.gateway.render import iso_shanghai, iso_utc, json_response, or_none
 
@@ -30,6 +30,10 @@ Token = Annotated[str, Path(max_length=200)]
     responses={404: {"model": schemas.Problem}, 429: {"model": schemas.Problem}},
 )
 async def track(token: Token, request: Request, gw: Gw) -> Response:
+    """A browser (Accept: text/html) gets the console's tracking page, which asks this same
+    address for the JSON; programs get the JSON."""
+    if console.wants_page(request):
+        return console.console_of(request).page()
     address = request.client.host if request.client else "unknown"
     wait = gw.public_limiter.acquire(f"track:{address}")
     if wait:
@@ -61,5 +65,6 @@ async def track(token: Token, request: Request, gw: Gw) -> Response:
     }
     # The token is in the URL: keep it out of caches and out of other sites' Referer.
     return json_response(
-        body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        body,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "Vary": "Accept"},
     )
