@@ -1040,6 +1040,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bulletins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Bulletins
+         * @description Your bulletins: to the chain, your branch or your store, and (for branch and HQ users)
+         *     to the units below you; unread first, then newest first; expired ones left out.
+         */
+        get: operations["list_bulletins_api_v1_bulletins_get"];
+        put?: never;
+        /**
+         * Publish Bulletin
+         * @description Publish (hq_admin, hq_analyst: anywhere; branch_manager: its branch or its stores).
+         *     Attachments are links (https). With an Idempotency-Key a retry publishes nothing more.
+         */
+        post: operations["publish_bulletin_api_v1_bulletins_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bulletins/{bulletin_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Bulletin
+         * @description One of your bulletins (expired ones too), with whether you have read it.
+         */
+        get: operations["get_bulletin_api_v1_bulletins__bulletin_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bulletins/{bulletin_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark Read
+         * @description Mark it read; again changes nothing (the first read time is kept).
+         */
+        post: operations["mark_read_api_v1_bulletins__bulletin_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bulletins/{bulletin_id}/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Receipts
+         * @description Who of the scope's users has read it and when, and who has not (the publishing unit
+         *     and HQ; the publisher is left out).
+         */
+        get: operations["list_receipts_api_v1_bulletins__bulletin_id__receipts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/track/{token}": {
         parameters: {
             query?: never;
@@ -1647,8 +1734,101 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Kpis */
+        /**
+         * Get Kpis
+         * @description Every order figure of the caller's unit (or a unit below it) over the period, split by
+         *     service type and brand and broken down by the level below.
+         */
         get: operations["get_kpis_api_v1_reports_kpis_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/kpis/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Figure Orders
+         * @description The orders behind one figure (drill-down) of a branch or a store, a page at a time:
+         *     by the time of the figure's event (intake, ready, closed...), then order id.
+         */
+        get: operations["list_figure_orders_api_v1_reports_kpis_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/kpis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export kpis (经营指标) as CSV or Excel */
+        get: operations["export_kpis_api_v1_exports_kpis_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/repair-orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export repair-orders (维修工单) as CSV or Excel */
+        get: operations["export_repair_orders_api_v1_exports_repair_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/stock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Inventory value, turnover, slow-moving stock and parts cost per order */
+        get: operations["get_stock_figures_api_v1_reports_stock_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/record-mismatches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Service records vs parts consumption (维修记录与用料不符), by order and part */
+        get: operations["list_record_mismatches_api_v1_reports_record_mismatches_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2017,6 +2197,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/settlement/claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Claims
+         * @description The claims in your scope (a branch manager's branch, HQ all), newest month first,
+         *     without their lines.
+         */
+        get: operations["list_claims_api_v1_settlement_claims_get"];
+        put?: never;
+        /**
+         * Build Claim
+         * @description Build the month's claim from the branch's closed in-warranty repairs of the brand at
+         *     authorised stores: the labour fee of each repair's level from the manufacturer's price
+         *     list, and its warranty parts at their catalog price. Building it again answers the same
+         *     claim, with the repairs closed since while it is still `built`.
+         */
+        post: operations["build_claim_api_v1_settlement_claims_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement/claims/{claim_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Claim
+         * @description A claim with its lines; its ETag is what the steps take in If-Match.
+         */
+        get: operations["get_claim_api_v1_settlement_claims__claim_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement/claims/{claim_id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit Claim
+         * @description built -> submitted: sent to the manufacturer; no repair joins it after.
+         */
+        post: operations["submit_claim_api_v1_settlement_claims__claim_id__submit_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement/claims/{claim_id}/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Claim
+         * @description submitted -> decided: the manufacturer's decision file, UTF-8 CSV with the header
+         *     `order_number,decision,reason_code,amount_fen` (any column order): one row per line of the
+         *     claim, `accepted` (amount_fen what it pays, empty for the amount claimed) or `rejected`
+         *     (with its reason code). All rows or nothing: a bad file is a 422 naming each bad row as
+         *     `rows[N].<column>` (N the file's line, the header being 1) and changes nothing. The same
+         *     file again changes nothing and answers the claim as it is.
+         */
+        post: operations["decide_claim_api_v1_settlement_claims__claim_id__decisions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement/claims/{claim_id}/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record Payment
+         * @description A payment received: at most what is payable now (accepted lines whose old parts are
+         *     back, less what was paid). Paid in full, the claim is `paid`.
+         */
+        post: operations["record_payment_api_v1_settlement_claims__claim_id__payments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2093,6 +2387,17 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** AgeBucket */
+        AgeBucket: {
+            /**
+             * Age
+             * @description days
+             * @enum {string}
+             */
+            age: "0-2" | "3-7" | "8-14" | "15-30" | "31+";
+            /** Orders */
+            orders: number;
+        };
         /** ApprovalIn */
         ApprovalIn: {
             /**
@@ -2126,6 +2431,27 @@ export interface components {
             default_fen: number;
             /** Version */
             version: number;
+        };
+        /** Attachment */
+        Attachment: {
+            /** Title */
+            title: string;
+            /** Url */
+            url: string;
+        };
+        /** AttachmentIn */
+        AttachmentIn: {
+            /**
+             * Title
+             * @example 培训课件
+             */
+            title: string;
+            /**
+             * Url
+             * @description an https:// link to where the file is kept
+             * @example https://files.example.com/training/p60-screen.pdf
+             */
+            url: string;
         };
         /**
          * AttemptIn
@@ -2164,6 +2490,32 @@ export interface components {
             items: components["schemas"]["Authorisation"][];
             /** Version */
             version: number;
+        };
+        /**
+         * Backlog
+         * @description Orders open now, by age counted to date_to.
+         */
+        Backlog: {
+            /**
+             * Open
+             * @description 积压工单: Orders open now (neither closed nor cancelled), by days since intake counted to the period's last day.
+             */
+            open: components["schemas"]["AgeBucket"][];
+            /**
+             * Waiting Parts
+             * @description 待料工单: Orders waiting for parts now, by days since they first started waiting.
+             */
+            waiting_parts: components["schemas"]["AgeBucket"][];
+            /**
+             * Swap Limit Near
+             * @description 临近60天换机: In-warranty orders open and not yet repaired 45–59 days after intake: a swap is owed at 60 days (三包).
+             */
+            swap_limit_near: number;
+            /**
+             * Swap Limit Passed
+             * @description 超60天未修: In-warranty orders open and not yet repaired 60 days or more after intake.
+             */
+            swap_limit_passed: number;
         };
         /** BaseDataChange */
         BaseDataChange: {
@@ -2262,10 +2614,205 @@ export interface components {
             /** Items */
             items: components["schemas"]["Brand"][];
         };
+        /**
+         * BuildClaimIn
+         * @description Build a month's claim (or bring one still `built` up to date): the same month twice is
+         *     the same claim.
+         */
+        BuildClaimIn: {
+            /**
+             * Manufacturer
+             * @description the brand's code, e.g. huawei
+             */
+            manufacturer: string;
+            /**
+             * Month
+             * @description YYYY-MM, the Asia/Shanghai month the repairs closed in
+             */
+            month: string;
+            /**
+             * Branch Id
+             * @description a branch manager's own when absent
+             */
+            branch_id?: string | null;
+        };
+        /** Bulletin */
+        Bulletin: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Title */
+            title: string;
+            /** Body */
+            body: string;
+            /** Attachments */
+            attachments: components["schemas"]["Attachment"][];
+            /** Publisher Id */
+            publisher_id: string;
+            /**
+             * Publisher Unit
+             * @description the publishing unit: HQ or a branch's code
+             */
+            publisher_unit: string;
+            scope: components["schemas"]["Scope"];
+            /** Published At */
+            published_at: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /**
+             * Read
+             * @description whether you have read it
+             */
+            read: boolean;
+            /**
+             * Read At
+             * @description when you first read it
+             */
+            read_at: string | null;
+        };
+        /** BulletinIn */
+        BulletinIn: {
+            /**
+             * Kind
+             * @description notice 内部通知, technical 技术公告, training 培训
+             * @enum {string}
+             */
+            kind: "notice" | "technical" | "training";
+            /**
+             * Title
+             * @example 华为 P60 屏幕排线更换要点
+             */
+            title: string;
+            /** Body */
+            body: string;
+            /** Attachments */
+            attachments?: components["schemas"]["AttachmentIn"][];
+            scope: components["schemas"]["ScopeIn"];
+            /**
+             * Expires At
+             * @description after it, the bulletin leaves the lists (ISO 8601 with zone)
+             */
+            expires_at?: string | null;
+        };
+        /** BulletinPage */
+        BulletinPage: {
+            /**
+             * Items
+             * @description unread first, then newest first
+             */
+            items: components["schemas"]["Bulletin"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+            /**
+             * Unread Count
+             * @description your unread, unexpired bulletins in all
+             */
+            unread_count: number;
+        };
         /** CancelIn */
         CancelIn: {
             /** Reason */
             reason: string;
+        };
+        /** Claim */
+        Claim: {
+            /** Id */
+            id: string;
+            /** Manufacturer */
+            manufacturer: string;
+            /** Branch Id */
+            branch_id: string;
+            /** Month */
+            month: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "built" | "submitted" | "decided" | "paid";
+            /** Version */
+            version: number;
+            /** Claimed Fen */
+            claimed_fen: number;
+            /** Accepted Fen */
+            accepted_fen: number;
+            /** Paid Fen */
+            paid_fen: number;
+            /**
+             * Payable Fen
+             * @description accepted, old parts back, not yet paid
+             */
+            payable_fen: number;
+            /**
+             * Held Fen
+             * @description waiting for old parts (旧件) to go back
+             */
+            held_fen: number;
+            /** Built At */
+            built_at: string | null;
+            /** Built By */
+            built_by: string;
+            /** Submitted At */
+            submitted_at: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /** Paid At */
+            paid_at: string | null;
+            /** Payments */
+            payments: components["schemas"]["ClaimPayment"][];
+            /**
+             * Lines
+             * @description with a single claim, not in lists
+             */
+            lines?: components["schemas"]["ClaimLine"][] | null;
+        };
+        /** ClaimLine */
+        ClaimLine: {
+            /** Order Id */
+            order_id: string;
+            /** Number */
+            number: string;
+            /** Store Id */
+            store_id: string;
+            /** Repair Level */
+            repair_level: string;
+            /** Labour Fen */
+            labour_fen: number;
+            /** Parts Fen */
+            parts_fen: number;
+            /** Claimed Fen */
+            claimed_fen: number;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "held" | "claimed" | "accepted" | "rejected" | "paid";
+            /** Old Parts Owed */
+            old_parts_owed: number;
+            /** Decision */
+            decision: ("accepted" | "rejected") | null;
+            /** Reason Code */
+            reason_code: string | null;
+            /** Accepted Fen */
+            accepted_fen: number;
+            /** Closed At */
+            closed_at: string | null;
+        };
+        /** ClaimPayment */
+        ClaimPayment: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Paid On */
+            paid_on: string;
+            /** Recorded By */
+            recorded_by: string;
+            /** Recorded At */
+            recorded_at: string | null;
+        };
+        /** Claims */
+        Claims: {
+            /** Items */
+            items: components["schemas"]["Claim"][];
         };
         /** CloseIn */
         CloseIn: {
@@ -2798,6 +3345,161 @@ export interface components {
             /** Symptom Code */
             symptom_code: string | null;
         };
+        /** FigureOrder */
+        FigureOrder: {
+            /** Order Id */
+            order_id: string;
+            /** Number */
+            number: string;
+            /** Branch Id */
+            branch_id: string;
+            /** Store Id */
+            store_id: string;
+            /** Service Type */
+            service_type: string;
+            /** Brand */
+            brand: string;
+            /** Warranty Status */
+            warranty_status: string;
+            /** Status */
+            status: string;
+            /** Received At */
+            received_at: string | null;
+            /** Ready At */
+            ready_at: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /** Promised Date */
+            promised_date: string | null;
+            /** Technician Id */
+            technician_id: string | null;
+            /** Satisfaction */
+            satisfaction: number | null;
+        };
+        /** FigureOrderPage */
+        FigureOrderPage: {
+            /** Items */
+            items: components["schemas"]["FigureOrder"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * Figures
+         * @description Every order figure of a scope and period; a rate or an average is null when there was
+         *     nothing to divide by.
+         */
+        Figures: {
+            /**
+             * Received
+             * @description 受理量: Orders taken in (受理), counted on the Shanghai day of intake.
+             */
+            received: number;
+            /**
+             * Closed
+             * @description 结单量: Orders closed (picked up, or a quick order completed), counted on the day closed; a declined unit returned unrepaired is closed too.
+             */
+            closed: number;
+            /**
+             * Cancelled
+             * @description 取消量: Orders cancelled, counted on the day cancelled.
+             */
+            cancelled: number;
+            /**
+             * Ready
+             * @description 完工量: Orders that became ready for the customer (ready for pickup, or a quick order completed), counted on the day they first became ready.
+             */
+            ready: number;
+            /**
+             * Turnaround Median Hours
+             * @description 周转时间中位数: Median of intake → ready, in hours, over the orders ready in the period. Exact for one store; for a branch or HQ read from a log-bucket sketch within 1% relative error.
+             */
+            turnaround_median_hours: number | null;
+            /**
+             * Turnaround P90 Hours
+             * @description 周转时间P90: 90th percentile of intake → ready, in hours, over the orders ready in the period; exact for one store, within 1% relative error above it.
+             */
+            turnaround_p90_hours: number | null;
+            /**
+             * Turnaround Mean Hours
+             * @description 平均周转时间: Mean of intake → ready, in hours, over the orders ready in the period.
+             */
+            turnaround_mean_hours: number | null;
+            /**
+             * Promised
+             * @description 有承诺日期完工量: Orders ready in the period that had a promised date.
+             */
+            promised: number;
+            /**
+             * On Time
+             * @description 按时完工量: Of those, the orders ready on or before their promised date (Shanghai days).
+             */
+            on_time: number;
+            /**
+             * On Time Rate
+             * @description 按时完工率: on_time / promised.
+             */
+            on_time_rate: number | null;
+            /**
+             * Repeat Received
+             * @description 返修量: Orders taken in as a repeat repair (返修: the device back within 90 days of a closed repair), on the day of intake.
+             */
+            repeat_received: number;
+            /**
+             * Repeat Repair Rate
+             * @description 返修率: repeat_received / received: the share of the period's intake that were repeat repairs.
+             */
+            repeat_repair_rate: number | null;
+            /**
+             * Repaired
+             * @description 修复结单量: Orders closed with the work done (not a declined unit returned unrepaired), on the day closed.
+             */
+            repaired: number;
+            /**
+             * First Time Fixed
+             * @description 一次修复量: Of those, the orders that passed quality check at the first try (no QC failure) and whose device has not come back as a repeat repair (so the figure of a day can still fall for 90 days).
+             */
+            first_time_fixed: number;
+            /**
+             * First Time Fix Rate
+             * @description 一次修复率: first_time_fixed / repaired.
+             */
+            first_time_fix_rate: number | null;
+            /**
+             * Followed Up
+             * @description 回访量: Orders closed in the period whose follow-up call (回访) reached the customer and was done with a score.
+             */
+            followed_up: number;
+            /**
+             * Follow Up Rate
+             * @description 回访率: followed_up / closed.
+             */
+            follow_up_rate: number | null;
+            /**
+             * Average Satisfaction
+             * @description 平均满意度: Mean score (1–5) of the follow-ups of the orders closed in the period.
+             */
+            average_satisfaction: number | null;
+            /**
+             * Revenue Fen
+             * @description 保外收入: What customers paid (fen) on the orders closed in the period: out-of-warranty work and inspection fees; warranty work is free.
+             */
+            revenue_fen: number;
+            /**
+             * Labour Claimed Fen
+             * @description 劳务费申报: Manufacturers' labour fees (fen) claimed for the orders closed in the period (claim lines claimed, accepted, rejected or paid; held lines are not claimed yet).
+             */
+            labour_claimed_fen: number;
+            /**
+             * Labour Accepted Fen
+             * @description 劳务费核准: Labour fees (fen) the manufacturer accepted (accepted or paid lines), for the orders closed in the period.
+             */
+            labour_accepted_fen: number;
+            /**
+             * Labour Paid Fen
+             * @description 劳务费回款: Labour fees (fen) paid, for the orders closed in the period.
+             */
+            labour_paid_fen: number;
+        };
         /** FollowUp */
         FollowUp: {
             /** Id */
@@ -2896,12 +3598,35 @@ export interface components {
             date_from: string;
             /** Date To */
             date_to: string;
-            /** Orders Received */
+            /**
+             * Orders Received
+             * @description 受理量: Orders taken in (受理), counted on the Shanghai day of intake.
+             */
             orders_received: number;
-            /** By Store */
+            /**
+             * By Store
+             * @description orders received per store of a branch, or the store itself; empty for the whole chain, where by_unit lists the branches
+             */
             by_store: components["schemas"]["StoreKpis"][];
             /** By Service Type */
             by_service_type: components["schemas"]["ServiceTypeKpis"][];
+            figures: components["schemas"]["Figures"];
+            /**
+             * By Split
+             * @description by service type and brand
+             */
+            by_split: components["schemas"]["SplitFigures"][];
+            /**
+             * By Unit
+             * @description by the level below: HQ → branches, branch → stores; empty for a store
+             */
+            by_unit: components["schemas"]["UnitFigures"][];
+            backlog: components["schemas"]["Backlog"];
+            /**
+             * Technicians
+             * @description 技师绩效, by the day the technician finished the work; for a branch or a store (empty at HQ: ask per branch)
+             */
+            technicians: components["schemas"]["TechnicianFigures"][];
         };
         /** LabourPrice */
         LabourPrice: {
@@ -3374,6 +4099,19 @@ export interface components {
             /** Password */
             password: string;
         };
+        /**
+         * PaymentIn
+         * @description A payment received from the manufacturer against the claim.
+         */
+        PaymentIn: {
+            /** Amount Fen */
+            amount_fen: number;
+            /**
+             * Paid On
+             * @description YYYY-MM-DD, not after today in Shanghai
+             */
+            paid_on: string;
+        };
         /** PaymentOut */
         PaymentOut: {
             /** Method */
@@ -3597,6 +4335,21 @@ export interface components {
              */
             store_id: string;
         };
+        /** Reader */
+        Reader: {
+            /** User Id */
+            user_id: string;
+            /** Username */
+            username: string;
+            /** Display Name */
+            display_name: string;
+            /** Role */
+            role: string;
+            /** Unit Id */
+            unit_id: string;
+            /** Read At */
+            read_at: string | null;
+        };
         /**
          * ReceiptIn
          * @description 入库: units of a part come into the warehouse at a unit cost.
@@ -3627,12 +4380,74 @@ export interface components {
             /** Discrepancies */
             discrepancies?: components["schemas"]["DiscrepancyIn"][];
         };
+        /** Receipts */
+        Receipts: {
+            /** Bulletin Id */
+            bulletin_id: string;
+            /**
+             * Audience
+             * @description the users of the scope, the publisher left out
+             */
+            audience: number;
+            /** Read Count */
+            read_count: number;
+            /** Not Read Count */
+            not_read_count: number;
+            /**
+             * Read
+             * @description first reader first
+             */
+            read: components["schemas"]["Reader"][];
+            /**
+             * Not Read
+             * @description by unit, then user name
+             */
+            not_read: components["schemas"]["Reader"][];
+        };
         /** ReceivedQuantityIn */
         ReceivedQuantityIn: {
             /** Part Number */
             part_number: string;
             /** Quantity */
             quantity: number;
+        };
+        /** RecordMismatch */
+        RecordMismatch: {
+            /** Order Id */
+            order_id: string;
+            /** Order Number */
+            order_number: string | null;
+            /** Part Number */
+            part_number: string;
+            /** Branch Id */
+            branch_id: string;
+            /**
+             * Store Id
+             * @description the store whose warehouse issues the part
+             */
+            store_id: string;
+            /**
+             * 维修记录与用料不符
+             * @description issued_without_line: inventory issued the part to the order (net of returns) but the order's service record, as its latest step carrying it says, has no line of it; line_without_issue: the order's repair is finished (quality check, ready for pickup or closed) and its record has the part but inventory issued none; quantity_differs: the repair is finished and the record's quantity of the part differs from the quantity issued net of returns.
+             */
+            kind: string;
+            /**
+             * Record Quantity
+             * @description the quantity on the service record (维修记录)
+             */
+            record_quantity: number;
+            /**
+             * Issued Quantity
+             * @description the quantity inventory issued, net of returns
+             */
+            issued_quantity: number;
+        };
+        /** RecordMismatchPage */
+        RecordMismatchPage: {
+            /** Items */
+            items: components["schemas"]["RecordMismatch"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** ReorderLevel */
         ReorderLevel: {
@@ -3834,6 +4649,37 @@ export interface components {
              */
             note?: string | null;
         };
+        /** Scope */
+        Scope: {
+            /** Kind */
+            kind: string;
+            /** Branch Id */
+            branch_id: string | null;
+            /** Store Ids */
+            store_ids: string[];
+        };
+        /** ScopeIn */
+        ScopeIn: {
+            /**
+             * Kind
+             * @description chain: everyone; branch: the branch and its stores; stores: those stores
+             * @enum {string}
+             */
+            kind: "chain" | "branch" | "stores";
+            /**
+             * Branch Id
+             * @example SH
+             */
+            branch_id?: string | null;
+            /**
+             * Store Ids
+             * @example [
+             *       "SH-001",
+             *       "SH-002"
+             *     ]
+             */
+            store_ids?: string[] | null;
+        };
         /**
          * SendOutIn
          * @description 送修: the store that repairs the device (under warranty, one authorised for the brand).
@@ -3981,11 +4827,38 @@ export interface components {
             /** Last Outbound At */
             last_outbound_at: string | null;
         };
+        /** SplitFigures */
+        SplitFigures: {
+            /** Service Type */
+            service_type: string;
+            /** Brand */
+            brand: string;
+            figures: components["schemas"]["Figures"];
+        };
         /** Stock */
         Stock: {
             warehouse: components["schemas"]["Warehouse"];
             /** Levels */
             levels: components["schemas"]["StockLevel"][];
+        };
+        /** StockFigures */
+        StockFigures: {
+            /** Branch Id */
+            branch_id: string | null;
+            /** Store Id */
+            store_id: string | null;
+            /** Date From */
+            date_from: string;
+            /** Date To */
+            date_to: string;
+            total: components["schemas"]["StockTotals"];
+            /** By Store */
+            by_store: components["schemas"]["StockTotals"][];
+            /**
+             * Waiting Parts
+             * @description 待料: what the orders waiting for parts are short of, most orders first (at most 50)
+             */
+            waiting_parts: components["schemas"]["WaitingPart"][];
         };
         /** StockLevel */
         StockLevel: {
@@ -4009,6 +4882,56 @@ export interface components {
              * @description what the on-hand is worth, exactly to the fen
              */
             value_fen: number;
+        };
+        /** StockTotals */
+        StockTotals: {
+            /** Branch Id */
+            branch_id: string | null;
+            /**
+             * Store Id
+             * @description "" is a branch's central warehouse
+             */
+            store_id: string | null;
+            /**
+             * 库存金额
+             * @description Value of the parts on hand at the end of the period's last day: for every warehouse and part, on hand × moving-average cost as its last stock movement up to then left them, summed (parts in transit between warehouses are in neither).
+             */
+            inventory_value_fen: number;
+            /**
+             * 平均库存金额
+             * @description The inventory value at the end of each day of the period, averaged over the period's days (rounded to the fen).
+             */
+            average_inventory_value_fen: number;
+            /**
+             * 领用成本
+             * @description Cost of the parts issued to orders in the period less the cost of those returned from orders, at the cost each movement was booked at, on the Shanghai day of the movement.
+             */
+            issued_cost_fen: number;
+            /**
+             * 库存周转天数
+             * @description Average inventory value ÷ (issued cost ÷ days in the period), to one decimal: how many days of issues the stock on hand covers. Absent when the issued cost is not positive.
+             */
+            turnover_days: number | null;
+            /**
+             * 滞销品金额
+             * @description Inventory value, at the end of the period's last day, of the warehouse parts not issued to any order in the 90 days ending that day, counting only parts the warehouse has held (had a movement of) for at least 90 days.
+             */
+            slow_moving_value_fen: number;
+            /**
+             * 工单用料成本
+             * @description Cost of the parts inventory issued to orders less those returned from orders (issued or returned quantity × the line's unit cost), on the Shanghai day inventory booked it, to the store whose warehouse issued them.
+             */
+            parts_cost_fen: number;
+            /**
+             * 领料工单数
+             * @description Orders that had parts issued to them in the period by the unit's warehouses; an order issued to by two stores counts once in their sum.
+             */
+            orders_with_issues: number;
+            /**
+             * 单均用料成本
+             * @description Parts cost ÷ orders with issues, rounded to the fen. Absent when no order had parts issued.
+             */
+            parts_cost_per_order_fen: number | null;
         };
         /** Stocktake */
         Stocktake: {
@@ -4135,6 +5058,40 @@ export interface components {
             services: {
                 [key: string]: "serving" | "down";
             };
+        };
+        /** TechnicianFigures */
+        TechnicianFigures: {
+            /** Technician Id */
+            technician_id: string;
+            /** Branch Id */
+            branch_id: string;
+            /** Store Id */
+            store_id: string;
+            /**
+             * Completed
+             * @description 完成量: Orders whose work the technician finished (repair finished, swap or quick order done), on that day.
+             */
+            completed: number;
+            /**
+             * Turnaround Mean Hours
+             * @description 平均周转时间: Mean intake → ready, in hours, of those orders.
+             */
+            turnaround_mean_hours: number | null;
+            /**
+             * Came Back
+             * @description 返修量: Of those, the orders whose device came back as a repeat repair.
+             */
+            came_back: number;
+            /**
+             * Repeat Rate
+             * @description 返修率: came_back / completed.
+             */
+            repeat_rate: number | null;
+            /**
+             * Average Satisfaction
+             * @description 平均满意度: Mean follow-up score of those orders.
+             */
+            average_satisfaction: number | null;
         };
         /** Timeline */
         Timeline: {
@@ -4312,6 +5269,17 @@ export interface components {
              */
             serials?: string[];
         };
+        /** UnitFigures */
+        UnitFigures: {
+            /** Branch Id */
+            branch_id: string;
+            /**
+             * Store Id
+             * @description null for a branch
+             */
+            store_id: string | null;
+            figures: components["schemas"]["Figures"];
+        };
         /** User */
         User: {
             /** Id */
@@ -4370,6 +5338,21 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /** WaitingPart */
+        WaitingPart: {
+            /** Part Number */
+            part_number: string;
+            /**
+             * 待料工单数
+             * @description Orders now waiting for parts (待料) that are short of this part, by the store that took the order in.
+             */
+            orders: number;
+            /**
+             * Quantity
+             * @description the quantity short over those orders
+             */
+            quantity: number;
         };
         /** Warehouse */
         Warehouse: {
@@ -7768,6 +8751,262 @@ export interface operations {
             };
         };
     };
+    list_bulletins_api_v1_bulletins_get: {
+        parameters: {
+            query?: {
+                /** @description only those you have not read */
+                unread?: boolean;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulletinPage"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    publish_bulletin_api_v1_bulletins_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulletinIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bulletin"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_bulletin_api_v1_bulletins__bulletin_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bulletin_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bulletin"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mark_read_api_v1_bulletins__bulletin_id__read_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                bulletin_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bulletin"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_receipts_api_v1_bulletins__bulletin_id__receipts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bulletin_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Receipts"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     track_track__token__get: {
         parameters: {
             query?: never;
@@ -9466,6 +10705,249 @@ export interface operations {
             };
         };
     };
+    list_figure_orders_api_v1_reports_kpis_orders_get: {
+        parameters: {
+            query: {
+                /** @description the figure whose orders to list: received, repeat_received, ready, on_time, late, closed, cancelled, not_first_time_fixed, followed_up, open, waiting_parts, swap_limit */
+                figure: string;
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FigureOrderPage"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_kpis_api_v1_exports_kpis_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_repair_orders_api_v1_exports_repair_orders_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                status?: string | null;
+                service_type?: string | null;
+                imei?: string | null;
+                phone?: string | null;
+                store_id?: string | null;
+                branch_id?: string | null;
+                /** @description YYYY-MM-DD */
+                received_from?: string | null;
+                /** @description YYYY-MM-DD, inclusive */
+                received_to?: string | null;
+                /** @description YYYY-MM-DD: in-warranty orders owed a swap (三包) by this day */
+                swap_due_by?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_stock_figures_api_v1_reports_stock_get: {
+        parameters: {
+            query?: {
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockFigures"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_record_mismatches_api_v1_reports_record_mismatches_get: {
+        parameters: {
+            query?: {
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordMismatchPage"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     put_org_unit_api_v1_admin_org_units__unit_id__put: {
         parameters: {
             query?: never;
@@ -10303,6 +11785,399 @@ export interface operations {
             };
             /** @description invalid input, by field */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_claims_api_v1_settlement_claims_get: {
+        parameters: {
+            query?: {
+                branch_id?: string | null;
+                manufacturer?: string | null;
+                month?: string | null;
+                status?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claims"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    build_claim_api_v1_settlement_claims_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BuildClaimIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description your role may not build claims */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description branch outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_claim_api_v1_settlement_claims__claim_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    submit_claim_api_v1_settlement_claims__claim_id__submit_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag of the claim as read, e.g. "3" */
+                "If-Match"?: string | null;
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such claim in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not possible from the claim's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is not the claim's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field (or row) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is missing */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decide_claim_api_v1_settlement_claims__claim_id__decisions_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag of the claim as read, e.g. "3" */
+                "If-Match"?: string | null;
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example order_number,decision,reason_code,amount_fen
+                 *     SH-001-260310-0001,accepted,,86000
+                 *     SH-001-260311-0002,rejected,NO-OLD-PART,
+                 */
+                "text/csv": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such claim in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not possible from the claim's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is not the claim's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field (or row) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is missing */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    record_payment_api_v1_settlement_claims__claim_id__payments_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag of the claim as read, e.g. "3" */
+                "If-Match"?: string | null;
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such claim in your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not possible from the claim's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is not the claim's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid input, by field (or row) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is missing */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };
