@@ -22,7 +22,7 @@ import csv
 import io
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,9 +31,16 @@ from typing import Any
 
 import httpx
 import pytest
+from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 
-from aftersales.events.v1 import events_pb2, order_events_pb2
+from aftersales.events.v1 import (
+    customer_events_pb2,
+    events_pb2,
+    inventory_events_pb2,
+    order_events_pb2,
+    settlement_events_pb2,
+)
 from devtools.system import LocalSystem, SystemConfig
 from servicekit.dead_letters import EVENT_ID_HEADER
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
@@ -46,8 +53,6 @@ KPIS = "/api/v1/reports/kpis"
 CLAIMS = "/api/v1/settlement/claims"
 HOUR = 3600.0
 SKETCH_ERROR = 0.01  # a branch's or HQ's percentiles come from a sketch within 1% (reporting.proto)
-RECEIVED = events_pb2.OrderReceived.DESCRIPTOR.full_name
-STATUS_CHANGED = order_events_pb2.OrderStatusChanged.DESCRIPTOR.full_name
 REPORTING_CONSUMERS = ("reporting-orders", "reporting-customers", "reporting-inventory")
 
 
@@ -385,27 +390,41 @@ async def settled(system: LocalSystem) -> None:
         await nc.close()
 
 
-async def order_events(system: LocalSystem, order_id: str) -> dict[str, Any]:
-    """The order's messages in the ORDERS stream by step ("intake" for OrderReceived), as the
-    harness reads them: subject, headers and the protobuf payload untouched."""
+async def stream_events(
+    system: LocalSystem, stream: str, kind: type[Message], match: Callable[[Any], bool]
+) -> list[tuple[Any, Any]]:
+    """The messages of a stream holding a `kind` event that `match`es, oldest first, each with
+    its event: subject, headers and protobuf payload as the relay published them."""
     nc: NATS = await system.connect_bus()
     try:
         js = nc.jetstream()
-        info = await js.stream_info("ORDERS")
-        found: dict[str, Any] = {}
+        info = await js.stream_info(stream)
+        found = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg("ORDERS", seq)
-            kind = (msg.headers or {}).get(EVENT_TYPE_HEADER)
-            if kind == RECEIVED:
-                if events_pb2.OrderReceived.FromString(msg.data).order_id == order_id:
-                    found["intake"] = msg
-            elif kind == STATUS_CHANGED:
-                event = order_events_pb2.OrderStatusChanged.FromString(msg.data)
-                if event.order_id == order_id:
-                    found.setdefault(event.step, msg)  # a step taken twice: its first
+            msg = await js.get_msg(stream, seq)
+            if (msg.headers or {}).get(EVENT_TYPE_HEADER) == kind.DESCRIPTOR.full_name:
+                event = kind.FromString(msg.data)
+                if match(event):
+                    found.append((msg, event))
         return found
     finally:
         await nc.close()
+
+
+async def order_events(system: LocalSystem, order_id: str) -> dict[str, Any]:
+    """The order's messages in ORDERS by step ("intake" for OrderReceived; a step taken twice,
+    its first)."""
+    found: dict[str, Any] = {}
+    received = await stream_events(
+        system, "ORDERS", events_pb2.OrderReceived, lambda e: e.order_id == order_id
+    )
+    found["intake"] = received[0][0]
+    steps = await stream_events(
+        system, "ORDERS", order_events_pb2.OrderStatusChanged, lambda e: e.order_id == order_id
+    )
+    for msg, event in steps:
+        found.setdefault(event.step, msg)
+    return found
 
 
 async def publish(system: LocalSystem, subject: str, data: bytes, headers: dict[str, str]) -> None:
@@ -772,19 +791,38 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         "kpis": answers,
         "stock": stock_answers,
         "orders": await behind("sh.manager", "open"),
+        "mismatches": (await api.get("hq.analyst", "/api/v1/reports/record-mismatches")).json(),
     }
-    for message in [(await order_events(system, a1.id))["pickup"]]:
+    # Delivered again: A1's pickup, its issue at the warehouse (the ledger row and the order
+    # line), A2's follow-up call, and the claim's last change.
+    issues = await stream_events(
+        system, "INVENTORY", inventory_events_pb2.StockMoved, lambda e: e.document_id == a1.id
+    )
+    lines = await stream_events(
+        system, "INVENTORY", inventory_events_pb2.OrderPartsChanged, lambda e: e.order_id == a1.id
+    )
+    calls = await stream_events(
+        system, "CUSTOMERS", customer_events_pb2.FollowUpRecorded, lambda e: e.order_id == a2.id
+    )
+    claim = await stream_events(
+        system, "ORDERS", settlement_events_pb2.ClaimChanged, lambda e: True
+    )
+    assert [e.kind for _, e in issues] == ["issue"] and lines and calls
+    assert [e.status for _, e in claim][-1] == "paid"
+    again = [(await order_events(system, a1.id))["pickup"], issues[0][0], lines[-1][0]]
+    for message in [*again, calls[-1][0], claim[-1][0]]:
         headers = dict(message.headers or {})
         # Another Nats-Msg-Id (so the stream takes it), the same event id: the inbox dedupes.
         headers[EVENT_ID_HEADER] = headers[MSG_ID_HEADER]
         headers[MSG_ID_HEADER] = str(uuid.uuid4())
         await publish(system, message.subject, message.data, headers)
-    # Older events of orders arriving late, as new events (new ids): C1's intake (it is
-    # cancelled), W1's diagnosis (it is closed), B1's quote (it waits for parts).
+    # Older events arriving late, as new events (new ids): C1's intake (it is cancelled),
+    # W1's diagnosis (it is closed), B1's quote (it waits for parts), the claim as built.
     late = [
         (await order_events(system, c1.id))["intake"],
         (await order_events(system, w1.id))["diagnosis"],
         (await order_events(system, b1.id))["quote"],
+        claim[0][0],  # the claim as built: W1's line held, nothing accepted or paid
     ]
     for message in late:
         headers = dict(message.headers or {})
@@ -805,5 +843,6 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         "kpis": after_answers,
         "stock": after_stock,
         "orders": await behind("sh.manager", "open"),
+        "mismatches": (await api.get("hq.analyst", "/api/v1/reports/record-mismatches")).json(),
     }
     assert after == before
