@@ -190,9 +190,9 @@ class Script:
             line["issued"] * self.costs[line["part_id"]] for line in started["lines"]
         )
         kept = [line["line_id"] for line in started["lines"] if line["warranty"]]
-        finish = {"actions_done": ["replace_screen"], "repair_level": level}
+        finish: dict[str, Any] = {"actions_done": ["replace_screen"], "repair_level": level}
         if kept:
-            finish["old_parts_kept"] = kept  # type: ignore[assignment]
+            finish["old_parts_kept"] = kept
         for _ in range(qc_failures):
             await order.desk.take(tech, "repair/finish", finish)
             await order.desk.take(clerk, "qc", {"passed": False, "note": "touch dead"})
@@ -403,7 +403,7 @@ async def stream_events(
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(stream, seq)
             if (msg.headers or {}).get(EVENT_TYPE_HEADER) == kind.DESCRIPTOR.full_name:
-                event = kind.FromString(msg.data)
+                event = kind.FromString(msg.data or b"")
                 if match(event):
                     found.append((msg, event))
         return found
@@ -613,7 +613,9 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     sh_tech = technician("sh001.tech", [a1, a2, w1, w2], came_back=1)
     zj_tech = technician("zj001.tech", [z1], came_back=0)
 
-    def check_technicians(where: str, got: list[dict[str, Any]], want: list[dict[str, Any]]):
+    def check_technicians(
+        where: str, got: list[dict[str, Any]], want: list[dict[str, Any]]
+    ) -> None:
         assert len(got) == len(want), f"{where}: {got}"
         for g, w in zip(got, want, strict=True):
             compare(f"{where}.technician", g, w, exact=True)

@@ -376,9 +376,7 @@ async def test_a_declined_order_returned_unrepaired_is_no_mismatch(
     ]
 
 
-async def _count(
-    runtime: Runtime, auth: AuthContext, wanted: int
-) -> list[tuple[str, str]] | None:
+async def _count(runtime: Runtime, auth: AuthContext, wanted: int) -> list[tuple[str, str]] | None:
     found, _ = await stock.list_record_mismatches(runtime.uow, auth, "", "", 10, "")
     rows = [(m.row.order_id, m.kind) for m in found]
     return rows if len(rows) == wanted else None
