@@ -4,11 +4,12 @@ A system of its own (fresh databases and streams), so every figure at HQ is this
 in two stores of Shanghai and one of Zhejiang, orders go their routes (paid repairs picked up,
 a QC failure then a pass, two warranty repairs claimed from the manufacturer, one accepted and
 paid after its old part came back and one rejected, a wait for parts, a cancel, a decline with
-an inspection fee, a repeat repair of an earlier order), follow-up calls (回访) are recorded
-with scores, and every figure of /reports/kpis at HQ, a branch and a store, the stock figures,
-the reconciliation, a drill-down and the export are compared with values worked out by hand
-from the script. Then an event already handled is delivered again (another Nats-Msg-Id, the
-same event id) and older events of orders arrive late with new ids: nothing moves.
+an inspection fee, a quick software order, a repeat repair of an earlier order), follow-up
+calls (回访) are recorded with scores, and every figure of /reports/kpis at HQ, a branch and a
+store, the stock figures, the reconciliation, drill-downs and the export are compared with
+values worked out by hand from the script. Then events already handled are delivered again (another Nats-Msg-Id, the
+same event id) and older events of orders and of the claim arrive late with new ids: nothing
+moves.
 
 Days: every figure is asked for the period from the Shanghai day the system started to the
 day the script ended (the same day but for a run across midnight), so no expectation depends
@@ -112,8 +113,14 @@ class Order:
         return min(times) if times else None
 
     @property
+    def ready_at(self) -> datetime | None:
+        """Ready for pickup, or a quick order's completion (ready and closed at once)."""
+        done = [moment(e["at"]) for e in self.order["timeline"] if e["step"] == "complete"]
+        return self.at("ready_for_pickup") or (done[0] if done else None)
+
+    @property
     def turnaround_seconds(self) -> int | None:
-        ready, received = self.at("ready_for_pickup"), self.at("received")
+        ready, received = self.ready_at, self.at("received")
         if ready is None or received is None:
             return None
         return int((ready - received).total_seconds())
@@ -492,7 +499,8 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     r1 = s.orders["R1"] = Order("R1", Desk(api, read.json(), read.headers["ETag"]))
 
     # ZJ-001 (Zhejiang): Z1 a paid Samsung repair promised for tomorrow; Z2 declined at the
-    # quote, returned with an inspection fee.
+    # quote, returned with an inspection fee; Z3 a quick software order (刷机) done and paid at
+    # the desk by the clerk.
     z1 = await s.take_in(
         "Z1", "zj001.clerk", "samsung", "galaxy-s24", warranty=False, promised_date=tomorrow
     )
@@ -502,6 +510,12 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     await s.diagnose_and_quote(z2, "zj001.tech", "zj001.clerk", zj_part, "L3", 90_000)
     await z2.desk.take("zj001.clerk", "approval", {"accepted": False, "note": "too dear"})
     await z2.desk.take("zj001.clerk", "pickup", {"method": "cash", "amount_fen": 3_000})
+    z3 = await s.take_in(
+        "Z3", "zj001.clerk", "samsung", "galaxy-s24", warranty=False, service_type="software"
+    )
+    flashed = {"actions_done": ["flash"], "service_fen": 2_000, "method": "cash"}
+    done = await z3.desk.take("zj001.clerk", "complete", {**flashed, "amount_fen": 2_000})
+    assert done["status"] == "closed"
 
     # 回访: A1 scored 5, A2 3, Z1 4; W1's customer was not reached.
     await s.follow_up("sh.followup", a1, 5)
@@ -516,7 +530,7 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     # --- What every figure must be, by hand. ---
     sh001 = [a1, a2, w1, w2, c1]
     sh002 = [b1, r1]
-    zj001 = [z1, z2]
+    zj001 = [z1, z2, z3]
     rules = {
         "came_back": {"A1"},  # A1's device came back as R1
         "declined": {"Z2"},  # returned unrepaired: closed, not repaired, never ready
@@ -581,24 +595,26 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         # repeat; first-time fixed W1 W2 (A1 came back, A2 failed QC); A1 A2 followed up.
         ("SH", "SH-001"): (5, 4, 1, 4, 1, 1, 0, 4, 2, 2),
         ("SH", "SH-002"): (2, 0, 0, 0, 0, 0, 1, 0, 0, 0),  # B1 waiting, R1 the repeat of A1
-        # Z1 Z2 in and closed; only Z1 ready (on time), repaired, first-time fixed, followed up.
-        ("ZJ", "ZJ-001"): (2, 2, 0, 1, 1, 1, 0, 1, 1, 1),
+        # Z1 Z2 Z3 in and closed; Z1 and Z3 ready (Z1 on time), repaired and first-time fixed
+        # (Z2 declined); only Z1 followed up.
+        ("ZJ", "ZJ-001"): (3, 3, 0, 2, 1, 1, 0, 2, 2, 1),
         ("SH", ""): (7, 4, 1, 4, 1, 1, 1, 4, 2, 2),
-        ("ZJ", ""): (2, 2, 0, 1, 1, 1, 0, 1, 1, 1),
-        ("", ""): (9, 6, 1, 5, 2, 2, 1, 5, 3, 3),
+        ("ZJ", ""): (3, 3, 0, 2, 1, 1, 0, 2, 2, 1),
+        ("", ""): (10, 7, 1, 6, 2, 2, 1, 6, 4, 3),
     }
     for key, counts in by_hand.items():
         assert tuple(expected[key][n] for n in names) == counts, key
     rates = ("repeat_repair_rate", "first_time_fix_rate", "follow_up_rate", "average_satisfaction")
     assert tuple(expected[("SH", "SH-001")][n] for n in rates) == (0.0, 0.5, 0.5, 4.0)
     assert tuple(expected[("SH", "SH-002")][n] for n in rates) == (0.5, None, None, None)
-    assert tuple(expected[("ZJ", "ZJ-001")][n] for n in rates) == (0.0, 1.0, 0.5, 4.0)
-    assert tuple(expected[("", "")][n] for n in rates) == (1 / 9, 0.6, 0.5, 4.0)
+    assert tuple(expected[("ZJ", "ZJ-001")][n] for n in rates) == (0.0, 1.0, 1 / 3, 4.0)
+    assert tuple(expected[("", "")][n] for n in rates) == (0.1, 4 / 6, 3 / 7, 4.0)
     hq = expected[("", "")]
-    # Revenue: what A1, A2 and Z1 paid at pickup and Z2's inspection fee; warranty work is free.
-    assert hq["revenue_fen"] == a1.paid_fen + a2.paid_fen + z1.paid_fen + 3_000
+    # Revenue: what A1, A2 and Z1 paid at pickup, Z2's inspection fee and Z3's service fee;
+    # warranty work is free.
+    assert hq["revenue_fen"] == a1.paid_fen + a2.paid_fen + z1.paid_fen + 3_000 + 2_000
     assert a1.paid_fen > 8_000 and a2.paid_fen > 5_000 and w1.paid_fen == w2.paid_fen == 0
-    assert expected[("ZJ", "")]["revenue_fen"] == z1.paid_fen + 3_000
+    assert expected[("ZJ", "")]["revenue_fen"] == z1.paid_fen + 5_000
 
     async def hq_caught_up() -> bool:
         figures = (await kpis(api, "hq.analyst", period))["figures"]
@@ -608,7 +624,7 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     await eventually(hq_caught_up, within=30, interval=0.2)
     await settled(system)
 
-    tech = {name: await user_id(api, name) for name in ("sh001.tech", "zj001.tech")}
+    tech = {name: await user_id(api, name) for name in ("sh001.tech", "zj001.tech", "zj001.clerk")}
     zero_ages = [{"age": a, "orders": 0} for a in ("0-2", "3-7", "8-14", "15-30", "31+")]
     two_open = [{**zero_ages[0], "orders": 2}, *zero_ages[1:]]
     one_waiting = [{**zero_ages[0], "orders": 1}, *zero_ages[1:]]
@@ -637,29 +653,34 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
             "turnaround_mean_hours": sum(turnarounds) / len(done) / HOUR,
             "came_back": came_back,
             "repeat_rate": came_back / len(done),
-            "average_satisfaction": sum(scored) / len(scored),
+            "average_satisfaction": sum(scored) / len(scored) if scored else None,
         }
 
     # sh001.tech finished A1, A2, W1, W2 (A1 came back; A1 and A2 scored 5 and 3);
-    # zj001.tech finished Z1 (scored 4). Z2 was never worked on; SH-002's orders are not yet.
+    # zj001.tech finished Z1 (scored 4); zj001.clerk did Z3's quick work at the desk (not
+    # called). Z2 was never worked on; SH-002's orders are not yet.
     sh_tech = technician("sh001.tech", [a1, a2, w1, w2], came_back=1)
-    zj_tech = technician("zj001.tech", [z1], came_back=0)
+    zj_techs = [
+        technician("zj001.tech", [z1], came_back=0),
+        technician("zj001.clerk", [z3], came_back=0),
+    ]
 
     def check_technicians(
         where: str, got: list[dict[str, Any]], want: list[dict[str, Any]]
     ) -> None:
         assert len(got) == len(want), f"{where}: {got}"
-        for g, w in zip(got, want, strict=True):
+        ordered = sorted(want, key=lambda x: (x["store_id"], x["technician_id"]))
+        for g, w in zip(got, ordered, strict=True):
             compare(f"{where}.technician", g, w, exact=True)
 
     scopes = {
         # (user, branch filter, store filter): the scope's key, its backlog, its technicians
         ("hq.analyst", "", ""): (("", ""), sh_backlog, []),
         ("sh.manager", "", ""): (("SH", ""), sh_backlog, [sh_tech]),
-        ("hq.analyst", "ZJ", ""): (("ZJ", ""), none_open, [zj_tech]),
+        ("hq.analyst", "ZJ", ""): (("ZJ", ""), none_open, zj_techs),
         ("sh.manager", "SH", "SH-001"): (("SH", "SH-001"), none_open, [sh_tech]),
         ("sh002.clerk", "", ""): (("SH", "SH-002"), sh_backlog, []),
-        ("zj001.clerk", "", ""): (("ZJ", "ZJ-001"), none_open, [zj_tech]),
+        ("zj001.clerk", "", ""): (("ZJ", "ZJ-001"), none_open, zj_techs),
     }
     answers: dict[tuple[str, str], dict[str, Any]] = {}
     for (user, branch, store), (key, backlog, technicians) in scopes.items():
@@ -702,27 +723,28 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     ]
     assert answers[("", "")]["by_store"] == []
     assert answers[("", "")]["by_service_type"] == [
-        {"service_type": "repair", "orders_received": 9}
+        {"service_type": "repair", "orders_received": 9},
+        {"service_type": "software", "orders_received": 1},
     ]
 
-    # By service type and brand (no percentiles in a split): Huawei is SH-001's five and R1,
-    # Samsung ZJ-001's two, Xiaomi B1.
-    by_brand = {
-        "huawei": ([*sh001, r1], closed_of(sh001), 1, 1, labour_sh),
-        "samsung": (zj001, closed_of(zj001), 0, 0, no_labour),
-        "xiaomi": ([b1], [], 0, 0, no_labour),
+    # By service type and brand (no percentiles in a split): Huawei repairs are SH-001's five
+    # and R1, Samsung's Z1 and Z2, Xiaomi's B1; Z3 the one Samsung software order.
+    by_split = {
+        ("repair", "huawei"): ([*sh001, r1], closed_of(sh001), 1, 1, labour_sh),
+        ("repair", "samsung"): ([z1, z2], [z1, z2], 0, 0, no_labour),
+        ("repair", "xiaomi"): ([b1], [], 0, 0, no_labour),
+        ("software", "samsung"): ([z3], [z3], 0, 0, no_labour),
     }
     splits = answers[("", "")]["by_split"]
-    assert [(x["service_type"], x["brand"]) for x in splits] == [
-        ("repair", brand) for brand in sorted(by_brand)
-    ]
+    assert [(x["service_type"], x["brand"]) for x in splits] == sorted(by_split)
     for split in splits:
-        received, closed, cancelled, repeats, labour = by_brand[split["brand"]]
+        key = (split["service_type"], split["brand"])
+        received, closed, cancelled, repeats, labour = by_split[key]
         want = expected_figures(
             received, closed, cancelled=cancelled, repeats=repeats, labour=labour, **rules
         )
         want["turnaround_median_hours"] = want["turnaround_p90_hours"] = None
-        compare(f"HQ.by_split.{split['brand']}", split["figures"], want, exact=True)
+        compare(f"HQ.by_split.{key}", split["figures"], want, exact=True)
 
     # Drill-down: the orders behind a figure, exactly.
     async def behind(user: str, figure: str, **scope: str) -> set[str]:
@@ -737,7 +759,8 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     assert await behind("sh.manager", "waiting_parts") == {b1.id}
     assert await behind("sh.manager", "repeat_received") == {r1.id}
     assert await behind("sh.manager", "cancelled") == {c1.id}
-    assert await behind("hq.analyst", "closed", branch_id="ZJ") == {z1.id, z2.id}
+    assert await behind("hq.analyst", "closed", branch_id="ZJ") == {z1.id, z2.id, z3.id}
+    assert await behind("zj001.clerk", "ready") == {z1.id, z3.id}
     assert await behind("hq.analyst", "on_time", branch_id="ZJ") == {z1.id}
     assert await behind("hq.analyst", "late", branch_id="ZJ") == set()
 
