@@ -7,9 +7,9 @@ paid after its old part came back and one rejected, a wait for parts, a cancel, 
 an inspection fee, a quick software order, a repeat repair of an earlier order), follow-up
 calls (回访) are recorded with scores, and every figure of /reports/kpis at HQ, a branch and a
 store, the stock figures, the reconciliation, drill-downs and the export are compared with
-values worked out by hand from the script. Then events already handled are delivered again (another Nats-Msg-Id, the
-same event id) and older events of orders and of the claim arrive late with new ids: nothing
-moves.
+values worked out by hand from the script. Then events already handled are delivered again
+(another Nats-Msg-Id, the same event id) and older events of orders and of the claim arrive
+late with new ids: nothing moves.
 
 Days: every figure is asked for the period from the Shanghai day the system started to the
 day the script ended (the same day but for a run across midnight), so no expectation depends
