@@ -761,6 +761,20 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     assert await behind("sh.manager", "cancelled") == {c1.id}
     assert await behind("hq.analyst", "closed", branch_id="ZJ") == {z1.id, z2.id, z3.id}
     assert await behind("zj001.clerk", "ready") == {z1.id, z3.id}
+    # Paged one at a time, the same three closed orders of ZJ, each once.
+    paged: list[str] = []
+    cursor: str | None = None
+    while True:
+        page_params: dict[str, str] = {"cursor": cursor} if cursor else {}
+        reply = await api.get(
+            "zj.manager", f"{KPIS}/orders", figure="closed", limit="1", **period, **page_params
+        )
+        assert reply.status_code == 200, reply.text
+        paged += [o["order_id"] for o in reply.json()["items"]]
+        cursor = reply.json()["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(paged) == sorted([z1.id, z2.id, z3.id])
     assert await behind("hq.analyst", "on_time", branch_id="ZJ") == {z1.id}
     assert await behind("hq.analyst", "late", branch_id="ZJ") == set()
 
