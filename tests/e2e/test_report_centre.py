@@ -135,6 +135,7 @@ class Script:
         self.api = api
         self.orders: dict[str, Order] = {}
         self.costs: dict[str, int] = {}
+        self.retail: dict[str, int] = {}
 
     async def take_in(
         self, name: str, clerk: str, brand: str, model: str, *, warranty: bool, **extra: Any
@@ -153,16 +154,26 @@ class Script:
         return order
 
     async def part_of(
-        self, warehouse: str, brand: str, model: str, keeper: str, enough: int = 2
+        self,
+        warehouse: str,
+        brand: str,
+        model: str,
+        keeper: str,
+        enough: int = 2,
+        category: str = "screen",
     ) -> str:
-        """A plain part of the model the warehouse holds at least `enough` of; notes its cost."""
+        """A plain part of the model and category the warehouse holds at least `enough` of;
+        notes its cost and retail price."""
         catalog = await self.api.get(keeper, "/api/v1/parts", brand=brand, limit="100")
         assert catalog.status_code == 200, catalog.text
         standard = {
             p["part_number"]: p["standard_cost_fen"]
             for p in catalog.json()["items"]
-            if model in p["compatible_models"] and not p["serialised"]
+            if model in p["compatible_models"] and p["category"] == category
         }
+        self.retail.update(
+            {p["part_number"]: p["retail_price_fen"] for p in catalog.json()["items"]}
+        )
         stock = await self.api.get(keeper, f"/api/v1/warehouses/{warehouse}/stock")
         assert stock.status_code == 200, stock.text
         level = next(
@@ -457,6 +468,9 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     sh001_part = await s.part_of("WH-SH-001", "huawei", "p60", "sh001.keeper", enough=5)
     sh002_part = await s.part_of("WH-SH-002", "xiaomi", "xiaomi14", "sh002.keeper")
     zj_part = await s.part_of("WH-ZJ-001", "samsung", "galaxy-s24", "zj001.keeper")
+    zj_battery = await s.part_of(
+        "WH-ZJ-001", "samsung", "galaxy-s24", "zj001.keeper", enough=1, category="battery"
+    )
 
     # SH-001 (Shanghai): A1 a paid repair promised for tomorrow, its device later back at
     # SH-002 (R1, a repeat repair); A2 a paid repair failing QC once; W1 and W2 in-warranty
@@ -499,8 +513,9 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     r1 = s.orders["R1"] = Order("R1", Desk(api, read.json(), read.headers["ETag"]))
 
     # ZJ-001 (Zhejiang): Z1 a paid Samsung repair promised for tomorrow; Z2 declined at the
-    # quote, returned with an inspection fee; Z3 a quick software order (刷机) done and paid at
-    # the desk by the clerk.
+    # quote, returned with an inspection fee; Z3 a quick software order (刷机) and Z4 a quick
+    # battery replacement (附件更换, the battery issued from the store's warehouse), each done
+    # and paid at the desk by the clerk.
     z1 = await s.take_in(
         "Z1", "zj001.clerk", "samsung", "galaxy-s24", warranty=False, promised_date=tomorrow
     )
@@ -516,6 +531,19 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     flashed = {"actions_done": ["flash"], "service_fen": 2_000, "method": "cash"}
     done = await z3.desk.take("zj001.clerk", "complete", {**flashed, "amount_fen": 2_000})
     assert done["status"] == "closed"
+    z4 = await s.take_in(
+        "Z4", "zj001.clerk", "samsung", "galaxy-s24", warranty=False, service_type="accessory"
+    )
+    swapped = {
+        "actions_done": ["replace_battery"],
+        "parts": [{"part_id": zj_battery, "quantity": 1}],
+        "service_fen": 1_000,
+        "method": "cash",
+        "amount_fen": 1_000 + s.retail[zj_battery],
+    }
+    done = await z4.desk.take("zj001.clerk", "complete", swapped)
+    assert done["status"] == "closed" and done["lines"][0]["issued"] == 1
+    z4.issued_cost_fen = s.costs[zj_battery]
 
     # 回访: A1 scored 5, A2 3, Z1 4; W1's customer was not reached.
     await s.follow_up("sh.followup", a1, 5)
@@ -530,7 +558,7 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     # --- What every figure must be, by hand. ---
     sh001 = [a1, a2, w1, w2, c1]
     sh002 = [b1, r1]
-    zj001 = [z1, z2, z3]
+    zj001 = [z1, z2, z3, z4]
     rules = {
         "came_back": {"A1"},  # A1's device came back as R1
         "declined": {"Z2"},  # returned unrepaired: closed, not repaired, never ready
@@ -595,26 +623,28 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         # repeat; first-time fixed W1 W2 (A1 came back, A2 failed QC); A1 A2 followed up.
         ("SH", "SH-001"): (5, 4, 1, 4, 1, 1, 0, 4, 2, 2),
         ("SH", "SH-002"): (2, 0, 0, 0, 0, 0, 1, 0, 0, 0),  # B1 waiting, R1 the repeat of A1
-        # Z1 Z2 Z3 in and closed; Z1 and Z3 ready (Z1 on time), repaired and first-time fixed
-        # (Z2 declined); only Z1 followed up.
-        ("ZJ", "ZJ-001"): (3, 3, 0, 2, 1, 1, 0, 2, 2, 1),
+        # Z1 to Z4 in and closed; all but Z2 (declined) ready, repaired and first-time fixed;
+        # Z1 on time and the only one followed up.
+        ("ZJ", "ZJ-001"): (4, 4, 0, 3, 1, 1, 0, 3, 3, 1),
         ("SH", ""): (7, 4, 1, 4, 1, 1, 1, 4, 2, 2),
-        ("ZJ", ""): (3, 3, 0, 2, 1, 1, 0, 2, 2, 1),
-        ("", ""): (10, 7, 1, 6, 2, 2, 1, 6, 4, 3),
+        ("ZJ", ""): (4, 4, 0, 3, 1, 1, 0, 3, 3, 1),
+        ("", ""): (11, 8, 1, 7, 2, 2, 1, 7, 5, 3),
     }
     for key, counts in by_hand.items():
         assert tuple(expected[key][n] for n in names) == counts, key
     rates = ("repeat_repair_rate", "first_time_fix_rate", "follow_up_rate", "average_satisfaction")
     assert tuple(expected[("SH", "SH-001")][n] for n in rates) == (0.0, 0.5, 0.5, 4.0)
     assert tuple(expected[("SH", "SH-002")][n] for n in rates) == (0.5, None, None, None)
-    assert tuple(expected[("ZJ", "ZJ-001")][n] for n in rates) == (0.0, 1.0, 1 / 3, 4.0)
-    assert tuple(expected[("", "")][n] for n in rates) == (0.1, 4 / 6, 3 / 7, 4.0)
+    assert tuple(expected[("ZJ", "ZJ-001")][n] for n in rates) == (0.0, 1.0, 0.25, 4.0)
+    assert tuple(expected[("", "")][n] for n in rates) == (1 / 11, 5 / 7, 3 / 8, 4.0)
     hq = expected[("", "")]
-    # Revenue: what A1, A2 and Z1 paid at pickup, Z2's inspection fee and Z3's service fee;
-    # warranty work is free.
-    assert hq["revenue_fen"] == a1.paid_fen + a2.paid_fen + z1.paid_fen + 3_000 + 2_000
+    # Revenue: what A1, A2 and Z1 paid at pickup, Z2's inspection fee, Z3's service fee and
+    # Z4's service fee and battery; warranty work is free.
+    z4_paid = 1_000 + s.retail[zj_battery]
+    assert z4.paid_fen == z4_paid
+    assert hq["revenue_fen"] == a1.paid_fen + a2.paid_fen + z1.paid_fen + 3_000 + 2_000 + z4_paid
     assert a1.paid_fen > 8_000 and a2.paid_fen > 5_000 and w1.paid_fen == w2.paid_fen == 0
-    assert expected[("ZJ", "")]["revenue_fen"] == z1.paid_fen + 5_000
+    assert expected[("ZJ", "")]["revenue_fen"] == z1.paid_fen + 5_000 + z4_paid
 
     async def hq_caught_up() -> bool:
         figures = (await kpis(api, "hq.analyst", period))["figures"]
@@ -657,12 +687,12 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         }
 
     # sh001.tech finished A1, A2, W1, W2 (A1 came back; A1 and A2 scored 5 and 3);
-    # zj001.tech finished Z1 (scored 4); zj001.clerk did Z3's quick work at the desk (not
-    # called). Z2 was never worked on; SH-002's orders are not yet.
+    # zj001.tech finished Z1 (scored 4); zj001.clerk did Z3's and Z4's quick work at the desk
+    # (not called). Z2 was never worked on; SH-002's orders are not yet.
     sh_tech = technician("sh001.tech", [a1, a2, w1, w2], came_back=1)
     zj_techs = [
         technician("zj001.tech", [z1], came_back=0),
-        technician("zj001.clerk", [z3], came_back=0),
+        technician("zj001.clerk", [z3, z4], came_back=0),
     ]
 
     def check_technicians(
@@ -723,17 +753,19 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     ]
     assert answers[("", "")]["by_store"] == []
     assert answers[("", "")]["by_service_type"] == [
+        {"service_type": "accessory", "orders_received": 1},
         {"service_type": "repair", "orders_received": 9},
         {"service_type": "software", "orders_received": 1},
     ]
 
     # By service type and brand (no percentiles in a split): Huawei repairs are SH-001's five
-    # and R1, Samsung's Z1 and Z2, Xiaomi's B1; Z3 the one Samsung software order.
+    # and R1, Samsung's Z1 and Z2, Xiaomi's B1; Z3 the one software order, Z4 the accessory one.
     by_split = {
         ("repair", "huawei"): ([*sh001, r1], closed_of(sh001), 1, 1, labour_sh),
         ("repair", "samsung"): ([z1, z2], [z1, z2], 0, 0, no_labour),
         ("repair", "xiaomi"): ([b1], [], 0, 0, no_labour),
         ("software", "samsung"): ([z3], [z3], 0, 0, no_labour),
+        ("accessory", "samsung"): ([z4], [z4], 0, 0, no_labour),
     }
     splits = answers[("", "")]["by_split"]
     assert [(x["service_type"], x["brand"]) for x in splits] == sorted(by_split)
@@ -759,9 +791,9 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
     assert await behind("sh.manager", "waiting_parts") == {b1.id}
     assert await behind("sh.manager", "repeat_received") == {r1.id}
     assert await behind("sh.manager", "cancelled") == {c1.id}
-    assert await behind("hq.analyst", "closed", branch_id="ZJ") == {z1.id, z2.id, z3.id}
-    assert await behind("zj001.clerk", "ready") == {z1.id, z3.id}
-    # Paged one at a time, the same three closed orders of ZJ, each once.
+    assert await behind("hq.analyst", "closed", branch_id="ZJ") == {z1.id, z2.id, z3.id, z4.id}
+    assert await behind("zj001.clerk", "ready") == {z1.id, z3.id, z4.id}
+    # Paged one at a time, the same four closed orders of ZJ, each once.
     paged: list[str] = []
     cursor: str | None = None
     while True:
@@ -774,7 +806,7 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         cursor = reply.json()["next_cursor"]
         if not cursor:
             break
-    assert sorted(paged) == sorted([z1.id, z2.id, z3.id])
+    assert sorted(paged) == sorted([z1.id, z2.id, z3.id, z4.id])
     assert await behind("hq.analyst", "on_time", branch_id="ZJ") == {z1.id}
     assert await behind("hq.analyst", "late", branch_id="ZJ") == set()
 
@@ -787,7 +819,7 @@ async def test_every_figure_of_a_scripted_day_at_store_branch_and_hq(
         values[unit] = values.get(unit, 0) + sum(lv["value_fen"] for lv in stock.json()["levels"])
     issued = {
         ("SH", "SH-001"): (sum(o.issued_cost_fen for o in (a1, a2, w1, w2)), 4),
-        ("ZJ", "ZJ-001"): (z1.issued_cost_fen, 1),
+        ("ZJ", "ZJ-001"): (z1.issued_cost_fen + z4.issued_cost_fen, 2),
     }
     assert issued[("SH", "SH-001")][0] > 0 and issued[("ZJ", "ZJ-001")][0] > 0
     one_day = first_day == last_day
