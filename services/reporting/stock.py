@@ -149,6 +149,8 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
     branches = {s.store_id: s.branch_id for s in event.stores if s.branch_id}
     intake: Unit = (event.meta.branch_id, event.meta.store_id)
     lines = [line for line in event.part_lines if line.part_id]
+    if stock.returned_unrepaired(event.to_status, event.from_status):
+        lines = []
     issuing = {line.part_id: line.store_id or intake[1] for line in reversed(lines)}
     record: dict[str, tuple[Unit, int]] = {
         part: ((branches.get(issuing[part], intake[0]), issuing[part]), quantity)

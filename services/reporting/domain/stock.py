@@ -33,6 +33,7 @@ REPAIR_FINISHED = frozenset({"quality_check", "ready_for_pickup", "closed"})
 """Statuses in which the repair is done, so the service record's parts are final."""
 
 WAITING_PARTS = "waiting_parts"
+DECLINED = "declined"
 
 ISSUED_WITHOUT_LINE = "issued_without_line"
 LINE_WITHOUT_ISSUE = "line_without_issue"
@@ -224,6 +225,13 @@ def line_progress(stored: LineCounts, reported: LineCounts) -> LineProgress:
     event twice adds nothing."""
     now = LineCounts(max(stored.issued, reported.issued), max(stored.returned, reported.returned))
     return LineProgress(now, now.issued - stored.issued, now.returned - stored.returned)
+
+
+def returned_unrepaired(to_status: str, from_status: str) -> bool:
+    """拒修: a declined order (declined, then closed from declined at pickup) goes back
+    unrepaired. The parts on its record were the diagnosis's plan the customer refused, never
+    consumed, so its service record uses none: closed, it is no record with a part unissued."""
+    return DECLINED in (to_status, from_status)
 
 
 def record_text(record: Mapping[str, tuple[tuple[str, str], int]]) -> str:

@@ -136,6 +136,13 @@ def test_when_a_record_and_its_issues_disagree() -> None:
     assert kind(2, 2, repair_finished=True) is None
 
 
+def test_a_declined_order_goes_back_unrepaired_with_no_parts_on_its_record() -> None:
+    assert stock.returned_unrepaired("declined", "awaiting_approval")
+    assert stock.returned_unrepaired("closed", "declined")  # picked up, unrepaired
+    assert not stock.returned_unrepaired("closed", "ready_for_pickup")
+    assert not stock.returned_unrepaired("quality_check", "in_repair")
+
+
 def test_every_figure_is_defined_once_with_a_chinese_title() -> None:
     defined = {d.name: d for d in stock.definitions()}
     assert set(defined) == {

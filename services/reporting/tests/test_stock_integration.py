@@ -344,6 +344,45 @@ async def test_stock_figures_per_store_branch_and_hq_from_events(
 
 
 @pytest.mark.service("reporting")
+async def test_a_declined_order_returned_unrepaired_is_no_mismatch(
+    runtime: Runtime, chain: Chain, orders_consumer: EventConsumer
+) -> None:
+    """Its diagnosis planned a part the customer refused: closed after the decline, nothing
+    was issued and nothing should have been (found end to end, tests/e2e/test_report_centre)."""
+    s1 = chain.store(chain.sh, 1)
+    declined, repaired = chain.order(1), chain.order(2)
+    planned = [("L1", "P1", 1)]
+    refused = step(chain.sh, s1, declined, 4, "declined", planned)
+    refused.from_status = "awaiting_approval"
+    picked_up = step(chain.sh, s1, declined, 5, "closed", planned)
+    picked_up.from_status = "declined"
+    # Another order closed with its part never issued: still a mismatch.
+    for event in [refused, picked_up, step(chain.sh, s1, repaired, 9, "closed", planned)]:
+        await publish(runtime, event)
+    sh_manager = AuthContext("u-sh", "branch_manager", chain.sh)
+
+    async def listed() -> list[tuple[str, str]] | None:
+        found, _ = await stock.list_record_mismatches(runtime.uow, sh_manager, "", "", 10, "")
+        return [(m.row.order_id, m.kind) for m in found] or None
+
+    assert await eventually(listed) == [(repaired, "line_without_issue")]
+    # The refused step arriving again later, or the older diagnosis, changes nothing.
+    await publish(runtime, refused, replay_of=refused.meta.event_id)
+    await publish(runtime, step(chain.sh, s1, declined, 2, "diagnosed", planned))
+    await publish(runtime, step(chain.sh, s1, chain.order(3), 9, "closed", planned))
+    assert await eventually(lambda: _count(runtime, sh_manager, 2)) == [
+        (repaired, "line_without_issue"),
+        (chain.order(3), "line_without_issue"),
+    ]
+
+
+async def _count(runtime: Runtime, auth: AuthContext, wanted: int) -> list[tuple[str, str]] | None:
+    found, _ = await stock.list_record_mismatches(runtime.uow, auth, "", "", 10, "")
+    rows = [(m.row.order_id, m.kind) for m in found]
+    return rows if len(rows) == wanted else None
+
+
+@pytest.mark.service("reporting")
 async def test_the_service_consumes_every_inventory_event(runtime: Runtime) -> None:
     inventory = next(c for c in SPEC.consumers(runtime) if c.stream == "INVENTORY")
     assert (inventory.name, inventory.subjects) == ("reporting-inventory", ["inventory.v1.>"])
