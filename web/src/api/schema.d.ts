@@ -4428,7 +4428,7 @@ export interface components {
             store_id: string;
             /**
              * 维修记录与用料不符
-             * @description issued_without_line: inventory issued the part to the order (net of returns) but the order's service record, as its latest step carrying it says, has no line of it; line_without_issue: the order's repair is finished (quality check, ready for pickup or closed) and its record has the part but inventory issued none; quantity_differs: the repair is finished and the record's quantity of the part differs from the quantity issued net of returns.
+             * @description issued_without_line: inventory issued the part to the order (net of returns) but the order's service record, as its latest step carrying it says, has no line of it; line_without_issue: the order's repair is finished (quality check, ready for pickup or closed) and its record has the part but inventory issued none; quantity_differs: the repair is finished and the record's quantity of the part differs from the quantity issued net of returns. A declined order returned unrepaired has no parts on its record (the diagnosis's plan was refused, nothing was to be consumed).
              */
             kind: string;
             /**
