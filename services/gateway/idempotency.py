@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -57,6 +58,23 @@ def body_hash(body: bytes, if_match: str | None = None) -> str:
         return digest
     # Over the body's digest, so no body can pass for another body with an If-Match.
     return hashlib.sha256(f"{digest}\nIf-Match: {if_match}".encode("latin-1")).hexdigest()
+
+
+async def request_content(request: Request) -> bytes:
+    """What a request says, for its fingerprint: the body, or for a multipart form its fields
+    and files (a client's retry draws a new boundary, so the raw bytes differ for the same
+    form)."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return await request.body()
+    parts = []
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            content = await value.read()
+            await value.seek(0)
+            parts.append(f"{name}\0{value.filename or ''}\0".encode() + content)
+        else:
+            parts.append(f"{name}\0{value}".encode())
+    return b"\0\0".join(sorted(hashlib.sha256(part).digest() for part in parts))
 
 
 @dataclass(frozen=True)
@@ -244,7 +262,7 @@ async def run_once(
     if key is None:
         return await handle()
     check_key(key)
-    fingerprint = body_hash(await request.body(), request.headers.get("if-match"))
+    fingerprint = body_hash(await request_content(request), request.headers.get("if-match"))
     claim = await store.begin(user_id, key, request.method, request.url.path, fingerprint)
     if isinstance(claim, StoredResponse):
         return claim.replay()

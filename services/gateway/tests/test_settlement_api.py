@@ -249,3 +249,23 @@ async def test_the_decision_body_is_documented(http: httpx.AsyncClient) -> None:
     spec = (await http.get("/openapi.json")).json()
     body = spec["paths"][f"{PATH}/{{claim_id}}/decisions"]["post"]["requestBody"]["content"]
     assert set(body) == {"text/csv", "multipart/form-data"}
+
+
+async def test_a_decision_file_uploaded_with_an_idempotency_key_is_decided_once(
+    http: httpx.AsyncClient, settlement: tuple[FakeSettlement, str]
+) -> None:
+    fake, _ = settlement
+    manager = await auth_headers(http, "sh.manager")
+    fake.claim.status, fake.claim.version = "submitted", 2
+    headers = {**manager, "If-Match": '"2"', "Idempotency-Key": "decide-c-1-once"}
+    path = f"{PATH}/c-1/decisions"
+    first = await http.post(
+        path, files={"file": ("decisions.csv", CSV, "text/csv")}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    sent = len(fake.requests)
+    again = await http.post(
+        path, files={"file": ("decisions.csv", CSV, "text/csv")}, headers=headers
+    )
+    assert again.status_code == 200, again.text
+    assert len(fake.requests) == sent
