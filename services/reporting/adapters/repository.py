@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -45,6 +46,7 @@ from services.reporting.domain.kpis import (
 )
 from services.reporting.domain.period import Period, split
 from services.reporting.domain.rollups import (
+    ALL,
     DAY,
     MONTH,
     BacklogKey,
@@ -221,7 +223,16 @@ def _unit(table: Table, branch_id: str | None, store_id: str | None) -> list[Col
         return [c.branch_id == branch_id, c.store_id == store_id]
     if store_id:
         return [c.branch_id != "", c.store_id == store_id]
-    return [c.branch_id == (branch_id or ""), c.store_id == ""]
+    if branch_id:
+        return [c.branch_id == branch_id, c.store_id == _NONE]
+    # Written out: HQ's sketch is read from an index kept on HQ's rows only.
+    return [c.branch_id == _NONE, c.store_id == _NONE]
+
+
+# Written out, not bound: the planner then knows a query of total rows may use the indexes
+# kept only on them (orm.py).
+_ALL: ColumnElement[str] = literal_column(f"'{ALL}'")
+_NONE: ColumnElement[str] = literal_column("''")
 
 
 def _sums(table: Table, names: Sequence[str]) -> list[Any]:
@@ -239,7 +250,11 @@ async def figure_rows(
     c = order_rollups.c
     rows = await session.execute(
         select(c.service_type, c.brand, *_sums(order_rollups, FIGURE_COUNTERS))
-        .where(*_unit(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .where(
+            *_unit(order_rollups, branch_id, store_id),
+            c.service_type != _ALL,
+            _in_period(order_rollups, period),
+        )
         .group_by(c.service_type, c.brand)
     )
     return [(r.service_type, r.brand, _counters(r, FIGURE_COUNTERS)) for r in rows]
@@ -252,17 +267,23 @@ def _below(table: Table, branch_id: str | None, store_id: str | None) -> list[An
         return _unit(table, branch_id, store_id)
     if branch_id:
         return [c.branch_id == branch_id, c.store_id != ""]
-    return [c.store_id == "", c.branch_id != ""]
+    # Written out: the index of the branches' sketches is kept on store_id '' rows only.
+    return [c.store_id == _NONE, c.branch_id != ""]
 
 
 async def unit_rows(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> list[tuple[str, str, dict[str, int]]]:
-    """Counters per unit below the scope (a store's own row for a store)."""
+    """Counters per unit below the scope (a store's own row for a store), from the units'
+    total rows: one per unit and month or edge day."""
     c = order_rollups.c
     rows = await session.execute(
         select(c.branch_id, c.store_id, *_sums(order_rollups, FIGURE_COUNTERS))
-        .where(*_below(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .where(
+            *_below(order_rollups, branch_id, store_id),
+            c.service_type == _ALL,
+            _in_period(order_rollups, period),
+        )
         .group_by(c.branch_id, c.store_id)
     )
     return [(r.branch_id, r.store_id, _counters(r, FIGURE_COUNTERS)) for r in rows]

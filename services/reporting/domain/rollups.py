@@ -20,12 +20,18 @@ from services.reporting.domain.facts import ACCEPTED_STATES, CLAIMED_STATES, IN_
 
 DAY, MONTH = "d", "m"
 
+ALL = "*"
+"""The service type and brand of a unit's total row (合计): every figure is also added to
+(unit, grain, day, ALL, ALL), so a breakdown by unit reads one row per unit and month or edge
+day instead of summing its service types and brands. No service type or brand is spelt so."""
+
 Counters = dict[str, int]
 
 
 @dataclass(frozen=True, order=True)
 class FigureKey:
-    """A row of `order_rollups`: a unit's day or month, split by service type and brand."""
+    """A row of `order_rollups`: a unit's day or month, split by service type and brand (or
+    its total: ALL, ALL)."""
 
     branch_id: str
     store_id: str
@@ -129,6 +135,7 @@ def contributions(fact: OrderFact) -> Rollups:
         for when, counters in figures:
             for grain, day in _grains(when):
                 _add(rollups, FigureKey(*unit, grain, day, fact.service_type, fact.brand), counters)
+                _add(rollups, FigureKey(*unit, grain, day, ALL, ALL), counters)
         for key, counters in _backlog(fact, unit):
             _add(rollups, key, counters)
     if fact.technician_id and fact.worked_at is not None:
