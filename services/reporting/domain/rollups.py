@@ -97,12 +97,14 @@ def _add(rollups: Rollups, key: RollupKey, counters: Mapping[str, int]) -> None:
             row[name] = row.get(name, 0) + amount
 
 
-def contributions(fact: OrderFact) -> Rollups:
+def contributions(fact: OrderFact, *, store_only: bool = False) -> Rollups:
     """Everything the order counts for, at every level, on the days each figure belongs to
     (Asia/Shanghai business days). An order not yet placed (only a follow-up or a claim line
-    seen so far) counts for nothing."""
+    seen so far) counts for nothing. `store_only`: its store's rows alone, for a bulk load
+    that adds its stores' rows up into their branch's and HQ's itself (seed_history)."""
     if not fact.placed or fact.received_at is None:
         return {}
+    units = _units(fact)[2:] if store_only else _units(fact)
     rollups: Rollups = {}
     figures: list[tuple[date, Counters]] = [
         (
@@ -124,14 +126,14 @@ def contributions(fact: OrderFact) -> Rollups:
                 },
             )
         )
-        for unit in _units(fact):
+        for unit in units:
             for grain, day in _grains(ready_day):
                 _add(rollups, TurnaroundKey(*unit, grain, day, sketch.bucket(turnaround)), {"n": 1})
     if fact.closed_at is not None:
         figures.append((shanghai_day(fact.closed_at), _closed_counters(fact)))
     if fact.cancelled_at is not None:
         figures.append((shanghai_day(fact.cancelled_at), {"cancelled": 1}))
-    for unit in _units(fact):
+    for unit in units:
         for when, counters in figures:
             for grain, day in _grains(when):
                 _add(rollups, FigureKey(*unit, grain, day, fact.service_type, fact.brand), counters)
