@@ -2,8 +2,7 @@
 with a synthetic history (domain/history.py) to measure the report centre at national scale;
 defaults 10,000 stores in 30 branches and 10 million orders over two years up to yesterday.
 
-On PostgreSQL each branch is seeded by a worker process (`--workers`, default one per core):
-it draws its stores' orders, sums their store rows from the same `contributions` the
+On PostgreSQL each branch is seeded by a worker process (one per core by default): it draws its stores' orders, sums their store rows from the same `contributions` the
 consumers add, and writes a group of stores at a time, facts and store rows by COPY in one
 transaction; its stores' rows summed are its branch's rows, written once its stores are done,
 and the branches' summed are HQ's, written at the end. So no row is written twice and a
