@@ -2,13 +2,14 @@
 with a synthetic history (domain/history.py) to measure the report centre at national scale;
 defaults 10,000 stores in 30 branches and 10 million orders over two years up to yesterday.
 
-On PostgreSQL each branch is seeded by a worker process (one per core by default): it draws its stores' orders, sums their store rows from the same `contributions` the
-consumers add, and writes a group of stores at a time, facts and store rows by COPY in one
-transaction; its stores' rows summed are its branch's rows, written once its stores are done,
-and the branches' summed are HQ's, written at the end. So no row is written twice and a
-worker sends back only its branch's rows. The tables' secondary indexes are dropped before
-and built after (a sort each, not ten million inserts), and the tables analysed. On SQLite one
-process does it all (one writer).
+On PostgreSQL each branch is seeded by a worker process (one per core): it draws its stores'
+orders, sums their store rows from the same `contributions` the consumers add, and writes a
+group of stores at a time, facts and store rows by COPY in one transaction; its stores' rows
+summed are its branch's rows, written once its stores are done, and the branches' summed are
+HQ's, written at the end. So no row is written twice and a worker sends back only its
+branch's rows. The tables' secondary indexes are dropped before and built after (a sort each,
+not ten million inserts), and the tables vacuumed. On SQLite one process does it all (one
+writer).
 """
 
 from __future__ import annotations
