@@ -93,3 +93,14 @@ async def test_the_migration_adds_the_total_rows_of_the_rows_written_before_it(
         ("SH", "SH-001"): {"received": 5, "closed": 1},
         ("SH", ""): {"received": 5, "closed": 1},
     }
+
+
+def test_store_only_contributions_are_the_store_rows_of_the_full_ones() -> None:
+    facts = store_history(
+        random.Random(4), "B02", "B02-0001", 200, date(2026, 10, 1), date(2026, 11, 30)
+    )
+    for fact in facts:
+        full = contributions(fact)
+        assert contributions(fact, store_only=True) == {
+            key: counters for key, counters in full.items() if key.store_id
+        }
