@@ -1,4 +1,6 @@
 from servicekit.runtime import main
 from services.reporting.service import SPEC
 
-main(SPEC)
+# Guarded: seed-history's worker processes import this module again (multiprocessing spawn).
+if __name__ == "__main__":
+    main(SPEC)

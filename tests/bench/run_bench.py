@@ -15,6 +15,8 @@ cpu_budget.py: orders one by one, process CPU per order).
 
 Then issue 12's targets with met or missed, and the CPU per create-order against the figures
 recorded in tests/bench/recorded.json (`BENCH_RECORD=1` records this run's instead).
+Then, on PostgreSQL, the report centre's dashboards over a seeded national history
+(tests/bench/dashboards.py; `BENCH_DASHBOARDS=0` skips them).
 `BENCH_PROFILE=1` runs py-spy on every service process during the create-order slices and
 prints where each spent its samples (tests/bench/profiling.py).
 
@@ -56,7 +58,7 @@ from devtools.system import LocalSystem, SystemConfig
 from servicekit.db import Database
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.identifiers import luhn_valid
-from tests.bench import cpu_budget
+from tests.bench import cpu_budget, dashboards
 from tests.bench.bare_hop import BareHop
 from tests.bench.profiling import Profiler
 
@@ -74,6 +76,7 @@ LUA = Path(__file__).with_name("load.lua")
 LOAD_GENERATOR = "wrk"
 RECORD = os.environ.get("BENCH_RECORD") == "1"
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+DASHBOARDS = os.environ.get("BENCH_DASHBOARDS", "1") != "0"
 # The full-load paths, in the order they take turns: the wrk mode each sends, and its name.
 PATHS = {
     "bare": ("ping", "bare hop (FastAPI→gRPC)"),
@@ -1064,6 +1067,10 @@ async def main() -> None:
     for run in runs:
         print_run(run, recorded)
     print_side_by_side(runs)
+    # Issue 13's dashboards over a national history (tests/bench/dashboards.py), PostgreSQL only.
+    boards = await dashboards.bench_dashboards(url) if url and DASHBOARDS else None
+    if boards:
+        print("\n" + "\n".join(dashboards.report(boards)))
     if RECORD:
         record(runs)
     save(
@@ -1075,6 +1082,7 @@ async def main() -> None:
                 "load_generator": "wrk",
                 "cpu_count": os.cpu_count(),
                 "runs": runs,
+                "dashboards": boards,
             },
             indent=2,
             ensure_ascii=False,

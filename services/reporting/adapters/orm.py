@@ -101,8 +101,28 @@ order_rollups = Table(
     Column("service_type", String(20), primary_key=True),
     Column("brand", String(40), primary_key=True),
     *_counters(FIGURE_COUNTERS),
-    # HQ's breakdown by branch: the rows of every branch (store_id "") over a period.
+    # A store named without its branch (HQ's user): its rows over a period.
     Index("ix_order_rollups_store_grain_day", "store_id", "grain", "day"),
+    # The breakdowns by unit read the units' total rows only (rollups.ALL): HQ's branches
+    # (store_id "") and a branch's stores, month rows and edge days in key order.
+    Index(
+        "ix_order_rollups_branch_totals",
+        "store_id",
+        "grain",
+        "day",
+        "branch_id",
+        postgresql_where=text("service_type = '*'"),
+        sqlite_where=text("service_type = '*'"),
+    ),
+    Index(
+        "ix_order_rollups_store_totals",
+        "branch_id",
+        "grain",
+        "day",
+        "store_id",
+        postgresql_where=text("service_type = '*'"),
+        sqlite_where=text("service_type = '*'"),
+    ),
 )
 """A unit's day or month, by service type and brand: any KPI of any scope and period sums at
 most a few rows per month and edge day, however many orders there were."""
@@ -127,6 +147,36 @@ turnaround_buckets = Table(
     Column("day", Date, primary_key=True),
     Column("bucket", Integer, primary_key=True),
     Column("n", BigInteger, nullable=False, server_default=text("0")),
+    # The sketches of HQ, of HQ's branches (store_id "") and of a branch's stores over a
+    # period, read from an index alone: a year of 30 branches is some 150,000 bucket rows.
+    Index(
+        "ix_turnaround_buckets_branches",
+        "grain",
+        "day",
+        "branch_id",
+        "bucket",
+        postgresql_include=["n"],
+        postgresql_where=text("store_id = ''"),
+        sqlite_where=text("store_id = ''"),
+    ),
+    Index(
+        "ix_turnaround_buckets_hq",
+        "grain",
+        "day",
+        "bucket",
+        postgresql_include=["n"],
+        postgresql_where=text("branch_id = '' AND store_id = ''"),
+        sqlite_where=text("branch_id = '' AND store_id = ''"),
+    ),
+    Index(
+        "ix_turnaround_buckets_stores",
+        "branch_id",
+        "grain",
+        "day",
+        "store_id",
+        "bucket",
+        postgresql_include=["n"],
+    ),
 )
 """The turnaround sketch (domain/sketch.py) of the orders a unit had ready on a day or month."""
 
@@ -139,5 +189,7 @@ technician_rollups = Table(
     Column("grain", String(1), primary_key=True),
     Column("day", Date, primary_key=True),
     *_counters(TECHNICIAN_COUNTERS),
+    # A branch's technicians over a period: its month rows and edge days, not its every day.
+    Index("ix_technician_rollups_branch_grain_day", "branch_id", "grain", "day"),
 )
 """A technician's day or month at the order's store (技师绩效)."""

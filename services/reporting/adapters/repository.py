@@ -22,13 +22,16 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
+    literal_column,
     or_,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex, DropIndex
 
-from servicekit.db import upsert_on
+from servicekit.db import Database, upsert_on
 from servicekit.timeutil import as_utc, shanghai_day_end_utc, shanghai_day_start_utc
 from services.reporting.adapters.orm import (
     open_orders,
@@ -45,6 +48,7 @@ from services.reporting.domain.kpis import (
 )
 from services.reporting.domain.period import Period, split
 from services.reporting.domain.rollups import (
+    ALL,
     DAY,
     MONTH,
     BacklogKey,
@@ -221,7 +225,16 @@ def _unit(table: Table, branch_id: str | None, store_id: str | None) -> list[Col
         return [c.branch_id == branch_id, c.store_id == store_id]
     if store_id:
         return [c.branch_id != "", c.store_id == store_id]
-    return [c.branch_id == (branch_id or ""), c.store_id == ""]
+    if branch_id:
+        return [c.branch_id == branch_id, c.store_id == _NONE]
+    # Written out: HQ's sketch is read from an index kept on HQ's rows only.
+    return [c.branch_id == _NONE, c.store_id == _NONE]
+
+
+# Written out, not bound: the planner then knows a query of total rows may use the indexes
+# kept only on them (orm.py).
+_ALL: ColumnElement[str] = literal_column(f"'{ALL}'")
+_NONE: ColumnElement[str] = literal_column("''")
 
 
 def _sums(table: Table, names: Sequence[str]) -> list[Any]:
@@ -239,7 +252,11 @@ async def figure_rows(
     c = order_rollups.c
     rows = await session.execute(
         select(c.service_type, c.brand, *_sums(order_rollups, FIGURE_COUNTERS))
-        .where(*_unit(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .where(
+            *_unit(order_rollups, branch_id, store_id),
+            c.service_type != _ALL,
+            _in_period(order_rollups, period),
+        )
         .group_by(c.service_type, c.brand)
     )
     return [(r.service_type, r.brand, _counters(r, FIGURE_COUNTERS)) for r in rows]
@@ -252,17 +269,23 @@ def _below(table: Table, branch_id: str | None, store_id: str | None) -> list[An
         return _unit(table, branch_id, store_id)
     if branch_id:
         return [c.branch_id == branch_id, c.store_id != ""]
-    return [c.store_id == "", c.branch_id != ""]
+    # Written out: the index of the branches' sketches is kept on store_id '' rows only.
+    return [c.store_id == _NONE, c.branch_id != ""]
 
 
 async def unit_rows(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> list[tuple[str, str, dict[str, int]]]:
-    """Counters per unit below the scope (a store's own row for a store)."""
+    """Counters per unit below the scope (a store's own row for a store), from the units'
+    total rows: one per unit and month or edge day."""
     c = order_rollups.c
     rows = await session.execute(
         select(c.branch_id, c.store_id, *_sums(order_rollups, FIGURE_COUNTERS))
-        .where(*_below(order_rollups, branch_id, store_id), _in_period(order_rollups, period))
+        .where(
+            *_below(order_rollups, branch_id, store_id),
+            c.service_type == _ALL,
+            _in_period(order_rollups, period),
+        )
         .group_by(c.branch_id, c.store_id)
     )
     return [(r.branch_id, r.store_id, _counters(r, FIGURE_COUNTERS)) for r in rows]
@@ -447,27 +470,69 @@ async def is_empty(session: AsyncConnection) -> bool:
 
 
 async def insert_facts(session: AsyncConnection, facts: Sequence[OrderFact]) -> None:
-    await _bulk_insert(session, order_facts, [_fact_row(f) for f in facts])
+    await _bulk_insert(
+        session,
+        order_facts,
+        (*FACT_COLUMNS, "on_time"),
+        [(*_FACT_VALUES(f), f.on_time) for f in facts],
+    )
 
 
 async def insert_rollups(session: AsyncConnection, rollups: Rollups) -> None:
     """New rollup rows (none of their keys may be there yet): COPY on PostgreSQL."""
-    by_kind: dict[type, list[dict[str, Any]]] = {}
+    by_kind: dict[type, list[tuple[Any, ...]]] = {}
     for key, amounts in rollups.items():
-        by_kind.setdefault(type(key), []).append(_rollup_row(key, amounts))
+        kind: type = type(key)
+        counters = _ROLLUPS[kind][1]
+        by_kind.setdefault(kind, []).append(
+            (*_key_fields(kind)[1](key), *[amounts.get(name, 0) for name in counters])
+        )
     for kind, rows in by_kind.items():
-        await _bulk_insert(session, _ROLLUPS[kind][0], rows)
+        table, counters = _ROLLUPS[kind]
+        await _bulk_insert(session, table, (*_key_fields(kind)[0], *counters), rows)
 
 
-async def _bulk_insert(session: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+async def _bulk_insert(
+    session: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
     if not rows:
         return
-    columns = list(rows[0])
     if session.dialect.name != "postgresql":
-        await session.execute(table.insert(), rows)
+        await session.execute(
+            table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
+        )
         return
     # The transaction is begun on this connection already (the emptiness check); COPY joins it.
     raw = await session.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        table.name, records=rows, columns=list(columns)
     )
+
+
+BULK_TABLES = (order_facts, order_rollups, open_orders, turnaround_buckets, technician_rollups)
+
+
+async def drop_indexes(session: AsyncConnection) -> None:
+    """Before a bulk load into empty tables: their secondary indexes, built again after it at
+    once (a sort each) instead of row by row."""
+    for table in BULK_TABLES:
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            await session.execute(DropIndex(index, if_exists=True))
+
+
+async def create_indexes(session: AsyncConnection) -> None:
+    for table in BULK_TABLES:
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            await session.execute(CreateIndex(index, if_not_exists=True))
+
+
+async def vacuum(db: Database) -> None:
+    """After a bulk load on PostgreSQL: statistics for the planner, and the visibility map
+    that lets the dashboards' reads come from the indexes alone."""
+    async with db.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in BULK_TABLES:
+            await autocommit.execute(text(f"VACUUM ANALYZE {table.name}"))

@@ -20,12 +20,18 @@ from services.reporting.domain.facts import ACCEPTED_STATES, CLAIMED_STATES, IN_
 
 DAY, MONTH = "d", "m"
 
+ALL = "*"
+"""The service type and brand of a unit's total row (合计): every figure is also added to
+(unit, grain, day, ALL, ALL), so a breakdown by unit reads one row per unit and month or edge
+day instead of summing its service types and brands. No service type or brand is spelt so."""
+
 Counters = dict[str, int]
 
 
 @dataclass(frozen=True, order=True)
 class FigureKey:
-    """A row of `order_rollups`: a unit's day or month, split by service type and brand."""
+    """A row of `order_rollups`: a unit's day or month, split by service type and brand (or
+    its total: ALL, ALL)."""
 
     branch_id: str
     store_id: str
@@ -91,12 +97,14 @@ def _add(rollups: Rollups, key: RollupKey, counters: Mapping[str, int]) -> None:
             row[name] = row.get(name, 0) + amount
 
 
-def contributions(fact: OrderFact) -> Rollups:
+def contributions(fact: OrderFact, *, store_only: bool = False) -> Rollups:
     """Everything the order counts for, at every level, on the days each figure belongs to
     (Asia/Shanghai business days). An order not yet placed (only a follow-up or a claim line
-    seen so far) counts for nothing."""
+    seen so far) counts for nothing. `store_only`: its store's rows alone, for a bulk load
+    that adds its stores' rows up into their branch's and HQ's itself (seed_history)."""
     if not fact.placed or fact.received_at is None:
         return {}
+    units = _units(fact)[2:] if store_only else _units(fact)
     rollups: Rollups = {}
     figures: list[tuple[date, Counters]] = [
         (
@@ -118,17 +126,18 @@ def contributions(fact: OrderFact) -> Rollups:
                 },
             )
         )
-        for unit in _units(fact):
+        for unit in units:
             for grain, day in _grains(ready_day):
                 _add(rollups, TurnaroundKey(*unit, grain, day, sketch.bucket(turnaround)), {"n": 1})
     if fact.closed_at is not None:
         figures.append((shanghai_day(fact.closed_at), _closed_counters(fact)))
     if fact.cancelled_at is not None:
         figures.append((shanghai_day(fact.cancelled_at), {"cancelled": 1}))
-    for unit in _units(fact):
+    for unit in units:
         for when, counters in figures:
             for grain, day in _grains(when):
                 _add(rollups, FigureKey(*unit, grain, day, fact.service_type, fact.brand), counters)
+                _add(rollups, FigureKey(*unit, grain, day, ALL, ALL), counters)
         for key, counters in _backlog(fact, unit):
             _add(rollups, key, counters)
     if fact.technician_id and fact.worked_at is not None:
