@@ -2,12 +2,17 @@
 service's database, and KPIs per store, branch and HQ. What it offers and takes in:
 
 - RPCs: aftersales.reporting.v1.ReportingService (protos/aftersales/reporting/v1/reporting.proto):
-  GetKpis, ListFigureOrders
+  GetKpis, ListFigureOrders; StockReportsService (stock_reports.proto): GetStockFigures,
+  ListRecordMismatches
 - Events in: orders.v1.> on stream ORDERS, durable consumer reporting-orders: OrderReceived,
-  OrderStatusChanged, ClaimChanged; customers.v1.> on stream CUSTOMERS, durable consumer
-  reporting-customers: FollowUpRecorded
+  OrderStatusChanged (the order facts and the service record's parts), ClaimChanged;
+  customers.v1.> on stream CUSTOMERS, durable consumer reporting-customers: FollowUpRecorded;
+  inventory.v1.> on stream INVENTORY, durable consumer reporting-inventory: StockMoved,
+  OrderPartsChanged
 - Events out: none
-- Commands: `seed-history [--stores N --branches N --orders N --days N --until YYYY-MM-DD]`
+- Streams: ARCHIVE, the whole history copied from ORDERS, INVENTORY and CUSTOMERS (kept here)
+- Commands: `rebuild` (services/reporting/rebuild.py), every read model from the archive;
+  `seed-history [--stores N --branches N --orders N --days N --until YYYY-MM-DD]`
   (services/reporting/seed_history.py), a synthetic history to measure on
 """
 
