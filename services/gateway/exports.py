@@ -73,6 +73,7 @@ class Kind(enum.StrEnum):
     DATE = "date"  # a date, or an ISO YYYY-MM-DD string
     DATETIME = "datetime"  # an aware datetime, shown in Asia/Shanghai
     PERCENT = "percent"  # a ratio: 0.125 is shown as 12.50%
+    DECIMAL = "decimal"  # a measure with one decimal (hours)
 
 
 # Excel number formats per kind (xlsxwriter's format strings).
@@ -83,6 +84,7 @@ NUMBER_FORMATS = {
     Kind.DATE: "yyyy-mm-dd",
     Kind.DATETIME: "yyyy-mm-dd hh:mm:ss",
     Kind.PERCENT: "0.00%",
+    Kind.DECIMAL: "0.0",
 }
 
 
@@ -143,6 +145,8 @@ def text_of(column: Column, value: Any) -> str:
             return as_local(value).strftime("%Y-%m-%d %H:%M:%S")
         case Kind.PERCENT:
             return f"{float(value) * 100:.2f}%"
+        case Kind.DECIMAL:
+            return f"{float(value):.1f}"
 
 
 def csv_cell(column: Column, value: Any) -> str:
@@ -292,7 +296,7 @@ class _SheetRows:
                 return str((as_date(value) - _EXCEL_EPOCH.date()).days)
             case Kind.DATETIME:
                 return _excel_serial(as_local(value))
-            case Kind.PERCENT:
+            case Kind.PERCENT | Kind.DECIMAL:
                 return repr(float(value))
         raise ValueError(f"no number for kind {kind}")
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
+from google.protobuf.descriptor import FieldDescriptor
 from starlette.responses import Response, StreamingResponse
 
 from aftersales.orders.v1 import orders_pb2
@@ -128,6 +129,83 @@ KPI_COLUMNS = (
 )
 
 
+# Every order figure (经营指标明细): the scope's total, each unit of the level below and each
+# service type and brand, one row each, the figures titled as the contract names them.
+
+
+def _figure_kind(field: FieldDescriptor) -> Kind:
+    if field.name.endswith("_fen"):
+        return Kind.MONEY_FEN
+    if field.name.endswith("_rate"):
+        return Kind.PERCENT
+    if field.type == FieldDescriptor.TYPE_DOUBLE:
+        return Kind.DECIMAL
+    return Kind.INTEGER
+
+
+_FIGURES = reporting_pb2.Figures.DESCRIPTOR.fields
+FIGURE_COLUMNS = (
+    Column("level", "层级"),
+    Column("branch_id", "分公司"),
+    Column("store_id", "门店"),
+    Column("service_type", "服务类型"),
+    Column("brand", "品牌"),
+    *(
+        Column(
+            field.name,
+            field.GetOptions().Extensions[reporting_pb2.kpi_title] or field.name,
+            _figure_kind(field),
+        )
+        for field in _FIGURES
+    ),
+    Column("date_from", "起始日期", Kind.DATE),
+    Column("date_to", "截止日期", Kind.DATE),
+)
+
+
+def _figures_row(figures: reporting_pb2.Figures) -> Row:
+    """A figure the reply leaves unset (a rate with nothing to divide by) is an empty cell."""
+    present = {field.name for field, _ in figures.ListFields()}
+    return {
+        field.name: getattr(figures, field.name)
+        if field.name in present or not field.has_presence
+        else None
+        for field in _FIGURES
+    }
+
+
+async def kpi_figure_rows(
+    gw: Gateway, auth: AuthContext, filters: KpiFilters
+) -> AsyncIterator[Row]:
+    request = reporting_pb2.GetKpisRequest(
+        branch_id=filters.branch_id,
+        store_id=filters.store_id,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+    )
+    kpis = await call(gw.clients.reporting.GetKpis, request)
+    period = {"date_from": kpis.date_from, "date_to": kpis.date_to}
+    scope = {"branch_id": kpis.branch_id, "store_id": kpis.store_id}
+    yield {"level": "合计", **scope, **_figures_row(kpis.figures), **period}
+    for unit in kpis.by_unit:
+        yield {
+            "level": "门店" if unit.store_id else "分公司",
+            "branch_id": unit.branch_id,
+            "store_id": unit.store_id,
+            **_figures_row(unit.figures),
+            **period,
+        }
+    for split in kpis.by_split:
+        yield {
+            "level": "服务类型×品牌",
+            **scope,
+            "service_type": split.service_type,
+            "brand": split.brand,
+            **_figures_row(split.figures),
+            **period,
+        }
+
+
 # Work orders (维修工单): the orders list, page by page through the orders service's cursor.
 
 
@@ -236,6 +314,14 @@ REPORTS = {
             columns=KPI_COLUMNS,
             filters=kpi_filters,
             rows=kpi_rows,
+            period=lambda f: (f.date_from, f.date_to),
+        ),
+        Report(
+            name="kpi-figures",
+            title="经营指标明细",
+            columns=FIGURE_COLUMNS,
+            filters=kpi_filters,
+            rows=kpi_figure_rows,
             period=lambda f: (f.date_from, f.date_to),
         ),
         Report(

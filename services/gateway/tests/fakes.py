@@ -262,6 +262,25 @@ class FakeReporting(reporting_pb2_grpc.ReportingServiceServicer):
                 reporting_pb2.ServiceTypeKpis(service_type="repair", orders_received=2),
                 reporting_pb2.ServiceTypeKpis(service_type="swap", orders_received=1),
             ],
+            figures=reporting_pb2.Figures(
+                received=3, closed=2, turnaround_median_hours=26.25, revenue_fen=12345
+            ),
+            by_unit=[
+                reporting_pb2.UnitFigures(
+                    branch_id="SH",
+                    store_id="SH-001",
+                    figures=reporting_pb2.Figures(
+                        received=3, promised=2, on_time=1, on_time_rate=0.5
+                    ),
+                )
+            ],
+            by_split=[
+                reporting_pb2.SplitFigures(
+                    service_type="repair",
+                    brand="华为",
+                    figures=reporting_pb2.Figures(received=2),
+                )
+            ],
         )
 
 

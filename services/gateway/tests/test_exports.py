@@ -401,6 +401,45 @@ async def test_kpis_download(gateway: httpx.AsyncClient, backend: tuple[str, Bac
     ]
 
 
+async def test_every_figure_downloads_per_unit_and_split_titled_as_the_contract_names_it(
+    gateway: httpx.AsyncClient,
+) -> None:
+    manager = await auth_headers(gateway, "sh.manager")
+    params = {"branch_id": "SH", "date_from": "2026-03-01", "date_to": "2026-03-31"}
+    reply = await gateway.get(
+        "/api/v1/exports/kpi-figures", params={**params, "format": "csv"}, headers=manager
+    )
+    assert reply.status_code == 200, reply.text
+    assert filename_of(reply) == "经营指标明细_2026-03-01_2026-03-31.csv"
+    titles, *rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"), newline="")))
+    assert titles[:7] == ["层级", "分公司", "门店", "服务类型", "品牌", "受理量", "结单量"]
+    assert {"周转时间中位数", "按时完工率", "保外收入", "劳务费回款"} <= set(titles)
+    table = [dict(zip(titles, row, strict=True)) for row in rows]
+    assert [(r["层级"], r["门店"], r["品牌"]) for r in table] == [
+        ("合计", "", ""),
+        ("门店", "SH-001", ""),
+        ("服务类型×品牌", "", "华为"),
+    ]
+    total, store, split = table
+    assert (total["受理量"], total["周转时间中位数"], total["保外收入"]) == ("3", "26.2", "123.45")
+    # A rate with nothing to divide by is empty, never 0 %.
+    assert total["按时完工率"] == ""
+    assert (store["有承诺日期完工量"], store["按时完工率"]) == ("2", "50.00%")
+    assert (split["服务类型"], split["受理量"]) == ("repair", "2")
+
+    reply = await gateway.get(
+        "/api/v1/exports/kpi-figures", params={**params, "format": "xlsx"}, headers=manager
+    )
+    assert reply.status_code == 200, reply.text
+    sheet = openpyxl.load_workbook(io.BytesIO(reply.content)).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    median = sheet.cell(row=2, column=header.index("周转时间中位数") + 1)
+    rate = sheet.cell(row=3, column=header.index("按时完工率") + 1)
+    assert (median.value, median.number_format) == (26.25, "0.0")
+    assert (rate.value, rate.number_format) == (0.5, "0.00%")
+
+
 async def test_export_refusals_are_problems(gateway: httpx.AsyncClient) -> None:
     manager = await auth_headers(gateway, "sh.manager")
     unknown = await gateway.get(

@@ -1786,6 +1786,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/exports/kpi-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export kpi-figures (经营指标明细) as CSV or Excel */
+        get: operations["export_kpi_figures_api_v1_exports_kpi_figures_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/exports/repair-orders": {
         parameters: {
             query?: never;
@@ -10757,6 +10774,54 @@ export interface operations {
         };
     };
     export_kpis_api_v1_exports_kpis_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_kpi_figures_api_v1_exports_kpi_figures_get: {
         parameters: {
             query: {
                 /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
