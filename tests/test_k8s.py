@@ -337,7 +337,9 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
                 backend = path["backend"]["service"]
                 ports = {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
                 assert backend["port"]["name"] in ports
-                assert path["path"] not in {"/", "/metrics"}, "only the API is public"
+                # "/" only as Exact (the console's first page): as a Prefix it is everything.
+                everything = path["path"] == "/" and path["pathType"] != "Exact"
+                assert not everything and path["path"] != "/metrics", "no catch-all, no metrics"
 
 
 def memory_mib(quantity: str) -> float:
@@ -442,6 +444,23 @@ def test_every_public_route_of_the_gateway_is_reachable_through_the_ingress(
     assert unreachable == [], "public routes the Ingress does not send to the gateway"
     exposed = sorted(p for p in PRIVATE_ROUTES if ingress_routes(ingress, p))
     assert exposed == [], "probes and metrics stay inside the cluster"
+
+
+def console_pages() -> set[str]:
+    """The web console's pages, as its router names them (web/src/App.tsx), parameters filled."""
+    app = (ROOT / "web" / "src" / "App.tsx").read_text(encoding="utf-8")
+    paths = set(re.findall(r'<Route path="([^"]+)"', app)) - {"*"}  # "*": the console's 404
+    return {re.sub(r":[^/]+", "x1", path) for path in paths}
+
+
+def test_the_consoles_pages_and_assets_are_reachable_through_the_ingress(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    (ingress,) = of_kind(overlays["prod"], "Ingress")
+    pages = console_pages()
+    assert {"/login", "/orders", "/orders/x1", "/intake", "/track/x1"} <= pages
+    wanted = pages | {"/", "/assets/index-abc123.js"}
+    assert sorted(p for p in wanted if not ingress_routes(ingress, p)) == []
 
 
 def test_the_prod_gateway_trusts_forwarded_addresses_from_the_ingress_only(

@@ -181,5 +181,5 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
     ):
         app.include_router(module.router)
     # Last: the console's deep links are what no route above answers.
-    console.install(app)
+    console.install(app, Path(settings.console_dist) if settings.console_dist else None)
     return app

@@ -16,7 +16,6 @@ not built.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,9 +128,10 @@ class DeepLinks:
 
 
 def install(app: FastAPI, dist: Path | None = None) -> None:
-    """Serve the console from `dist` (default: CONSOLE_DIST or `web/dist`) and the docs from
-    local files. The app must be made with `docs_url=None` and `redoc_url=None`."""
-    console = Console(dist or Path(os.environ.get("CONSOLE_DIST") or DEFAULT_DIST))
+    """Serve the console from `dist` (default: `web/dist`; the gateway's CONSOLE_DIST setting)
+    and the docs from local files. The app must be made with `docs_url=None` and
+    `redoc_url=None`."""
+    console = Console(dist or DEFAULT_DIST)
     app.state.console = console
 
     @app.get("/assets/{name:path}", include_in_schema=False)

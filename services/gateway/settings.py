@@ -46,6 +46,8 @@ class GatewaySettings:
     # the requests in flight get to finish once the port is closed (services/gateway/draining).
     drain_pause_seconds: float = 0.0
     shutdown_grace_seconds: float = 10.0
+    # Where the built web console lies; empty: the repository's web/dist (services/gateway/console).
+    console_dist: str = ""
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     trace_sample_ratio: float = 1.0
@@ -75,6 +77,7 @@ class GatewaySettings:
             identity_fresh_seconds=float(os.environ.get("IDENTITY_FRESH_SECONDS", "0")),
             drain_pause_seconds=float(os.environ.get("DRAIN_PAUSE_SECONDS", "0")),
             shutdown_grace_seconds=float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")),
+            console_dist=os.environ.get("CONSOLE_DIST", ""),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             trace_sample_ratio=float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or "1"),

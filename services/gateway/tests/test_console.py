@@ -4,6 +4,7 @@ index.html under a strict CSP, hashed assets are cached for good, unknown API pa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def dist(tmp_path: Path) -> Path:
 async def app_client(
     db_target: DatabaseTarget, fakes: FakeServices, dist: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("CONSOLE_DIST", str(dist))
-    app = create_app(make_settings(db_target, fakes.address))
+    settings = dataclasses.replace(make_settings(db_target, fakes.address), console_dist=str(dist))
+    app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
