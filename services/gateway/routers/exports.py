@@ -92,14 +92,18 @@ async def kpi_filters(
     )
 
 
-async def kpi_rows(gw: Gateway, auth: AuthContext, filters: KpiFilters) -> AsyncIterator[Row]:
+async def fetch_kpis(gw: Gateway, filters: KpiFilters) -> reporting_pb2.Kpis:
     request = reporting_pb2.GetKpisRequest(
         branch_id=filters.branch_id,
         store_id=filters.store_id,
         date_from=filters.date_from,
         date_to=filters.date_to,
     )
-    kpis = await call(gw.clients.reporting.GetKpis, request)
+    return await call(gw.clients.reporting.GetKpis, request)
+
+
+async def kpi_rows(gw: Gateway, auth: AuthContext, filters: KpiFilters) -> AsyncIterator[Row]:
+    kpis = await fetch_kpis(gw, filters)
     period = {"date_from": kpis.date_from, "date_to": kpis.date_to}
     for s in kpis.by_store:
         yield {
@@ -177,13 +181,7 @@ def _figures_row(figures: reporting_pb2.Figures) -> Row:
 async def kpi_figure_rows(
     gw: Gateway, auth: AuthContext, filters: KpiFilters
 ) -> AsyncIterator[Row]:
-    request = reporting_pb2.GetKpisRequest(
-        branch_id=filters.branch_id,
-        store_id=filters.store_id,
-        date_from=filters.date_from,
-        date_to=filters.date_to,
-    )
-    kpis = await call(gw.clients.reporting.GetKpis, request)
+    kpis = await fetch_kpis(gw, filters)
     period = {"date_from": kpis.date_from, "date_to": kpis.date_to}
     scope = {"branch_id": kpis.branch_id, "store_id": kpis.store_id}
     yield {"level": "合计", **scope, **_figures_row(kpis.figures), **period}
