@@ -1,5 +1,5 @@
-"""NATS JetStream: the streams every service relies on, created at start with an explicit
-duplicate window, and the subject scheme that follows the org tree:
+"""NATS JetStream: the streams every service relies on, their settings and sizes (made and
+changed by one step, servicekit.streams), and the subject scheme that follows the org tree:
 `<domain>.v1.<branch_id>.<store_id>.<event_name>`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nats
 from nats.aio.client import Client as NATS
@@ -25,7 +25,7 @@ from nats.js.api import (
     StreamConfig,
     StreamSource,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,53 @@ ARCHIVE_RETENTION = timedelta(days=6 * 366)
 # The server refuses a stream larger than its storage, so the size is the deployment's
 # (NATS_ARCHIVE_MAX_BYTES; 4 TiB for the target scale); this default fits a laptop.
 ARCHIVE_MAX_BYTES = 512 * 1024**2
+
+# Every stream is bounded in bytes and age, and full means `discard=new`: the server refuses
+# the next publish rather than dropping the oldest message, which a consumer may not have read
+# yet. The outbox relay keeps the refused rows and waits (servicekit.outbox: BrokerUnavailable),
+# an alert fires well before the limit, and raising max_bytes (servicekit.streams) lets them
+# through; nothing an event's consumers have not had is ever deleted for room. max_age (30
+# days) only removes what the consumer-lag alert has been shouting about for a month.
+#
+# The arithmetic, for the chain's busy day (SPEC: 300,000 orders) taken as every day: an order
+# makes about 15 events, 9 in ORDERS (received, 8 lifecycle steps), 4 in INVENTORY (stock
+# movements) and 2 in CUSTOMERS; an event is 675 bytes as the stream stores it (measured:
+# 418 B of payload with the report facts and one part line, plus subject and headers). ORDERS:
+# 300,000 x 9 x 675 B = 1.82 GB a day, x 30 days = 54.7 GB; INVENTORY 24.3 GB; CUSTOMERS
+# 12.2 GB; each with a quarter on top for a busier month, rounded up to whole GiB. Dead
+# letters: a 1 % failure rate of 4.5 M events a day for 90 days at about 1 KB each (the event
+# and the error's headers) is 4 GB: 8 GiB. With the 4 TiB archive that is 4.11 TiB on every
+# server of the cluster (R3 keeps a copy on each): the prod NATS volume is 4.5 TiB.
+BUSY_DAY_ORDERS = 300_000
+STORED_EVENT_BYTES = 675
+EVENTS_PER_ORDER = {"ORDERS": 9, "INVENTORY": 4, "CUSTOMERS": 2}
+HEADROOM = 1.25
+GIB = 1024**3
+Sizing = Literal["local", "national"]
+SIZINGS: tuple[Sizing, ...] = ("local", "national")
+
+
+def _national_bytes(stream: str) -> int:
+    day = BUSY_DAY_ORDERS * EVENTS_PER_ORDER[stream] * STORED_EVENT_BYTES
+    return -(-int(day * RETENTION.days * HEADROOM) // GIB) * GIB
+
+
+# max_bytes per stream: `local` fits a laptop's or a test's server (and the dev cluster's
+# 2 GiB volume); `national` is the arithmetic above.
+MAX_BYTES: dict[Sizing, dict[str, int]] = {
+    "local": {
+        "ORDERS": 256 * 1024**2,
+        "INVENTORY": 128 * 1024**2,
+        "CUSTOMERS": 128 * 1024**2,
+        DEAD_LETTERS_STREAM: 64 * 1024**2,
+        ARCHIVE_STREAM: ARCHIVE_MAX_BYTES,
+    },
+    "national": {
+        **{name: _national_bytes(name) for name in STREAMS},
+        DEAD_LETTERS_STREAM: 8 * GIB,
+        ARCHIVE_STREAM: 4 * 1024 * GIB,
+    },
+}
 
 
 def subject(domain: str, branch_id: str, store_id: str | None, event_name: str) -> str:
@@ -140,6 +187,29 @@ async def connect_once(url: str, name: str, auth: BusAuth, timeout: float = 10.0
         raise ConnectionError(f"NATS does not answer at {url}") from None
 
 
+def stream_configs(
+    replicas: int = 1, sizing: Sizing = "local", archive_max_bytes: int | None = None
+) -> dict[str, StreamConfig]:
+    """Every stream as it should be: `replicas` copies, sized for `sizing` (the archive's size
+    `archive_max_bytes` when given: NATS_ARCHIVE_MAX_BYTES)."""
+    sizes = MAX_BYTES[sizing]
+    configs = {
+        name: _stream_config(name, subjects, RETENTION, sizes[name], replicas)
+        for name, subjects in STREAMS.items()
+    }
+    configs[DEAD_LETTERS_STREAM] = _stream_config(
+        DEAD_LETTERS_STREAM,
+        DEAD_LETTERS_SUBJECTS,
+        DEAD_LETTER_RETENTION,
+        sizes[DEAD_LETTERS_STREAM],
+        replicas,
+    )
+    configs[ARCHIVE_STREAM] = archive_config(
+        replicas, sizes[ARCHIVE_STREAM] if archive_max_bytes is None else archive_max_bytes
+    )
+    return configs
+
+
 async def ensure_streams(
     js: JetStreamContext,
     replicas: int = 1,
@@ -147,41 +217,34 @@ async def ensure_streams(
     read: Iterable[str] = (),
     archive_max_bytes: int = ARCHIVE_MAX_BYTES,
 ) -> None:
-    """Create the streams, each kept in `replicas` copies. The streams a service publishes to
-    (`owned`; all when None) are brought to our settings when they exist with others (an older
-    version); those it only reads are made when missing and otherwise left to their owner: its
-    NATS user may not change another's stream."""
-    configs = {
-        name: _stream_config(name, subjects, RETENTION, replicas)
-        for name, subjects in STREAMS.items()
-    }
-    configs[DEAD_LETTERS_STREAM] = _stream_config(
-        DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, DEAD_LETTER_RETENTION, replicas
-    )
-    configs[ARCHIVE_STREAM] = archive_config(replicas, archive_max_bytes)
-    owned_names = list(configs) if owned is None else list(owned)
-    for name in owned_names:
+    """At a process's start: the streams it publishes to (`owned`; all when None) and those it
+    reads exist. The streams step (servicekit.streams: `make migrate`, the Job in k8s) makes
+    and changes them; a process makes one only where it is missing (a laptop, a test's fresh
+    server), with the local sizes, and never changes one that exists, so no process rewrites
+    a stream with whatever settings it happens to have."""
+    configs = stream_configs(replicas, "local", archive_max_bytes)
+    names = list(configs) if owned is None else list(owned)
+    names += [name for name in read if name not in names]
+    for name in names:
         try:
-            await js.add_stream(configs[name])
-        except BadRequestError:
-            await js.update_stream(configs[name])
-    for name in read:
-        if name not in owned_names:
-            # Refused when it exists already (with its owner's settings): nothing to do.
+            await js.stream_info(name)
+        except NotFoundError:
+            # Refused when another process made it a moment ago: it exists, which is the point.
             with contextlib.suppress(BadRequestError):
                 await js.add_stream(configs[name])
 
 
 def _stream_config(
-    name: str, subjects: list[str], max_age: timedelta, replicas: int
+    name: str, subjects: list[str], max_age: timedelta, max_bytes: int, replicas: int
 ) -> StreamConfig:
     return StreamConfig(
         name=name,
         subjects=subjects,
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD,
+        discard=DiscardPolicy.NEW,
         max_age=max_age.total_seconds(),
+        max_bytes=max_bytes,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
         num_replicas=replicas,
     )

@@ -2,8 +2,9 @@
 since there is no cluster and no Docker daemon to try them on:
 
 - every manifest parses, and every complete resource validates against the Kubernetes schemas
-  (kubernetes-validate, offline); with kubectl on PATH the dev and prod overlays render and
-  what they render validates too;
+  (kubernetes-validate, offline), the custom resources (CloudNativePG, cert-manager,
+  Prometheus Operator) against their CRDs' schemas (tests/test_k8s_crds.py); with kubectl on
+  PATH the dev and prod overlays render and what they render validates too;
 - the manifests agree with the code: the environment variables they set are ones the process
   reads, the commands name real modules, the ports and probes match the settings, every
   container is non-root on a read-only root filesystem;
@@ -46,6 +47,7 @@ from services.customers.settings import follow_up_days
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.inventory.settings import HoldSettings
+from tests.test_k8s_crds import CUSTOM_GROUPS, validate_custom
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -84,7 +86,8 @@ def patch_files() -> set[Path]:
     patches: set[Path] = set()
     for path in kustomization_files():
         for patch in load_docs(path)[0].get("patches", []):
-            patches.add((path.parent / patch["path"]).resolve())
+            if "path" in patch:  # else the patch is inline
+                patches.add((path.parent / patch["path"]).resolve())
     return patches
 
 
@@ -171,8 +174,16 @@ def secret_volume_keys(workload: Doc) -> list[tuple[str, str]]:
     ]
 
 
+# Kinds that belong to no namespace.
+CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterIssuer"}
+
+
 def validate(doc: Doc, where: str) -> None:
-    """Strict: an unknown field is an error too (a typo Kubernetes would silently drop)."""
+    """Strict: an unknown field is an error too (a typo Kubernetes would silently drop). A
+    custom resource against its CRD's schema, the rest against Kubernetes' own."""
+    if doc["apiVersion"].partition("/")[0] in CUSTOM_GROUPS:
+        validate_custom(doc, where)
+        return
     for version in K8S_VERSIONS:
         try:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -203,7 +214,8 @@ def test_kustomizations_reference_files_that_exist_and_every_file_is_used() -> N
         (doc,) = load_docs(path)
         expected = "Component" if "components" in path.parts else "Kustomization"
         assert doc["kind"] == expected, path
-        entries = [*doc.get("resources", []), *(p["path"] for p in doc.get("patches", []))]
+        patches = [p["path"] for p in doc.get("patches", []) if "path" in p]
+        entries = [*doc.get("resources", []), *patches]
         for entry in [*entries, *doc.get("components", [])]:
             target = (path.parent / entry).resolve()
             assert target.exists(), f"{path} names {entry}, which does not exist"
@@ -286,7 +298,7 @@ def test_overlay_renders_and_every_object_validates(rendered: tuple[str, list[Do
         validate(doc, f"kubectl kustomize k8s/overlays/{overlay}")
         labels = doc["metadata"].get("labels", {})
         assert all(label in labels for label in LABELS), doc["metadata"]["name"]
-        if doc["kind"] != "Namespace":
+        if doc["kind"] not in CLUSTER_SCOPED:
             assert doc["metadata"]["namespace"] == "aftersales", doc["metadata"]["name"]
     assert not of_kind(docs, "Secret"), "no Secret is applied from the repository"
     deployments = of_kind(docs, "Deployment")
@@ -302,7 +314,9 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
     config = find(docs, "ConfigMap", CONFIG_MAP)["data"]
     services = {d["metadata"]["name"]: d for d in of_kind(docs, "Service")}
     workloads = [*of_kind(docs, "Deployment"), *of_kind(docs, "StatefulSet")]
-    for workload in workloads:
+    # The Secrets CloudNativePG makes for each Cluster's owner (username, password, uri, ...).
+    made_by_operator = {f"{c['metadata']['name']}-app" for c in of_kind(docs, "Cluster")}
+    for workload in [*workloads, *of_kind(docs, "Job")]:
         for container in all_containers(workload):
             for item in container.get("env", []):
                 source = item.get("valueFrom", {})
@@ -310,7 +324,10 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
                     assert source["configMapKeyRef"]["key"] in config, item
                 if "secretKeyRef" in source:
                     ref = source["secretKeyRef"]
-                    assert ref["key"] in example_secret_keys(ref["name"]), item
+                    if ref["name"] in made_by_operator:
+                        assert ref["key"] in {"username", "password", "uri", "dbname"}, item
+                    else:
+                        assert ref["key"] in example_secret_keys(ref["name"]), item
         for secret, key in secret_volume_keys(workload):
             assert key in example_secret_keys(secret), f"{secret}/{key}"
     for name, service in services.items():
@@ -375,9 +392,19 @@ def test_prod_overlay_is_replicated_budgeted_and_has_no_demo_data(
     docs = overlays["prod"]
     assert find(docs, "ConfigMap", CONFIG_MAP)["data"]["DEMO_DATA"] == "0"
     budgets = of_kind(docs, "PodDisruptionBudget")
+    autoscalers = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(docs, "HorizontalPodAutoscaler")
+    }
     for deployment in of_kind(docs, "Deployment"):
         name = deployment["metadata"]["name"]
-        assert deployment["spec"]["replicas"] >= 2, name
+        # The autoscaler owns the count (an apply must not reset it), never under two.
+        assert "replicas" not in deployment["spec"], name
+        assert autoscalers[name]["spec"]["minReplicas"] >= 2, name
+        for budget in budgets:
+            if budget["spec"]["selector"]["matchLabels"].items() <= (
+                deployment["spec"]["template"]["metadata"]["labels"].items()
+            ):
+                assert budget["spec"]["maxUnavailable"] == 1, "one pod of two may go"
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         covering = [
             b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -488,7 +515,16 @@ def test_the_prod_gateway_trusts_forwarded_addresses_from_the_ingress_only(
     # can name a client address.
     policy = find(docs, "NetworkPolicy", "gateway")
     for rule in policy["spec"]["ingress"]:
-        assert rule["from"] and all(set(peer) == {"namespaceSelector"} for peer in rule["from"])
+        assert rule["from"] and all("namespaceSelector" in peer for peer in rule["from"])
+        assert all("ipBlock" not in peer for peer in rule["from"])
+    (controller,) = [
+        peer
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        if peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        == "ingress-nginx"
+    ]
+    assert controller["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
 
 
 # --- 3. the manifests agree with the code -------------------------------------------------------
