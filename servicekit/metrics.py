@@ -150,10 +150,14 @@ JETSTREAM_STORE_LIMIT = Gauge(
 
 # Business counters, each kept by the service that owns the fact, counted after its commit.
 ORDERS_RECEIVED = Counter(
-    "aftersales_orders_received_total", "Repair orders taken in (受理), by branch", ["branch"]
+    "aftersales_orders_received_total",
+    "Repair orders taken in (受理), by branch and store",
+    ["branch", "store"],
 )
 ORDERS_CLOSED = Counter(
-    "aftersales_orders_closed_total", "Repair orders closed (picked up), by branch", ["branch"]
+    "aftersales_orders_closed_total",
+    "Repair orders closed (picked up or completed), by branch and store",
+    ["branch", "store"],
 )
 SMS_MESSAGES = Counter(
     "aftersales_sms_messages_total",

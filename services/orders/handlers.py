@@ -128,7 +128,7 @@ async def create_repair_order(
                 )
             uow.track(order, events.translator(personal_key))
             await uow.commit()
-        metrics.ORDERS_RECEIVED.labels(branch_id).inc()
+        metrics.ORDERS_RECEIVED.labels(branch_id, store_id).inc()
         return order
 
 
@@ -411,7 +411,7 @@ async def take_step(
         raise
     await attempt.written()
     if order.status == "closed" and from_status != "closed":
-        metrics.ORDERS_CLOSED.labels(order.branch_id).inc()
+        metrics.ORDERS_CLOSED.labels(order.branch_id, order.store_id).inc()
     return order
 
 
