@@ -108,3 +108,15 @@ web-e2e: install web
 
 clean:
 	rm -rf .data bench-results .pytest_cache .mypy_cache .ruff_cache
+
+## The alert rules and dashboards of k8s/components/monitoring: promtool checks the rules (made
+## a plain rules file, .data/monitoring/rules.yaml, which ops/prometheus/prometheus.yml loads)
+## and runs their unit tests (tests/alerts); every dashboard's PromQL is checked.
+## Needs promtool (Debian: apt-get install prometheus).
+.PHONY: alerts-test
+alerts-test: install
+	mkdir -p .data/monitoring
+	$(PY) -c "import yaml; rule = yaml.safe_load(open('k8s/components/monitoring/prometheus-rule.yaml')); yaml.safe_dump({'groups': rule['spec']['groups']}, open('.data/monitoring/rules.yaml', 'w'), sort_keys=False)"
+	promtool check rules .data/monitoring/rules.yaml
+	promtool check config ops/prometheus/prometheus.yml
+	$(PY) -m pytest -q tests/test_alerts.py tests/test_dashboards_json.py servicekit/tests/test_metrics_names.py
