@@ -76,17 +76,24 @@ class CallerTokenSigner:
     def __init__(
         self, process: str, key: SigningKey | WatchedFile[SigningKey], clock: Clock = time.time
     ) -> None:
-        if (key.value if isinstance(key, WatchedFile) else key).process != process:
+        self._source = key if isinstance(key, WatchedFile) else None
+        self._key = key.value if isinstance(key, WatchedFile) else key
+        if self._key.process != process:
             raise ValueError(f"that key is not one of {process}")
         self.process = process
         self.issuer = issuer_for(process)
-        self._key = key
         self._clock = clock
         self._signed: dict[tuple[AuthContext, str], tuple[str, float]] = {}
 
     def token_for(self, caller: AuthContext, service: str) -> str:
         """A token for calling `service` as `caller`: the one made earlier while it has more
-        than a minute left, else a new one."""
+        than a minute left, else a new one. Once the key is replaced, only new ones."""
+        if self._source is not None:
+            key = self._source.current()
+            if key is not self._key:
+                # The old key is retired once its tokens expire; none are signed or sent after.
+                self._signed.clear()
+                self._key = key
         now = self._clock()
         held = self._signed.pop((caller, service), None)
         if held is None or held[1] - now <= RENEW_BEFORE_SECONDS:
@@ -116,9 +123,9 @@ class CallerTokenSigner:
             claims["branch"] = caller.branch_id
         if caller.store_id:
             claims["store"] = caller.store_id
-        # A replaced key is picked up here: tokens signed before stay good until they expire.
-        key = self._key.current() if isinstance(self._key, WatchedFile) else self._key
-        token = jwt.encode(claims, key.key, algorithm=ALGORITHM, headers={"kid": key.kid})
+        token = jwt.encode(
+            claims, self._key.key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
+        )
         return token, float(expires)
 
 

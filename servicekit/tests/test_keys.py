@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import jwt
 import pytest
 from prometheus_client import REGISTRY
 
@@ -171,7 +172,7 @@ def test_the_verifier_reads_a_changed_jwks_without_a_restart(keys: Path) -> None
     old_token = old_gateway.token_for(CLERK, "reporting")
     assert verifier.verify(old_token, "reporting") == CLERK
     activate(keys, key.kid)
-    retire(keys, old_gateway._key.value.kid)  # type: ignore[union-attr]
+    retire(keys, old_gateway._key.kid)
     # The retired key's tokens are refused once the file is looked at again.
     ticks.now += 1
     other = load_signer(keys, "orders").token_for(service_identity("orders"), "inventory")
@@ -215,12 +216,15 @@ def test_the_signer_picks_up_its_new_key_and_publishes_its_expiry(keys: Path) ->
     key = publish_new_key(keys, GATEWAY, START)
     activate(keys, key.kid)
     verifier = load_verifier(keys)
-    assert isinstance(signer._key, WatchedFile)
-    signer._key._looked -= 1  # as if a second went by
-    second = signer.token_for(CLERK, "reporting")
+    assert signer.token_for(CLERK, "orders") == first, "looked at within the interval"
+    assert isinstance(signer._source, WatchedFile)
+    signer._source._looked -= 1  # as if a second went by
+    # Every token is signed anew with the new key, the ones held before too.
+    second = signer.token_for(CLERK, "orders")
+    assert second != first
+    assert jwt.get_unverified_header(second)["kid"] == key.kid
     assert verifier.verify(first, "orders") == CLERK
-    assert verifier.verify(second, "reporting") == CLERK
-    assert signer._key.value.kid == key.kid
+    assert verifier.verify(second, "orders") == CLERK
     expiry = "aftersales_signing_key_expiry_timestamp_seconds"
     labels = {"process": GATEWAY, "kid": key.kid}
     assert REGISTRY.get_sample_value(expiry, labels) == START + 90 * 86_400
