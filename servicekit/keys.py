@@ -420,8 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keys",
         type=Path,
-        default=Path(os.environ.get("INTERNAL_TOKEN_KEYS") or ".data/keys"),
-        help="the keys folder (default: INTERNAL_TOKEN_KEYS, else .data/keys)",
+        required=True,
+        help="the keys folder (`make run`'s: .data/keys; a cluster's: a folder of your own)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, what in (
@@ -430,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         command = commands.add_parser(name, help=what)
         command.add_argument("process")
+    starting = commands.add_parser("init", help="a first key of each PROCESS, and jwks.json")
+    starting.add_argument("processes", nargs="+", metavar="process")
     commands.add_parser("activate", help="the signer signs with KID").add_argument("kid")
     commands.add_parser("retire", help="take KID out of jwks.json").add_argument("kid")
     commands.add_parser("show", help="the published kids and the active ones")
@@ -441,7 +443,11 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     folder: Path = arguments.keys
     try:
-        if arguments.command == "new":
+        if arguments.command == "init":
+            if (folder / JWKS_FILE).exists():
+                raise SystemExit(f"{folder / JWKS_FILE} exists: rotate its keys instead")
+            generate_keys(folder, arguments.processes)
+        elif arguments.command == "new":
             print(publish_new_key(folder, arguments.process).kid)
         elif arguments.command == "activate":
             activate(folder, arguments.kid)

@@ -251,3 +251,11 @@ def test_rotate_runs_every_step_on_a_local_folder(keys: Path) -> None:
     after = active_kids(keys)[GATEWAY]
     assert after != before
     assert sorted(kid for kid in read_jwks(keys) if kid.startswith(GATEWAY)) == [after]
+
+
+def test_init_makes_the_first_keys_once(tmp_path: Path) -> None:
+    main(["--keys", str(tmp_path), "init", GATEWAY, "orders"])
+    assert sorted(active_kids(tmp_path)) == [GATEWAY, "orders"]
+    assert sorted(active_kids(tmp_path).values()) == sorted(read_jwks(tmp_path))
+    with pytest.raises(SystemExit, match="rotate its keys instead"):
+        main(["--keys", str(tmp_path), "init", GATEWAY])
