@@ -8,8 +8,10 @@ the order consumer's own handler of that event."""
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from google.protobuf.message import Message
@@ -32,6 +34,38 @@ INVENTORY_CONSUMER = "reporting-inventory"
 WAITING_PARTS_SHOWN = 50
 MISMATCH_PAGE = 50
 MISMATCH_PAGE_MAX = 200
+
+
+@dataclass
+class Sums:
+    """What a batch's events add to the rollups, summed until the unit of work commits: one
+    statement per rollup table per batch, not per event."""
+
+    rollups: stock.Rollups = field(default_factory=dict)
+    pairs: dict[tuple[str, str, date, date], int] = field(default_factory=dict)
+    waiting: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+
+
+_sums: weakref.WeakKeyDictionary[UnitOfWork, Sums] = weakref.WeakKeyDictionary()
+
+
+def _batch_sums(uow: UnitOfWork) -> Sums:
+    sums = _sums.get(uow)
+    if sums is None:
+        sums = _sums[uow] = Sums()
+        uow.at_commit("reporting-stock-rollups", functools.partial(add_batch_sums, uow))
+    return sums
+
+
+async def add_batch_sums(uow: UnitOfWork) -> None:
+    """Write what the batch added to the rollups, rows in key order (every writer's lock
+    order), as the unit of work commits."""
+    sums = _sums.pop(uow, None)
+    if sums is None:
+        return
+    await repo.add_rollups(uow.session, sums.rollups)
+    await repo.add_issue_pairs(uow.session, sums.pairs)
+    await repo.add_waiting_rollups(uow.session, sums.waiting)
 
 
 def _unit(meta: events_pb2.EventMeta) -> Unit:
@@ -83,7 +117,7 @@ async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -
         min(first_day, moved.day) if first_day else moved.day,
         moved.day,
     )
-    rollups: stock.Rollups = {}
+    rollups = _batch_sums(uow).rollups
     for level in stock.levels(unit):
         for day, change in changes:
             stock.add_rollup(rollups, level, day, stock.value_sums(day, change))
@@ -98,7 +132,6 @@ async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -
                 "returned_cost_fen": moved.returned_cost_fen,
             },
         )
-    await repo.add_rollups(session, rollups)
 
 
 async def order_parts_changed(
@@ -139,8 +172,8 @@ async def order_parts_changed(
         session, day, unit, event.order_id, issued_quantity, issued_cost, returned_cost
     )
     await repo.add_issued(session, event.order_id, unit, net)
-    rollups: stock.Rollups = {}
-    pairs: dict[tuple[str, str, date, date], int] = {}
+    sums = _batch_sums(uow)
+    rollups, pairs = sums.rollups, sums.pairs
     for level in stock.levels(unit):
         added = 0
         if issued_quantity:
@@ -156,8 +189,6 @@ async def order_parts_changed(
             day,
             {"parts_cost_fen": issued_cost - returned_cost, "issue_days": added},
         )
-    await repo.add_rollups(session, rollups)
-    await repo.add_issue_pairs(session, pairs)
 
 
 INVENTORY_EVENTS: dict[str, tuple[type[Message], Handler]] = {
@@ -206,7 +237,7 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         dropped = stock.record_parts(record_before) - set(record)
         await repo.set_record(session, event.order_id, record, dropped)
     # Rows of what an order is short of exist only while its latest step left it waiting.
-    waiting: dict[tuple[str, str, str], tuple[int, int]] = {}
+    waiting = _batch_sums(uow).waiting
 
     def count(part: str, unit: Unit, orders: int, quantity: int) -> None:
         for level in stock.levels(unit):
@@ -223,7 +254,6 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         await repo.add_waiting_parts(session, event.order_id, intake, short)
         for part, quantity in short.items():
             count(part, intake, 1, quantity)
-    await repo.add_waiting_rollups(session, waiting)
 
 
 STOCK_ORDER_EVENTS: dict[str, tuple[type[Message], Handler]] = {
