@@ -41,16 +41,16 @@ def nats_users(system: LocalSystem) -> str:
 
 
 def replicas(config: SystemConfig) -> str:
-    """The services running as several replicas, with each one's gRPC and metrics ports."""
-    lines = [
-        f"\n  {service:<12} "
-        + ", ".join(
-            f"{name} (gRPC {config.grpc_ports[name]}, metrics {config.metrics_ports[name]})"
-            for name in config.processes_of(service)
-        )
-        for service in SERVICES
-        if len(config.processes_of(service)) > 1
-    ]
+    """The services running as several replicas: each replica's gRPC and metrics ports."""
+    lines: list[str] = []
+    for service in SERVICES:
+        names = config.processes_of(service)
+        if len(names) > 1:
+            grpc = ", ".join(str(config.grpc_ports[name]) for name in names)
+            metrics = ", ".join(str(config.metrics_ports[name]) for name in names)
+            heading = "Replicas" if not lines else ""
+            ports = f"gRPC {grpc}; metrics {metrics}"
+            lines.append(f"\n  {heading:<12} {service:<10} {', '.join(names)}: {ports}")
     return "".join(lines)
 
 
@@ -60,8 +60,8 @@ def banner(system: LocalSystem) -> str:
     return f"""
 After-sales platform is running.
 
-  Gateway      {url}          (API docs: {url}/docs){replicas(system.config)}
-  Web console  {url}/         (sign in as a demo user below)
+  Gateway      {url}          (API docs: {url}/docs)
+  Web console  {url}/         (sign in as a demo user below){replicas(system.config)}
   NATS         {system.nats_url}{nats_users(system)}
   Logs         {system.log_dir}/<process>.log
   Keys         {system.keys_dir} (caller-token key pairs, new each run)
@@ -88,6 +88,8 @@ def config_from_env() -> SystemConfig:
         gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
         nats_url=os.environ.get("NATS_URL") or None,
         database_url=database_url,
+        # As for `make migrate`: the services' schemas named <prefix><service>.
+        schema_prefix=os.environ.get("DB_SCHEMA_PREFIX", ""),
         replicas=counts,
     )
 
