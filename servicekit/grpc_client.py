@@ -11,7 +11,8 @@ A channel balances its calls round-robin over every address of the service: the 
 list of IP addresses (`make run REPLICAS=...`). A replica that dies leaves the rotation once
 its connection drops; a call it had in hand fails UNAVAILABLE and is tried again on another
 replica when that cannot do it twice: a read, or a write carrying its request id (the
-Idempotency-Key the service dedupes by, servicekit.idempotency)."""
+Idempotency-Key the service dedupes by, servicekit.idempotency). A service's own "cannot
+serve now" (ServiceUnavailable) is passed on as it is: the caller decides when to retry."""
 
 from __future__ import annotations
 
@@ -125,15 +126,21 @@ class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
         return attempt(timeout)
 
 
+def _replica_gone(error: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE from the connection (the replica died, or went away), not a service's own
+    answer that it cannot serve now (its database is away: ServiceUnavailable, a 503 to pass on)."""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and _domain_error_bytes(error) is None
+
+
 async def _with_retries(attempt: Callable[[float], Awaitable[Response]], timeout: float) -> Any:
-    """The call, tried again on UNAVAILABLE (its replica died or went away) while the deadline
-    allows: round-robin sends each try to the next replica that is up."""
+    """The call, tried again when its replica is gone while the deadline allows: round-robin
+    sends each try to the next replica that is up."""
     deadline = time.monotonic() + timeout
     for pause in RETRY_BACKOFF_SECONDS:
         try:
             return await attempt(max(deadline - time.monotonic(), 0.001))
         except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() + pause > deadline:
+            if not _replica_gone(error) or time.monotonic() + pause > deadline:
                 raise
         await asyncio.sleep(pause)
     return await attempt(max(deadline - time.monotonic(), 0.001))

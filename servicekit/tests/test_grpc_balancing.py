@@ -11,8 +11,9 @@ import grpc
 import pytest
 
 from servicekit.auth import AuthContext
+from servicekit.errors import DomainError, ServiceUnavailable
 from servicekit.grpc_client import channel_target, open_channel
-from servicekit.grpc_server import new_server
+from servicekit.grpc_server import abort_with, new_server
 from servicekit.idempotency import passing_request_id
 from servicekit.settings import service_address
 from servicekit.testing import acting_as, gateway_signer, session_trust
@@ -65,9 +66,10 @@ class Replica:
     """An in-process server of SERVICE answering its name; the first `failing` calls of each
     method fail UNAVAILABLE, as a call in hand when a replica dies does."""
 
-    def __init__(self, name: str, failing: int = 0) -> None:
+    def __init__(self, name: str, failing: int = 0, refusal: DomainError | None = None) -> None:
         self.name = name
         self.failing = failing
+        self.refusal = refusal
         self.calls: Counter[str] = Counter()
         self.server, _health = new_server("test", session_trust())
         handlers = {
@@ -82,6 +84,8 @@ class Replica:
     def _answer(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], object]:
         async def answer(_request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             self.calls[method] += 1
+            if self.refusal is not None:
+                await abort_with(context, self.refusal)
             if self.calls[method] <= self.failing:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "replica going away")
             return self.name.encode()
@@ -155,6 +159,25 @@ async def test_reads_and_keyed_writes_are_tried_again_unkeyed_writes_are_not() -
         await flaky.server.stop(None)
     # The read and the keyed write twice each (one refused, one answered); the unkeyed once.
     assert flaky.calls == {"GetThing": 2, "MakeThing": 2}
+
+
+async def test_a_service_saying_it_cannot_serve_now_is_not_asked_again() -> None:
+    """Its database is away: a 503 for the caller to retry when it sees fit (a keyed POST
+    then runs again: the gateway keeps no 5xx), not a replica gone."""
+    busy = Replica("busy", refusal=ServiceUnavailable("database restarting"))
+    await busy.server.start()
+    channel = open_channel(f"127.0.0.1:{busy.port}", "test", gateway_signer())
+    try:
+        with acting_as(CALLER), passing_request_id("u-1:key-1"):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await channel.unary_unary(f"/{SERVICE}/GetThing")(b"")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await channel.unary_unary(f"/{SERVICE}/MakeThing")(b"")
+    finally:
+        await channel.close()
+        await busy.server.stop(None)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert busy.calls == {"GetThing": 1, "MakeThing": 1}
 
 
 async def test_a_replica_that_keeps_refusing_fails_the_call_within_its_deadline() -> None:
