@@ -20,10 +20,11 @@ install: $(STAMP)
 
 ## Start NATS, the four services and the gateway with demo data; Ctrl-C stops them all.
 ## Builds the web console first when it is missing or stale and npm is there to build it.
+## REPLICAS=orders=2,reporting=2: that many replicas of those services (DATABASE_URL=postgresql://...).
 run: install
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
 	else echo "npm not found: the web console is not built (the API works without it)"; fi
-	$(PY) -m devtools.run
+	REPLICAS="$(REPLICAS)" $(PY) -m devtools.run
 
 ## The whole suite: unit, integration (real NATS and database) and end-to-end (real processes).
 ## TEST_DATABASE_URL=postgresql://... runs the database parts against PostgreSQL.
