@@ -17,7 +17,7 @@ from alembic import op
 from services.reporting.domain import stock
 
 revision = "0008_stock_rollups"
-down_revision = "0007_dashboard_rollups"
+down_revision = "0008_dash_grains"
 branch_labels = None
 depends_on = None
 
