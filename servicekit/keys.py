@@ -40,7 +40,8 @@ from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from prometheus_client import Gauge
+
+from servicekit.metrics import SIGNING_KEY_EXPIRY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,17 +54,6 @@ KEY_LIFETIME_DAYS = 90
 RELOAD_INTERVAL_SECONDS = 1.0
 # A kid names its signer, then a version: lower-case letters, then `-` and the version.
 _KID = re.compile(r"([a-z]+)(?:-[A-Za-z0-9._-]{1,64})?")
-
-SIGNING_KEY_EXPIRY = Gauge(
-    "aftersales_signing_key_expiry_timestamp_seconds",
-    "When the caller-token key a process signs with should have been replaced (Unix time)",
-    ["process", "kid"],
-)
-CERTIFICATE_EXPIRY = Gauge(
-    "aftersales_certificate_expiry_timestamp_seconds",
-    "When the TLS certificate a process presents expires (Unix time)",
-    ["process"],
-)
 
 
 class KeyDocumentError(ValueError):

@@ -4,7 +4,6 @@ rules: a unit suffix, `_total` on counters, a single `aftersales_` namespace."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
@@ -177,14 +176,6 @@ SIGNING_KEY_EXPIRY = Gauge(
     "When a signing key this process signs or verifies with is due to be retired (Unix time)",
     ["service", "kid"],
 )
-
-
-def note_certificate_expiry(service: str, certificate: str, not_after: datetime) -> None:
-    CERTIFICATE_EXPIRY.labels(service, certificate).set(not_after.timestamp())
-
-
-def note_signing_key_expiry(service: str, kid: str, retire_at: datetime) -> None:
-    SIGNING_KEY_EXPIRY.labels(service, kid).set(retire_at.timestamp())
 
 
 class PoolCollector(Collector):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from servicekit.keys import CERTIFICATE_EXPIRY
+from servicekit.metrics import CERTIFICATE_EXPIRY
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def certificate_process(certificate: x509.Certificate) -> str:
 
 def _publish_expiry(chain: bytes) -> None:
     certificate = x509.load_pem_x509_certificate(chain)
-    CERTIFICATE_EXPIRY.labels(certificate_process(certificate)).set(
+    CERTIFICATE_EXPIRY.labels(certificate_process(certificate), "grpc").set(
         certificate.not_valid_after_utc.timestamp()
     )
 

@@ -224,7 +224,7 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
     renewed one): the next connection gets it, and its expiry is published."""
     address, files = inventory
     expiry = "aftersales_certificate_expiry_timestamp_seconds"
-    before = REGISTRY.get_sample_value(expiry, {"process": "inventory"})
+    before = REGISTRY.get_sample_value(expiry, {"service": "inventory", "certificate": "grpc"})
     folder = tmp_path / "renewed"
     folder.mkdir()
     new_ca = certificate_authority(folder, "new-ca")
@@ -238,7 +238,7 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
     for old, new in ((files.key, renewed.key), (files.cert, renewed.cert), (files.ca, new_ca.file)):
         old.write_bytes(new.read_bytes())
     assert await who_as(address, client, token) == "u-clerk"
-    after = REGISTRY.get_sample_value(expiry, {"process": "inventory"})
+    after = REGISTRY.get_sample_value(expiry, {"service": "inventory", "certificate": "grpc"})
     assert before is not None and after is not None
     assert after - before > 23 * 3600
 

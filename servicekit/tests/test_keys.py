@@ -226,7 +226,7 @@ def test_the_signer_picks_up_its_new_key_and_publishes_its_expiry(keys: Path) ->
     assert verifier.verify(first, "orders") == CLERK
     assert verifier.verify(second, "orders") == CLERK
     expiry = "aftersales_signing_key_expiry_timestamp_seconds"
-    labels = {"process": GATEWAY, "kid": key.kid}
+    labels = {"service": GATEWAY, "kid": key.kid}
     assert REGISTRY.get_sample_value(expiry, labels) == START + 90 * 86_400
 
 

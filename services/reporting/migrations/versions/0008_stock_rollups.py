@@ -4,7 +4,7 @@ waiting parts per unit (stock_waiting_rollups), filled from the rows kept so far
 table they replace is dropped
 
 Revision ID: 0008_stock_rollups
-Revises: 0007_dashboard_rollups
+Revises: 0008_dash_grains
 """
 
 import itertools
