@@ -4,7 +4,12 @@ and the queries behind StockReportsService, scoped to the caller.
 
 Events in: inventory.v1.> on stream INVENTORY, durable consumer reporting-inventory
 (StockMoved, OrderPartsChanged); OrderStatusChanged through STOCK_ORDER_EVENTS, chained with
-the order consumer's own handler of that event."""
+the order consumer's own handler of that event.
+
+The inventory handlers only check and note each event; `finish_batch`, run as the batch's unit
+of work commits, applies them all in a fixed number of statements (read and lock the parts and
+order lines once, apply in memory in arrival order, write each table once) and adds the batch's
+summed changes to the rollups, from which every figure is read."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Reading and writing the parts side's read models. Statements are built once per dialect (a
 consumer hot path) and take their values as bound parameters; rows of one statement are sent
-together (executemany), keys sorted so that concurrent writers lock rows in one order. Where a
-handler needs what a row held before, the upsert that changes it returns that (the row keeps
-its previous values), so it is one statement, not a read and a write."""
+together (executemany), keys sorted so that concurrent writers lock rows in one order. A batch
+of events reads and locks the rows it changes once (lock_parts, lock_order_lines), applies its
+events in memory (domain.stock) and writes each table once."""
 
 from __future__ import annotations
 

@@ -390,7 +390,7 @@ def slow_changes(
 
 
 def part_days_after(days: Sequence[PartDay], moved: Movement, closes: bool) -> list[PartDay]:
-    """A part's rows once `moved` is written to its day (adapters' write_part_day): its level
+    """A part's rows once `moved` is written to its day: its level
     closes the day when it is the day's latest (`closes`); its issues count either way."""
     found = [row for row in days if row.day != moved.day]
     same = next((row for row in days if row.day == moved.day), None)
