@@ -4,7 +4,12 @@ and the queries behind StockReportsService, scoped to the caller.
 
 Events in: inventory.v1.> on stream INVENTORY, durable consumer reporting-inventory
 (StockMoved, OrderPartsChanged); OrderStatusChanged through STOCK_ORDER_EVENTS, chained with
-the order consumer's own handler of that event."""
+the order consumer's own handler of that event.
+
+The inventory handlers only check and note each event; `finish_batch`, run as the batch's unit
+of work commits, applies them all in a fixed number of statements (read and lock the parts and
+order lines once, apply in memory in arrival order, write each table once) and adds the batch's
+summed changes to the rollups, from which every figure is read."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import events_pb2, inventory_events_pb2, order_events_pb2
 from servicekit.auth import AuthContext
@@ -36,36 +42,54 @@ MISMATCH_PAGE = 50
 MISMATCH_PAGE_MAX = 200
 
 
-@dataclass
-class Sums:
-    """What a batch's events add to the rollups, summed until the unit of work commits: one
-    statement per rollup table per batch, not per event."""
+@dataclass(frozen=True)
+class PartsReported:
+    """One OrderPartsChanged as the batch applies it."""
 
+    order_id: str
+    unit: Unit
+    day: date
+    lines: tuple[tuple[str, str, stock.LineCounts, int], ...]  # line, part, counters, unit cost
+
+
+@dataclass
+class Batch:
+    """A batch's events, noted by the handlers in arrival order, and what they add to the
+    rollups, until the unit of work commits (finish_batch): the batch is read and written in
+    a fixed number of statements, whatever its size, not a few per event."""
+
+    movements: list[tuple[str, str, Unit, stock.Movement]] = field(default_factory=list)
+    parts_reported: list[PartsReported] = field(default_factory=list)
     rollups: stock.Rollups = field(default_factory=dict)
     pairs: dict[tuple[str, str, date, date], int] = field(default_factory=dict)
     waiting: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
 
 
-_sums: weakref.WeakKeyDictionary[UnitOfWork, Sums] = weakref.WeakKeyDictionary()
+_batches: weakref.WeakKeyDictionary[UnitOfWork, Batch] = weakref.WeakKeyDictionary()
 
 
-def _batch_sums(uow: UnitOfWork) -> Sums:
-    sums = _sums.get(uow)
-    if sums is None:
-        sums = _sums[uow] = Sums()
-        uow.at_commit("reporting-stock-rollups", functools.partial(add_batch_sums, uow))
-    return sums
+def _batch(uow: UnitOfWork) -> Batch:
+    batch = _batches.get(uow)
+    if batch is None:
+        batch = _batches[uow] = Batch()
+        uow.at_commit("reporting-stock", functools.partial(finish_batch, uow))
+    return batch
 
 
-async def add_batch_sums(uow: UnitOfWork) -> None:
-    """Write what the batch added to the rollups, rows in key order (every writer's lock
-    order), as the unit of work commits."""
-    sums = _sums.pop(uow, None)
-    if sums is None:
+async def finish_batch(uow: UnitOfWork) -> None:
+    """Apply the batch's movements and order parts, then add its changes to the rollups, rows
+    in key order (every writer's lock order), as the unit of work commits."""
+    batch = _batches.pop(uow, None)
+    if batch is None:
         return
-    await repo.add_rollups(uow.session, sums.rollups)
-    await repo.add_issue_pairs(uow.session, sums.pairs)
-    await repo.add_waiting_rollups(uow.session, sums.waiting)
+    session = uow.session
+    if batch.movements:
+        await _apply_movements(session, batch)
+    if batch.parts_reported:
+        await _apply_parts_reported(session, batch)
+    await repo.add_rollups(session, batch.rollups)
+    await repo.add_issue_pairs(session, batch.pairs)
+    await repo.add_waiting_rollups(session, batch.waiting)
 
 
 def _unit(meta: events_pb2.EventMeta) -> Unit:
@@ -94,44 +118,35 @@ async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -
         )
     except ValueError as error:
         raise UnprocessableEvent(str(error)) from error
-    session = uow.session
-    held = await repo.advance_position(session, event.warehouse_id, event.part_number, unit, moved)
-    days, first_day = await repo.part_days(
-        session, event.warehouse_id, event.part_number, moved.day
-    )
-    if held is not None:
-        # The part's latest movement (the usual case): it holds from its day on.
-        changes = stock.value_changes(moved, held)
-        closes = True
-    else:
-        same_day, before, next_day = await repo.days_around(
-            session, event.warehouse_id, event.part_number, moved.day
-        )
-        changes = stock.late_value_changes(moved, same_day, before, next_day)
-        closes = same_day is None or same_day.key < moved.key
-    await repo.write_part_day(session, event.warehouse_id, event.part_number, unit, moved)
-    slow = stock.slow_changes(
-        days,
-        first_day,
-        stock.part_days_after(days, moved, closes),
-        min(first_day, moved.day) if first_day else moved.day,
-        moved.day,
-    )
-    rollups = _batch_sums(uow).rollups
-    for level in stock.levels(unit):
-        for day, change in changes:
-            stock.add_rollup(rollups, level, day, stock.value_sums(day, change))
-        for day, change in slow.items():
-            stock.add_rollup(rollups, level, day, {"slow_change_fen": change})
-        stock.add_rollup(
-            rollups,
-            level,
-            moved.day,
-            {
-                "issued_cost_fen": moved.issued_cost_fen,
-                "returned_cost_fen": moved.returned_cost_fen,
-            },
-        )
+    _batch(uow).movements.append((event.warehouse_id, event.part_number, unit, moved))
+
+
+async def _apply_movements(session: AsyncConnection, batch: Batch) -> None:
+    """Each part read and locked once, its movements applied in arrival order (the same
+    figures whatever the order: domain.stock.apply_movement), written once."""
+    units: dict[tuple[str, str], Unit] = {}
+    for warehouse, part, unit, _ in batch.movements:
+        units.setdefault((warehouse, part), unit)
+    earliest = min(moved.day for *_, moved in batch.movements)
+    parts = await repo.lock_parts(session, units, earliest)
+    held = {key: (state.latest, state.value_fen) for key, state in parts.items()}
+    for warehouse, part, unit, moved in batch.movements:
+        changes, slow = stock.apply_movement(parts[(warehouse, part)], moved)
+        for level in stock.levels(unit):
+            for day, change in changes:
+                stock.add_rollup(batch.rollups, level, day, stock.value_sums(day, change))
+            for day, change in slow.items():
+                stock.add_rollup(batch.rollups, level, day, {"slow_change_fen": change})
+            stock.add_rollup(
+                batch.rollups,
+                level,
+                moved.day,
+                {
+                    "issued_cost_fen": moved.issued_cost_fen,
+                    "returned_cost_fen": moved.returned_cost_fen,
+                },
+            )
+    await repo.save_parts(session, parts, units, held)
 
 
 async def order_parts_changed(
@@ -144,51 +159,90 @@ async def order_parts_changed(
     lines = [line for line in event.lines if line.line_id]
     if not event.order_id or not lines:
         return
-    reported = {
-        line.line_id: (line.part_number, stock.LineCounts(line.issued, line.returned))
-        for line in lines
-    }
-    session = uow.session
-    stored = await repo.advance_order_lines(session, event.order_id, reported)
-    changed = False
-    issued_quantity = issued_cost = returned_cost = 0
-    net: dict[str, int] = {}
-    for line in lines:
-        progress = stock.line_progress(
-            stored.get(line.line_id, stock.LineCounts(0, 0)), reported[line.line_id][1]
+    _batch(uow).parts_reported.append(
+        PartsReported(
+            event.order_id,
+            unit,
+            shanghai_day(from_timestamp(event.meta.occurred_at)),
+            tuple(
+                (
+                    line.line_id,
+                    line.part_number,
+                    stock.LineCounts(line.issued, line.returned),
+                    line.unit_cost_fen,
+                )
+                for line in lines
+            ),
         )
-        if not (progress.issued or progress.returned):
-            continue
-        changed = True
-        issued_quantity += progress.issued
-        issued_cost += progress.issued * line.unit_cost_fen
-        returned_cost += progress.returned * line.unit_cost_fen
-        net[line.part_number] = net.get(line.part_number, 0) + progress.issued - progress.returned
-    if not changed:
-        return
-    day = shanghai_day(from_timestamp(event.meta.occurred_at))
-    issued_days = await repo.issue_days(session, event.order_id) if issued_quantity else set()
-    await repo.add_order_day(
-        session, day, unit, event.order_id, issued_quantity, issued_cost, returned_cost
     )
-    await repo.add_issued(session, event.order_id, unit, net)
-    sums = _batch_sums(uow)
-    rollups, pairs = sums.rollups, sums.pairs
-    for level in stock.levels(unit):
-        added = 0
-        if issued_quantity:
-            # The order's days with issues at this level: the store's, the branch's, all.
-            days = {d for u, d in issued_days if stock.covers(level, u)}
-            added, level_pairs = stock.issue_day_changes(days, day)
-            for (earlier, later), n in level_pairs.items():
-                key = (level[0], level[1], later, earlier)
-                pairs[key] = pairs.get(key, 0) + n
-        stock.add_rollup(
-            rollups,
-            level,
-            day,
-            {"parts_cost_fen": issued_cost - returned_cost, "issue_days": added},
+
+
+async def _apply_parts_reported(session: AsyncConnection, batch: Batch) -> None:
+    """The batch's order lines read and locked once, each event's growth applied in arrival
+    order, and the order days, net issues, lines and rollups written once."""
+    parts_of = {
+        (reported.order_id, line_id): part
+        for reported in batch.parts_reported
+        for line_id, part, _, _ in reported.lines
+    }
+    stored = await repo.lock_order_lines(session, parts_of)
+    counters = dict(stored)
+    issued_days = await repo.issue_days(
+        session,
+        {r.order_id for r in batch.parts_reported if any(c.issued for _, _, c, _ in r.lines)},
+    )
+    order_days: dict[tuple[date, str, str, str], tuple[int, int, int]] = {}
+    net: dict[tuple[str, str], tuple[Unit, int]] = {}
+    for reported in batch.parts_reported:
+        issued_quantity = issued_cost = returned_cost = 0
+        changed = False
+        for line_id, part, counts, unit_cost in reported.lines:
+            key = (reported.order_id, line_id)
+            progress = stock.line_progress(counters.get(key, stock.LineCounts(0, 0)), counts)
+            counters[key] = progress.now
+            if not (progress.issued or progress.returned):
+                continue
+            changed = True
+            issued_quantity += progress.issued
+            issued_cost += progress.issued * unit_cost
+            returned_cost += progress.returned * unit_cost
+            unit, quantity = net.get((reported.order_id, part), (reported.unit, 0))
+            net[(reported.order_id, part)] = (
+                unit,
+                quantity + progress.issued - progress.returned,
+            )
+        if not changed:
+            continue
+        day, unit = reported.day, reported.unit
+        order_day = (day, unit[0], unit[1], reported.order_id)
+        quantity, issued, returned = order_days.get(order_day, (0, 0, 0))
+        order_days[order_day] = (
+            quantity + issued_quantity,
+            issued + issued_cost,
+            returned + returned_cost,
         )
+        days = issued_days.setdefault(reported.order_id, set())
+        for level in stock.levels(unit):
+            added = 0
+            if issued_quantity:
+                # The order's days with issues at this level: the store's, the branch's, all.
+                added, level_pairs = stock.issue_day_changes(
+                    {d for u, d in days if stock.covers(level, u)}, day
+                )
+                for (earlier, later), n in level_pairs.items():
+                    pair = (level[0], level[1], later, earlier)
+                    batch.pairs[pair] = batch.pairs.get(pair, 0) + n
+            stock.add_rollup(
+                batch.rollups,
+                level,
+                day,
+                {"parts_cost_fen": issued_cost - returned_cost, "issue_days": added},
+            )
+        if issued_quantity:
+            days.add((unit, day))
+    await repo.save_order_lines(session, stored, counters)
+    await repo.add_order_days(session, order_days)
+    await repo.add_issued(session, net)
 
 
 INVENTORY_EVENTS: dict[str, tuple[type[Message], Handler]] = {
@@ -237,7 +291,7 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         dropped = stock.record_parts(record_before) - set(record)
         await repo.set_record(session, event.order_id, record, dropped)
     # Rows of what an order is short of exist only while its latest step left it waiting.
-    waiting = _batch_sums(uow).waiting
+    waiting = _batch(uow).waiting
 
     def count(part: str, unit: Unit, orders: int, quantity: int) -> None:
         for level in stock.levels(unit):

@@ -1,8 +1,8 @@
 """Reading and writing the parts side's read models. Statements are built once per dialect (a
 consumer hot path) and take their values as bound parameters; rows of one statement are sent
-together (executemany), keys sorted so that concurrent writers lock rows in one order. Where a
-handler needs what a row held before, the upsert that changes it returns that (the row keeps
-its previous values), so it is one statement, not a read and a write."""
+together (executemany), keys sorted so that concurrent writers lock rows in one order. A batch
+of events reads and locks the rows it changes once (lock_parts, lock_order_lines), applies its
+events in memory (domain.stock) and writes each table once."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    literal,
     or_,
     select,
-    union_all,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,8 +51,8 @@ from services.reporting.domain.stock import (
     LedgerKey,
     Level,
     LineCounts,
-    Movement,
-    PartDay,
+    PartRow,
+    PartState,
     Rollups,
     Unit,
     month_of,
@@ -81,246 +80,6 @@ def _newer(table: Table, excluded: Any) -> Any:
     return or_(
         table.c.occurred_us < excluded.occurred_us,
         and_(table.c.occurred_us == excluded.occurred_us, table.c.event_id < excluded.event_id),
-    )
-
-
-def _movement_row(warehouse_id: str, part_number: str, unit: Unit, moved: Movement) -> dict:
-    return {
-        "warehouse_id": warehouse_id,
-        "part_number": part_number,
-        "branch_id": unit[0],
-        "store_id": unit[1],
-        "on_hand": moved.on_hand_after,
-        "average_cost_fen": moved.average_cost_after_fen,
-        "value_fen": moved.value_fen,
-        "occurred_us": moved.key.occurred_us,
-        "event_id": moved.key.event_id,
-    }
-
-
-@functools.cache
-def _advance_position(dialect_name: str) -> Any:
-    """Move the part's level forward, returning the value it replaced; nothing when the
-    movement is older. On PostgreSQL the row stays locked until commit either way, so one
-    part's movements are handled one at a time by concurrent consumers (SQLite takes its write
-    lock up front)."""
-    statement = upsert_on(dialect_name, stock_positions)
-    changing = ("branch_id", "store_id", "on_hand", "average_cost_fen", "value_fen")
-    return (
-        statement.on_conflict_do_update(
-            index_elements=[stock_positions.c.warehouse_id, stock_positions.c.part_number],
-            set_={
-                **{name: statement.excluded[name] for name in changing},
-                "occurred_us": statement.excluded.occurred_us,
-                "event_id": statement.excluded.event_id,
-                "previous_value_fen": stock_positions.c.value_fen,
-            },
-            where=_newer(stock_positions, statement.excluded),
-        )
-    ).returning(stock_positions.c.previous_value_fen)
-
-
-async def advance_position(
-    session: AsyncConnection, warehouse_id: str, part_number: str, unit: Unit, moved: Movement
-) -> int | None:
-    """The value the part held before when this movement is its latest (0 when new), or None
-    when a later movement was applied already."""
-    row = await session.execute(
-        _advance_position(session.dialect.name),
-        {**_movement_row(warehouse_id, part_number, unit, moved), "previous_value_fen": 0},
-    )
-    found = row.first()
-    return None if found is None else int(found.previous_value_fen)
-
-
-_LEVEL_COLUMNS = ("day", "occurred_us", "event_id", "on_hand", "average_cost_fen")
-
-
-@functools.cache
-def _days_around() -> Any:
-    """The part's day rows up to the day (that day and the one before), and its next day."""
-    c = stock_part_days.c
-    same_part = (c.warehouse_id == bindparam("warehouse_id"), c.part_number == bindparam("part"))
-    columns = [c[name] for name in _LEVEL_COLUMNS]
-    upto = (
-        select(*columns)
-        .where(*same_part, c.day <= bindparam("day"))
-        .order_by(c.day.desc())
-        .limit(2)
-        .subquery()
-    )
-    after = (
-        select(*columns)
-        .where(*same_part, c.day > bindparam("day"))
-        .order_by(c.day)
-        .limit(1)
-        .subquery()
-    )
-    return union_all(select(upto), select(after))
-
-
-async def days_around(
-    session: AsyncConnection, warehouse_id: str, part_number: str, day: date
-) -> tuple[Level | None, Level | None, date | None]:
-    """(the day's closing level, the last earlier day's, the first later day)."""
-    rows = await session.execute(
-        _days_around(), {"warehouse_id": warehouse_id, "part": part_number, "day": day}
-    )
-    same_day = before = None
-    next_day = None
-    for row in rows:
-        found = Level(
-            row.day, LedgerKey(row.occurred_us, row.event_id), row.on_hand, row.average_cost_fen
-        )
-        if found.day == day:
-            same_day = found
-        elif found.day < day:
-            before = found
-        else:
-            next_day = found.day
-    return same_day, before, next_day
-
-
-@functools.cache
-def _write_part_day(dialect_name: str) -> Any:
-    """The day closes on the latest of its movements; every movement adds its issues."""
-    statement = upsert_on(dialect_name, stock_part_days)
-    newer = _newer(stock_part_days, statement.excluded)
-    closing = ("on_hand", "average_cost_fen", "value_fen", "occurred_us", "event_id")
-    return statement.on_conflict_do_update(
-        index_elements=list(stock_part_days.primary_key.columns),
-        set_={
-            **{
-                name: case((newer, statement.excluded[name]), else_=stock_part_days.c[name])
-                for name in closing
-            },
-            "issued_quantity": stock_part_days.c.issued_quantity
-            + statement.excluded.issued_quantity,
-        },
-    )
-
-
-async def write_part_day(
-    session: AsyncConnection, warehouse_id: str, part_number: str, unit: Unit, moved: Movement
-) -> None:
-    await session.execute(
-        _write_part_day(session.dialect.name),
-        {
-            **_movement_row(warehouse_id, part_number, unit, moved),
-            "day": moved.day,
-            "issued_quantity": moved.issued_quantity,
-        },
-    )
-
-
-def _grown(table: Table, excluded: Any, name: str) -> Any:
-    """A counter that only grows (domain.stock.line_progress)."""
-    return case((excluded[name] > table.c[name], excluded[name]), else_=table.c[name])
-
-
-@functools.cache
-def _advance_order_lines(dialect_name: str) -> Any:
-    statement = upsert_on(dialect_name, stock_order_lines)
-    return statement.on_conflict_do_update(
-        index_elements=[stock_order_lines.c.order_id, stock_order_lines.c.line_id],
-        set_={
-            "issued": _grown(stock_order_lines, statement.excluded, "issued"),
-            "returned": _grown(stock_order_lines, statement.excluded, "returned"),
-            "previous_issued": stock_order_lines.c.issued,
-            "previous_returned": stock_order_lines.c.returned,
-        },
-    ).returning(
-        stock_order_lines.c.line_id,
-        stock_order_lines.c.previous_issued,
-        stock_order_lines.c.previous_returned,
-    )
-
-
-async def advance_order_lines(
-    session: AsyncConnection, order_id: str, lines: Mapping[str, tuple[str, LineCounts]]
-) -> dict[str, LineCounts]:
-    """Move the order's lines' counters (line id → part number and counters reported) forward;
-    per line, what was stored before (0 for a new line)."""
-    rows = await session.execute(
-        _advance_order_lines(session.dialect.name),
-        [
-            {
-                "order_id": order_id,
-                "line_id": line_id,
-                "part_number": part,
-                "issued": counts.issued,
-                "returned": counts.returned,
-                "previous_issued": 0,
-                "previous_returned": 0,
-            }
-            for line_id, (part, counts) in sorted(lines.items())
-        ],
-    )
-    return {row.line_id: LineCounts(row.previous_issued, row.previous_returned) for row in rows}
-
-
-@functools.cache
-def _add_order_day(dialect_name: str) -> Any:
-    statement = upsert_on(dialect_name, stock_order_days)
-    sums = ("issued_quantity", "issued_cost_fen", "returned_cost_fen")
-    return statement.on_conflict_do_update(
-        index_elements=list(stock_order_days.primary_key.columns),
-        set_={name: stock_order_days.c[name] + statement.excluded[name] for name in sums},
-    )
-
-
-async def add_order_day(
-    session: AsyncConnection,
-    day: date,
-    unit: Unit,
-    order_id: str,
-    issued_quantity: int,
-    issued_cost_fen: int,
-    returned_cost_fen: int,
-) -> None:
-    await session.execute(
-        _add_order_day(session.dialect.name),
-        {
-            "day": day,
-            "branch_id": unit[0],
-            "store_id": unit[1],
-            "order_id": order_id,
-            "issued_quantity": issued_quantity,
-            "issued_cost_fen": issued_cost_fen,
-            "returned_cost_fen": returned_cost_fen,
-        },
-    )
-
-
-@functools.cache
-def _add_issued(dialect_name: str) -> Any:
-    """Add to the quantity of a part issued to an order, net of returns."""
-    statement = upsert_on(dialect_name, stock_reconciliation)
-    return statement.on_conflict_do_update(
-        index_elements=[stock_reconciliation.c.order_id, stock_reconciliation.c.part_number],
-        set_={
-            "issued_quantity": stock_reconciliation.c.issued_quantity
-            + statement.excluded.issued_quantity
-        },
-    )
-
-
-async def add_issued(
-    session: AsyncConnection, order_id: str, unit: Unit, net_issued: Mapping[str, int]
-) -> None:
-    await session.execute(
-        _add_issued(session.dialect.name),
-        [
-            {
-                "order_id": order_id,
-                "part_number": part,
-                "branch_id": unit[0],
-                "store_id": unit[1],
-                "record_quantity": 0,
-                "issued_quantity": quantity,
-            }
-            for part, quantity in sorted(net_issued.items())
-        ],
     )
 
 
@@ -453,63 +212,334 @@ async def add_waiting_parts(
 # Reading the figures.
 
 
+PartKey = tuple[str, str]  # (warehouse_id, part_number)
+LineKey = tuple[str, str]  # (order_id, line_id)
+
+
 @functools.cache
-def _part_days() -> Any:
-    """A part's day rows from a day on, the last one before it, and its first day."""
-    c = stock_part_days.c
-    same_part = (c.warehouse_id == bindparam("warehouse_id"), c.part_number == bindparam("part"))
-    columns = (c.day, c.value_fen, c.issued_quantity > 0)
-    from_day = select(literal("r").label("kind"), *columns).where(
-        *same_part, c.day >= bindparam("day")
-    )
-    before = (
-        select(literal("r").label("kind"), *columns)
-        .where(*same_part, c.day < bindparam("day"))
-        .order_by(c.day.desc())
-        .limit(1)
-        .subquery()
-    )
-    first = select(literal("f").label("kind"), func.min(c.day), literal(0), literal(False)).where(
-        *same_part
-    )
-    return union_all(from_day, select(before), first)
+def _claim_positions(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, stock_positions).on_conflict_do_nothing()
 
 
-async def part_days(
-    session: AsyncConnection, warehouse_id: str, part_number: str, day: date
-) -> tuple[list[PartDay], date | None]:
-    """What a change from `day` on needs to know of the part's slow-moving value
-    (domain.stock.slow_changes): its rows from SLOW_MOVING_DAYS before the day on and the last
-    one before those, by day, and its first day (None for a part never moved)."""
+@functools.cache
+def _positions() -> Any:
+    c = stock_positions.c
+    return (
+        select(c.warehouse_id, c.part_number, c.occurred_us, c.event_id, c.value_fen)
+        .where(tuple_(c.warehouse_id, c.part_number).in_(bindparam("keys", expanding=True)))
+        .order_by(c.warehouse_id, c.part_number)
+        .with_for_update()
+    )
+
+
+_UNMOVED = -1
+"""occurred_us of a part's row claimed by a batch before its first movement is applied."""
+
+
+async def lock_parts(
+    session: AsyncConnection, parts: Mapping[PartKey, Unit], earliest: date
+) -> dict[PartKey, PartState]:
+    """The batch's parts, locked until commit (on PostgreSQL: concurrent consumers handle one
+    part's movements one batch at a time; SQLite takes its write lock up front), each with
+    what its movements from `earliest` on need (domain.stock.PartState). Four statements."""
+    keys = sorted(parts)
+    await session.execute(
+        _claim_positions(session.dialect.name),
+        [
+            {
+                "warehouse_id": warehouse,
+                "part_number": part,
+                "branch_id": parts[(warehouse, part)][0],
+                "store_id": parts[(warehouse, part)][1],
+                "on_hand": 0,
+                "average_cost_fen": 0,
+                "value_fen": 0,
+                "occurred_us": _UNMOVED,
+                "event_id": "",
+                "previous_value_fen": 0,
+            }
+            for warehouse, part in keys
+        ],
+    )
+    found = {}
+    for row in await session.execute(_positions(), {"keys": keys}):
+        moved = row.occurred_us != _UNMOVED
+        found[(row.warehouse_id, row.part_number)] = PartState(
+            LedgerKey(row.occurred_us, row.event_id) if moved else None,
+            int(row.value_fen),
+            {},
+            None,
+        )
+    d = stock_part_days.c
+    cut = earliest - timedelta(days=SLOW_MOVING_DAYS)
+    same_part = tuple_(d.warehouse_id, d.part_number).in_(keys)
+    earlier = stock_part_days.alias("earlier")
+    last_before = (
+        select(func.max(earlier.c.day))
+        .where(
+            earlier.c.warehouse_id == d.warehouse_id,
+            earlier.c.part_number == d.part_number,
+            earlier.c.day < cut,
+        )
+        .scalar_subquery()
+    )
     rows = await session.execute(
-        _part_days(),
-        {
-            "warehouse_id": warehouse_id,
-            "part": part_number,
-            "day": day - timedelta(days=SLOW_MOVING_DAYS),
+        select(
+            d.warehouse_id,
+            d.part_number,
+            d.day,
+            d.occurred_us,
+            d.event_id,
+            d.on_hand,
+            d.average_cost_fen,
+            d.issued_quantity,
+        ).where(same_part, or_(d.day >= cut, d.day == last_before))
+    )
+    for row in rows:
+        level = Level(
+            row.day, LedgerKey(row.occurred_us, row.event_id), row.on_hand, row.average_cost_fen
+        )
+        state = found[(row.warehouse_id, row.part_number)]
+        state.rows[row.day] = PartRow(level, int(row.issued_quantity))
+    firsts = await session.execute(
+        select(d.warehouse_id, d.part_number, func.min(d.day))
+        .where(same_part)
+        .group_by(d.warehouse_id, d.part_number)
+    )
+    for warehouse, part, first in firsts:
+        found[(warehouse, part)].first_day = first
+    return found
+
+
+@functools.cache
+def _save_positions(dialect_name: str) -> Any:
+    statement = upsert_on(dialect_name, stock_positions)
+    keys = {"warehouse_id", "part_number"}
+    return statement.on_conflict_do_update(
+        index_elements=[stock_positions.c.warehouse_id, stock_positions.c.part_number],
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in stock_positions.columns
+            if column.name not in keys
         },
     )
-    days, first = [], None
-    for kind, found, value, issued in rows:
-        if kind == "f":
-            first = found
-        else:
-            days.append(PartDay(found, int(value), bool(issued)))
-    return sorted(days, key=lambda row: row.day), first
+
+
+@functools.cache
+def _save_part_days(dialect_name: str) -> Any:
+    statement = upsert_on(dialect_name, stock_part_days)
+    keys = {column.name for column in stock_part_days.primary_key.columns}
+    return statement.on_conflict_do_update(
+        index_elements=list(stock_part_days.primary_key.columns),
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in stock_part_days.columns
+            if column.name not in keys
+        },
+    )
+
+
+async def save_parts(
+    session: AsyncConnection,
+    parts: Mapping[PartKey, PartState],
+    units: Mapping[PartKey, Unit],
+    held_before: Mapping[PartKey, tuple[LedgerKey | None, int]],
+) -> None:
+    """Write the levels of the parts whose latest movement the batch moved, and the day rows
+    it changed: two statements, rows in key order. The parts are locked (lock_parts), so
+    each row is written as it now stands."""
+    positions, days = [], []
+    for key in sorted(parts):
+        state, (branch, store) = parts[key], units[key]
+        unit = {"branch_id": branch, "store_id": store}
+        latest_before, value_before = held_before[key]
+        if state.latest is not None and state.latest != latest_before:
+            level = next(r.level for r in state.rows.values() if r.level.key == state.latest)
+            positions.append(
+                {
+                    "warehouse_id": key[0],
+                    "part_number": key[1],
+                    **unit,
+                    "on_hand": level.on_hand,
+                    "average_cost_fen": level.average_cost_fen,
+                    "value_fen": level.value_fen,
+                    "occurred_us": level.key.occurred_us,
+                    "event_id": level.key.event_id,
+                    "previous_value_fen": value_before,
+                }
+            )
+        for day in sorted(state.changed):
+            row = state.rows[day]
+            days.append(
+                {
+                    "warehouse_id": key[0],
+                    "part_number": key[1],
+                    "day": day,
+                    **unit,
+                    "on_hand": row.level.on_hand,
+                    "average_cost_fen": row.level.average_cost_fen,
+                    "value_fen": row.level.value_fen,
+                    "occurred_us": row.level.key.occurred_us,
+                    "event_id": row.level.key.event_id,
+                    "issued_quantity": row.issued_quantity,
+                }
+            )
+    if positions:
+        await session.execute(_save_positions(session.dialect.name), positions)
+    if days:
+        await session.execute(_save_part_days(session.dialect.name), days)
+
+
+@functools.cache
+def _claim_lines(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, stock_order_lines).on_conflict_do_nothing()
+
+
+@functools.cache
+def _lines() -> Any:
+    c = stock_order_lines.c
+    return (
+        select(c.order_id, c.line_id, c.issued, c.returned)
+        .where(tuple_(c.order_id, c.line_id).in_(bindparam("keys", expanding=True)))
+        .order_by(c.order_id, c.line_id)
+        .with_for_update()
+    )
+
+
+async def lock_order_lines(
+    session: AsyncConnection, lines: Mapping[LineKey, str]
+) -> dict[LineKey, LineCounts]:
+    """The batch's order lines (→ part number), locked until commit, with their counters as
+    last stored (0 for a new line). Two statements."""
+    keys = sorted(lines)
+    await session.execute(
+        _claim_lines(session.dialect.name),
+        [
+            {
+                "order_id": order_id,
+                "line_id": line_id,
+                "part_number": lines[(order_id, line_id)],
+                "issued": 0,
+                "returned": 0,
+                "previous_issued": 0,
+                "previous_returned": 0,
+            }
+            for order_id, line_id in keys
+        ],
+    )
+    rows = await session.execute(_lines(), {"keys": keys})
+    return {(r.order_id, r.line_id): LineCounts(r.issued, r.returned) for r in rows}
+
+
+@functools.cache
+def _save_lines() -> Any:
+    c = stock_order_lines.c
+    return (
+        update(stock_order_lines)
+        .where(c.order_id == bindparam("o_id"), c.line_id == bindparam("l_id"))
+        .values(
+            issued=bindparam("now_issued"),
+            returned=bindparam("now_returned"),
+            previous_issued=bindparam("was_issued"),
+            previous_returned=bindparam("was_returned"),
+        )
+    )
+
+
+async def save_order_lines(
+    session: AsyncConnection,
+    before: Mapping[LineKey, LineCounts],
+    now: Mapping[LineKey, LineCounts],
+) -> None:
+    """The counters of the lines that moved (locked by lock_order_lines), in one statement."""
+    rows = [
+        {
+            "o_id": key[0],
+            "l_id": key[1],
+            "now_issued": counts.issued,
+            "now_returned": counts.returned,
+            "was_issued": before[key].issued,
+            "was_returned": before[key].returned,
+        }
+        for key, counts in sorted(now.items())
+        if counts != before[key]
+    ]
+    if rows:
+        await session.execute(_save_lines(), rows)
 
 
 @functools.cache
 def _issue_days() -> Any:
     c = stock_order_days.c
-    return select(c.branch_id, c.store_id, c.day).where(
-        c.order_id == bindparam("o_id"), c.issued_quantity > 0
+    return select(c.order_id, c.branch_id, c.store_id, c.day).where(
+        c.order_id.in_(bindparam("orders", expanding=True)), c.issued_quantity > 0
     )
 
 
-async def issue_days(session: AsyncConnection, order_id: str) -> set[tuple[Unit, date]]:
-    """The units and days that issued parts to the order."""
-    rows = await session.execute(_issue_days(), {"o_id": order_id})
-    return {((row.branch_id, row.store_id), row.day) for row in rows}
+async def issue_days(
+    session: AsyncConnection, order_ids: Collection[str]
+) -> dict[str, set[tuple[Unit, date]]]:
+    """Per order, the units and days that issued parts to it."""
+    found: dict[str, set[tuple[Unit, date]]] = {order_id: set() for order_id in order_ids}
+    if order_ids:
+        rows = await session.execute(_issue_days(), {"orders": sorted(order_ids)})
+        for row in rows:
+            found[row.order_id].add(((row.branch_id, row.store_id), row.day))
+    return found
+
+
+@functools.cache
+def _add_order_days(dialect_name: str) -> Any:
+    return _adding(
+        dialect_name, stock_order_days, ("issued_quantity", "issued_cost_fen", "returned_cost_fen")
+    )
+
+
+async def add_order_days(
+    session: AsyncConnection,
+    sums: Mapping[tuple[date, str, str, str], tuple[int, int, int]],
+) -> None:
+    """Add (issued quantity, issued cost, returned cost) to each (day, branch, store, order)."""
+    rows = [
+        {
+            "day": day,
+            "branch_id": branch,
+            "store_id": store,
+            "order_id": order_id,
+            "issued_quantity": quantity,
+            "issued_cost_fen": issued,
+            "returned_cost_fen": returned,
+        }
+        for (day, branch, store, order_id), (quantity, issued, returned) in sorted(sums.items())
+    ]
+    if rows:
+        await session.execute(_add_order_days(session.dialect.name), rows)
+
+
+@functools.cache
+def _add_issued(dialect_name: str) -> Any:
+    """Add to the quantity of a part issued to an order, net of returns (the unit of the row's
+    first issue stays)."""
+    return _adding(dialect_name, stock_reconciliation, ("issued_quantity",))
+
+
+async def add_issued(
+    session: AsyncConnection, net_issued: Mapping[tuple[str, str], tuple[Unit, int]]
+) -> None:
+    """Add each (order, part)'s net issues, with the unit that issued them."""
+    rows = [
+        {
+            "order_id": order_id,
+            "part_number": part,
+            "branch_id": unit[0],
+            "store_id": unit[1],
+            "record_quantity": 0,
+            "issued_quantity": quantity,
+        }
+        for (order_id, part), (unit, quantity) in sorted(net_issued.items())
+    ]
+    if rows:
+        await session.execute(_add_issued(session.dialect.name), rows)
 
 
 def _adding(dialect_name: str, table: Table, names: Sequence[str]) -> Any:

@@ -20,12 +20,11 @@ stock_positions = Table(
     # The ledger order of the movement that left this level (domain.stock.LedgerKey).
     Column("occurred_us", BigInteger, nullable=False),
     Column("event_id", String(64), nullable=False),
-    # The value before the last update: the upsert that moves the level returns it, so the
-    # change is known without reading first.
+    # The value before the batch that last moved the level.
     Column("previous_value_fen", BigInteger, nullable=False),
 )
 """A part in a warehouse now. Its row is also what serialises the handling of that part's
-movements across consumers (the first statement of each locks it until commit)."""
+movements across consumers (a batch locks the rows of its parts first, until commit)."""
 
 stock_part_days = Table(
     "stock_part_days",
@@ -102,7 +101,7 @@ stock_order_lines = Table(
     Column("part_number", String(40), nullable=False),
     Column("issued", Integer, nullable=False),
     Column("returned", Integer, nullable=False),
-    # The counters before the last update, returned by the upsert that moves them.
+    # The counters before the batch that last moved them.
     Column("previous_issued", Integer, nullable=False),
     Column("previous_returned", Integer, nullable=False),
 )

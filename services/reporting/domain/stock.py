@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -60,11 +60,11 @@ def definitions() -> tuple[Definition, ...]:
         stock_reports_pb2.WaitingPart,
         stock_reports_pb2.RecordMismatch,
     ):
-        for field in message.DESCRIPTOR.fields:
-            options = field.GetOptions()
+        for described in message.DESCRIPTOR.fields:
+            options = described.GetOptions()
             if options.HasExtension(stock_reports_pb2.figure):
                 figure = options.Extensions[stock_reports_pb2.figure]
-                found.append(Definition(field.name, figure.title_zh, figure.definition))
+                found.append(Definition(described.name, figure.title_zh, figure.definition))
     return tuple(found)
 
 
@@ -390,7 +390,7 @@ def slow_changes(
 
 
 def part_days_after(days: Sequence[PartDay], moved: Movement, closes: bool) -> list[PartDay]:
-    """A part's rows once `moved` is written to its day (adapters' write_part_day): its level
+    """A part's rows once `moved` is written to its day: its level
     closes the day when it is the day's latest (`closes`); its issues count either way."""
     found = [row for row in days if row.day != moved.day]
     same = next((row for row in days if row.day == moved.day), None)
@@ -424,3 +424,63 @@ def issue_day_changes(
 def covers(level: Unit, unit: Unit) -> bool:
     """Whether a level's rows (levels()) count the store's."""
     return level[0] in (ALL, unit[0]) and level[1] in (ALL, unit[1])
+
+
+@dataclass
+class PartRow:
+    """A part's day row: the level that closed the day, and what the day issued to orders."""
+
+    level: Level
+    issued_quantity: int
+
+
+@dataclass
+class PartState:
+    """A warehouse part as a batch of movements reads it once and changes it in memory: its
+    latest level (None for a part never moved), its day rows from SLOW_MOVING_DAYS before the
+    batch's earliest day on and the last one before those, and its first day."""
+
+    latest: LedgerKey | None
+    value_fen: int
+    rows: dict[date, PartRow]
+    first_day: date | None
+    changed: set[date] = field(default_factory=set)
+
+
+def apply_movement(
+    part: PartState, moved: Movement
+) -> tuple[tuple[tuple[date, int], ...], dict[date, int]]:
+    """Apply a movement to the part: the unit's inventory value changes and slow-moving value
+    changes it makes, the same whatever order the part's movements come in."""
+    ordered = sorted(part.rows)
+    days = [
+        PartDay(day, part.rows[day].level.value_fen, part.rows[day].issued_quantity > 0)
+        for day in ordered
+    ]
+    same = part.rows.get(moved.day)
+    if part.latest is None or part.latest < moved.key:
+        # The part's latest movement (the usual case): it holds from its day on.
+        changes = value_changes(moved, part.value_fen)
+        part.latest, part.value_fen = moved.key, moved.value_fen
+        closes = True
+    else:
+        before = next((part.rows[day] for day in reversed(ordered) if day < moved.day), None)
+        later = next((day for day in ordered if day > moved.day), None)
+        changes = late_value_changes(
+            moved, same.level if same else None, before.level if before else None, later
+        )
+        closes = same is None or same.level.key < moved.key
+    first_after = min(part.first_day, moved.day) if part.first_day else moved.day
+    slow = slow_changes(
+        days, part.first_day, part_days_after(days, moved, closes), first_after, moved.day
+    )
+    level = (
+        Level(moved.day, moved.key, moved.on_hand_after, moved.average_cost_after_fen)
+        if closes or same is None
+        else same.level
+    )
+    issued = (same.issued_quantity if same else 0) + moved.issued_quantity
+    part.rows[moved.day] = PartRow(level, issued)
+    part.first_day = first_after
+    part.changed.add(moved.day)
+    return changes, slow

@@ -168,14 +168,6 @@ def test_every_figure_is_defined_once_with_a_chinese_title() -> None:
 # The rollups: changes that add up to the figures, whatever order the events come in.
 
 
-def _part_window(rows: dict[date, stock.PartDay], start: date) -> list[stock.PartDay]:
-    """What the adapter reads for a change from `start` on (stock_repository.part_days)."""
-    cut = start - timedelta(days=stock.SLOW_MOVING_DAYS)
-    ordered = [rows[day] for day in sorted(rows)]
-    earlier = [row for row in ordered if row.day < cut][-1:]
-    return earlier + [row for row in ordered if row.day >= cut]
-
-
 def _slow_by_hand(history: list[tuple[date, int, int]], on: date) -> int:
     """The figure's definition over the whole ledger (day, value after, issued quantity),
     movements in ledger order."""
@@ -188,7 +180,9 @@ def _slow_by_hand(history: list[tuple[date, int, int]], on: date) -> int:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_slow_moving_changes_add_up_to_the_figure_in_any_arrival_order(seed: int) -> None:
+def test_value_and_slow_moving_changes_add_up_to_the_figures_in_any_arrival_order(
+    seed: int,
+) -> None:
     random = Random(seed)
     first = date(2026, 1, 1)
     history = sorted(
@@ -200,32 +194,22 @@ def test_slow_moving_changes_add_up_to_the_figure_in_any_arrival_order(seed: int
         for _ in range(random.randrange(1, 9))
     )
     keyed = [(stock.LedgerKey(n, f"e{n}"), *movement) for n, movement in enumerate(history)]
-    arrivals = random.sample(keyed, len(keyed))
-    rows: dict[date, stock.PartDay] = {}
-    closing: dict[date, stock.LedgerKey] = {}
-    series: dict[date, int] = {}
-    for key, day, value, issued in arrivals:
-        moved = stock.Movement(day, key, value, 1, issued, issued, 0)
-        closes = day not in closing or closing[day] < key
-        days = _part_window(rows, day)
-        first_day = min(rows, default=None)
-        after = stock.part_days_after(days, moved, closes)
-        for turn, change in stock.slow_changes(
-            days, first_day, after, min(first_day or day, day), day
-        ).items():
-            series[turn] = series.get(turn, 0) + change
-        same = rows.get(day)
-        rows[day] = stock.PartDay(
-            day,
-            value if closes else same.value_fen if same else value,
-            issued > 0 or (same is not None and same.issued),
+    part = stock.PartState(None, 0, {}, None)
+    values: dict[date, int] = {}
+    slow: dict[date, int] = {}
+    for key, day, value, issued in random.sample(keyed, len(keyed)):
+        changes, slow_changes = stock.apply_movement(
+            part, stock.Movement(day, key, value, 1, issued, issued, 0)
         )
-        if closes:
-            closing[day] = key
+        for turn, change in changes:
+            values[turn] = values.get(turn, 0) + change
+        for turn, change in slow_changes.items():
+            slow[turn] = slow.get(turn, 0) + change
     for offset in range(0, 520, 3):
         on = first + timedelta(days=offset)
-        kept = sum(change for turn, change in series.items() if turn <= on)
-        assert kept == _slow_by_hand(history, on), on
+        held = [m for m in history if m[0] <= on]
+        assert sum(c for turn, c in values.items() if turn <= on) == (held[-1][1] if held else 0)
+        assert sum(c for turn, c in slow.items() if turn <= on) == _slow_by_hand(history, on), on
 
 
 @pytest.mark.parametrize("seed", range(40))
