@@ -10,8 +10,9 @@ A channel balances its calls round-robin over every address of the service: the 
 `dns:///name:port` target resolves to (a headless Kubernetes Service), or a comma-separated
 list of IP addresses (`make run REPLICAS=...`). A replica that dies leaves the rotation once
 its connection drops; a call it had in hand fails UNAVAILABLE and is tried again on another
-replica when that cannot do it twice: a read, or a write carrying its request id (the
-Idempotency-Key the service dedupes by, servicekit.idempotency). A service's own "cannot
+replica when that cannot do it twice: a read, a method its proto declares idempotent, or a
+write carrying its request id (the Idempotency-Key the service dedupes by,
+servicekit.idempotency). A service's own "cannot
 serve now" (ServiceUnavailable) is passed on as it is: the caller decides when to retry."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from servicekit.auth import AuthContext, maybe_auth
@@ -78,12 +80,23 @@ class CallContext:
         return metadata
 
 
-def is_read(method: str | bytes) -> bool:
-    """Whether the method (`/package.Service/Method`) only reads, so trying it twice is safe.
-    Health checks are not tried again: they ask after one replica, and must answer at once."""
+def idempotent(method: str | bytes) -> bool:
+    """Whether trying the method (`/package.Service/Method`) twice does no more than once: a
+    read by its name, or one its proto declares so (`option idempotency_level = IDEMPOTENT`,
+    or NO_SIDE_EFFECTS). Health checks are not tried again: they ask after one replica, and
+    must answer at once."""
     name = method.decode() if isinstance(method, bytes) else method
     service, _slash, verb = name.rpartition("/")
-    return verb.startswith(_READS) and not service.startswith("/grpc.health.")
+    if service.startswith("/grpc.health."):
+        return False
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(name.strip("/").replace("/", "."))
+    except KeyError:
+        declared = False
+    else:
+        level = descriptor.GetOptions().idempotency_level
+        declared = level != descriptor_pb2.MethodOptions.IDEMPOTENCY_UNKNOWN
+    return declared or verb.startswith(_READS)
 
 
 def _keyed(metadata: list[tuple[str, str | bytes]]) -> bool:
@@ -92,11 +105,11 @@ def _keyed(metadata: list[tuple[str, str | bytes]]) -> bool:
 
 class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
     def __init__(
-        self, method: grpc.aio.UnaryUnaryMultiCallable, context: CallContext, read: bool
+        self, method: grpc.aio.UnaryUnaryMultiCallable, context: CallContext, idempotent: bool
     ) -> None:
         self._method = method
         self._context = context
-        self._read = read
+        self._idempotent = idempotent
 
     def __call__(
         self,
@@ -121,7 +134,7 @@ class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
                 compression=compression,
             )
 
-        if self._read or _keyed(sent):
+        if self._idempotent or _keyed(sent):
             return _with_retries(attempt, timeout)
         return attempt(timeout)
 
@@ -157,7 +170,7 @@ class CarryingChannel(grpc.aio.Channel):
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return _CarryingMethod(
-            self._channel.unary_unary(method, *args, **kwargs), self._context, is_read(method)
+            self._channel.unary_unary(method, *args, **kwargs), self._context, idempotent(method)
         )
 
     # The streaming kinds (the health service's Watch) and the rest: the plain channel's.

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, empty_pb2
 
 from servicekit.auth import AuthContext
 from servicekit.errors import DomainError, ServiceUnavailable
-from servicekit.grpc_client import channel_target, open_channel
+from servicekit.grpc_client import channel_target, idempotent, open_channel
 from servicekit.grpc_server import abort_with, new_server
 from servicekit.idempotency import passing_request_id
 from servicekit.settings import service_address
@@ -60,6 +61,39 @@ def test_a_bad_address_list_stops_the_process_naming_its_variable(
         service_address("inventory")
     monkeypatch.setenv("INVENTORY_ADDR", "127.0.0.1:1,127.0.0.1:2")
     assert service_address("inventory") == "127.0.0.1:1,127.0.0.1:2"
+
+
+def declared_idempotent() -> str:
+    """A method whose proto says `option idempotency_level = IDEMPOTENT;`, in the pool."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="aftersales/test/v1/balancing_test.proto",
+        package="aftersales.test.v1",
+        dependency=[empty_pb2.DESCRIPTOR.name],
+    )
+    service = file.service.add(name="Holds")
+    for name in ("HoldAgain", "HoldMore"):
+        method = service.method.add(
+            name=name,
+            input_type=".google.protobuf.Empty",
+            output_type=".google.protobuf.Empty",
+        )
+        if name == "HoldAgain":
+            method.options.idempotency_level = descriptor_pb2.MethodOptions.IDEMPOTENT
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(file.name)
+    except KeyError:  # not added yet in this process
+        pool.AddSerializedFile(file.SerializeToString())
+    return "/aftersales.test.v1.Holds/HoldAgain"
+
+
+def test_reads_and_methods_declared_idempotent_may_be_tried_twice() -> None:
+    assert idempotent("/aftersales.orders.v1.OrdersService/GetRepairOrder")
+    assert idempotent(b"/aftersales.orders.v1.OrdersService/ListRepairOrders")
+    assert idempotent(declared_idempotent())
+    assert not idempotent("/aftersales.test.v1.Holds/HoldMore")
+    assert not idempotent("/aftersales.orders.v1.OrdersService/TakeStep")
+    assert not idempotent("/grpc.health.v1.Health/Check")
 
 
 class Replica:

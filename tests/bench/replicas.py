@@ -188,7 +188,7 @@ def latencies(figures: dict[str, Any]) -> str:
 
 def report(results: list[dict[str, Any]]) -> list[str]:
     """The figures side by side, one column per replica count."""
-    header = "".join(f"{'orders ×' + str(r['replicas']):>26}" for r in results)
+    header = "".join(f"{'orders ×' + str(r['replicas']):>30}" for r in results)
     rows: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
         ("create order /s", lambda r: r["create"]["rps"]),
         ("create p50 / p95 / p99 ms", lambda r: latencies(r["create"])),
@@ -201,7 +201,7 @@ def report(results: list[dict[str, Any]]) -> list[str]:
     ]
     lines = [f"{'orders replicas (PostgreSQL)':<30}{header}"]
     for label, value in rows:
-        lines.append(f"{label:<30}" + "".join(f"{value(r)!s:>26}" for r in results))
+        lines.append(f"{label:<30}" + "".join(f"{value(r)!s:>30}" for r in results))
     cores = os.cpu_count()
     lines.append(
         f"(both systems up at once on {cores} cores, the loads alternating; the lifecycle is "

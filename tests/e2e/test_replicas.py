@@ -131,7 +131,7 @@ async def replicated(tmp_path: Path) -> AsyncIterator[LocalSystem]:
 class Tally:
     taken: list[str] = field(default_factory=list)  # every order taken in, by id
     closed: list[str] = field(default_factory=list)
-    retried: int = 0  # answers of 502/503/504 sent again
+    retried: list[str] = field(default_factory=list)  # answers of 502/503/504, sent again
     landed_on_retry: int = 0  # steps whose first try took effect though its answer was lost
 
 
@@ -160,7 +160,7 @@ class Clerks:
             if reply.status_code not in (502, 503, 504):
                 return reply
             assert time.monotonic() < deadline, f"{method} {path}: {reply.text}"
-            self.tally.retried += 1
+            self.tally.retried.append(f"{method} {path}: {reply.status_code} {reply.text[:200]}")
             await asyncio.sleep(0.2)
 
     async def read(self, order_id: str) -> httpx.Response:
@@ -399,6 +399,7 @@ async def test_replicas_share_the_work_and_one_killed_of_each_loses_and_doubles_
         assert letters.state.messages == 0
         print(
             f"{len(tally.taken)} orders taken, {len(tally.closed)} walked to closed; "
-            f"{tally.retried} answers retried, {tally.landed_on_retry} steps landed on a retry; "
+            f"{len(tally.retried)} answers retried {tally.retried}, "
+            f"{tally.landed_on_retry} steps landed on a retry; "
             f"work before the kill {before_kill}, survivors after {after}"
         )
