@@ -282,6 +282,8 @@ class OutboxRelay:
         backoff = 0.2
         waiting_since: datetime | None = None
         while not self._stopping:
+            # Also while a backlog keeps every round full: that is when its age matters.
+            await self._sample()
             try:
                 taken, _published = await self._round()
                 backoff = 0.2
@@ -302,7 +304,6 @@ class OutboxRelay:
                     log.debug("%s; still waiting", error)
                 with contextlib.suppress(Exception):
                     metrics.OUTBOX_PENDING.labels(self.service).set(await self.pending())
-                await self._sample()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -326,7 +327,6 @@ class OutboxRelay:
             # a mark, each a transaction) carries several events, for a few ms more delay.
             await asyncio.sleep(self.linger_seconds)
         self.wake.clear()
-        await self._sample()
         if utc_now() - self._last_prune > timedelta(minutes=10):
             try:
                 await self.prune()
