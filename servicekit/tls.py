@@ -112,7 +112,9 @@ class TlsFiles:
     key: Path  # its private key (PEM)
     ca: Path  # the CA that signs every process's certificate (PEM)
 
-    def _stamp(self) -> Stamp:
+    def stamp(self) -> Stamp:
+        """What the three files are now (device, inode, mtime, size of each): it changes when
+        any is replaced, as cert-manager's renewal does through the mounted Secret."""
         stamps: list[tuple[int, int, int, int] | None] = []
         for path in (self.cert, self.key, self.ca):
             try:
@@ -134,10 +136,10 @@ class TlsFiles:
     def server_credentials(self) -> grpc.ServerCredentials:
         """Credentials that look, at each new connection, whether the files changed, and
         serve the new certificate (and trust the new CA) from then on."""
-        seen = [self._stamp()]
+        seen = [self.stamp()]
 
         def fetch() -> grpc.ServerCertificateConfiguration | None:
-            stamp = self._stamp()
+            stamp = self.stamp()
             if stamp == seen[0]:
                 return None
             try:
