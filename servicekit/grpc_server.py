@@ -38,7 +38,7 @@ from servicekit.errors import (
 from servicekit.settings import TrustSettings
 from servicekit.telemetry import extract_context, tracer
 from servicekit.text_hygiene import refuse_unstorable_text
-from servicekit.tls import TlsFiles, peer_process
+from servicekit.tls import PeerNames, TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         self.service = service
         self.verifier = verifier
         # With mutual TLS: the caller's certificate must name a process that may bring the token.
-        self.check_peers = check_peers
+        self.peer_names = PeerNames() if check_peers else None
         # Each method's wrapped handler, made on its first call: the same for every call after.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -128,7 +128,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         service = self.service
         verifier = self.verifier
         audience = audience_of(method)
-        check_peers = self.check_peers
+        peer_names = self.peer_names
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -143,7 +143,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                 ):
                     try:
                         token = caller_token(metadata)
-                        peer = peer_process(context.auth_context()) if check_peers else None
+                        peer = None if peer_names is None else peer_names.of(context)
                         caller = verifier.verify(token, audience, peer)
                         set_auth(caller)
                         hold_received(caller, token)

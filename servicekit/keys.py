@@ -310,9 +310,11 @@ def signing_key(folder: Path, process: str, **options: Any) -> WatchedFile[Signi
         return key
 
     def publish(key: SigningKey) -> None:
-        for labels in list(SIGNING_KEY_EXPIRY._metrics):
-            if labels[0] == process:
-                SIGNING_KEY_EXPIRY.remove(*labels)
+        # The key it replaced is no longer this process's to renew.
+        for family in SIGNING_KEY_EXPIRY.collect():
+            for sample in family.samples:
+                if sample.labels["process"] == process:
+                    SIGNING_KEY_EXPIRY.remove(process, sample.labels["kid"])
         if key.expires is not None:
             SIGNING_KEY_EXPIRY.labels(process, key.kid).set(key.expires)
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from cryptography import x509
@@ -48,6 +50,38 @@ def peer_process(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
     return NOBODY
 
 
+# How long the name a connection's certificate gives is taken as read: a connection is the same
+# one for that long under the same address (reading the name costs more than a token check).
+PEER_NAME_SECONDS = 1.0
+PEER_NAMES_HELD = 10_000
+
+
+class Connection(Protocol):
+    """What a call's context tells of the connection it came on."""
+
+    def peer(self) -> str: ...
+
+    def auth_context(self) -> Mapping[str, Iterable[bytes]]: ...
+
+
+class PeerNames:
+    """The process named by the certificate of each caller's connection, by its address."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._names: dict[str, tuple[str | None, float]] = {}
+
+    def of(self, context: Connection) -> str | None:
+        address = context.peer()
+        now = self._monotonic()
+        held = self._names.get(address)
+        if held is None or now - held[1] >= PEER_NAME_SECONDS:
+            if len(self._names) >= PEER_NAMES_HELD:
+                self._names.clear()
+            held = self._names[address] = (peer_process(context.auth_context()), now)
+        return held[0]
+
+
 def certificate_process(certificate: x509.Certificate) -> str:
     """Who a certificate says it is: the process its URI names, else its common name."""
     try:
@@ -78,7 +112,9 @@ class TlsFiles:
     key: Path  # its private key (PEM)
     ca: Path  # the CA that signs every process's certificate (PEM)
 
-    def _stamp(self) -> Stamp:
+    def stamp(self) -> Stamp:
+        """What the three files are now (device, inode, mtime, size of each): it changes when
+        any is replaced, as cert-manager's renewal does through the mounted Secret."""
         stamps: list[tuple[int, int, int, int] | None] = []
         for path in (self.cert, self.key, self.ca):
             try:
@@ -100,10 +136,10 @@ class TlsFiles:
     def server_credentials(self) -> grpc.ServerCredentials:
         """Credentials that look, at each new connection, whether the files changed, and
         serve the new certificate (and trust the new CA) from then on."""
-        seen = [self._stamp()]
+        seen = [self.stamp()]
 
         def fetch() -> grpc.ServerCertificateConfiguration | None:
-            stamp = self._stamp()
+            stamp = self.stamp()
             if stamp == seen[0]:
                 return None
             try:

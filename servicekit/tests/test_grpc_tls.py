@@ -32,6 +32,7 @@ from servicekit.testing import (
 )
 from servicekit.tls import (
     NOBODY,
+    PeerNames,
     TlsFiles,
     certificate_process,
     identity_uri,
@@ -254,3 +255,35 @@ def test_a_certificate_names_the_process_it_belongs_to(
     assert set(service_dns_names("orders")) <= set(names.get_values_for_type(x509.DNSName))
     assert peer_process({"transport_security_type": [b"ssl"]}) == NOBODY
     assert peer_process({}) is None
+
+
+class Connection:
+    """The part of a call's context PeerNames reads, counting the certificate look-ups."""
+
+    def __init__(self, address: str, process: str) -> None:
+        self.address = address
+        self.process = process
+        self.looked_up = 0
+
+    def peer(self) -> str:
+        return self.address
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        self.looked_up += 1
+        uri = identity_uri(self.process).encode()
+        return {"transport_security_type": [b"ssl"], "peer_uri": [uri]}
+
+
+def test_a_connections_name_is_read_once_a_second() -> None:
+    now = [0.0]
+    names = PeerNames(monotonic=lambda: now[0])
+    orders = Connection("ipv4:10.0.0.7:40000", "orders")
+    reporting = Connection("ipv4:10.0.0.8:40000", "reporting")
+    for _ in range(3):
+        assert names.of(orders) == "orders"
+        assert names.of(reporting) == "reporting"
+    assert (orders.looked_up, reporting.looked_up) == (1, 1)
+    now[0] += 1
+    # A new connection under an address seen before is read again within a second.
+    names.of(Connection(orders.address, "customers"))
+    assert names.of(orders) == "customers"

@@ -228,6 +228,8 @@ def test_the_signer_picks_up_its_new_key_and_publishes_its_expiry(keys: Path) ->
     expiry = "aftersales_signing_key_expiry_timestamp_seconds"
     labels = {"service": GATEWAY, "kid": key.kid}
     assert REGISTRY.get_sample_value(expiry, labels) == START + 90 * 86_400
+    old = {"process": GATEWAY, "kid": jwt.get_unverified_header(first)["kid"]}
+    assert REGISTRY.get_sample_value(expiry, old) is None, "the replaced key is not watched"
 
 
 def test_the_rotation_commands_refuse_steps_out_of_order(keys: Path) -> None:
