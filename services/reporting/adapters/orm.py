@@ -96,7 +96,8 @@ order_rollups = Table(
     metadata,
     Column("branch_id", String(30), primary_key=True),
     Column("store_id", String(30), primary_key=True),
-    Column("grain", String(1), primary_key=True),  # d: a day, m: the month starting on `day`
+    # d, w, m, q, y: the day, ISO week, month, quarter or year starting on `day`
+    Column("grain", String(1), primary_key=True),
     Column("day", Date, primary_key=True),  # Asia/Shanghai business day
     Column("service_type", String(20), primary_key=True),
     Column("brand", String(40), primary_key=True),
@@ -154,6 +155,17 @@ turnaround_buckets = Table(
         "grain",
         "day",
         "branch_id",
+        "bucket",
+        postgresql_include=["n"],
+        postgresql_where=text("store_id = ''"),
+        sqlite_where=text("store_id = ''"),
+    ),
+    # A branch's own sketch: its rows alone, not its stores' rows between them.
+    Index(
+        "ix_turnaround_buckets_branch",
+        "branch_id",
+        "grain",
+        "day",
         "bucket",
         postgresql_include=["n"],
         postgresql_where=text("store_id = ''"),

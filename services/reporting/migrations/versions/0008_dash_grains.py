@@ -1,11 +1,13 @@
 """coarser grains for the rollups: ISO weeks ("w"), quarters ("q") and years ("y") beside days
 and months, so a period reads whole years, quarters and months and whole weeks at its edges
-(domain/period.py tiles); filled from the day and month rows already there
+(domain/period.py tiles); filled from the day and month rows already there; and an index for
+a branch's own turnaround sketch
 
 Revision ID: 0008_dash_grains
 Revises: 0007_dashboard_rollups
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_dash_grains"
@@ -82,7 +84,20 @@ def upgrade() -> None:
                 f"WHERE grain = '{source}' GROUP BY {key_list}, {start}"
             )
 
+    # A branch's own sketch read without its stores' rows between them.
+    with op.batch_alter_table("turnaround_buckets", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_turnaround_buckets_branch",
+            ["branch_id", "grain", "day", "bucket"],
+            unique=False,
+            postgresql_include=["n"],
+            postgresql_where=sa.text("store_id = ''"),
+            sqlite_where=sa.text("store_id = ''"),
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("turnaround_buckets", schema=None) as batch_op:
+        batch_op.drop_index("ix_turnaround_buckets_branch")
     for table in TABLES:
         op.execute(f"DELETE FROM {table} WHERE grain IN ('w', 'q', 'y')")
