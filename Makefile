@@ -20,10 +20,11 @@ install: $(STAMP)
 
 ## Start NATS, the four services and the gateway with demo data; Ctrl-C stops them all.
 ## Builds the web console first when it is missing or stale and npm is there to build it.
+## REPLICAS=orders=2,reporting=2: that many replicas of those services (DATABASE_URL=postgresql://...).
 run: install
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
 	else echo "npm not found: the web console is not built (the API works without it)"; fi
-	$(PY) -m devtools.run
+	REPLICAS="$(REPLICAS)" $(PY) -m devtools.run
 
 ## The whole suite: unit, integration (real NATS and database) and end-to-end (real processes).
 ## TEST_DATABASE_URL=postgresql://... runs the database parts against PostgreSQL.
@@ -108,3 +109,15 @@ web-e2e: install web
 
 clean:
 	rm -rf .data bench-results .pytest_cache .mypy_cache .ruff_cache
+
+## The alert rules and dashboards of k8s/components/monitoring: promtool checks the rules (made
+## a plain rules file, .data/monitoring/rules.yaml, which ops/prometheus/prometheus.yml loads)
+## and runs their unit tests (tests/alerts); every dashboard's PromQL is checked.
+## Needs promtool (Debian: apt-get install prometheus).
+.PHONY: alerts-test
+alerts-test: install
+	mkdir -p .data/monitoring
+	$(PY) -c "import yaml; rule = yaml.safe_load(open('k8s/components/monitoring/prometheus-rule.yaml')); yaml.safe_dump({'groups': rule['spec']['groups']}, open('.data/monitoring/rules.yaml', 'w'), sort_keys=False)"
+	promtool check rules .data/monitoring/rules.yaml
+	promtool check config ops/prometheus/prometheus.yml
+	$(PY) -m pytest -q tests/test_alerts.py tests/test_dashboards_json.py servicekit/tests/test_metrics_names.py

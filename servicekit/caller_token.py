@@ -11,13 +11,15 @@ issuer), until when, and which services may act on it (the audience).
 - Services hold only public keys. A verified token is kept until it expires, so the hot path
   pays a dictionary look-up, not a signature check, per call.
 
-Keys are files in one folder (settings `INTERNAL_TOKEN_KEYS`): `<process>.pub` for every process
-that signs, and the process's own `<process>.key`.
+Keys are files in one folder (settings `INTERNAL_TOKEN_KEYS`): `jwks.json`, the public keys of
+every signer, several per signer while one replaces another, and the process's own
+`<process>.jwk`; both are re-read when they change (servicekit.keys, which rotates them). A
+token names its key (`kid`); with mutual TLS, the certificate of the process that sends it
+must be the token's signer's, or a service the token lets pass it on.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -25,11 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from servicekit.auth import PUBLIC_CALLER, ROLES, AuthContext, service_identity
 from servicekit.errors import Unauthenticated
+from servicekit.keys import (
+    PublicKey,
+    SigningKey,
+    WatchedFile,
+    generate_keys,
+    signing_key,
+    trusted_keys,
+)
 
 GATEWAY = "gateway"
 # Which services each service calls on while serving a caller (orders → inventory is coming).
@@ -66,17 +74,26 @@ class CallerTokenSigner:
     """Signs callers' contexts as `process` (the gateway, or a service for its own work)."""
 
     def __init__(
-        self, process: str, private_key: Ed25519PrivateKey, clock: Clock = time.time
+        self, process: str, key: SigningKey | WatchedFile[SigningKey], clock: Clock = time.time
     ) -> None:
+        self._source = key if isinstance(key, WatchedFile) else None
+        self._key = key.value if isinstance(key, WatchedFile) else key
+        if self._key.process != process:
+            raise ValueError(f"that key is not one of {process}")
         self.process = process
         self.issuer = issuer_for(process)
-        self._key = private_key
         self._clock = clock
         self._signed: dict[tuple[AuthContext, str], tuple[str, float]] = {}
 
     def token_for(self, caller: AuthContext, service: str) -> str:
         """A token for calling `service` as `caller`: the one made earlier while it has more
-        than a minute left, else a new one."""
+        than a minute left, else a new one. Once the key is replaced, only new ones."""
+        if self._source is not None:
+            key = self._source.current()
+            if key is not self._key:
+                # The old key is retired once its tokens expire; none are signed or sent after.
+                self._signed.clear()
+                self._key = key
         now = self._clock()
         held = self._signed.pop((caller, service), None)
         if held is None or held[1] - now <= RENEW_BEFORE_SECONDS:
@@ -106,48 +123,75 @@ class CallerTokenSigner:
             claims["branch"] = caller.branch_id
         if caller.store_id:
             claims["store"] = caller.store_id
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.process})
+        token = jwt.encode(
+            claims, self._key.key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
+        )
         return token, float(expires)
 
 
 class CallerTokenVerifier:
-    """Checks tokens against the signers' public keys: the gateway's key vouches for users, a
-    service's key only for that service's own identity, towards the services it calls on."""
+    """Checks tokens against the signers' public keys: the gateway's keys vouch for users, a
+    service's keys only for that service's own identity, towards the services it calls on."""
 
-    def __init__(self, public_keys: Mapping[str, Ed25519PublicKey], clock: Clock = time.time):
-        self._keys = dict(public_keys)
+    def __init__(
+        self,
+        public_keys: Mapping[str, PublicKey] | WatchedFile[dict[str, PublicKey]],
+        clock: Clock = time.time,
+    ):
+        self._source = public_keys if isinstance(public_keys, WatchedFile) else None
+        self._keys: Mapping[str, PublicKey] = (
+            public_keys.value if isinstance(public_keys, WatchedFile) else dict(public_keys)
+        )
         self._clock = clock
-        # token → (caller, expiry, services it is good for)
-        self._verified: dict[str, tuple[AuthContext, float, frozenset[str]]] = {}
+        # token → (caller, expiry, services it is good for, its signer)
+        self._verified: dict[str, tuple[AuthContext, float, frozenset[str], str]] = {}
 
-    def verify(self, token: str, service: str) -> AuthContext:
-        """The caller a token vouches for, on a call to `service`; else Unauthenticated."""
+    def verify(self, token: str, service: str, peer: str | None = None) -> AuthContext:
+        """The caller a token vouches for, on a call to `service` from the process `peer`
+        (named by its certificate; None without TLS); else Unauthenticated."""
         held = self._verified.get(token)
         if held is None:
             held = self._check(token)
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
             self._verified[token] = held
-        caller, expires, audience = held
+        caller, expires, audience, signer = held
         if self._clock() > expires + LEEWAY_SECONDS:
             del self._verified[token]
             raise Unauthenticated("the caller token has expired")
         if service not in audience:
             raise Unauthenticated(f"the caller token is not for {service}")
+        if peer is not None and peer != signer and not passes_on(peer, audience, service):
+            raise Unauthenticated(f"a token {signer} signed may not come from {peer or 'nobody'}")
         return caller
 
-    def _check(self, token: str) -> tuple[AuthContext, float, frozenset[str]]:
+    def _current_keys(self, kid: str) -> Mapping[str, PublicKey]:
+        if self._source is None:
+            return self._keys
+        # A kid not seen yet may have been published a moment ago: look at the file now.
+        keys = self._source.current(now=kid not in self._keys)
+        if keys is not self._keys:
+            if self._keys.keys() - keys.keys():
+                # Tokens of a retired key go from the cache with it.
+                self._verified.clear()
+            self._keys = keys
+        return keys
+
+    def _check(self, token: str) -> tuple[AuthContext, float, frozenset[str], str]:
         try:
-            process = jwt.get_unverified_header(token).get("kid")
+            kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
             raise Unauthenticated("the caller token is malformed") from None
-        if not isinstance(process, str) or process not in self._keys:
-            raise Unauthenticated("the caller token names no issuer we know")
-        key = self._keys[process]
+        if not isinstance(kid, str):
+            raise Unauthenticated("the caller token names no key")
+        known = self._current_keys(kid).get(kid)
+        if known is None:
+            raise Unauthenticated(f"the caller token names a key we do not trust: {kid}")
+        process = known.process
         try:
             claims = jwt.decode(
                 token,
-                key,
+                known.key,
                 algorithms=[ALGORITHM],
                 issuer=issuer_for(process),
                 # Expiry and audience are checked on every use, in verify().
@@ -175,7 +219,13 @@ class CallerTokenVerifier:
             audience &= frozenset(audience_for(process)[1:])
         else:
             raise Unauthenticated(f"the key of {process} vouches only for {process} itself")
-        return caller, float(claims["exp"]), audience
+        return caller, float(claims["exp"]), audience, process
+
+
+def passes_on(peer: str, audience: frozenset[str], service: str) -> bool:
+    """Whether `peer` may pass on a token good for `audience` to `service`: a service the token
+    was for, calling on `service` for its caller (orders → inventory)."""
+    return peer in audience and service in CALLS_ON.get(peer, ())
 
 
 # The token a service received with the call it is serving, to pass on with the calls it makes
@@ -201,52 +251,19 @@ def received_for(caller: AuthContext) -> str | None:
 
 
 def load_signer(keys: Path, process: str, clock: Clock = time.time) -> CallerTokenSigner:
-    path = keys / f"{process}.key"
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
-        raise SystemExit(
-            f"no signing key at {path} (INTERNAL_TOKEN_KEYS; `make run` makes them)"
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SystemExit(f"{path} is not an Ed25519 private key")
-    return CallerTokenSigner(process, key, clock)
+    """A signer with `<keys>/<process>.jwk`, which it re-reads when the file is replaced."""
+    return CallerTokenSigner(process, signing_key(keys, process), clock)
 
 
 def load_verifier(keys: Path, clock: Clock = time.time) -> CallerTokenVerifier:
-    """A verifier trusting every `<process>.pub` in the folder."""
-    public_keys: dict[str, Ed25519PublicKey] = {}
-    for path in sorted(keys.glob("*.pub")):
-        key = serialization.load_pem_public_key(path.read_bytes())
-        if not isinstance(key, Ed25519PublicKey):
-            raise SystemExit(f"{path} is not an Ed25519 public key")
-        public_keys[path.stem] = key
-    if GATEWAY not in public_keys:
-        raise SystemExit(
-            f"no {GATEWAY}.pub in {keys} (INTERNAL_TOKEN_KEYS; `make run` makes the keys)"
-        )
-    return CallerTokenVerifier(public_keys, clock)
+    """A verifier trusting every key in `<keys>/jwks.json`, re-read when the file changes."""
+    source = trusted_keys(keys)
+    if not any(key.process == GATEWAY for key in source.value.values()):
+        raise SystemExit(f"no key of the {GATEWAY} in {source.path} (INTERNAL_TOKEN_KEYS)")
+    return CallerTokenVerifier(source, clock)
 
 
 def generate_key_pairs(keys: Path, processes: Iterable[str]) -> None:
-    """A new key pair per process: `<process>.key` (readable by its owner only) and
-    `<process>.pub`."""
-    keys.mkdir(parents=True, exist_ok=True)
-    for process in processes:
-        private = Ed25519PrivateKey.generate()
-        key_path = keys / f"{process}.key"
-        key_path.unlink(missing_ok=True)
-        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(
-                private.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        (keys / f"{process}.pub").write_bytes(
-            private.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+    """A new key per process, `<process>.jwk` (readable by its owner only), and `jwks.json`
+    with their public halves."""
+    generate_keys(keys, processes)

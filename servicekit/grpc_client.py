@@ -4,11 +4,22 @@ metadata and sets a default deadline, mutual TLS when configured, and `call` tha
 RPC back into the domain error the service raised.
 
 Calls fail fast: a service that is down answers UNAVAILABLE (ServiceUnavailable, a 503 at the
-gateway) at once rather than when the deadline runs out."""
+gateway) at once rather than when the deadline runs out.
+
+A channel balances its calls round-robin over every address of the service: the replicas a
+`dns:///name:port` target resolves to (a headless Kubernetes Service), or a comma-separated
+list of IP addresses (`make run REPLICAS=...`). A replica that dies leaves the rotation once
+its connection drops; a call it had in hand fails UNAVAILABLE and is tried again on another
+replica when that cannot do it twice: a read, or a write carrying its request id (the
+Idempotency-Key the service dedupes by, servicekit.idempotency). A service's own "cannot
+serve now" (ServiceUnavailable) is passed on as it is: the caller decides when to retry."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -25,6 +36,15 @@ from servicekit.tls import TlsFiles
 Response = TypeVar("Response")
 Metadata = Iterable[tuple[str, str | bytes]]
 DEFAULT_DEADLINE_SECONDS = 5.0
+# Tries of a call that may be tried again (reads, keyed writes) while replicas answer
+# UNAVAILABLE, and the pause before each further one: a dead replica's connection is seen
+# dropped within that.
+RETRY_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = (0.05, 0.2)
+# Methods that change nothing, by their name's first word.
+_READS = ("Get", "List", "Find", "Check", "Export", "Ping", "Watch")
+# Target schemes gRPC resolves itself; any other address is `host:port` or a list of them.
+_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:", "xds:")
 
 
 class CallContext:
@@ -58,10 +78,25 @@ class CallContext:
         return metadata
 
 
+def is_read(method: str | bytes) -> bool:
+    """Whether the method (`/package.Service/Method`) only reads, so trying it twice is safe.
+    Health checks are not tried again: they ask after one replica, and must answer at once."""
+    name = method.decode() if isinstance(method, bytes) else method
+    service, _slash, verb = name.rpartition("/")
+    return verb.startswith(_READS) and not service.startswith("/grpc.health.")
+
+
+def _keyed(metadata: list[tuple[str, str | bytes]]) -> bool:
+    return any(key == REQUEST_ID_METADATA for key, _value in metadata)
+
+
 class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
-    def __init__(self, method: grpc.aio.UnaryUnaryMultiCallable, context: CallContext) -> None:
+    def __init__(
+        self, method: grpc.aio.UnaryUnaryMultiCallable, context: CallContext, read: bool
+    ) -> None:
         self._method = method
         self._context = context
+        self._read = read
 
     def __call__(
         self,
@@ -73,14 +108,42 @@ class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
     ) -> Any:
-        return self._method(
-            request,
-            timeout=timeout or self._context.default_timeout,
-            metadata=self._context.metadata(metadata),
-            credentials=credentials,
-            wait_for_ready=wait_for_ready,
-            compression=compression,
-        )
+        timeout = timeout or self._context.default_timeout
+        sent = self._context.metadata(metadata)
+
+        def attempt(seconds: float) -> Any:
+            return self._method(
+                request,
+                timeout=seconds,
+                metadata=sent,
+                credentials=credentials,
+                wait_for_ready=wait_for_ready,
+                compression=compression,
+            )
+
+        if self._read or _keyed(sent):
+            return _with_retries(attempt, timeout)
+        return attempt(timeout)
+
+
+def _replica_gone(error: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE from the connection (the replica died, or went away), not a service's own
+    answer that it cannot serve now (its database is away: ServiceUnavailable, a 503 to pass on)."""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and _domain_error_bytes(error) is None
+
+
+async def _with_retries(attempt: Callable[[float], Awaitable[Response]], timeout: float) -> Any:
+    """The call, tried again when its replica is gone while the deadline allows: round-robin
+    sends each try to the next replica that is up."""
+    deadline = time.monotonic() + timeout
+    for pause in RETRY_BACKOFF_SECONDS:
+        try:
+            return await attempt(max(deadline - time.monotonic(), 0.001))
+        except grpc.aio.AioRpcError as error:
+            if not _replica_gone(error) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+    return await attempt(max(deadline - time.monotonic(), 0.001))
 
 
 class CarryingChannel(grpc.aio.Channel):
@@ -92,8 +155,10 @@ class CarryingChannel(grpc.aio.Channel):
         self._channel = channel
         self._context = context
 
-    def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
-        return _CarryingMethod(self._channel.unary_unary(*args, **kwargs), self._context)
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _CarryingMethod(
+            self._channel.unary_unary(method, *args, **kwargs), self._context, is_read(method)
+        )
 
     # The streaming kinds (the health service's Watch) and the rest: the plain channel's.
     def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -127,6 +192,34 @@ class CarryingChannel(grpc.aio.Channel):
 _ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
+def channel_target(address: str) -> str:
+    """The gRPC target for a service's address: `host:port` or a target with its scheme
+    (`dns:///orders:50151`, whose name resolves to every replica) as it is; a comma-separated
+    list of IP `host:port`s as one `ipv4:`/`ipv6:` target over them all. ValueError naming
+    the fault for a list gRPC cannot take."""
+    items = [item.strip() for item in address.split(",")]
+    if len(items) == 1 or address.startswith(_SCHEMES):
+        return address.strip()
+    versions = {_ip_version(item, address) for item in items}
+    if len(versions) > 1:
+        raise ValueError(f"{address!r}: a list of addresses is all IPv4 or all IPv6")
+    return f"ipv{versions.pop()}:" + ",".join(items)
+
+
+def _ip_version(item: str, address: str) -> int:
+    host, colon, port = item.rpartition(":")
+    try:
+        if not colon or not port.isdigit():
+            raise ValueError
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).version
+    except ValueError:
+        raise ValueError(
+            f"{address!r}: {item!r} is no IP address with its port; a list of addresses takes "
+            "those (127.0.0.1:50151,127.0.0.1:50251), while a name that resolves to every "
+            "replica goes alone (dns:///orders:50151)"
+        ) from None
+
+
 def open_channel(
     address: str,
     service: str | None = None,
@@ -134,10 +227,12 @@ def open_channel(
     tls: TlsFiles | None = None,
     timeout: float = DEFAULT_DEADLINE_SECONDS,
 ) -> grpc.aio.Channel:
-    """A channel to `service` at `address`. Calls made for a caller carry a token for it: the
-    one the call being served arrived with, else one `signer` signs. Without a service, calls
-    carry no token (health checks)."""
-    options = [
+    """A channel to `service` at `address` (channel_target: one address, a list, or a name
+    with every replica behind it). Calls made for a caller carry a token for it: the one the
+    call being served arrived with, else one `signer` signs. Without a service, calls carry no
+    token (health checks)."""
+    target = channel_target(address)
+    options: list[tuple[str, Any]] = [
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 1),
         # Reconnect quickly after a service restarts; the default backoff grows to 2 min.
@@ -148,10 +243,13 @@ def open_channel(
         # and a headless Kubernetes Service, over the service's replicas.
         ("grpc.service_config", _ROUND_ROBIN),
     ]
+    if target.startswith(("ipv4:", "ipv6:")) and "," in target:
+        # The list itself is no name a certificate holds; the first address is.
+        options.append(("grpc.default_authority", address.split(",")[0].strip()))
     if tls is None:
-        channel = grpc.aio.insecure_channel(address, options=options)
+        channel = grpc.aio.insecure_channel(target, options=options)
     else:
-        channel = grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
+        channel = grpc.aio.secure_channel(target, tls.channel_credentials(), options=options)
     return CarryingChannel(channel, CallContext(timeout, service, signer))
 
 

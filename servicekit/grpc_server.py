@@ -38,7 +38,7 @@ from servicekit.errors import (
 from servicekit.settings import TrustSettings
 from servicekit.telemetry import extract_context, tracer
 from servicekit.text_hygiene import refuse_unstorable_text
-from servicekit.tls import TlsFiles
+from servicekit.tls import TlsFiles, peer_process
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,13 @@ async def _racing_again(
 
 
 class ContextInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, verifier: CallerTokenVerifier) -> None:
+    def __init__(
+        self, service: str, verifier: CallerTokenVerifier, check_peers: bool = False
+    ) -> None:
         self.service = service
         self.verifier = verifier
+        # With mutual TLS: the caller's certificate must name a process that may bring the token.
+        self.check_peers = check_peers
         # Each method's wrapped handler, made on its first call: the same for every call after.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -124,6 +128,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         service = self.service
         verifier = self.verifier
         audience = audience_of(method)
+        check_peers = self.check_peers
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -138,7 +143,8 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                 ):
                     try:
                         token = caller_token(metadata)
-                        caller = verifier.verify(token, audience)
+                        peer = peer_process(context.auth_context()) if check_peers else None
+                        caller = verifier.verify(token, audience, peer)
                         set_auth(caller)
                         hold_received(caller, token)
                         if isinstance(request, Message):
@@ -196,16 +202,18 @@ def new_server(
     max_connection_age_grace_seconds: float = 10.0,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server whose calls need a caller token signed by a key in `trust` (by default the
-    settings from the environment).
+    settings from the environment) and, with mutual TLS in `trust`, brought by a process the
+    token lets bring it, as its certificate names it.
 
     Each client connection is asked to go (GOAWAY) after `max_connection_age_seconds` (gRPC
     adds ±10 % so that they do not all go at once), its calls in flight getting the grace to
     finish; the client opens a new one, resolving the name again, without failing a call. So
     with a headless Service new pods take their share within about that long, rather than
     when the clients happen to reconnect."""
-    verifier = load_verifier((trust or TrustSettings.from_env()).token_keys)
+    trust = trust or TrustSettings.from_env()
+    verifier = load_verifier(trust.token_keys)
     server = grpc.aio.server(
-        interceptors=[ContextInterceptor(service, verifier)],
+        interceptors=[ContextInterceptor(service, verifier, check_peers=trust.tls is not None)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_time_ms", 30_000),
@@ -220,7 +228,8 @@ def new_server(
 
 
 def listen(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
-    """Open the server's port, with mutual TLS when configured; the port, 0 when it failed."""
+    """Open the server's port, with mutual TLS when configured (its certificate re-read when
+    the files change); the port, 0 when it failed."""
     if tls is None:
         return server.add_insecure_port(address)
     return server.add_secure_port(address, tls.server_credentials())

@@ -82,6 +82,9 @@ INBOX_KEPT = max(RETENTION, DEAD_LETTER_RETENTION) + timedelta(days=7)
 # clocks of a cluster's servers and for deletion's own time.
 TAKE_OVER_MARGIN = timedelta(minutes=1)
 
+# How often a consumer looks up how far behind its stream it is, for /metrics.
+SAMPLE_INTERVAL = timedelta(seconds=15)
+
 FAILURES_TABLE = "consumer_failures"
 # The last error as kept with a message's failures: a line, not a traceback.
 _ERROR_LIMIT = 500
@@ -272,6 +275,14 @@ def _add_failure(dialect_name: str, failures: Table) -> Any:
     ).returning(failures.c.errors, failures.c.attempts, failures.c.first_failed_at)
 
 
+def _delivered(msg: Msg) -> int:
+    """How many times JetStream has given this message (1 for one not from JetStream)."""
+    try:
+        return msg.metadata.num_delivered or 1
+    except Exception:
+        return 1
+
+
 @contextlib.contextmanager
 def _acting_as_service(service: str) -> Iterator[None]:
     # Events a handler emits record the service as their actor, not whoever called last.
@@ -322,6 +333,7 @@ class EventConsumer:
     _routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = field(init=False)
     # When the durable was created (known once set up).
     _created_at: datetime | None = field(default=None, init=False)
+    _last_sample: datetime | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         routes: dict[str, tuple[type[Message], tuple[Step, ...]]] = {
@@ -361,6 +373,7 @@ class EventConsumer:
         subscription = await js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         fetch_backoff = 0.5
         while not self._stopping.is_set():
+            await self._sample(js)
             if self._database_down:
                 await self._wait_for_database()
                 continue
@@ -413,6 +426,21 @@ class EventConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def _sample(self, js: JetStreamContext) -> None:
+        """At most every SAMPLE_SECONDS: how far behind its stream this consumer is, for
+        /metrics. A failure leaves the last figures."""
+        now = utc_now()
+        if self._last_sample is not None and now - self._last_sample < SAMPLE_INTERVAL:
+            return
+        self._last_sample = now
+        try:
+            info = await js.consumer_info(self.stream, self.name)
+        except Exception as error:
+            log.debug("reading %s's position failed: %s", self.name, error)
+            return
+        metrics.CONSUMER_PENDING.labels(self.service, self.name).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.service, self.name).set(info.num_ack_pending or 0)
+
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when told to stop."""
         with contextlib.suppress(TimeoutError):
@@ -425,6 +453,8 @@ class EventConsumer:
         """The event in a message, or None when the message was settled here already: acked
         when no handler wants it, sent to the dead letters when it cannot be read."""
         headers = msg.headers or {}
+        if _delivered(msg) > 1:
+            metrics.CONSUMER_REDELIVERIES.labels(self.service, self.name).inc()
         message_class, steps = self._routes.get(headers.get(EVENT_TYPE_HEADER, ""), (Message, ()))
         recorded_as = headers.get(REPLAY_FOR_HEADER) or self.name
         if recorded_as != self.name:

@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import APIError, ServiceUnavailableError, TooManyStalledMsgsError
+from opentelemetry.trace import SpanKind
 from sqlalchemy import (
     Column,
     DateTime,
@@ -59,9 +60,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit import metrics
 from servicekit.auth import maybe_auth, reset_auth, service_identity, set_auth
+from servicekit.bus_permissions import SERVICES
 from servicekit.db import BigId, Database
-from servicekit.telemetry import inject_headers
-from servicekit.timeutil import to_timestamp, utc_now
+from servicekit.telemetry import extract_context, inject_headers, tracer, tracing_on
+from servicekit.timeutil import as_utc, to_timestamp, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ KEY_VALUE_SUBJECTS = "$KV."
 # the rows of a relay that died go out soon after. A round that outlasts it costs no duplicate:
 # the stream drops a second copy by its Nats-Msg-Id.
 LEASE_SECONDS = 15.0
+# How often the relay looks at the backlog's oldest row and the broker's store, for /metrics.
+SAMPLE_SECONDS = 15.0
 # JetStream's answers meaning it cannot store anything now, whatever the message: a stream or
 # account store full (10077 "maximum bytes/messages exceeded"), no resources left (10023, 10047,
 # 10028). A 503 (ServiceUnavailableError) means the same.
@@ -234,6 +238,8 @@ class OutboxRelay:
         self.wake = asyncio.Event()
         self._stopping = False
         self._last_prune = utc_now()
+        self._last_sample: datetime | None = None
+        metrics.watch_pool(service, db.engine.sync_engine.pool)
         # A round's statements, built once: building one costs more CPU than running it.
         self._claim = _claim_rows(table, batch_size)
         self._release = (
@@ -296,6 +302,7 @@ class OutboxRelay:
                     log.debug("%s; still waiting", error)
                 with contextlib.suppress(Exception):
                     metrics.OUTBOX_PENDING.labels(self.service).set(await self.pending())
+                await self._sample()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -319,6 +326,7 @@ class OutboxRelay:
             # a mark, each a transaction) carries several events, for a few ms more delay.
             await asyncio.sleep(self.linger_seconds)
         self.wake.clear()
+        await self._sample()
         if utc_now() - self._last_prune > timedelta(minutes=10):
             try:
                 await self.prune()
@@ -355,6 +363,10 @@ class OutboxRelay:
             await self._settle(session, rows, outcome)
             await session.commit()
         metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(outcome.published))
+        published = set(outcome.published)
+        for row in rows:
+            if row.seq in published:
+                metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
         if outcome.broker_error is not None:
             raise BrokerUnavailable(
                 f"the broker cannot take events ({_reason(outcome.broker_error)})"
@@ -390,9 +402,7 @@ class OutboxRelay:
             stalled = False
             for row in rows:
                 try:
-                    acks[row.seq] = await self.js.publish_async(
-                        row.subject, row.payload, headers=_headers(row)
-                    )
+                    acks[row.seq] = await self._send(row)
                 except Exception as error:  # a message too large, a subject not allowed
                     if broker_condition(error):
                         outcome.broker_error = error
@@ -435,6 +445,21 @@ class OutboxRelay:
                 outcome.broker_error = error
                 outcome.refused.clear()
         return outcome
+
+    async def _send(self, row: Row[Any]) -> asyncio.Future[PubAck]:
+        """Publish a row without waiting for its ack; when spans are exported, under a span of
+        the trace the row was recorded in, whose context the message carries on."""
+        headers = _headers(row)
+        if not tracing_on():
+            return await self.js.publish_async(row.subject, row.payload, headers=headers)
+        with tracer(__name__).start_as_current_span(
+            f"publish {row.subject}",
+            context=extract_context(headers),
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.message.id": row.event_id},
+        ):
+            headers.update(inject_headers())
+            return await self.js.publish_async(row.subject, row.payload, headers=headers)
 
     async def _why_unanswered(self, row: Row[Any], outcome: _Outcome) -> None:
         """A publish left unanswered: the client (nats-py) drops JetStream's error answers to
@@ -504,6 +529,35 @@ class OutboxRelay:
             untaken = [row.seq for row in rows if row.seq not in done]
             await session.execute(self._release, {"seqs": untaken, "me": self.relay_id})
 
+    async def _sample(self) -> None:
+        """At most every SAMPLE_SECONDS: the age of the oldest event waiting and the broker's
+        store use, for /metrics. A failure leaves the last figures; the round goes on."""
+        now = utc_now()
+        if self._last_sample is not None and now - self._last_sample < timedelta(
+            seconds=SAMPLE_SECONDS
+        ):
+            return
+        self._last_sample = now
+        try:
+            oldest = await self.oldest_pending()
+            age = (now - as_utc(oldest)).total_seconds() if oldest else 0.0
+            metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(max(age, 0.0))
+            bus_user = SERVICES.get(self.service)
+            await sample_store(self.js, bus_user.streams_read() if bus_user else [])
+        except Exception as error:
+            log.debug("sampling the outbox and the broker's store failed: %s", error)
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest event not yet published (nor parked) was committed."""
+        async with self.db.session() as session:
+            oldest = await session.scalar(
+                select(func.min(self.table.c.created_at)).where(
+                    self.table.c.published_at.is_(None), self.table.c.parked_at.is_(None)
+                )
+            )
+            await session.rollback()
+        return oldest
+
     async def pending(self) -> int:
         async with self.db.session() as session:
             count = await session.scalar(
@@ -555,6 +609,21 @@ def _claim_rows(table: Table, batch_size: int) -> Update:
             table.c.attempts,
         )
     )
+
+
+async def sample_store(js: JetStreamContext, streams: Sequence[str]) -> None:
+    """The broker's file store as this service's NATS user may see it: its account's use and
+    limit, and the bytes, messages and limit of the streams it reads."""
+    account = await js.account_info()
+    metrics.JETSTREAM_STORE_USED.set(account.storage)
+    if account.limits.max_storage and account.limits.max_storage > 0:
+        metrics.JETSTREAM_STORE_LIMIT.set(account.limits.max_storage)
+    for stream in streams:
+        info = await js.stream_info(stream)
+        metrics.JETSTREAM_STREAM_BYTES.labels(stream).set(info.state.bytes)
+        metrics.JETSTREAM_STREAM_MESSAGES.labels(stream).set(info.state.messages)
+        if info.config.max_bytes and info.config.max_bytes > 0:
+            metrics.JETSTREAM_STREAM_MAX_BYTES.labels(stream).set(info.config.max_bytes)
 
 
 def _headers(row: Row[Any]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from servicekit.bus import ARCHIVE_MAX_BYTES, BusAuth
 from servicekit.caller_token import CALLS_ON
+from servicekit.grpc_client import channel_target
 from servicekit.personal_data import LOCAL_PEPPER, PEPPER_ENV
 from servicekit.tls import TlsFiles
 
@@ -155,5 +156,13 @@ def nats_auth_from_env(service: str) -> BusAuth:
 
 
 def service_address(service: str) -> str:
-    """Where a client finds a service's gRPC port: `<SERVICE>_ADDR`, else the local default."""
-    return os.environ.get(f"{service.upper()}_ADDR", f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}")
+    """Where a client finds a service's gRPC port: `<SERVICE>_ADDR`, else the local default.
+    One `host:port`; the replicas' IP addresses, comma-separated; or a name that resolves to
+    every replica (`dns:///orders:50151`). Calls balance over the replicas either way."""
+    variable = f"{service.upper()}_ADDR"
+    address = os.environ.get(variable, f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}")
+    try:
+        channel_target(address)
+    except ValueError as error:
+        raise SystemExit(f"{variable}: {error}") from None
+    return address

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servicekit import caller_token
@@ -37,6 +36,7 @@ from servicekit.caller_token import (
     load_verifier,
 )
 from servicekit.errors import Forbidden, Unauthenticated
+from servicekit.keys import SigningKey, generate_signing_key, signing_key
 
 CLERK = AuthContext("u-clerk", "clerk", "SH", "SH-001")
 MANAGER = AuthContext("u-manager", "branch_manager", "ZJ")
@@ -171,7 +171,7 @@ def with_claims(token: str, **changes: object) -> str:
 
 
 def test_a_changed_or_foreign_token_is_refused(
-    gateway: CallerTokenSigner, verifier: CallerTokenVerifier, clock: Clock
+    gateway: CallerTokenSigner, verifier: CallerTokenVerifier, keys: Path, clock: Clock
 ) -> None:
     token = gateway.token_for(CLERK, "orders")
     forged = [
@@ -182,9 +182,11 @@ def test_a_changed_or_foreign_token_is_refused(
         "not.a.token",
         "",
     ]
-    impostor = CallerTokenSigner(GATEWAY, Ed25519PrivateKey.generate(), clock)
+    # A key of the same kid as the gateway's, and one of a signer nobody trusts.
+    same_kid = SigningKey(signing_key(keys, GATEWAY).value.kid, Ed25519PrivateKey.generate())
+    impostor = CallerTokenSigner(GATEWAY, same_kid, clock)
     forged.append(impostor.token_for(AuthContext("u-hq", "hq_admin"), "orders"))
-    unknown = CallerTokenSigner("payments", Ed25519PrivateKey.generate(), clock)
+    unknown = CallerTokenSigner("payments", generate_signing_key("payments"), clock)
     forged.append(unknown.token_for(service_identity("payments"), "orders"))
     for bad in forged:
         with pytest.raises(Unauthenticated):
@@ -203,8 +205,7 @@ def test_a_service_key_vouches_for_that_service_towards_those_it_calls_on(
     with pytest.raises(Unauthenticated, match="signs only for itself"):
         orders.token_for(CLERK, "inventory")
     # Even a token orders' key did sign for a user, or for another service, is refused.
-    orders_key = serialization.load_pem_private_key((keys / "orders.key").read_bytes(), None)
-    assert isinstance(orders_key, Ed25519PrivateKey)
+    orders_key = signing_key(keys, "orders").value
     for claims in (
         {"sub": "u-hq", "role": "hq_admin"},
         {"sub": "service:reporting", "role": "service"},
@@ -217,9 +218,9 @@ def test_a_service_key_vouches_for_that_service_towards_those_it_calls_on(
                 "exp": int(clock.now) + 60,
                 **claims,
             },
-            orders_key,
+            orders_key.key,
             algorithm="EdDSA",
-            headers={"kid": "orders"},
+            headers={"kid": orders_key.kid},
         )
         with pytest.raises(Unauthenticated, match="vouches only for orders"):
             verifier.verify(token, "inventory")

@@ -1,5 +1,7 @@
 """gRPC stubs of the four services, over channels that carry the caller (in a caller token the
-gateway signs for each service) and the trace context; mutual TLS when configured."""
+gateway signs for each service) and the trace context; mutual TLS when configured. Each channel
+balances over every replica of its service (servicekit.grpc_client: `<SERVICE>_ADDR` a list of
+addresses, or a name that resolves to them all)."""
 
 from __future__ import annotations
 

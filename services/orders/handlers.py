@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from servicekit import outbox, paging
+from servicekit import metrics, outbox, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import (
     FieldError,
@@ -128,6 +128,7 @@ async def create_repair_order(
                 )
             uow.track(order, events.translator(personal_key))
             await uow.commit()
+        metrics.ORDERS_RECEIVED.labels(branch_id, store_id).inc()
         return order
 
 
@@ -409,6 +410,8 @@ async def take_step(
         await attempt.undo(await _written(new_uow, order.id))
         raise
     await attempt.written()
+    if order.status == "closed" and from_status != "closed":
+        metrics.ORDERS_CLOSED.labels(order.branch_id, order.store_id).inc()
     return order
 
 

@@ -3,8 +3,9 @@ with a synthetic history (domain/history.py) to measure the report centre at nat
 defaults 10,000 stores in 30 branches and 10 million orders over two years up to yesterday.
 
 On PostgreSQL each branch is seeded by a worker process (one per core): it draws its stores'
-orders, sums their store rows from the same `contributions` the consumers add, and writes a
-group of stores at a time, facts and store rows by COPY in one transaction; its stores' rows
+orders, sums their store day rows by the same rules the consumers' `contributions` follow
+(domain/rollups.py store_day_sums), adds those up into the coarser grains, and writes a group
+of stores at a time, facts and store rows by COPY in one transaction; its stores' rows
 summed are its branch's rows, written once its stores are done, and the branches' summed are
 HQ's, written at the end. So no row is written twice and a worker sends back only its
 branch's rows. The tables' secondary indexes are dropped before and built after (a sort each,
@@ -16,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -33,7 +33,13 @@ from servicekit.timeutil import shanghai_day, utc_now
 from services.reporting.adapters import repository
 from services.reporting.domain.facts import OrderFact
 from services.reporting.domain.history import store_history
-from services.reporting.domain.rollups import RollupKey, Rollups, TechnicianKey, contributions
+from services.reporting.domain.rollups import (
+    RowSums,
+    add_sums,
+    coarser_sums,
+    level_up,
+    store_day_sums,
+)
 
 STORES_PER_GROUP = 50
 
@@ -80,69 +86,46 @@ class BranchJob:
     last: date
 
 
-def _add_into(total: Rollups, key: RollupKey, counters: Mapping[str, int]) -> None:
-    row = total.get(key)
-    if row is None:
-        total[key] = dict(counters)
-        return
-    for name, amount in counters.items():
-        row[name] = row.get(name, 0) + amount
-
-
-def _level_up(key: RollupKey) -> RollupKey | None:
-    """The row a store's row adds to at its branch, a branch's at HQ: the same counters,
-    as contributions() writes them at every level. A technician's rows are a store's only."""
-    if isinstance(key, TechnicianKey):
-        return None
-    if key.store_id:
-        return dataclasses.replace(key, store_id="")
-    return dataclasses.replace(key, branch_id="")
-
-
-def _add_up(total: Rollups, rows: Rollups) -> None:
-    for key, counters in rows.items():
-        upper = _level_up(key)
-        if upper is not None:
-            _add_into(total, upper, counters)
-
-
-async def _write(db: Database, facts: list[OrderFact], rollups: Rollups) -> None:
+async def _write(db: Database, facts: list[OrderFact], sums: RowSums) -> None:
     async with db.session() as session:
         await repository.is_empty(session)  # begins the transaction COPY joins
         await repository.insert_facts(session, facts)
-        await repository.insert_rollups(session, rollups)
+        await repository.insert_sums(session, sums)
         await session.commit()
 
 
-async def seed_branch(db: Database, job: BranchJob) -> tuple[int, int, Rollups]:
+def _rows(sums: RowSums) -> int:
+    return sum(len(rows) for rows in sums.values())
+
+
+async def seed_branch(db: Database, job: BranchJob) -> tuple[int, int, RowSums]:
     """Write one branch's facts and store and branch rows; its orders, the rows written and
     its branch rows (for HQ's)."""
     plan = job.plan
-    branch_rollups: Rollups = {}
+    branch_rows: RowSums = {}
     orders = rows = 0
     stores = plan.stores_of(job.branch)
     for start in range(0, len(stores), STORES_PER_GROUP):
         facts: list[OrderFact] = []
-        group: Rollups = {}
+        group: RowSums = {}
         for offset, store in enumerate(stores[start : start + STORES_PER_GROUP], start):
             rng = random.Random(f"{plan.seed}-{store}")
             count = plan.orders_of(job.first_store + offset)
-            for fact in store_history(
-                rng, branch_id(job.branch), store, count, job.first, job.last
-            ):
-                facts.append(fact)
-                for key, counters in contributions(fact, store_only=True).items():
-                    _add_into(group, key, counters)
+            history = list(
+                store_history(rng, branch_id(job.branch), store, count, job.first, job.last)
+            )
+            facts += history
+            add_sums(group, coarser_sums(store_day_sums(history)))
         await _write(db, facts, group)
         orders += len(facts)
-        rows += len(group)
-        _add_up(branch_rollups, group)
-    await _write(db, [], branch_rollups)
-    return orders, rows + len(branch_rollups), branch_rollups
+        rows += _rows(group)
+        add_sums(branch_rows, level_up(group))
+    await _write(db, [], branch_rows)
+    return orders, rows + _rows(branch_rows), branch_rows
 
 
-def _seed_branch_in_worker(job: BranchJob) -> tuple[int, int, Rollups]:
-    async def run() -> tuple[int, int, Rollups]:
+def _seed_branch_in_worker(job: BranchJob) -> tuple[int, int, RowSums]:
+    async def run() -> tuple[int, int, RowSums]:
         db = Database(job.url, job.schema, pool_size=1)
         try:
             return await seed_branch(db, job)
@@ -172,13 +155,13 @@ async def seed_history(
         first_store += len(plan.stores_of(branch))
     processes = 0 if db.is_sqlite else (workers or os.cpu_count() or 1)
     seeded = Seeded()
-    hq: Rollups = {}
+    hq: RowSums = {}
 
-    def done(result: tuple[int, int, Rollups]) -> None:
-        orders, rows, branch_rollups = result
+    def done(result: tuple[int, int, RowSums]) -> None:
+        orders, rows, branch_rows = result
         seeded.orders += orders
         seeded.rollup_rows += rows
-        _add_up(hq, branch_rollups)
+        add_sums(hq, level_up(branch_rows))
         progress(f"{seeded.orders} orders so far")
 
     bulk = not db.is_sqlite
@@ -197,7 +180,7 @@ async def seed_history(
             for job in jobs:
                 done(await seed_branch(db, job))
         await _write(db, [], hq)
-        seeded.rollup_rows += len(hq)
+        seeded.rollup_rows += _rows(hq)
     finally:
         if bulk:
             progress("building the indexes")

@@ -8,8 +8,10 @@ the order consumer's own handler of that event."""
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from google.protobuf.message import Message
@@ -32,6 +34,38 @@ INVENTORY_CONSUMER = "reporting-inventory"
 WAITING_PARTS_SHOWN = 50
 MISMATCH_PAGE = 50
 MISMATCH_PAGE_MAX = 200
+
+
+@dataclass
+class Sums:
+    """What a batch's events add to the rollups, summed until the unit of work commits: one
+    statement per rollup table per batch, not per event."""
+
+    rollups: stock.Rollups = field(default_factory=dict)
+    pairs: dict[tuple[str, str, date, date], int] = field(default_factory=dict)
+    waiting: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+
+
+_sums: weakref.WeakKeyDictionary[UnitOfWork, Sums] = weakref.WeakKeyDictionary()
+
+
+def _batch_sums(uow: UnitOfWork) -> Sums:
+    sums = _sums.get(uow)
+    if sums is None:
+        sums = _sums[uow] = Sums()
+        uow.at_commit("reporting-stock-rollups", functools.partial(add_batch_sums, uow))
+    return sums
+
+
+async def add_batch_sums(uow: UnitOfWork) -> None:
+    """Write what the batch added to the rollups, rows in key order (every writer's lock
+    order), as the unit of work commits."""
+    sums = _sums.pop(uow, None)
+    if sums is None:
+        return
+    await repo.add_rollups(uow.session, sums.rollups)
+    await repo.add_issue_pairs(uow.session, sums.pairs)
+    await repo.add_waiting_rollups(uow.session, sums.waiting)
 
 
 def _unit(meta: events_pb2.EventMeta) -> Unit:
@@ -62,27 +96,42 @@ async def stock_moved(uow: UnitOfWork, event: inventory_events_pb2.StockMoved) -
         raise UnprocessableEvent(str(error)) from error
     session = uow.session
     held = await repo.advance_position(session, event.warehouse_id, event.part_number, unit, moved)
+    days, first_day = await repo.part_days(
+        session, event.warehouse_id, event.part_number, moved.day
+    )
     if held is not None:
         # The part's latest movement (the usual case): it holds from its day on.
         changes = stock.value_changes(moved, held)
+        closes = True
     else:
         same_day, before, next_day = await repo.days_around(
             session, event.warehouse_id, event.part_number, moved.day
         )
         changes = stock.late_value_changes(moved, same_day, before, next_day)
+        closes = same_day is None or same_day.key < moved.key
     await repo.write_part_day(session, event.warehouse_id, event.part_number, unit, moved)
-    sums: dict[date, tuple[int, int, int]] = {}
-    for day, change in changes:
-        value, issued, returned = sums.get(day, (0, 0, 0))
-        sums[day] = (value + change, issued, returned)
-    if moved.issued_cost_fen or moved.returned_cost_fen:
-        value, issued, returned = sums.get(moved.day, (0, 0, 0))
-        sums[moved.day] = (
-            value,
-            issued + moved.issued_cost_fen,
-            returned + moved.returned_cost_fen,
+    slow = stock.slow_changes(
+        days,
+        first_day,
+        stock.part_days_after(days, moved, closes),
+        min(first_day, moved.day) if first_day else moved.day,
+        moved.day,
+    )
+    rollups = _batch_sums(uow).rollups
+    for level in stock.levels(unit):
+        for day, change in changes:
+            stock.add_rollup(rollups, level, day, stock.value_sums(day, change))
+        for day, change in slow.items():
+            stock.add_rollup(rollups, level, day, {"slow_change_fen": change})
+        stock.add_rollup(
+            rollups,
+            level,
+            moved.day,
+            {
+                "issued_cost_fen": moved.issued_cost_fen,
+                "returned_cost_fen": moved.returned_cost_fen,
+            },
         )
-    await repo.add_store_days(session, unit, sums)
 
 
 async def order_parts_changed(
@@ -118,10 +167,28 @@ async def order_parts_changed(
     if not changed:
         return
     day = shanghai_day(from_timestamp(event.meta.occurred_at))
+    issued_days = await repo.issue_days(session, event.order_id) if issued_quantity else set()
     await repo.add_order_day(
         session, day, unit, event.order_id, issued_quantity, issued_cost, returned_cost
     )
     await repo.add_issued(session, event.order_id, unit, net)
+    sums = _batch_sums(uow)
+    rollups, pairs = sums.rollups, sums.pairs
+    for level in stock.levels(unit):
+        added = 0
+        if issued_quantity:
+            # The order's days with issues at this level: the store's, the branch's, all.
+            days = {d for u, d in issued_days if stock.covers(level, u)}
+            added, level_pairs = stock.issue_day_changes(days, day)
+            for (earlier, later), n in level_pairs.items():
+                key = (level[0], level[1], later, earlier)
+                pairs[key] = pairs.get(key, 0) + n
+        stock.add_rollup(
+            rollups,
+            level,
+            day,
+            {"parts_cost_fen": issued_cost - returned_cost, "issue_days": added},
+        )
 
 
 INVENTORY_EVENTS: dict[str, tuple[type[Message], Handler]] = {
@@ -170,13 +237,23 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
         dropped = stock.record_parts(record_before) - set(record)
         await repo.set_record(session, event.order_id, record, dropped)
     # Rows of what an order is short of exist only while its latest step left it waiting.
+    waiting = _batch_sums(uow).waiting
+
+    def count(part: str, unit: Unit, orders: int, quantity: int) -> None:
+        for level in stock.levels(unit):
+            n, q = waiting.get((*level, part), (0, 0))
+            waiting[(*level, part)] = (n + orders, q + quantity)
+
     if was_waiting:
-        await repo.forget_waiting_parts(session, event.order_id)
+        for part, unit, quantity in await repo.forget_waiting_parts(session, event.order_id):
+            count(part, unit, -1, -quantity)
     if event.to_status == stock.WAITING_PARTS and event.short_parts:
         short = stock.record_quantities(
             (p.part_id, p.quantity) for p in event.short_parts if p.part_id
         )
         await repo.add_waiting_parts(session, event.order_id, intake, short)
+        for part, quantity in short.items():
+            count(part, intake, 1, quantity)
 
 
 STOCK_ORDER_EVENTS: dict[str, tuple[type[Message], Handler]] = {
@@ -223,28 +300,25 @@ class StockFigures:
 
 
 def _totals(
-    unit: tuple[str | None, str | None],
-    period: Period,
-    opening: int,
-    changes: dict[date, int],
-    issued: int,
-    slow: int,
-    cost: int,
-    orders: int,
+    unit: tuple[str | None, str | None], period: Period, found: repo.UnitSums
 ) -> StockTotals:
-    values = stock.closing_values(opening, changes, period)
-    average = stock.round_half_up(sum(values), period.days)
+    sums = found.sums
+    value = found.opening_fen + sums["value_change_fen"]
+    average = stock.average_value(
+        found.opening_fen, sums["value_change_fen"], sums["value_change_day_fen"], period
+    )
+    issued = sums["issued_cost_fen"] - sums["returned_cost_fen"]
     return StockTotals(
         branch_id=unit[0],
         store_id=unit[1],
-        inventory_value_fen=values[-1],
+        inventory_value_fen=value,
         average_inventory_value_fen=average,
         issued_cost_fen=issued,
         turnover_days=stock.turnover_days(average, issued, period.days),
-        slow_moving_value_fen=slow,
-        parts_cost_fen=cost,
-        orders_with_issues=orders,
-        parts_cost_per_order_fen=stock.per_order(cost, orders),
+        slow_moving_value_fen=found.slow_moving_fen,
+        parts_cost_fen=sums["parts_cost_fen"],
+        orders_with_issues=found.orders_with_issues,
+        parts_cost_per_order_fen=stock.per_order(sums["parts_cost_fen"], found.orders_with_issues),
     )
 
 
@@ -256,45 +330,22 @@ async def get_stock_figures(
     date_from: str,
     date_to: str,
 ) -> StockFigures:
-    """The figures for the caller's unit, or a unit below it they name, per store and summed.
-    A unit outside their scope is NotFound."""
+    """The figures for the caller's unit, or a unit below it they name, per store and summed,
+    from the rollups (a few rows per unit, however long the history). A unit outside their
+    scope is NotFound."""
     branch, store = auth.narrow(branch_id or None, store_id or None)
     period = report_period(date_from, date_to, today=shanghai_day(utc_now()))
     scope = Scope(branch, store)
     async with new_uow() as uow:
         session = uow.session
-        days = await repo.store_days(session, scope, period)
-        slow = await repo.slow_moving_values(session, scope, stock.slow_moving_window(period.last))
-        costs = await repo.parts_cost(session, scope, period)
+        own = await repo.unit_sums(session, lambda table: repo.own_unit(table, scope), period)
+        stores = await repo.unit_sums(session, lambda table: repo.stores_of(table, scope), period)
         waiting = await repo.waiting_parts(session, scope, WAITING_PARTS_SHOWN)
-    units = sorted({*days.opening, *days.changes, *slow, *costs.cost}, key=lambda unit: unit[::-1])
+    nothing = repo.UnitSums(0, 0, 0, dict.fromkeys(stock.ROLLUP_SUMS, 0))
     by_store = tuple(
-        _totals(
-            unit,
-            period,
-            days.opening.get(unit, 0),
-            days.changes.get(unit, {}),
-            days.issued_cost.get(unit, 0) - days.returned_cost.get(unit, 0),
-            slow.get(unit, 0),
-            costs.cost.get(unit, 0),
-            costs.orders.get(unit, 0),
-        )
-        for unit in units
+        _totals(unit, period, stores[unit]) for unit in sorted(stores, key=lambda u: u[::-1])
     )
-    changes: dict[date, int] = {}
-    for per_day in days.changes.values():
-        for day, change in per_day.items():
-            changes[day] = changes.get(day, 0) + change
-    total = _totals(
-        (branch, store),
-        period,
-        sum(days.opening.values()),
-        changes,
-        sum(days.issued_cost.values()) - sum(days.returned_cost.values()),
-        sum(slow.values()),
-        sum(costs.cost.values()),
-        costs.orders_in_scope,
-    )
+    total = _totals((branch, store), period, next(iter(own.values()), nothing))
     return StockFigures(branch, store, period, total, by_store, tuple(waiting))
 
 

@@ -15,8 +15,10 @@ cpu_budget.py: orders one by one, process CPU per order).
 
 Then issue 12's targets with met or missed, and the CPU per create-order against the figures
 recorded in tests/bench/recorded.json (`BENCH_RECORD=1` records this run's instead).
-Then, on PostgreSQL, the report centre's dashboards over a seeded national history
-(tests/bench/dashboards.py; `BENCH_DASHBOARDS=0` skips them).
+Then, on PostgreSQL, create-order and the paid-repair lifecycle with one replica of orders
+against two, side by side (tests/bench/replicas.py; `BENCH_REPLICAS=0` skips them), and the
+report centre's dashboards over a seeded national history (tests/bench/dashboards.py;
+`BENCH_DASHBOARDS=0` skips them).
 `BENCH_PROFILE=1` runs py-spy on every service process during the create-order slices and
 prints where each spent its samples (tests/bench/profiling.py).
 
@@ -58,7 +60,7 @@ from devtools.system import LocalSystem, SystemConfig
 from servicekit.db import Database
 from servicekit.demo import DEMO_PASSWORD
 from servicekit.identifiers import luhn_valid
-from tests.bench import cpu_budget, dashboards
+from tests.bench import cpu_budget, dashboards, replicas
 from tests.bench.bare_hop import BareHop
 from tests.bench.profiling import Profiler
 
@@ -77,6 +79,7 @@ LOAD_GENERATOR = "wrk"
 RECORD = os.environ.get("BENCH_RECORD") == "1"
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
 DASHBOARDS = os.environ.get("BENCH_DASHBOARDS", "1") != "0"
+REPLICAS = os.environ.get("BENCH_REPLICAS", "1") != "0"
 # The full-load paths, in the order they take turns: the wrk mode each sends, and its name.
 PATHS = {
     "bare": ("ping", "bare hop (FastAPI→gRPC)"),
@@ -1067,6 +1070,10 @@ async def main() -> None:
     for run in runs:
         print_run(run, recorded)
     print_side_by_side(runs)
+    # Issue 14's orders with one replica against two (tests/bench/replicas.py), PostgreSQL only.
+    scaled = await replicas.bench_replicas(url) if url and REPLICAS else None
+    if scaled:
+        print("\n" + "\n".join(replicas.report(scaled)))
     # Issue 13's dashboards over a national history (tests/bench/dashboards.py), PostgreSQL only.
     boards = await dashboards.bench_dashboards(url) if url and DASHBOARDS else None
     if boards:
@@ -1082,6 +1089,7 @@ async def main() -> None:
                 "load_generator": "wrk",
                 "cpu_count": os.cpu_count(),
                 "runs": runs,
+                "orders_replicas": scaled,
                 "dashboards": boards,
             },
             indent=2,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from servicekit import metrics
 from servicekit.db import Database
 from servicekit.timeutil import utc_now
 from services.customers.notifications import store
@@ -76,6 +77,8 @@ class NotificationSender:
                 for delivery_id, changes in settled:
                     await store.settle(session, delivery_id, updated_at=self.clock(), **changes)
                 await session.commit()
+            for _delivery_id, changes in settled:
+                metrics.SMS_MESSAGES.labels(_outcome_label(changes)).inc()
         return len(claimed)
 
     async def _outcome(
@@ -145,3 +148,13 @@ class NotificationSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), self.settings.poll_seconds)
         await self.provider.close()
+
+
+def _outcome_label(changes: dict[str, Any]) -> str:
+    """A settled notice's outcome as counted on /metrics."""
+    status = changes.get("status")
+    if status == SENT:
+        return "sent"
+    if status == SKIPPED_NO_CONSENT:
+        return "skipped"
+    return "given_up" if status == FAILED else "failed"

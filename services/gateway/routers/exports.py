@@ -20,7 +20,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from starlette.responses import Response, StreamingResponse
 
 from aftersales.orders.v1 import orders_pb2
-from aftersales.reporting.v1 import reporting_pb2
+from aftersales.reporting.v1 import reporting_pb2, stock_reports_pb2
 from servicekit.auth import AuthContext, set_auth
 from servicekit.errors import FieldError, NotFound
 from servicekit.grpc_client import call
@@ -39,7 +39,7 @@ from services.gateway.exports import (
 )
 from services.gateway.privacy import phone_for
 from services.gateway.render import moment
-from services.gateway.routers.reports import Day, Unit
+from services.gateway.routers.reports import Day, Figure, Unit
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
@@ -50,6 +50,8 @@ Format = Annotated[
 Filter = Annotated[str | None, Query(max_length=50)]
 # The orders service's largest page: the fewest round trips for a long export.
 ORDERS_PAGE_SIZE = 100
+# The reporting service's largest page (record mismatches, the orders behind a figure).
+REPORTING_PAGE_SIZE = 200
 
 RowSource = Callable[[Gateway, AuthContext, Any], AsyncIterator[Row]]
 
@@ -303,6 +305,241 @@ REPAIR_ORDER_COLUMNS = (
 )
 
 
+# The orders behind one figure (指标明细工单): the drill-down of GET /api/v1/reports/kpis/orders,
+# page by page through the reporting service's cursor.
+
+
+@dataclass(frozen=True)
+class FigureOrderFilters:
+    figure: str
+    branch_id: str
+    store_id: str
+    date_from: str
+    date_to: str
+
+
+async def figure_order_filters(
+    auth: Auth,
+    gw: Gw,
+    figure: Figure,
+    branch_id: Unit = None,
+    store_id: Unit = None,
+    date_from: Day = None,
+    date_to: Day = None,
+) -> FigureOrderFilters:
+    """The filters of GET /api/v1/reports/kpis/orders, checked the same way (the figure by the
+    reporting service, on the first page)."""
+    branch, store = gw.tree.check_filter(auth, branch_id, store_id)
+    return FigureOrderFilters(
+        figure,
+        branch,
+        store,
+        schemas.check_day("date_from", date_from),
+        schemas.check_day("date_to", date_to),
+    )
+
+
+async def figure_order_rows(
+    gw: Gateway, auth: AuthContext, filters: FigureOrderFilters
+) -> AsyncIterator[Row]:
+    token = ""
+    while True:
+        set_auth(auth)
+        request = reporting_pb2.ListFigureOrdersRequest(
+            branch_id=filters.branch_id,
+            store_id=filters.store_id,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+            figure=filters.figure,
+            page_size=REPORTING_PAGE_SIZE,
+            page_token=token,
+        )
+        reply = await call(gw.clients.reporting.ListFigureOrders, request)
+        for order in reply.orders:
+            yield {
+                "number": order.number,
+                "order_id": order.order_id,
+                "branch_id": order.branch_id,
+                "store_id": order.store_id,
+                "service_type": order.service_type,
+                "brand": order.brand,
+                "warranty_status": order.warranty_status,
+                "status": order.status,
+                "received_at": moment(order.received_at),
+                "ready_at": moment(order.ready_at),
+                "closed_at": moment(order.closed_at),
+                "promised_date": order.promised_date or None,
+                "technician_id": order.technician_id,
+                "satisfaction": order.satisfaction or None,
+            }
+        token = reply.next_page_token
+        if not token or not reply.orders:
+            return
+
+
+FIGURE_ORDER_COLUMNS = (
+    Column("number", "工单号"),
+    Column("order_id", "工单ID"),
+    Column("branch_id", "分公司"),
+    Column("store_id", "门店"),
+    Column("service_type", "服务类型"),
+    Column("brand", "品牌"),
+    Column("warranty_status", "保修状态"),
+    Column("status", "状态"),
+    Column("received_at", "接机时间", Kind.DATETIME),
+    Column("ready_at", "完工时间", Kind.DATETIME),
+    Column("closed_at", "结单时间", Kind.DATETIME),
+    Column("promised_date", "承诺取机日期", Kind.DATE),
+    Column("technician_id", "维修技师"),
+    Column("satisfaction", "满意度", Kind.INTEGER),
+)
+
+
+# Stock figures (库存与用料指标): the scope's total and each store's (a branch's central
+# warehouse is its store ""), then what the orders waiting for parts are short of.
+
+
+def _stock_title(message: Any, name: str) -> str:
+    options = message.DESCRIPTOR.fields_by_name[name].GetOptions()
+    return str(options.Extensions[stock_reports_pb2.figure].title_zh)
+
+
+_TOTALS = stock_reports_pb2.StockTotals
+_STOCK_FIGURES = tuple(
+    field.name for field in _TOTALS.DESCRIPTOR.fields if field.name not in ("branch_id", "store_id")
+)
+STOCK_COLUMNS = (
+    Column("level", "层级"),
+    Column("branch_id", "分公司"),
+    Column("store_id", "门店"),
+    *(
+        Column(
+            name,
+            _stock_title(_TOTALS, name),
+            Kind.MONEY_FEN
+            if name.endswith("_fen")
+            else Kind.DECIMAL
+            if name == "turnover_days"
+            else Kind.INTEGER,
+        )
+        for name in _STOCK_FIGURES
+    ),
+    Column("part_number", "配件编码"),
+    Column("waiting_orders", _stock_title(stock_reports_pb2.WaitingPart, "orders"), Kind.INTEGER),
+    Column("short_quantity", "缺料数量", Kind.INTEGER),
+    Column("date_from", "起始日期", Kind.DATE),
+    Column("date_to", "截止日期", Kind.DATE),
+)
+
+
+def _stock_totals_row(totals: stock_reports_pb2.StockTotals) -> Row:
+    """A figure the reply leaves unset (nothing to divide by) is an empty cell."""
+    present = {field.name for field, _ in totals.ListFields()}
+    fields = _TOTALS.DESCRIPTOR.fields_by_name
+    return {
+        name: getattr(totals, name) if name in present or not fields[name].has_presence else None
+        for name in _STOCK_FIGURES
+    }
+
+
+async def stock_figure_rows(
+    gw: Gateway, auth: AuthContext, filters: KpiFilters
+) -> AsyncIterator[Row]:
+    request = stock_reports_pb2.GetStockFiguresRequest(
+        branch_id=filters.branch_id,
+        store_id=filters.store_id,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+    )
+    figures = await call(gw.clients.stock_reports.GetStockFigures, request)
+    period = {"date_from": figures.date_from, "date_to": figures.date_to}
+    scope = {"branch_id": figures.branch_id, "store_id": figures.store_id}
+    yield {"level": "合计", **scope, **_stock_totals_row(figures.total), **period}
+    for unit in figures.by_store:
+        yield {
+            "level": "门店" if unit.store_id else "分公司中心仓",
+            "branch_id": unit.branch_id,
+            "store_id": unit.store_id,
+            **_stock_totals_row(unit),
+            **period,
+        }
+    for waiting in figures.waiting_parts:
+        yield {
+            "level": "待料配件",
+            **scope,
+            "part_number": waiting.part_number,
+            "waiting_orders": waiting.orders,
+            "short_quantity": waiting.quantity,
+            **period,
+        }
+
+
+# Service records vs parts consumption (维修记录与用料不符), page by page.
+
+
+@dataclass(frozen=True)
+class UnitFilters:
+    branch_id: str
+    store_id: str
+
+
+async def unit_filters(
+    auth: Auth, gw: Gw, branch_id: Unit = None, store_id: Unit = None
+) -> UnitFilters:
+    branch, store = gw.tree.check_filter(auth, branch_id, store_id)
+    return UnitFilters(branch, store)
+
+
+MISMATCH_KINDS = {
+    "issued_without_line": "有领料无记录",
+    "line_without_issue": "有记录无领料",
+    "quantity_differs": "数量不符",
+}
+
+
+async def record_mismatch_rows(
+    gw: Gateway, auth: AuthContext, filters: UnitFilters
+) -> AsyncIterator[Row]:
+    token = ""
+    while True:
+        set_auth(auth)
+        request = stock_reports_pb2.ListRecordMismatchesRequest(
+            branch_id=filters.branch_id,
+            store_id=filters.store_id,
+            page_size=REPORTING_PAGE_SIZE,
+            page_token=token,
+        )
+        reply = await call(gw.clients.stock_reports.ListRecordMismatches, request)
+        for mismatch in reply.mismatches:
+            yield {
+                "order_number": mismatch.order_number,
+                "order_id": mismatch.order_id,
+                "part_number": mismatch.part_number,
+                "branch_id": mismatch.branch_id,
+                "store_id": mismatch.store_id,
+                "kind": MISMATCH_KINDS.get(mismatch.kind, mismatch.kind),
+                "record_quantity": mismatch.record_quantity,
+                "issued_quantity": mismatch.issued_quantity,
+            }
+        token = reply.next_page_token
+        # A page may hold no mismatch yet still have a next one (the service skips rows it
+        # finds agreeing), so only the token ends the list.
+        if not token:
+            return
+
+
+RECORD_MISMATCH_COLUMNS = (
+    Column("order_number", "工单号"),
+    Column("order_id", "工单ID"),
+    Column("part_number", "配件编码"),
+    Column("branch_id", "分公司"),
+    Column("store_id", "门店"),
+    Column("kind", _stock_title(stock_reports_pb2.RecordMismatch, "kind")),
+    Column("record_quantity", "维修记录数量", Kind.INTEGER),
+    Column("issued_quantity", "净领用数量", Kind.INTEGER),
+)
+
+
 REPORTS = {
     report.name: report
     for report in (
@@ -330,15 +567,44 @@ REPORTS = {
             rows=repair_order_rows,
             period=lambda f: (f.received_from, f.received_to),
         ),
+        Report(
+            name="kpi-orders",
+            title="指标明细工单",
+            columns=FIGURE_ORDER_COLUMNS,
+            filters=figure_order_filters,
+            rows=figure_order_rows,
+            period=lambda f: (f.date_from, f.date_to),
+        ),
+        Report(
+            name="stock-figures",
+            title="库存与用料指标",
+            columns=STOCK_COLUMNS,
+            filters=kpi_filters,
+            rows=stock_figure_rows,
+            period=lambda f: (f.date_from, f.date_to),
+        ),
+        Report(
+            name="record-mismatches",
+            title="维修记录与用料不符",
+            columns=RECORD_MISMATCH_COLUMNS,
+            filters=unit_filters,
+            rows=record_mismatch_rows,
+            # The mismatches as they stand: the file is named after the day of the export.
+            period=lambda f: (_today(), _today()),
+        ),
     )
 }
+
+
+def _today() -> str:
+    return shanghai_day(utc_now()).isoformat()
 
 
 def content_disposition(report: Report, period: tuple[str, str], extension: str) -> str:
     """The file's name: the report and its period, an open end being the export's day. ASCII
     in filename for old clients, Chinese in RFC 5987's filename* for the others."""
     start = period[0] or "start"
-    end = period[1] or shanghai_day(utc_now()).isoformat()
+    end = period[1] or _today()
     ascii_name = f"{report.name}_{start}_{end}.{extension}"
     name = f"{report.title}_{start}_{end}.{extension}"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"

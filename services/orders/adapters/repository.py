@@ -531,12 +531,17 @@ _ORDER_AND_BASE_VERSION = select(
 ).where(repair_orders.c.id == bindparam("order_id"))
 
 
-def _details(with_timeline: bool) -> Any:
+def _details(with_timeline: bool, one: bool) -> Any:
     """An order's timeline, part lines and payments (or the lines and payments of many), in one
     statement: the three kinds of row side by side in the same columns, told apart by `kind`.
-    One round trip instead of three on every step's read."""
-    ids: Any = bindparam("order_ids", expanding=True)
+    One round trip instead of three on every step's read. `one` reads a single order by an
+    equality: an expanding IN is rendered again on every call, and a step reads one order."""
     t, x, p = order_timeline.c, order_lines.c, order_payments.c
+
+    def among(column: Any) -> Any:
+        if one:
+            return column == bindparam("order_id")
+        return column.in_(bindparam("order_ids", expanding=True))
 
     def none(kind: Any) -> Any:
         return cast(null(), kind)
@@ -572,15 +577,15 @@ def _details(with_timeline: bool) -> Any:
             [x.warranty, x.released, x.old_part_kept],
             none(DateTime(timezone=True)),
         )
-    ).where(x.order_id.in_(ids))
+    ).where(among(x.order_id))
     payments = select(
         *row("p", p.order_id, [p.position, p.amount_fen], [p.method], [], p.at)
-    ).where(p.order_id.in_(ids))
+    ).where(among(p.order_id))
     # The orders' versions as this same statement sees them: equal to those read with the
     # orders, nothing changed them in between (every change moves the version on).
     versions = select(
         *row("v", repair_orders.c.id, [repair_orders.c.version], [], [], none(DateTime()))
-    ).where(repair_orders.c.id.in_(ids))
+    ).where(among(repair_orders.c.id))
     parts = [lines, payments, versions]
     if with_timeline:
         timeline = select(
@@ -592,15 +597,15 @@ def _details(with_timeline: bool) -> Any:
                 [],
                 t.at,
             )
-        ).where(t.order_id.in_(ids))
+        ).where(among(t.order_id))
         parts.append(timeline)
     return union_all(*parts).order_by(
         literal_column("kind"), literal_column("order_id"), literal_column("n1")
     )
 
 
-_DETAILS = _details(with_timeline=True)
-_ITEMS = _details(with_timeline=False)
+_DETAILS = {one: _details(with_timeline=True, one=one) for one in (True, False)}
+_ITEMS = {one: _details(with_timeline=False, one=one) for one in (True, False)}
 
 
 READ_ATTEMPTS = 5
@@ -627,13 +632,20 @@ async def read_orders(
     raise ServiceUnavailable("the order kept changing while it was read: try again")
 
 
-async def _filled(session: AsyncConnection, orders: list[RepairOrder], statement: Any) -> bool:
-    """Fill the orders from `statement`; False when one of them changed since it was read."""
+async def _filled(
+    session: AsyncConnection, orders: list[RepairOrder], statements: dict[bool, Any]
+) -> bool:
+    """Fill the orders from `statements` (keyed by whether there is one order); False when one
+    of them changed since it was read."""
     if not orders:
         return True
     by_id = {order.id: order for order in orders}
     consistent = True
-    for r in await session.execute(statement, {"order_ids": list(by_id)}):
+    if len(orders) == 1:
+        rows = await session.execute(statements[True], {"order_id": orders[0].id})
+    else:
+        rows = await session.execute(statements[False], {"order_ids": list(by_id)})
+    for r in rows:
         order = by_id[r.order_id]
         if r.kind == "v":
             consistent = consistent and r.n1 == order.version

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Table,
     and_,
@@ -46,15 +47,14 @@ from services.reporting.domain.kpis import (
     FIGURE_COUNTERS,
     TECHNICIAN_COUNTERS,
 )
-from services.reporting.domain.period import Period, split
+from services.reporting.domain.period import Period, tiles
 from services.reporting.domain.rollups import (
     ALL,
-    DAY,
-    MONTH,
     BacklogKey,
     FigureKey,
     RollupKey,
     Rollups,
+    RowSums,
     TechnicianKey,
     TurnaroundKey,
 )
@@ -204,17 +204,15 @@ def _add_to(dialect_name: str, kind: type) -> Any:
 
 
 def _in_period(table: Table, period: Period) -> ColumnElement[bool]:
-    """Rows of the period: month rows of its whole months, day rows of its edge days."""
-    parts = split(period)
+    """Rows of the period: the fewest rows that tile it (its whole years, quarters and months,
+    whole weeks and days at its edges)."""
     c = table.c
-    conditions = [
-        and_(c.grain == DAY, c.day >= days.first, c.day <= days.last) for days in parts.days
-    ]
-    if parts.months is not None:
-        conditions.append(
-            and_(c.grain == MONTH, c.day >= parts.months.first, c.day <= parts.months.last)
-        )
-    return or_(*conditions)
+    return or_(
+        *[
+            and_(c.grain == tile.grain, c.day >= tile.first, c.day <= tile.last)
+            for tile in tiles(period)
+        ]
+    )
 
 
 def _unit(table: Table, branch_id: str | None, store_id: str | None) -> list[ColumnElement[bool]]:
@@ -294,30 +292,54 @@ async def unit_rows(
 async def turnaround_sketch(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> dict[int, int]:
-    c = turnaround_buckets.c
-    rows = await session.execute(
-        select(c.bucket, func.sum(c.n))
-        .where(*_unit(turnaround_buckets, branch_id, store_id))
-        .where(_in_period(turnaround_buckets, period))
-        .group_by(c.bucket)
+    sketches = await _sketches(
+        session, _unit(turnaround_buckets, branch_id, store_id), period, by_unit=False
     )
-    return {int(bucket): int(n) for bucket, n in rows}
+    return sketches.get(("", ""), {})
 
 
 async def unit_sketches(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> dict[tuple[str, str], dict[int, int]]:
     """The turnaround sketch of each unit below the scope."""
+    return await _sketches(
+        session, _below(turnaround_buckets, branch_id, store_id), period, by_unit=True
+    )
+
+
+async def _sketches(
+    session: AsyncConnection, unit: list[Any], period: Period, *, by_unit: bool
+) -> dict[tuple[str, str], dict[int, int]]:
+    """Bucket counts summed over the period, per unit (or all together, under ("", "")).
+    PostgreSQL sends each unit's sketch as one row of two arrays: HQ's 30 branches over a year
+    are some 20,000 (unit, bucket) sums, which cost more to send and unpack row by row than
+    to sum."""
     c = turnaround_buckets.c
-    rows = await session.execute(
-        select(c.branch_id, c.store_id, c.bucket, func.sum(c.n))
-        .where(*_below(turnaround_buckets, branch_id, store_id))
-        .where(_in_period(turnaround_buckets, period))
-        .group_by(c.branch_id, c.store_id, c.bucket)
+    units = [c.branch_id, c.store_id] if by_unit else []
+    summed = (
+        select(*units, c.bucket, func.sum(c.n).label("n"))
+        .where(*unit, _in_period(turnaround_buckets, period))
+        .group_by(*units, c.bucket)
     )
     sketches: dict[tuple[str, str], dict[int, int]] = {}
-    for branch, store, bucket, n in rows:
-        sketches.setdefault((branch, store), {})[int(bucket)] = int(n)
+    if session.dialect.name != "postgresql":
+        for row in await session.execute(summed):
+            key = (row.branch_id, row.store_id) if by_unit else ("", "")
+            sketches.setdefault(key, {})[int(row.bucket)] = int(row.n)
+        return sketches
+    sums = summed.subquery()
+    packed = select(
+        *[sums.c[name] for name in ("branch_id", "store_id") if by_unit],
+        func.array_agg(sums.c.bucket).label("buckets"),
+        func.array_agg(sums.c.n.cast(BigInteger)).label("counts"),
+    )
+    if by_unit:
+        packed = packed.group_by(sums.c.branch_id, sums.c.store_id)
+    for row in await session.execute(packed):
+        if row.buckets is None:
+            continue
+        key = (row.branch_id, row.store_id) if by_unit else ("", "")
+        sketches[key] = dict(zip(row.buckets, row.counts, strict=True))
     return sketches
 
 
@@ -490,6 +512,22 @@ async def insert_rollups(session: AsyncConnection, rollups: Rollups) -> None:
     for kind, rows in by_kind.items():
         table, counters = _ROLLUPS[kind]
         await _bulk_insert(session, table, (*_key_fields(kind)[0], *counters), rows)
+
+
+async def insert_sums(session: AsyncConnection, sums: RowSums) -> None:
+    """New rollup rows from row sums (none of their keys may be there yet): COPY on
+    PostgreSQL."""
+    for kind in _ROLLUPS:
+        rows = sums.get(kind)
+        if not rows:
+            continue
+        table, counters = _ROLLUPS[kind]
+        records = [
+            (*key, *[amounts.get(name, 0) for name in counters])
+            for key, amounts in rows.items()
+            if amounts
+        ]
+        await _bulk_insert(session, table, (*_key_fields(kind)[0], *counters), records)
 
 
 async def _bulk_insert(

@@ -7,9 +7,9 @@ its previous values), so it is one statement, not a read and a write."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal,
     or_,
     select,
     union_all,
@@ -28,26 +29,35 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import upsert_on
 from services.reporting.adapters.stock_tables import (
+    stock_issue_pairs,
     stock_order_days,
     stock_order_lines,
     stock_part_days,
     stock_positions,
     stock_reconciliation,
     stock_record_orders,
-    stock_store_days,
+    stock_rollups,
     stock_waiting_parts,
+    stock_waiting_rollups,
 )
-from services.reporting.domain.period import Period
+from services.reporting.domain.period import Period, split
 from services.reporting.domain.stock import (
+    ALL,
+    DAY,
+    EVER,
+    MONTH,
     REPAIR_FINISHED,
+    ROLLUP_SUMS,
+    SLOW_MOVING_DAYS,
     LedgerKey,
     Level,
     LineCounts,
     Movement,
-    SlowMovingWindow,
+    PartDay,
+    Rollups,
+    Unit,
+    month_of,
 )
-
-Unit = tuple[str, str]  # (branch_id, store_id)
 
 
 @dataclass(frozen=True)
@@ -200,40 +210,6 @@ async def write_part_day(
             "day": moved.day,
             "issued_quantity": moved.issued_quantity,
         },
-    )
-
-
-_STORE_DAY_SUMS = ("value_change_fen", "issued_cost_fen", "returned_cost_fen")
-
-
-@functools.cache
-def _add_store_days(dialect_name: str) -> Any:
-    statement = upsert_on(dialect_name, stock_store_days)
-    return statement.on_conflict_do_update(
-        index_elements=list(stock_store_days.primary_key.columns),
-        set_={
-            name: stock_store_days.c[name] + statement.excluded[name] for name in _STORE_DAY_SUMS
-        },
-    )
-
-
-async def add_store_days(
-    session: AsyncConnection, unit: Unit, sums: Mapping[date, tuple[int, int, int]]
-) -> None:
-    """Add (value change, issued cost, returned cost) to the unit's days, in one statement."""
-    if not sums:
-        return
-    await session.execute(
-        _add_store_days(session.dialect.name),
-        [
-            {
-                "day": day,
-                "branch_id": unit[0],
-                "store_id": unit[1],
-                **dict(zip(_STORE_DAY_SUMS, sums[day], strict=True)),
-            }
-            for day in sorted(sums)
-        ],
     )
 
 
@@ -439,11 +415,20 @@ async def set_record(
 
 @functools.cache
 def _forget_waiting() -> Any:
-    return delete(stock_waiting_parts).where(stock_waiting_parts.c.order_id == bindparam("o_id"))
+    c = stock_waiting_parts.c
+    return (
+        delete(stock_waiting_parts)
+        .where(c.order_id == bindparam("o_id"))
+        .returning(c.part_number, c.branch_id, c.store_id, c.quantity)
+    )
 
 
-async def forget_waiting_parts(session: AsyncConnection, order_id: str) -> None:
-    await session.execute(_forget_waiting(), {"o_id": order_id})
+async def forget_waiting_parts(
+    session: AsyncConnection, order_id: str
+) -> list[tuple[str, Unit, int]]:
+    """What the order was short of, each (part, unit, quantity), no longer."""
+    rows = await session.execute(_forget_waiting(), {"o_id": order_id})
+    return [(row.part_number, (row.branch_id, row.store_id), row.quantity) for row in rows]
 
 
 async def add_waiting_parts(
@@ -468,103 +453,248 @@ async def add_waiting_parts(
 # Reading the figures.
 
 
-@dataclass(frozen=True)
-class StoreDays:
-    """A period's store-day sums: the value before it, each day's change, and consumption."""
-
-    opening: dict[Unit, int]
-    changes: dict[Unit, dict[date, int]]
-    issued_cost: dict[Unit, int]
-    returned_cost: dict[Unit, int]
-
-
-async def store_days(session: AsyncConnection, scope: Scope, period: Period) -> StoreDays:
-    c = stock_store_days.c
-    conditions = scope.where(stock_store_days)
-    opening_rows = await session.execute(
-        select(c.branch_id, c.store_id, func.sum(c.value_change_fen))
-        .where(*conditions, c.day < period.first)
-        .group_by(c.branch_id, c.store_id)
+@functools.cache
+def _part_days() -> Any:
+    """A part's day rows from a day on, the last one before it, and its first day."""
+    c = stock_part_days.c
+    same_part = (c.warehouse_id == bindparam("warehouse_id"), c.part_number == bindparam("part"))
+    columns = (c.day, c.value_fen, c.issued_quantity > 0)
+    from_day = select(literal("r").label("kind"), *columns).where(
+        *same_part, c.day >= bindparam("day")
     )
-    days = StoreDays({(b, s): int(v) for b, s, v in opening_rows}, {}, {}, {})
-    rows = await session.execute(
-        select(
-            c.branch_id,
-            c.store_id,
-            c.day,
-            func.sum(c.value_change_fen),
-            func.sum(c.issued_cost_fen),
-            func.sum(c.returned_cost_fen),
-        )
-        .where(*conditions, c.day >= period.first, c.day <= period.last)
-        .group_by(c.branch_id, c.store_id, c.day)
-    )
-    for branch, store, day, change, issued, returned in rows:
-        unit = (branch, store)
-        days.changes.setdefault(unit, {})[day] = int(change)
-        days.issued_cost[unit] = days.issued_cost.get(unit, 0) + int(issued)
-        days.returned_cost[unit] = days.returned_cost.get(unit, 0) + int(returned)
-    return days
-
-
-async def slow_moving_values(
-    session: AsyncConnection, scope: Scope, window: SlowMovingWindow
-) -> dict[Unit, int]:
-    """Per unit, the value as of the day of the parts quiet over the window (see its figure):
-    each part's last day row up to the day, for parts held long enough and not issued since."""
-    d = stock_part_days.c
-    recent_issues = func.sum(case((d.day > window.quiet_after, d.issued_quantity), else_=0))
-    last = (
-        select(d.warehouse_id, d.part_number, func.max(d.day).label("day"))
-        .where(*scope.where(stock_part_days), d.day <= window.day)
-        .group_by(d.warehouse_id, d.part_number)
-        .having(func.min(d.day) <= window.held_since, recent_issues == 0)
+    before = (
+        select(literal("r").label("kind"), *columns)
+        .where(*same_part, c.day < bindparam("day"))
+        .order_by(c.day.desc())
+        .limit(1)
         .subquery()
     )
-    rows = await session.execute(
-        select(d.branch_id, d.store_id, func.sum(d.value_fen))
-        .join_from(
-            stock_part_days,
-            last,
-            and_(
-                d.warehouse_id == last.c.warehouse_id,
-                d.part_number == last.c.part_number,
-                d.day == last.c.day,
-            ),
-        )
-        .where(d.on_hand > 0)
-        .group_by(d.branch_id, d.store_id)
+    first = select(literal("f").label("kind"), func.min(c.day), literal(0), literal(False)).where(
+        *same_part
     )
-    return {(b, s): int(v) for b, s, v in rows}
+    return union_all(from_day, select(before), first)
+
+
+async def part_days(
+    session: AsyncConnection, warehouse_id: str, part_number: str, day: date
+) -> tuple[list[PartDay], date | None]:
+    """What a change from `day` on needs to know of the part's slow-moving value
+    (domain.stock.slow_changes): its rows from SLOW_MOVING_DAYS before the day on and the last
+    one before those, by day, and its first day (None for a part never moved)."""
+    rows = await session.execute(
+        _part_days(),
+        {
+            "warehouse_id": warehouse_id,
+            "part": part_number,
+            "day": day - timedelta(days=SLOW_MOVING_DAYS),
+        },
+    )
+    days, first = [], None
+    for kind, found, value, issued in rows:
+        if kind == "f":
+            first = found
+        else:
+            days.append(PartDay(found, int(value), bool(issued)))
+    return sorted(days, key=lambda row: row.day), first
+
+
+@functools.cache
+def _issue_days() -> Any:
+    c = stock_order_days.c
+    return select(c.branch_id, c.store_id, c.day).where(
+        c.order_id == bindparam("o_id"), c.issued_quantity > 0
+    )
+
+
+async def issue_days(session: AsyncConnection, order_id: str) -> set[tuple[Unit, date]]:
+    """The units and days that issued parts to the order."""
+    rows = await session.execute(_issue_days(), {"o_id": order_id})
+    return {((row.branch_id, row.store_id), row.day) for row in rows}
+
+
+def _adding(dialect_name: str, table: Table, names: Sequence[str]) -> Any:
+    statement = upsert_on(dialect_name, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in names},
+    )
+
+
+@functools.cache
+def _add_rollups(dialect_name: str) -> Any:
+    return _adding(dialect_name, stock_rollups, ROLLUP_SUMS)
+
+
+async def add_rollups(session: AsyncConnection, rollups: Rollups) -> None:
+    """Add changes to the rollups in one statement, rows in key order (lock order)."""
+    rows = [
+        {
+            "branch_id": branch,
+            "store_id": store,
+            "grain": grain,
+            "day": day,
+            **{name: sums.get(name, 0) for name in ROLLUP_SUMS},
+        }
+        for (branch, store, grain, day), sums in sorted(rollups.items())
+        if any(sums.values())
+    ]
+    if rows:
+        await session.execute(_add_rollups(session.dialect.name), rows)
+
+
+@functools.cache
+def _add_issue_pairs(dialect_name: str) -> Any:
+    return _adding(dialect_name, stock_issue_pairs, ("orders",))
+
+
+async def add_issue_pairs(
+    session: AsyncConnection, pairs: Mapping[tuple[str, str, date, date], int]
+) -> None:
+    """Add to the orders of each (branch, store, day, earlier day)."""
+    rows = [
+        {"branch_id": b, "store_id": s, "day": day, "earlier_day": earlier, "orders": n}
+        for (b, s, day, earlier), n in sorted(pairs.items())
+        if n
+    ]
+    if rows:
+        await session.execute(_add_issue_pairs(session.dialect.name), rows)
+
+
+@functools.cache
+def _add_waiting_rollups(dialect_name: str) -> Any:
+    return _adding(dialect_name, stock_waiting_rollups, ("orders", "quantity"))
+
+
+async def add_waiting_rollups(
+    session: AsyncConnection, changes: Mapping[tuple[str, str, str], tuple[int, int]]
+) -> None:
+    """Add (orders, quantity) to each (branch, store, part)."""
+    rows = [
+        {"branch_id": b, "store_id": s, "part_number": part, "orders": n, "quantity": q}
+        for (b, s, part), (n, q) in sorted(changes.items())
+        if n or q
+    ]
+    if rows:
+        await session.execute(_add_waiting_rollups(session.dialect.name), rows)
+
+
+# Reading the figures: from the rollups only.
+
+
+def own_unit(table: Table, scope: Scope) -> list[Any]:
+    """The rows of the scope's own unit: the chain's, a branch's, or a store's."""
+    c = table.c
+    if scope.store_id:
+        branch = c.branch_id == scope.branch_id if scope.branch_id else c.branch_id != ALL
+        return [branch, c.store_id == scope.store_id]
+    return [c.branch_id == (scope.branch_id or ALL), c.store_id == ALL]
+
+
+def stores_of(table: Table, scope: Scope) -> list[Any]:
+    """The rows of every store (and central warehouse) in the scope."""
+    c = table.c
+    return [c.branch_id != ALL, c.store_id != ALL, *scope.where(table)]
+
+
+def _in_period(period: Period) -> Any:
+    """Rows of the period: month rows of its whole months, day rows of its edge days."""
+    parts = split(period)
+    c = stock_rollups.c
+    conditions = [
+        and_(c.grain == DAY, c.day >= days.first, c.day <= days.last) for days in parts.days
+    ]
+    if parts.months is not None:
+        conditions.append(
+            and_(c.grain == MONTH, c.day >= parts.months.first, c.day <= parts.months.last)
+        )
+    return or_(*conditions)
+
+
+def _after(day: date) -> Any:
+    """Rows of what came after the day: later months' rows, the rest of its month's days."""
+    c = stock_rollups.c
+    return or_(
+        and_(c.grain == MONTH, c.day > month_of(day)),
+        and_(c.grain == DAY, c.day > day, c.day >= month_of(day), c.day < _next_month(day)),
+    )
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 @dataclass(frozen=True)
-class PartsCost:
-    cost: dict[Unit, int]
-    orders: dict[Unit, int]
-    orders_in_scope: int
+class UnitSums:
+    """A unit's rollups over a period: the values as of its edges and its sums."""
+
+    opening_fen: int  # inventory value at the end of the day before the period
+    slow_moving_fen: int  # slow-moving value at the end of its last day
+    orders_with_issues: int
+    sums: dict[str, int]  # ROLLUP_SUMS over the period's days
 
 
-async def parts_cost(session: AsyncConnection, scope: Scope, period: Period) -> PartsCost:
-    c = stock_order_days.c
-    conditions = [*scope.where(stock_order_days), c.day >= period.first, c.day <= period.last]
-    issuing = func.count(func.distinct(case((c.issued_quantity > 0, c.order_id))))
-    rows = await session.execute(
+async def unit_sums(
+    session: AsyncConnection, units: Callable[[Table], list[Any]], period: Period
+) -> dict[Unit, UnitSums]:
+    """Per unit `units` selects (own_unit or stores_of), in three reads of a few rows per
+    unit: its all-time row less what came after, the period's month and edge-day rows, and
+    its issue pairs inside the period."""
+    c = stock_rollups.c
+    before = period.first - timedelta(days=1)
+    ever = c.grain == EVER
+
+    def as_of(name: str, after: Any) -> Any:
+        return func.sum(case((ever, c[name]), (after, -c[name]), else_=0))
+
+    levels = await session.execute(
         select(
             c.branch_id,
             c.store_id,
-            func.sum(c.issued_cost_fen - c.returned_cost_fen),
-            issuing,
+            as_of("value_change_fen", _after(before)).label("opening"),
+            as_of("slow_change_fen", _after(period.last)).label("slow"),
         )
-        .where(*conditions)
+        .where(*units(stock_rollups), or_(ever, _after(before), _after(period.last)))
         .group_by(c.branch_id, c.store_id)
     )
-    cost, orders = {}, {}
-    for branch, store, net, count in rows:
-        cost[(branch, store)] = int(net)
-        orders[(branch, store)] = int(count)
-    total = await session.scalar(select(issuing).where(*conditions))
-    return PartsCost(cost, orders, int(total or 0))
+    opening = {(r.branch_id, r.store_id): (int(r.opening), int(r.slow)) for r in levels}
+    rows = await session.execute(
+        select(c.branch_id, c.store_id, *(func.sum(c[name]).label(name) for name in ROLLUP_SUMS))
+        .where(*units(stock_rollups), _in_period(period))
+        .group_by(c.branch_id, c.store_id)
+    )
+    sums = {
+        (r.branch_id, r.store_id): {name: int(getattr(r, name)) for name in ROLLUP_SUMS}
+        for r in rows
+    }
+    p = stock_issue_pairs.c
+    pairs = await session.execute(
+        select(p.branch_id, p.store_id, func.sum(p.orders))
+        .where(
+            *units(stock_issue_pairs),
+            p.earlier_day >= period.first,
+            p.day <= period.last,
+        )
+        .group_by(p.branch_id, p.store_id)
+    )
+    repeated = {(b, s): int(n) for b, s, n in pairs}
+    found = {}
+    for unit in {*sums, *(u for u, levels in opening.items() if any(levels))}:
+        value, slow = opening.get(unit, (0, 0))
+        period_sums = sums.get(unit, dict.fromkeys(ROLLUP_SUMS, 0))
+        orders = period_sums["issue_days"] - repeated.get(unit, 0)
+        found[unit] = UnitSums(value, slow, orders, period_sums)
+    return found
+
+
+async def waiting_parts(session: AsyncConnection, scope: Scope, limit: int) -> list[WaitingRow]:
+    c = stock_waiting_rollups.c
+    rows = await session.execute(
+        select(c.part_number, c.orders, c.quantity)
+        .where(*own_unit(stock_waiting_rollups, scope), c.orders > 0)
+        .order_by(c.orders.desc(), c.part_number)
+        .limit(limit)
+    )
+    return [WaitingRow(part, int(n), int(q)) for part, n, q in rows]
 
 
 @dataclass(frozen=True)
@@ -572,19 +702,6 @@ class WaitingRow:
     part_number: str
     orders: int
     quantity: int
-
-
-async def waiting_parts(session: AsyncConnection, scope: Scope, limit: int) -> list[WaitingRow]:
-    c = stock_waiting_parts.c
-    orders = func.count(func.distinct(c.order_id))
-    rows = await session.execute(
-        select(c.part_number, orders, func.sum(c.quantity))
-        .where(*scope.where(stock_waiting_parts))
-        .group_by(c.part_number)
-        .order_by(orders.desc(), c.part_number)
-        .limit(limit)
-    )
-    return [WaitingRow(part, int(n), int(q)) for part, n, q in rows]
 
 
 @dataclass(frozen=True)

@@ -47,21 +47,52 @@ stock_part_days = Table(
 """A part in a warehouse at the close of each day it moved: its level then (valued) and what
 the day issued to orders. Slow-moving stock as of any day is read from here."""
 
-stock_store_days = Table(
-    "stock_store_days",
+stock_rollups = Table(
+    "stock_rollups",
     metadata,
-    Column("day", Date, primary_key=True),
-    Column("branch_id", String(30), primary_key=True),
-    Column("store_id", String(30), primary_key=True),
+    Column("branch_id", String(30), primary_key=True),  # "*": the chain
+    Column("store_id", String(30), primary_key=True),  # "*": the branch; "": its central warehouse
+    Column("grain", String(1), primary_key=True),  # d day, m month, t all time
+    Column("day", Date, primary_key=True),  # the day; a month's 1st; 1970-01-01 for all time
     Column("value_change_fen", BigInteger, nullable=False, server_default=text("0")),
+    Column("value_change_day_fen", BigInteger, nullable=False, server_default=text("0")),
     Column("issued_cost_fen", BigInteger, nullable=False, server_default=text("0")),
     Column("returned_cost_fen", BigInteger, nullable=False, server_default=text("0")),
-    Index("ix_stock_store_days_branch_day", "branch_id", "day"),
-    Index("ix_stock_store_days_store_day", "store_id", "day"),
+    Column("slow_change_fen", BigInteger, nullable=False, server_default=text("0")),
+    Column("parts_cost_fen", BigInteger, nullable=False, server_default=text("0")),
+    Column("issue_days", BigInteger, nullable=False, server_default=text("0")),
+    Index("ix_stock_rollups_grain_day", "grain", "day", "branch_id", "store_id"),
 )
-"""Per store and day: how the inventory value changed (the value at the end of a day is the sum
-of the changes up to it) and the cost issued to and returned from orders. A period's figures are
-sums over a few rows per store and day, however many movements there were."""
+"""Per store, branch and the chain, by day, month and all time (domain.stock, Rollups): how the
+inventory value and the slow-moving value changed (a value on a day is the sum of the changes up
+to it), the cost issued to and returned from orders (StockMoved), the parts cost of orders and
+their (order, day) pairs with issues (OrderPartsChanged). A period's figures are sums over a
+few rows per unit, however many parts and movements there were."""
+
+stock_issue_pairs = Table(
+    "stock_issue_pairs",
+    metadata,
+    Column("branch_id", String(30), primary_key=True),
+    Column("store_id", String(30), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("earlier_day", Date, primary_key=True),
+    Column("orders", BigInteger, nullable=False, server_default=text("0")),
+)
+"""Per unit (as in stock_rollups): orders with issues on `earlier_day` and next on `day`. An
+order issued to on several days of a period counts once: its pairs inside the period are
+taken off the (order, day) pairs."""
+
+stock_waiting_rollups = Table(
+    "stock_waiting_rollups",
+    metadata,
+    Column("branch_id", String(30), primary_key=True),
+    Column("store_id", String(30), primary_key=True),
+    Column("part_number", String(40), primary_key=True),
+    Column("orders", BigInteger, nullable=False, server_default=text("0")),
+    Column("quantity", BigInteger, nullable=False, server_default=text("0")),
+)
+"""Per unit (as in stock_rollups) and part: the orders waiting for it and the quantity short,
+the sums of stock_waiting_parts."""
 
 stock_order_lines = Table(
     "stock_order_lines",
@@ -90,6 +121,7 @@ stock_order_days = Table(
     Column("returned_cost_fen", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_stock_order_days_branch_day", "branch_id", "day"),
     Index("ix_stock_order_days_store_day", "store_id", "day"),
+    Index("ix_stock_order_days_order", "order_id"),
 )
 """Parts issued to and returned from an order, by the store whose warehouse did it and day."""
 

@@ -87,3 +87,88 @@ def split(period: Period) -> PeriodParts:
 
 def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+DAY, WEEK, MONTH, QUARTER, YEAR = "d", "w", "m", "q", "y"
+GRAINS = (DAY, WEEK, MONTH, QUARTER, YEAR)
+"""The rollups' grains, finest first: a day, an ISO week (Monday to Sunday), a calendar month,
+quarter and year, each row dated on its first day."""
+
+
+def grain_start(grain: str, day: date) -> date:
+    """The first day of the grain's row a day counts in."""
+    match grain:
+        case "d":
+            return day
+        case "w":
+            return day - timedelta(days=day.weekday())
+        case "m":
+            return day.replace(day=1)
+        case "q":
+            return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+        case "y":
+            return date(day.year, 1, 1)
+    raise ValueError(f"no such grain: {grain}")
+
+
+def grain_end(grain: str, start: date) -> date:
+    """The last day of the grain's row dated `start`."""
+    match grain:
+        case "d":
+            return start
+        case "w":
+            return start + timedelta(days=6)
+        case "m":
+            return _next_month(start) - timedelta(days=1)
+        case "q":
+            return _next_month(_next_month(_next_month(start))) - timedelta(days=1)
+        case "y":
+            return date(start.year, 12, 31)
+    raise ValueError(f"no such grain: {grain}")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Rows of one grain dated `first` to `last` (their first days), in a period's tiling."""
+
+    grain: str
+    first: date
+    last: date
+
+
+def tiles(period: Period) -> tuple[Tile, ...]:
+    """The fewest rows that cover the period exactly, as runs of one grain: its whole months
+    (as split() finds them) as whole years, quarters and months, and the edge days around them
+    as whole weeks and days. A year is 2 months, 3 quarters and a few weeks and days per unit
+    instead of 365 day rows; the figures add up to the same."""
+    parts = split(period)
+    edges = list(parts.days)
+    before = [edges.pop(0)] if edges and edges[0].first == period.first else []
+    runs: list[Tile] = []
+    for edge in before:
+        runs += _tile(edge, (WEEK, DAY))
+    if parts.months is not None:
+        core = Period(parts.months.first, grain_end(MONTH, parts.months.last))
+        runs += _tile(core, (YEAR, QUARTER, MONTH))
+    for edge in edges:
+        runs += _tile(edge, (WEEK, DAY))
+    return tuple(runs)
+
+
+def _tile(period: Period, grains: tuple[str, ...]) -> list[Tile]:
+    """Greedy from the left, the coarsest grain that starts here and fits: the grains nest
+    (a year is whole quarters, a week whole days), so no tiling has fewer rows."""
+    runs: list[Tile] = []
+    day = period.first
+    while day <= period.last:
+        grain = next(
+            g
+            for g in grains
+            if g == grains[-1] or (grain_start(g, day) == day and grain_end(g, day) <= period.last)
+        )
+        if runs and runs[-1].grain == grain:
+            runs[-1] = Tile(grain, runs[-1].first, day)
+        else:
+            runs.append(Tile(grain, day, day))
+        day = grain_end(grain, day) + timedelta(days=1)
+    return runs

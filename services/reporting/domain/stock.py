@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -268,3 +268,159 @@ def mismatch_kind(
     if not repair_finished or record_quantity == issued_quantity:
         return None
     return LINE_WITHOUT_ISSUE if issued_quantity <= 0 else QUANTITY_DIFFERS
+
+
+# Rollups (汇总). Every figure but the waiting parts is kept per unit and day as changes that
+# add up, at three levels: the store (branch, store), the branch (branch, ALL) and the chain
+# (ALL, ALL); each change goes to its day's row, its month's row (dated the 1st) and the unit's
+# all-time row, so a period reads whole months plus its edge days, and a level as of a day is
+# the all-time row less what came after that day. The order of events does not matter: every
+# change is a difference of what a row of the part or the order held before and after.
+
+ALL = "*"
+"""A branch or store spelt so is every one (no branch or store is); a branch's central
+warehouse is its store ""."""
+
+DAY, MONTH, EVER = "d", "m", "t"
+EVER_DAY = date(1970, 1, 1)
+"""The date of a unit's all-time row (grain EVER)."""
+
+ROLLUP_SUMS = (
+    "value_change_fen",
+    "value_change_day_fen",  # each change × its day's ordinal: the period's average from sums
+    "issued_cost_fen",
+    "returned_cost_fen",
+    "slow_change_fen",
+    "parts_cost_fen",
+    "issue_days",  # (order, day) pairs with parts issued, per level: orders_with_issues
+)
+
+Unit = tuple[str, str]
+RollupKey = tuple[str, str, str, date]  # branch, store, grain, day
+Rollups = dict[RollupKey, dict[str, int]]
+
+
+def levels(unit: Unit) -> tuple[Unit, Unit, Unit]:
+    """The store's own rows, its branch's and the chain's."""
+    return (unit, (unit[0], ALL), (ALL, ALL))
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_rollup(rollups: Rollups, unit: Unit, day: date, sums: Mapping[str, int]) -> None:
+    """Add one unit's change of `day` to its day, month and all-time rows (zeros left out)."""
+    for grain, dated in ((DAY, day), (MONTH, month_of(day)), (EVER, EVER_DAY)):
+        row = rollups.setdefault((unit[0], unit[1], grain, dated), {})
+        for name, amount in sums.items():
+            if amount:
+                row[name] = row.get(name, 0) + amount
+
+
+def value_sums(day: date, change_fen: int) -> dict[str, int]:
+    return {"value_change_fen": change_fen, "value_change_day_fen": change_fen * day.toordinal()}
+
+
+def average_value(opening_fen: int, change_fen: int, change_day_fen: int, period: Period) -> int:
+    """The mean of the period's closing values from the value before it and the sums of its
+    changes: Σ closing = days × opening + Σ change × (days from the change's to the last)."""
+    after_last = period.last.toordinal() + 1
+    total = opening_fen * period.days + change_fen * after_last - change_day_fen
+    return round_half_up(total, period.days)
+
+
+@dataclass(frozen=True)
+class PartDay:
+    """A part's day row as the slow-moving figure reads it."""
+
+    day: date
+    value_fen: int
+    issued: bool
+
+
+def slow_value(days: Sequence[PartDay], first_day: date | None, on: date) -> int:
+    """The part's slow-moving value as of `on` (see the figure): its value then, when it was
+    held for SLOW_MOVING_DAYS and not issued over the window (days by date)."""
+    window = slow_moving_window(on)
+    if first_day is None or first_day > window.held_since:
+        return 0
+    value = 0
+    for row in days:
+        if row.day > on:
+            break
+        if row.issued and row.day > window.quiet_after:
+            return 0
+        value = row.value_fen
+    return value
+
+
+def _turns(days: Sequence[PartDay], first_day: date | None) -> set[date]:
+    """Where a part's slow-moving value may change: its days, each issue's end of window, the
+    day it has been held long enough."""
+    quiet = timedelta(days=SLOW_MOVING_DAYS)
+    turns = {row.day for row in days}
+    turns |= {row.day + quiet for row in days if row.issued}
+    if first_day is not None:
+        turns.add(first_day + quiet)
+    return turns
+
+
+def slow_changes(
+    before: Sequence[PartDay],
+    first_before: date | None,
+    after: Sequence[PartDay],
+    first_after: date | None,
+    start: date,
+) -> dict[date, int]:
+    """How a part's slow-moving value changes, as a series of changes per day, when its rows
+    go from `before` to `after`, both alike before `start`. The rows must hold every day from
+    SLOW_MOVING_DAYS before `start` on, and the last one before that."""
+    turns = sorted(
+        t for t in _turns(before, first_before) | _turns(after, first_after) if t >= start
+    )
+    changes: dict[date, int] = {}
+    held = 0
+    for turn in turns:
+        difference = slow_value(after, first_after, turn) - slow_value(before, first_before, turn)
+        if difference != held:
+            changes[turn] = difference - held
+            held = difference
+    return changes
+
+
+def part_days_after(days: Sequence[PartDay], moved: Movement, closes: bool) -> list[PartDay]:
+    """A part's rows once `moved` is written to its day (adapters' write_part_day): its level
+    closes the day when it is the day's latest (`closes`); its issues count either way."""
+    found = [row for row in days if row.day != moved.day]
+    same = next((row for row in days if row.day == moved.day), None)
+    value = moved.value_fen if closes or same is None else same.value_fen
+    issued = moved.issued_quantity > 0 or (same is not None and same.issued)
+    found.append(PartDay(moved.day, value, issued))
+    return sorted(found, key=lambda row: row.day)
+
+
+def issue_day_changes(
+    days: Collection[date], added: date
+) -> tuple[int, dict[tuple[date, date], int]]:
+    """An order's days with issues at one level gaining `added`: the change to that day's
+    count of (order, day) pairs, and to the pairs of the order's consecutive days. The orders
+    with issues in a period are its (order, day) pairs less the consecutive pairs inside it:
+    each order's days inside the period, less all but its first."""
+    if added in days:
+        return 0, {}
+    earlier = max((d for d in days if d < added), default=None)
+    later = min((d for d in days if d > added), default=None)
+    pairs: dict[tuple[date, date], int] = {}
+    if earlier is not None:
+        pairs[(earlier, added)] = 1
+    if later is not None:
+        pairs[(added, later)] = 1
+        if earlier is not None:
+            pairs[(earlier, later)] = -1
+    return 1, pairs
+
+
+def covers(level: Unit, unit: Unit) -> bool:
+    """Whether a level's rows (levels()) count the store's."""
+    return level[0] in (ALL, unit[0]) and level[1] in (ALL, unit[1])

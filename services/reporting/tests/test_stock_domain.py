@@ -3,7 +3,10 @@ period figures, line counters that only grow, and when a record and its issues d
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from random import Random
+
+import pytest
 
 from services.reporting.domain import stock
 from services.reporting.domain.period import Period
@@ -160,3 +163,108 @@ def test_every_figure_is_defined_once_with_a_chinese_title() -> None:
     assert defined["turnover_days"].title_zh == "库存周转天数"
     assert defined["kind"].title_zh == "维修记录与用料不符"
     assert all(d.definition for d in defined.values())
+
+
+# The rollups: changes that add up to the figures, whatever order the events come in.
+
+
+def _part_window(rows: dict[date, stock.PartDay], start: date) -> list[stock.PartDay]:
+    """What the adapter reads for a change from `start` on (stock_repository.part_days)."""
+    cut = start - timedelta(days=stock.SLOW_MOVING_DAYS)
+    ordered = [rows[day] for day in sorted(rows)]
+    earlier = [row for row in ordered if row.day < cut][-1:]
+    return earlier + [row for row in ordered if row.day >= cut]
+
+
+def _slow_by_hand(history: list[tuple[date, int, int]], on: date) -> int:
+    """The figure's definition over the whole ledger (day, value after, issued quantity),
+    movements in ledger order."""
+    held = [m for m in history if m[0] <= on]
+    if not held or min(m[0] for m in held) > on - timedelta(days=90):
+        return 0
+    if any(m[2] > 0 and m[0] > on - timedelta(days=90) for m in held):
+        return 0
+    return held[-1][1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_slow_moving_changes_add_up_to_the_figure_in_any_arrival_order(seed: int) -> None:
+    random = Random(seed)
+    first = date(2026, 1, 1)
+    history = sorted(
+        (
+            first + timedelta(days=random.randrange(400)),
+            random.choice([0, 100, 250, 900]),
+            random.choice([0, 0, 0, 1, 2]),
+        )
+        for _ in range(random.randrange(1, 9))
+    )
+    keyed = [(stock.LedgerKey(n, f"e{n}"), *movement) for n, movement in enumerate(history)]
+    arrivals = random.sample(keyed, len(keyed))
+    rows: dict[date, stock.PartDay] = {}
+    closing: dict[date, stock.LedgerKey] = {}
+    series: dict[date, int] = {}
+    for key, day, value, issued in arrivals:
+        moved = stock.Movement(day, key, value, 1, issued, issued, 0)
+        closes = day not in closing or closing[day] < key
+        days = _part_window(rows, day)
+        first_day = min(rows, default=None)
+        after = stock.part_days_after(days, moved, closes)
+        for turn, change in stock.slow_changes(
+            days, first_day, after, min(first_day or day, day), day
+        ).items():
+            series[turn] = series.get(turn, 0) + change
+        same = rows.get(day)
+        rows[day] = stock.PartDay(
+            day,
+            value if closes else same.value_fen if same else value,
+            issued > 0 or (same is not None and same.issued),
+        )
+        if closes:
+            closing[day] = key
+    for offset in range(0, 520, 3):
+        on = first + timedelta(days=offset)
+        kept = sum(change for turn, change in series.items() if turn <= on)
+        assert kept == _slow_by_hand(history, on), on
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_orders_with_issues_count_each_order_once_in_any_period(seed: int) -> None:
+    random = Random(seed)
+    first = date(2026, 3, 1)
+    stores = [("SH", "S1"), ("SH", "S2"), ("ZJ", "Z1")]
+    issues = [
+        (f"o{random.randrange(6)}", random.choice(stores), first + timedelta(random.randrange(40)))
+        for _ in range(30)
+    ]
+    counts: dict[tuple[tuple[str, str], date], int] = {}
+    pairs: dict[tuple[tuple[str, str], date, date], int] = {}
+    seen: set[tuple[str, tuple[str, str], date]] = set()
+    for order_id, unit, day in random.sample(issues, len(issues)):
+        for level in stock.levels(unit):
+            days = {d for o, u, d in seen if o == order_id and stock.covers(level, u)}
+            added, changed = stock.issue_day_changes(days, day)
+            counts[(level, day)] = counts.get((level, day), 0) + added
+            for (earlier, later), n in changed.items():
+                pairs[(level, later, earlier)] = pairs.get((level, later, earlier), 0) + n
+        seen.add((order_id, unit, day))
+    for _ in range(30):
+        start = first + timedelta(random.randrange(40))
+        end = start + timedelta(random.randrange(20))
+        for level in {level for unit in stores for level in stock.levels(unit)}:
+            kept = sum(n for (u, d), n in counts.items() if u == level and start <= d <= end)
+            kept -= sum(
+                n for (u, d, e), n in pairs.items() if u == level and e >= start and d <= end
+            )
+            by_hand = {o for o, u, d in issues if stock.covers(level, u) and start <= d <= end}
+            assert kept == len(by_hand), (level, start, end)
+
+
+def test_the_average_value_from_sums_is_the_mean_of_closing_values() -> None:
+    period = Period(date(2026, 11, 1), date(2026, 11, 4))
+    changes = {date(2026, 11, 2): -200, date(2026, 11, 3): 100, date(2026, 11, 4): 50}
+    values = stock.closing_values(2500, changes, period)
+    weighted = sum(change * day.toordinal() for day, change in changes.items())
+    assert stock.average_value(2500, sum(changes.values()), weighted, period) == (
+        stock.round_half_up(sum(values), period.days)
+    )

@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from google.protobuf.message import Message
+from sqlalchemy import Connection
 
 from aftersales.events.v1 import inventory_events_pb2, order_events_pb2
+from servicekit import migrations
 from servicekit.auth import AuthContext
 from servicekit.dead_letters import EVENT_ID_HEADER
 from servicekit.errors import InvalidInput, NotFound
@@ -390,3 +393,139 @@ async def test_the_service_consumes_every_inventory_event(runtime: Runtime) -> N
         "aftersales.events.v1.StockMoved",
         "aftersales.events.v1.OrderPartsChanged",
     }
+
+
+async def _apply(runtime: Runtime, events: list[Message]) -> None:
+    """Straight through the handlers, one unit of work each (the consumers' part is above)."""
+    for event in events:
+        async with runtime.uow() as uow:
+            if isinstance(event, inventory_events_pb2.StockMoved):
+                await stock.stock_moved(uow, event)
+            elif isinstance(event, inventory_events_pb2.OrderPartsChanged):
+                await stock.order_parts_changed(uow, event)
+            else:
+                assert isinstance(event, order_events_pb2.OrderStatusChanged)
+                await stock.order_parts_recorded(uow, event)
+            await uow.commit()
+
+
+async def _all_figures(runtime: Runtime, chain: Chain) -> list[tuple[object, ...]]:
+    scopes = [
+        (HQ, "", ""),
+        (HQ, chain.sh, ""),
+        (HQ, "", chain.store(chain.sh, 1)),
+        (HQ, chain.zj, chain.store(chain.zj, 1)),
+    ]
+    periods = [
+        ("2026-11-01", "2026-11-04"),
+        ("2026-08-01", "2026-08-01"),
+        ("2026-06-15", "2027-02-28"),  # whole months, their edges, and days after the last move
+        ("2026-11-03", "2026-11-30"),
+    ]
+    found = []
+    for auth, branch, store in scopes:
+        for first, last in periods:
+            got = await stock.get_stock_figures(runtime.uow, auth, branch, store, first, last)
+            found.append(
+                (
+                    branch,
+                    store,
+                    first,
+                    totals(got.total),
+                    [(t.branch_id, t.store_id, *totals(t)) for t in got.by_store],
+                    [(w.part_number, w.orders, w.quantity) for w in got.waiting_parts],
+                )
+            )
+    return found
+
+
+@pytest.mark.service("reporting")
+async def test_an_order_issued_on_several_days_counts_once_and_slow_stock_turns_over_time(
+    runtime: Runtime, chain: Chain
+) -> None:
+    s1, s2 = chain.store(chain.sh, 1), chain.store(chain.sh, 2)
+    w1, w2 = f"W-{s1}", f"W-{s2}"
+    o1, o2 = chain.order(1), chain.order(2)
+    await _apply(
+        runtime,
+        [
+            # Issued on the 3rd first, then the late movement of the 2nd arrives.
+            moved(chain.sh, s1, w1, "P1", "2026-11-03", "issue", -1, 100, 8),
+            moved(chain.sh, s1, w1, "P1", "2026-08-01", "receipt", 10, 100, 10),
+            moved(chain.sh, s1, w1, "P1", "2026-11-02", "issue", -1, 100, 9),
+            moved(chain.sh, s2, w2, "P2", "2026-07-01", "receipt", 2, 500, 2),
+            # O1: issued by S1 in October and on the 2nd and 3rd, and by S2 on the 3rd.
+            parts_changed(chain.sh, s1, o1, "2026-10-20", "issue", [("L1", "P1", 1, 0, 100)]),
+            parts_changed(chain.sh, s1, o1, "2026-11-03", "issue", [("L1", "P1", 3, 0, 100)]),
+            parts_changed(chain.sh, s1, o1, "2026-11-04", "issue", [("L1", "P1", 4, 0, 100)]),
+            parts_changed(chain.sh, s2, o1, "2026-11-03", "issue", [("L2", "P2", 1, 0, 500)]),
+            parts_changed(chain.sh, s1, o1, "2026-11-02", "issue", [("L1", "P1", 2, 0, 100)]),
+            parts_changed(chain.sh, s2, o2, "2026-11-04", "issue", [("L3", "P2", 1, 0, 500)]),
+            step(chain.sh, s2, o2, 3, "waiting_parts", [("L3", "P2", 2)], [("P2", 1)]),
+        ],
+    )
+    nov = await figures(runtime, HQ)
+    # L1's counter went 1 (October) → 3 on the 3rd, 4 on the 4th; its state of the 2nd came late
+    # and moved nothing. O1 counts once (S1 on the 3rd and 4th, S2 the 3rd; October), O2 once.
+    assert (nov.total.parts_cost_fen, nov.total.orders_with_issues) == (1300, 2)
+    assert [(t.store_id, t.parts_cost_fen, t.orders_with_issues) for t in nov.by_store] == [
+        (s1, 300, 1),
+        (s2, 1000, 2),
+    ]
+    # P1 was issued in the window; P2 (held since July, never issued) is slow at S2.
+    assert nov.total.slow_moving_value_fen == 1000
+    late = await stock.get_stock_figures(runtime.uow, HQ, "", "", "2027-01-01", "2027-02-28")
+    # 90 days after P1's last issue (3 Nov) it is slow too: 800 more.
+    assert (late.total.slow_moving_value_fen, late.total.inventory_value_fen) == (1800, 1800)
+    oct_nov = await stock.get_stock_figures(runtime.uow, HQ, "", "", "2026-10-01", "2026-11-30")
+    assert oct_nov.total.orders_with_issues == 2
+    assert [(w.part_number, w.orders, w.quantity) for w in oct_nov.waiting_parts] == [("P2", 1, 1)]
+    # O2 is short no more: its part came.
+    await _apply(runtime, [step(chain.sh, s2, o2, 4, "in_repair", [("L3", "P2", 2)])])
+    assert (await figures(runtime, HQ)).waiting_parts == ()
+
+
+@pytest.mark.service("reporting")
+async def test_the_migration_fills_the_rollups_the_handlers_keep(
+    runtime: Runtime, chain: Chain
+) -> None:
+    """Handlers' rollups, taken back to the store days of 0007 and filled again by 0008: the
+    same figures at every level over every kind of period."""
+    s1, s2, z1 = chain.store(chain.sh, 1), chain.store(chain.sh, 2), chain.store(chain.zj, 1)
+    await _apply(
+        runtime,
+        [
+            moved(chain.sh, s1, f"W-{s1}", "P1", "2026-08-01", "receipt", 10, 100, 10),
+            moved(chain.sh, s1, f"W-{s1}", "P1", "2026-11-03", "issue", -1, 100, 8),
+            moved(chain.sh, s1, f"W-{s1}", "P1", "2026-11-02", "issue", -1, 100, 9),
+            moved(chain.sh, s1, f"W-{s1}", "P2", "2026-06-20", "receipt", 3, 500, 3),
+            moved(chain.sh, "", f"W-{chain.sh}", "P2", "2026-09-09", "receipt", 1, 400, 1),
+            moved(chain.sh, s2, f"W-{s2}", "P3", "2026-11-01", "receipt", 4, 120, 4),
+            moved(chain.zj, z1, f"W-{z1}", "P3", "2026-11-04", "receipt", 2, 1000, 2),
+            parts_changed(
+                chain.sh, s1, chain.order(1), "2026-10-30", "issue", [("L1", "P1", 1, 0, 100)]
+            ),
+            parts_changed(
+                chain.sh, s1, chain.order(1), "2026-11-02", "issue", [("L1", "P1", 2, 0, 100)]
+            ),
+            parts_changed(
+                chain.sh, s2, chain.order(1), "2026-11-03", "issue", [("L2", "P3", 1, 0, 120)]
+            ),
+            parts_changed(
+                chain.zj, z1, chain.order(2), "2026-11-04", "return", [("L3", "P3", 1, 1, 1000)]
+            ),
+            step(chain.zj, z1, chain.order(3), 4, "waiting_parts", [("L5", "P3", 1)], [("P3", 1)]),
+            step(chain.sh, s2, chain.order(4), 4, "waiting_parts", [("L6", "P3", 2)], [("P3", 2)]),
+        ],
+    )
+    kept = await _all_figures(runtime, chain)
+
+    def down_and_up(connection: Connection) -> None:
+        config = migrations.alembic_config(SPEC.migrations_dir, connection, runtime.db.schema)
+        command.downgrade(config, "0007_dashboard_rollups")
+        command.upgrade(config, "head")
+
+    async with runtime.db.engine.connect() as connection:
+        await connection.run_sync(down_and_up)
+        await connection.commit()
+    assert await _all_figures(runtime, chain) == kept

@@ -1820,6 +1820,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/exports/kpi-orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export kpi-orders (指标明细工单) as CSV or Excel */
+        get: operations["export_kpi_orders_api_v1_exports_kpi_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/stock-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export stock-figures (库存与用料指标) as CSV or Excel */
+        get: operations["export_stock_figures_api_v1_exports_stock_figures_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/record-mismatches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export record-mismatches (维修记录与用料不符) as CSV or Excel */
+        get: operations["export_record_mismatches_api_v1_exports_record_mismatches_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/reports/stock": {
         parameters: {
             query?: never;
@@ -10886,6 +10937,148 @@ export interface operations {
                 received_to?: string | null;
                 /** @description YYYY-MM-DD: in-warranty orders owed a swap (三包) by this day */
                 swap_due_by?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_kpi_orders_api_v1_exports_kpi_orders_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                /** @description the figure whose orders to list: received, repeat_received, ready, on_time, late, closed, cancelled, not_first_time_fixed, followed_up, open, waiting_parts, swap_limit */
+                figure: string;
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_stock_figures_api_v1_exports_stock_figures_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                branch_id?: string | null;
+                store_id?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_from?: string | null;
+                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the report as a file, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv; charset=utf-8": unknown;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description a unit or store outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filters or format, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_record_mismatches_api_v1_exports_record_mismatches_get: {
+        parameters: {
+            query: {
+                /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
+                format: "csv" | "xlsx";
+                branch_id?: string | null;
+                store_id?: string | null;
             };
             header?: never;
             path?: never;
