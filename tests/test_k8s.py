@@ -37,6 +37,7 @@ import pytest
 import yaml
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from servicekit import bus
 from servicekit.caller_token import GATEWAY, generate_key_pairs
 from servicekit.grpc_client import is_serving, open_channel
 from servicekit.health import LIVENESS
@@ -1150,3 +1151,23 @@ async def test_the_gateway_starts_answers_probes_and_stops_as_its_deployment_say
             assert "Application shutdown complete" in logs(tmp_path)
     finally:
         await drop_schema(target)
+
+
+@pytest.mark.e2e
+async def test_the_streams_job_makes_every_stream_as_its_containers_say(
+    installed: Path, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Each container of the Job, in order, from the installed packages, with its environment
+    (the test's NATS and that user's password): every stream exists at the settings after."""
+    job = find(load_docs(K8S / "components" / "streams" / "streams.yaml"), "Job", "streams")
+    for container in all_containers(job):
+        user = container["command"][3]
+        env = pod_env(container, installed, {}, **nats_server.env(user))
+        run_to_completion(container, env, tmp_path)
+    nc = await nats_server.connect()
+    try:
+        for name, wanted in bus.stream_configs().items():
+            config = (await nc.jetstream().stream_info(name)).config
+            assert (config.max_bytes, config.discard) == (wanted.max_bytes, wanted.discard)
+    finally:
+        await nc.close()

@@ -188,3 +188,19 @@ def test_the_streams_job_runs_every_bus_user_reporting_last_at_the_chains_sizes(
             volume = mounts[password.rsplit("/", 1)[0]]
             (secret,) = [v["secret"] for v in pod["volumes"] if v["name"] == volume]
             assert secret["secretName"] == f"aftersales-nats-{user}", "each as itself"
+
+
+@pytest.mark.parametrize("process", PROCESSES)
+def test_each_pooler_keeps_one_pod_through_a_drain_and_spreads_over_zones(
+    process: str, prod: tuple[Doc, ...]
+) -> None:
+    name = f"{process}-db-pooler"
+    pooler = of_kind(prod, "Pooler")[name]["spec"]
+    assert pooler["instances"] >= 2
+    budget = of_kind(prod, "PodDisruptionBudget")[name]["spec"]
+    assert budget["selector"] == {"matchLabels": {"cnpg.io/poolerName": name}}
+    assert budget["maxUnavailable"] == 1
+    pod = pooler["template"]["spec"]
+    assert pod["priorityClassName"] in of_kind(prod, "PriorityClass")
+    keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
