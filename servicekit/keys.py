@@ -313,7 +313,7 @@ def signing_key(folder: Path, process: str, **options: Any) -> WatchedFile[Signi
         # The key it replaced is no longer this process's to renew.
         for family in SIGNING_KEY_EXPIRY.collect():
             for sample in family.samples:
-                if sample.labels["process"] == process:
+                if sample.labels["service"] == process:
                     SIGNING_KEY_EXPIRY.remove(process, sample.labels["kid"])
         if key.expires is not None:
             SIGNING_KEY_EXPIRY.labels(process, key.kid).set(key.expires)
