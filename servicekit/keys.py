@@ -275,7 +275,7 @@ class WatchedFile(Generic[T]):
     def _reload(self) -> None:
         try:
             value = self._parse(self.path.read_text(), str(self.path))
-        except (OSError, KeyDocumentError) as error:
+        except (OSError, ValueError) as error:  # KeyDocumentError, or bytes that are no text
             log.error("kept the keys held before: %s", error)
             return
         self.value = value
@@ -291,6 +291,8 @@ def _watch(path: Path, parse: Callable[[str, str], T], hint: str, **options: Any
         raise SystemExit(f"no {path} ({hint}; `make run` makes the keys)") from None
     except KeyDocumentError as error:
         raise SystemExit(str(error)) from None
+    except ValueError as error:  # bytes that are no text
+        raise SystemExit(f"{path}: {error}") from None
 
 
 def trusted_keys(folder: Path, **options: Any) -> WatchedFile[dict[str, PublicKey]]:

@@ -125,6 +125,9 @@ async def test_the_gateways_key_rotates_under_load_without_a_failed_call(
             activate(keys, new_key.kid)
             await gateway_signs_with(client, new_key.kid)
             await load.run_until("retired", 20)
+            # Once the gateway took up the new key it signs every token anew, so none of the
+            # old key's leaves it any more; the runbook's wait of a token's lifetime covers
+            # pods that read a Secret later, and tokens other processes still hold.
             retire(keys, old_key.kid)
             await load.run_until("after", 20)
             await load.run_until("done", 20)
