@@ -104,12 +104,20 @@ def _keyed(metadata: list[tuple[str, str | bytes]]) -> bool:
 
 
 class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
-    def __init__(
-        self, method: grpc.aio.UnaryUnaryMultiCallable, context: CallContext, idempotent: bool
-    ) -> None:
-        self._method = method
-        self._context = context
-        self._idempotent = idempotent
+    def __init__(self, carrying: CarryingChannel, method: str, args: Any, kwargs: Any) -> None:
+        self._carrying = carrying
+        self._args = (method, *args)
+        self._kwargs = kwargs
+        self._idempotent = idempotent(method)
+        self._opened: grpc.aio.Channel | None = None
+        self._method: grpc.aio.UnaryUnaryMultiCallable | None = None
+
+    def _current(self) -> grpc.aio.UnaryUnaryMultiCallable:
+        channel = self._carrying.current()
+        if channel is not self._opened or self._method is None:
+            self._method = channel.unary_unary(*self._args, **self._kwargs)
+            self._opened = channel
+        return self._method
 
     def __call__(
         self,
@@ -121,11 +129,12 @@ class _CarryingMethod(grpc.aio.UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
     ) -> Any:
-        timeout = timeout or self._context.default_timeout
-        sent = self._context.metadata(metadata)
+        context = self._carrying.context
+        timeout = timeout or context.default_timeout
+        sent = context.metadata(metadata)
 
         def attempt(seconds: float) -> Any:
-            return self._method(
+            return self._current()(
                 request,
                 timeout=seconds,
                 metadata=sent,
@@ -159,47 +168,78 @@ async def _with_retries(attempt: Callable[[float], Awaitable[Response]], timeout
     return await attempt(max(deadline - time.monotonic(), 0.001))
 
 
+# How often a channel with mutual TLS looks whether its certificate files changed, and how long
+# the calls on a replaced channel get to finish.
+TLS_RELOAD_SECONDS = 1.0
+REPLACED_CHANNEL_GRACE_SECONDS = 30.0
+
+
 class CarryingChannel(grpc.aio.Channel):
     """A channel whose unary calls carry their CallContext. Added per call rather than by a
     client interceptor: grpc.aio runs every intercepted call in a task of its own, which cost
-    more CPU than the rest of a call to a no-op."""
+    more CPU than the rest of a call to a no-op. With mutual TLS, a renewed certificate (its
+    files replaced, as cert-manager does) opens a new channel for the calls from then on; the
+    old one closes once its calls are done."""
 
-    def __init__(self, channel: grpc.aio.Channel, context: CallContext) -> None:
-        self._channel = channel
-        self._context = context
+    def __init__(
+        self,
+        open_: Callable[[], grpc.aio.Channel],
+        context: CallContext,
+        tls: TlsFiles | None = None,
+    ) -> None:
+        self._open = open_
+        self._channel = open_()
+        self.context = context
+        self._tls = tls
+        self._stamp = tls.stamp() if tls is not None else None
+        self._looked = time.monotonic()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def current(self) -> grpc.aio.Channel:
+        """The channel calls go on now: a new one once the certificate files changed."""
+        if self._tls is not None and time.monotonic() - self._looked >= TLS_RELOAD_SECONDS:
+            self._looked = time.monotonic()
+            stamp = self._tls.stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                replaced, self._channel = self._channel, self._open()
+                task = asyncio.ensure_future(replaced.close(REPLACED_CHANNEL_GRACE_SECONDS))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        return self._channel
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _CarryingMethod(
-            self._channel.unary_unary(method, *args, **kwargs), self._context, idempotent(method)
-        )
+        return _CarryingMethod(self, method, args, kwargs)
 
     # The streaming kinds (the health service's Watch) and the rest: the plain channel's.
     def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
-        return self._channel.unary_stream(*args, **kwargs)
+        return self.current().unary_stream(*args, **kwargs)
 
     def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
-        return self._channel.stream_unary(*args, **kwargs)
+        return self.current().stream_unary(*args, **kwargs)
 
     def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
-        return self._channel.stream_stream(*args, **kwargs)
+        return self.current().stream_stream(*args, **kwargs)
 
     async def __aenter__(self) -> CarryingChannel:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await self._channel.close()
+        await self.close()
 
     async def close(self, grace: float | None = None) -> None:
         await self._channel.close(grace)
+        for task in list(self._closing):
+            task.cancel()
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
-        return self._channel.get_state(try_to_connect)
+        return self.current().get_state(try_to_connect)
 
     async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
-        await self._channel.wait_for_state_change(last_observed_state)
+        await self.current().wait_for_state_change(last_observed_state)
 
     async def channel_ready(self) -> None:
-        await self._channel.channel_ready()
+        await self.current().channel_ready()
 
 
 _ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
@@ -259,11 +299,13 @@ def open_channel(
     if target.startswith(("ipv4:", "ipv6:")) and "," in target:
         # The list itself is no name a certificate holds; the first address is.
         options.append(("grpc.default_authority", address.split(",")[0].strip()))
-    if tls is None:
-        channel = grpc.aio.insecure_channel(target, options=options)
-    else:
-        channel = grpc.aio.secure_channel(target, tls.channel_credentials(), options=options)
-    return CarryingChannel(channel, CallContext(timeout, service, signer))
+
+    def open_() -> grpc.aio.Channel:
+        if tls is None:
+            return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.secure_channel(target, tls.channel_credentials(), options=options)
+
+    return CarryingChannel(open_, CallContext(timeout, service, signer), tls)
 
 
 def _domain_error_bytes(error: grpc.aio.AioRpcError) -> bytes | None:
