@@ -52,6 +52,19 @@ class PartsReported:
     lines: tuple[tuple[str, str, stock.LineCounts, int], ...]  # line, part, counters, unit cost
 
 
+@dataclass(frozen=True)
+class RecordStep:
+    """One OrderStatusChanged as the service record and the waiting parts need it."""
+
+    order_id: str
+    number: str
+    version: int
+    status: str
+    text: str  # the service record (domain.stock.record_text)
+    intake: Unit
+    short: dict[str, int]  # what the order waits for, when its step left it waiting
+
+
 @dataclass
 class Batch:
     """A batch's events, noted by the handlers in arrival order, and what they add to the
@@ -60,6 +73,7 @@ class Batch:
 
     movements: list[tuple[str, str, Unit, stock.Movement]] = field(default_factory=list)
     parts_reported: list[PartsReported] = field(default_factory=list)
+    order_steps: list[RecordStep] = field(default_factory=list)
     rollups: stock.Rollups = field(default_factory=dict)
     pairs: dict[tuple[str, str, date, date], int] = field(default_factory=dict)
     waiting: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
@@ -87,6 +101,8 @@ async def finish_batch(uow: UnitOfWork) -> None:
         await _apply_movements(session, batch)
     if batch.parts_reported:
         await _apply_parts_reported(session, batch)
+    if batch.order_steps:
+        await _apply_order_steps(session, batch)
     await repo.add_rollups(session, batch.rollups)
     await repo.add_issue_pairs(session, batch.pairs)
     await repo.add_waiting_rollups(session, batch.waiting)
@@ -279,35 +295,64 @@ async def order_parts_recorded(uow: UnitOfWork, event: order_events_pb2.OrderSta
             (line.part_id, line.quantity) for line in lines
         ).items()
     }
-    text = stock.record_text(record)
-    session = uow.session
-    before = await repo.advance_order(
-        session, event.order_id, event.number, event.version, event.to_status, text
-    )
-    if before is None:
-        return
-    was_waiting, record_before = before[0] == stock.WAITING_PARTS, before[1]
-    if text != record_before:
-        dropped = stock.record_parts(record_before) - set(record)
-        await repo.set_record(session, event.order_id, record, dropped)
-    # Rows of what an order is short of exist only while its latest step left it waiting.
-    waiting = _batch(uow).waiting
-
-    def count(part: str, unit: Unit, orders: int, quantity: int) -> None:
-        for level in stock.levels(unit):
-            n, q = waiting.get((*level, part), (0, 0))
-            waiting[(*level, part)] = (n + orders, q + quantity)
-
-    if was_waiting:
-        for part, unit, quantity in await repo.forget_waiting_parts(session, event.order_id):
-            count(part, unit, -1, -quantity)
-    if event.to_status == stock.WAITING_PARTS and event.short_parts:
+    short: dict[str, int] = {}
+    if event.to_status == stock.WAITING_PARTS:
         short = stock.record_quantities(
             (p.part_id, p.quantity) for p in event.short_parts if p.part_id
         )
-        await repo.add_waiting_parts(session, event.order_id, intake, short)
-        for part, quantity in short.items():
-            count(part, intake, 1, quantity)
+    _batch(uow).order_steps.append(
+        RecordStep(
+            event.order_id,
+            event.number,
+            event.version,
+            event.to_status,
+            stock.record_text(record),
+            intake,
+            short,
+        )
+    )
+
+
+async def _apply_order_steps(session: AsyncConnection, batch: Batch) -> None:
+    """Each order's latest step in the batch against what its row held before: the record's
+    changed parts, and what it is short of (rows that exist only while its latest step left it
+    waiting), each table written once."""
+    stored = await repo.lock_record_orders(session, {step.order_id for step in batch.order_steps})
+    latest: dict[str, RecordStep] = {}
+    for step in batch.order_steps:
+        current = latest.get(step.order_id)
+        if step.version > (current.version if current else stored[step.order_id][0]):
+            latest[step.order_id] = step
+    saved, records, short = [], {}, {}
+    forgotten = set()
+    for order_id, step in latest.items():
+        _, was_status, was_record = stored[order_id]
+        saved.append(
+            (order_id, step.number, step.version, step.status, step.text, was_status, was_record)
+        )
+        if step.text != was_record:
+            record = stock.record_of(step.text)
+            for part, (unit, _) in stock.record_of(was_record).items():
+                records[(order_id, part)] = (unit, 0)
+            for part, (unit, quantity) in record.items():
+                records[(order_id, part)] = (unit, quantity)
+        if was_status == stock.WAITING_PARTS:
+            forgotten.add(order_id)
+        for part, quantity in step.short.items():
+            short[(order_id, part)] = (step.intake, quantity)
+    await repo.save_record_orders(session, saved)
+    await repo.set_records(session, records)
+
+    def count(part: str, unit: Unit, orders: int, quantity: int) -> None:
+        for level in stock.levels(unit):
+            n, q = batch.waiting.get((*level, part), (0, 0))
+            batch.waiting[(*level, part)] = (n + orders, q + quantity)
+
+    for part, unit, quantity in await repo.forget_waiting_parts(session, forgotten):
+        count(part, unit, -1, -quantity)
+    await repo.add_waiting_parts(session, short)
+    for (_, part), (unit, quantity) in short.items():
+        count(part, unit, 1, quantity)
 
 
 STOCK_ORDER_EVENTS: dict[str, tuple[type[Message], Handler]] = {

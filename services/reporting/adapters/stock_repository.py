@@ -84,41 +84,86 @@ def _newer(table: Table, excluded: Any) -> Any:
 
 
 @functools.cache
-def _advance_order(dialect_name: str) -> Any:
-    """Keep the order's latest step, only forward by version, returning what it replaced."""
-    statement = upsert_on(dialect_name, stock_record_orders)
-    return statement.on_conflict_do_update(
-        index_elements=[stock_record_orders.c.order_id],
-        set_={
-            **{
-                name: statement.excluded[name] for name in ("number", "version", "status", "record")
-            },
-            "previous_status": stock_record_orders.c.status,
-            "previous_record": stock_record_orders.c.record,
-        },
-        where=stock_record_orders.c.version < statement.excluded.version,
-    ).returning(stock_record_orders.c.previous_status, stock_record_orders.c.previous_record)
+def _claim_orders(dialect_name: str) -> Any:
+    return upsert_on(dialect_name, stock_record_orders).on_conflict_do_nothing()
 
 
-async def advance_order(
-    session: AsyncConnection, order_id: str, number: str, version: int, status: str, record: str
-) -> tuple[str, str] | None:
-    """The status and record the order had before this step (empty when new), or None when
-    this step is not its latest (an older or repeated one)."""
-    moved = await session.execute(
-        _advance_order(session.dialect.name),
-        {
-            "order_id": order_id,
-            "number": number,
-            "version": version,
-            "status": status,
-            "record": record,
-            "previous_status": "",
-            "previous_record": "",
-        },
+@functools.cache
+def _record_orders() -> Any:
+    c = stock_record_orders.c
+    return (
+        select(c.order_id, c.version, c.status, c.record)
+        .where(c.order_id.in_(bindparam("orders", expanding=True)))
+        .order_by(c.order_id)
+        .with_for_update()
     )
-    row = moved.first()
-    return None if row is None else (row.previous_status, row.previous_record)
+
+
+async def lock_record_orders(
+    session: AsyncConnection, order_ids: Collection[str]
+) -> dict[str, tuple[int, str, str]]:
+    """The batch's orders, locked until commit, each (version, status, record) as its latest
+    step left it: (0, "", "") for an order not seen yet (no record known). Two statements."""
+    keys = sorted(order_ids)
+    await session.execute(
+        _claim_orders(session.dialect.name),
+        [
+            {
+                "order_id": order_id,
+                "number": "",
+                "version": 0,
+                "status": "",
+                "record": "",
+                "previous_status": "",
+                "previous_record": "",
+            }
+            for order_id in keys
+        ],
+    )
+    rows = await session.execute(_record_orders(), {"orders": keys})
+    return {r.order_id: (r.version, r.status, r.record) for r in rows}
+
+
+@functools.cache
+def _save_orders() -> Any:
+    c = stock_record_orders.c
+    return (
+        update(stock_record_orders)
+        .where(c.order_id == bindparam("o_id"))
+        .values(
+            number=bindparam("now_number"),
+            version=bindparam("now_version"),
+            status=bindparam("now_status"),
+            record=bindparam("now_record"),
+            previous_status=bindparam("was_status"),
+            previous_record=bindparam("was_record"),
+        )
+    )
+
+
+async def save_record_orders(
+    session: AsyncConnection, rows: Sequence[tuple[str, str, int, str, str, str, str]]
+) -> None:
+    """Each (order, number, version, status, record, status before, record before), locked by
+    lock_record_orders, in one statement."""
+    if rows:
+        await session.execute(
+            _save_orders(),
+            [
+                {
+                    "o_id": order_id,
+                    "now_number": number,
+                    "now_version": version,
+                    "now_status": status,
+                    "now_record": record,
+                    "was_status": was_status,
+                    "was_record": was_record,
+                }
+                for order_id, number, version, status, record, was_status, was_record in sorted(
+                    rows
+                )
+            ],
+        )
 
 
 @functools.cache
@@ -132,44 +177,24 @@ def _set_record(dialect_name: str) -> Any:
     )
 
 
-@functools.cache
-def _clear_record() -> Any:
-    c = stock_reconciliation.c
-    return (
-        update(stock_reconciliation)
-        .where(
-            c.order_id == bindparam("o_id"),
-            c.part_number.in_(bindparam("parts", expanding=True)),
-        )
-        .values(record_quantity=0)
-    )
-
-
-async def set_record(
-    session: AsyncConnection,
-    order_id: str,
-    quantities: Mapping[str, tuple[Unit, int]],
-    dropped: Collection[str],
+async def set_records(
+    session: AsyncConnection, records: Mapping[tuple[str, str], tuple[Unit, int]]
 ) -> None:
-    """The service record's quantity per part (with the unit whose warehouse issues it); parts
-    dropped from the record go to 0."""
-    if quantities:
-        await session.execute(
-            _set_record(session.dialect.name),
-            [
-                {
-                    "order_id": order_id,
-                    "part_number": part,
-                    "branch_id": unit[0],
-                    "store_id": unit[1],
-                    "record_quantity": quantity,
-                    "issued_quantity": 0,
-                }
-                for part, (unit, quantity) in sorted(quantities.items())
-            ],
-        )
-    if dropped:
-        await session.execute(_clear_record(), {"o_id": order_id, "parts": sorted(dropped)})
+    """Each (order, part)'s quantity on the service record (0: dropped from it), with the unit
+    whose warehouse issues it, in one statement."""
+    rows = [
+        {
+            "order_id": order_id,
+            "part_number": part,
+            "branch_id": unit[0],
+            "store_id": unit[1],
+            "record_quantity": quantity,
+            "issued_quantity": 0,
+        }
+        for (order_id, part), (unit, quantity) in sorted(records.items())
+    ]
+    if rows:
+        await session.execute(_set_record(session.dialect.name), rows)
 
 
 @functools.cache
@@ -177,39 +202,39 @@ def _forget_waiting() -> Any:
     c = stock_waiting_parts.c
     return (
         delete(stock_waiting_parts)
-        .where(c.order_id == bindparam("o_id"))
+        .where(c.order_id.in_(bindparam("orders", expanding=True)))
         .returning(c.part_number, c.branch_id, c.store_id, c.quantity)
     )
 
 
 async def forget_waiting_parts(
-    session: AsyncConnection, order_id: str
+    session: AsyncConnection, order_ids: Collection[str]
 ) -> list[tuple[str, Unit, int]]:
-    """What the order was short of, each (part, unit, quantity), no longer."""
-    rows = await session.execute(_forget_waiting(), {"o_id": order_id})
+    """What the orders were short of, each (part, unit, quantity), no longer."""
+    if not order_ids:
+        return []
+    rows = await session.execute(_forget_waiting(), {"orders": sorted(order_ids)})
     return [(row.part_number, (row.branch_id, row.store_id), row.quantity) for row in rows]
 
 
 async def add_waiting_parts(
-    session: AsyncConnection, order_id: str, unit: Unit, short: Mapping[str, int]
+    session: AsyncConnection, short: Mapping[tuple[str, str], tuple[Unit, int]]
 ) -> None:
-    """What the order waiting for parts is short of."""
-    await session.execute(
-        stock_waiting_parts.insert(),
-        [
-            {
-                "order_id": order_id,
-                "part_number": part,
-                "branch_id": unit[0],
-                "store_id": unit[1],
-                "quantity": quantity,
-            }
-            for part, quantity in sorted(short.items())
-        ],
-    )
-
-
-# Reading the figures.
+    """What each (order, part) waiting for parts is short of, with the order's unit."""
+    if short:
+        await session.execute(
+            stock_waiting_parts.insert(),
+            [
+                {
+                    "order_id": order_id,
+                    "part_number": part,
+                    "branch_id": unit[0],
+                    "store_id": unit[1],
+                    "quantity": quantity,
+                }
+                for (order_id, part), (unit, quantity) in sorted(short.items())
+            ],
+        )
 
 
 PartKey = tuple[str, str]  # (warehouse_id, part_number)

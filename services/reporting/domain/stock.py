@@ -243,9 +243,16 @@ def record_text(record: Mapping[str, tuple[tuple[str, str], int]]) -> str:
     )
 
 
+def record_of(text: str) -> dict[str, tuple[tuple[str, str], int]]:
+    """A record written by record_text ("" for none known)."""
+    if not text:
+        return {}
+    return {part: ((branch, store), quantity) for part, branch, store, quantity in json.loads(text)}
+
+
 def record_parts(text: str) -> set[str]:
     """The parts of a record written by record_text ("" for none known)."""
-    return {entry[0] for entry in json.loads(text)} if text else set()
+    return set(record_of(text))
 
 
 def record_quantities(lines: Iterable[tuple[str, int]]) -> dict[str, int]:

@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -24,7 +24,7 @@ from servicekit.errors import InvalidInput, NotFound
 from servicekit.inbox import EventConsumer
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from servicekit.runtime import Runtime
-from servicekit.testing import eventually
+from servicekit.testing import eventually, statements_sent
 from servicekit.timeutil import to_timestamp
 from services.reporting import stock
 from services.reporting.service import SPEC
@@ -529,3 +529,79 @@ async def test_the_migration_fills_the_rollups_the_handlers_keep(
         await connection.run_sync(down_and_up)
         await connection.commit()
     assert await _all_figures(runtime, chain) == kept
+
+
+def _history(chain: Chain, orders: int) -> list[Message]:
+    """Movements of a few parts, orders issued to and returned from, steps waiting for parts."""
+    s1, s2 = chain.store(chain.sh, 1), chain.store(chain.sh, 2)
+    found: list[Message] = [
+        moved(chain.sh, s1, f"W-{s1}", "P1", "2026-08-01", "receipt", 50, 100, 50),
+        moved(chain.sh, s2, f"W-{s2}", "P2", "2026-07-01", "receipt", 20, 300, 20),
+    ]
+    for n in range(orders):
+        store, part, cost = (s1, "P1", 100) if n % 2 else (s2, "P2", 300)
+        day = f"2026-11-{1 + n % 4:02d}"
+        order_id = chain.order(n)
+        # Apart in time: the ledger's order, not the event ids the two chains differ by.
+        issue = moved(chain.sh, store, f"W-{store}", part, day, "issue", -1, cost, 40 - n)
+        issue.meta.occurred_at.CopyFrom(to_timestamp(shanghai_morning(day) + timedelta(minutes=n)))
+        found += [
+            issue,
+            parts_changed(chain.sh, store, order_id, day, "issue", [("L1", part, 1, 0, cost)]),
+            step(chain.sh, store, order_id, 3, "waiting_parts", [("L1", part, 2)], [(part, 1)]),
+            step(chain.sh, store, order_id, 4 + n % 2, "in_repair", [("L1", part, 2)]),
+        ]
+    return found
+
+
+def _anonymous(found: list[tuple[object, ...]], chain: Chain) -> str:
+    return repr(found).replace(chain.tag, "")
+
+
+@pytest.mark.service("reporting")
+async def test_a_batch_in_any_order_gives_the_figures_of_one_event_at_a_time_in_fixed_statements(
+    runtime: Runtime,
+) -> None:
+    one_by_one, batched = Chain.unique(), Chain.unique()
+    await _apply(runtime, _history(one_by_one, 12))
+    events = _history(batched, 12)
+    async with runtime.uow() as uow:
+        for event in reversed(events):
+            if isinstance(event, inventory_events_pb2.StockMoved):
+                await stock.stock_moved(uow, event)
+            elif isinstance(event, inventory_events_pb2.OrderPartsChanged):
+                await stock.order_parts_changed(uow, event)
+            else:
+                assert isinstance(event, order_events_pb2.OrderStatusChanged)
+                await stock.order_parts_recorded(uow, event)
+        await uow.commit()
+
+    async def figures_of(chain: Chain) -> str:
+        sh = AuthContext("u-sh", "branch_manager", chain.sh)
+        found = []
+        for first, last in (("2026-11-01", "2026-11-04"), ("2026-11-03", "2026-12-31")):
+            got = await stock.get_stock_figures(runtime.uow, sh, "", "", first, last)
+            found.append((totals(got.total), [totals(t) for t in got.by_store], got.waiting_parts))
+        mismatches, _ = await stock.list_record_mismatches(runtime.uow, sh, "", "", 100, "")
+        found.append(tuple((m.row.order_id, m.row.part_number, m.kind) for m in mismatches))
+        return _anonymous(found, chain)
+
+    assert await figures_of(batched) == await figures_of(one_by_one)
+
+    async def statements(orders: int) -> int:
+        chain = Chain.unique()
+        events = _history(chain, orders)
+        async with runtime.uow() as uow:
+            with statements_sent(runtime.db) as sent:
+                for event in events:
+                    if isinstance(event, inventory_events_pb2.StockMoved):
+                        await stock.stock_moved(uow, event)
+                    elif isinstance(event, inventory_events_pb2.OrderPartsChanged):
+                        await stock.order_parts_changed(uow, event)
+                    else:
+                        assert isinstance(event, order_events_pb2.OrderStatusChanged)
+                        await stock.order_parts_recorded(uow, event)
+                await uow.commit()
+        return len(sent)
+
+    assert await statements(3) == await statements(40)
