@@ -60,8 +60,6 @@ SERVICES = ("orders", "inventory", "customers", "reporting")
 PROCESSES = (*SERVICES, "gateway")
 CONFIG_MAP = "aftersales-config"
 SECRET = "aftersales-secrets"
-KEYS_SECRET = "aftersales-internal-keys"
-KEYS_PATH = "/etc/aftersales/keys"
 SECRET_EXAMPLE = BASE / "secret.example.yaml"
 LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 
@@ -119,6 +117,15 @@ def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
     return [d for d in docs if d["kind"] == kind]
 
 
+def processes(docs: list[Doc]) -> list[Doc]:
+    """The Deployments of the platform's own processes (the gateway and the services)."""
+    return [
+        d
+        for d in of_kind(docs, "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] in {"service", "gateway"}
+    ]
+
+
 def pod_spec(workload: Doc) -> Doc:
     spec: Doc = workload["spec"]["template"]["spec"]
     return spec
@@ -167,12 +174,16 @@ def example_secret_keys(name: str = SECRET) -> set[str]:
 
 def secret_volume_keys(workload: Doc) -> list[tuple[str, str]]:
     """(Secret, key) of every Secret item the pod mounts as a file."""
-    return [
-        (volume["secret"]["secretName"], item["key"])
-        for volume in pod_spec(workload).get("volumes", [])
-        if "secret" in volume
-        for item in volume["secret"]["items"]
-    ]
+    found = []
+    for volume in pod_spec(workload).get("volumes", []):
+        if "secret" in volume:
+            name = volume["secret"]["secretName"]
+            found += [(name, item["key"]) for item in volume["secret"]["items"]]
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                name = source["secret"]["name"]
+                found += [(name, item["key"]) for item in source["secret"].get("items", [])]
+    return found
 
 
 # Kinds that belong to no namespace.
@@ -302,9 +313,12 @@ def test_overlay_renders_and_every_object_validates(rendered: tuple[str, list[Do
         if doc["kind"] not in CLUSTER_SCOPED:
             assert doc["metadata"]["namespace"] == "aftersales", doc["metadata"]["name"]
     assert not of_kind(docs, "Secret"), "no Secret is applied from the repository"
-    deployments = of_kind(docs, "Deployment")
+    deployments = processes(docs)
     assert sorted(d["metadata"]["name"] for d in deployments) == sorted(PROCESSES)
-    images = {c["image"] for d in deployments for c in all_containers(d)}
+    others = {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} - set(PROCESSES)
+    assert others <= {"otel-collector"}, "prod's monitoring (components/monitoring) aside"
+    jobs = of_kind(docs, "Job")
+    images = {c["image"] for d in [*deployments, *jobs] for c in all_containers(d)}
     assert len(images) == 1, f"one image for every process, not {images}"
     name, _, tag = images.pop().rpartition(":")
     assert name and tag, "the overlay sets the image's tag"
@@ -316,7 +330,22 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
     services = {d["metadata"]["name"]: d for d in of_kind(docs, "Service")}
     workloads = [*of_kind(docs, "Deployment"), *of_kind(docs, "StatefulSet")]
     # The Secrets CloudNativePG makes for each Cluster's owner (username, password, uri, ...).
-    made_by_operator = {f"{c['metadata']['name']}-app" for c in of_kind(docs, "Cluster")}
+    # The Secrets the operators make: CloudNativePG's for each Cluster's owner, cert-manager's
+    # for each Certificate; with the keys each holds.
+    made_by_operator = {
+        f"{c['metadata']['name']}-app": {"username", "password", "uri", "dbname"}
+        for c in of_kind(docs, "Cluster")
+    }
+    made_by_operator |= {
+        c["spec"]["secretName"]: {"tls.crt", "tls.key", "ca.crt"}
+        for c in of_kind(docs, "Certificate")
+    }
+
+    def secret_holds(secret: str, key: str) -> bool:
+        if secret in made_by_operator:
+            return key in made_by_operator[secret]
+        return key in example_secret_keys(secret)
+
     for workload in [*workloads, *of_kind(docs, "Job")]:
         for container in all_containers(workload):
             for item in container.get("env", []):
@@ -325,12 +354,9 @@ def test_overlay_references_resolve(rendered: tuple[str, list[Doc]]) -> None:
                     assert source["configMapKeyRef"]["key"] in config, item
                 if "secretKeyRef" in source:
                     ref = source["secretKeyRef"]
-                    if ref["name"] in made_by_operator:
-                        assert ref["key"] in {"username", "password", "uri", "dbname"}, item
-                    else:
-                        assert ref["key"] in example_secret_keys(ref["name"]), item
+                    assert secret_holds(ref["name"], ref["key"]), item
         for secret, key in secret_volume_keys(workload):
-            assert key in example_secret_keys(secret), f"{secret}/{key}"
+            assert secret_holds(secret, key), f"{secret}/{key}"
     for name, service in services.items():
         selector = service["spec"]["selector"]
         selected = [
@@ -396,7 +422,7 @@ def test_prod_overlay_is_replicated_budgeted_and_has_no_demo_data(
     autoscalers = {
         h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(docs, "HorizontalPodAutoscaler")
     }
-    for deployment in of_kind(docs, "Deployment"):
+    for deployment in processes(docs):
         name = deployment["metadata"]["name"]
         # The autoscaler owns the count (an apply must not reset it), never under two.
         assert "replicas" not in deployment["spec"], name
@@ -683,29 +709,6 @@ def test_gateway_ports_and_http_probes_match_its_settings() -> None:
 
 
 @pytest.mark.parametrize("process", PROCESSES)
-def test_each_process_gets_its_own_signing_key_and_the_services_every_public_key(
-    process: str,
-) -> None:
-    """The caller-token keys come from the Secret as files in INTERNAL_TOKEN_KEYS: the gateway
-    and each service its own private key only; the services, which verify, every public key."""
-    deployment = find(base_docs(), "Deployment", process)
-    container = server(deployment)
-    assert env_value(container, "INTERNAL_TOKEN_KEYS", base_config()) == KEYS_PATH
-    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == KEYS_PATH]
-    assert mount.get("readOnly") is True
-    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
-    assert volume["secret"]["secretName"] == KEYS_SECRET
-    files = {item["key"]: item["path"] for item in volume["secret"]["items"]}
-    assert all(key == path for key, path in files.items()), "each file named as in the Secret"
-    private = {key for key in files if key.endswith(".key")}
-    assert private == {f"{process}.key"}, "no process holds another's signing key"
-    public = {key for key in files if key.endswith(".pub")}
-    expected = set() if process == "gateway" else {f"{p}.pub" for p in (GATEWAY, *SERVICES)}
-    assert public == expected
-    assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by others"
-
-
-@pytest.mark.parametrize("process", PROCESSES)
 def test_pods_outlast_the_graceful_shutdown(process: str) -> None:
     deployment = find(base_docs(), "Deployment", process)
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
@@ -755,8 +758,14 @@ def test_pods_are_non_root_read_only_and_labelled(process: str) -> None:
         assert these["app.kubernetes.io/component"] in {"service", "gateway"}
 
 
+# Labelled by the prod overlay (overlays/prod/monitoring-labels.yaml): checked as rendered.
+LABELLED_BY_THE_OVERLAY = K8S / "components" / "monitoring"
+
+
 def test_every_object_carries_the_recommended_labels() -> None:
     for path in resource_files():
+        if path.is_relative_to(LABELLED_BY_THE_OVERLAY):
+            continue
         for doc in load_docs(path):
             labels = doc["metadata"].get("labels", {})
             missing = [label for label in LABELS if label not in labels]

@@ -145,7 +145,7 @@ def prod() -> tuple[list[Doc], dict[str, Pod]]:
         "ingress-controller", "ingress-nginx", controller, ip="10.244.9.1"
     )
     pods["prometheus"] = Pod("prometheus", "monitoring", {"app": "prometheus"}, ip="10.244.9.2")
-    pods["collector"] = Pod("collector", "monitoring", {"app": "otel"}, ip="10.244.9.3")
+    pods["tempo"] = Pod("tempo", "monitoring", {"app": "tempo"}, ip="10.244.9.3")
     pods["cnpg-operator"] = Pod("cnpg-operator", "cnpg-system", {"app": "cnpg"}, ip="10.244.9.4")
     pods["kube-dns"] = Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, ip="10.96.0.10")
     pods["intruder"] = Pod(
@@ -248,3 +248,16 @@ def test_every_pod_resolves_names_and_only_customers_goes_out(
         assert allowed(policies, pods[name], pods["internet"], 443) == (name == "customers")
     assert not allowed(policies, pods["stray"], pods["orders"], 50051)
     assert not allowed(policies, pods["internet"], pods["orders"], 50051)
+
+
+def test_spans_go_to_the_collector_and_from_it_to_the_monitoring_namespace_only(
+    prod: tuple[list[Doc], dict[str, Pod]],
+) -> None:
+    policies, pods = prod
+    collector = pods["otel-collector"]
+    otlp = collector.ports["otlp-grpc"]
+    for name in [*PROCESSES, "stray", "nats", "intruder"]:
+        assert allowed(policies, pods[name], collector, otlp) == (name in PROCESSES), name
+    assert allowed(policies, collector, pods["tempo"], 4317)
+    assert not allowed(policies, collector, pods["internet"], 443)
+    assert not allowed(policies, collector, pods["orders"], pods["orders"].ports["grpc"])

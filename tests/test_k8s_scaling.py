@@ -10,9 +10,11 @@ import re
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
+from servicekit import metrics
 from servicekit.bus_permissions import SERVICES as BUS_USERS
 from servicekit.caller_token import CALLS_ON
 from servicekit.db import Database
@@ -65,7 +67,7 @@ def test_each_process_autoscales_on_cpu_and_its_consumers_backlog(
     (cpu,) = [m["resource"] for m in autoscaler["metrics"] if m["type"] == "Resource"]
     assert cpu["name"] == "cpu" and cpu["target"]["type"] == "Utilization"
     backlog = {
-        m["external"]["metric"]["selector"]["matchLabels"]["consumer_name"]
+        m["external"]["metric"]["selector"]["matchLabels"]["consumer"]
         for m in autoscaler["metrics"]
         if m["type"] == "External" and m["external"]["metric"]["name"] == BACKLOG
     }
@@ -75,6 +77,13 @@ def test_each_process_autoscales_on_cpu_and_its_consumers_backlog(
         assert backlog == durables, "one backlog metric per durable consumer it reads with"
     else:
         assert backlog == set()
+
+
+def test_the_backlog_metric_is_one_the_services_export_labelled_by_consumer() -> None:
+    """prometheus-adapter serves what Prometheus scrapes from the services (hpa.yaml)."""
+    assert metrics.CONSUMER_PENDING in REGISTRY._collector_to_names
+    assert REGISTRY._collector_to_names[metrics.CONSUMER_PENDING] == [BACKLOG]
+    assert "consumer" in metrics.CONSUMER_PENDING._labelnames
 
 
 @pytest.mark.parametrize("process", PROCESSES)
