@@ -123,21 +123,7 @@ def run_old_code(code: Path, process: str, url: str, schema: str | None) -> dict
 
 # A breach this test found, kept visible until it is mended (strict: the test fails once the
 # previous release runs again, so the mark cannot outlive the breach).
-KNOWN_BREACHES = {
-    "reporting": "0008_stock_rollups drops stock_store_days, which the previous release still "
-    "reads: a contract step in the release that stops using it (docs/migrations.md)",
-}
-
-
-@pytest.mark.parametrize(
-    "process",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BREACHES[p]))
-        if p in KNOWN_BREACHES
-        else p
-        for p in PROCESSES
-    ],
-)
+@pytest.mark.parametrize("process", PROCESSES)
 async def test_the_previous_release_runs_on_the_schema_at_head(
     process: str, tmp_path: Path
 ) -> None:

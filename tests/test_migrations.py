@@ -22,7 +22,14 @@ SERVICES = ("orders", "inventory", "customers", "reporting")
 def differences(connection: Connection, metadata: MetaData, schema: str | None) -> list[object]:
     options = {"version_table_schema": schema} if schema else {}
     context = MigrationContext.configure(connection, opts=options)
-    return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
+    # A table the models no longer have stays, with its indexes, for the release before
+    # (expand/contract, docs/migrations.md) until a later migration drops it.
+    return [
+        d
+        for d in compare_metadata(context, metadata)
+        if d[0] != "remove_table"
+        and not (d[0] == "remove_index" and d[1].table.name not in metadata.tables)
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)
