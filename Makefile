@@ -8,7 +8,7 @@ SERVICES := orders inventory customers reporting gateway
 WEB_DEPS := web/node_modules/.package-lock.json
 WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
 
-.PHONY: web web-deps web-test web-client web-client-check web-e2e install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
+.PHONY: streams web web-deps web-test web-client web-client-check web-e2e install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ format: install
 ## Apply every service's migrations without serving (DATABASE_URL/DB_SCHEMA as for a run).
 migrate: install
 	for service in $(SERVICES); do DB_SCHEMA=$${DB_SCHEMA_PREFIX}$$service $(PY) -m services.$$service migrate || exit 1; done
+
+## The JetStream streams at this version's settings (servicekit.streams; the streams Job in k8s),
+## as each service's NATS user: NATS_URL, passwords in NATS_PASSWORDS/<user>, NATS_SIZING=national
+## for the chain's sizes.
+streams: install
+	for service in orders inventory customers reporting; do NATS_USER=$$service NATS_PASSWORD_FILE=$${NATS_PASSWORDS:+$$NATS_PASSWORDS/$$service} $(PY) -m servicekit.streams $$service --sizing $${NATS_SIZING:-local} || exit 1; done
 
 ## A new migration from model changes: make migration SERVICE=orders MSG="add closed_at"
 migration: install
