@@ -251,7 +251,9 @@ async def get_kpis(
     period = report_period(date_from, date_to, today=shanghai_day(utc_now()))
     async with new_uow() as uow:
         session = uow.session
-        split_rows = await repository.figure_rows(session, branch, store, period)
+        # A statement for the counters and one for the sketches, each answering for the unit
+        # and the units below it: every round trip costs, the more so on a busy machine.
+        split_rows, unit_rows = await repository.scope_figures(session, branch, store, period)
         total = add_counters(counters for _, _, counters in split_rows)
         if store:
             # One store's percentiles are exact, from its own orders.
@@ -260,23 +262,18 @@ async def get_kpis(
             )
             units: list[UnitFigures] = []
         else:
-            figures = with_sketch(
-                total, await repository.turnaround_sketch(session, branch, store, period)
-            )
-            sketches = await repository.unit_sketches(session, branch, store, period)
+            sketch, sketches = await repository.scope_sketches(session, branch, store, period)
+            figures = with_sketch(total, sketch)
             units = [
                 UnitFigures(b, s, with_sketch(counters, sketches.get((b, s), {})))
-                for b, s, counters in await repository.unit_rows(session, branch, store, period)
+                for b, s, counters in unit_rows
             ]
         # by_store, the older breakdown: a branch's stores, or the store itself; at HQ the
         # breakdown is by branch (by_unit), never 10,000 stores summed over the period.
         if branch and not store:
             stores = [(u.branch_id, u.store_id, u.figures["received"]) for u in units]
         elif store:
-            stores = [
-                (b, s, counters.get("received", 0))
-                for b, s, counters in await repository.unit_rows(session, branch, store, period)
-            ]
+            stores = [(b, s, counters.get("received", 0)) for b, s, counters in unit_rows]
         else:
             stores = []
         open_rows = await repository.backlog_rows(session, branch, store)

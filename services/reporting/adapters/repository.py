@@ -234,6 +234,9 @@ def _unit(table: Table, branch_id: str | None, store_id: str | None) -> list[Col
 # kept only on them (orm.py).
 _ALL: ColumnElement[str] = literal_column(f"'{ALL}'")
 _NONE: ColumnElement[str] = literal_column("''")
+# Which part of a statement answering for a unit and the units below it a row belongs to.
+_OWN: ColumnElement[str] = literal_column("'own'")
+_BELOW: ColumnElement[str] = literal_column("'below'")
 
 
 def _sums(table: Table, names: Sequence[str]) -> list[Any]:
@@ -248,17 +251,42 @@ async def figure_rows(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> list[tuple[str, str, dict[str, int]]]:
     """The unit's counters over the period, per service type and brand."""
+    return (await scope_figures(session, branch_id, store_id, period, below=False))[0]
+
+
+async def scope_figures(
+    session: AsyncConnection,
+    branch_id: str | None,
+    store_id: str | None,
+    period: Period,
+    *,
+    below: bool = True,
+) -> tuple[list[tuple[str, str, dict[str, int]]], list[tuple[str, str, dict[str, int]]]]:
+    """The unit's counters per service type and brand, and (`below`) each unit's below it
+    from their total rows (see unit_rows), in one statement."""
     c = order_rollups.c
-    rows = await session.execute(
-        select(c.service_type, c.brand, *_sums(order_rollups, FIGURE_COUNTERS))
+    parts = [
+        select(
+            _OWN.label("part"),
+            c.service_type.label("a"),
+            c.brand.label("b"),
+            *_sums(order_rollups, FIGURE_COUNTERS),
+        )
         .where(
             *_unit(order_rollups, branch_id, store_id),
             c.service_type != _ALL,
             _in_period(order_rollups, period),
         )
         .group_by(c.service_type, c.brand)
-    )
-    return [(r.service_type, r.brand, _counters(r, FIGURE_COUNTERS)) for r in rows]
+    ]
+    if below:
+        parts.append(_unit_totals(branch_id, store_id, period, _BELOW))
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    split: list[tuple[str, str, dict[str, int]]] = []
+    units: list[tuple[str, str, dict[str, int]]] = []
+    for r in await session.execute(statement):
+        (split if r.part == "own" else units).append((r.a, r.b, _counters(r, FIGURE_COUNTERS)))
+    return split, units
 
 
 def _below(table: Table, branch_id: str | None, store_id: str | None) -> list[Any]:
@@ -276,10 +304,20 @@ async def unit_rows(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> list[tuple[str, str, dict[str, int]]]:
     """Counters per unit below the scope (a store's own row for a store), from the units'
-    total rows: one per unit and month or edge day."""
+    total rows: one per unit and tile of the period."""
+    rows = await session.execute(_unit_totals(branch_id, store_id, period, _BELOW))
+    return [(r.a, r.b, _counters(r, FIGURE_COUNTERS)) for r in rows]
+
+
+def _unit_totals(branch_id: str | None, store_id: str | None, period: Period, part: Any) -> Any:
     c = order_rollups.c
-    rows = await session.execute(
-        select(c.branch_id, c.store_id, *_sums(order_rollups, FIGURE_COUNTERS))
+    return (
+        select(
+            part.label("part"),
+            c.branch_id.label("a"),
+            c.store_id.label("b"),
+            *_sums(order_rollups, FIGURE_COUNTERS),
+        )
         .where(
             *_below(order_rollups, branch_id, store_id),
             c.service_type == _ALL,
@@ -287,79 +325,83 @@ async def unit_rows(
         )
         .group_by(c.branch_id, c.store_id)
     )
-    return [(r.branch_id, r.store_id, _counters(r, FIGURE_COUNTERS)) for r in rows]
 
 
 async def turnaround_sketch(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> dict[int, int]:
-    sketches = await _sketches(
-        session, _unit(turnaround_buckets, branch_id, store_id), period, by_unit=False
-    )
-    return sketches.get(("", ""), {})
+    return (await scope_sketches(session, branch_id, store_id, period, below=False))[0]
 
 
 async def unit_sketches(
     session: AsyncConnection, branch_id: str | None, store_id: str | None, period: Period
 ) -> dict[tuple[str, str], dict[int, int]]:
     """The turnaround sketch of each unit below the scope."""
-    return await _sketches(
-        session,
-        _below(turnaround_buckets, branch_id, store_id),
-        period,
-        by_unit=True,
-        # HQ's branches: their rows' store_id is '', and the index they are read from holds
-        # no store_id to give.
-        stores=bool(branch_id or store_id),
-    )
+    return (await scope_sketches(session, branch_id, store_id, period, own=False))[1]
 
 
-async def _sketches(
+async def scope_sketches(
     session: AsyncConnection,
-    unit: list[Any],
+    branch_id: str | None,
+    store_id: str | None,
     period: Period,
     *,
-    by_unit: bool,
-    stores: bool = True,
-) -> dict[tuple[str, str], dict[int, int]]:
-    """Bucket counts summed over the period, per unit (or all together, under ("", "")).
-    PostgreSQL sends each unit's sketch as one row of two arrays: HQ's 30 branches over a year
-    are some 20,000 (unit, bucket) sums, which cost more to send and unpack row by row than
-    to sum."""
+    own: bool = True,
+    below: bool = True,
+) -> tuple[dict[int, int], dict[tuple[str, str], dict[int, int]]]:
+    """The unit's turnaround sketch over the period and each unit's below it, in one
+    statement. PostgreSQL sends each sketch as one row of two arrays: HQ's 30 branches over a
+    year are some 12,000 (unit, bucket) sums, which cost more to send and unpack row by row
+    than to sum."""
     c = turnaround_buckets.c
+    parts: list[tuple[Any, list[Any], list[Any]]] = []
+    if own:
+        unit = _unit(turnaround_buckets, branch_id, store_id)
+        parts.append((_OWN, unit, [_NONE.label("branch_id"), _NONE.label("store_id")]))
+    if below:
+        # HQ's branches: their rows' store_id is '', and the index they are read from holds
+        # no store_id to give.
+        store = c.store_id if branch_id or store_id else _NONE.label("store_id")
+        parts.append(
+            (_BELOW, _below(turnaround_buckets, branch_id, store_id), [c.branch_id, store])
+        )
     # A select per run of one grain, each a range of an index that holds n: OR-ed together,
     # PostgreSQL reads them through a bitmap of the table's pages instead.
     runs = [
-        select(c.branch_id, c.store_id if stores else _NONE.label("store_id"), c.bucket, c.n).where(
-            *unit, c.grain == tile.grain, c.day >= tile.first, c.day <= tile.last
+        select(part.label("part"), *units, c.bucket, c.n).where(
+            *conditions, c.grain == tile.grain, c.day >= tile.first, c.day <= tile.last
         )
+        for part, conditions, units in parts
         for tile in tiles(period)
     ]
     rows = (runs[0] if len(runs) == 1 else union_all(*runs)).subquery()
-    units = [rows.c.branch_id, rows.c.store_id] if by_unit else []
-    summed = select(*units, rows.c.bucket, func.sum(rows.c.n).label("n")).group_by(
-        *units, rows.c.bucket
+    keys = [rows.c.part, rows.c.branch_id, rows.c.store_id]
+    summed = select(*keys, rows.c.bucket, func.sum(rows.c.n).label("n")).group_by(
+        *keys, rows.c.bucket
     )
-    sketches: dict[tuple[str, str], dict[int, int]] = {}
+    mine: dict[int, int] = {}
+    theirs: dict[tuple[str, str], dict[int, int]] = {}
+
+    def into(part: str, branch: str, store: str) -> dict[int, int]:
+        return mine if part == "own" else theirs.setdefault((branch, store), {})
+
     if session.dialect.name != "postgresql":
         for row in await session.execute(summed):
-            key = (row.branch_id, row.store_id) if by_unit else ("", "")
-            sketches.setdefault(key, {})[int(row.bucket)] = int(row.n)
-        return sketches
+            into(row.part, row.branch_id, row.store_id)[int(row.bucket)] = int(row.n)
+        return mine, theirs
     sums = summed.subquery()
     packed = select(
-        *[sums.c[name] for name in ("branch_id", "store_id") if by_unit],
+        sums.c.part,
+        sums.c.branch_id,
+        sums.c.store_id,
         func.array_agg(sums.c.bucket).label("buckets"),
         func.array_agg(sums.c.n.cast(BigInteger)).label("counts"),
-    )
-    if by_unit:
-        packed = packed.group_by(sums.c.branch_id, sums.c.store_id)
+    ).group_by(sums.c.part, sums.c.branch_id, sums.c.store_id)
     for row in await session.execute(packed):
-        if row.buckets is None:
-            continue
-        key = (row.branch_id, row.store_id) if by_unit else ("", "")
-        sketches[key] = dict(zip(row.buckets, row.counts, strict=True))
-    return sketches
+        into(row.part, row.branch_id, row.store_id).update(
+            zip(row.buckets, row.counts, strict=True)
+        )
+    return mine, theirs
 
 
 def _day_bounds(period: Period) -> tuple[datetime, datetime]:

@@ -5,6 +5,8 @@ seed gives the same history). The rollups of such a history are the sum of the s
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,8 +29,15 @@ BRANDS = (
 TECHNICIANS_PER_STORE = 3
 
 
+@functools.cache
+def _cumulative(weighted: tuple[tuple[str, float], ...]) -> tuple[list[str], list[float]]:
+    return [name for name, _ in weighted], list(itertools.accumulate(w for _, w in weighted))
+
+
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
-    return rng.choices([name for name, _ in weighted], [w for _, w in weighted])[0]
+    # Cumulative weights worked out once: the same draw as choices(names, weights), cheaper.
+    names, cumulative = _cumulative(weighted)
+    return rng.choices(names, cum_weights=cumulative)[0]
 
 
 def store_history(
@@ -58,7 +67,8 @@ def store_history(
             if earlier.closed_at and (received - earlier.closed_at).days <= 90:
                 fact = replace(fact, repeat_repair=True, repeat_of_order_id=earlier.order_id)
                 facts[positions[earlier.order_id]] = replace(earlier, came_back_as=fact.order_id)
-                recent_closed.remove(earlier)
+                # By identity: comparing facts field by field cost a fifth of the seeding.
+                del recent_closed[next(i for i, f in enumerate(recent_closed) if f is earlier)]
         positions[fact.order_id] = len(facts)
         facts.append(fact)
         if fact.repaired:

@@ -105,8 +105,8 @@ def contributions(fact: OrderFact, *, store_only: bool = False) -> Rollups:
 
 
 def store_day_contributions(fact: OrderFact) -> Rollups:
-    """Its store's day rows alone, for a bulk load that sums them, adds them up into the
-    coarser grains (coarser()) and into their branch's and HQ's rows itself (seed_history)."""
+    """Its store's day rows alone: what a bulk load sums (store_day_sums) and adds up into
+    the coarser grains and into its branch's and HQ's rows itself (seed_history)."""
     return _contributions(fact, _units(fact)[2:], _day_only)
 
 
@@ -188,20 +188,6 @@ def technician_figures(fact: OrderFact) -> tuple[date, Counters] | None:
 
 def _day_only(day: date) -> tuple[tuple[str, date], ...]:
     return ((DAY, day),)
-
-
-def coarser(day_rows: Rollups) -> Rollups:
-    """Day rows and every coarser grain's rows they add up to: what contributions() writes
-    for the orders behind the day rows (backlog rows, by no grain, as they are)."""
-    total: Rollups = {}
-    for key, counters in day_rows.items():
-        if isinstance(key, BacklogKey):
-            _add(total, key, counters)
-            continue
-        for grain in GRAINS:
-            start = grain_start(grain, key.day)
-            _add(total, dataclasses.replace(key, grain=grain, day=start), counters)
-    return {key: counters for key, counters in total.items() if counters}
 
 
 def _closed_counters(fact: OrderFact) -> Counters:
@@ -322,7 +308,8 @@ _GRAIN_AT = {FigureKey: 2, TurnaroundKey: 2, TechnicianKey: 3}
 
 
 def coarser_sums(day_sums: RowSums) -> RowSums:
-    """coarser() for row sums: day rows and every coarser grain's rows they add up to."""
+    """Day rows and every coarser grain's rows they add up to: what contributions() writes
+    for the orders behind the day rows (backlog rows, by no grain, as they are)."""
     total: RowSums = {kind: {} for kind in day_sums}
     for kind, rows in day_sums.items():
         into = total[kind]

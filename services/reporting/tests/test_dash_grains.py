@@ -41,7 +41,6 @@ from services.reporting.domain.rollups import (
     TechnicianKey,
     TurnaroundKey,
     as_rollups,
-    coarser,
     coarser_sums,
     contributions,
     level_up,
@@ -139,11 +138,6 @@ def _summed(rollups: Rollups, keep: Callable[[Any], bool]) -> Rollups:
 @given(periods)
 def test_a_period_read_from_its_tiles_equals_it_summed_from_days(period: Period) -> None:
     assert from_tiles(ROLLUPS, period) == from_days(ROLLUPS, period)
-
-
-def test_the_coarser_grains_are_the_sum_of_the_days() -> None:
-    days = {key: counters for key, counters in ROLLUPS.items() if getattr(key, "grain", DAY) == DAY}
-    assert coarser(days) == ROLLUPS
 
 
 def test_a_bulk_loads_row_sums_are_the_contributions() -> None:
