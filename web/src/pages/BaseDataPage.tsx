@@ -90,7 +90,7 @@ function FaultCodes() {
       <Form form={form} layout="inline" name="fault-code" initialValues={{ active: true, brand: brand || undefined }} onFinish={(v) => put.mutate(v)} style={{ rowGap: 8 }}>
         <Form.Item name="brand" label={t("intake.brand")} rules={[{ required: true, message: t("common.required") }]}><BrandSelect /></Form.Item>
         <Form.Item name="kind" label={t("base.kind")} rules={[{ required: true, message: t("common.required") }]}>
-          <Select style={{ width: 120 }} options={KINDS.map((k) => ({ value: k, label: k }))} />
+          <Select showSearch style={{ width: 120 }} options={KINDS.map((k) => ({ value: k, label: k }))} />
         </Form.Item>
         <Form.Item name="code" label={t("base.code")} rules={[{ required: true, pattern: CODE, message: t("base.codeFormat") }]}><Input style={{ width: 120 }} /></Form.Item>
         <Form.Item name="description_zh" label={t("base.descriptionZh")} rules={[{ required: true, whitespace: true, message: t("common.required") }, { max: 200 }]}><Input /></Form.Item>
@@ -136,7 +136,7 @@ function LabourPrices() {
       <Form form={form} layout="inline" name="labour-price" onFinish={(v) => put.mutate(v)}>
         <Form.Item name="brand" label={t("intake.brand")} rules={[{ required: true, message: t("common.required") }]}><BrandSelect /></Form.Item>
         <Form.Item name="repair_level" label={t("field.repairLevel")} rules={[{ required: true, message: t("common.required") }]}>
-          <Select style={{ width: 90 }} options={LEVELS.map((l) => ({ value: l, label: l }))} />
+          <Select showSearch style={{ width: 90 }} options={LEVELS.map((l) => ({ value: l, label: l }))} />
         </Form.Item>
         <Form.Item name="amount_yuan" label={t("field.labourYuan")} rules={[{ required: true, pattern: YUAN, message: t("stock.yuanFormat") }]}><Input inputMode="decimal" /></Form.Item>
         <Button type="primary" htmlType="submit" loading={put.isPending}>{t("common.save")}</Button>

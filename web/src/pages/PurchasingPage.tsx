@@ -14,18 +14,23 @@ function Receive({ order, onReceived }: { order: PurchaseOrder; onReceived: (o: 
   const { t } = useI18n();
   const [form] = Form.useForm();
   const receive = useAction(
-    async (v: { lines: { part_number: string; quantity: number }[] }, key: string) =>
+    async (v: { lines: { quantity: number | null }[] }, key: string) =>
       unwrap(
         await api.POST("/api/v1/purchase-orders/{purchase_order_id}/receive", {
           params: { path: { purchase_order_id: order.id } }, headers: { "Idempotency-Key": key },
-          body: { lines: v.lines.filter((l) => l.quantity > 0) },
+          // The form holds the quantities only: the parts are the order's lines, in order.
+          body: {
+            lines: order.lines
+              .map((line, i) => ({ part_number: line.part_number, quantity: v.lines[i]?.quantity ?? 0 }))
+              .filter((line) => line.quantity > 0),
+          },
         }),
       ),
     { form, refresh: [["stock"]], onDone: onReceived },
   );
   return (
     <Form form={form} name="purchase-receive" layout="inline"
-      initialValues={{ lines: order.lines.map((l) => ({ part_number: l.part_number, quantity: l.quantity - l.received })) }}
+      initialValues={{ lines: order.lines.map((l) => ({ quantity: l.quantity - l.received })) }}
       onFinish={(v) => receive.mutate(v)}>
       <Form.List name="lines">
         {(fields) =>

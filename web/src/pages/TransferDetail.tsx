@@ -36,13 +36,17 @@ export default function TransferDetail() {
     done,
   );
   const receive = useAction(
-    async (v: { lines: { part_number: string; short?: number; damaged?: number }[] }, key: string) =>
-      unwrap(
+    async (v: { lines: { short?: number; damaged?: number }[] }, key: string) => {
+      // The form holds the counts only (a value without a field is not submitted): the
+      // parts are the transfer's lines, in order.
+      const counted = (transfer.data?.lines ?? []).map((line, i) => ({ part_number: line.part_number, ...v.lines[i] }));
+      return unwrap(
         await api.POST("/api/v1/transfers/{transfer_id}/receive", {
           params: { path: { transfer_id: transferId } }, headers: { "Idempotency-Key": key },
-          body: { discrepancies: discrepancies(v.lines).map((d) => ({ ...d, short_serials: [], damaged_serials: [] })) },
+          body: { discrepancies: discrepancies(counted).map((d) => ({ ...d, short_serials: [], damaged_serials: [] })) },
         }),
-      ),
+      );
+    },
     { ...done, form },
   );
   if (transfer.error instanceof ApiProblem && transfer.error.status === 404) return <NotFound />;
@@ -92,7 +96,7 @@ export default function TransferDetail() {
           <Space orientation="vertical" style={{ width: "100%" }}>
             <Space>{actions.filter((a): a is Exclude<TransferAction, "receive"> => a !== "receive").map(button)}</Space>
             {actions.includes("receive") && (
-              <Form form={form} name="transfer-receive" initialValues={{ lines: x.lines.map((l) => ({ part_number: l.part_number, short: 0, damaged: 0 })) }}
+              <Form form={form} name="transfer-receive" initialValues={{ lines: x.lines.map(() => ({ short: 0, damaged: 0 })) }}
                 onFinish={(v) => receive.mutate(v)}>
                 <Form.List name="lines">
                   {(fields) =>

@@ -1,4 +1,5 @@
-import { Alert, Button, Card, Form, Input, InputNumber, Select, Space, Typography } from "antd";
+import { Alert, AutoComplete, Button, Card, Form, Input, InputNumber, Space, Typography } from "antd";
+import { useEffect } from "react";
 import { useNavigate } from "react-router-dom";
 import { api, unwrap } from "../api/client";
 import { useAction } from "../components/useAction";
@@ -43,8 +44,8 @@ export default function TransfersPage() {
         await api.POST("/api/v1/transfers", {
           headers: { "Idempotency-Key": key },
           body: {
-            from_warehouse_id: v.from_warehouse_id,
-            to_warehouse_id: v.to_warehouse_id,
+            from_warehouse_id: v.from_warehouse_id.trim(),
+            to_warehouse_id: v.to_warehouse_id.trim(),
             lines: v.lines.map((l) => ({ part_number: l.part_number.trim(), quantity: l.quantity, serials: [] })),
             note: v.note?.trim() || null,
           },
@@ -52,7 +53,17 @@ export default function TransfersPage() {
       ),
     { form, onDone: (transfer) => navigate(`/transfers/${transfer.id}`) },
   );
+  const ownFirst = own[0]?.id;
+  // The user's own warehouse receives, unless they say otherwise.
+  useEffect(() => {
+    if (ownFirst && !form.getFieldValue("to_warehouse_id")) form.setFieldsValue({ to_warehouse_id: ownFirst });
+  }, [ownFirst, form]);
+  // A store keeper sees only their own warehouse; the other end is typed (WH-SH-001).
   const options = all.map((w) => ({ value: w.id, label: `${w.id} ${w.name}` }));
+  const warehouseRules = [
+    { required: true, whitespace: true, message: t("common.required") },
+    { max: 50 },
+  ];
   return (
     <Space orientation="vertical" size="middle" style={{ width: "100%" }}>
       <Typography.Title level={3}>{t("transfer.title")}</Typography.Title>
@@ -63,12 +74,11 @@ export default function TransfersPage() {
         {warehouses.error && <Alert type="error" title={(warehouses.error as Error).message} />}
         <Form form={form} layout="vertical" name="transfer" initialValues={{ lines: [{ quantity: 1 }] }} onFinish={(v) => request.mutate(v)}>
           <Space wrap>
-            <Form.Item name="from_warehouse_id" label={t("transfer.from")} rules={[{ required: true, message: t("common.required") }]}>
-              <Select showSearch optionFilterProp="label" style={{ minWidth: 260 }} options={options} />
+            <Form.Item name="from_warehouse_id" label={t("transfer.from")} rules={warehouseRules}>
+              <AutoComplete style={{ minWidth: 260 }} options={options} />
             </Form.Item>
-            <Form.Item name="to_warehouse_id" label={t("transfer.to")} initialValue={own[0]?.id}
-              rules={[{ required: true, message: t("common.required") }]}>
-              <Select showSearch optionFilterProp="label" style={{ minWidth: 260 }} options={options} />
+            <Form.Item name="to_warehouse_id" label={t("transfer.to")} rules={warehouseRules}>
+              <AutoComplete style={{ minWidth: 260 }} options={options} />
             </Form.Item>
           </Space>
           <Form.List name="lines">
