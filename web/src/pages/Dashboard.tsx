@@ -17,6 +17,8 @@ type Figures = components["schemas"]["Figures"];
 
 const rate = (value: number | null | undefined) => (value === null || value === undefined ? "—" : `${Math.round(value * 1000) / 10}%`);
 
+const hours = (value: number | null | undefined) => (value === null || value === undefined ? "—" : (Math.round(value * 10) / 10).toFixed(1));
+
 function usePlace() {
   const [params, setParams] = useSearchParams();
   const place = { branch_id: params.get("branch_id"), store_id: params.get("store_id") };
@@ -94,7 +96,7 @@ export default function Dashboard() {
           <Card size="small"><Statistic title={t("figure.on_time_rate")} value={rate(figures?.on_time_rate)} /></Card>
         </Col>
         <Col xs={12} md={8} lg={4}>
-          <Card size="small"><Statistic title={t("figure.turnaround")} value={figures?.turnaround_median_hours ?? "—"} suffix="h" /></Card>
+          <Card size="small"><Statistic title={t("figure.turnaround")} value={hours(figures?.turnaround_median_hours)} suffix="h" /></Card>
         </Col>
         <Col xs={12} md={8} lg={4}>
           <Card size="small"><Statistic title={t("figure.first_time_fix_rate")} value={rate(figures?.first_time_fix_rate)} /></Card>
