@@ -9,7 +9,7 @@ import { onUnauthenticated } from "./api/client";
 import { getToken } from "./api/token";
 import ConsoleLayout from "./components/ConsoleLayout";
 import { useI18n } from "./i18n";
-import { homeFor, mayTakeIn } from "./lib/roles";
+import { homeFor, mayAdminister, mayApprove, mayFollowUp, mayKeepStock, mayReport, mayTakeIn, type Scope } from "./lib/roles";
 import NotFound from "./pages/NotFound";
 import { useMe } from "./session";
 
@@ -19,6 +19,21 @@ const LoginPage = lazy(() => import("./pages/LoginPage"));
 const OrderBoard = lazy(() => import("./pages/OrderBoard"));
 const OrderDetail = lazy(() => import("./pages/OrderDetail"));
 const TrackingPage = lazy(() => import("./pages/TrackingPage"));
+const StockPage = lazy(() => import("./pages/StockPage"));
+const TransfersPage = lazy(() => import("./pages/TransfersPage"));
+const TransferDetail = lazy(() => import("./pages/TransferDetail"));
+const StocktakesPage = lazy(() => import("./pages/StocktakesPage"));
+const StocktakeDetail = lazy(() => import("./pages/StocktakesPage").then((m) => ({ default: m.StocktakeDetail })));
+const PurchasingPage = lazy(() => import("./pages/PurchasingPage"));
+const ApprovalsPage = lazy(() => import("./pages/ApprovalsPage"));
+const ComplaintsPage = lazy(() => import("./pages/ComplaintsPage"));
+const ComplaintDetail = lazy(() => import("./pages/ComplaintsPage").then((m) => ({ default: m.ComplaintDetail })));
+const FollowUpDetail = lazy(() => import("./pages/ComplaintsPage").then((m) => ({ default: m.FollowUpDetail })));
+const Dashboard = lazy(() => import("./pages/Dashboard"));
+const FigureOrders = lazy(() => import("./pages/Dashboard").then((m) => ({ default: m.FigureOrders })));
+const BaseDataPage = lazy(() => import("./pages/BaseDataPage"));
+const IntakeSlip = lazy(() => import("./pages/IntakeSlip"));
+const AdminPage = lazy(() => import("./pages/AdminPage"));
 
 function RequireSignIn({ children }: { children: React.ReactNode }) {
   const location = useLocation();
@@ -39,6 +54,13 @@ function IntakeIfAllowed() {
   const me = useMe();
   if (!me.data) return null;
   return mayTakeIn(me.data) ? <IntakePage me={me.data} /> : <NotFound />;
+}
+
+/** A screen only for the roles `allowed` admits; the API refuses the rest anyway. */
+function Allowed({ allowed, children }: { allowed: (scope: Scope) => boolean; children: React.ReactNode }) {
+  const me = useMe();
+  if (!me.data) return null;
+  return allowed(me.data) ? <>{children}</> : <NotFound />;
 }
 
 export default function App() {
@@ -73,7 +95,23 @@ export default function App() {
             <Route index element={<Home />} />
             <Route path="/orders" element={<OrderBoard />} />
             <Route path="/orders/:orderId" element={<OrderDetail />} />
+            <Route path="/orders/:orderId/slip" element={<IntakeSlip />} />
             <Route path="/intake" element={<IntakeIfAllowed />} />
+            <Route path="/queue" element={<OrderBoard queue />} />
+            <Route path="/stock" element={<Allowed allowed={mayKeepStock}><StockPage /></Allowed>} />
+            <Route path="/transfers" element={<Allowed allowed={mayKeepStock}><TransfersPage /></Allowed>} />
+            <Route path="/transfers/:transferId" element={<TransferDetail />} />
+            <Route path="/stocktakes" element={<Allowed allowed={mayKeepStock}><StocktakesPage /></Allowed>} />
+            <Route path="/stocktakes/:stocktakeId" element={<StocktakeDetail />} />
+            <Route path="/purchasing" element={<Allowed allowed={mayKeepStock}><PurchasingPage /></Allowed>} />
+            <Route path="/approvals" element={<Allowed allowed={mayApprove}><ApprovalsPage /></Allowed>} />
+            <Route path="/complaints" element={<Allowed allowed={mayFollowUp}><ComplaintsPage /></Allowed>} />
+            <Route path="/complaints/:complaintId" element={<ComplaintDetail />} />
+            <Route path="/follow-ups/:followUpId" element={<FollowUpDetail />} />
+            <Route path="/dashboard" element={<Allowed allowed={mayReport}><Dashboard /></Allowed>} />
+            <Route path="/dashboard/orders" element={<Allowed allowed={mayReport}><FigureOrders /></Allowed>} />
+            <Route path="/base-data" element={<Allowed allowed={mayAdminister}><BaseDataPage /></Allowed>} />
+            <Route path="/admin" element={<Allowed allowed={mayAdminister}><AdminPage /></Allowed>} />
             <Route path="*" element={<NotFound />} />
           </Route>
         </Routes>

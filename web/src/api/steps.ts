@@ -11,6 +11,7 @@ export interface StepBodies {
   diagnosis: Schemas["DiagnosisIn"];
   quote: Schemas["QuoteIn"];
   approval: Schemas["ApprovalIn"];
+  "manager-approval": Schemas["ManagerApprovalIn"];
   parts: Schemas["PartsIn"];
   "repair/start": Schemas["NoBody"];
   "repair/finish": Schemas["RepairFinishIn"];

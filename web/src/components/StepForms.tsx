@@ -15,6 +15,7 @@ export const STEP_LABELS: Record<StepName, MessageKey> = {
   diagnosis: "step.diagnosis",
   quote: "step.quote",
   approval: "step.approval",
+  "manager-approval": "step.managerApproval",
   parts: "step.parts",
   "repair/start": "step.repairStart",
   "repair/finish": "step.repairFinish",
@@ -176,7 +177,7 @@ export function QuoteForm({ order }: { order: Order }) {
   );
 }
 
-interface DecisionProps<S extends "approval" | "qc"> {
+interface DecisionProps<S extends "approval" | "qc" | "manager-approval"> {
   order: Order;
   step: S;
   label: MessageKey;
@@ -185,7 +186,7 @@ interface DecisionProps<S extends "approval" | "qc"> {
   toBody: (yes: boolean, note: string | null) => StepBodies[S];
 }
 
-function DecisionForm<S extends "approval" | "qc">({ order, step: name, label, noteOnNo, toBody }: DecisionProps<S>) {
+function DecisionForm<S extends "approval" | "qc" | "manager-approval">({ order, step: name, label, noteOnNo, toBody }: DecisionProps<S>) {
   const { t } = useI18n();
   const [form] = Form.useForm();
   const step = useStep(order, name, form);
@@ -208,6 +209,13 @@ export function ApprovalForm({ order }: { order: Order }) {
   return (
     <DecisionForm order={order} step="approval" label="field.accepted" noteOnNo={false}
       toBody={(accepted, note) => ({ accepted, note })} />
+  );
+}
+
+export function ManagerApprovalForm({ order }: { order: Order }) {
+  return (
+    <DecisionForm order={order} step="manager-approval" label="field.managerApproves" noteOnNo
+      toBody={(approved, note) => ({ approved, note })} />
   );
 }
 
@@ -320,6 +328,7 @@ export const STEP_FORMS: Record<StepName, (props: { order: Order }) => React.Rea
   diagnosis: DiagnosisForm,
   quote: QuoteForm,
   approval: ApprovalForm,
+  "manager-approval": ManagerApprovalForm,
   parts: PartsForm,
   "repair/start": RepairStartForm,
   "repair/finish": RepairFinishForm,

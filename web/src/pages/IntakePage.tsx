@@ -17,10 +17,11 @@ import {
   Typography,
 } from "antd";
 import type { Dayjs } from "dayjs";
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { api, ApiProblem, type Me, newIdempotencyKey, unwrap } from "../api/client";
 import type { components, paths } from "../api/schema";
+import ImeiScanner from "../components/ImeiScanner";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/zh-CN";
 import { checkImei, normaliseDigits, phoneValid } from "../lib/digits";
@@ -91,6 +92,14 @@ export default function IntakePage({ me }: { me: Me }) {
   const brand = Form.useWatch("brand", form);
   const purchase = Form.useWatch("purchase_date", form);
   const imeiCheck = checkImei(imei);
+  const onScanned = useCallback(
+    (read: string) => {
+      form.setFieldsValue({ imei: read });
+      void form.validateFields(["imei"]);
+      message.success(t("intake.scanned"));
+    },
+    [form, message, t],
+  );
   const models = brands.data?.find((b) => b.code === brand)?.models ?? [];
   const policy: Policy = policies.data?.find((p) => p.brand === brand) ?? NATIONAL_POLICY;
   const preview = previewWarranty(purchase ? purchase.format("YYYY-MM-DD") : null, shanghaiToday(), policy);
@@ -140,7 +149,7 @@ export default function IntakePage({ me }: { me: Me }) {
       };
       const reply = await api.POST("/api/v1/repair-orders", {
         body,
-        params: { header: { "Idempotency-Key": key } },
+        headers: { "Idempotency-Key": key },
       });
       setKey(newIdempotencyKey());
       return unwrap(reply);
@@ -232,6 +241,9 @@ export default function IntakePage({ me }: { me: Me }) {
               }]}
             >
               <Input inputMode="numeric" autoComplete="off" maxLength={30} />
+            </Form.Item>
+            <Form.Item>
+              <ImeiScanner onRead={onScanned} />
             </Form.Item>
             <Row gutter={8}>
               <Col span={12}>

@@ -9,15 +9,18 @@ import { shanghaiTime } from "../lib/time";
 import { shanghaiToday } from "../lib/warranty";
 
 const PAGE_SIZE = 20;
+const QUEUE_STATUSES = ["received", "diagnosed", "approved", "waiting_parts", "in_repair", "quality_check"] as const;
 
 /** 工单看板: the orders in the user's scope by status, a page at a time with the API's cursor.
  * The status and the cursor live in the address, so a page can be bookmarked, shared, or
  * opened again from the browser's history. */
-export default function OrderBoard() {
+export default function OrderBoard({ queue = false }: { queue?: boolean }) {
   const { t } = useI18n();
   const statusLabel = useStatusLabel();
   const [params, setParams] = useSearchParams();
-  const status = params.get("status") ?? "";
+  // A technician's queue: the bench's statuses only, the newly received first.
+  const statuses: readonly string[] = queue ? QUEUE_STATUSES : BOARD_STATUSES;
+  const status = params.get("status") ?? (queue ? "received" : "");
   const cursor = params.get("cursor") ?? "";
   const today = shanghaiToday();
 
@@ -42,14 +45,14 @@ export default function OrderBoard() {
 
   return (
     <Space orientation="vertical" size="middle" style={{ width: "100%" }}>
-      <Typography.Title level={3}>{t("board.title")}</Typography.Title>
+      <Typography.Title level={3}>{t(queue ? "queue.title" : "board.title")}</Typography.Title>
       <Segmented
         aria-label={t("board.status")}
         value={status}
         onChange={(value) => go({ status: String(value), cursor: "" })}
         options={[
-          { value: "", label: t("board.allStatuses") },
-          ...BOARD_STATUSES.map((s) => ({ value: s, label: statusLabel(s) })),
+          ...(queue ? [] : [{ value: "", label: t("board.allStatuses") }]),
+          ...statuses.map((s) => ({ value: s, label: statusLabel(s) })),
         ]}
         style={{ flexWrap: "wrap" }}
       />

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { Alert, Card, Col, Descriptions, Empty, Row, Space, Spin, Tabs, Tag, Timeline, Typography } from "antd";
-import { useParams } from "react-router-dom";
+import { Link, useParams } from "react-router-dom";
 import { api, ApiProblem, type Order, unwrap } from "../api/client";
 import StatusTag, { useStatusLabel } from "../components/StatusTag";
 import { STEP_FORMS, STEP_LABELS } from "../components/StepForms";
@@ -36,6 +36,7 @@ export default function OrderDetail() {
         </Typography.Title>
         <StatusTag status={o.status} />
         <Tag>{t(`service.${o.service_type}` as MessageKey)}</Tag>
+        <Link to={`/orders/${o.id}/slip`}>{t("slip.print")}</Link>
       </Space>
       <Row gutter={[16, 16]}>
         <Col xs={24} lg={14}>
