@@ -15,9 +15,10 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import inventory_events_pb2, settlement_events_pb2
-from servicekit import bus
+from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound, PreconditionFailed, invalid
 from servicekit.inbox import EventConsumer
@@ -28,7 +29,7 @@ from servicekit.uow import UnitOfWork
 from services.orders.adapters import base_data
 from services.orders.adapters import settlement as store
 from services.orders.domain import settlement as rules
-from services.orders.domain.settlement import Claim, ClaimChanged, ClaimPayment
+from services.orders.domain.settlement import Claim, ClaimChanged, ClaimLine, ClaimPayment
 from services.orders.handlers import NewUow
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 INVENTORY_STREAM = "INVENTORY"
 OLD_PARTS_CONSUMER = "orders-old-parts"
 OLD_PARTS_SUBJECT = "inventory.v1.*.*.old_parts_returned"
-LIST_LIMIT = 200
+CLAIMS_PAGE_SIZE = 50
+CLAIMS_MAX_PAGE_SIZE = 100
 BUILD_ATTEMPTS = 3  # a build racing another of the same month tries again, then finds it
 
 Clock = Callable[[], datetime]
@@ -115,14 +117,7 @@ async def _build(
         claim = await store.claim_of_month(session, manufacturer, branch, month)
         if claim is not None and claim.status != "built":
             return claim
-        orders = [
-            o
-            for o in await store.unclaimed_orders(session, manufacturer, branch, start, end)
-            if rules.claimable(o, manufacturer)
-        ]
-        prices = await store.labour_prices(session, manufacturer)
-        returned = await store.returned_old_parts(session, (o.id for o in orders))
-        lines = [rules.claim_line(o, prices, returned.get(o.id, {})) for o in orders]
+        lines = await _unclaimed_lines(session, manufacturer, branch, start, end)
         if claim is None:
             claim = Claim(
                 id=str(uuid.uuid4()),
@@ -147,6 +142,20 @@ async def _build(
     return claim
 
 
+async def _unclaimed_lines(
+    session: AsyncConnection, manufacturer: str, branch: str, start: datetime, end: datetime
+) -> list[ClaimLine]:
+    """A line for each claimable repair of the branch closed in [start, end) in no claim yet."""
+    orders = [
+        o
+        for o in await store.unclaimed_orders(session, manufacturer, branch, start, end)
+        if rules.claimable(o, manufacturer)
+    ]
+    prices = await store.labour_prices(session, manufacturer)
+    returned = await store.returned_old_parts(session, (o.id for o in orders))
+    return [rules.claim_line(o, prices, returned.get(o.id, {})) for o in orders]
+
+
 async def get_claim(new_uow: NewUow, auth: AuthContext, claim_id: str) -> Claim:
     require_role(auth, rules.READERS)
     async with new_uow() as uow:
@@ -163,15 +172,27 @@ async def list_claims(
     manufacturer: str,
     month: str,
     status: str,
-) -> list[Claim]:
+    page_size: int = 0,
+    page_token: str = "",
+) -> tuple[list[Claim], str]:
+    """A page of the claims in scope, and the token of the next page ("" on the last)."""
     require_role(auth, rules.READERS)
     branch, _ = auth.narrow(branch_id or None, None)
     if month:
         rules.month_bounds(month)
     if status and status not in rules.CLAIM_STATUSES:
         raise invalid("status", f"must be one of {', '.join(rules.CLAIM_STATUSES)}")
+    size = paging.page_size(page_size, CLAIMS_PAGE_SIZE, CLAIMS_MAX_PAGE_SIZE)
+    after = paging.decode_page_token(page_token, 3) if page_token else []
     async with new_uow() as uow:
-        return await store.list_claims(uow.session, branch, manufacturer, month, status, LIST_LIMIT)
+        # One more than the page: whether there is a next page, without counting.
+        claims = await store.list_claims(
+            uow.session, branch, manufacturer, month, status, size + 1, after
+        )
+    if len(claims) <= size:
+        return claims, ""
+    last = claims[size - 1]
+    return claims[:size], paging.encode_page_token(last.month, last.branch_id, last.manufacturer)
 
 
 def _expected(claim: Claim, expected_version: int) -> None:
@@ -203,11 +224,20 @@ async def submit_claim(
     expected_version: int,
     clock: Clock = utc_now,
 ) -> Claim:
+    """Once the month has ended in Shanghai (before, it may still have repairs to close), the
+    claim goes to the manufacturer with every repair of the month: those closed since it was
+    built join it first, so none is left out of the month's claim."""
     async with new_uow() as uow:
         claim = await _writable(uow, auth, claim_id)
         _expected(claim, expected_version)
-        claim.submit(clock())
+        now = clock()
+        rules.check_month_ended(claim.month, now)
+        start, end = rules.month_bounds(claim.month)
+        late = await _unclaimed_lines(uow.session, claim.manufacturer, claim.branch_id, start, end)
+        claim.add_lines(late)
+        claim.submit(now)
         await _save(uow, claim, expected_version)
+        await store.add_lines(uow.session, claim.id, late)
         await uow.commit()
     return claim
 

@@ -20,7 +20,9 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     bindparam,
+    or_,
     select,
     update,
 )
@@ -263,11 +265,27 @@ async def list_claims(
     month: str,
     status: str,
     limit: int,
+    after: Sequence[str] = (),
 ) -> list[Claim]:
     """The claims with their lines (a claim is at most a branch's month of one brand), whose
-    sums the list shows."""
+    sums the list shows; newest month first, then by branch and manufacturer, from the one
+    after `after` (month, branch_id, manufacturer)."""
     c = settlement_claims.c
     conditions = []
+    if after:
+        month_after, branch_after, manufacturer_after = after
+        conditions.append(
+            or_(
+                c.month < month_after,
+                and_(
+                    c.month == month_after,
+                    or_(
+                        c.branch_id > branch_after,
+                        and_(c.branch_id == branch_after, c.manufacturer > manufacturer_after),
+                    ),
+                ),
+            )
+        )
     if branch_id:
         conditions.append(c.branch_id == branch_id)
     if manufacturer:

@@ -290,6 +290,15 @@ def check_month_begun(month: str, now: datetime) -> None:
         raise invalid("month", "must not be a month to come")
 
 
+def check_month_ended(month: str, now: datetime) -> None:
+    """A claim goes to the manufacturer once its month has ended in Shanghai: until then,
+    repairs of the month are still closing, and a submitted claim takes no more lines."""
+    _, end = month_bounds(month)
+    if now < end:
+        ends = end.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        raise Conflict(f"the month {month} ends at {ends} Asia/Shanghai: submit the claim after")
+
+
 def claimable(order: RepairOrder, manufacturer: str) -> bool:
     """A repair the manufacturer pays for: closed, under its warranty, at a store it authorised
     (or repaired by one, 送修), not declined. The month is the caller's query."""

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from aftersales.events.v1 import inventory_events_pb2, settlement_events_pb2
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import AuthContext
-from servicekit.errors import InvalidInput, PreconditionFailed
+from servicekit.errors import Conflict, InvalidInput, PreconditionFailed
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import (
@@ -117,6 +117,32 @@ async def test_a_month_is_built_once_and_an_order_is_in_one_claim(runtime: Runti
         await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", "2026-05", clock)
     with pytest.raises(InvalidInput):
         await settlement.build_claim(runtime.uow, MANAGER, "nokia", "SH", MARCH, clock)
+
+
+async def test_a_claim_is_submitted_after_its_month_with_the_repairs_closed_since(
+    runtime: Runtime,
+) -> None:
+    mid_march = datetime(2026, 3, 15, tzinfo=UTC)
+    early = await closed_repair(runtime, 1, datetime(2026, 3, 3, tzinfo=UTC))
+    claim = await settlement.build_claim(
+        runtime.uow, MANAGER, "huawei", "SH", MARCH, lambda: mid_march
+    )
+    late = await closed_repair(runtime, 2, datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
+    # 23:59 on March 31 in Shanghai: the month may still close repairs.
+    last_minute = datetime(2026, 3, 31, 15, 59, tzinfo=UTC)
+    with pytest.raises(Conflict):
+        await settlement.submit_claim(
+            runtime.uow, MANAGER, claim.id, claim.version, lambda: last_minute
+        )
+    submitted = await settlement.submit_claim(runtime.uow, MANAGER, claim.id, claim.version, clock)
+    assert (submitted.status, submitted.version) == ("submitted", claim.version + 2)
+    assert [x.order_id for x in submitted.lines] == [early, late]
+    stored = await settlement.get_claim(runtime.uow, MANAGER, claim.id)
+    assert ([x.order_id for x in stored.lines], stored.claimed_fen) == ([early, late], 172000)
+    # A repair of March closed after the claim went is in no claim: none is built again.
+    await closed_repair(runtime, 3, datetime(2026, 3, 20, tzinfo=UTC))
+    again = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (again.id, again.status, len(again.lines)) == (claim.id, "submitted", 2)
 
 
 async def test_builds_racing_for_a_month_make_one_claim(runtime: Runtime) -> None:
@@ -298,11 +324,32 @@ async def test_the_list_shows_each_claim_with_its_own_sums(runtime: Runtime) -> 
     await closed_repair(runtime, 3, datetime(2026, 3, 11, tzinfo=UTC))
     for month in ("2026-02", MARCH):
         await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
-    listed = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", "", "")
+    listed, next_token = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", "", "")
     assert [(c.month, len(c.lines), c.claimed_fen) for c in listed] == [
         (MARCH, 2, 172000),
         ("2026-02", 1, 86000),
     ]
-    assert await settlement.list_claims(runtime.uow, ZJ_MANAGER, "", "", "", "") == []
+    assert next_token == ""
+    assert await settlement.list_claims(runtime.uow, ZJ_MANAGER, "", "", "", "") == ([], "")
     with pytest.raises(InvalidInput):
         await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "lost")
+
+
+async def test_the_list_pages_with_a_cursor(runtime: Runtime) -> None:
+    months = ("2026-01", "2026-02", MARCH)
+    for number, month in enumerate(months, start=1):
+        await closed_repair(runtime, number, datetime(2026, number, 10, tzinfo=UTC))
+        await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
+    seen: list[str] = []
+    token = ""
+    for _ in months:
+        page, token = await settlement.list_claims(
+            runtime.uow, MANAGER, "", "", "", "", page_size=2, page_token=token
+        )
+        seen += [c.month for c in page]
+        if not token:
+            break
+    assert seen == [MARCH, "2026-02", "2026-01"]
+    with pytest.raises(InvalidInput) as error:
+        await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "", page_token="junk")
+    assert error.value.errors[0].field == "cursor"

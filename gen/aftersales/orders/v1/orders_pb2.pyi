@@ -1692,10 +1692,16 @@ class ListClaimsRequest(_message.Message):
     MANUFACTURER_FIELD_NUMBER: _builtins.int
     MONTH_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     manufacturer: _builtins.str
     month: _builtins.str
     status: _builtins.str
+    page_size: _builtins.int
+    """0: the default page"""
+    page_token: _builtins.str
+    """next_page_token of the previous page"""
     def __init__(
         self,
         *,
@@ -1703,10 +1709,12 @@ class ListClaimsRequest(_message.Message):
         manufacturer: _builtins.str = ...,
         month: _builtins.str = ...,
         status: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1717,6 +1725,9 @@ class ListClaimsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
     def claims(self) -> _containers.RepeatedCompositeFieldContainer[Global___Claim]:
         """without their lines"""
@@ -1725,10 +1736,11 @@ class ListClaimsResponse(_message.Message):
         self,
         *,
         claims: _abc.Iterable[Global___Claim] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
