@@ -59,6 +59,10 @@ class Claim(BaseModel):
     manufacturer: str
     branch_id: str
     month: str
+    supplement: int = Field(
+        description="0: the month's claim; 1, 2...: supplementary claims (补充索赔) of the "
+        "month's repairs closed after the one before was submitted"
+    )
     status: Literal["built", "submitted", "decided", "paid"]
     version: int
     claimed_fen: int

@@ -82,7 +82,8 @@ async def build_claim(
     clock: Clock = utc_now,
 ) -> Claim:
     """Build the month's claim, or bring a claim still `built` up to date with the repairs
-    closed since; once submitted, building it again answers it as it is."""
+    closed since. Once it is submitted, the month's repairs closed after go into a
+    supplementary claim, built the same way; with none, building answers the latest claim."""
     branch = branch_id or auth.branch_id or ""
     if not branch:
         raise invalid("branch_id", "is required")
@@ -115,15 +116,16 @@ async def _build(
         if not await base_data.brand_exists(session, manufacturer):
             raise invalid("manufacturer", f"unknown manufacturer {manufacturer!r}")
         claim = await store.claim_of_month(session, manufacturer, branch, month)
-        if claim is not None and claim.status != "built":
-            return claim
         lines = await _unclaimed_lines(session, manufacturer, branch, start, end)
-        if claim is None:
+        if claim is not None and claim.status != "built" and not lines:
+            return claim
+        if claim is None or claim.status != "built":
             claim = Claim(
                 id=str(uuid.uuid4()),
                 manufacturer=manufacturer,
                 branch_id=branch,
                 month=month,
+                supplement=0 if claim is None else claim.supplement + 1,
                 built_by=auth.user_id,
                 built_at=clock(),
                 lines=lines,
@@ -183,7 +185,9 @@ async def list_claims(
     if status and status not in rules.CLAIM_STATUSES:
         raise invalid("status", f"must be one of {', '.join(rules.CLAIM_STATUSES)}")
     size = paging.page_size(page_size, CLAIMS_PAGE_SIZE, CLAIMS_MAX_PAGE_SIZE)
-    after = paging.decode_page_token(page_token, 3) if page_token else []
+    after = paging.decode_page_token(page_token, 4) if page_token else []
+    if after and not after[3].isdigit():
+        raise invalid("cursor", "is not a cursor this service issued")
     async with new_uow() as uow:
         # One more than the page: whether there is a next page, without counting.
         claims = await store.list_claims(
@@ -192,7 +196,9 @@ async def list_claims(
     if len(claims) <= size:
         return claims, ""
     last = claims[size - 1]
-    return claims[:size], paging.encode_page_token(last.month, last.branch_id, last.manufacturer)
+    return claims[:size], paging.encode_page_token(
+        last.month, last.branch_id, last.manufacturer, str(last.supplement)
+    )
 
 
 def _expected(claim: Claim, expected_version: int) -> None:
@@ -224,18 +230,15 @@ async def submit_claim(
     expected_version: int,
     clock: Clock = utc_now,
 ) -> Claim:
-    """Once the month has ended in Shanghai (before, it may still have repairs to close), the
-    claim goes to the manufacturer with every repair of the month: those closed since it was
-    built join it first, so none is left out of the month's claim."""
+    """The claim goes to the manufacturer with every repair of its month closed so far: those
+    closed since it was built join it first. Later ones go into a supplementary claim."""
     async with new_uow() as uow:
         claim = await _writable(uow, auth, claim_id)
         _expected(claim, expected_version)
-        now = clock()
-        rules.check_month_ended(claim.month, now)
         start, end = rules.month_bounds(claim.month)
         late = await _unclaimed_lines(uow.session, claim.manufacturer, claim.branch_id, start, end)
         claim.add_lines(late)
-        claim.submit(now)
+        claim.submit(clock())
         await _save(uow, claim, expected_version)
         await store.add_lines(uow.session, claim.id, late)
         await uow.commit()

@@ -19,6 +19,7 @@ def claim_message(claim: Claim, with_lines: bool = True) -> orders_pb2.Claim:
         manufacturer=claim.manufacturer,
         branch_id=claim.branch_id,
         month=claim.month,
+        supplement=claim.supplement,
         status=claim.status,
         version=claim.version,
         claimed_fen=claim.claimed_fen,

@@ -54,6 +54,7 @@ def claim_json(claim: orders_pb2.Claim, with_lines: bool = True) -> dict[str, An
         "manufacturer": claim.manufacturer,
         "branch_id": claim.branch_id,
         "month": claim.month,
+        "supplement": claim.supplement,
         "status": claim.status,
         "version": claim.version,
         "claimed_fen": claim.claimed_fen,
@@ -164,7 +165,8 @@ async def build_claim(
     """Build the month's claim from the branch's closed in-warranty repairs of the brand at
     authorised stores: the labour fee of each repair's level from the manufacturer's price
     list, and its warranty parts at their catalog price. Building it again answers the same
-    claim, with the repairs closed since while it is still `built`."""
+    claim, with the repairs closed since while it is still `built`. Once it is submitted, the
+    month's repairs closed after make a supplementary claim (补充索赔, `supplement` 1, 2...)."""
 
     async def handle() -> Response:
         claim = await call(
@@ -202,7 +204,8 @@ async def submit_claim(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """built -> submitted: sent to the manufacturer; no repair joins it after."""
+    """built -> submitted: sent to the manufacturer with the month's repairs closed so far
+    (those closed since the build join it first); later ones make a supplementary claim."""
 
     async def handle() -> Response:
         message = orders_pb2.SubmitClaimRequest(

@@ -133,14 +133,6 @@ def test_a_month_is_a_shanghai_month() -> None:
     rules.check_month_begun("2026-04", NOW)
 
 
-def test_a_claim_is_submitted_once_its_shanghai_month_has_ended() -> None:
-    # March ends at 00:00 on April 1 in Shanghai, 16:00 on March 31 UTC.
-    with pytest.raises(Conflict) as error:
-        rules.check_month_ended("2026-03", datetime(2026, 3, 31, 15, 59, tzinfo=UTC))
-    assert "2026-04-01 00:00 Asia/Shanghai" in error.value.message
-    rules.check_month_ended("2026-03", datetime(2026, 3, 31, 16, 0, tzinfo=UTC))
-
-
 def test_branch_managers_write_their_branch_and_hq_any() -> None:
     rules.check_writer(AuthContext("m", "branch_manager", "SH"), "SH")
     rules.check_writer(AuthContext("a", "hq_admin"), "ZJ")

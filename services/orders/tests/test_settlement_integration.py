@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from aftersales.events.v1 import inventory_events_pb2, settlement_events_pb2
 from aftersales.orders.v1 import orders_pb2, orders_pb2_grpc
 from servicekit.auth import AuthContext
-from servicekit.errors import Conflict, InvalidInput, PreconditionFailed
+from servicekit.errors import InvalidInput, PreconditionFailed
 from servicekit.outbox import EVENT_TYPE_HEADER, MSG_ID_HEADER, fill_meta
 from servicekit.runtime import Runtime, close_runtime, open_runtime
 from servicekit.testing import (
@@ -119,7 +119,7 @@ async def test_a_month_is_built_once_and_an_order_is_in_one_claim(runtime: Runti
         await settlement.build_claim(runtime.uow, MANAGER, "nokia", "SH", MARCH, clock)
 
 
-async def test_a_claim_is_submitted_after_its_month_with_the_repairs_closed_since(
+async def test_the_months_repairs_closed_after_its_claim_went_make_a_supplementary_one(
     runtime: Runtime,
 ) -> None:
     mid_march = datetime(2026, 3, 15, tzinfo=UTC)
@@ -127,22 +127,28 @@ async def test_a_claim_is_submitted_after_its_month_with_the_repairs_closed_sinc
     claim = await settlement.build_claim(
         runtime.uow, MANAGER, "huawei", "SH", MARCH, lambda: mid_march
     )
-    late = await closed_repair(runtime, 2, datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
-    # 23:59 on March 31 in Shanghai: the month may still close repairs.
-    last_minute = datetime(2026, 3, 31, 15, 59, tzinfo=UTC)
-    with pytest.raises(Conflict):
-        await settlement.submit_claim(
-            runtime.uow, MANAGER, claim.id, claim.version, lambda: last_minute
-        )
+    # Closed between the build and the submission: the claim takes it as it goes.
+    before_sending = await closed_repair(runtime, 2, datetime(2026, 3, 16, tzinfo=UTC))
     submitted = await settlement.submit_claim(runtime.uow, MANAGER, claim.id, claim.version, clock)
     assert (submitted.status, submitted.version) == ("submitted", claim.version + 2)
-    assert [x.order_id for x in submitted.lines] == [early, late]
-    stored = await settlement.get_claim(runtime.uow, MANAGER, claim.id)
-    assert ([x.order_id for x in stored.lines], stored.claimed_fen) == ([early, late], 172000)
-    # A repair of March closed after the claim went is in no claim: none is built again.
-    await closed_repair(runtime, 3, datetime(2026, 3, 20, tzinfo=UTC))
+    assert [x.order_id for x in submitted.lines] == [early, before_sending]
+    assert (await settlement.get_claim(runtime.uow, MANAGER, claim.id)).claimed_fen == 172000
+
+    # Nothing new: building the month answers the claim as it is.
+    same = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (same.id, same.supplement) == (claim.id, 0)
+    # Closed after it went, still in March: a supplementary claim, built and sent the same way.
+    late = await closed_repair(runtime, 3, datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
+    extra = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (extra.supplement, extra.status, [x.order_id for x in extra.lines]) == (
+        1,
+        "built",
+        [late],
+    )
     again = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
-    assert (again.id, again.status, len(again.lines)) == (claim.id, "submitted", 2)
+    assert (again.id, again.version) == (extra.id, extra.version)
+    listed, _ = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", MARCH, "")
+    assert [(c.supplement, c.status) for c in listed] == [(0, "submitted"), (1, "built")]
 
 
 async def test_builds_racing_for_a_month_make_one_claim(runtime: Runtime) -> None:
@@ -339,17 +345,21 @@ async def test_the_list_pages_with_a_cursor(runtime: Runtime) -> None:
     months = ("2026-01", "2026-02", MARCH)
     for number, month in enumerate(months, start=1):
         await closed_repair(runtime, number, datetime(2026, number, 10, tzinfo=UTC))
-        await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
-    seen: list[str] = []
+        claim = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
+    # March's claim sent, and a repair of March after: its supplementary claim.
+    await settlement.submit_claim(runtime.uow, MANAGER, claim.id, claim.version, clock)
+    await closed_repair(runtime, 4, datetime(2026, 3, 20, tzinfo=UTC))
+    await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    seen: list[tuple[str, int]] = []
     token = ""
-    for _ in months:
+    for _ in range(4):
         page, token = await settlement.list_claims(
-            runtime.uow, MANAGER, "", "", "", "", page_size=2, page_token=token
+            runtime.uow, MANAGER, "", "", "", "", page_size=1, page_token=token
         )
-        seen += [c.month for c in page]
+        seen += [(c.month, c.supplement) for c in page]
         if not token:
             break
-    assert seen == [MARCH, "2026-02", "2026-01"]
+    assert seen == [(MARCH, 0), (MARCH, 1), ("2026-02", 0), ("2026-01", 0)]
     with pytest.raises(InvalidInput) as error:
         await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "", page_token="junk")
     assert error.value.errors[0].field == "cursor"

@@ -1626,6 +1626,7 @@ class Claim(_message.Message):
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     PAID_AT_FIELD_NUMBER: _builtins.int
+    SUPPLEMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     manufacturer: _builtins.str
     branch_id: _builtins.str
@@ -1642,6 +1643,8 @@ class Claim(_message.Message):
     held_fen: _builtins.int
     """accepted (or claimed) but waiting for old parts"""
     built_by: _builtins.str
+    supplement: _builtins.int
+    """0: the month's claim; 1, 2...: its supplementary ones"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementLine]: ...
     @_builtins.property
@@ -1675,10 +1678,11 @@ class Claim(_message.Message):
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         paid_at: _timestamp_pb2.Timestamp | None = ...,
+        supplement: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["built_at", b"built_at", "decided_at", b"decided_at", "paid_at", b"paid_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "branch_id", b"branch_id", "built_at", b"built_at", "built_by", b"built_by", "claimed_fen", b"claimed_fen", "decided_at", b"decided_at", "held_fen", b"held_fen", "id", b"id", "lines", b"lines", "manufacturer", b"manufacturer", "month", b"month", "paid_at", b"paid_at", "paid_fen", b"paid_fen", "payable_fen", b"payable_fen", "payments", b"payments", "status", b"status", "submitted_at", b"submitted_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "branch_id", b"branch_id", "built_at", b"built_at", "built_by", b"built_by", "claimed_fen", b"claimed_fen", "decided_at", b"decided_at", "held_fen", b"held_fen", "id", b"id", "lines", b"lines", "manufacturer", b"manufacturer", "month", b"month", "paid_at", b"paid_at", "paid_fen", b"paid_fen", "payable_fen", b"payable_fen", "payments", b"payments", "status", b"status", "submitted_at", b"submitted_at", "supplement", b"supplement", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
