@@ -12,8 +12,9 @@ from services.gateway.schemas import typed_digits
 from services.gateway.schemas_rules import EMAIL, MOBILE, NOT_BLANK
 
 Short = Annotated[str, StringConstraints(max_length=50)]
+# The digits folded before the pattern is checked: the validator wraps what precedes it.
 MobileDigits = Annotated[
-    str, BeforeValidator(typed_digits), StringConstraints(max_length=50, pattern=MOBILE)
+    str, StringConstraints(max_length=50, pattern=MOBILE), BeforeValidator(typed_digits)
 ]
 Reason = Annotated[str, StringConstraints(max_length=500, pattern=NOT_BLANK)]
 Text = Annotated[str, StringConstraints(max_length=2000)]

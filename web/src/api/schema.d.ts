@@ -2233,7 +2233,8 @@ export interface paths {
          * @description Build the month's claim from the branch's closed in-warranty repairs of the brand at
          *     authorised stores: the labour fee of each repair's level from the manufacturer's price
          *     list, and its warranty parts at their catalog price. Building it again answers the same
-         *     claim, with the repairs closed since while it is still `built`.
+         *     claim, with the repairs closed since while it is still `built`. Once it is submitted, the
+         *     month's repairs closed after make a supplementary claim (补充索赔, `supplement` 1, 2...).
          */
         post: operations["build_claim_api_v1_settlement_claims_post"];
         delete?: never;
@@ -2273,7 +2274,8 @@ export interface paths {
         put?: never;
         /**
          * Submit Claim
-         * @description built -> submitted: sent to the manufacturer; no repair joins it after.
+         * @description built -> submitted: sent to the manufacturer with the month's repairs closed so far
+         *     (those closed since the build join it first); later ones make a supplementary claim.
          */
         post: operations["submit_claim_api_v1_settlement_claims__claim_id__submit_post"];
         delete?: never;
@@ -2742,6 +2744,11 @@ export interface components {
             branch_id: string;
             /** Month */
             month: string;
+            /**
+             * Supplement
+             * @description 0: the month's claim; 1, 2...: supplementary claims (补充索赔) of the month's repairs closed after the one before was submitted
+             */
+            supplement: number;
             /**
              * Status
              * @enum {string}
