@@ -22,12 +22,14 @@ from servicekit.db import lost_connection
 from servicekit.errors import (
     DomainError,
     FieldError,
+    InvalidInput,
     ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
 )
 from services.gateway.render import to_json
-from services.gateway.schemas_rules import PATTERN_REASONS
+from services.gateway.schemas import check_day
+from services.gateway.schemas_rules import DAY_PATTERN, PATTERN_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +153,20 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
         reason = str(error.get("msg", "invalid"))
         if error.get("type") == "string_pattern_mismatch":
             pattern = str(error.get("ctx", {}).get("pattern", ""))
-            reason = PATTERN_REASONS.get(pattern, reason)
+            reason = pattern_reason(pattern, error.get("input"), reason)
         errors.append(FieldError(name, reason))
     return errors
+
+
+def pattern_reason(pattern: str, value: object, default: str) -> str:
+    """A declared rule in words. A day says what the services would: malformed, or outside
+    the business calendar."""
+    if pattern == DAY_PATTERN and isinstance(value, str):
+        try:
+            check_day("", value)
+        except InvalidInput as error:
+            return error.errors[0].reason
+    return PATTERN_REASONS.get(pattern, default)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

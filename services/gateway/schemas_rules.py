@@ -103,7 +103,6 @@ BASE_DATA_ETAG = etag_pattern(15)
 # What a 422 says when a value does not match one of these (not the pattern itself).
 PATTERN_REASONS = {
     MONTH_PATTERN: "must be a month YYYY-MM between 1990-01 and 2099-12",
-    DAY_PATTERN: "must be a date YYYY-MM-DD between 1990-01-01 and 2099-12-31",
     NOT_BLANK: "must not be blank",
     BRAND_CODE: "must be 1 to 30 lower-case letters, digits or '-'",
     FAULT_CODE: "must be 1 to 30 letters, digits, '-', '_' or '.'",

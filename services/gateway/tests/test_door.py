@@ -79,7 +79,7 @@ async def test_a_query_day_outside_the_calendar_is_422_naming_it(
     reply = await client.get(path, params={field: day}, headers=headers)
     assert reply.status_code == 422, reply.text
     assert reply.json()["errors"] == [
-        {"field": field, "reason": "must be a date YYYY-MM-DD between 1990-01-01 and 2099-12-31"}
+        {"field": field, "reason": "must be between 1990-01-01 and 2099-12-31"}
     ]
     assert len(fakes.seen.requests) == calls  # refused at the door
 

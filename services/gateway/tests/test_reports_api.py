@@ -187,12 +187,7 @@ async def test_out_of_scope_and_bad_input_are_refused_before_asking(
             path, params={"figure": "received", "date_to": "31/3/2026"}, headers=manager
         )
         assert bad.status_code == 422
-        assert bad.json()["errors"] == [
-            {
-                "field": "date_to",
-                "reason": "must be a date YYYY-MM-DD between 1990-01-01 and 2099-12-31",
-            }
-        ]
+        assert bad.json()["errors"] == [{"field": "date_to", "reason": "must be a date YYYY-MM-DD"}]
     assert reports[1].requests == []
     no_figure = await client.get("/api/v1/reports/kpis/orders", headers=manager)
     assert no_figure.status_code == 422
