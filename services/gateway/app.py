@@ -8,13 +8,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
+from pydantic import TypeAdapter
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from servicekit import migrations
 from servicekit.db import Database
-from services.gateway import console, problems
+from services.gateway import console, problems, schemas
 from services.gateway.clients import ServiceClients
 from services.gateway.demo import load_demo_data
 from services.gateway.deps import Gateway
@@ -49,6 +51,11 @@ from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
+PROBLEM_SCHEMAS: dict[str, Any] = TypeAdapter(schemas.Problem).json_schema(
+    ref_template="#/components/schemas/{model}"
+)
+PROBLEM_SCHEMAS = {**PROBLEM_SCHEMAS.pop("$defs"), "Problem": PROBLEM_SCHEMAS}
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PRUNE_EVERY_SECONDS = 3600.0
 TREE_REFRESH_SECONDS = 60.0
@@ -59,6 +66,8 @@ The public REST API of the after-sales platform of a chain of phone-repair store
 Sign in at `POST /api/v1/auth/token` (OAuth2 password flow) and send the token as
 `Authorization: Bearer`. Every answer is scoped to the caller's org unit and those below it.
 Errors are RFC 9457 problem details (`application/problem+json`) naming the fields at fault.
+Text anywhere (path, query, body) may not contain NUL or unpaired surrogates: no database
+stores them, so they are refused as invalid input.
 POST requests accept an `Idempotency-Key` header: a retry with the same key and body replays the
 first answer instead of acting twice.
 """
@@ -115,6 +124,36 @@ async def refresh_tree_forever(gw: Gateway) -> None:
             gw.tree = await OrgTree.load(gw.db)
         except Exception:
             log.exception("reading the org tree failed; keeping the last one")
+
+
+def without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter left out is absent, never null (a header or query value cannot be): FastAPI's
+    `str | None` is the string alone, or a client would send "null"."""
+    kinds = schema.get("anyOf", [])
+    if len(kinds) == 2 and {"type": "null"} in kinds:
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        return {**next(kind for kind in kinds if kind != {"type": "null"}), **rest}
+    return schema
+
+
+def document_answers(app: FastAPI) -> None:
+    """The OpenAPI with every error documented as the problem details it is."""
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        # FastAPI keeps what it generates as app.openapi_schema: amended there, once.
+        spec = generate()
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(PROBLEM_SCHEMAS)
+        for item in spec.get("paths", {}).values():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = without_null(parameter["schema"])
+        return problems.document_problems(spec)
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: GatewaySettings, draining: Draining | None = None) -> FastAPI:
@@ -180,6 +219,7 @@ def create_app(settings: GatewaySettings, draining: Draining | None = None) -> F
         settlement,
     ):
         app.include_router(module.router)
+    document_answers(app)
     # Last: the console's deep links are what no route above answers.
     console.install(app, Path(settings.console_dist) if settings.console_dist else None)
     return app

@@ -6,22 +6,34 @@ import math
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from servicekit.auth import AuthContext, set_auth
 from servicekit.db import Database
 from servicekit.errors import TooManyRequests, Unauthenticated
 from services.gateway.clients import ServiceClients
-from services.gateway.idempotency import IdempotencyStore
+from services.gateway.idempotency import HEADER, IdempotencyStore
 from services.gateway.identities import Identities
 from services.gateway.login import LoginThrottle, PasswordChecks
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.schemas_rules import IDEMPOTENCY_KEY
 from services.gateway.scope import OrgTree
 from services.gateway.security import TokenCodec
 from services.gateway.settings import GatewaySettings
 
 TOKEN_URL = "/api/v1/auth/token"
+
+# What the handlers check, declared: a form built from the OpenAPI refuses what they refuse.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        pattern=IDEMPOTENCY_KEY,
+        description="1 to 200 printable ASCII characters, new for each action; a retry sends "
+        "the same key and body",
+    ),
+]
 
 
 @dataclass

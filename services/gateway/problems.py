@@ -22,11 +22,14 @@ from servicekit.db import lost_connection
 from servicekit.errors import (
     DomainError,
     FieldError,
+    InvalidInput,
     ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
 )
 from services.gateway.render import to_json
+from services.gateway.schemas import check_day
+from services.gateway.schemas_rules import DAY_PATTERN, PATTERN_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,45 @@ _DATABASE_FAILURES: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+# Documented on every operation (each adds those only it answers: 404, 409, 412, 428...): any
+# request may be unauthenticated, refused, malformed, throttled or meet a service down.
+COMMON_PROBLEMS = {
+    401: "not signed in, or the token has expired",
+    403: "your role or scope does not allow this",
+    422: "invalid input: `errors` names each field and why",
+    429: "too many requests: try again after Retry-After seconds",
+    503: "a service this request needs is unavailable: try again after Retry-After seconds",
+}
+
+
+_ERROR_SHAPES = {"", "Problem", "HTTPValidationError"}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every error answer of the OpenAPI as the Problem it is, in application/problem+json
+    (FastAPI would write its own validation error shape, in application/json)."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for path, item in openapi.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            # The probes, the metrics and the console's files are not the API.
+            if path.startswith("/api/"):
+                for status, description in COMMON_PROBLEMS.items():
+                    responses.setdefault(str(status), {"description": description})
+            for status, response in responses.items():
+                documented = response.get("content", {}).get("application/json", {})
+                own_shape = documented.get("schema", {}).get("$ref", "").split("/")[-1]
+                # An error with a body of its own (the readiness probe's) keeps it.
+                if status.isdigit() and int(status) >= 400 and own_shape in _ERROR_SHAPES:
+                    response["content"] = {PROBLEM_JSON: problem}
+                    if response.get("description") == "Validation Error":
+                        response["description"] = COMMON_PROBLEMS[422]
+    schemas = openapi.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
 
 
 def problem_response(
@@ -108,8 +150,23 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
         location = error.get("loc", ())
         # A body that is not JSON at all names a character offset, not a field.
         name = "body" if error.get("type") == "json_invalid" else field_path(location)
-        errors.append(FieldError(name, str(error.get("msg", "invalid"))))
+        reason = str(error.get("msg", "invalid"))
+        if error.get("type") == "string_pattern_mismatch":
+            pattern = str(error.get("ctx", {}).get("pattern", ""))
+            reason = pattern_reason(pattern, error.get("input"), reason)
+        errors.append(FieldError(name, reason))
     return errors
+
+
+def pattern_reason(pattern: str, value: object, default: str) -> str:
+    """A declared rule in words. A day says what the services would: malformed, or outside
+    the business calendar."""
+    if pattern == DAY_PATTERN and isinstance(value, str):
+        try:
+            check_day("", value)
+        except InvalidInput as error:
+            return error.errors[0].reason
+    return PATTERN_REASONS.get(pattern, default)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
 from google.protobuf.timestamp_pb2 import Timestamp
-from starlette.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from servicekit.timeutil import SHANGHAI
 
@@ -30,6 +34,65 @@ def json_response(
 ) -> JSONResponse:
     # Returned as a ready Response, FastAPI skips re-encoding the body through its models.
     return FastJSONResponse(content, status_code=status, headers=headers)
+
+
+JSON = "application/json"
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class UndocumentedAnswer(RuntimeError):
+    """A JSON answer with a status its route's OpenAPI does not document: a bug of ours."""
+
+
+def documented_shapes(route: APIRoute) -> dict[int, TypeAdapter[Any]]:
+    """The model of each status a route documents a JSON body for."""
+    shapes: dict[int, TypeAdapter[Any]] = {}
+    if route.response_model is not None:
+        shapes[int(route.status_code or 200)] = TypeAdapter(route.response_model)
+    for status, response in route.responses.items():
+        model = response.get("model")
+        if model is not None and str(status).isdigit():
+            shapes[int(status)] = TypeAdapter(model)
+    return shapes
+
+
+def through_model(
+    response: Response, shapes: Mapping[int, TypeAdapter[Any]], route: str
+) -> Response:
+    """The answer's JSON body read and written again by the model documented for its status,
+    so the OpenAPI is the shape clients get. A body that does not fit is a server fault."""
+    if response.headers.get("content-type", "").split(";")[0] != JSON:
+        return response
+    shape = shapes.get(response.status_code)
+    if shape is None:
+        if response.status_code >= 400:
+            return response
+        raise UndocumentedAnswer(f"{route}: status {response.status_code} is not documented")
+    try:
+        body = shape.dump_json(shape.validate_json(bytes(response.body)))
+    except ValidationError as error:
+        raise ResponseValidationError(
+            error.errors(include_url=False), endpoint_ctx={"path": route}
+        ) from error
+    response.body = body
+    response.headers["content-length"] = str(len(body))
+    return response
+
+
+class DocumentedRoute(APIRoute):
+    """A route whose JSON answers go through its documented response models, including the
+    ready responses its handlers build (ETag and Location headers, idempotent replays), which
+    FastAPI would otherwise send as they are."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        shapes = documented_shapes(self)
+        name = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
+
+        async def documented(request: Request) -> Response:
+            return through_model(await handler(request), shapes, name)
+
+        return documented
 
 
 def moment(stamp: Timestamp) -> datetime | None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 from servicekit.errors import invalid
 from servicekit.identifiers import normalise_digits
 from servicekit.timeutil import day_problem
+from services.gateway.schemas_rules import RepairLevel
 
 Short = Annotated[str, StringConstraints(max_length=50)]
 Name = Annotated[str, StringConstraints(max_length=200)]
@@ -18,11 +19,11 @@ Note = Annotated[str, StringConstraints(max_length=500)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
-def _typed_digits(value: object) -> object:
+def typed_digits(value: object) -> object:
     return normalise_digits(value) if isinstance(value, str) else value
 
 
-Digits = Annotated[str, BeforeValidator(_typed_digits), StringConstraints(max_length=50)]
+Digits = Annotated[str, BeforeValidator(typed_digits), StringConstraints(max_length=50)]
 """An IMEI or a phone number as a Chinese keyboard may type it: full-width digits become ASCII
 here, at the door, so the services store and find the number the same way whatever the
 keyboard."""
@@ -104,7 +105,7 @@ class DiagnosisIn(BaseModel):
     cause_code: Short = ""
     actions: Codes = Field(default_factory=list, description="e.g. replace_screen")
     parts: list[PlannedPartIn] = Field(default_factory=list, max_length=20)
-    repair_level: Short = Field(description="L1..L4, decides the manufacturer's labour fee")
+    repair_level: RepairLevel = Field(description="decides the manufacturer's labour fee")
     warranty_override: Literal["in_warranty", "out_of_warranty"] | None = Field(
         None, description="overrides intake's warranty decision; needs override_reason"
     )
@@ -147,8 +148,8 @@ class PartsIn(BaseModel):
 
 
 class RepairFinishIn(BaseModel):
-    actions_done: Codes
-    repair_level: Short
+    actions_done: Annotated[list[Short], Field(min_length=1, max_length=20)]
+    repair_level: RepairLevel
     old_parts_kept: Codes = Field(
         default_factory=list, description="line ids of warranty lines whose old part (旧件) is kept"
     )
@@ -219,7 +220,7 @@ class CompleteIn(BaseModel):
     """A quick order (accessory replacement or sale, software service 刷机/升级) done and paid
     at once: the service fee plus the parts at retail, 0 under warranty."""
 
-    actions_done: Codes
+    actions_done: Annotated[list[Short], Field(min_length=1, max_length=20)]
     parts: list[PlannedPartIn] = Field(default_factory=list, max_length=20)
     service_fen: Fen = 0
     method: Literal["cash", "card", "wechat_pay", "alipay"] | None = None
@@ -554,12 +555,30 @@ class SystemStatus(BaseModel):
     services: dict[str, Literal["serving", "down"]]
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description='where, e.g. "device.imei", "rows[3].decision", "If-Match"')
+    reason: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    down: list[Literal["database"]] = Field(description="what the gateway needs and lacks")
+
+
+class Pong(BaseModel):
+    ok: bool
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, the body of every error."""
 
-    type: str
+    type: str = Field(description='"urn:aftersales:problem:<kind>", or "about:blank"')
     title: str
     status: int
     detail: str
     instance: str
-    errors: list[dict[str, str]]
+    errors: list[FieldProblem]

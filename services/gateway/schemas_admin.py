@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from services.gateway.schemas_rules import NOT_BLANK
+
 Description = Annotated[str, StringConstraints(max_length=200)]
 Fen = Annotated[int, Field(ge=0, le=100_000_000)]
 Days = Annotated[int, Field(ge=0, le=365)]
@@ -16,7 +18,7 @@ Months = Annotated[int, Field(ge=0, le=60)]
 class NameIn(BaseModel):
     """A manufacturer's or a model's name."""
 
-    name: Annotated[str, StringConstraints(max_length=100)]
+    name: Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK)]
 
 
 class BrandEntry(NameIn):
@@ -31,7 +33,7 @@ class ModelEntry(NameIn):
 class FaultCodeIn(BaseModel):
     """A manufacturer's symptom, fault or cause code (现象/故障/原因代码)."""
 
-    description_zh: Description
+    description_zh: Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK)]
     description_en: Description = ""
     active: bool = Field(True, description="a retired code may not be named by a new diagnosis")
 
@@ -66,14 +68,16 @@ class LabourPrices(BaseModel):
 class WarrantyPolicyIn(BaseModel):
     """A manufacturer's 三包 policy; the defaults are the national rules."""
 
-    return_days: Days = Field(7, description="包退: return, swap or repair")
-    swap_days: Days = Field(15, description="包换: swap or repair")
-    main_unit_months: Months = 12
+    return_days: int = Field(7, ge=0, le=30, description="包退: return, swap or repair")
+    swap_days: int = Field(
+        15, ge=0, le=90, description="包换: swap or repair; not shorter than return_days"
+    )
+    main_unit_months: int = Field(12, ge=1, le=60)
     battery_months: Months = 12
     charger_months: Months = 12
     earphone_months: Months = 3
     repair_hold_days: Days = Field(30, description="the same fault back within it: free")
-    parts_wait_days: Days = Field(60, description="waiting for parts longer: swap")
+    parts_wait_days: int = Field(60, ge=1, le=365, description="waiting for parts longer: swap")
     swap_after_repairs: int = Field(2, ge=1, le=10, description="recurring-fault repairs: swap")
 
 

@@ -6,14 +6,17 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.gateway.schemas_rules import HTTPS_LINK, NOT_BLANK
+
 
 class AttachmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200, examples=["培训课件"])
+    title: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["培训课件"])
     url: str = Field(
         min_length=1,
         max_length=2000,
+        pattern=HTTPS_LINK,
         description="an https:// link to where the file is kept",
         examples=["https://files.example.com/training/p60-screen.pdf"],
     )
@@ -37,8 +40,10 @@ class BulletinIn(BaseModel):
     kind: Literal["notice", "technical", "training"] = Field(
         description="notice 内部通知, technical 技术公告, training 培训"
     )
-    title: str = Field(min_length=1, max_length=200, examples=["华为 P60 屏幕排线更换要点"])
-    body: str = Field(min_length=1, max_length=20_000)
+    title: str = Field(
+        min_length=1, max_length=200, pattern=NOT_BLANK, examples=["华为 P60 屏幕排线更换要点"]
+    )
+    body: str = Field(min_length=1, max_length=20_000, pattern=NOT_BLANK)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
     scope: ScopeIn
     expires_at: AwareDatetime | None = Field(

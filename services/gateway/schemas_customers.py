@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
-from services.gateway.schemas import Digits
+from services.gateway.schemas import typed_digits
+from services.gateway.schemas_rules import EMAIL, MOBILE, NOT_BLANK
 
 Short = Annotated[str, StringConstraints(max_length=50)]
-Reason = Annotated[str, StringConstraints(max_length=500)]
+# The digits folded before the pattern is checked: the validator wraps what precedes it.
+MobileDigits = Annotated[
+    str, StringConstraints(max_length=50, pattern=MOBILE), BeforeValidator(typed_digits)
+]
+Reason = Annotated[str, StringConstraints(max_length=500, pattern=NOT_BLANK)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -69,8 +74,8 @@ class CustomerUpdateIn(BaseModel):
     """Fields left out stay as they are; `email: ""` removes the email."""
 
     name: Short | None = None
-    phone: Digits | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    phone: MobileDigits | None = None
+    email: Annotated[str, StringConstraints(max_length=254, pattern=f"^$|{EMAIL}")] | None = None
     message_consent: bool | None = None
     language: Literal["zh-CN", "en"] | None = None
 
@@ -176,9 +181,9 @@ class ComplaintPage(BaseModel):
 
 
 class NoteIn(BaseModel):
-    note: Text
+    note: Annotated[str, StringConstraints(max_length=2000, pattern=NOT_BLANK)]
     owner_id: Short | None = Field(None, description="hand the complaint to this user")
 
 
 class CloseIn(BaseModel):
-    outcome: Text
+    outcome: Annotated[str, StringConstraints(max_length=2000, pattern=NOT_BLANK)]

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from services.gateway.schemas_rules import NOT_BLANK, PartCategory
+
 Short = Annotated[str, StringConstraints(max_length=50)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
 # A serial's form (1 to 60 letters, digits and . _ / -) is judged by inventory, which names
@@ -126,7 +128,7 @@ class TransferIn(BaseModel):
 
     from_warehouse_id: Short
     to_warehouse_id: Short
-    lines: list[TransferLineIn] = Field(max_length=100)
+    lines: list[TransferLineIn] = Field(min_length=1, max_length=100)
     note: Reason | None = None
 
 
@@ -206,7 +208,7 @@ class OldPartReturnIn(BaseModel):
     """旧件返还: old parts going back to the manufacturer, each naming the order line it
     settles."""
 
-    lines: list[OldPartLineIn] = Field(max_length=500)
+    lines: list[OldPartLineIn] = Field(min_length=1, max_length=500)
     document_id: Short | None = Field(None, description="the manufacturer's authorisation")
 
 
@@ -261,7 +263,7 @@ class CountedLineIn(BaseModel):
 class StocktakeIn(BaseModel):
     """盘点: what was counted, part by part."""
 
-    lines: list[CountedLineIn] = Field(max_length=1000)
+    lines: list[CountedLineIn] = Field(min_length=1, max_length=1000)
 
 
 class StocktakeLine(BaseModel):
@@ -352,13 +354,13 @@ class PurchaseOrder(BaseModel):
 class PartIn(BaseModel):
     """A part as HQ keeps it in the catalog (料号)."""
 
-    brand: Annotated[str, StringConstraints(max_length=30)]
-    description: Annotated[str, StringConstraints(max_length=200)]
-    category: Short
+    brand: Annotated[str, StringConstraints(max_length=30, pattern=NOT_BLANK)]
+    description: Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK)]
+    category: PartCategory
     serialised: bool = False
     standard_cost_fen: int = Field(ge=0, le=100_000_000)
     retail_price_fen: int = Field(ge=0, le=100_000_000)
-    compatible_models: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
+    compatible_models: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=100
     )
     superseded_by: Short | None = None

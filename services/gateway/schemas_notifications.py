@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.schemas_rules import NOT_BLANK, TEMPLATE
+
 
 class NotificationTemplate(BaseModel):
     kind: str = Field(description="order_received, quote_to_approve, waiting_parts, ...")
@@ -19,11 +21,19 @@ class NotificationTemplateList(BaseModel):
     items: list[NotificationTemplate]
 
 
+# Not blank, and a template: a lookahead, which JSON Schema and Python's re both read.
+TEMPLATE_NOT_BLANK = rf"^(?=[\s\S]*{NOT_BLANK}){TEMPLATE[1:]}"
+
+
 class NotificationTemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Python's re: the body's pattern looks ahead, which pydantic's own engine cannot.
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
     body: str = Field(
-        min_length=1, max_length=500, examples=["您的维修单{number}已修好，请到{store}取机。{link}"]
+        min_length=1,
+        max_length=500,
+        pattern=TEMPLATE_NOT_BLANK,
+        examples=["您的维修单{number}已修好，请到{store}取机。{link}"],
     )
 
 

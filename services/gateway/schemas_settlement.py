@@ -8,16 +8,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from services.gateway.schemas_rules import BRAND_CODE, Day, Month
+
 Short = Annotated[str, StringConstraints(max_length=50)]
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")]
-Day = Annotated[str, StringConstraints(max_length=10)]
 
 
 class BuildClaimIn(BaseModel):
     """Build a month's claim (or bring one still `built` up to date): the same month twice is
     the same claim."""
 
-    manufacturer: Short = Field(description="the brand's code, e.g. huawei")
+    manufacturer: Annotated[str, StringConstraints(pattern=BRAND_CODE)] = Field(
+        description="the brand's code, e.g. huawei"
+    )
     month: Month = Field(description="YYYY-MM, the Asia/Shanghai month the repairs closed in")
     branch_id: Short | None = Field(None, description="a branch manager's own when absent")
 
@@ -57,6 +59,10 @@ class Claim(BaseModel):
     manufacturer: str
     branch_id: str
     month: str
+    supplement: int = Field(
+        description="0: the month's claim; 1, 2...: supplementary claims (补充索赔) of the "
+        "month's repairs closed after the one before was submitted"
+    )
     status: Literal["built", "submitted", "decided", "paid"]
     version: int
     claimed_fen: int
@@ -75,3 +81,4 @@ class Claim(BaseModel):
 
 class Claims(BaseModel):
     items: list[Claim]
+    next_cursor: str | None = Field(description="the cursor of the next page; null on the last")

@@ -15,9 +15,10 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aftersales.events.v1 import inventory_events_pb2, settlement_events_pb2
-from servicekit import bus
+from servicekit import bus, paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound, PreconditionFailed, invalid
 from servicekit.inbox import EventConsumer
@@ -28,7 +29,7 @@ from servicekit.uow import UnitOfWork
 from services.orders.adapters import base_data
 from services.orders.adapters import settlement as store
 from services.orders.domain import settlement as rules
-from services.orders.domain.settlement import Claim, ClaimChanged, ClaimPayment
+from services.orders.domain.settlement import Claim, ClaimChanged, ClaimLine, ClaimPayment
 from services.orders.handlers import NewUow
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 INVENTORY_STREAM = "INVENTORY"
 OLD_PARTS_CONSUMER = "orders-old-parts"
 OLD_PARTS_SUBJECT = "inventory.v1.*.*.old_parts_returned"
-LIST_LIMIT = 200
+CLAIMS_PAGE_SIZE = 50
+CLAIMS_MAX_PAGE_SIZE = 100
 BUILD_ATTEMPTS = 3  # a build racing another of the same month tries again, then finds it
 
 Clock = Callable[[], datetime]
@@ -80,7 +82,8 @@ async def build_claim(
     clock: Clock = utc_now,
 ) -> Claim:
     """Build the month's claim, or bring a claim still `built` up to date with the repairs
-    closed since; once submitted, building it again answers it as it is."""
+    closed since. Once it is submitted, the month's repairs closed after go into a
+    supplementary claim, built the same way; with none, building answers the latest claim."""
     branch = branch_id or auth.branch_id or ""
     if not branch:
         raise invalid("branch_id", "is required")
@@ -113,22 +116,16 @@ async def _build(
         if not await base_data.brand_exists(session, manufacturer):
             raise invalid("manufacturer", f"unknown manufacturer {manufacturer!r}")
         claim = await store.claim_of_month(session, manufacturer, branch, month)
-        if claim is not None and claim.status != "built":
+        lines = await _unclaimed_lines(session, manufacturer, branch, start, end)
+        if claim is not None and claim.status != "built" and not lines:
             return claim
-        orders = [
-            o
-            for o in await store.unclaimed_orders(session, manufacturer, branch, start, end)
-            if rules.claimable(o, manufacturer)
-        ]
-        prices = await store.labour_prices(session, manufacturer)
-        returned = await store.returned_old_parts(session, (o.id for o in orders))
-        lines = [rules.claim_line(o, prices, returned.get(o.id, {})) for o in orders]
-        if claim is None:
+        if claim is None or claim.status != "built":
             claim = Claim(
                 id=str(uuid.uuid4()),
                 manufacturer=manufacturer,
                 branch_id=branch,
                 month=month,
+                supplement=0 if claim is None else claim.supplement + 1,
                 built_by=auth.user_id,
                 built_at=clock(),
                 lines=lines,
@@ -147,6 +144,20 @@ async def _build(
     return claim
 
 
+async def _unclaimed_lines(
+    session: AsyncConnection, manufacturer: str, branch: str, start: datetime, end: datetime
+) -> list[ClaimLine]:
+    """A line for each claimable repair of the branch closed in [start, end) in no claim yet."""
+    orders = [
+        o
+        for o in await store.unclaimed_orders(session, manufacturer, branch, start, end)
+        if rules.claimable(o, manufacturer)
+    ]
+    prices = await store.labour_prices(session, manufacturer)
+    returned = await store.returned_old_parts(session, (o.id for o in orders))
+    return [rules.claim_line(o, prices, returned.get(o.id, {})) for o in orders]
+
+
 async def get_claim(new_uow: NewUow, auth: AuthContext, claim_id: str) -> Claim:
     require_role(auth, rules.READERS)
     async with new_uow() as uow:
@@ -163,15 +174,31 @@ async def list_claims(
     manufacturer: str,
     month: str,
     status: str,
-) -> list[Claim]:
+    page_size: int = 0,
+    page_token: str = "",
+) -> tuple[list[Claim], str]:
+    """A page of the claims in scope, and the token of the next page ("" on the last)."""
     require_role(auth, rules.READERS)
     branch, _ = auth.narrow(branch_id or None, None)
     if month:
         rules.month_bounds(month)
     if status and status not in rules.CLAIM_STATUSES:
         raise invalid("status", f"must be one of {', '.join(rules.CLAIM_STATUSES)}")
+    size = paging.page_size(page_size, CLAIMS_PAGE_SIZE, CLAIMS_MAX_PAGE_SIZE)
+    after = paging.decode_page_token(page_token, 4) if page_token else []
+    if after and not after[3].isdigit():
+        raise invalid("cursor", "is not a cursor this service issued")
     async with new_uow() as uow:
-        return await store.list_claims(uow.session, branch, manufacturer, month, status, LIST_LIMIT)
+        # One more than the page: whether there is a next page, without counting.
+        claims = await store.list_claims(
+            uow.session, branch, manufacturer, month, status, size + 1, after
+        )
+    if len(claims) <= size:
+        return claims, ""
+    last = claims[size - 1]
+    return claims[:size], paging.encode_page_token(
+        last.month, last.branch_id, last.manufacturer, str(last.supplement)
+    )
 
 
 def _expected(claim: Claim, expected_version: int) -> None:
@@ -203,11 +230,17 @@ async def submit_claim(
     expected_version: int,
     clock: Clock = utc_now,
 ) -> Claim:
+    """The claim goes to the manufacturer with every repair of its month closed so far: those
+    closed since it was built join it first. Later ones go into a supplementary claim."""
     async with new_uow() as uow:
         claim = await _writable(uow, auth, claim_id)
         _expected(claim, expected_version)
+        start, end = rules.month_bounds(claim.month)
+        late = await _unclaimed_lines(uow.session, claim.manufacturer, claim.branch_id, start, end)
+        claim.add_lines(late)
         claim.submit(clock())
         await _save(uow, claim, expected_version)
+        await store.add_lines(uow.session, claim.id, late)
         await uow.commit()
     return claim
 

@@ -19,6 +19,7 @@ def claim_message(claim: Claim, with_lines: bool = True) -> orders_pb2.Claim:
         manufacturer=claim.manufacturer,
         branch_id=claim.branch_id,
         month=claim.month,
+        supplement=claim.supplement,
         status=claim.status,
         version=claim.version,
         claimed_fen=claim.claimed_fen,
@@ -74,15 +75,19 @@ class SettlementService(orders_pb2_grpc.SettlementServiceServicer):
     async def ListClaims(
         self, request: orders_pb2.ListClaimsRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.ListClaimsResponse:
-        claims = await settlement.list_claims(
+        claims, next_token = await settlement.list_claims(
             self.new_uow,
             current_auth(),
             request.branch_id,
             request.manufacturer,
             request.month,
             request.status,
+            request.page_size,
+            request.page_token,
         )
-        return orders_pb2.ListClaimsResponse(claims=[claim_message(c, False) for c in claims])
+        return orders_pb2.ListClaimsResponse(
+            claims=[claim_message(c, False) for c in claims], next_page_token=next_token
+        )
 
     async def BuildClaim(
         self, request: orders_pb2.BuildClaimRequest, context: grpc.aio.ServicerContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,6 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from devtools.system import LocalSystem, SystemConfig
 from servicekit.demo import DEMO_PASSWORD
@@ -91,9 +95,73 @@ class Api:
             await asyncio.sleep(0.1)
 
 
+SPEC_URI = "urn:aftersales:openapi"
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+class DocumentedAnswers:
+    """Every JSON answer the e2e client gets, checked against the schema the gateway's OpenAPI
+    documents for its route, method and status: the generated web client relies on them."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        resource = Resource.from_contents(spec, default_specification=DRAFT202012)
+        self.registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+        self.routes = [
+            (re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$"), path, item)
+            # A fixed path before a template that also matches it: /orders/export, /orders/{id}.
+            for path, item in sorted(spec["paths"].items(), key=lambda p: p[0].count("{"))
+        ]
+        self.problem = self.validator("#/components/schemas/Problem")
+
+    def validator(self, pointer: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": SPEC_URI + pointer}, registry=self.registry)
+
+    def schema_of(self, method: str, url_path: str, status: int) -> str | None:
+        """The JSON pointer of the documented body, "" when the route is not in the OpenAPI."""
+        for pattern, path, item in self.routes:
+            if pattern.match(url_path) and method.lower() in item:
+                responses = item[method.lower()]["responses"]
+                answer = responses.get(str(status))
+                if answer is None:
+                    return None
+                media = next((m for m in JSON_TYPES if m in answer.get("content", {})), None)
+                if media is None:
+                    return None
+                steps = (path, method.lower(), "responses", str(status), "content", media, "schema")
+                return "#/paths/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in steps)
+        return ""
+
+    async def check(self, response: httpx.Response) -> None:
+        media = response.headers.get("content-type", "").split(";")[0]
+        if media not in JSON_TYPES:
+            return
+        await response.aread()
+        request = response.request
+        pointer = self.schema_of(request.method, request.url.path, response.status_code)
+        if pointer == "":
+            return  # not an API route (the console, /openapi.json)
+        where = f"{request.method} {request.url.path} -> {response.status_code}"
+        if pointer is None:
+            # Every error is a problem; a success's shape must be documented.
+            assert response.status_code >= 400, f"{where}: this status is not documented"
+            validator = self.problem
+        else:
+            validator = self.validator(pointer)
+        errors = [
+            f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
+            for e in validator.iter_errors(response.json())
+        ]
+        assert not errors, f"{where}: the answer is not as documented:\n" + "\n".join(errors[:10])
+
+
 @pytest.fixture(scope="session")
 async def api(system: LocalSystem) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=10) as plain:
+        spec = (await plain.get("/openapi.json")).json()
+    answers = DocumentedAnswers(spec)
+    async with httpx.AsyncClient(
+        base_url=system.gateway_url, timeout=10, event_hooks={"response": [answers.check]}
+    ) as client:
         yield Api(client)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,17 +23,17 @@ from servicekit import paging
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, invalid
 from servicekit.timeutil import SHANGHAI, as_utc, utc_now
-from services.gateway import schemas, schemas_admin
-from services.gateway.deps import Auth, Gateway, Gw
-from services.gateway.idempotency import HEADER, run_once
+from services.gateway import schemas, schemas_admin, schemas_rules
+from services.gateway.deps import Auth, Gateway, Gw, IdempotencyKey
+from services.gateway.idempotency import run_once
 from services.gateway.identities import identity_changed
 from services.gateway.orm import admin_changes, org_units, users
 from services.gateway.pagination import Cursor, page
-from services.gateway.render import json_response
+from services.gateway.render import DocumentedRoute, json_response
 from services.gateway.scope import OrgTree
 from services.gateway.security import hash_password
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=DocumentedRoute)
 
 UNIT_ADMINS = ("hq_admin",)
 AUDITORS = ("hq_admin",)
@@ -53,9 +52,13 @@ ROLE_LEVELS = {
 }
 """Which kind of unit each role works at (SPEC §1)."""
 
-_UNIT_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
+UnitId = Annotated[
+    str, Path(pattern=schemas_rules.UNIT_ID, description="1 to 32 of A-Z, 0-9 and -")
+]
+Username = Annotated[
+    str,
+    Path(pattern=schemas_rules.USERNAME, description="3 to 64 of a-z, 0-9, '.', '_' and '-'"),
+]
 ChangesLimit = Annotated[int, Query(ge=1, le=200, description="page size, 1 to 200")]
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "role may not keep this"},
@@ -84,14 +87,14 @@ def unit_json(unit_id: str, body: schemas_admin.OrgUnitIn) -> dict[str, Any]:
 
 
 @router.put("/org-units/{unit_id}", response_model=schemas_admin.OrgUnit, responses=WRITE_RESPONSES)
-async def put_org_unit(unit_id: str, body: schemas_admin.OrgUnitIn, auth: Auth, gw: Gw) -> Response:
+async def put_org_unit(
+    unit_id: UnitId, body: schemas_admin.OrgUnitIn, auth: Auth, gw: Gw
+) -> Response:
     """Add a branch (under HQ) or a store (under a branch), or rename one or change its
     franchise flag. A unit never changes kind or parent: its orders and stock stay where they
     are."""
     require_role(auth, UNIT_ADMINS)
     errors: list[FieldError] = []
-    if not _UNIT_ID.match(unit_id):
-        errors.append(FieldError("id", "must be 1 to 32 capital letters, digits or '-'"))
     parent = gw.tree.get(body.parent_id)
     wanted_parent = "hq" if body.kind == "branch" else "branch"
     if parent is None or parent.kind != wanted_parent:
@@ -190,15 +193,11 @@ async def _user(conn: AsyncConnection, username: str) -> Any:
 
 
 @router.put("/users/{username}", response_model=schemas_admin.User, responses=WRITE_RESPONSES)
-async def put_user(username: str, body: schemas_admin.UserIn, auth: Auth, gw: Gw) -> Response:
+async def put_user(username: Username, body: schemas_admin.UserIn, auth: Auth, gw: Gw) -> Response:
     """Add a user (a password is needed), or change their name, role, unit or whether they are
     active. Setting the same again changes nothing; the password is kept unless given."""
     require_role(auth, USER_ADMINS)
     errors: list[FieldError] = []
-    if not _USERNAME.match(username):
-        errors.append(
-            FieldError("username", "must be 3 to 64 lower-case letters, digits, '.', '_' or '-'")
-        )
     unit = gw.tree.get(body.org_unit_id)
     if unit is None:
         errors.append(FieldError("org_unit_id", f"no unit {body.org_unit_id}"))

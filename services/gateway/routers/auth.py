@@ -14,10 +14,10 @@ from servicekit.errors import Unauthenticated
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
 from services.gateway.orm import users
-from services.gateway.render import json_response
+from services.gateway.render import DocumentedRoute, json_response
 from services.gateway.scope import OrgTree, OrgUnit
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=DocumentedRoute)
 
 # The same answer for an unknown user and a wrong password: it must not tell which.
 _BAD_LOGIN = "wrong username or password"

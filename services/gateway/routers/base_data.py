@@ -10,25 +10,37 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
 from aftersales.orders.v1 import base_data_pb2 as pb
 from servicekit.auth import require_role
 from servicekit.errors import invalid
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_admin
+from services.gateway import schemas, schemas_admin, schemas_rules
 from services.gateway.deps import Auth, Gw
 from services.gateway.pagination import Cursor, page
-from services.gateway.render import iso_shanghai, iso_utc, json_response
+from services.gateway.render import DocumentedRoute, iso_shanghai, iso_utc, json_response
 
-router = APIRouter(prefix="/api/v1", tags=["base data"])
+router = APIRouter(prefix="/api/v1", tags=["base data"], route_class=DocumentedRoute)
 
 WRITERS = ("hq_admin",)
 Filter = Annotated[str | None, Query(max_length=50)]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='optional: the ETag of the base data as read, e.g. "7"'),
+    Header(
+        alias="If-Match",
+        pattern=schemas_rules.BASE_DATA_ETAG,
+        description='optional: the ETag of the base data as read, e.g. "7"',
+    ),
+]
+BrandCode = Annotated[
+    str, Path(pattern=schemas_rules.BRAND_CODE, description="1 to 30 of a-z, 0-9 and -")
+]
+ModelCode = BrandCode
+FaultCodeKey = Annotated[
+    str,
+    Path(pattern=schemas_rules.FAULT_CODE, description="1 to 30 of A-Z, a-z, 0-9, _, . and -"),
 ]
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "only hq_admin keeps base data"},
@@ -60,7 +72,7 @@ def versioned(body: dict[str, Any], version: int) -> Response:
 
 @router.put("/brands/{code}", response_model=schemas_admin.BrandEntry, responses=WRITE_RESPONSES)
 async def put_brand(
-    code: str, body: schemas_admin.NameIn, auth: Auth, gw: Gw, if_match: IfMatch = None
+    code: BrandCode, body: schemas_admin.NameIn, auth: Auth, gw: Gw, if_match: IfMatch = None
 ) -> Response:
     """Add a manufacturer (with the national warranty defaults) or rename one."""
     require_role(auth, WRITERS)
@@ -80,7 +92,12 @@ async def put_brand(
     responses=WRITE_RESPONSES,
 )
 async def put_model(
-    brand: str, code: str, body: schemas_admin.NameIn, auth: Auth, gw: Gw, if_match: IfMatch = None
+    brand: str,
+    code: ModelCode,
+    body: schemas_admin.NameIn,
+    auth: Auth,
+    gw: Gw,
+    if_match: IfMatch = None,
 ) -> Response:
     """Add a model of a manufacturer, or rename one; intake accepts it from the next order."""
     require_role(auth, WRITERS)
@@ -124,8 +141,8 @@ async def list_fault_codes(
 )
 async def put_fault_code(
     brand: str,
-    kind: str,
-    code: str,
+    kind: schemas_rules.FaultCodeKind,
+    code: FaultCodeKey,
     body: schemas_admin.FaultCodeIn,
     auth: Auth,
     gw: Gw,
@@ -178,7 +195,7 @@ async def list_labour_prices(auth: Auth, gw: Gw, brand: Filter = None) -> Respon
 )
 async def put_labour_price(
     brand: str,
-    repair_level: str,
+    repair_level: schemas_rules.RepairLevel,
     body: schemas_admin.LabourPriceIn,
     auth: Auth,
     gw: Gw,

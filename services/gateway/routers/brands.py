@@ -9,9 +9,9 @@ from aftersales.orders.v1 import orders_pb2
 from servicekit.grpc_client import call
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gw
-from services.gateway.render import json_response
+from services.gateway.render import DocumentedRoute, json_response
 
-router = APIRouter(prefix="/api/v1", tags=["brands"])
+router = APIRouter(prefix="/api/v1", tags=["brands"], route_class=DocumentedRoute)
 
 
 @router.get("/brands", response_model=schemas.Brands)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -20,17 +20,16 @@ from servicekit.errors import FieldError, InvalidInput
 from servicekit.grpc_client import call
 from servicekit.timeutil import to_timestamp
 from services.gateway import schemas, schemas_bulletins
-from services.gateway.deps import Auth, Gw
-from services.gateway.idempotency import HEADER, run_once
+from services.gateway.deps import Auth, Gw, IdempotencyKey
+from services.gateway.idempotency import run_once
 from services.gateway.orm import users
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import iso_utc, json_response, or_none
+from services.gateway.render import DocumentedRoute, iso_utc, json_response, or_none
 from services.gateway.scope import OrgTree
 
-router = APIRouter(prefix="/api/v1", tags=["bulletins"])
+router = APIRouter(prefix="/api/v1", tags=["bulletins"], route_class=DocumentedRoute)
 
 BulletinId = Annotated[str, Path(max_length=64)]
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "your role may not do this"},
     404: {"model": schemas.Problem, "description": "not found in your scope"},

@@ -14,21 +14,27 @@ from servicekit.auth import AuthContext
 from servicekit.errors import FieldError, InvalidInput, invalid
 from servicekit.grpc_client import call
 from servicekit.identifiers import normalise_digits
-from services.gateway import schemas, schemas_customers
-from services.gateway.deps import Auth, Gw
-from services.gateway.idempotency import HEADER, run_once
+from services.gateway import schemas, schemas_customers, schemas_rules
+from services.gateway.deps import Auth, Gw, IdempotencyKey
+from services.gateway.idempotency import run_once
 from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.privacy import customer_phone, phone_for_caller
-from services.gateway.render import iso_utc, json_response, or_none
+from services.gateway.render import DocumentedRoute, iso_utc, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["customers"])
+router = APIRouter(prefix="/api/v1", tags=["customers"], route_class=DocumentedRoute)
 
-Key = Annotated[str | None, Query(min_length=1, max_length=50)]
+Phone = Annotated[
+    str | None, Query(pattern=schemas_rules.MOBILE, description="a mainland mobile number")
+]
+Imei = Annotated[str | None, Query(pattern=schemas_rules.IMEI, description="15 digits")]
 Filter = Annotated[str | None, Query(max_length=50)]
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='the ETag of the customer as read, e.g. "3"; optional'),
+    Header(
+        alias="If-Match",
+        pattern=schemas_rules.VERSION_ETAG,
+        description='the ETag of the customer as read, e.g. "3"; optional',
+    ),
 ]
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.Problem, "description": "your role may not do this"},
@@ -98,8 +104,8 @@ async def look_up(auth: AuthContext, gw: Gw, phone: str | None, imei: str | None
 async def list_customers(
     auth: Auth,
     gw: Gw,
-    phone: Key = None,
-    imei: Key = None,
+    phone: Phone = None,
+    imei: Imei = None,
     branch_id: Filter = None,
     store_id: Filter = None,
     limit: Limit = 20,
@@ -124,7 +130,7 @@ async def list_customers(
     response_model=schemas_customers.CustomerOut,
     responses={404: {"model": schemas.Problem}, 422: {"model": schemas.Problem}},
 )
-async def find_customer(auth: Auth, gw: Gw, phone: Key = None, imei: Key = None) -> Response:
+async def find_customer(auth: Auth, gw: Gw, phone: Phone = None, imei: Imei = None) -> Response:
     """A returning customer, chain-wide, by exact phone or by the IMEI of a device they own."""
     return await look_up(auth, gw, phone, imei)
 
@@ -221,12 +227,23 @@ async def merge_customers(
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
 
 
-@router.get("/customers/{customer_id}/export", responses=PROBLEMS)
+@router.get(
+    "/customers/{customer_id}/export",
+    response_model=dict[str, Any],
+    responses={**PROBLEMS, 200: {"description": "the customer's data, as customers keeps it"}},
+)
 async def export_customer(
     customer_id: str,
     auth: Auth,
     gw: Gw,
-    reason: Annotated[str, Query(max_length=500, description="why (the request's reference)")],
+    reason: Annotated[
+        str,
+        Query(
+            max_length=500,
+            pattern=schemas_rules.NOT_BLANK,
+            description="why (the request's reference)",
+        ),
+    ],
 ) -> Response:
     """PIPL: everything held about the customer (record, devices, history, follow-ups,
     complaints, consents) as JSON, in clear (hq_admin, branch_manager). Audited."""
@@ -348,7 +365,7 @@ def follow_up_json(auth: AuthContext, f: customers_pb2.FollowUp) -> dict[str, An
 async def list_follow_ups(
     auth: Auth,
     gw: Gw,
-    state: Filter = None,
+    state: schemas_rules.FollowUpState | None = None,
     overdue: bool = False,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -460,7 +477,7 @@ def complaint_json(auth: AuthContext, c: customers_pb2.Complaint) -> dict[str, A
 async def list_complaints(
     auth: Auth,
     gw: Gw,
-    state: Filter = None,
+    state: schemas_rules.ComplaintState | None = None,
     overdue: bool = False,
     limit: Limit = 20,
     cursor: Cursor = None,

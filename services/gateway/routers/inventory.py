@@ -6,23 +6,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from aftersales.inventory.v1 import inventory_pb2
 from servicekit.auth import AuthContext, require_role
 from servicekit.errors import NotFound
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_inventory
-from services.gateway.deps import Auth, Gateway, Gw
-from services.gateway.idempotency import HEADER, run_once
+from services.gateway import schemas, schemas_inventory, schemas_rules
+from services.gateway.deps import Auth, Gateway, Gw, IdempotencyKey
+from services.gateway.idempotency import run_once
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import json_response, or_none
+from services.gateway.render import DocumentedRoute, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["inventory"])
+router = APIRouter(prefix="/api/v1", tags=["inventory"], route_class=DocumentedRoute)
 
 Filter = Annotated[str | None, Query(max_length=50)]
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 
 STOCK_DOCUMENT_ROLES = ("warehouse_keeper", "branch_manager", "hq_admin")
 CONSERVATION_ROLES = ("hq_admin",)
@@ -72,7 +71,7 @@ async def list_parts(
     auth: Auth,
     gw: Gw,
     brand: Filter = None,
-    category: Filter = None,
+    category: schemas_rules.PartCategory | None = None,
     model: Filter = None,
     limit: Limit = 20,
     cursor: Cursor = None,

@@ -10,12 +10,12 @@ from starlette.responses import Response
 
 from aftersales.customers.v1 import notifications_pb2
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_notifications
+from services.gateway import schemas, schemas_notifications, schemas_rules
 from services.gateway.deps import Auth, Gw
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import iso_utc, json_response, or_none
+from services.gateway.render import DocumentedRoute, iso_utc, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["notifications"])
+router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=DocumentedRoute)
 
 Filter = Annotated[str | None, Query(max_length=50)]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -79,7 +79,11 @@ async def list_templates(auth: Auth, gw: Gw) -> Response:
     responses=ERRORS,
 )
 async def put_template(
-    kind: str, language: str, body: schemas_notifications.NotificationTemplateIn, auth: Auth, gw: Gw
+    kind: schemas_rules.TemplateKind,
+    language: schemas_rules.Language,
+    body: schemas_notifications.NotificationTemplateIn,
+    auth: Auth,
+    gw: Gw,
 ) -> Response:
     """HQ's text for a notice (hq_admin); putting the same text again is the same."""
     request = notifications_pb2.PutTemplateRequest(kind=kind, language=language, body=body.body)
@@ -91,7 +95,7 @@ async def list_deliveries(
     auth: Auth,
     gw: Gw,
     order_id: Filter = None,
-    status: Filter = None,
+    status: schemas_rules.DeliveryStatus | None = None,
     branch_id: Filter = None,
     store_id: Filter = None,
     limit: Limit = 20,

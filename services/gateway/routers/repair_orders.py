@@ -19,15 +19,22 @@ from servicekit.grpc_client import call
 from servicekit.idempotency import request_hash
 from servicekit.identifiers import normalise_digits
 from servicekit.timeutil import shanghai_day, utc_now
-from services.gateway import schemas
-from services.gateway.deps import Auth, Gw
+from services.gateway import schemas, schemas_rules
+from services.gateway.deps import Auth, Gw, IdempotencyKey
 from services.gateway.idempotency import HEADER, run_once
 from services.gateway.pagination import Cursor, Limit, page
 from services.gateway.privacy import phone_for
-from services.gateway.render import iso_shanghai, iso_utc, json_response, moment, or_none
+from services.gateway.render import (
+    DocumentedRoute,
+    iso_shanghai,
+    iso_utc,
+    json_response,
+    moment,
+    or_none,
+)
 from services.gateway.scope import OrgTree
 
-router = APIRouter(prefix="/api/v1", tags=["repair orders"])
+router = APIRouter(prefix="/api/v1", tags=["repair orders"], route_class=DocumentedRoute)
 
 PATH = "/api/v1/repair-orders"
 Filter = Annotated[str | None, Query(max_length=50)]
@@ -301,27 +308,21 @@ async def list_repair_orders(
     gw: Gw,
     limit: Limit = 20,
     cursor: Cursor = None,
-    status: Annotated[
-        str | None,
-        Query(
-            max_length=50,
-            description="received, diagnosed, awaiting_approval, approved, waiting_parts, "
-            "in_repair, quality_check, ready_for_pickup, closed, cancelled, declined, sent_out, "
-            "at_partner, returned_from_partner, at_factory",
-        ),
-    ] = None,
-    service_type: Filter = None,
+    status: schemas_rules.OrderStatus | None = None,
+    service_type: schemas_rules.ServiceType | None = None,
     imei: Filter = None,
     phone: Filter = None,
     store_id: Filter = None,
     branch_id: Filter = None,
-    received_from: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
-    received_to: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    received_from: schemas_rules.DayQuery = None,
+    received_to: schemas_rules.DayQuery = None,
     swap_due_by: Annotated[
         str | None,
         Query(
+            pattern=schemas_rules.DAY_PATTERN,
+            json_schema_extra={"format": "date"},
             description="YYYY-MM-DD: in-warranty orders owed a swap (三包, parts waited for too "
-            "long) on or before this day; with status=waiting_parts, the ones near the limit"
+            "long) on or before this day; with status=waiting_parts, the ones near the limit",
         ),
     ] = None,
 ) -> Response:
@@ -361,7 +362,11 @@ STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='the ETag of the order as read, e.g. "3"'),
+    Header(
+        alias="If-Match",
+        pattern=schemas_rules.VERSION_ETAG,
+        description='the ETag of the order as read, e.g. "3"',
+    ),
 ]
 Handler = Callable[..., Awaitable[Response]]
 
@@ -451,9 +456,6 @@ async def take_step(
         return json_response(order_json(order, auth), headers=etag(order))
 
     return await run_once(gw.idempotency, auth.user_id, idempotency_key, request, handle)
-
-
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 
 
 def _decision(accepted: bool, note: str | None) -> dict[str, Any]:

@@ -10,24 +10,16 @@ from starlette.responses import Response
 
 from aftersales.reporting.v1 import reporting_pb2
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_reports
+from services.gateway import schemas, schemas_reports, schemas_rules
 from services.gateway.deps import Auth, Gw
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import iso_utc, json_response, or_none
+from services.gateway.render import DocumentedRoute, iso_utc, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=DocumentedRoute)
 
 Unit = Annotated[str | None, Query(max_length=50)]
-Day = Annotated[str | None, Query(description="YYYY-MM-DD, Asia/Shanghai day, inclusive")]
-Figure = Annotated[
-    str,
-    Query(
-        max_length=40,
-        description="the figure whose orders to list: received, repeat_received, ready, "
-        "on_time, late, closed, cancelled, not_first_time_fixed, followed_up, open, "
-        "waiting_parts, swap_limit",
-    ),
-]
+Day = schemas_rules.DayQuery
+Figure = Annotated[schemas_rules.Figure, Query(description="the figure whose orders to list")]
 
 _COUNTS = tuple(
     name for name, info in schemas_reports.Figures.model_fields.items() if info.annotation is int

@@ -18,19 +18,23 @@ from starlette.responses import Response
 from aftersales.orders.v1 import orders_pb2
 from servicekit.errors import invalid
 from servicekit.grpc_client import call
-from services.gateway import schemas, schemas_settlement
-from services.gateway.deps import Auth, Gw
-from services.gateway.idempotency import HEADER, run_once
-from services.gateway.render import iso_utc, json_response, or_none
+from services.gateway import schemas, schemas_rules, schemas_settlement
+from services.gateway.deps import Auth, Gw, IdempotencyKey
+from services.gateway.idempotency import run_once
+from services.gateway.pagination import Cursor, Limit, page
+from services.gateway.render import DocumentedRoute, iso_utc, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["settlement"])
+router = APIRouter(prefix="/api/v1", tags=["settlement"], route_class=DocumentedRoute)
 
 PATH = "/api/v1/settlement/claims"
 Filter = Annotated[str | None, Query(max_length=50)]
-IdempotencyKey = Annotated[str | None, Header(alias=HEADER)]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='the ETag of the claim as read, e.g. "3"'),
+    Header(
+        alias="If-Match",
+        pattern=schemas_rules.VERSION_ETAG,
+        description='the ETag of the claim as read, e.g. "3"',
+    ),
 ]
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 MULTIPART = "multipart/form-data"
@@ -50,6 +54,7 @@ def claim_json(claim: orders_pb2.Claim, with_lines: bool = True) -> dict[str, An
         "manufacturer": claim.manufacturer,
         "branch_id": claim.branch_id,
         "month": claim.month,
+        "supplement": claim.supplement,
         "status": claim.status,
         "version": claim.version,
         "claimed_fen": claim.claimed_fen,
@@ -120,11 +125,13 @@ async def list_claims(
     gw: Gw,
     branch_id: Filter = None,
     manufacturer: Filter = None,
-    month: Filter = None,
-    status: Filter = None,
+    month: schemas_rules.MonthQuery = None,
+    status: schemas_rules.ClaimStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
-    """The claims in your scope (a branch manager's branch, HQ all), newest month first,
-    without their lines."""
+    """The claims in your scope (a branch manager's branch, HQ all), newest month first, then
+    by branch and manufacturer, without their lines; a page at a time."""
     reply = await call(
         gw.clients.settlement.ListClaims,
         orders_pb2.ListClaimsRequest(
@@ -132,9 +139,11 @@ async def list_claims(
             manufacturer=manufacturer or "",
             month=month or "",
             status=status or "",
+            page_size=limit,
+            page_token=cursor or "",
         ),
     )
-    return json_response({"items": [claim_json(c, False) for c in reply.claims]})
+    return json_response(page([claim_json(c, False) for c in reply.claims], reply.next_page_token))
 
 
 @router.post(
@@ -156,7 +165,8 @@ async def build_claim(
     """Build the month's claim from the branch's closed in-warranty repairs of the brand at
     authorised stores: the labour fee of each repair's level from the manufacturer's price
     list, and its warranty parts at their catalog price. Building it again answers the same
-    claim, with the repairs closed since while it is still `built`."""
+    claim, with the repairs closed since while it is still `built`. Once it is submitted, the
+    month's repairs closed after make a supplementary claim (补充索赔, `supplement` 1, 2...)."""
 
     async def handle() -> Response:
         claim = await call(
@@ -194,7 +204,8 @@ async def submit_claim(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """built -> submitted: sent to the manufacturer; no repair joins it after."""
+    """built -> submitted: sent to the manufacturer with the month's repairs closed so far
+    (those closed since the build join it first); later ones make a supplementary claim."""
 
     async def handle() -> Response:
         message = orders_pb2.SubmitClaimRequest(
@@ -210,7 +221,7 @@ DECISIONS_BODY = {
         "required": True,
         "content": {
             "text/csv": {
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "minLength": 1, "pattern": schemas_rules.NOT_BLANK},
                 "example": "order_number,decision,reason_code,amount_fen\n"
                 "SH-001-260310-0001,accepted,,86000\n"
                 "SH-001-260311-0002,rejected,NO-OLD-PART,\n",

@@ -13,12 +13,12 @@ from servicekit.auth import require_role
 from servicekit.grpc_client import call
 from services.gateway import schemas
 from services.gateway.deps import Auth, Gateway, Gw
-from services.gateway.render import json_response
+from services.gateway.render import DocumentedRoute, json_response
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=DocumentedRoute)
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=schemas.Health)
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
@@ -36,7 +36,11 @@ async def _database_up(gw: Gateway) -> bool:
     return True
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=schemas.Readiness,
+    responses={503: {"model": schemas.Readiness, "description": "the database does not answer"}},
+)
 async def readyz(gw: Gw) -> Response:
     """Ready when what the gateway itself needs answers: its database. The services are not
     asked: one of them down (reporting, say) must not take intake down with it; their health
@@ -72,12 +76,16 @@ async def status(auth: Auth, gw: Gw) -> Response:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/v1/ping")
+@router.get("/api/v1/ping", response_model=schemas.Pong)
 async def ping(auth: Auth, gw: Gw) -> Response:
     """The gateway -> gRPC path doing no work: what the benchmark measures the rest against."""
     await call(gw.clients.orders.Ping, orders_pb2.PingRequest())

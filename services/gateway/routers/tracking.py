@@ -16,9 +16,9 @@ from servicekit.errors import NotFound, TooManyRequests
 from servicekit.grpc_client import call
 from services.gateway import console, schemas, schemas_notifications
 from services.gateway.deps import Gw
-from services.gateway.render import iso_shanghai, iso_utc, json_response, or_none
+from services.gateway.render import DocumentedRoute, iso_shanghai, iso_utc, json_response, or_none
 
-router = APIRouter(tags=["tracking"])
+router = APIRouter(tags=["tracking"], route_class=DocumentedRoute)
 
 MAX_TOKEN_LENGTH = 64
 Token = Annotated[str, Path(max_length=200)]

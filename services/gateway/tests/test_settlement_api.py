@@ -70,7 +70,8 @@ class FakeSettlement(orders_pb2_grpc.SettlementServiceServicer):
         summary = orders_pb2.Claim()
         summary.CopyFrom(self.claim)
         del summary.lines[:]
-        return orders_pb2.ListClaimsResponse(claims=[summary])
+        # A page of one, that says another follows.
+        return orders_pb2.ListClaimsResponse(claims=[summary], next_page_token="after-c-1")
 
     async def BuildClaim(self, request: Any, context: Any) -> orders_pb2.Claim:
         return self._seen(request)
@@ -158,11 +159,15 @@ async def test_build_read_and_list(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
 
-    listed = await http.get(PATH, params={"month": "2026-03"}, headers=manager)
+    listed = await http.get(PATH, params={"month": "2026-03", "limit": "1"}, headers=manager)
     assert listed.status_code == 200
     [item] = listed.json()["items"]
     assert item["lines"] is None and item["id"] == "c-1"
-    assert fake.requests[-1][1].month == "2026-03"
+    assert listed.json()["next_cursor"] == "after-c-1"
+    sent = fake.requests[-1][1]
+    assert (sent.month, sent.page_size, sent.page_token) == ("2026-03", 1, "")
+    await http.get(PATH, params={"cursor": "after-c-1"}, headers=manager)
+    assert fake.requests[-1][1].page_token == "after-c-1"
 
 
 async def test_steps_need_if_match(

@@ -20,7 +20,9 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     bindparam,
+    or_,
     select,
     update,
 )
@@ -43,6 +45,7 @@ settlement_claims = Table(
     Column("manufacturer", String(30), nullable=False),
     Column("branch_id", String(30), nullable=False),
     Column("month", String(7), nullable=False),  # YYYY-MM, Asia/Shanghai
+    Column("supplement", Integer, nullable=False, server_default="0"),  # 0: the month's first
     Column("status", String(20), nullable=False),
     Column("version", Integer, nullable=False),
     Column("built_by", String(64), nullable=False),
@@ -52,7 +55,9 @@ settlement_claims = Table(
     Column("paid_at", DateTime(timezone=True), nullable=True),
     # The manufacturer's decision file taken (sha256): the same file again changes nothing.
     Column("decision_fingerprint", String(64), nullable=False, server_default=""),
-    UniqueConstraint("manufacturer", "branch_id", "month", name="uq_settlement_claims_month"),
+    UniqueConstraint(
+        "manufacturer", "branch_id", "month", "supplement", name="uq_settlement_claims_month"
+    ),
     Index("ix_settlement_claims_branch_month", "branch_id", "month"),
 )
 """劳务费索赔单: one per manufacturer, branch and month."""
@@ -115,10 +120,16 @@ settlement_old_parts = Table(
 """旧件: the old parts inventory reported returned to the manufacturer, per order part line."""
 
 _CLAIM_BY_ID = select(settlement_claims).where(settlement_claims.c.id == bindparam("claim_id"))
-_CLAIM_BY_MONTH = select(settlement_claims).where(
-    settlement_claims.c.manufacturer == bindparam("manufacturer"),
-    settlement_claims.c.branch_id == bindparam("branch_id"),
-    settlement_claims.c.month == bindparam("month"),
+# The month's latest claim: its supplementary one, when there is one.
+_CLAIM_BY_MONTH = (
+    select(settlement_claims)
+    .where(
+        settlement_claims.c.manufacturer == bindparam("manufacturer"),
+        settlement_claims.c.branch_id == bindparam("branch_id"),
+        settlement_claims.c.month == bindparam("month"),
+    )
+    .order_by(settlement_claims.c.supplement.desc())
+    .limit(1)
 )
 _CLAIM_IDS: Any = bindparam("claim_ids", expanding=True)
 _LINES_OF = (
@@ -174,6 +185,7 @@ def _claim(row: Any) -> Claim:
         manufacturer=row.manufacturer,
         branch_id=row.branch_id,
         month=row.month,
+        supplement=row.supplement,
         built_by=row.built_by,
         built_at=as_utc(row.built_at),
         status=row.status,
@@ -263,11 +275,30 @@ async def list_claims(
     month: str,
     status: str,
     limit: int,
+    after: Sequence[str] = (),
 ) -> list[Claim]:
     """The claims with their lines (a claim is at most a branch's month of one brand), whose
-    sums the list shows."""
+    sums the list shows; newest month first, then by branch, manufacturer and supplement, from
+    the one after `after` (month, branch_id, manufacturer, supplement)."""
     c = settlement_claims.c
     conditions = []
+    if after:
+        last_month, last_branch, last_brand, last_number = after
+        conditions.append(
+            or_(
+                c.month < last_month,
+                and_(c.month == last_month, c.branch_id > last_branch),
+                and_(
+                    c.month == last_month, c.branch_id == last_branch, c.manufacturer > last_brand
+                ),
+                and_(
+                    c.month == last_month,
+                    c.branch_id == last_branch,
+                    c.manufacturer == last_brand,
+                    c.supplement > int(last_number),
+                ),
+            )
+        )
     if branch_id:
         conditions.append(c.branch_id == branch_id)
     if manufacturer:
@@ -279,7 +310,7 @@ async def list_claims(
     statement = (
         select(settlement_claims)
         .where(*conditions)
-        .order_by(c.month.desc(), c.branch_id, c.manufacturer)
+        .order_by(c.month.desc(), c.branch_id, c.manufacturer, c.supplement)
         .limit(limit)
     )
     return await _read(session, statement, {})
@@ -292,6 +323,7 @@ async def add_claim(session: AsyncConnection, claim: Claim) -> None:
             manufacturer=claim.manufacturer,
             branch_id=claim.branch_id,
             month=claim.month,
+            supplement=claim.supplement,
             status=claim.status,
             version=claim.version,
             built_by=claim.built_by,

@@ -3,10 +3,12 @@ each line claims, a claim's statuses, the manufacturer's decision file and the p
 received. Pure: no I/O, every moment and price handed in.
 
 A claim is one manufacturer's, one branch's, one Asia/Shanghai month's (the month its repairs
-closed in): built -> submitted -> decided -> paid. Each line is one order: the labour fee of its
-repair level from the manufacturer's price list, and its warranty part lines reimbursed at the
-catalog price the order recorded for them (orders knows the price, not inventory's cost; it is
-also what the manufacturer's own price list for parts is set against). A line whose old parts
+closed in): built -> submitted -> decided -> paid. Submitted, it takes no more repairs: those of
+its month closed after go into a supplementary claim of the month (补充索赔), numbered 1, 2...
+Each line is one order: the labour fee of its repair level from the manufacturer's price list,
+and its warranty part lines reimbursed at the catalog price the order recorded for them (orders
+knows the price, not inventory's cost; it is also what the manufacturer's own price list for
+parts is set against). A line whose old parts
 (旧件) are not all back is `held`: it may be claimed and decided, but not paid until they are.
 """
 
@@ -133,6 +135,7 @@ class Claim:
     month: str
     built_by: str
     built_at: datetime
+    supplement: int = 0  # the month's first claim; 1, 2... its supplementary ones (补充索赔)
     status: str = "built"
     version: int = 1
     lines: list[ClaimLine] = field(default_factory=list)

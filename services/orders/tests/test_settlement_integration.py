@@ -119,6 +119,38 @@ async def test_a_month_is_built_once_and_an_order_is_in_one_claim(runtime: Runti
         await settlement.build_claim(runtime.uow, MANAGER, "nokia", "SH", MARCH, clock)
 
 
+async def test_the_months_repairs_closed_after_its_claim_went_make_a_supplementary_one(
+    runtime: Runtime,
+) -> None:
+    mid_march = datetime(2026, 3, 15, tzinfo=UTC)
+    early = await closed_repair(runtime, 1, datetime(2026, 3, 3, tzinfo=UTC))
+    claim = await settlement.build_claim(
+        runtime.uow, MANAGER, "huawei", "SH", MARCH, lambda: mid_march
+    )
+    # Closed between the build and the submission: the claim takes it as it goes.
+    before_sending = await closed_repair(runtime, 2, datetime(2026, 3, 16, tzinfo=UTC))
+    submitted = await settlement.submit_claim(runtime.uow, MANAGER, claim.id, claim.version, clock)
+    assert (submitted.status, submitted.version) == ("submitted", claim.version + 2)
+    assert [x.order_id for x in submitted.lines] == [early, before_sending]
+    assert (await settlement.get_claim(runtime.uow, MANAGER, claim.id)).claimed_fen == 172000
+
+    # Nothing new: building the month answers the claim as it is.
+    same = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (same.id, same.supplement) == (claim.id, 0)
+    # Closed after it went, still in March: a supplementary claim, built and sent the same way.
+    late = await closed_repair(runtime, 3, datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
+    extra = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (extra.supplement, extra.status, [x.order_id for x in extra.lines]) == (
+        1,
+        "built",
+        [late],
+    )
+    again = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    assert (again.id, again.version) == (extra.id, extra.version)
+    listed, _ = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", MARCH, "")
+    assert [(c.supplement, c.status) for c in listed] == [(0, "submitted"), (1, "built")]
+
+
 async def test_builds_racing_for_a_month_make_one_claim(runtime: Runtime) -> None:
     await closed_repair(runtime, 1, datetime(2026, 3, 10, tzinfo=UTC))
     claims = await asyncio.gather(
@@ -298,11 +330,36 @@ async def test_the_list_shows_each_claim_with_its_own_sums(runtime: Runtime) -> 
     await closed_repair(runtime, 3, datetime(2026, 3, 11, tzinfo=UTC))
     for month in ("2026-02", MARCH):
         await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
-    listed = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", "", "")
+    listed, next_token = await settlement.list_claims(runtime.uow, MANAGER, "", "huawei", "", "")
     assert [(c.month, len(c.lines), c.claimed_fen) for c in listed] == [
         (MARCH, 2, 172000),
         ("2026-02", 1, 86000),
     ]
-    assert await settlement.list_claims(runtime.uow, ZJ_MANAGER, "", "", "", "") == []
+    assert next_token == ""
+    assert await settlement.list_claims(runtime.uow, ZJ_MANAGER, "", "", "", "") == ([], "")
     with pytest.raises(InvalidInput):
         await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "lost")
+
+
+async def test_the_list_pages_with_a_cursor(runtime: Runtime) -> None:
+    months = ("2026-01", "2026-02", MARCH)
+    for number, month in enumerate(months, start=1):
+        await closed_repair(runtime, number, datetime(2026, number, 10, tzinfo=UTC))
+        claim = await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", month, clock)
+    # March's claim sent, and a repair of March after: its supplementary claim.
+    await settlement.submit_claim(runtime.uow, MANAGER, claim.id, claim.version, clock)
+    await closed_repair(runtime, 4, datetime(2026, 3, 20, tzinfo=UTC))
+    await settlement.build_claim(runtime.uow, MANAGER, "huawei", "SH", MARCH, clock)
+    seen: list[tuple[str, int]] = []
+    token = ""
+    for _ in range(4):
+        page, token = await settlement.list_claims(
+            runtime.uow, MANAGER, "", "", "", "", page_size=1, page_token=token
+        )
+        seen += [(c.month, c.supplement) for c in page]
+        if not token:
+            break
+    assert seen == [(MARCH, 0), (MARCH, 1), ("2026-02", 0), ("2026-01", 0)]
+    with pytest.raises(InvalidInput) as error:
+        await settlement.list_claims(runtime.uow, MANAGER, "", "", "", "", page_token="junk")
+    assert error.value.errors[0].field == "cursor"

@@ -1626,6 +1626,7 @@ class Claim(_message.Message):
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     PAID_AT_FIELD_NUMBER: _builtins.int
+    SUPPLEMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     manufacturer: _builtins.str
     branch_id: _builtins.str
@@ -1642,6 +1643,8 @@ class Claim(_message.Message):
     held_fen: _builtins.int
     """accepted (or claimed) but waiting for old parts"""
     built_by: _builtins.str
+    supplement: _builtins.int
+    """0: the month's claim; 1, 2...: its supplementary ones"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementLine]: ...
     @_builtins.property
@@ -1675,10 +1678,11 @@ class Claim(_message.Message):
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         paid_at: _timestamp_pb2.Timestamp | None = ...,
+        supplement: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["built_at", b"built_at", "decided_at", b"decided_at", "paid_at", b"paid_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "branch_id", b"branch_id", "built_at", b"built_at", "built_by", b"built_by", "claimed_fen", b"claimed_fen", "decided_at", b"decided_at", "held_fen", b"held_fen", "id", b"id", "lines", b"lines", "manufacturer", b"manufacturer", "month", b"month", "paid_at", b"paid_at", "paid_fen", b"paid_fen", "payable_fen", b"payable_fen", "payments", b"payments", "status", b"status", "submitted_at", b"submitted_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_fen", b"accepted_fen", "branch_id", b"branch_id", "built_at", b"built_at", "built_by", b"built_by", "claimed_fen", b"claimed_fen", "decided_at", b"decided_at", "held_fen", b"held_fen", "id", b"id", "lines", b"lines", "manufacturer", b"manufacturer", "month", b"month", "paid_at", b"paid_at", "paid_fen", b"paid_fen", "payable_fen", b"payable_fen", "payments", b"payments", "status", b"status", "submitted_at", b"submitted_at", "supplement", b"supplement", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1692,10 +1696,16 @@ class ListClaimsRequest(_message.Message):
     MANUFACTURER_FIELD_NUMBER: _builtins.int
     MONTH_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     manufacturer: _builtins.str
     month: _builtins.str
     status: _builtins.str
+    page_size: _builtins.int
+    """0: the default page"""
+    page_token: _builtins.str
+    """next_page_token of the previous page"""
     def __init__(
         self,
         *,
@@ -1703,10 +1713,12 @@ class ListClaimsRequest(_message.Message):
         manufacturer: _builtins.str = ...,
         month: _builtins.str = ...,
         status: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "manufacturer", b"manufacturer", "month", b"month", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1717,6 +1729,9 @@ class ListClaimsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
     def claims(self) -> _containers.RepeatedCompositeFieldContainer[Global___Claim]:
         """without their lines"""
@@ -1725,10 +1740,11 @@ class ListClaimsResponse(_message.Message):
         self,
         *,
         claims: _abc.Iterable[Global___Claim] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
