@@ -26,7 +26,7 @@ from servicekit.errors import FieldError, NotFound
 from servicekit.grpc_client import call
 from servicekit.identifiers import normalise_digits
 from servicekit.timeutil import shanghai_day, utc_now
-from services.gateway import schemas
+from services.gateway import schemas, schemas_rules
 from services.gateway.deps import Auth, Gateway, Gw
 from services.gateway.exports import (
     CSV_MEDIA_TYPE,
@@ -38,10 +38,10 @@ from services.gateway.exports import (
     xlsx_chunks,
 )
 from services.gateway.privacy import phone_for
-from services.gateway.render import moment
+from services.gateway.render import DocumentedRoute, moment
 from services.gateway.routers.reports import Day, Figure, Unit
 
-router = APIRouter(prefix="/api/v1", tags=["exports"])
+router = APIRouter(prefix="/api/v1", tags=["exports"], route_class=DocumentedRoute)
 
 Format = Annotated[
     Literal["csv", "xlsx"],
@@ -212,18 +212,15 @@ async def kpi_figure_rows(
 async def repair_order_filters(
     auth: Auth,
     gw: Gw,
-    status: Filter = None,
-    service_type: Filter = None,
+    status: schemas_rules.OrderStatus | None = None,
+    service_type: schemas_rules.ServiceType | None = None,
     imei: Filter = None,
     phone: Filter = None,
     store_id: Filter = None,
     branch_id: Filter = None,
-    received_from: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
-    received_to: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
-    swap_due_by: Annotated[
-        str | None,
-        Query(description="YYYY-MM-DD: in-warranty orders owed a swap (三包) by this day"),
-    ] = None,
+    received_from: schemas_rules.DayQuery = None,
+    received_to: schemas_rules.DayQuery = None,
+    swap_due_by: schemas_rules.DayQuery = None,
 ) -> orders_pb2.ListRepairOrdersRequest:
     """The filters of GET /api/v1/repair-orders, checked the same way."""
     branch, store = gw.tree.check_filter(auth, branch_id, store_id)

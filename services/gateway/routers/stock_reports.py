@@ -10,16 +10,16 @@ from starlette.responses import Response
 
 from aftersales.reporting.v1 import stock_reports_pb2
 from servicekit.grpc_client import call
-from services.gateway import schemas
+from services.gateway import schemas, schemas_rules
 from services.gateway import schemas_stock_reports as stock_schemas
 from services.gateway.deps import Auth, Gw
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import json_response, or_none
+from services.gateway.render import DocumentedRoute, json_response, or_none
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=DocumentedRoute)
 
 Unit = Annotated[str | None, Query(max_length=50)]
-Day = Annotated[str | None, Query(description="YYYY-MM-DD, Asia/Shanghai day, inclusive")]
+Day = schemas_rules.DayQuery
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.Problem},
     422: {"model": schemas.Problem},

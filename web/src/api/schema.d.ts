@@ -13707,17 +13707,17 @@ export interface operations {
             query: {
                 /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
                 format: "csv" | "xlsx";
-                status?: string;
-                service_type?: string;
+                status?: "received" | "diagnosed" | "awaiting_approval" | "approved" | "waiting_parts" | "in_repair" | "quality_check" | "ready_for_pickup" | "closed" | "cancelled" | "declined" | "sent_out" | "at_partner" | "returned_from_partner" | "at_factory";
+                service_type?: "repair" | "swap" | "accessory" | "software";
                 imei?: string;
                 phone?: string;
                 store_id?: string;
                 branch_id?: string;
-                /** @description YYYY-MM-DD */
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
                 received_from?: string;
-                /** @description YYYY-MM-DD, inclusive */
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
                 received_to?: string;
-                /** @description YYYY-MM-DD: in-warranty orders owed a swap (三包) by this day */
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
                 swap_due_by?: string;
             };
             header?: never;
@@ -13797,14 +13797,14 @@ export interface operations {
             query: {
                 /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
                 format: "csv" | "xlsx";
-                /** @description the figure whose orders to list: received, repeat_received, ready, on_time, late, closed, cancelled, not_first_time_fixed, followed_up, open, waiting_parts, swap_limit */
-                figure: string;
-                branch_id?: string | null;
-                store_id?: string | null;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
-                date_from?: string | null;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
-                date_to?: string | null;
+                /** @description the figure whose orders to list */
+                figure: "received" | "repeat_received" | "ready" | "on_time" | "late" | "closed" | "not_first_time_fixed" | "followed_up" | "cancelled" | "open" | "waiting_parts" | "swap_limit";
+                branch_id?: string;
+                store_id?: string;
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
+                date_from?: string;
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
+                date_to?: string;
             };
             header?: never;
             path?: never;
@@ -13822,13 +13822,31 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a unit or store outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filters or format, by field */
@@ -13837,7 +13855,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -13847,12 +13883,12 @@ export interface operations {
             query: {
                 /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
                 format: "csv" | "xlsx";
-                branch_id?: string | null;
-                store_id?: string | null;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
-                date_from?: string | null;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
-                date_to?: string | null;
+                branch_id?: string;
+                store_id?: string;
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
+                date_from?: string;
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
+                date_to?: string;
             };
             header?: never;
             path?: never;
@@ -13870,13 +13906,31 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a unit or store outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filters or format, by field */
@@ -13885,7 +13939,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -13895,8 +13967,8 @@ export interface operations {
             query: {
                 /** @description csv (UTF-8 with BOM, formula-like text quoted) or xlsx (Excel workbook) */
                 format: "csv" | "xlsx";
-                branch_id?: string | null;
-                store_id?: string | null;
+                branch_id?: string;
+                store_id?: string;
             };
             header?: never;
             path?: never;
@@ -13914,13 +13986,31 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a unit or store outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filters or format, by field */
@@ -13929,7 +14019,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -13939,9 +14047,9 @@ export interface operations {
             query?: {
                 branch_id?: string;
                 store_id?: string;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
                 date_from?: string;
-                /** @description YYYY-MM-DD, Asia/Shanghai day, inclusive */
+                /** @description YYYY-MM-DD, an Asia/Shanghai day, inclusive */
                 date_to?: string;
             };
             header?: never;

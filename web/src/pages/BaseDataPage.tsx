@@ -8,6 +8,10 @@ import { useI18n } from "../i18n";
 import { fenToYuan, yuanToFen } from "../lib/digits";
 import { apiQuery, pageQuery } from "../lib/paging";
 import { shanghaiTime } from "../lib/time";
+import type { paths } from "../api/schema";
+
+type FaultKind = paths["/api/v1/fault-codes/{brand}/{kind}/{code}"]["put"]["parameters"]["path"]["kind"];
+type RepairLevel = paths["/api/v1/labour-prices/{brand}/{repair_level}"]["put"]["parameters"]["path"]["repair_level"];
 
 const KINDS = ["symptom", "fault", "cause"] as const;
 const LEVELS = ["L1", "L2", "L3", "L4"] as const;
@@ -76,7 +80,7 @@ function FaultCodes() {
     queryFn: async () => unwrap(await api.GET("/api/v1/fault-codes", { params: { query: { brand: brand || undefined } } })).items,
   });
   const put = useAction(
-    async (v: { brand: string; kind: string; code: string; description_zh: string; description_en?: string; active: boolean }, key: string) =>
+    async (v: { brand: string; kind: FaultKind; code: string; description_zh: string; description_en?: string; active: boolean }, key: string) =>
       unwrap(
         await api.PUT("/api/v1/fault-codes/{brand}/{kind}/{code}", {
           params: { path: { brand: v.brand, kind: v.kind, code: v.code } }, headers: { "Idempotency-Key": key },
@@ -122,7 +126,7 @@ function LabourPrices() {
   const [form] = Form.useForm();
   const prices = useQuery({ queryKey: ["labour-prices"], queryFn: async () => unwrap(await api.GET("/api/v1/labour-prices", {})).items });
   const put = useAction(
-    async (v: { brand: string; repair_level: string; amount_yuan: string }, key: string) =>
+    async (v: { brand: string; repair_level: RepairLevel; amount_yuan: string }, key: string) =>
       unwrap(
         await api.PUT("/api/v1/labour-prices/{brand}/{repair_level}", {
           params: { path: { brand: v.brand, repair_level: v.repair_level } }, headers: { "Idempotency-Key": key },

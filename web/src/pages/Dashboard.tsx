@@ -12,6 +12,9 @@ import { DRILL_FIGURES, figureHref, levelOf, trail, unitHref, unitsBelow } from 
 import { apiQuery, pageQuery } from "../lib/paging";
 import { shanghaiTime } from "../lib/time";
 import { useOrgUnits } from "../lib/useWarehouses";
+import type { paths } from "../api/schema";
+
+type Figure = NonNullable<paths["/api/v1/reports/kpis/orders"]["get"]["parameters"]["query"]>["figure"];
 
 type Figures = components["schemas"]["Figures"];
 
@@ -131,7 +134,7 @@ export function FigureOrders() {
   const { t } = useI18n();
   const { params } = usePlace();
   const query = apiQuery(params, ["branch_id", "store_id", "date_from", "date_to", "cursor"]);
-  const figure = params.get("figure") ?? "received";
+  const figure = (params.get("figure") ?? "received") as Figure;
   const orders = useQuery({
     queryKey: ["figure-orders", figure, query],
     queryFn: async () => unwrap(await api.GET("/api/v1/reports/kpis/orders", { params: { query: { ...query, figure, limit: 20 } } })),

@@ -2,6 +2,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Alert, Button, Segmented, Space, Table, Tag, Typography } from "antd";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, type Order, unwrap } from "../api/client";
+import type { paths } from "../api/schema";
 import StatusTag, { useStatusLabel } from "../components/StatusTag";
 import { useI18n } from "../i18n";
 import { BOARD_STATUSES, marksOf } from "../lib/board";
@@ -9,6 +10,7 @@ import { shanghaiTime } from "../lib/time";
 import { shanghaiToday } from "../lib/warranty";
 
 const PAGE_SIZE = 20;
+type StatusFilter = NonNullable<paths["/api/v1/repair-orders"]["get"]["parameters"]["query"]>["status"];
 const QUEUE_STATUSES = ["received", "diagnosed", "approved", "waiting_parts", "in_repair", "quality_check"] as const;
 
 /** 工单看板: the orders in the user's scope by status, a page at a time with the API's cursor.
@@ -29,7 +31,7 @@ export default function OrderBoard({ queue = false }: { queue?: boolean }) {
     queryFn: async () =>
       unwrap(
         await api.GET("/api/v1/repair-orders", {
-          params: { query: { limit: PAGE_SIZE, status: status || undefined, cursor: cursor || undefined } },
+          params: { query: { limit: PAGE_SIZE, status: (status || undefined) as StatusFilter, cursor: cursor || undefined } },
         }),
       ),
     placeholderData: keepPreviousData,
