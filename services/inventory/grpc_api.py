@@ -27,6 +27,7 @@ from services.inventory.handlers import (
     common,
     conservation,
     documents,
+    lists,
     old_part_returns,
     procurement,
     quotas,
@@ -696,6 +697,60 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             self.new_uow, current_auth(), request.warehouse_id, request.part_number
         )
         return inventory_pb2.ListSerialsResponse(serials=[serial_message(x) for x in found])
+
+    async def ListTransfers(
+        self, request: inventory_pb2.ListTransfersRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListTransfersResponse:
+        found, token = await lists.list_transfers(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.status,
+            request.pending_branch,
+            request.page_size,
+            request.page_token,
+        )
+        return inventory_pb2.ListTransfersResponse(
+            transfers=[transfer_message(x) for x in found], next_page_token=token
+        )
+
+    async def ListStocktakes(
+        self, request: inventory_pb2.ListStocktakesRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListStocktakesResponse:
+        found, token = await lists.list_stocktakes(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.status,
+            request.page_size,
+            request.page_token,
+        )
+        return inventory_pb2.ListStocktakesResponse(
+            stocktakes=[stocktake_message(x) for x in found], next_page_token=token
+        )
+
+    async def ListPurchaseOrders(
+        self, request: inventory_pb2.ListPurchaseOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ListPurchaseOrdersResponse:
+        found, token = await lists.list_purchase_orders(
+            self.new_uow,
+            current_auth(),
+            request.warehouse_id,
+            request.status,
+            request.page_size,
+            request.page_token,
+        )
+        return inventory_pb2.ListPurchaseOrdersResponse(
+            purchase_orders=[purchase_order_message(x) for x in found], next_page_token=token
+        )
+
+    async def GetPurchaseOrder(
+        self, request: inventory_pb2.GetPurchaseOrderRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.PurchaseOrder:
+        order = await lists.get_purchase_order(
+            self.new_uow, current_auth(), request.purchase_order_id
+        )
+        return purchase_order_message(order)
 
 
 def register(server: grpc.aio.Server, new_uow: common.NewUow) -> None:

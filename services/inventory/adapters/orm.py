@@ -247,6 +247,8 @@ transfers = Table(
     CheckConstraint(f"status IN ({_sql_list(TRANSFER_STATUSES)})", name="status"),
     CheckConstraint("from_warehouse_id <> to_warehouse_id", name="between_two_warehouses"),
     Index("ix_transfers_status", "status"),
+    Index("ix_transfers_from_requested", "from_warehouse_id", "requested_at"),
+    Index("ix_transfers_to_requested", "to_warehouse_id", "requested_at"),
 )
 """调拨单: stock moving from one warehouse to another."""
 
@@ -368,6 +370,7 @@ purchase_orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint(f"status IN ({_sql_list(PO_STATUSES)})", name="status"),
     Index("ix_purchase_orders_warehouse_status", "warehouse_id", "status"),
+    Index("ix_purchase_orders_warehouse_created", "warehouse_id", "created_at"),
 )
 """采购单."""
 

@@ -1332,7 +1332,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Transfers
+         * @description Transfers in your scope, newest requested first: a warehouse's (sent or received), by
+         *     status, or a branch manager's queue (pending_branch = their branch).
+         */
+        get: operations["list_transfers_api_v1_transfers_get"];
         put?: never;
         /**
          * Request Transfer
@@ -1535,7 +1540,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Stocktakes
+         * @description The warehouse's stocktakes, newest counted first; status=pending_approval is what a
+         *     manager has to decide.
+         */
+        get: operations["list_stocktakes_api_v1_warehouses__warehouse_id__stocktakes_get"];
         put?: never;
         /**
          * Record Stocktake
@@ -1653,7 +1663,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Purchase Orders
+         * @description The warehouse's purchase orders, newest first; status=open is what is still to come.
+         */
+        get: operations["list_purchase_orders_api_v1_warehouses__warehouse_id__purchase_orders_get"];
         put?: never;
         /**
          * Create Purchase Order
@@ -1719,6 +1733,23 @@ export interface paths {
          * @description The serials in stock in the warehouse (held for an order or free), by part.
          */
         get: operations["list_serials_api_v1_warehouses__warehouse_id__serials_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/purchase-orders/{purchase_order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Purchase Order */
+        get: operations["get_purchase_order_api_v1_purchase_orders__purchase_order_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4354,6 +4385,13 @@ export interface components {
             /** Lines */
             lines: components["schemas"]["PurchaseLineIn"][];
         };
+        /** PurchaseOrderPage */
+        PurchaseOrderPage: {
+            /** Items */
+            items: components["schemas"]["PurchaseOrder"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /**
          * PurchaseReceiptIn
          * @description 到货: what came in, by part; every outstanding unit when no lines are given.
@@ -5107,6 +5145,13 @@ export interface components {
              */
             found_serials: string[];
         };
+        /** StocktakePage */
+        StocktakePage: {
+            /** Items */
+            items: components["schemas"]["Stocktake"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** StoreKpis */
         StoreKpis: {
             /** Branch Id */
@@ -5387,6 +5432,13 @@ export interface components {
              * @description a serialised part: one serial per unit, each free in the sender
              */
             serials?: string[];
+        };
+        /** TransferPage */
+        TransferPage: {
+            /** Items */
+            items: components["schemas"]["Transfer"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** UnitFigures */
         UnitFigures: {
@@ -11582,6 +11634,54 @@ export interface operations {
             };
         };
     };
+    list_transfers_api_v1_transfers_get: {
+        parameters: {
+            query?: {
+                /** @description sent from or to this warehouse */
+                warehouse_id?: string | null;
+                status?: ("requested" | "approved" | "shipped" | "received" | "cancelled") | null;
+                /** @description requested, still awaiting this branch's approval */
+                pending_branch?: string | null;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferPage"];
+                };
+            };
+            /** @description warehouse or branch outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filter or cursor, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     request_transfer_api_v1_transfers_post: {
         parameters: {
             query?: never;
@@ -12516,6 +12616,52 @@ export interface operations {
             };
         };
     };
+    list_stocktakes_api_v1_warehouses__warehouse_id__stocktakes_get: {
+        parameters: {
+            query?: {
+                status?: ("pending_approval" | "posted" | "rejected") | null;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                warehouse_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StocktakePage"];
+                };
+            };
+            /** @description warehouse or branch outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filter or cursor, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     record_stocktake_api_v1_warehouses__warehouse_id__stocktakes_post: {
         parameters: {
             query?: never;
@@ -13028,6 +13174,52 @@ export interface operations {
             };
         };
     };
+    list_purchase_orders_api_v1_warehouses__warehouse_id__purchase_orders_get: {
+        parameters: {
+            query?: {
+                status?: ("open" | "received" | "cancelled") | null;
+                /** @description page size, 1 to 100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                warehouse_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseOrderPage"];
+                };
+            };
+            /** @description warehouse or branch outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid filter or cursor, by field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     create_purchase_order_api_v1_warehouses__warehouse_id__purchase_orders_post: {
         parameters: {
             query?: never;
@@ -13362,6 +13554,46 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_purchase_order_api_v1_purchase_orders__purchase_order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                purchase_order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseOrder"];
+                };
+            };
+            /** @description order outside your scope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

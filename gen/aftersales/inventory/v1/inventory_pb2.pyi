@@ -2119,3 +2119,189 @@ class ListSerialsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSerialsResponse: _TypeAlias = ListSerialsResponse  # noqa: Y015
+
+@_typing.final
+class ListTransfersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PENDING_BRANCH_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    """optional: sent from or to this warehouse"""
+    status: _builtins.str
+    """optional: requested | approved | shipped | received | cancelled"""
+    pending_branch: _builtins.str
+    """optional: requested, still awaiting this branch's approval"""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        pending_branch: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "pending_branch", b"pending_branch", "status", b"status", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransfersRequest: _TypeAlias = ListTransfersRequest  # noqa: Y015
+
+@_typing.final
+class ListTransfersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transfer]:
+        """newest requested first"""
+
+    def __init__(
+        self,
+        *,
+        transfers: _abc.Iterable[Global___Transfer] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "transfers", b"transfers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransfersResponse: _TypeAlias = ListTransfersResponse  # noqa: Y015
+
+@_typing.final
+class ListStocktakesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    status: _builtins.str
+    """optional: pending_approval | posted | rejected"""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStocktakesRequest: _TypeAlias = ListStocktakesRequest  # noqa: Y015
+
+@_typing.final
+class ListStocktakesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOCKTAKES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def stocktakes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Stocktake]:
+        """newest counted first"""
+
+    def __init__(
+        self,
+        *,
+        stocktakes: _abc.Iterable[Global___Stocktake] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "stocktakes", b"stocktakes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStocktakesResponse: _TypeAlias = ListStocktakesResponse  # noqa: Y015
+
+@_typing.final
+class ListPurchaseOrdersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    warehouse_id: _builtins.str
+    status: _builtins.str
+    """optional: open | received | cancelled"""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        warehouse_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurchaseOrdersRequest: _TypeAlias = ListPurchaseOrdersRequest  # noqa: Y015
+
+@_typing.final
+class ListPurchaseOrdersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_ORDERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def purchase_orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurchaseOrder]:
+        """newest created first"""
+
+    def __init__(
+        self,
+        *,
+        purchase_orders: _abc.Iterable[Global___PurchaseOrder] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "purchase_orders", b"purchase_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPurchaseOrdersResponse: _TypeAlias = ListPurchaseOrdersResponse  # noqa: Y015
+
+@_typing.final
+class GetPurchaseOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_ORDER_ID_FIELD_NUMBER: _builtins.int
+    purchase_order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        purchase_order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase_order_id", b"purchase_order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPurchaseOrderRequest: _TypeAlias = GetPurchaseOrderRequest  # noqa: Y015

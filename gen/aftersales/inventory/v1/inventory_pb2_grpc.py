@@ -209,6 +209,26 @@ class InventoryServiceStub:
                 request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.SerializeToString,
                 response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.FromString,
                 _registered_method=True)
+        self.ListTransfers = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListTransfers',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersResponse.FromString,
+                _registered_method=True)
+        self.ListStocktakes = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListStocktakes',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesResponse.FromString,
+                _registered_method=True)
+        self.ListPurchaseOrders = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/ListPurchaseOrders',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersResponse.FromString,
+                _registered_method=True)
+        self.GetPurchaseOrder = channel.unary_unary(
+                '/aftersales.inventory.v1.InventoryService/GetPurchaseOrder',
+                request_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPurchaseOrderRequest.SerializeToString,
+                response_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -457,6 +477,33 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTransfers(self, request, context):
+        """Lists for the console, newest first, a page at a time, within the caller's scope:
+        transfers from or to a warehouse (or awaiting a branch's approval), a warehouse's
+        stocktakes and purchase orders; and one purchase order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStocktakes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPurchaseOrders(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPurchaseOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -634,6 +681,26 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ListSerials,
                     request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.FromString,
                     response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.SerializeToString,
+            ),
+            'ListTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransfers,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersResponse.SerializeToString,
+            ),
+            'ListStocktakes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStocktakes,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesResponse.SerializeToString,
+            ),
+            'ListPurchaseOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurchaseOrders,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersResponse.SerializeToString,
+            ),
+            'GetPurchaseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPurchaseOrder,
+                    request_deserializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPurchaseOrderRequest.FromString,
+                    response_serializer=aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1581,6 +1648,114 @@ class InventoryService:
             '/aftersales.inventory.v1.InventoryService/ListSerials',
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsRequest.SerializeToString,
             aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListSerialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListTransfers',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListTransfersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStocktakes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListStocktakes',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListStocktakesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurchaseOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/ListPurchaseOrders',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.ListPurchaseOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPurchaseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aftersales.inventory.v1.InventoryService/GetPurchaseOrder',
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.GetPurchaseOrderRequest.SerializeToString,
+            aftersales_dot_inventory_dot_v1_dot_inventory__pb2.PurchaseOrder.FromString,
             options,
             channel_credentials,
             insecure,

@@ -114,6 +114,14 @@ class InventoryServiceStub:
     stock in a warehouse.
     """
     ListSerials: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListSerialsRequest, _inventory_pb2.ListSerialsResponse]
+    ListTransfers: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListTransfersRequest, _inventory_pb2.ListTransfersResponse]
+    """Lists for the console, newest first, a page at a time, within the caller's scope:
+    transfers from or to a warehouse (or awaiting a branch's approval), a warehouse's
+    stocktakes and purchase orders; and one purchase order.
+    """
+    ListStocktakes: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListStocktakesRequest, _inventory_pb2.ListStocktakesResponse]
+    ListPurchaseOrders: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListPurchaseOrdersRequest, _inventory_pb2.ListPurchaseOrdersResponse]
+    GetPurchaseOrder: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.GetPurchaseOrderRequest, _inventory_pb2.PurchaseOrder]
 
 @_typing.type_check_only
 class InventoryServiceAsyncStub(InventoryServiceStub):
@@ -198,6 +206,14 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     stock in a warehouse.
     """
     ListSerials: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListSerialsRequest, _inventory_pb2.ListSerialsResponse]  # type: ignore[assignment]
+    ListTransfers: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListTransfersRequest, _inventory_pb2.ListTransfersResponse]  # type: ignore[assignment]
+    """Lists for the console, newest first, a page at a time, within the caller's scope:
+    transfers from or to a warehouse (or awaiting a branch's approval), a warehouse's
+    stocktakes and purchase orders; and one purchase order.
+    """
+    ListStocktakes: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListStocktakesRequest, _inventory_pb2.ListStocktakesResponse]  # type: ignore[assignment]
+    ListPurchaseOrders: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListPurchaseOrdersRequest, _inventory_pb2.ListPurchaseOrdersResponse]  # type: ignore[assignment]
+    GetPurchaseOrder: _aio.UnaryUnaryMultiCallable[_inventory_pb2.GetPurchaseOrderRequest, _inventory_pb2.PurchaseOrder]  # type: ignore[assignment]
 
 class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -489,5 +505,37 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ListSerialsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.ListSerialsResponse, _abc.Awaitable[_inventory_pb2.ListSerialsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTransfers(
+        self,
+        request: _inventory_pb2.ListTransfersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListTransfersResponse, _abc.Awaitable[_inventory_pb2.ListTransfersResponse]]:
+        """Lists for the console, newest first, a page at a time, within the caller's scope:
+        transfers from or to a warehouse (or awaiting a branch's approval), a warehouse's
+        stocktakes and purchase orders; and one purchase order.
+        """
+
+    @_abc_1.abstractmethod
+    def ListStocktakes(
+        self,
+        request: _inventory_pb2.ListStocktakesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListStocktakesResponse, _abc.Awaitable[_inventory_pb2.ListStocktakesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPurchaseOrders(
+        self,
+        request: _inventory_pb2.ListPurchaseOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ListPurchaseOrdersResponse, _abc.Awaitable[_inventory_pb2.ListPurchaseOrdersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPurchaseOrder(
+        self,
+        request: _inventory_pb2.GetPurchaseOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.PurchaseOrder, _abc.Awaitable[_inventory_pb2.PurchaseOrder]]: ...
 
 def add_InventoryServiceServicer_to_server(servicer: InventoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
