@@ -11638,14 +11638,14 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description sent from or to this warehouse */
-                warehouse_id?: string | null;
-                status?: ("requested" | "approved" | "shipped" | "received" | "cancelled") | null;
+                warehouse_id?: string;
+                status?: "requested" | "approved" | "shipped" | "received" | "cancelled";
                 /** @description requested, still awaiting this branch's approval */
-                pending_branch?: string | null;
+                pending_branch?: string;
                 /** @description page size, 1 to 100 */
                 limit?: number;
                 /** @description next_cursor of the previous page */
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -11662,13 +11662,31 @@ export interface operations {
                     "application/json": components["schemas"]["TransferPage"];
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description warehouse or branch outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filter or cursor, by field */
@@ -11677,7 +11695,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -12619,11 +12655,11 @@ export interface operations {
     list_stocktakes_api_v1_warehouses__warehouse_id__stocktakes_get: {
         parameters: {
             query?: {
-                status?: ("pending_approval" | "posted" | "rejected") | null;
+                status?: "pending_approval" | "posted" | "rejected";
                 /** @description page size, 1 to 100 */
                 limit?: number;
                 /** @description next_cursor of the previous page */
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -12642,13 +12678,31 @@ export interface operations {
                     "application/json": components["schemas"]["StocktakePage"];
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description warehouse or branch outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filter or cursor, by field */
@@ -12657,7 +12711,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -13177,11 +13249,11 @@ export interface operations {
     list_purchase_orders_api_v1_warehouses__warehouse_id__purchase_orders_get: {
         parameters: {
             query?: {
-                status?: ("open" | "received" | "cancelled") | null;
+                status?: "open" | "received" | "cancelled";
                 /** @description page size, 1 to 100 */
                 limit?: number;
                 /** @description next_cursor of the previous page */
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -13200,13 +13272,31 @@ export interface operations {
                     "application/json": components["schemas"]["PurchaseOrderPage"];
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description warehouse or branch outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description invalid filter or cursor, by field */
@@ -13215,7 +13305,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -13578,22 +13686,58 @@ export interface operations {
                     "application/json": components["schemas"]["PurchaseOrder"];
                 };
             };
+            /** @description not signed in, or the token has expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description your role or scope does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description order outside your scope */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation Error */
+            /** @description invalid input: `errors` names each field and why */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many requests: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a service this request needs is unavailable: try again after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
