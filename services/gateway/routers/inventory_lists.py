@@ -15,7 +15,7 @@ from servicekit.grpc_client import call
 from services.gateway import schemas, schemas_inventory, schemas_inventory_lists
 from services.gateway.deps import Auth, Gw
 from services.gateway.pagination import Cursor, Limit, page
-from services.gateway.render import json_response
+from services.gateway.render import DocumentedRoute, json_response
 from services.gateway.routers.inventory import (
     check_warehouse,
     purchase_order_json,
@@ -28,7 +28,7 @@ from services.gateway.schemas_inventory_lists import (
     TransferStatus,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["inventory"])
+router = APIRouter(prefix="/api/v1", tags=["inventory"], route_class=DocumentedRoute)
 
 Id = Annotated[str | None, Query(max_length=50)]
 LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
