@@ -873,8 +873,12 @@ def build_context() -> list[str]:
 def test_dockerfile_builds_one_slim_non_root_image_without_dev_dependencies() -> None:
     stages = dockerfile_stages()
     assert stages, "no FROM in the Dockerfile"
-    assert all(image.startswith("python:3.11-slim") for image, _ in stages)
+    # Python stages on the slim image; one Node.js stage builds the web console.
+    python = [image for image, _ in stages if not image.startswith("node:")]
+    assert all(image.startswith("python:3.11-slim") for image in python)
+    assert [image for image, _ in stages if image.startswith("node:")] == ["node:20-bookworm-slim"]
     _, final = stages[-1]
+    assert any(i == "COPY" and rest.startswith("--from=web ") for i, rest in final)
     env = " ".join(rest for instruction, rest in final if instruction == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in env and "PYTHONUNBUFFERED=1" in env
     users = [rest for instruction, rest in final if instruction == "USER"]
