@@ -224,6 +224,33 @@ def test_prod_requires_tls_of_nats_clients_and_services_trust_its_ca(prod: list[
         assert config["NATS_TLS_CA"] == f"{mounts[volume['name']]}/{item['path']}"
 
 
+def test_prod_nats_routes_speak_tls_with_a_certificate_naming_every_server(
+    prod: list[Doc],
+) -> None:
+    conf = find(prod, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    cluster = conf[conf.index("cluster {") :]
+    route_tls = cluster[cluster.index("tls {") : cluster.index("}")]
+    for key in ["tls.crt", "tls.key", "ca.crt"]:
+        assert f"{bus_config.TLS_DIR}/{key}" in route_tls
+    assert re.search(r"verify:\s*true", route_tls), "each end checks the other's certificate"
+    mounted = next(
+        v["secret"]["items"]
+        for v in find(prod, "StatefulSet", "nats")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "tls"
+    )
+    assert {item["key"] for item in mounted} == {"tls.crt", "tls.key", "ca.crt"}
+    certificate = find(prod, "Certificate", "aftersales-nats-tls")
+    assert certificate["spec"]["secretName"] == "aftersales-nats-tls"
+    assert {"server auth", "client auth"} <= set(certificate["spec"]["usages"])
+    names = set(certificate["spec"]["dnsNames"])
+    routes = re.findall(r"nats://([^:]+):6222", cluster)
+    assert len(routes) == 3
+    for host in routes:
+        for suffix in ["", ".aftersales", ".aftersales.svc", ".aftersales.svc.cluster.local"]:
+            assert f"{host}{suffix}" in names
+    assert {"nats", "nats.aftersales.svc"} <= names, "the clients' name for it"
+
+
 async def test_prod_nats_refuses_a_plaintext_client(prod: list[Doc], tmp_path: Path) -> None:
     nats_binary()
     ca = certificate_authority(tmp_path, "nats-ca")
@@ -231,6 +258,7 @@ async def test_prod_nats_refuses_a_plaintext_client(prod: list[Doc], tmp_path: P
     conf = find(prod, "ConfigMap", "nats-config")["data"]["nats.conf"]
     conf = conf.replace(f"{bus_config.TLS_DIR}/tls.crt", str(cert.cert))
     conf = conf.replace(f"{bus_config.TLS_DIR}/tls.key", str(cert.key))
+    conf = conf.replace(f"{bus_config.TLS_DIR}/ca.crt", str(ca.file))
     # One server of the three, alone: clients connect although the cluster has no quorum.
     env, files = passwords(tmp_path)
     with nats_from(conf, tmp_path, env) as url:
