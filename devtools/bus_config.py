@@ -60,9 +60,48 @@ PROD_HEADER = """\
 """
 
 
+# The platform's users share one account, with JetStream; the servers' own traffic and the
+# operators' monitoring user (server and cluster state: `nats server report jetstream`) are
+# the system account, which sees no business subject. Locally (servicekit.testing) the users
+# stay in the server's global account: their permissions are the same.
+ACCOUNT = "AFTERSALES"
+SYSTEM_ACCOUNT = "SYS"
+MONITOR = "monitor"
+# Every user the servers know, each with the password variable its StatefulSet sets.
+SERVER_USERS = [*USERS, MONITOR]
+USERS_START = "authorization {\n  users = [\n"
+USERS_END = "\n  ]\n}\n"
+
+
+def user_entries() -> list[str]:
+    """Each user's entry in the configuration (servicekit.bus_permissions), its password the
+    server's environment variable."""
+    block = nats_authorization({name: f"${password_variable(name)}" for name in USERS})
+    if not (block.startswith(USERS_START) and block.endswith(USERS_END)):
+        raise ValueError("nats_authorization no longer renders a users list")
+    return [line.strip() for line in block[len(USERS_START) : -len(USERS_END)].split(",\n")]
+
+
 def authorization() -> str:
-    passwords = {name: f"${password_variable(name)}" for name in USERS}
-    return f"{BEGIN}\n{nats_authorization(passwords)}{END}\n"
+    entries = ",\n".join(f"      {entry}" for entry in user_entries())
+    monitor = f'{{user: "{MONITOR}", password: ${password_variable(MONITOR)}}}'
+    return f"""{BEGIN}
+accounts {{
+  {ACCOUNT} {{
+    jetstream: enabled
+    users = [
+{entries}
+    ]
+  }}
+  {SYSTEM_ACCOUNT} {{
+    users = [
+      {monitor}
+    ]
+  }}
+}}
+system_account: {SYSTEM_ACCOUNT}
+{END}
+"""
 
 
 def _indented(text: str) -> str:

@@ -6,6 +6,7 @@ event, a plaintext client of prod."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -83,7 +84,7 @@ def test_the_nats_configuration_is_generated_from_the_permission_table() -> None
 def test_the_nats_server_reads_each_password_from_that_users_own_secret(component: str) -> None:
     statefulset = find(docs_of(K8S / "components" / component / "nats.yaml"), "StatefulSet", "nats")
     env = {item["name"]: item for item in server_container(statefulset).get("env", [])}
-    for name in USERS:
+    for name in bus_config.SERVER_USERS:
         ref = env[password_variable(name)]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": f"aftersales-nats-{name}", "key": "password"}
 
@@ -154,7 +155,7 @@ def nats_from(conf: str, folder: Path, env: dict[str, str]) -> Iterator[str]:
 def passwords(folder: Path) -> tuple[dict[str, str], dict[str, Path]]:
     """Each user's password as the server's environment has it, and as its pod's file."""
     env, files = {}, {}
-    for name in USERS:
+    for name in bus_config.SERVER_USERS:
         files[name] = folder / f"{name}.password"
         files[name].write_text(f"password-of-{name}")
         env[password_variable(name)] = f"password-of-{name}"
@@ -197,6 +198,45 @@ async def test_the_cluster_nats_refuses_strangers_and_holds_each_service_to_its_
             await eventually(refused)
         finally:
             await customers.close()
+
+
+@pytest.mark.parametrize("component", ["nats", "nats-cluster"])
+def test_the_platforms_users_share_one_account_and_monitoring_is_the_system_account(
+    component: str,
+) -> None:
+    conf = bus_config.nats_conf((K8S / "components" / component / "nats.yaml").read_text())
+    assert re.search(rf"(?m)^system_account: {bus_config.SYSTEM_ACCOUNT}$", conf)
+    assert "authorization {" not in conf, "no user outside the accounts"
+    platform = conf[conf.index(f"  {bus_config.ACCOUNT} {{") : conf.index("  SYS {")]
+    assert "jetstream: enabled" in platform
+    for name in USERS:
+        assert f'user: "{name}"' in platform
+    system = conf[conf.index("  SYS {") :]
+    assert re.findall(r'user: "([^"]+)"', system) == [bus_config.MONITOR]
+
+
+async def test_the_monitor_user_sees_the_servers_and_none_of_the_platforms_events(
+    tmp_path: Path,
+) -> None:
+    nats_binary()
+    conf = bus_config.nats_conf((K8S / "components" / "nats" / "nats.yaml").read_text())
+    env, files = passwords(tmp_path)
+    with nats_from(conf, tmp_path, env) as url:
+        orders = await bus.connect_once(url, "orders", bus.BusAuth("orders", files["orders"]))
+        await bus.ensure_streams(orders.jetstream(), owned=["ORDERS"])
+        monitor = await bus.connect_once(
+            url, "monitor", bus.BusAuth(bus_config.MONITOR, files[bus_config.MONITOR])
+        )
+        try:
+            answer = await monitor.request("$SYS.REQ.SERVER.PING.VARZ", b"", timeout=5)
+            varz = json.loads(answer.data)["data"]
+            assert varz["connections"] == 2, "the server's own state: both connections"
+            with pytest.raises(NatsError):  # the system account holds no stream
+                await monitor.jetstream().publish(bus.subject("orders", "SH", "SH-1", "x"), b"x")
+            assert (await orders.jetstream().stream_info("ORDERS")).state.messages == 0
+        finally:
+            await monitor.close()
+            await orders.close()
 
 
 def test_prod_requires_tls_of_nats_clients_and_services_trust_its_ca(prod: list[Doc]) -> None:

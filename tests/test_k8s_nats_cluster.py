@@ -102,7 +102,9 @@ def cluster_confs(
 async def test_three_servers_keep_three_copies_and_carry_on_without_one(tmp_path: Path) -> None:
     confs, ports = cluster_confs(tmp_path)
     clients = ports.clients
-    env = {**os.environ} | {password_variable(name): f"password-of-{name}" for name in USERS}
+    env = {**os.environ} | {
+        password_variable(name): f"password-of-{name}" for name in bus_config.SERVER_USERS
+    }
     files = {}
     for name in USERS:
         files[name] = tmp_path / f"{name}.password"
@@ -200,7 +202,9 @@ async def test_prod_servers_form_the_cluster_over_tls_routes_and_refuse_a_plaint
     for key, path in tls.items():
         confs = [conf.replace(f"{bus_config.TLS_DIR}/{key}", str(path)) for conf in confs]
     assert all("verify: true" in conf and bus_config.TLS_DIR not in conf for conf in confs)
-    env = {**os.environ} | {password_variable(name): f"password-of-{name}" for name in USERS}
+    env = {**os.environ} | {
+        password_variable(name): f"password-of-{name}" for name in bus_config.SERVER_USERS
+    }
     (tmp_path / "orders.password").write_text("password-of-orders")
     with ExitStack() as servers:
         for index, conf in enumerate(confs):
