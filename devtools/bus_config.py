@@ -67,6 +67,9 @@ PROD_HEADER = """\
 ACCOUNT = "AFTERSALES"
 SYSTEM_ACCOUNT = "SYS"
 MONITOR = "monitor"
+# It looks and may take a lost server's peer out (the runbook), but not reload a server's
+# configuration, kick a client or put a server in lame-duck mode.
+MONITOR_MAY_NOT = ("RELOAD", "KICK", "LDM")
 # Every user the servers know, each with the password variable its StatefulSet sets.
 SERVER_USERS = [*USERS, MONITOR]
 USERS_START = "authorization {\n  users = [\n"
@@ -84,7 +87,11 @@ def user_entries() -> list[str]:
 
 def authorization() -> str:
     entries = ",\n".join(f"      {entry}" for entry in user_entries())
-    monitor = f'{{user: "{MONITOR}", password: ${password_variable(MONITOR)}}}'
+    denied = ", ".join(f'"$SYS.REQ.SERVER.*.{verb}"' for verb in MONITOR_MAY_NOT)
+    monitor = (
+        f'{{user: "{MONITOR}", password: ${password_variable(MONITOR)}, '
+        f"permissions: {{publish: {{deny: [{denied}]}}}}}}"
+    )
     return f"""{BEGIN}
 accounts {{
   {ACCOUNT} {{

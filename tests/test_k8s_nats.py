@@ -224,13 +224,27 @@ async def test_the_monitor_user_sees_the_servers_and_none_of_the_platforms_event
     with nats_from(conf, tmp_path, env) as url:
         orders = await bus.connect_once(url, "orders", bus.BusAuth("orders", files["orders"]))
         await bus.ensure_streams(orders.jetstream(), owned=["ORDERS"])
-        monitor = await bus.connect_once(
-            url, "monitor", bus.BusAuth(bus_config.MONITOR, files[bus_config.MONITOR])
+        refusals: list[str] = []
+
+        async def note(error: Exception) -> None:
+            refusals.append(str(error).lower())
+
+        auth = bus.BusAuth(bus_config.MONITOR, files[bus_config.MONITOR])
+        monitor = await nats.connect(
+            url, allow_reconnect=False, error_cb=note, **bus.connect_options(url, auth)
         )
         try:
             answer = await monitor.request("$SYS.REQ.SERVER.PING.VARZ", b"", timeout=5)
-            varz = json.loads(answer.data)["data"]
-            assert varz["connections"] == 2, "the server's own state: both connections"
+            reply = json.loads(answer.data)
+            assert reply["data"]["connections"] == 2, "the server's own state: both connections"
+            reload = f"$SYS.REQ.SERVER.{reply['server']['id']}.RELOAD"
+            await monitor.publish(reload, b"")
+            await monitor.flush()
+
+            async def refused() -> bool:
+                return any(f'publish to "{reload.lower()}"' in error for error in refusals)
+
+            await eventually(refused)
             with pytest.raises(NatsError):  # the system account holds no stream
                 await monitor.jetstream().publish(bus.subject("orders", "SH", "SH-1", "x"), b"x")
             assert (await orders.jetstream().stream_info("ORDERS")).state.messages == 0
