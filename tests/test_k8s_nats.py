@@ -6,6 +6,7 @@ event, a plaintext client of prod."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -83,7 +84,7 @@ def test_the_nats_configuration_is_generated_from_the_permission_table() -> None
 def test_the_nats_server_reads_each_password_from_that_users_own_secret(component: str) -> None:
     statefulset = find(docs_of(K8S / "components" / component / "nats.yaml"), "StatefulSet", "nats")
     env = {item["name"]: item for item in server_container(statefulset).get("env", [])}
-    for name in USERS:
+    for name in bus_config.SERVER_USERS:
         ref = env[password_variable(name)]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": f"aftersales-nats-{name}", "key": "password"}
 
@@ -154,7 +155,7 @@ def nats_from(conf: str, folder: Path, env: dict[str, str]) -> Iterator[str]:
 def passwords(folder: Path) -> tuple[dict[str, str], dict[str, Path]]:
     """Each user's password as the server's environment has it, and as its pod's file."""
     env, files = {}, {}
-    for name in USERS:
+    for name in bus_config.SERVER_USERS:
         files[name] = folder / f"{name}.password"
         files[name].write_text(f"password-of-{name}")
         env[password_variable(name)] = f"password-of-{name}"
@@ -199,6 +200,59 @@ async def test_the_cluster_nats_refuses_strangers_and_holds_each_service_to_its_
             await customers.close()
 
 
+@pytest.mark.parametrize("component", ["nats", "nats-cluster"])
+def test_the_platforms_users_share_one_account_and_monitoring_is_the_system_account(
+    component: str,
+) -> None:
+    conf = bus_config.nats_conf((K8S / "components" / component / "nats.yaml").read_text())
+    assert re.search(rf"(?m)^system_account: {bus_config.SYSTEM_ACCOUNT}$", conf)
+    assert "authorization {" not in conf, "no user outside the accounts"
+    platform = conf[conf.index(f"  {bus_config.ACCOUNT} {{") : conf.index("  SYS {")]
+    assert "jetstream: enabled" in platform
+    for name in USERS:
+        assert f'user: "{name}"' in platform
+    system = conf[conf.index("  SYS {") :]
+    assert re.findall(r'user: "([^"]+)"', system) == [bus_config.MONITOR]
+
+
+async def test_the_monitor_user_sees_the_servers_and_none_of_the_platforms_events(
+    tmp_path: Path,
+) -> None:
+    nats_binary()
+    conf = bus_config.nats_conf((K8S / "components" / "nats" / "nats.yaml").read_text())
+    env, files = passwords(tmp_path)
+    with nats_from(conf, tmp_path, env) as url:
+        orders = await bus.connect_once(url, "orders", bus.BusAuth("orders", files["orders"]))
+        await bus.ensure_streams(orders.jetstream(), owned=["ORDERS"])
+        refusals: list[str] = []
+
+        async def note(error: Exception) -> None:
+            refusals.append(str(error).lower())
+
+        auth = bus.BusAuth(bus_config.MONITOR, files[bus_config.MONITOR])
+        monitor = await nats.connect(
+            url, allow_reconnect=False, error_cb=note, **bus.connect_options(url, auth)
+        )
+        try:
+            answer = await monitor.request("$SYS.REQ.SERVER.PING.VARZ", b"", timeout=5)
+            reply = json.loads(answer.data)
+            assert reply["data"]["connections"] == 2, "the server's own state: both connections"
+            reload = f"$SYS.REQ.SERVER.{reply['server']['id']}.RELOAD"
+            await monitor.publish(reload, b"")
+            await monitor.flush()
+
+            async def refused() -> bool:
+                return any(f'publish to "{reload.lower()}"' in error for error in refusals)
+
+            await eventually(refused)
+            with pytest.raises(NatsError):  # the system account holds no stream
+                await monitor.jetstream().publish(bus.subject("orders", "SH", "SH-1", "x"), b"x")
+            assert (await orders.jetstream().stream_info("ORDERS")).state.messages == 0
+        finally:
+            await monitor.close()
+            await orders.close()
+
+
 def test_prod_requires_tls_of_nats_clients_and_services_trust_its_ca(prod: list[Doc]) -> None:
     config = find(prod, "ConfigMap", "aftersales-config")["data"]
     assert config["NATS_URL"].startswith("tls://")
@@ -224,6 +278,33 @@ def test_prod_requires_tls_of_nats_clients_and_services_trust_its_ca(prod: list[
         assert config["NATS_TLS_CA"] == f"{mounts[volume['name']]}/{item['path']}"
 
 
+def test_prod_nats_routes_speak_tls_with_a_certificate_naming_every_server(
+    prod: list[Doc],
+) -> None:
+    conf = find(prod, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    cluster = conf[conf.index("cluster {") :]
+    route_tls = cluster[cluster.index("tls {") : cluster.index("}")]
+    for key in ["tls.crt", "tls.key", "ca.crt"]:
+        assert f"{bus_config.TLS_DIR}/{key}" in route_tls
+    assert re.search(r"verify:\s*true", route_tls), "each end checks the other's certificate"
+    mounted = next(
+        v["secret"]["items"]
+        for v in find(prod, "StatefulSet", "nats")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "tls"
+    )
+    assert {item["key"] for item in mounted} == {"tls.crt", "tls.key", "ca.crt"}
+    certificate = find(prod, "Certificate", "aftersales-nats-tls")
+    assert certificate["spec"]["secretName"] == "aftersales-nats-tls"
+    assert {"server auth", "client auth"} <= set(certificate["spec"]["usages"])
+    names = set(certificate["spec"]["dnsNames"])
+    routes = re.findall(r"nats://([^:]+):6222", cluster)
+    assert len(routes) == 3
+    for host in routes:
+        for suffix in ["", ".aftersales", ".aftersales.svc", ".aftersales.svc.cluster.local"]:
+            assert f"{host}{suffix}" in names
+    assert {"nats", "nats.aftersales.svc"} <= names, "the clients' name for it"
+
+
 async def test_prod_nats_refuses_a_plaintext_client(prod: list[Doc], tmp_path: Path) -> None:
     nats_binary()
     ca = certificate_authority(tmp_path, "nats-ca")
@@ -231,6 +312,7 @@ async def test_prod_nats_refuses_a_plaintext_client(prod: list[Doc], tmp_path: P
     conf = find(prod, "ConfigMap", "nats-config")["data"]["nats.conf"]
     conf = conf.replace(f"{bus_config.TLS_DIR}/tls.crt", str(cert.cert))
     conf = conf.replace(f"{bus_config.TLS_DIR}/tls.key", str(cert.key))
+    conf = conf.replace(f"{bus_config.TLS_DIR}/ca.crt", str(ca.file))
     # One server of the three, alone: clients connect although the cluster has no quorum.
     env, files = passwords(tmp_path)
     with nats_from(conf, tmp_path, env) as url:
