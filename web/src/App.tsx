@@ -12,11 +12,12 @@ import { useI18n } from "./i18n";
 import { homeFor, mayAdminister, mayApprove, mayFollowUp, mayKeepStock, mayReport, mayTakeIn, type Scope } from "./lib/roles";
 import NotFound from "./pages/NotFound";
 import { useMe } from "./session";
+import { loadOrderBoard } from "./startup";
 
 // Each screen its own chunk: a customer's phone on the tracking link loads none of the console.
 const IntakePage = lazy(() => import("./pages/IntakePage"));
 const LoginPage = lazy(() => import("./pages/LoginPage"));
-const OrderBoard = lazy(() => import("./pages/OrderBoard"));
+const OrderBoard = lazy(loadOrderBoard);
 const OrderDetail = lazy(() => import("./pages/OrderDetail"));
 const TrackingPage = lazy(() => import("./pages/TrackingPage"));
 const StockPage = lazy(() => import("./pages/StockPage"));
