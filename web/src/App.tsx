@@ -1,6 +1,4 @@
 import { App as AntApp, ConfigProvider } from "antd";
-import enUS from "antd/locale/en_US";
-import zhCN from "antd/locale/zh_CN";
 import dayjs from "dayjs";
 import "dayjs/locale/zh-cn";
 import { lazy, Suspense, useEffect } from "react";
@@ -8,7 +6,7 @@ import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-
 import { onUnauthenticated } from "./api/client";
 import { getToken } from "./api/token";
 import ConsoleLayout from "./components/ConsoleLayout";
-import { useI18n } from "./i18n";
+import { antdLocale, useI18n } from "./i18n";
 import { homeFor, mayAdminister, mayApprove, mayFollowUp, mayKeepStock, mayReport, mayTakeIn, type Scope } from "./lib/roles";
 import NotFound from "./pages/NotFound";
 import { useMe } from "./session";
@@ -76,7 +74,7 @@ export default function App() {
   }, [navigate]);
   return (
     <ConfigProvider
-      locale={language === "zh-CN" ? zhCN : enUS}
+      locale={antdLocale(language)}
       theme={{ token: { colorPrimary: "#1f6feb" } }}
       // "登录", not "登 录": the same name on screen and for a screen reader.
       button={{ autoInsertSpace: false }}
