@@ -10,6 +10,22 @@ export default defineConfig({
     // Nothing inlined as data: URLs beyond tiny images; scripts only from files (CSP script-src 'self').
     assetsInlineLimit: 0,
     chunkSizeWarningLimit: 2000,
+    rolldownOptions: {
+      output: {
+        codeSplitting: {
+          groups: [
+            // React, the router and the query cache change far less often than the console: a
+            // chunk of their own keeps its hashed name (and the browser's cached copy) across
+            // releases. Only libraries every screen needs whole; Ant Design stays split by
+            // component, so a screen loads only the components it uses.
+            {
+              name: "react",
+              test: /node_modules[\\/](react|react-dom|scheduler|react-router|react-router-dom|@tanstack[\\/][^\\/]+|openapi-fetch)[\\/]/,
+            },
+          ],
+        },
+      },
+    },
   },
   server: {
     proxy: {

@@ -1,6 +1,4 @@
 import { App as AntApp, ConfigProvider } from "antd";
-import enUS from "antd/locale/en_US";
-import zhCN from "antd/locale/zh_CN";
 import dayjs from "dayjs";
 import "dayjs/locale/zh-cn";
 import { lazy, Suspense, useEffect } from "react";
@@ -8,15 +6,16 @@ import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-
 import { onUnauthenticated } from "./api/client";
 import { getToken } from "./api/token";
 import ConsoleLayout from "./components/ConsoleLayout";
-import { useI18n } from "./i18n";
+import { antdLocale, useI18n } from "./i18n";
 import { homeFor, mayAdminister, mayApprove, mayFollowUp, mayKeepStock, mayReport, mayTakeIn, type Scope } from "./lib/roles";
 import NotFound from "./pages/NotFound";
 import { useMe } from "./session";
+import { loadOrderBoard } from "./startup";
 
 // Each screen its own chunk: a customer's phone on the tracking link loads none of the console.
 const IntakePage = lazy(() => import("./pages/IntakePage"));
 const LoginPage = lazy(() => import("./pages/LoginPage"));
-const OrderBoard = lazy(() => import("./pages/OrderBoard"));
+const OrderBoard = lazy(loadOrderBoard);
 const OrderDetail = lazy(() => import("./pages/OrderDetail"));
 const TrackingPage = lazy(() => import("./pages/TrackingPage"));
 const StockPage = lazy(() => import("./pages/StockPage"));
@@ -75,7 +74,7 @@ export default function App() {
   }, [navigate]);
   return (
     <ConfigProvider
-      locale={language === "zh-CN" ? zhCN : enUS}
+      locale={antdLocale(language)}
       theme={{ token: { colorPrimary: "#1f6feb" } }}
       // "登录", not "登 录": the same name on screen and for a screen reader.
       button={{ autoInsertSpace: false }}

@@ -5,6 +5,7 @@ import { BrowserRouter } from "react-router-dom";
 import App from "./App";
 import { ApiProblem } from "./api/client";
 import { I18nProvider } from "./i18n";
+import { prefetchFor } from "./startup";
 
 const queries = new QueryClient({
   defaultOptions: {
@@ -17,6 +18,8 @@ const queries = new QueryClient({
     mutations: { retry: false },
   },
 });
+
+prefetchFor(queries, window.location);
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

@@ -46,8 +46,10 @@ export function newIdempotencyKey(): string {
   return crypto.randomUUID();
 }
 
+// The start-up prefetch (startup.ts) may meet a 401 before the app has handed in its router:
+// the same sign-in page then, by a full load.
 let unauthenticated: (returnTo: string) => void = (returnTo) => {
-  window.location.assign(`/login?next=${encodeURIComponent(returnTo)}`);
+  window.location.replace(`/login?next=${encodeURIComponent(returnTo)}&expired=1`);
 };
 
 /** Where a 401 goes (the app hands in its router's navigate). */

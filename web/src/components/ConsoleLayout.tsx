@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { Button, Layout, Menu, Space, Spin, Typography } from "antd";
+import { Suspense } from "react";
 import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { signOut } from "../api/client";
 import { useI18n } from "../i18n";
@@ -55,7 +56,10 @@ export default function ConsoleLayout() {
         </Space>
       </Layout.Header>
       <Layout.Content style={{ padding: 24 }}>
-        <Outlet />
+        {/* The frame (and its /me) shows while a screen's chunk is still on its way. */}
+        <Suspense fallback={<Spin aria-label={t("common.loading")} />}>
+          <Outlet />
+        </Suspense>
       </Layout.Content>
     </Layout>
   );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import en from "./en";
-import { asLanguage, format, hasMessage } from "./index";
+import { asLanguage, format, hasMessage, isLoaded, loadLanguage } from "./index";
 import zhCN from "./zh-CN";
 
 describe("translations", () => {
@@ -17,7 +17,15 @@ describe("translations", () => {
     }
   });
 
-  it("fill placeholders", () => {
+  it("load English only when asked for", async () => {
+    expect(isLoaded("zh-CN")).toBe(true);
+    expect(isLoaded("en")).toBe(false);
+    await loadLanguage("en");
+    expect(isLoaded("en")).toBe(true);
+  });
+
+  it("fill placeholders", async () => {
+    await loadLanguage("en");
     expect(format("en", "board.swapSoon", { days: 3 })).toBe("Swap in 3 days");
     expect(format("zh-CN", "detail.title", { number: "SH-1" })).toBe("工单 SH-1");
   });

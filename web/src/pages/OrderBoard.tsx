@@ -1,16 +1,14 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Alert, Button, Segmented, Space, Table, Tag, Typography } from "antd";
 import { Link, useSearchParams } from "react-router-dom";
-import { api, type Order, unwrap } from "../api/client";
-import type { paths } from "../api/schema";
+import type { Order } from "../api/client";
 import StatusTag, { useStatusLabel } from "../components/StatusTag";
 import { useI18n } from "../i18n";
 import { BOARD_STATUSES, marksOf } from "../lib/board";
+import { boardPageOf, ordersQuery } from "../lib/boardQuery";
 import { shanghaiTime } from "../lib/time";
 import { shanghaiToday } from "../lib/warranty";
 
-const PAGE_SIZE = 20;
-type StatusFilter = NonNullable<paths["/api/v1/repair-orders"]["get"]["parameters"]["query"]>["status"];
 const QUEUE_STATUSES = ["received", "diagnosed", "approved", "waiting_parts", "in_repair", "quality_check"] as const;
 
 /** 工单看板: the orders in the user's scope by status, a page at a time with the API's cursor.
@@ -22,20 +20,10 @@ export default function OrderBoard({ queue = false }: { queue?: boolean }) {
   const [params, setParams] = useSearchParams();
   // A technician's queue: the bench's statuses only, the newly received first.
   const statuses: readonly string[] = queue ? QUEUE_STATUSES : BOARD_STATUSES;
-  const status = params.get("status") ?? (queue ? "received" : "");
-  const cursor = params.get("cursor") ?? "";
+  const { status, cursor } = boardPageOf(params, queue);
   const today = shanghaiToday();
 
-  const orders = useQuery({
-    queryKey: ["orders", status, cursor],
-    queryFn: async () =>
-      unwrap(
-        await api.GET("/api/v1/repair-orders", {
-          params: { query: { limit: PAGE_SIZE, status: (status || undefined) as StatusFilter, cursor: cursor || undefined } },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
+  const orders = useQuery({ ...ordersQuery(status, cursor), placeholderData: keepPreviousData });
 
   function go(next: { status?: string; cursor?: string }) {
     const query = new URLSearchParams();

@@ -1,10 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
 import { Card, ConfigProvider, Result, Skeleton, Steps, Typography } from "antd";
-import enUS from "antd/locale/en_US";
-import zhCN from "antd/locale/zh_CN";
 import { useEffect } from "react";
 import { useParams, useSearchParams } from "react-router-dom";
-import { type Language, asLanguage, format, hasMessage } from "../i18n";
+import { type Language, antdLocale, asLanguage, format, hasMessage, useLanguageReady } from "../i18n";
 import type { MessageKey } from "../i18n/zh-CN";
 import { shanghaiTime } from "../lib/time";
 import type { components } from "../api/schema";
@@ -26,11 +24,13 @@ export default function TrackingPage() {
   const [params] = useSearchParams();
   // The SMS names the order's language (?lang=en); else the phone's own.
   const language: Language = asLanguage(params.get("lang")) ?? asLanguage(navigator.language) ?? "zh-CN";
+  const ready = useLanguageReady(language);
   const t = (key: MessageKey, values?: Record<string, string | number>) => format(language, key, values);
   useEffect(() => {
+    if (!ready) return;
     document.documentElement.lang = language;
     document.title = format(language, "track.title");
-  }, [language]);
+  }, [language, ready]);
   const tracking = useQuery({
     queryKey: ["track", token],
     queryFn: async (): Promise<Tracking> => {
@@ -90,8 +90,9 @@ export default function TrackingPage() {
       </>
     );
   }
+  if (!ready) return null;
   return (
-    <ConfigProvider locale={language === "en" ? enUS : zhCN} theme={{ token: { fontSize: 16 } }}>
+    <ConfigProvider locale={antdLocale(language)} theme={{ token: { fontSize: 16 } }}>
       <main style={{ maxWidth: 480, margin: "0 auto", padding: 16 }}>
         <Card title={t("track.title")}>{body}</Card>
       </main>
