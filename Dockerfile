@@ -32,6 +32,7 @@ COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web/index.html web/vite.config.ts web/tsconfig.json ./
 COPY web/src ./src
+COPY web/scripts ./scripts
 RUN npm run build
 
 FROM ${PYTHON_IMAGE}

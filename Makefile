@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SERVICES := orders inventory customers reporting gateway
 
 WEB_DEPS := web/node_modules/.package-lock.json
-WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
+WEB_SOURCES := $(shell find web/src web/scripts web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
 
 .PHONY: streams web web-deps web-test web-client web-client-check web-e2e install run test test-fast proto proto-check lint format migrate migration dead-letters outbox bench clean
 

@@ -5,6 +5,7 @@ index.html under a strict CSP, hashed assets are cached for good, unknown API pa
 from __future__ import annotations
 
 import dataclasses
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -82,6 +83,29 @@ async def test_hashed_assets_are_cached_for_good(web: httpx.AsyncClient) -> None
     assert reply.text == "console.log('console')"
     assert reply.headers["cache-control"] == ASSET_CACHE
     assert "immutable" in ASSET_CACHE
+
+
+async def test_an_asset_is_sent_packed_as_the_browser_accepts(
+    web: httpx.AsyncClient, dist: Path
+) -> None:
+    script = dist / "assets" / "index-abc123.js"
+    (dist / "assets" / "index-abc123.js.gz").write_bytes(gzip.compress(script.read_bytes()))
+    (dist / "assets" / "index-abc123.js.br").write_bytes(b"brotli stand-in")
+
+    packed = await web.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.text == "console.log('console')"  # httpx unpacks it
+    assert packed.headers["content-type"].startswith("text/javascript")
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.headers["cache-control"] == ASSET_CACHE
+
+    best = await web.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip, br;q=1"})
+    assert best.headers["content-encoding"] == "br"
+    assert best.headers["content-length"] == str(len(b"brotli stand-in"))
+
+    plain = await web.get("/assets/index-abc123.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.text == "console.log('console')"
 
 
 @pytest.mark.parametrize("name", ["missing.js", "..%2Fsecret.txt", "..%2F..%2Fsecret.txt"])
