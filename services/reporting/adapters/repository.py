@@ -16,11 +16,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     false,
     func,
     literal_column,
@@ -457,9 +460,10 @@ async def scope_sketches(
     if below:
         parts.append((_BELOW, _below(turnaround_sketches, branch_id, store_id)))
     runs = [
-        select(part.label("part"), c.branch_id, c.store_id, c.counts).where(
-            *conditions, c.grain == tile.grain, c.day >= tile.first, c.day <= tile.last
-        )
+        # As text, parsed here by orjson: twice as fast as the json module on ~500 rows.
+        select(
+            part.label("part"), c.branch_id, c.store_id, cast(c.counts, Text).label("counts")
+        ).where(*conditions, c.grain == tile.grain, c.day >= tile.first, c.day <= tile.last)
         for part, conditions in parts
         for tile in tiles(period)
     ]
@@ -467,7 +471,7 @@ async def scope_sketches(
     theirs: dict[tuple[str, str], dict[str, int]] = {}
     for row in await session.execute(runs[0] if len(runs) == 1 else union_all(*runs)):
         into = mine if row.part == "own" else theirs.setdefault((row.branch_id, row.store_id), {})
-        for bucket, n in row.counts.items():
+        for bucket, n in orjson.loads(row.counts).items():
             into[bucket] = into.get(bucket, 0) + n
     return _by_bucket(mine), {unit: _by_bucket(counts) for unit, counts in theirs.items()}
 
