@@ -235,7 +235,7 @@ async def _add_to_sketches(
     for at in range(0, len(keys), _SKETCH_LOCKS):
         rows = await session.execute(_locked_sketches(), {"keys": keys[at : at + _SKETCH_LOCKS]})
         for row in rows:
-            stored[(row.branch_id, row.store_id, row.grain, row.day)] = row.counts
+            stored[(row.branch_id, row.store_id, row.grain, row.day)] = orjson.loads(row.counts)
     written = []
     for key in keys:
         counts = {int(bucket): n for bucket, n in stored[key].items()}
@@ -260,7 +260,7 @@ def _locked_sketches() -> Any:
     c = turnaround_sketches.c
     key = tuple_(*[c[name] for name in _SKETCH_KEY])
     return (
-        select(turnaround_sketches)
+        select(*[c[name] for name in _SKETCH_KEY], cast(c.counts, Text).label("counts"))
         .where(key.in_(bindparam("keys", expanding=True)))
         .order_by(*[c[name] for name in _SKETCH_KEY])
         .with_for_update()
