@@ -116,8 +116,13 @@ export default function TransfersPage() {
   useEffect(() => {
     if (ownFirst && !form.getFieldValue("to_warehouse_id")) form.setFieldsValue({ to_warehouse_id: ownFirst });
   }, [ownFirst, form]);
-  // A store keeper sees only their own warehouse; the other end is typed (WH-SH-001).
-  const options = all.map((w) => ({ value: w.id, label: `${w.id} ${w.name}` }));
+  // The warehouses in the user's scope, less the other end; a store keeper sees only their
+  // own, so another store's is typed (WH-SH-001).
+  const from = Form.useWatch("from_warehouse_id", form);
+  const to = Form.useWatch("to_warehouse_id", form);
+  const options = (other: string | undefined) =>
+    all.filter((w) => w.id !== other?.trim()).map((w) => ({ value: w.id, label: `${w.id} ${w.name}` }));
+  const matches = (typed: string, option?: { label: string }) => !!option?.label.toUpperCase().includes(typed.trim().toUpperCase());
   const warehouseRules = [
     { required: true, whitespace: true, message: t("common.required") },
     { max: 50 },
@@ -131,10 +136,10 @@ export default function TransfersPage() {
         <Form form={form} layout="vertical" name="transfer" initialValues={{ lines: [{ quantity: 1 }] }} onFinish={(v) => request.mutate(v)}>
           <Space wrap>
             <Form.Item name="from_warehouse_id" label={t("transfer.from")} rules={warehouseRules}>
-              <AutoComplete style={{ minWidth: 260 }} options={options} />
+              <AutoComplete style={{ minWidth: 260 }} options={options(to)} filterOption={matches} />
             </Form.Item>
             <Form.Item name="to_warehouse_id" label={t("transfer.to")} rules={warehouseRules}>
-              <AutoComplete style={{ minWidth: 260 }} options={options} />
+              <AutoComplete style={{ minWidth: 260 }} options={options(from)} filterOption={matches} />
             </Form.Item>
           </Space>
           <Form.List name="lines">
