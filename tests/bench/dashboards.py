@@ -43,7 +43,7 @@ from services.reporting.adapters.orm import (
     order_rollups,
     outbox,
     technician_rollups,
-    turnaround_buckets,
+    turnaround_sketches,
 )
 from services.reporting.seed_history import Plan, branch_id, seed_history
 from services.reporting.service import SPEC
@@ -57,7 +57,7 @@ BRANCHES = 30
 UNTIL = date(2026, 11, 20)
 """The history's last day: fixed, so a kept schema and a new one hold the same history; not a
 month's end, so the periods have edge days."""
-ROLLUPS = (order_rollups, turnaround_buckets, open_orders, technician_rollups)
+ROLLUPS = (order_rollups, turnaround_sketches, open_orders, technician_rollups)
 
 
 @dataclass(frozen=True)

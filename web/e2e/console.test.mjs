@@ -415,13 +415,23 @@ test("a keeper's transfer: requested, approved by the branch, shipped, received 
   await receiver.page.getByRole("button", { name: "申请调拨" }).click();
   await receiver.page.waitForURL(/\/transfers\/[^/]+$/);
   const transferUrl = receiver.page.url();
+  const transferId = decodeURIComponent(transferUrl.split("/").pop());
   await receiver.page.getByTestId("transfer-status").getByText("待审批").waitFor();
+  // It heads the keeper's list of their warehouse's transfers, inward, awaiting approval.
+  await receiver.page.goto(`${BASE}/transfers`);
+  const listed = receiver.page.locator(".ant-table-row", { hasText: transferId });
+  await listed.waitFor();
+  assert.deepEqual((await listed.locator("td").allInnerTexts()).slice(0, 5), [transferId, "调入", "WH-SH-001", `${part} ×2`, "待审批"]);
+  await listed.getByRole("link", { name: transferId }).click();
+  await receiver.page.waitForURL(transferUrl);
 
-  // The branch manager approves it; a keeper had no such button.
+  // The branch manager finds it in the branch's queue and approves it; a keeper had no such button.
   assert.equal(await receiver.page.getByRole("button", { name: "审批通过" }).count(), 0);
   const manager = await newPage();
-  await manager.page.goto(transferUrl);
+  await manager.page.goto(`${BASE}/approvals`);
   await signIn(manager.page, "sh.manager");
+  await manager.page.waitForURL(`${BASE}/approvals`);
+  await manager.page.locator(".ant-table-row", { hasText: transferId }).getByRole("link", { name: transferId }).click();
   await manager.page.waitForURL(transferUrl);
   await manager.page.getByRole("button", { name: "审批通过" }).click();
   await manager.page.getByTestId("transfer-status").getByText("已审批").waitFor();
@@ -433,7 +443,12 @@ test("a keeper's transfer: requested, approved by the branch, shipped, received 
   await sender.page.waitForURL(`${BASE}/stock`);
   await sender.page.getByRole("cell", { name: part, exact: true }).waitFor();
   await keep(sender.page, "13-stock");
-  await sender.page.goto(transferUrl);
+  // The sender opens it from their list, outward and approved.
+  await sender.page.goto(`${BASE}/transfers?status=approved`);
+  const outward = sender.page.locator(".ant-table-row", { hasText: transferId });
+  await outward.getByText("调出").waitFor();
+  await outward.getByRole("link", { name: transferId }).click();
+  await sender.page.waitForURL(transferUrl);
   await sender.page.getByRole("button", { name: "发货" }).click();
   await sender.page.getByTestId("transfer-status").getByText("在途").waitFor();
 

@@ -56,8 +56,8 @@ class BacklogKey:
 
 @dataclass(frozen=True, order=True)
 class TurnaroundKey:
-    """A row of `turnaround_buckets`: how many orders of a unit's day or month became ready
-    after a turnaround in this sketch bucket."""
+    """A bucket of a `turnaround_sketches` row: how many orders of a unit's day or month
+    became ready after a turnaround in this sketch bucket (the row holds all its buckets)."""
 
     branch_id: str
     store_id: str

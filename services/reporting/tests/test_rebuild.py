@@ -191,7 +191,7 @@ async def test_a_figure_added_later_is_backfilled_for_the_history_before_it(
 
 def test_a_rebuild_empties_the_read_models_only() -> None:
     names = {table.name for table in rebuild.read_model_tables(SPEC)}
-    assert {"order_facts", "order_rollups", "open_orders", "turnaround_buckets"} <= names
+    assert {"order_facts", "order_rollups", "open_orders", "turnaround_sketches"} <= names
     assert not names & {"outbox", "inbox", "consumer_failures"}
     assert "rebuild" in SPEC.commands
 

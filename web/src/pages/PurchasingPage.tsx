@@ -1,14 +1,24 @@
-import { useQuery } from "@tanstack/react-query";
-import { Alert, Button, Card, Form, Input, InputNumber, Space, Table, Typography } from "antd";
-import { useState } from "react";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Alert, Button, Card, Form, Input, InputNumber, Select, Space, Table, Tag, Typography } from "antd";
+import { Link, useSearchParams } from "react-router-dom";
 import { api, unwrap } from "../api/client";
-import type { components } from "../api/schema";
+import type { components, operations } from "../api/schema";
+import Pager from "../components/Pager";
 import { useAction } from "../components/useAction";
 import WarehousePicker, { useWarehouseParam } from "../components/WarehousePicker";
 import { useI18n } from "../i18n";
+import type { MessageKey } from "../i18n/zh-CN";
 import { fenToYuan, yuanToFen } from "../lib/digits";
+import { linesSummary, outstandingUnits } from "../lib/documents";
+import { pageQuery } from "../lib/paging";
+import { shanghaiTime } from "../lib/time";
 
 type PurchaseOrder = components["schemas"]["PurchaseOrder"];
+type PurchaseOrderStatus = NonNullable<
+  NonNullable<operations["list_purchase_orders_api_v1_warehouses__warehouse_id__purchase_orders_get"]["parameters"]["query"]>["status"]
+>;
+const STATUSES: readonly PurchaseOrderStatus[] = ["open", "received", "cancelled"];
+const PAGE_SIZE = 20;
 
 function Receive({ order, onReceived }: { order: PurchaseOrder; onReceived: (o: PurchaseOrder) => void }) {
   const { t } = useI18n();
@@ -26,7 +36,7 @@ function Receive({ order, onReceived }: { order: PurchaseOrder; onReceived: (o: 
           },
         }),
       ),
-    { form, refresh: [["stock"]], onDone: onReceived },
+    { form, refresh: [["stock"], ["purchase-orders"], ["reorder"]], onDone: onReceived },
   );
   return (
     <Form form={form} name="purchase-receive" layout="inline"
@@ -46,12 +56,89 @@ function Receive({ order, onReceived }: { order: PurchaseOrder; onReceived: (o: 
   );
 }
 
+/** The warehouse's purchase orders, newest first; a row opens its order (`?order=`) below. */
+function PurchaseOrderList({ warehouse }: { warehouse: string }) {
+  const { t } = useI18n();
+  const [params, setParams] = useSearchParams();
+  const status = (params.get("status") ?? "") as PurchaseOrderStatus | "";
+  const cursor = params.get("cursor") ?? "";
+  const orders = useQuery({
+    queryKey: ["purchase-orders", warehouse, status, cursor, PAGE_SIZE],
+    queryFn: async () =>
+      unwrap(
+        await api.GET("/api/v1/warehouses/{warehouse_id}/purchase-orders", {
+          params: { path: { warehouse_id: warehouse }, query: { status: status || undefined, limit: PAGE_SIZE, cursor: cursor || undefined } },
+        }),
+      ),
+    enabled: !!warehouse,
+    placeholderData: keepPreviousData,
+  });
+  return (
+    <Card title={t("purchase.list")}>
+      <Select
+        aria-label={t("purchase.statusLabel")}
+        style={{ minWidth: 140, marginBottom: 12 }}
+        value={status}
+        options={[{ value: "", label: t("purchase.all") }, ...STATUSES.map((s) => ({ value: s, label: t(`purchase.status.${s}`) }))]}
+        onChange={(next: string) => setParams(pageQuery(params, { status: next }))}
+      />
+      {orders.error && <Alert type="error" title={(orders.error as Error).message} />}
+      <Table<PurchaseOrder>
+        rowKey="id"
+        size="small"
+        pagination={false}
+        loading={orders.isFetching}
+        locale={{ emptyText: t("purchase.none") }}
+        dataSource={orders.data?.items ?? []}
+        columns={[
+          {
+            title: t("purchase.id"),
+            dataIndex: "id",
+            render: (id: string) => <Link to={`?${new URLSearchParams({ ...Object.fromEntries(params), order: id })}`}>{id}</Link>,
+          },
+          { title: t("purchase.supplier"), dataIndex: "supplier" },
+          { title: t("transfer.parts"), key: "parts", render: (_, o) => linesSummary(o.lines) },
+          { title: t("purchase.outstanding"), key: "outstanding", render: (_, o) => outstandingUnits(o.lines) },
+          { title: t("purchase.statusLabel"), dataIndex: "status", render: (s: string) => <Tag>{t(`purchase.status.${s}` as MessageKey)}</Tag> },
+          { title: t("purchase.createdAt"), dataIndex: "created_at", render: (at: string) => shanghaiTime(at) },
+        ]}
+      />
+      <div style={{ marginTop: 12 }}>
+        <Pager next={orders.data?.next_cursor} />
+      </div>
+    </Card>
+  );
+}
+
+/** One purchase order, read by its id (`?order=`), received here while open. */
+function PurchaseOrderCard({ id }: { id: string }) {
+  const { t } = useI18n();
+  const queries = useQueryClient();
+  const order = useQuery({
+    queryKey: ["purchase-order", id],
+    queryFn: async () => unwrap(await api.GET("/api/v1/purchase-orders/{purchase_order_id}", { params: { path: { purchase_order_id: id } } })),
+  });
+  if (order.error) return <Alert type="error" title={(order.error as Error).message} />;
+  if (!order.data) return null;
+  const o = order.data;
+  return (
+    <Card title={t("purchase.order", { id: o.id })} data-testid="purchase-order">
+      <Typography.Paragraph>
+        {o.supplier} · {t("purchase.statusLabel")}: {t(`purchase.status.${o.status}` as MessageKey)} ·{" "}
+        {o.lines.map((l) => `${l.part_number} ${l.received}/${l.quantity} @¥${fenToYuan(l.unit_cost_fen)}`).join("; ")}
+      </Typography.Paragraph>
+      {o.status === "open" && <Receive key={o.id} order={o} onReceived={(updated) => queries.setQueryData(["purchase-order", id], updated)} />}
+    </Card>
+  );
+}
+
 /** 采购: what to reorder (from consumption and what is on its way), purchase orders and their receipt. */
 export default function PurchasingPage() {
   const { t } = useI18n();
   const warehouse = useWarehouseParam();
   const [form] = Form.useForm();
-  const [order, setOrder] = useState<PurchaseOrder | null>(null);
+  const [params, setParams] = useSearchParams();
+  const orderId = params.get("order") ?? "";
   const suggestions = useQuery({
     queryKey: ["reorder", warehouse],
     queryFn: async () =>
@@ -69,7 +156,11 @@ export default function PurchasingPage() {
           },
         }),
       ),
-    { form, onDone: setOrder },
+    {
+      form,
+      refresh: [["purchase-orders"]],
+      onDone: (created) => setParams(new URLSearchParams({ ...Object.fromEntries(params), order: created.id })),
+    },
   );
   const items = suggestions.data ?? [];
   return (
@@ -78,6 +169,8 @@ export default function PurchasingPage() {
         <Typography.Title level={3} style={{ margin: 0 }}>{t("purchase.title")}</Typography.Title>
         <WarehousePicker />
       </Space>
+      <PurchaseOrderList warehouse={warehouse} />
+      {orderId && <PurchaseOrderCard key={orderId} id={orderId} />}
       <Card title={t("purchase.suggestions")}>
         {suggestions.error && <Alert type="error" title={(suggestions.error as Error).message} />}
         <Table
@@ -129,15 +222,6 @@ export default function PurchasingPage() {
           <Button type="primary" htmlType="submit" loading={create.isPending}>{t("purchase.create")}</Button>
         </Form>
       </Card>
-      {order && (
-        <Card title={t("purchase.order", { id: order.id })} data-testid="purchase-order">
-          <Typography.Paragraph>
-            {order.supplier} · {t("purchase.statusLabel")}: {order.status} ·{" "}
-            {order.lines.map((l) => `${l.part_number} ${l.received}/${l.quantity} @¥${fenToYuan(l.unit_cost_fen)}`).join("; ")}
-          </Typography.Paragraph>
-          {order.status === "open" && <Receive order={order} onReceived={setOrder} />}
-        </Card>
-      )}
     </Space>
   );
 }

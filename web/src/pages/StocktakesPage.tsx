@@ -1,17 +1,82 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Alert, Button, Card, Descriptions, Form, InputNumber, Space, Spin, Table, Tag, Typography } from "antd";
-import { useNavigate, useParams } from "react-router-dom";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Alert, Button, Card, Descriptions, Form, InputNumber, Select, Space, Spin, Table, Tag, Typography } from "antd";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { api, ApiProblem, unwrap } from "../api/client";
+import type { components, operations } from "../api/schema";
+import Pager from "../components/Pager";
 import { useAction } from "../components/useAction";
 import WarehousePicker, { useWarehouseParam } from "../components/WarehousePicker";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/zh-CN";
 import { fenToYuan } from "../lib/digits";
+import { pageQuery } from "../lib/paging";
 import { mayApprove } from "../lib/roles";
 import { shanghaiTime } from "../lib/time";
 import { useMe } from "../session";
 import NotFound from "./NotFound";
-import { OpenById } from "./TransfersPage";
+
+type Stocktake = components["schemas"]["Stocktake"];
+type StocktakeStatus = NonNullable<
+  NonNullable<operations["list_stocktakes_api_v1_warehouses__warehouse_id__stocktakes_get"]["parameters"]["query"]>["status"]
+>;
+const STATUSES: readonly StocktakeStatus[] = ["pending_approval", "posted", "rejected"];
+const PAGE_SIZE = 20;
+
+/** A warehouse's stocktakes, newest counted first: the columns the keeper's list and the
+ * manager's queue share. */
+export function useStocktakeColumns() {
+  const { t } = useI18n();
+  return [
+    { title: t("stocktake.id"), dataIndex: "id", render: (id: string) => <Link to={`/stocktakes/${encodeURIComponent(id)}`}>{id}</Link> },
+    { title: t("stock.warehouse"), dataIndex: "warehouse_id" },
+    { title: t("purchase.statusLabel"), dataIndex: "status", render: (s: string) => <Tag>{t(`stocktake.status.${s}` as MessageKey)}</Tag> },
+    { title: t("stocktake.difference"), dataIndex: "difference_value_fen", render: (fen: number) => `¥${fenToYuan(fen)}` },
+    { title: t("stocktake.countedBy"), key: "counted", render: (_: unknown, s: Stocktake) => `${s.counted_by} · ${shanghaiTime(s.counted_at)}` },
+  ];
+}
+
+function StocktakeList({ warehouse }: { warehouse: string }) {
+  const { t } = useI18n();
+  const [params, setParams] = useSearchParams();
+  const status = (params.get("status") ?? "") as StocktakeStatus | "";
+  const cursor = params.get("cursor") ?? "";
+  const columns = useStocktakeColumns();
+  const stocktakes = useQuery({
+    queryKey: ["stocktakes", warehouse, status, cursor, PAGE_SIZE],
+    queryFn: async () =>
+      unwrap(
+        await api.GET("/api/v1/warehouses/{warehouse_id}/stocktakes", {
+          params: { path: { warehouse_id: warehouse }, query: { status: status || undefined, limit: PAGE_SIZE, cursor: cursor || undefined } },
+        }),
+      ),
+    enabled: !!warehouse,
+    placeholderData: keepPreviousData,
+  });
+  return (
+    <Card title={t("stocktake.list")}>
+      <Select
+        aria-label={t("purchase.statusLabel")}
+        style={{ minWidth: 140, marginBottom: 12 }}
+        value={status}
+        options={[{ value: "", label: t("stocktake.all") }, ...STATUSES.map((s) => ({ value: s, label: t(`stocktake.status.${s}`) }))]}
+        onChange={(next: string) => setParams(pageQuery(params, { status: next }))}
+      />
+      {stocktakes.error && <Alert type="error" title={(stocktakes.error as Error).message} />}
+      <Table<Stocktake>
+        rowKey="id"
+        size="small"
+        pagination={false}
+        loading={stocktakes.isFetching}
+        locale={{ emptyText: t("stocktake.none") }}
+        dataSource={stocktakes.data?.items ?? []}
+        columns={columns}
+      />
+      <div style={{ marginTop: 12 }}>
+        <Pager next={stocktakes.data?.next_cursor} />
+      </div>
+    </Card>
+  );
+}
 
 /** 盘点: count a warehouse's stock against the book; the differences wait for the branch. */
 export default function StocktakesPage() {
@@ -37,7 +102,7 @@ export default function StocktakesPage() {
           },
         }),
       ),
-    { form, onDone: (taken) => navigate(`/stocktakes/${taken.id}`) },
+    { form, onDone: (taken) => navigate(`/stocktakes/${taken.id}`), refresh: [["stocktakes"]] },
   );
   return (
     <Space orientation="vertical" size="middle" style={{ width: "100%" }}>
@@ -45,9 +110,7 @@ export default function StocktakesPage() {
         <Typography.Title level={3} style={{ margin: 0 }}>{t("stocktake.title")}</Typography.Title>
         <WarehousePicker />
       </Space>
-      <Card title={t("transfer.open")}>
-        <OpenById path="/stocktakes" label={t("stocktake.id")} />
-      </Card>
+      <StocktakeList warehouse={warehouse} />
       <Card title={t("stocktake.count")}>
         {stock.error && <Alert type="error" title={(stock.error as Error).message} />}
         <Form form={form} name="stocktake" key={warehouse + levels.length}
@@ -99,7 +162,7 @@ export function StocktakeDetail() {
           params: { path: { stocktake_id: stocktakeId } }, headers: { "Idempotency-Key": key },
         }),
       ),
-    { onDone: (updated) => queries.setQueryData(["stocktake", stocktakeId], updated), refresh: [["stock"]] },
+    { onDone: (updated) => queries.setQueryData(["stocktake", stocktakeId], updated), refresh: [["stock"], ["stocktakes"]] },
   );
   if (taken.error instanceof ApiProblem && taken.error.status === 404) return <NotFound />;
   if (taken.error) return <Alert type="error" title={(taken.error as Error).message} />;

@@ -29,7 +29,7 @@ export default function TransferDetail() {
     queryKey: ["transfer", transferId],
     queryFn: async () => unwrap(await api.GET("/api/v1/transfers/{transfer_id}", { params: { path: { transfer_id: transferId } } })),
   });
-  const done = { onDone: (updated: NonNullable<typeof transfer.data>) => queries.setQueryData(["transfer", transferId], updated), refresh: [["stock"], ["movements"]] };
+  const done = { onDone: (updated: NonNullable<typeof transfer.data>) => queries.setQueryData(["transfer", transferId], updated), refresh: [["stock"], ["movements"], ["transfers"]] };
   const step = useAction(
     async (action: keyof typeof STEP_PATHS, key: string) =>
       unwrap(await api.POST(STEP_PATHS[action], { params: { path: { transfer_id: transferId } }, headers: { "Idempotency-Key": key } })),
