@@ -121,7 +121,10 @@ async def test_one_trace_covers_intake_from_the_gateway_to_the_reports(
             return None
         spans = [s for s in memory.spans if s.trace_id == root.trace_id]
         consumed = [s for s in spans if s.service == "reporting" and s.kind == SPAN_KIND_CONSUMER]
-        return spans if consumed else None
+        # Each process exports its spans in its own batches: the relay's publish span may come
+        # in after the consumer's that followed it.
+        published = [s for s in spans if s.service == "orders" and s.kind == SPAN_KIND_PRODUCER]
+        return spans if consumed and published else None
 
     spans = await eventually(whole_trace, within=30, interval=0.2)
     by_id = {s.span_id: s for s in spans}
