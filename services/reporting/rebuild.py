@@ -21,12 +21,15 @@ process, which shares the writer's turn.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from sqlalchemy import Table, delete, text
+from sqlalchemy.exc import DBAPIError
 
 from servicekit import bus
+from servicekit.db import lost_race
 from servicekit.inbox import FAILURES_TABLE
 from servicekit.logs import configure_logging
 from servicekit.replay import Reader, Replayed, ReplayFailed, replay, wait_for_sources
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 NOT_READ_MODELS = frozenset({"outbox", "inbox", FAILURES_TABLE})
 
 USAGE = "usage: python -m services.reporting rebuild"
+# Tries of the emptying transaction when a live batch's locks deadlock with it.
+EMPTYING_ATTEMPTS = 5
 
 
 def read_model_tables(spec: ServiceSpec) -> list[Table]:
@@ -59,17 +64,17 @@ async def rebuild(runtime: Runtime, spec: ServiceSpec, batch_size: int = 500) ->
     tables = read_model_tables(spec)
     # An archive that stopped copying (full) is found before anything is emptied.
     await wait_for_sources(runtime.js, bus.ARCHIVE_STREAM)
-    async with runtime.db.session() as session:
-        if session.dialect.name == "postgresql":
-            # A live batch in flight finishes first, and the next waits for this commit: none
-            # can leave an inbox row whose effect this deletes.
-            locked = ", ".join(f'"{table.name}"' for table in [*tables, runtime.inbox])
-            await session.execute(text(f"LOCK TABLE {locked} IN EXCLUSIVE MODE"))
-        for table in reversed(tables):
-            await session.execute(delete(table))
-        if names:
-            await session.execute(delete(runtime.inbox).where(runtime.inbox.c.consumer.in_(names)))
-        await session.commit()
+    for attempt in range(1, EMPTYING_ATTEMPTS + 1):
+        try:
+            await _empty(runtime, tables, names)
+            break
+        except DBAPIError as error:
+            # The lock ran into a live batch that holds the tables in another order: the
+            # database broke the deadlock, the batch finishes, and the lock is taken again.
+            if not lost_race(error) or attempt == EMPTYING_ATTEMPTS:
+                raise
+            log.info("emptying lost a race with a live batch: trying again")
+            await asyncio.sleep(0.2 * attempt)
     log.info("read models emptied", extra={"fields": {"tables": [t.name for t in tables]}})
     # What the consumers had handled, now emptied, must be in the archive before it is read.
     await wait_for_sources(runtime.js, bus.ARCHIVE_STREAM)
@@ -82,6 +87,20 @@ async def rebuild(runtime: Runtime, spec: ServiceSpec, batch_size: int = 500) ->
         spec.name,
         batch_size,
     )
+
+
+async def _empty(runtime: Runtime, tables: list[Table], names: list[str]) -> None:
+    async with runtime.db.session() as session:
+        if session.dialect.name == "postgresql":
+            # A live batch in flight finishes first, and the next waits for this commit: none
+            # can leave an inbox row whose effect this deletes.
+            locked = ", ".join(f'"{table.name}"' for table in [*tables, runtime.inbox])
+            await session.execute(text(f"LOCK TABLE {locked} IN EXCLUSIVE MODE"))
+        for table in reversed(tables):
+            await session.execute(delete(table))
+        if names:
+            await session.execute(delete(runtime.inbox).where(runtime.inbox.c.consumer.in_(names)))
+        await session.commit()
 
 
 async def command(spec: ServiceSpec, args: list[str]) -> int:
