@@ -10,6 +10,7 @@ from tests.bench import cpu_budget
 from tests.bench.cpu_budget import (
     QUIET_READINGS,
     STUCK_READINGS,
+    calibration_ms,
     check_limit_ms,
     check_order,
     consumers_at_rest,
@@ -69,3 +70,16 @@ def test_how_far_each_figure_moved() -> None:
         "nats-server 0.50 → – ms",
         "postgresql – → 1.20 ms",
     ]
+
+
+def test_the_limit_follows_the_machines_speed_against_the_recorded_calibration() -> None:
+    recorded = {"SQLite": {"check_cpu_ms_per_order": {"all": 10.0}, "calibration_ms": 12.0}}
+    assert check_limit_ms(recorded, "SQLite") == 20.0
+    assert check_limit_ms(recorded, "SQLite", calibration=24.0) == 40.0
+    assert check_limit_ms(recorded, "SQLite", calibration=6.0) == 10.0
+    older = {"SQLite": {"check_cpu_ms_per_order": {"all": 10.0}}}
+    assert check_limit_ms(older, "SQLite", calibration=24.0) == 20.0
+
+
+def test_the_calibration_is_a_positive_figure() -> None:
+    assert calibration_ms() > 0

@@ -25,6 +25,7 @@ def a_run(cpu_all: float = 4.0) -> dict[str, Any]:
         "create_half": {"p99_ms": 60.0},
         "flows": {LIFECYCLE_ALONE: {"server_p50_ms": 95.0}},
         "check_cpu_ms_per_order": {"gateway": 3.0, "orders": 5.0, "all": 8.0},
+        "calibration_ms": 11.0,
     }
 
 
