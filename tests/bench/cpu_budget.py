@@ -217,14 +217,15 @@ def check_limit_ms(
     recorded: dict[str, Any], database: str, calibration: float | None = None
 ) -> float:
     """The CPU per order beyond which the CI check fails on `database`: twice the recorded
-    figure, scaled by how much slower (or faster) this machine runs the calibration now than
-    when the figure was recorded."""
+    figure, raised by as much as this machine runs the calibration slower now than when the
+    figure was recorded (never lowered: a calibration read while the machine was busy must not
+    tighten the check)."""
     entry = recorded.get(database, {})
     figure = entry.get("check_cpu_ms_per_order", {}).get(ALL)
     if figure is None:
         raise LookupError(f"{RECORDED.name} holds no check figure for {database}")
     then = entry.get("calibration_ms")
-    scale = calibration / float(then) if calibration and then else 1.0
+    scale = max(1.0, calibration / float(then)) if calibration and then else 1.0
     return round(CHECK_LIMIT * float(figure) * scale, 2)
 
 

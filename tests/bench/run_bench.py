@@ -874,7 +874,7 @@ async def bench(database_url: str | None) -> dict[str, Any]:
             )
             calibration = cpu_budget.calibration_ms()
             check = await cpu_budget.check_cpu_per_order(system, client)
-            calibration = max(calibration, cpu_budget.calibration_ms())
+            calibration = min(calibration, cpu_budget.calibration_ms())
             token = await login(client, "sh001.clerk")
             manager = {"Authorization": f"Bearer {await login(client, 'sh.manager')}"}
 

@@ -76,7 +76,7 @@ def test_the_limit_follows_the_machines_speed_against_the_recorded_calibration()
     recorded = {"SQLite": {"check_cpu_ms_per_order": {"all": 10.0}, "calibration_ms": 12.0}}
     assert check_limit_ms(recorded, "SQLite") == 20.0
     assert check_limit_ms(recorded, "SQLite", calibration=24.0) == 40.0
-    assert check_limit_ms(recorded, "SQLite", calibration=6.0) == 10.0
+    assert check_limit_ms(recorded, "SQLite", calibration=6.0) == 20.0
     older = {"SQLite": {"check_cpu_ms_per_order": {"all": 10.0}}}
     assert check_limit_ms(older, "SQLite", calibration=24.0) == 20.0
 
