@@ -98,7 +98,7 @@ def etag_pattern(digits: int) -> str:
 
 
 VERSION_ETAG = etag_pattern(9)  # int32 on the wire
-BASE_DATA_ETAG = etag_pattern(15)
+BASE_DATA_ETAG = etag_pattern(9)  # the version column is an int32 too
 
 # What a 422 says when a value does not match one of these (not the pattern itself).
 PATTERN_REASONS = {

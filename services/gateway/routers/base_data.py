@@ -61,7 +61,7 @@ def expected_version(if_match: str | None) -> int:
     if if_match is None:
         return 0
     digits = if_match.strip().removeprefix("W/").strip('"')
-    if not digits.isascii() or not digits.isdigit() or len(digits) > 15:
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
         raise invalid("If-Match", 'must be an ETag of the base data, e.g. "7"')
     return int(digits)
 

@@ -93,6 +93,10 @@ async def current_version(session: AsyncConnection) -> int:
     return int(version or 0)
 
 
+# The version column is a 32-bit integer.
+MAX_VERSION = 2**31 - 1
+
+
 async def record_change(
     session: AsyncConnection,
     user_id: str,
@@ -104,6 +108,9 @@ async def record_change(
 ) -> int:
     """Move the version on and audit the change; the new version. With `expected_version`,
     only from that version: a change made meanwhile is a 412."""
+    if expected_version > MAX_VERSION:
+        # No version the column can hold: PostgreSQL would refuse to compare it.
+        raise PreconditionFailed(f"the base data was never at version {expected_version}")
     statement = update(base_data_version).where(base_data_version.c.id == 1)
     if expected_version:
         statement = statement.where(base_data_version.c.version == expected_version)

@@ -169,6 +169,11 @@ async def test_puts_are_idempotent_and_a_stale_version_is_refused(
         await service.PutLabourPrice(
             pb.PutLabourPriceRequest(price=price, expected_version=listed.version - 1), None
         )
+    # A version past what the column holds is stale too, not a fault (PostgreSQL's int32).
+    with pytest.raises(PreconditionFailed):
+        await service.PutLabourPrice(
+            pb.PutLabourPriceRequest(price=price, expected_version=45_229_090_279), None
+        )
     ok = await service.PutLabourPrice(
         pb.PutLabourPriceRequest(price=price, expected_version=listed.version), None
     )
